@@ -1,0 +1,78 @@
+//! `gate:policy/context`: target, environment, params, secrets, log, sleep.
+
+use crate::bindings::gate::policy::context::{Host, LogLevel};
+use crate::state::{HostState, LogSource};
+use crate::text::truncate;
+
+impl Host for HostState {
+    async fn target(&mut self) -> wasmtime::Result<Option<String>> {
+        self.count_call()?;
+        Ok(self.session.grants.target.as_ref().map(|u| u.to_string()))
+    }
+
+    async fn env_name(&mut self) -> wasmtime::Result<String> {
+        self.count_call()?;
+        Ok(self.session.grants.env_name.clone())
+    }
+
+    async fn param(&mut self, name: String) -> wasmtime::Result<Option<String>> {
+        self.count_call()?;
+        Ok(self.session.grants.params.get(&name).cloned())
+    }
+
+    async fn params(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
+        self.count_call()?;
+        Ok(self.session.grants.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+
+    async fn secret(&mut self, name: String) -> wasmtime::Result<Option<String>> {
+        self.count_call()?;
+        Ok(self.session.grants.secrets.get(&secret_key(&name)).cloned())
+    }
+
+    async fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        self.count_call()?;
+        let source = match level {
+            LogLevel::Debug => LogSource::Debug,
+            LogLevel::Info => LogSource::Info,
+            LogLevel::Warn => LogSource::Warn,
+            LogLevel::Error => LogSource::Error,
+        };
+        let limit = self.session.limits.log_bytes;
+        self.log.push(source, truncate(&message, limit));
+        Ok(())
+    }
+
+    async fn sleep(&mut self, ms: u32) -> wasmtime::Result<()> {
+        self.count_call()?;
+        // Never past the deadline: the epoch check then stops the guest.
+        let wanted = std::time::Duration::from_millis(u64::from(ms));
+        tokio::time::sleep(wanted.min(self.remaining())).await;
+        Ok(())
+    }
+}
+
+/// The key a secret is stored under: `api-token` and `api_token` both read
+/// `GATE_SECRET_API_TOKEN`.
+pub fn secret_key(name: &str) -> String {
+    name.trim().to_ascii_uppercase().replace(['-', '.'], "_")
+}
+
+/// Reads every `GATE_SECRET_<NAME>` of the host's environment.
+pub fn secrets_from_env() -> std::collections::BTreeMap<String, String> {
+    std::env::vars()
+        .filter_map(|(key, value)| Some((key.strip_prefix("GATE_SECRET_")?.to_owned(), value)))
+        .filter(|(name, value)| !name.is_empty() && !value.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secret_key;
+
+    #[test]
+    fn secret_names() {
+        assert_eq!(secret_key("api_token"), "API_TOKEN");
+        assert_eq!(secret_key("api-token"), "API_TOKEN");
+    }
+}

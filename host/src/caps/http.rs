@@ -1,0 +1,145 @@
+//! `gate:policy/http`: outbound requests to the target and allowed hosts only.
+
+use std::error::Error as _;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderName, HeaderValue};
+
+use crate::bindings::gate::policy::http::{Host, HttpError, Method, Request, Response};
+use crate::grants::HttpDenial;
+use crate::state::{HostState, HttpCall};
+
+/// The client every check of a run shares (one connection pool). Proxy
+/// variables are ignored and redirects are never followed, so the only
+/// addresses reached are those the grants approved.
+pub fn client() -> anyhow::Result<reqwest::Client> {
+    // Several runtimes in one process (tests) may race to install it; any
+    // installed ring provider will do.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("gate/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    Ok(client)
+}
+
+impl Host for HostState {
+    async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, HttpError>> {
+        self.count_call()?;
+        let method = method_name(request.method);
+        let started = Instant::now();
+        let outcome = self.send_checked(method, &request).await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let (status, error) = match &outcome {
+            Ok(response) => (Some(response.status), None),
+            Err(error) => (None, Some(describe(error))),
+        };
+        tracing::debug!(method, url = %request.url, ?status, elapsed_ms, error, "http call");
+        self.calls.push(HttpCall { method: method.to_owned(), url: request.url.clone(), status, elapsed_ms, error });
+        Ok(outcome)
+    }
+}
+
+impl HostState {
+    async fn send_checked(&mut self, method: &'static str, request: &Request) -> Result<Response, HttpError> {
+        let url = self.session.grants.http_url(&request.url).map_err(|denial| match denial {
+            HttpDenial::Denied(why) => HttpError::Denied(why),
+            HttpDenial::Invalid(why) => HttpError::InvalidRequest(why),
+        })?;
+        let limits = &self.session.limits;
+        let wanted = request.timeout_ms.map(|ms| Duration::from_millis(u64::from(ms))).unwrap_or(limits.http_timeout);
+        let timeout = wanted.min(self.remaining());
+        let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        if timeout.is_zero() {
+            return Err(HttpError::Timeout(0));
+        }
+
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a standard method");
+        let mut builder = self.session.http.request(method, url);
+        for (name, value) in &request.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| HttpError::InvalidRequest(format!("bad header name `{name}`")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| HttpError::InvalidRequest(format!("bad value for header `{name}`")))?;
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        let limit = limits.response_bytes;
+        // One timeout over connect, headers and body alike.
+        match tokio::time::timeout(timeout, exchange(builder, limit)).await {
+            Ok(result) => result,
+            Err(_) => Err(HttpError::Timeout(timeout_ms)),
+        }
+    }
+}
+
+async fn exchange(builder: reqwest::RequestBuilder, limit: u64) -> Result<Response, HttpError> {
+    let started = Instant::now();
+    let mut response = builder.send().await.map_err(transport_error)?;
+    if response.content_length().is_some_and(|len| len > limit) {
+        return Err(HttpError::TooLarge(limit));
+    }
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .collect();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Err(HttpError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(Response { status, headers, body, elapsed_ms })
+}
+
+fn transport_error(error: reqwest::Error) -> HttpError {
+    // reqwest's own text is terse ("error sending request"); the cause chain
+    // says what happened ("Connection refused").
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if error.is_timeout() {
+        HttpError::Timeout(0)
+    } else if error.is_connect() {
+        HttpError::Connect(text)
+    } else if error.is_builder() || error.is_request() && error.url().is_none() {
+        HttpError::InvalidRequest(text)
+    } else {
+        HttpError::Other(text)
+    }
+}
+
+/// The one-line form used in the check's record of calls.
+pub fn describe(error: &HttpError) -> String {
+    match error {
+        HttpError::Denied(why) => format!("denied: {why}"),
+        HttpError::InvalidRequest(why) => format!("invalid request: {why}"),
+        HttpError::Connect(why) => format!("connect: {why}"),
+        HttpError::Timeout(ms) => format!("timeout after {ms} ms"),
+        HttpError::TooLarge(limit) => format!("response larger than {limit} bytes"),
+        HttpError::Other(why) => why.clone(),
+    }
+}
+
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Patch => "PATCH",
+        Method::Delete => "DELETE",
+        Method::Options => "OPTIONS",
+    }
+}

@@ -1,0 +1,157 @@
+//! Command-line definitions (clap), kept apart from what the commands do.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use url::Url;
+
+use crate::grants::AllowedHost;
+use crate::report::Format;
+use crate::units::{parse_duration, parse_size};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gate",
+    version,
+    about = "Runs sandboxed WebAssembly promotion gates, rollback triggers and smoke tests against a deployed stack",
+    after_help = "Exit codes: 0 pass (promote), 1 fail (do not promote), 2 gate could not run, 3 inconclusive."
+)]
+pub struct Cli {
+    /// More diagnostics on stderr (-v: debug, -vv: trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Print only the verdict.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// When to colour human output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run policies against a stack and decide: pass, fail or inconclusive.
+    Run(RunArgs),
+    /// Show what a policy is: its checks, contract version, imports, sha256.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Policy components (.wasm) to run; their checks decide one verdict.
+    #[arg(required = true, value_name = "POLICY")]
+    pub policies: Vec<PathBuf>,
+
+    /// Base URL of the stack under test; its origin is allowed for HTTP.
+    #[arg(long, env = "GATE_TARGET", value_name = "URL", value_parser = parse_target)]
+    pub target: Option<Url>,
+
+    /// Allow HTTP to another host: `host` (ports 80/443), `host:port`, or
+    /// `https://host:port`. Repeatable.
+    #[arg(long = "allow-host", value_name = "HOST", value_parser = AllowedHost::parse)]
+    pub allow_hosts: Vec<AllowedHost>,
+
+    /// Environment name the policy sees.
+    #[arg(long, default_value = "default", value_name = "NAME")]
+    pub env: String,
+
+    /// A parameter for the policy (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+
+    /// Fail a blocking check that was skipped for want of a capability.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Checks run at once [default: all, up to 16].
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
+
+    /// Deadline of each check, host calls included.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Memory cap of each check.
+    #[arg(long = "memory-limit", default_value = "64MiB", value_name = "SIZE", value_parser = parse_memory)]
+    pub memory_limit: u64,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Policy component (.wasm).
+    #[arg(value_name = "POLICY")]
+    pub policy: PathBuf,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour on a terminal, unless NO_COLOR is set.
+    Auto,
+    Always,
+    Never,
+}
+
+fn parse_target(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("`{text}` must be an http:// or https:// URL with a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials in the target URL are refused: use a secret (GATE_SECRET_<NAME>)".into());
+    }
+    Ok(url)
+}
+
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text.split_once('=').ok_or_else(|| format!("`{text}` is not KEY=VALUE"))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(format!("`{text}` has an empty key"));
+    }
+    Ok((key.to_owned(), value.to_owned()))
+}
+
+fn parse_memory(text: &str) -> Result<u64, String> {
+    let bytes = parse_size(text)?;
+    // Below one wasm page nothing runs; above 4 GiB a 32-bit guest cannot use it.
+    if !(64 << 10..=4 << 30).contains(&bytes) {
+        return Err(format!("`{text}` must be between 64KiB and 4GiB"));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn params_and_targets() {
+        assert_eq!(parse_param("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert!(parse_param("novalue").is_err());
+        assert!(parse_target("ftp://x").is_err());
+        assert!(parse_target("http://u:p@x").is_err());
+        assert!(parse_target("http://127.0.0.1:8080").is_ok());
+        assert!(parse_memory("1KiB").is_err());
+        assert_eq!(parse_memory("64MiB"), Ok(64 << 20));
+    }
+}

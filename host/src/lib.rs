@@ -1,0 +1,23 @@
+//! gate: runs sandboxed WebAssembly policies (promotion gates, rollback
+//! triggers, smoke tests) against a deployed stack.
+//!
+//! The binary is a thin layer over this library: [`cli`] defines the
+//! commands, [`runtime`] loads and runs policies, [`caps`] implements the
+//! capabilities policies import, [`report`] writes results, [`verdict`]
+//! turns them into an exit code.
+
+pub mod bindings;
+pub mod caps;
+pub mod cli;
+pub mod grants;
+pub mod inspect;
+pub mod limiter;
+pub mod limits;
+pub mod policy;
+pub mod report;
+pub mod run;
+pub mod runtime;
+pub mod state;
+pub mod text;
+pub mod units;
+pub mod verdict;

@@ -1,0 +1,43 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use gate::cli::{Cli, Command};
+use gate::run::Output;
+use gate::verdict::EXIT_UNUSABLE;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let output = Output { color: cli.color, verbose: cli.verbose > 0, quiet: cli.quiet };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&anyhow::Error::new(e).context("cannot start the async runtime")),
+    };
+    let result: anyhow::Result<i32> = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => gate::run::run(args, output).await,
+            Command::Inspect(args) => gate::inspect::inspect(args).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(error) => fail(&error),
+    }
+}
+
+fn fail(error: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {error:#}");
+    ExitCode::from(EXIT_UNUSABLE as u8)
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "gate=debug,info",
+        _ => "gate=trace,debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

@@ -1,0 +1,404 @@
+//! The engine, loading a policy once, and running each check in a fresh
+//! sandboxed instance.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
+
+use crate::bindings::{self, PolicyPre};
+use crate::limiter::{MemoryLimitExceeded, TableLimitExceeded};
+use crate::policy::{self, Contract, LoadError};
+use crate::report::{CheckReport, ErrorKind, Measurement, Outcome};
+use crate::state::{HostCallLimit, HostState, Session};
+use crate::text::truncate;
+use crate::units::format_duration;
+
+/// How often the epoch advances. A guest in a busy loop is stopped at most
+/// this long after its deadline, and yields to the executor this often.
+const TICK: Duration = Duration::from_millis(10);
+
+/// Raised by the epoch callback when a check's deadline has passed.
+#[derive(Debug, thiserror::Error)]
+#[error("deadline exceeded")]
+struct DeadlineExceeded;
+
+/// One engine per process, with every capability linked once.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+}
+
+impl Runtime {
+    pub fn new(wasm_stack_bytes: usize) -> anyhow::Result<Runtime> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.max_wasm_stack(wasm_stack_bytes);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        crate::caps::add_to_linker(&mut linker)?;
+        start_ticker(&engine);
+        Ok(Runtime { engine, linker })
+    }
+
+    /// Reads, compiles, vets and pre-links a policy, then asks it to describe
+    /// itself.
+    pub async fn load(&self, path: &Path, session: &Arc<Session>) -> Result<LoadedPolicy, LoadError> {
+        let limits = &session.limits;
+        let bytes = policy::read(path, limits.wasm_bytes)?;
+        let sha256 = policy::sha256_hex(&bytes);
+        let size = bytes.len() as u64;
+        let component = self.compile(path, bytes, limits.compile_timeout).await?;
+        let contract = policy::contract(path, &component, &self.engine)?;
+        let link_error = |e: wasmtime::Error| LoadError::Link { path: path.to_owned(), reason: format!("{e:#}") };
+        let pre = self.linker.instantiate_pre(&component).map_err(link_error)?;
+        let pre = PolicyPre::new(pre).map_err(link_error)?;
+        let info = describe(&self.engine, &pre, session).await.map_err(|reason| LoadError::Describe {
+            path: path.to_owned(),
+            reason,
+        })?;
+        let info = PolicyInfo::vet(info, session).map_err(|reason| LoadError::BadInfo { path: path.to_owned(), reason })?;
+        tracing::debug!(path = %path.display(), %sha256, checks = info.checks.len(), "policy loaded");
+        Ok(LoadedPolicy { path: path.display().to_string(), sha256, size, contract, info, pre })
+    }
+
+    async fn compile(&self, path: &Path, bytes: Vec<u8>, timeout: Duration) -> Result<Component, LoadError> {
+        let engine = self.engine.clone();
+        let started = Instant::now();
+        // Compilation cannot be interrupted; past the timeout we stop waiting
+        // and the run ends with exit 2, which ends the process too.
+        let job = tokio::task::spawn_blocking(move || Component::from_binary(&engine, &bytes));
+        let compiled = tokio::time::timeout(timeout, job).await.map_err(|_| LoadError::CompileTimeout {
+            path: path.to_owned(),
+            seconds: timeout.as_secs(),
+        })?;
+        let component = compiled
+            .map_err(|e| LoadError::Invalid { path: path.to_owned(), reason: format!("compiler task failed: {e}") })?
+            .map_err(|e| LoadError::Invalid { path: path.to_owned(), reason: format!("{e:#}") })?;
+        tracing::debug!(path = %path.display(), elapsed = ?started.elapsed(), "compiled");
+        Ok(component)
+    }
+
+    /// Runs every check of `policy`, at most `jobs` at a time, in its own
+    /// store and instance. Reports come back in the policy's order.
+    pub async fn run(&self, policy: &LoadedPolicy, session: &Arc<Session>, jobs: usize, strict: bool) -> Vec<CheckReport> {
+        let permits = Arc::new(Semaphore::new(jobs.max(1)));
+        let mut running = JoinSet::new();
+        let mut reports: Vec<Option<CheckReport>> = vec![None; policy.info.checks.len()];
+        for (index, check) in policy.info.checks.iter().enumerate() {
+            let missing: Vec<&str> = check.needs.iter().filter_map(|c| session.grants.missing(*c)).collect();
+            if !missing.is_empty() {
+                reports[index] = Some(skipped(check, &missing, strict));
+                continue;
+            }
+            let engine = self.engine.clone();
+            let pre = policy.pre.clone();
+            let session = session.clone();
+            let permits = permits.clone();
+            let check = check.clone();
+            running.spawn(async move {
+                let _permit = permits.acquire_owned().await.expect("semaphore never closed");
+                (index, execute(&engine, &pre, &session, &check).await)
+            });
+        }
+        while let Some(joined) = running.join_next().await {
+            match joined {
+                Ok((index, report)) => reports[index] = Some(report),
+                // A panic in the host is a gate bug; the check still errors
+                // and the verdict fails closed.
+                Err(e) => tracing::error!("check task failed: {e}"),
+            }
+        }
+        reports
+            .into_iter()
+            .zip(&policy.info.checks)
+            .map(|(report, check)| {
+                report.unwrap_or_else(|| {
+                    errored(check, ErrorKind::Host, "internal error in gate while running this check".into(), Duration::ZERO)
+                })
+            })
+            .collect()
+    }
+}
+
+/// A policy ready to run: compiled, vetted and linked once.
+pub struct LoadedPolicy {
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+    pub contract: Contract,
+    pub info: PolicyInfo,
+    pre: PolicyPre<HostState>,
+}
+
+/// The policy's description, with its text cleaned.
+#[derive(Debug, Clone)]
+pub struct PolicyInfo {
+    pub name: String,
+    pub version: String,
+    pub kind: String,
+    pub checks: Vec<CheckInfo>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckInfo {
+    pub name: String,
+    pub description: String,
+    pub blocking: bool,
+    pub needs: Vec<bindings::Capability>,
+}
+
+impl PolicyInfo {
+    fn vet(info: bindings::PolicyInfo, session: &Session) -> Result<PolicyInfo, String> {
+        let clean = |text: &str| truncate(&session.cleaner.clean_line(text), 256);
+        let mut names = std::collections::BTreeSet::new();
+        let mut checks = Vec::with_capacity(info.checks.len());
+        for check in &info.checks {
+            let name = clean(&check.name);
+            if name.is_empty() || name.chars().any(char::is_whitespace) {
+                return Err(format!("check name `{name}` must be non-empty and without spaces"));
+            }
+            if !names.insert(name.clone()) {
+                return Err(format!("two checks are named `{name}`"));
+            }
+            let mut needs = check.needs.clone();
+            needs.dedup();
+            checks.push(CheckInfo { name, description: clean(&check.description), blocking: check.blocking, needs });
+        }
+        let kind = match info.kind {
+            bindings::PolicyKind::Gate => "gate",
+            bindings::PolicyKind::Trigger => "trigger",
+            bindings::PolicyKind::Smoke => "smoke",
+        };
+        Ok(PolicyInfo { name: clean(&info.name), version: clean(&info.version), kind: kind.into(), checks })
+    }
+}
+
+pub fn capability_name(capability: bindings::Capability) -> &'static str {
+    match capability {
+        bindings::Capability::Http => "http",
+        bindings::Capability::Metrics => "metrics",
+        bindings::Capability::Docker => "docker",
+        bindings::Capability::Tls => "tls",
+    }
+}
+
+fn start_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("gate-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })
+        .expect("spawn the epoch thread");
+}
+
+fn new_store(engine: &Engine, session: &Arc<Session>, deadline: Instant) -> Store<HostState> {
+    let mut store = Store::new(engine, HostState::new(session.clone(), deadline));
+    store.limiter(|state| &mut state.limiter);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|store| {
+        if Instant::now() >= store.data().deadline {
+            Err(wasmtime::Error::new(DeadlineExceeded))
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store
+}
+
+async fn describe(engine: &Engine, pre: &PolicyPre<HostState>, session: &Arc<Session>) -> Result<bindings::PolicyInfo, String> {
+    let timeout = session.limits.timeout;
+    let mut store = new_store(engine, session, Instant::now() + timeout);
+    let call = async {
+        let policy = pre.instantiate_async(&mut store).await?;
+        policy.gate_policy_checks().call_describe(&mut store).await
+    };
+    let result = tokio::time::timeout(timeout, call).await;
+    match result {
+        Ok(Ok(info)) => Ok(info),
+        Ok(Err(error)) => {
+            let stderr = store.data().stderr_text();
+            Err(classify(&error, &stderr, &session.limits).1)
+        }
+        Err(_) => Err(format!("did not answer within {}", format_duration(timeout))),
+    }
+}
+
+async fn execute(engine: &Engine, pre: &PolicyPre<HostState>, session: &Arc<Session>, check: &CheckInfo) -> CheckReport {
+    let limits = &session.limits;
+    let started = Instant::now();
+    let mut store = new_store(engine, session, started + limits.timeout);
+    let call = async {
+        let policy = pre.instantiate_async(&mut store).await?;
+        policy.gate_policy_checks().call_run_check(&mut store, &check.name).await
+    };
+    // The epoch callback stops guest code at the deadline; this also stops a
+    // guest that is waiting inside a host call.
+    let result = tokio::time::timeout(limits.timeout, call).await;
+    let duration = started.elapsed();
+    let stderr = store.data().stderr_text();
+    let state = store.data_mut();
+    let log = state.take_log();
+    let calls = std::mem::take(&mut state.calls);
+
+    let mut report = match result {
+        Ok(Ok(Ok(result))) => finished(check, result, session, duration),
+        Ok(Ok(Err(message))) => errored(check, ErrorKind::Check, session.cleaner.clean_line(&message), duration),
+        Ok(Err(error)) => {
+            let (kind, message) = classify(&error, &stderr, limits);
+            errored(check, kind, message, duration)
+        }
+        Err(_) => errored(check, ErrorKind::Deadline, deadline_message(limits.timeout), duration),
+    };
+    report.calls = calls
+        .into_iter()
+        .map(|mut call| {
+            call.url = session.cleaner.clean_line(&call.url);
+            call.error = call.error.map(|e| session.cleaner.clean_line(&e));
+            call
+        })
+        .collect();
+    report.log = log
+        .into_iter()
+        .map(|mut line| {
+            line.text = session.cleaner.clean_line(&line.text);
+            line
+        })
+        .collect();
+    report
+}
+
+fn deadline_message(timeout: Duration) -> String {
+    format!("deadline exceeded: the check did not finish within {} (--timeout)", format_duration(timeout))
+}
+
+/// Names the cause of a failed call: the limit it hit, its panic message, or
+/// the trap.
+fn classify(error: &wasmtime::Error, stderr: &str, limits: &crate::limits::Limits) -> (ErrorKind, String) {
+    if error.is::<DeadlineExceeded>() {
+        return (ErrorKind::Deadline, deadline_message(limits.timeout));
+    }
+    if let Some(e) = error.downcast_ref::<MemoryLimitExceeded>() {
+        return (ErrorKind::ResourceLimit, e.to_string());
+    }
+    if let Some(e) = error.downcast_ref::<TableLimitExceeded>() {
+        return (ErrorKind::ResourceLimit, e.to_string());
+    }
+    if let Some(e) = error.downcast_ref::<HostCallLimit>() {
+        return (ErrorKind::HostCallLimit, e.to_string());
+    }
+    if let Some(trap) = error.downcast_ref::<Trap>() {
+        if *trap == Trap::StackOverflow {
+            return (
+                ErrorKind::Trap,
+                format!("stack overflow: the check used more than {} of wasm stack", crate::units::format_size(limits.wasm_stack_bytes as u64)),
+            );
+        }
+        if let Some(panic) = panic_message(stderr) {
+            return (ErrorKind::Panic, format!("the policy panicked: {panic}"));
+        }
+        return (ErrorKind::Trap, format!("the policy trapped: {trap}"));
+    }
+    let chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();
+    (ErrorKind::Host, chain.join(": "))
+}
+
+/// Rust's panic hook prints `thread '…' panicked at FILE:LINE:COL:` then the
+/// message.
+fn panic_message(stderr: &str) -> Option<String> {
+    let mut lines = stderr.lines();
+    let header = lines.by_ref().find(|line| line.contains("panicked at "))?;
+    let location = header.split("panicked at ").nth(1).unwrap_or("").trim_end_matches(':');
+    let message = lines.next().unwrap_or("").trim();
+    Some(truncate(&format!("{message} (at {location})"), 1024))
+}
+
+fn finished(check: &CheckInfo, result: bindings::CheckResult, session: &Session, duration: Duration) -> CheckReport {
+    let limits = &session.limits;
+    let cleaner = &session.cleaner;
+    let outcome = match result.outcome {
+        bindings::Outcome::Pass => Outcome::Pass,
+        bindings::Outcome::Warn => Outcome::Warn,
+        bindings::Outcome::Fail => Outcome::Fail,
+        bindings::Outcome::Inconclusive => Outcome::Inconclusive,
+    };
+    let mut message = truncate(&cleaner.clean(&result.message), limits.message_bytes);
+    let total = result.measurements.len();
+    let measurements: Vec<Measurement> = result
+        .measurements
+        .into_iter()
+        .take(limits.measurements)
+        .map(|m| Measurement {
+            name: truncate(&cleaner.clean_line(&m.name), 256),
+            value: m.value,
+            unit: truncate(&cleaner.clean_line(&m.unit), 64),
+            threshold: m.threshold.map(|t| truncate(&cleaner.clean_line(&t), 256)),
+        })
+        .collect();
+    if total > measurements.len() {
+        message.push_str(&format!(" [gate: {} more measurements dropped]", total - measurements.len()));
+    }
+    // Fail closed: a pass that rests on a measurement that is not a number
+    // is no pass.
+    let outcome = if matches!(outcome, Outcome::Pass | Outcome::Warn) && measurements.iter().any(|m| !m.value.is_finite()) {
+        message.push_str(" [gate: a measurement is not a finite number, so this cannot pass]");
+        Outcome::Inconclusive
+    } else {
+        outcome
+    };
+    CheckReport {
+        measurements,
+        ..report(check, outcome, message, duration)
+    }
+}
+
+fn errored(check: &CheckInfo, kind: ErrorKind, message: String, duration: Duration) -> CheckReport {
+    CheckReport { error: Some(kind), ..report(check, Outcome::Error, message, duration) }
+}
+
+fn skipped(check: &CheckInfo, missing: &[&str], strict: bool) -> CheckReport {
+    let needs = missing.join("; ");
+    if strict && check.blocking {
+        report(check, Outcome::Fail, format!("not run, and --strict fails it: needs {needs}"), Duration::ZERO)
+    } else {
+        report(check, Outcome::Skipped, format!("not run: needs {needs}"), Duration::ZERO)
+    }
+}
+
+fn report(check: &CheckInfo, outcome: Outcome, message: String, duration: Duration) -> CheckReport {
+    CheckReport {
+        name: check.name.clone(),
+        description: check.description.clone(),
+        blocking: check.blocking,
+        needs: check.needs.iter().map(|c| capability_name(*c).to_owned()).collect(),
+        outcome,
+        message,
+        error: None,
+        measurements: Vec::new(),
+        duration_ms: duration.as_secs_f64() * 1000.0,
+        calls: Vec::new(),
+        log: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_message;
+
+    #[test]
+    fn reads_panic_message() {
+        let stderr = "noise\nthread '<unnamed>' panicked at src/lib.rs:42:5:\nhostile panic\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(panic_message(stderr).unwrap(), "hostile panic (at src/lib.rs:42:5)");
+        assert_eq!(panic_message("all fine"), None);
+    }
+}

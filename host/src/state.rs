@@ -1,0 +1,246 @@
+//! Per-check host state: what one check's `Store` carries, and the per-run
+//! `Session` every check shares.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWrite;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::grants::Grants;
+use crate::limits::Limits;
+use crate::text::Cleaner;
+
+/// What every check of a run shares.
+pub struct Session {
+    pub grants: Grants,
+    pub limits: Limits,
+    pub cleaner: Cleaner,
+    pub http: reqwest::Client,
+}
+
+impl Session {
+    pub fn new(grants: Grants, limits: Limits) -> anyhow::Result<Session> {
+        let cleaner = Cleaner::new(grants.secrets.values().cloned());
+        let http = crate::caps::http::client()?;
+        Ok(Session { grants, limits, cleaner, http })
+    }
+}
+
+/// Where a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogSource {
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Stdout,
+    Stderr,
+}
+
+impl LogSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            LogSource::Debug => "debug",
+            LogSource::Info => "info",
+            LogSource::Warn => "warn",
+            LogSource::Error => "error",
+            LogSource::Stdout => "stdout",
+            LogSource::Stderr => "stderr",
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LogLine {
+    pub source: LogSource,
+    pub text: String,
+}
+
+/// One HTTP request a check made, as the host saw it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HttpCall {
+    pub method: String,
+    pub url: String,
+    /// Status code, or `None` when no response came.
+    pub status: Option<u16>,
+    pub elapsed_ms: f64,
+    /// Why there was no usable response (denied, connect, timeout…).
+    pub error: Option<String>,
+}
+
+/// The trap a host function raises when the check used up its host calls.
+#[derive(Debug, thiserror::Error)]
+#[error("the check made more than {limit} host calls")]
+pub struct HostCallLimit {
+    pub limit: u64,
+}
+
+/// The store's data for one check.
+pub struct HostState {
+    pub session: Arc<Session>,
+    pub deadline: Instant,
+    pub limiter: crate::limiter::Limiter,
+    pub log: CheckLog,
+    pub calls: Vec<HttpCall>,
+    host_calls: u64,
+    stdout: LogPipe,
+    stderr: LogPipe,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl HostState {
+    pub fn new(session: Arc<Session>, deadline: Instant) -> HostState {
+        let limits = &session.limits;
+        let stdout = LogPipe::new(limits.log_bytes);
+        let stderr = LogPipe::new(limits.log_bytes);
+        // Nothing granted: no preopened dirs, env, args, sockets or name
+        // lookups. Clocks and randomness stay, since Rust's std needs them.
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.resources);
+        HostState {
+            limiter: crate::limiter::Limiter::new(limits),
+            log: CheckLog::new(limits.log_bytes),
+            calls: Vec::new(),
+            host_calls: 0,
+            stdout,
+            stderr,
+            wasi,
+            table,
+            deadline,
+            session,
+        }
+    }
+
+    /// Counts a host call; past the limit the call traps.
+    pub fn count_call(&mut self) -> wasmtime::Result<()> {
+        self.host_calls += 1;
+        let limit = self.session.limits.host_calls;
+        if self.host_calls > limit {
+            return Err(wasmtime::Error::new(HostCallLimit { limit }));
+        }
+        Ok(())
+    }
+
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// The check's log: its `log` lines, then what it printed.
+    pub fn take_log(&mut self) -> Vec<LogLine> {
+        let mut log = std::mem::take(&mut self.log);
+        log.push_text(LogSource::Stdout, &self.stdout.contents());
+        log.push_text(LogSource::Stderr, &self.stderr.contents());
+        log.finish()
+    }
+
+    /// What the guest wrote to stderr, e.g. a panic message.
+    pub fn stderr_text(&self) -> String {
+        self.stderr.contents()
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Log lines of one check, bounded in bytes.
+#[derive(Debug, Default)]
+pub struct CheckLog {
+    lines: Vec<LogLine>,
+    bytes: usize,
+    limit: usize,
+    dropped: usize,
+}
+
+impl CheckLog {
+    fn new(limit: usize) -> CheckLog {
+        CheckLog { limit, ..CheckLog::default() }
+    }
+
+    pub fn push(&mut self, source: LogSource, text: String) {
+        if self.bytes + text.len() > self.limit {
+            self.dropped += 1;
+            return;
+        }
+        self.bytes += text.len();
+        self.lines.push(LogLine { source, text });
+    }
+
+    fn push_text(&mut self, source: LogSource, text: &str) {
+        for line in text.lines() {
+            self.push(source, line.to_owned());
+        }
+    }
+
+    fn finish(mut self) -> Vec<LogLine> {
+        if self.dropped > 0 {
+            let text = format!("[gate: {} log lines dropped past the {} byte limit]", self.dropped, self.limit);
+            self.lines.push(LogLine { source: LogSource::Warn, text });
+        }
+        self.lines
+    }
+}
+
+/// A guest's stdout or stderr: kept in memory up to a cap, the rest dropped
+/// silently, so a chatty guest neither grows the host nor fails its writes.
+#[derive(Clone)]
+struct LogPipe {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    capacity: usize,
+}
+
+impl LogPipe {
+    fn new(capacity: usize) -> LogPipe {
+        LogPipe { buffer: Arc::default(), capacity }
+    }
+
+    fn contents(&self) -> String {
+        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
+    }
+}
+
+impl IsTerminal for LogPipe {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for LogPipe {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl AsyncWrite for LogPipe {
+    fn poll_write(self: Pin<&mut Self>, _: &mut TaskContext<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let mut buffer = self.buffer.lock().unwrap();
+        let room = self.capacity.saturating_sub(buffer.len());
+        buffer.extend_from_slice(&buf[..buf.len().min(room)]);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}

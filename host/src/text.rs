@@ -1,0 +1,98 @@
+//! Guest text is untrusted: secrets are redacted from it and terminal control
+//! sequences are neutralised before anything is written.
+
+/// What replaces a secret's value in every output.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Redacts known secret values and escapes control characters.
+#[derive(Debug, Clone, Default)]
+pub struct Cleaner {
+    /// Longest first, so a secret that contains another is replaced whole.
+    secrets: Vec<String>,
+}
+
+impl Cleaner {
+    pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
+        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Self { secrets }
+    }
+
+    /// Redacts, then neutralises control characters (newlines and tabs kept).
+    pub fn clean(&self, text: &str) -> String {
+        escape_controls(&self.redact(text))
+    }
+
+    /// Like [`Cleaner::clean`] but for one line: newlines are escaped too.
+    pub fn clean_line(&self, text: &str) -> String {
+        self.clean(text).replace('\n', "\\n")
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for secret in &self.secrets {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), REDACTED);
+            }
+        }
+        text
+    }
+}
+
+/// Replaces every control character but `\n` and `\t` (ESC, BEL, CR, C1
+/// controls, DEL) by a visible escape, so guest text can never drive the
+/// terminal (colours, titles, cursor moves, hyperlinks).
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Cuts `text` to at most `max` bytes on a char boundary, saying so.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… [{} more bytes cut]", &text[..end], text.len() - end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_longest_first() {
+        let cleaner = Cleaner::new(["abc".to_owned(), "abcdef".to_owned(), String::new()]);
+        assert_eq!(cleaner.clean("x abcdef y abc"), "x [REDACTED] y [REDACTED]");
+    }
+
+    #[test]
+    fn neutralises_escapes() {
+        let cleaner = Cleaner::default();
+        let cleaned = cleaner.clean("\u{1b}[31mred\u{1b}[0m\u{1b}]0;title\u{7}\r\nok\tfine");
+        assert!(!cleaned.contains('\u{1b}'));
+        assert!(!cleaned.contains('\u{7}'));
+        assert!(!cleaned.contains('\r'));
+        assert!(cleaned.contains("\\u{1b}[31mred"));
+        assert!(cleaned.ends_with("\nok\tfine"));
+        assert_eq!(cleaner.clean_line("a\nb"), "a\\nb");
+    }
+
+    #[test]
+    fn truncates_on_char_boundary() {
+        assert_eq!(truncate("short", 10), "short");
+        let cut = truncate("ééé", 3);
+        assert_eq!(cut, "é… [4 more bytes cut]");
+    }
+}

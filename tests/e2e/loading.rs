@@ -1,0 +1,109 @@
+//! Policies that cannot be loaded end the run with exit 2 and say why.
+
+use std::path::PathBuf;
+
+use gate_e2e::{Gate, Outcome, stack};
+
+fn write(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gate-e2e-loading-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn run(path: &PathBuf) -> Outcome {
+    let stack = stack();
+    let out = Gate::new(["run".as_ref(), path.as_os_str(), "--target".as_ref(), stack.url().as_ref()]).run();
+    assert_eq!(stack.requests_served(), 0, "nothing may run when the policy does not load");
+    out
+}
+
+#[test]
+fn malformed_bytes() {
+    let out = run(&write("garbage.wasm", b"this is not wasm at all"));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("not a WebAssembly file"), "{}", out.stderr);
+    assert!(out.stderr.contains("garbage.wasm"));
+}
+
+#[test]
+fn truncated_component() {
+    let mut bytes = std::fs::read(gate_e2e::guest("prod")).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    let out = run(&write("truncated.wasm", &bytes));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("not a valid WebAssembly component"), "{}", out.stderr);
+}
+
+#[test]
+fn core_module() {
+    let module = wat::parse_str(r#"(module (func (export "run-check")))"#).unwrap();
+    let out = run(&write("core.wasm", &module));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("core WebAssembly module, not a component"), "{}", out.stderr);
+    assert!(out.stderr.contains("wasm32-wasip2"), "says how to fix it: {}", out.stderr);
+}
+
+#[test]
+fn component_of_another_world() {
+    let component = wat::parse_str(
+        r#"(component
+            (core module $m (func (export "hello")))
+            (core instance $i (instantiate $m))
+            (func (export "hello") (canon lift (core func $i "hello"))))"#,
+    )
+    .unwrap();
+    let out = run(&write("other-world.wasm", &component));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("another world"), "{}", out.stderr);
+    assert!(out.stderr.contains("gate:policy/checks@0.1.0"), "{}", out.stderr);
+    assert!(out.stderr.contains("hello"), "names what it does export: {}", out.stderr);
+}
+
+#[test]
+fn policy_built_for_another_wit_version() {
+    let component = wat::parse_str(
+        r#"(component
+            (core module $m (func (export "describe")))
+            (core instance $i (instantiate $m))
+            (func $describe (canon lift (core func $i "describe")))
+            (instance $checks (export "describe" (func $describe)))
+            (export "gate:policy/checks@0.9.0" (instance $checks)))"#,
+    )
+    .unwrap();
+    let out = run(&write("future.wasm", &component));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("built for gate:policy@0.9.0"), "{}", out.stderr);
+    assert!(out.stderr.contains("0.1.x"), "{}", out.stderr);
+}
+
+#[test]
+fn missing_file() {
+    let out = Gate::new(["run", "no/such/policy.wasm"]).run();
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("cannot read policy no/such/policy.wasm"), "{}", out.stderr);
+}
+
+#[test]
+fn oversized_file_is_refused_before_compiling() {
+    let mut bytes = b"\0asm\x0d\0\x01\0".to_vec();
+    bytes.resize(33 << 20, 0);
+    let out = run(&write("huge.wasm", &bytes));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("over the 32 MiB limit"), "{}", out.stderr);
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    let out = Gate::new(["run", "x.wasm", "--target", "ftp://example.com"]).run();
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("http:// or https://"), "{}", out.stderr);
+    let out = Gate::new(["run", "x.wasm", "--timeout", "soon"]).run();
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("not a duration"), "{}", out.stderr);
+    let out = Gate::new(["run", "x.wasm", "--param", "novalue"]).run();
+    assert_eq!(out.code, 2);
+    let out = Gate::new(["frobnicate"]).run();
+    assert_eq!(out.code, 2);
+}

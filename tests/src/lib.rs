@@ -1,0 +1,125 @@
+//! Harness for the end-to-end tests: find the `gate` binary and the guests
+//! that `cargo xtask test` built, run `gate` as a user would, and read what
+//! it printed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub use gate_demo::{Config, Faults, Server};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_owned()
+}
+
+fn from_env(var: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(path) => PathBuf::from(path),
+        None => panic!("{var} is not set: run the suite with `cargo xtask test`, which builds the gate binary and the guests first"),
+    }
+}
+
+/// A guest component by short name: the shipped `prod` and `api`, or a test
+/// guest such as `hostile`.
+pub fn guest(name: &str) -> PathBuf {
+    let path = match name {
+        "prod" => root().join("policies/prod.wasm"),
+        "api" => root().join("smoke/api.wasm"),
+        other => from_env("GATE_TEST_GUESTS").join(format!("gate_policy_{other}.wasm")),
+    };
+    assert!(path.is_file(), "{} is missing: run `cargo xtask test`", path.display());
+    path
+}
+
+/// A `gate` command line to run.
+pub struct Gate {
+    command: Command,
+    line: String,
+}
+
+/// What one `gate` run did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// The JSON report (for runs with `--format json`).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+
+    /// stdout and stderr together, for "never appears anywhere" checks.
+    pub fn all_output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    /// The check of a JSON report, by policy and check name.
+    pub fn check(&self, policy: &str, check: &str) -> serde_json::Value {
+        let report = self.json();
+        report["policies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["name"] == policy)
+            .flat_map(|p| p["checks"].as_array().cloned().unwrap_or_default())
+            .find(|c| c["name"] == check)
+            .unwrap_or_else(|| panic!("no check {policy}/{check} in the report:\n{}", self.stdout))
+    }
+}
+
+impl Gate {
+    pub fn new<I, S>(args: I) -> Gate
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut command = Command::new(from_env("GATE_BIN"));
+        command.current_dir(root());
+        // A clean environment: no stray secrets, proxies or log settings.
+        command.env_clear();
+        if let Some(path) = std::env::var_os("PATH") {
+            command.env("PATH", path);
+        }
+        let mut line = String::from("gate");
+        for arg in args {
+            line.push(' ');
+            line.push_str(&arg.as_ref().to_string_lossy());
+            command.arg(arg);
+        }
+        Gate { command, line }
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Gate {
+        self.command.env(key, value);
+        self
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Gate {
+        self.line.push(' ');
+        self.line.push_str(&arg.as_ref().to_string_lossy());
+        self.command.arg(arg);
+        self
+    }
+
+    pub fn run(mut self) -> Outcome {
+        let output = self.command.output().expect("run gate");
+        let outcome = Outcome {
+            code: output.status.code().expect("gate exited normally, not by a signal"),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        eprintln!("$ {}\nexit {}\n--- stdout\n{}--- stderr\n{}", self.line, outcome.code, outcome.stdout, outcome.stderr);
+        outcome
+    }
+}
+
+/// A healthy sample service on 127.0.0.1 with the default API token.
+pub fn stack() -> Server {
+    Server::start(0, Config::default()).expect("start the sample service")
+}
+
+/// The token the sample service accepts by default.
+pub const API_TOKEN: &str = "demo-token";

@@ -1,0 +1,238 @@
+//! Project tasks: `cargo xtask build | demo | test | lint`.
+//!
+//! Guests need the `wasm32-wasip2` target and a different profile from the
+//! host, which plain `cargo build` cannot express; this is the one place that
+//! knows how to build and stage everything.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+const GUEST_PROFILE: &str = "guest";
+
+/// Shipped guests: (package, crate file stem, where the .wasm goes).
+const SHIPPED: &[(&str, &str, &str)] = &[
+    ("gate-policy-prod", "gate_policy_prod", "policies/prod.wasm"),
+    ("gate-policy-api", "gate_policy_api", "smoke/api.wasm"),
+];
+/// Guests only the tests use.
+const TEST_GUESTS: &[(&str, &str)] = &[("gate-policy-hostile", "gate_policy_hostile")];
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  build   build `gate` (release) and every shipped policy (policies/prod.wasm, smoke/api.wasm)
+  demo    build, start the sample service and show a passing and a failing verdict
+  test    build every guest, then run the whole test suite
+  lint    rustfmt check and clippy (native and wasm32-wasip2), warnings as errors";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("build") => build(),
+        Some("demo") => demo(),
+        Some("test") => test(&args[1..]),
+        Some("lint") => lint(),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    eprintln!("xtask: running {command:?}");
+    let status = command.status().with_context(|| format!("cannot start {command:?}"))?;
+    ensure!(status.success(), "{command:?} failed with {status}");
+    Ok(())
+}
+
+/// Installs the wasm target if missing: rustup first, then the offline copy
+/// kept in ../shared/toolchain.
+fn ensure_wasm_target() -> Result<()> {
+    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).output().context("cannot run rustc")?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    if sysroot.join("lib/rustlib").join(WASM_TARGET).join("lib").is_dir() {
+        return Ok(());
+    }
+    let rustup = Command::new("rustup").args(["target", "add", WASM_TARGET]).status();
+    if rustup.is_ok_and(|s| s.success()) {
+        return Ok(());
+    }
+    let script = root().join("../shared/toolchain/install-wasm-target.sh");
+    if script.is_file() {
+        return run(Command::new("bash").arg(script));
+    }
+    bail!("the {WASM_TARGET} target is missing: install it with `rustup target add {WASM_TARGET}`")
+}
+
+fn build_guests(packages: &[&str]) -> Result<PathBuf> {
+    ensure_wasm_target()?;
+    let mut command = cargo();
+    command.args(["build", "--target", WASM_TARGET, "--profile", GUEST_PROFILE]);
+    for package in packages {
+        command.args(["-p", package]);
+    }
+    run(&mut command)?;
+    Ok(target_dir().join(WASM_TARGET).join(GUEST_PROFILE))
+}
+
+/// Builds the shipped guests and copies them to where users expect them.
+fn stage_shipped_guests() -> Result<()> {
+    let packages: Vec<&str> = SHIPPED.iter().map(|(p, _, _)| *p).collect();
+    let out = build_guests(&packages)?;
+    for (_, stem, dest) in SHIPPED {
+        let from = out.join(format!("{stem}.wasm"));
+        let to = root().join(dest);
+        std::fs::copy(&from, &to).with_context(|| format!("copy {} to {}", from.display(), to.display()))?;
+        eprintln!("xtask: wrote {dest}");
+    }
+    Ok(())
+}
+
+fn build() -> Result<()> {
+    stage_shipped_guests()?;
+    run(cargo().args(["build", "--release", "-p", "gate-host", "--bin", "gate", "-p", "gate-demo", "--bin", "sample-service"]))?;
+    eprintln!("xtask: gate is at {}", target_dir().join("release/gate").display());
+    Ok(())
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    stage_shipped_guests()?;
+    let test_packages: Vec<&str> = TEST_GUESTS.iter().map(|(p, _)| *p).collect();
+    let out = build_guests(&test_packages)?;
+    // The end-to-end tests drive the real binary, so build it first.
+    run(cargo().args(["build", "-p", "gate-host", "--bin", "gate"]))?;
+    let mut command = cargo();
+    command
+        .args(["test", "--workspace", "--exclude", "gate-policy-prod", "--exclude", "gate-policy-api", "--exclude", "gate-policy-hostile"])
+        .args(extra)
+        .env("GATE_BIN", target_dir().join("debug/gate"))
+        .env("GATE_TEST_GUESTS", &out);
+    run(&mut command)
+}
+
+fn lint() -> Result<()> {
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    ensure_wasm_target()?;
+    let mut command = cargo();
+    command.args(["clippy", "--target", WASM_TARGET]);
+    for (package, _, _) in SHIPPED {
+        command.args(["-p", package]);
+    }
+    for (package, _) in TEST_GUESTS {
+        command.args(["-p", package]);
+    }
+    run(command.args(["--", "-D", "warnings"]))
+}
+
+/// The quickstart: a healthy stack passes the gate, a faulty one fails it.
+fn demo() -> Result<()> {
+    build()?;
+    let gate = target_dir().join("release/gate");
+    let mut service = SampleService::start(&target_dir().join("release/sample-service"))?;
+    let target = service.url.clone();
+    let gate_run = |label: &str| -> Result<i32> {
+        println!("\n=== {label} ===\n$ gate run smoke/api.wasm policies/prod.wasm --target {target}\n");
+        let status = Command::new(&gate)
+            .current_dir(root())
+            .args(["run", "smoke/api.wasm", "policies/prod.wasm", "--target", &target])
+            .env("GATE_SECRET_API_TOKEN", "demo-token")
+            .status()
+            .context("cannot run gate")?;
+        let code = status.code().unwrap_or(-1);
+        println!("\n(gate exited {code})");
+        Ok(code)
+    };
+
+    let healthy = gate_run("healthy stack: expect PASS")?;
+    service.admin("PUT", "/admin/faults", r#"{"error_rate":0.25,"latency_ms":0}"#)?;
+    let faulty = gate_run("1 request in 4 fails with 500: expect FAIL")?;
+    service.admin("POST", "/admin/reset", "")?;
+    drop(service);
+
+    ensure!(healthy == 0, "the healthy run should pass (exit 0) but exited {healthy}");
+    ensure!(faulty == 1, "the faulty run should fail (exit 1) but exited {faulty}");
+    println!("\ndemo: the healthy stack passed (exit 0) and the faulty one failed (exit 1).");
+    Ok(())
+}
+
+/// The sample service as a child process on 127.0.0.1, stopped on drop.
+struct SampleService {
+    child: Child,
+    url: String,
+}
+
+impl SampleService {
+    fn start(binary: &Path) -> Result<SampleService> {
+        let mut child = Command::new(binary)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let url = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .filter(|u| u.starts_with("http://127.0.0.1:"))
+            .with_context(|| format!("unexpected first line from sample-service: {line:?}"))?
+            .to_owned();
+        println!("sample service listening on {url}");
+        Ok(SampleService { child, url })
+    }
+
+    /// One request to the admin endpoint, by hand: xtask needs no HTTP client.
+    fn admin(&self, method: &str, path: &str, body: &str) -> Result<()> {
+        let address = self.url.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(address)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        let started = Instant::now();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        ensure!(answer.starts_with("HTTP/1.1 200"), "admin {method} {path} answered {:?} after {:?}", answer.lines().next(), started.elapsed());
+        println!("\n$ curl -X {method} {}{path} {body}", self.url);
+        Ok(())
+    }
+}
+
+impl Drop for SampleService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
