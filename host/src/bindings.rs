@@ -7,5 +7,5 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+pub use self::gate::policy::types::{Capability, CheckInfo, Measurement, Outcome, PolicyKind};
 pub use exports::gate::policy::checks::{CheckResult, PolicyInfo};
-pub use gate::policy::types::{Capability, CheckInfo, Measurement, Outcome, PolicyKind};

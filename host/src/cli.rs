@@ -108,16 +108,22 @@ pub enum ColorChoice {
 fn parse_target(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(format!("`{text}` must be an http:// or https:// URL with a host"));
+        return Err(format!(
+            "`{text}` must be an http:// or https:// URL with a host"
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("credentials in the target URL are refused: use a secret (GATE_SECRET_<NAME>)".into());
+        return Err(
+            "credentials in the target URL are refused: use a secret (GATE_SECRET_<NAME>)".into(),
+        );
     }
     Ok(url)
 }
 
 fn parse_param(text: &str) -> Result<(String, String), String> {
-    let (key, value) = text.split_once('=').ok_or_else(|| format!("`{text}` is not KEY=VALUE"))?;
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))?;
     let key = key.trim();
     if key.is_empty() {
         return Err(format!("`{text}` has an empty key"));

@@ -49,10 +49,14 @@ impl AllowedHost {
         if text.contains("://") {
             let url = Url::parse(text).map_err(|e| format!("`{text}` is not a valid URL: {e}"))?;
             if !matches!(url.scheme(), "http" | "https") {
-                return Err(format!("`{text}`: only http and https hosts can be allowed"));
+                return Err(format!(
+                    "`{text}`: only http and https hosts can be allowed"
+                ));
             }
             if url.path() != "/" || url.query().is_some() {
-                return Err(format!("`{text}`: allow an origin (scheme://host:port), not a path"));
+                return Err(format!(
+                    "`{text}`: allow an origin (scheme://host:port), not a path"
+                ));
             }
             return Origin::of(&url)
                 .map(AllowedHost::Origin)
@@ -64,7 +68,9 @@ impl AllowedHost {
         if url.path() != "/" || url.username() != "" || url.query().is_some() {
             return Err(format!("`{text}` is not a host or host:port"));
         }
-        let host = url.host_str().ok_or_else(|| format!("`{text}` has no host"))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| format!("`{text}` has no host"))?;
         let host = host.to_ascii_lowercase();
         Ok(match url.port() {
             Some(port) => AllowedHost::HostPort(host, port),
@@ -79,7 +85,10 @@ impl AllowedHost {
             AllowedHost::HostPort(host, port) => *host == origin.host && *port == origin.port,
             AllowedHost::Host(host) => {
                 *host == origin.host
-                    && matches!((origin.scheme.as_str(), origin.port), ("http", 80) | ("https", 443))
+                    && matches!(
+                        (origin.scheme.as_str(), origin.port),
+                        ("http", 80) | ("https", 443)
+                    )
             }
         }
     }
@@ -112,10 +121,18 @@ impl Grants {
     pub fn missing(&self, capability: Capability) -> Option<&'static str> {
         match capability {
             Capability::Http if self.target.is_some() || !self.allowed_hosts.is_empty() => None,
-            Capability::Http => Some("http: give the stack's URL with --target URL (or --allow-host HOST)"),
-            Capability::Metrics => Some("metrics: this version of gate does not provide Prometheus queries yet"),
-            Capability::Docker => Some("docker: this version of gate does not provide Docker engine queries yet"),
-            Capability::Tls => Some("tls: this version of gate does not provide TLS certificate checks yet"),
+            Capability::Http => {
+                Some("http: give the stack's URL with --target URL (or --allow-host HOST)")
+            }
+            Capability::Metrics => {
+                Some("metrics: this version of gate does not provide Prometheus queries yet")
+            }
+            Capability::Docker => {
+                Some("docker: this version of gate does not provide Docker engine queries yet")
+            }
+            Capability::Tls => {
+                Some("tls: this version of gate does not provide TLS certificate checks yet")
+            }
         }
     }
 
@@ -142,7 +159,8 @@ impl Grants {
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(HttpDenial::Invalid(
-                "credentials in URLs are refused: send an Authorization header from a secret".into(),
+                "credentials in URLs are refused: send an Authorization header from a secret"
+                    .into(),
             ));
         }
         let origin = Origin::of(&url)
@@ -200,7 +218,10 @@ mod tests {
     fn grants(target: &str, allow: &[&str]) -> Grants {
         Grants {
             target: Some(Url::parse(target).unwrap()),
-            allowed_hosts: allow.iter().map(|a| AllowedHost::parse(a).unwrap()).collect(),
+            allowed_hosts: allow
+                .iter()
+                .map(|a| AllowedHost::parse(a).unwrap())
+                .collect(),
             ..Grants::default()
         }
     }
@@ -208,20 +229,48 @@ mod tests {
     #[test]
     fn target_origin_only() {
         let g = grants("http://127.0.0.1:8080", &[]);
-        assert_eq!(g.http_url("/health").unwrap().as_str(), "http://127.0.0.1:8080/health");
+        assert_eq!(
+            g.http_url("/health").unwrap().as_str(),
+            "http://127.0.0.1:8080/health"
+        );
         assert!(g.http_url("http://127.0.0.1:8080/x").is_ok());
         let denied = g.http_url("http://127.0.0.1:8081/x").unwrap_err();
-        assert!(matches!(&denied, HttpDenial::Denied(m) if m.contains("http://127.0.0.1:8081") && m.contains("--allow-host 127.0.0.1:8081")), "{denied:?}");
-        assert!(matches!(g.http_url("https://127.0.0.1:8080/"), Err(HttpDenial::Denied(_))));
-        assert!(matches!(g.http_url("http://169.254.169.254/latest"), Err(HttpDenial::Denied(_))));
-        assert!(matches!(g.http_url("http://[::1]:8080/"), Err(HttpDenial::Denied(_))));
-        assert!(matches!(g.http_url("file:///etc/passwd"), Err(HttpDenial::Invalid(_))));
-        assert!(matches!(g.http_url("http://u:p@127.0.0.1:8080/"), Err(HttpDenial::Invalid(_))));
+        assert!(
+            matches!(&denied, HttpDenial::Denied(m) if m.contains("http://127.0.0.1:8081") && m.contains("--allow-host 127.0.0.1:8081")),
+            "{denied:?}"
+        );
+        assert!(matches!(
+            g.http_url("https://127.0.0.1:8080/"),
+            Err(HttpDenial::Denied(_))
+        ));
+        assert!(matches!(
+            g.http_url("http://169.254.169.254/latest"),
+            Err(HttpDenial::Denied(_))
+        ));
+        assert!(matches!(
+            g.http_url("http://[::1]:8080/"),
+            Err(HttpDenial::Denied(_))
+        ));
+        assert!(matches!(
+            g.http_url("file:///etc/passwd"),
+            Err(HttpDenial::Invalid(_))
+        ));
+        assert!(matches!(
+            g.http_url("http://u:p@127.0.0.1:8080/"),
+            Err(HttpDenial::Invalid(_))
+        ));
     }
 
     #[test]
     fn allow_host_forms() {
-        let g = grants("http://127.0.0.1:1", &["api.example.com", "db.example.com:5000", "https://x.example.com:8443"]);
+        let g = grants(
+            "http://127.0.0.1:1",
+            &[
+                "api.example.com",
+                "db.example.com:5000",
+                "https://x.example.com:8443",
+            ],
+        );
         assert!(g.http_url("https://API.example.com/v1").is_ok());
         assert!(g.http_url("http://api.example.com/v1").is_ok());
         assert!(g.http_url("https://api.example.com:444/").is_err());
@@ -232,12 +281,18 @@ mod tests {
         assert!(g.http_url("https://evil.example.com/").is_err());
         assert!(AllowedHost::parse("http://x/path").is_err());
         assert!(AllowedHost::parse("ftp://x").is_err());
-        assert_eq!(AllowedHost::parse("[::1]:80").unwrap(), AllowedHost::HostPort("[::1]".into(), 80));
+        assert_eq!(
+            AllowedHost::parse("[::1]:80").unwrap(),
+            AllowedHost::HostPort("[::1]".into(), 80)
+        );
     }
 
     #[test]
     fn relative_without_target() {
-        let g = Grants { allowed_hosts: vec![AllowedHost::parse("a.example").unwrap()], ..Grants::default() };
+        let g = Grants {
+            allowed_hosts: vec![AllowedHost::parse("a.example").unwrap()],
+            ..Grants::default()
+        };
         assert!(matches!(g.http_url("/x"), Err(HttpDenial::Invalid(m)) if m.contains("--target")));
         assert_eq!(g.missing(Capability::Http), None);
         assert!(Grants::default().missing(Capability::Http).is_some());

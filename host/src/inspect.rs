@@ -66,9 +66,21 @@ pub fn write_human(inspection: &Inspection, out: &mut impl Write) -> std::io::Re
     writeln!(out, "checks    {}", i.checks.len())?;
     let width = i.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for check in &i.checks {
-        let blocking = if check.blocking { "blocking" } else { "non-blocking" };
-        let needs = if check.needs.is_empty() { "-".to_owned() } else { check.needs.join(",") };
-        writeln!(out, "  {:<width$}  {blocking:<12}  needs {needs:<8}  {}", check.name, check.description)?;
+        let blocking = if check.blocking {
+            "blocking"
+        } else {
+            "non-blocking"
+        };
+        let needs = if check.needs.is_empty() {
+            "-".to_owned()
+        } else {
+            check.needs.join(",")
+        };
+        writeln!(
+            out,
+            "  {:<width$}  {blocking:<12}  needs {needs:<8}  {}",
+            check.name, check.description
+        )?;
     }
     Ok(())
 }
@@ -83,7 +95,10 @@ pub async fn inspect(args: crate::cli::InspectArgs) -> anyhow::Result<i32> {
     let limits = crate::limits::Limits::default();
     let runtime = crate::runtime::Runtime::new(limits.wasm_stack_bytes)?;
     // Nothing granted: describing a policy needs no capability.
-    let session = std::sync::Arc::new(crate::state::Session::new(crate::grants::Grants::default(), limits)?);
+    let session = std::sync::Arc::new(crate::state::Session::new(
+        crate::grants::Grants::default(),
+        limits,
+    )?);
     let policy = runtime.load(&args.policy, &session).await?;
     let inspection = Inspection::from(&policy);
     let mut stdout = std::io::stdout().lock();

@@ -14,7 +14,9 @@ pub struct MemoryLimitExceeded {
 
 /// Raised when a table grows past its cap.
 #[derive(Debug, thiserror::Error)]
-#[error("table limit exceeded: the check tried to grow a table to {desired} elements but the limit is {limit}")]
+#[error(
+    "table limit exceeded: the check tried to grow a table to {desired} elements but the limit is {limit}"
+)]
 pub struct TableLimitExceeded {
     pub desired: usize,
     pub limit: usize,
@@ -44,17 +46,33 @@ impl wasmtime::ResourceLimiter for Limiter {
     // Refusing with an error (rather than `Ok(false)`) traps at once: a Rust
     // guest told "no" by memory.grow aborts with a bare `unreachable`, which
     // would hide the cause.
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let desired = desired as u64;
         if desired > self.memory_bytes {
-            return Err(wasmtime::Error::new(MemoryLimitExceeded { desired, limit: self.memory_bytes }));
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                desired,
+                limit: self.memory_bytes,
+            }));
         }
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.table_elements {
-            return Err(wasmtime::Error::new(TableLimitExceeded { desired, limit: self.table_elements }));
+            return Err(wasmtime::Error::new(TableLimitExceeded {
+                desired,
+                limit: self.table_elements,
+            }));
         }
         Ok(true)
     }

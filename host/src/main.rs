@@ -10,8 +10,15 @@ use gate::verdict::EXIT_UNUSABLE;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
-    let output = Output { color: cli.color, verbose: cli.verbose > 0, quiet: cli.quiet };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let output = Output {
+        color: cli.color,
+        verbose: cli.verbose > 0,
+        quiet: cli.quiet,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => return fail(&anyhow::Error::new(e).context("cannot start the async runtime")),
     };
@@ -39,5 +46,9 @@ fn init_tracing(verbose: u8) {
         _ => "gate=trace,debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }

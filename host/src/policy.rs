@@ -19,10 +19,19 @@ pub const WIT_VERSION: semver::Version = semver::Version::new(0, 1, 0);
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("cannot read policy {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("policy {path} is {} which is over the {} limit for .wasm files", format_size(*.size), format_size(*.limit))]
-    TooLarge { path: PathBuf, size: u64, limit: u64 },
-    #[error("policy {path} is not a WebAssembly file (it does not start with the `\\0asm` magic bytes)")]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+    #[error(
+        "policy {path} is not a WebAssembly file (it does not start with the `\\0asm` magic bytes)"
+    )]
     NotWasm { path: PathBuf },
     #[error(
         "policy {path} is a core WebAssembly module, not a component: build it for wasm32-wasip2 \
@@ -62,17 +71,28 @@ fn compatible_range() -> String {
 
 /// The file's bytes, read with the size cap applied before reading it whole.
 pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, LoadError> {
-    let read_error = |source| LoadError::Read { path: path.to_owned(), source };
+    let read_error = |source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    };
     let size = std::fs::metadata(path).map_err(read_error)?.len();
     if size > limit {
-        return Err(LoadError::TooLarge { path: path.to_owned(), size, limit });
+        return Err(LoadError::TooLarge {
+            path: path.to_owned(),
+            size,
+            limit,
+        });
     }
     let bytes = std::fs::read(path).map_err(read_error)?;
     if !bytes.starts_with(b"\0asm") {
-        return Err(LoadError::NotWasm { path: path.to_owned() });
+        return Err(LoadError::NotWasm {
+            path: path.to_owned(),
+        });
     }
     if wasmparser::Parser::is_core_wasm(&bytes) {
-        return Err(LoadError::CoreModule { path: path.to_owned() });
+        return Err(LoadError::CoreModule {
+            path: path.to_owned(),
+        });
     }
     if !wasmparser::Parser::is_component(&bytes) {
         return Err(LoadError::Invalid {
@@ -84,7 +104,10 @@ pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, LoadError> {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What a component says about itself through its imports and exports.
@@ -96,43 +119,76 @@ pub struct Contract {
 }
 
 /// Finds the `gate:policy/checks@X` export and checks X is one we run.
-pub fn contract(path: &Path, component: &Component, engine: &Engine) -> Result<Contract, LoadError> {
+pub fn contract(
+    path: &Path,
+    component: &Component,
+    engine: &Engine,
+) -> Result<Contract, LoadError> {
     let ty = component.component_type();
-    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_owned()).collect();
-    let imports: Vec<String> = ty.imports(engine).map(|(name, _)| name.to_owned()).collect();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let imports: Vec<String> = ty
+        .imports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
     let found = exports.iter().find_map(|name| {
         let rest = name.strip_prefix(CHECKS_INTERFACE)?;
         Some(rest.strip_prefix('@').unwrap_or(""))
     });
     let Some(version) = found else {
-        let exports = if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") };
-        return Err(LoadError::NotAPolicy { path: path.to_owned(), exports });
+        let exports = if exports.is_empty() {
+            "nothing".to_owned()
+        } else {
+            exports.join(", ")
+        };
+        return Err(LoadError::NotAPolicy {
+            path: path.to_owned(),
+            exports,
+        });
     };
     let wit_version = semver::Version::parse(version).map_err(|_| LoadError::WitVersion {
         path: path.to_owned(),
-        found: if version.is_empty() { "an unversioned package".into() } else { version.to_owned() },
+        found: if version.is_empty() {
+            "an unversioned package".into()
+        } else {
+            version.to_owned()
+        },
     })?;
     if !compatible(&wit_version) {
-        return Err(LoadError::WitVersion { path: path.to_owned(), found: wit_version.to_string() });
+        return Err(LoadError::WitVersion {
+            path: path.to_owned(),
+            found: wit_version.to_string(),
+        });
     }
     // An import of our package at another version is the same mismatch,
     // said before the linker reports it as a missing import.
     for import in &imports {
-        if let Some(rest) = import.strip_prefix(WIT_PACKAGE).and_then(|r| r.strip_prefix('/'))
+        if let Some(rest) = import
+            .strip_prefix(WIT_PACKAGE)
+            .and_then(|r| r.strip_prefix('/'))
             && let Some((_, v)) = rest.split_once('@')
             && let Ok(v) = semver::Version::parse(v)
             && !compatible(&v)
         {
-            return Err(LoadError::WitVersion { path: path.to_owned(), found: v.to_string() });
+            return Err(LoadError::WitVersion {
+                path: path.to_owned(),
+                found: v.to_string(),
+            });
         }
     }
-    Ok(Contract { wit_version, imports })
+    Ok(Contract {
+        wit_version,
+        imports,
+    })
 }
 
 /// Semver compatibility as the component model links it: same major, and
 /// for 0.x the same minor.
 fn compatible(version: &semver::Version) -> bool {
-    version.major == WIT_VERSION.major && (WIT_VERSION.major != 0 || version.minor == WIT_VERSION.minor)
+    version.major == WIT_VERSION.major
+        && (WIT_VERSION.major != 0 || version.minor == WIT_VERSION.minor)
 }
 
 #[cfg(test)]
@@ -149,6 +205,9 @@ mod tests {
 
     #[test]
     fn sha() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

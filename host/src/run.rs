@@ -29,7 +29,10 @@ impl Output {
         match self.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
         }
     }
 }
@@ -46,7 +49,11 @@ pub async fn run(args: RunArgs, output: Output) -> anyhow::Result<i32> {
         params: args.params.iter().cloned().collect(),
         secrets: crate::caps::context::secrets_from_env(),
     };
-    let limits = Limits { timeout: args.timeout, memory_bytes: args.memory_limit, ..Limits::default() };
+    let limits = Limits {
+        timeout: args.timeout,
+        memory_bytes: args.memory_limit,
+        ..Limits::default()
+    };
     let runtime = Runtime::new(limits.wasm_stack_bytes)?;
     let session = Arc::new(Session::new(grants, limits)?);
 
@@ -59,7 +66,10 @@ pub async fn run(args: RunArgs, output: Output) -> anyhow::Result<i32> {
     let mut policies = Vec::with_capacity(loaded.len());
     for policy in &loaded {
         let policy_started = Instant::now();
-        let jobs = args.jobs.map(usize::from).unwrap_or(policy.info.checks.len().clamp(1, DEFAULT_MAX_JOBS));
+        let jobs = args
+            .jobs
+            .map(usize::from)
+            .unwrap_or(policy.info.checks.len().clamp(1, DEFAULT_MAX_JOBS));
         let checks = runtime.run(policy, &session, jobs, args.strict).await;
         policies.push(PolicyReport {
             path: policy.path.clone(),
@@ -91,7 +101,11 @@ pub async fn run(args: RunArgs, output: Output) -> anyhow::Result<i32> {
         Format::Human => report::human::write(
             &report,
             &mut stdout,
-            report::human::Options { color: output.color_enabled(), verbose: output.verbose, quiet: output.quiet },
+            report::human::Options {
+                color: output.color_enabled(),
+                verbose: output.verbose,
+                quiet: output.quiet,
+            },
         ),
         Format::Json => report::json::write(&report, &mut stdout),
     };

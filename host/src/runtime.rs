@@ -48,50 +48,96 @@ impl Runtime {
 
     /// Reads, compiles, vets and pre-links a policy, then asks it to describe
     /// itself.
-    pub async fn load(&self, path: &Path, session: &Arc<Session>) -> Result<LoadedPolicy, LoadError> {
+    pub async fn load(
+        &self,
+        path: &Path,
+        session: &Arc<Session>,
+    ) -> Result<LoadedPolicy, LoadError> {
         let limits = &session.limits;
         let bytes = policy::read(path, limits.wasm_bytes)?;
         let sha256 = policy::sha256_hex(&bytes);
         let size = bytes.len() as u64;
         let component = self.compile(path, bytes, limits.compile_timeout).await?;
         let contract = policy::contract(path, &component, &self.engine)?;
-        let link_error = |e: wasmtime::Error| LoadError::Link { path: path.to_owned(), reason: format!("{e:#}") };
-        let pre = self.linker.instantiate_pre(&component).map_err(link_error)?;
+        let link_error = |e: wasmtime::Error| LoadError::Link {
+            path: path.to_owned(),
+            reason: format!("{e:#}"),
+        };
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(link_error)?;
         let pre = PolicyPre::new(pre).map_err(link_error)?;
-        let info = describe(&self.engine, &pre, session).await.map_err(|reason| LoadError::Describe {
+        let info = describe(&self.engine, &pre, session)
+            .await
+            .map_err(|reason| LoadError::Describe {
+                path: path.to_owned(),
+                reason,
+            })?;
+        let info = PolicyInfo::vet(info, session).map_err(|reason| LoadError::BadInfo {
             path: path.to_owned(),
             reason,
         })?;
-        let info = PolicyInfo::vet(info, session).map_err(|reason| LoadError::BadInfo { path: path.to_owned(), reason })?;
         tracing::debug!(path = %path.display(), %sha256, checks = info.checks.len(), "policy loaded");
-        Ok(LoadedPolicy { path: path.display().to_string(), sha256, size, contract, info, pre })
+        Ok(LoadedPolicy {
+            path: path.display().to_string(),
+            sha256,
+            size,
+            contract,
+            info,
+            pre,
+        })
     }
 
-    async fn compile(&self, path: &Path, bytes: Vec<u8>, timeout: Duration) -> Result<Component, LoadError> {
+    async fn compile(
+        &self,
+        path: &Path,
+        bytes: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Component, LoadError> {
         let engine = self.engine.clone();
         let started = Instant::now();
         // Compilation cannot be interrupted; past the timeout we stop waiting
         // and the run ends with exit 2, which ends the process too.
         let job = tokio::task::spawn_blocking(move || Component::from_binary(&engine, &bytes));
-        let compiled = tokio::time::timeout(timeout, job).await.map_err(|_| LoadError::CompileTimeout {
-            path: path.to_owned(),
-            seconds: timeout.as_secs(),
-        })?;
+        let compiled =
+            tokio::time::timeout(timeout, job)
+                .await
+                .map_err(|_| LoadError::CompileTimeout {
+                    path: path.to_owned(),
+                    seconds: timeout.as_secs(),
+                })?;
         let component = compiled
-            .map_err(|e| LoadError::Invalid { path: path.to_owned(), reason: format!("compiler task failed: {e}") })?
-            .map_err(|e| LoadError::Invalid { path: path.to_owned(), reason: format!("{e:#}") })?;
+            .map_err(|e| LoadError::Invalid {
+                path: path.to_owned(),
+                reason: format!("compiler task failed: {e}"),
+            })?
+            .map_err(|e| LoadError::Invalid {
+                path: path.to_owned(),
+                reason: format!("{e:#}"),
+            })?;
         tracing::debug!(path = %path.display(), elapsed = ?started.elapsed(), "compiled");
         Ok(component)
     }
 
     /// Runs every check of `policy`, at most `jobs` at a time, in its own
     /// store and instance. Reports come back in the policy's order.
-    pub async fn run(&self, policy: &LoadedPolicy, session: &Arc<Session>, jobs: usize, strict: bool) -> Vec<CheckReport> {
+    pub async fn run(
+        &self,
+        policy: &LoadedPolicy,
+        session: &Arc<Session>,
+        jobs: usize,
+        strict: bool,
+    ) -> Vec<CheckReport> {
         let permits = Arc::new(Semaphore::new(jobs.max(1)));
         let mut running = JoinSet::new();
         let mut reports: Vec<Option<CheckReport>> = vec![None; policy.info.checks.len()];
         for (index, check) in policy.info.checks.iter().enumerate() {
-            let missing: Vec<&str> = check.needs.iter().filter_map(|c| session.grants.missing(*c)).collect();
+            let missing: Vec<&str> = check
+                .needs
+                .iter()
+                .filter_map(|c| session.grants.missing(*c))
+                .collect();
             if !missing.is_empty() {
                 reports[index] = Some(skipped(check, &missing, strict));
                 continue;
@@ -102,7 +148,10 @@ impl Runtime {
             let permits = permits.clone();
             let check = check.clone();
             running.spawn(async move {
-                let _permit = permits.acquire_owned().await.expect("semaphore never closed");
+                let _permit = permits
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore never closed");
                 (index, execute(&engine, &pre, &session, &check).await)
             });
         }
@@ -119,7 +168,12 @@ impl Runtime {
             .zip(&policy.info.checks)
             .map(|(report, check)| {
                 report.unwrap_or_else(|| {
-                    errored(check, ErrorKind::Host, "internal error in gate while running this check".into(), Duration::ZERO)
+                    errored(
+                        check,
+                        ErrorKind::Host,
+                        "internal error in gate while running this check".into(),
+                        Duration::ZERO,
+                    )
                 })
             })
             .collect()
@@ -161,21 +215,33 @@ impl PolicyInfo {
         for check in &info.checks {
             let name = clean(&check.name);
             if name.is_empty() || name.chars().any(char::is_whitespace) {
-                return Err(format!("check name `{name}` must be non-empty and without spaces"));
+                return Err(format!(
+                    "check name `{name}` must be non-empty and without spaces"
+                ));
             }
             if !names.insert(name.clone()) {
                 return Err(format!("two checks are named `{name}`"));
             }
             let mut needs = check.needs.clone();
             needs.dedup();
-            checks.push(CheckInfo { name, description: clean(&check.description), blocking: check.blocking, needs });
+            checks.push(CheckInfo {
+                name,
+                description: clean(&check.description),
+                blocking: check.blocking,
+                needs,
+            });
         }
         let kind = match info.kind {
             bindings::PolicyKind::Gate => "gate",
             bindings::PolicyKind::Trigger => "trigger",
             bindings::PolicyKind::Smoke => "smoke",
         };
-        Ok(PolicyInfo { name: clean(&info.name), version: clean(&info.version), kind: kind.into(), checks })
+        Ok(PolicyInfo {
+            name: clean(&info.name),
+            version: clean(&info.version),
+            kind: kind.into(),
+            checks,
+        })
     }
 }
 
@@ -216,7 +282,11 @@ fn new_store(engine: &Engine, session: &Arc<Session>, deadline: Instant) -> Stor
     store
 }
 
-async fn describe(engine: &Engine, pre: &PolicyPre<HostState>, session: &Arc<Session>) -> Result<bindings::PolicyInfo, String> {
+async fn describe(
+    engine: &Engine,
+    pre: &PolicyPre<HostState>,
+    session: &Arc<Session>,
+) -> Result<bindings::PolicyInfo, String> {
     let timeout = session.limits.timeout;
     let mut store = new_store(engine, session, Instant::now() + timeout);
     let call = async {
@@ -230,17 +300,28 @@ async fn describe(engine: &Engine, pre: &PolicyPre<HostState>, session: &Arc<Ses
             let stderr = store.data().stderr_text();
             Err(classify(&error, &stderr, &session.limits).1)
         }
-        Err(_) => Err(format!("did not answer within {}", format_duration(timeout))),
+        Err(_) => Err(format!(
+            "did not answer within {}",
+            format_duration(timeout)
+        )),
     }
 }
 
-async fn execute(engine: &Engine, pre: &PolicyPre<HostState>, session: &Arc<Session>, check: &CheckInfo) -> CheckReport {
+async fn execute(
+    engine: &Engine,
+    pre: &PolicyPre<HostState>,
+    session: &Arc<Session>,
+    check: &CheckInfo,
+) -> CheckReport {
     let limits = &session.limits;
     let started = Instant::now();
     let mut store = new_store(engine, session, started + limits.timeout);
     let call = async {
         let policy = pre.instantiate_async(&mut store).await?;
-        policy.gate_policy_checks().call_run_check(&mut store, &check.name).await
+        policy
+            .gate_policy_checks()
+            .call_run_check(&mut store, &check.name)
+            .await
     };
     // The epoch callback stops guest code at the deadline; this also stops a
     // guest that is waiting inside a host call.
@@ -253,12 +334,22 @@ async fn execute(engine: &Engine, pre: &PolicyPre<HostState>, session: &Arc<Sess
 
     let mut report = match result {
         Ok(Ok(Ok(result))) => finished(check, result, session, duration),
-        Ok(Ok(Err(message))) => errored(check, ErrorKind::Check, session.cleaner.clean_line(&message), duration),
+        Ok(Ok(Err(message))) => errored(
+            check,
+            ErrorKind::Check,
+            session.cleaner.clean_line(&message),
+            duration,
+        ),
         Ok(Err(error)) => {
             let (kind, message) = classify(&error, &stderr, limits);
             errored(check, kind, message, duration)
         }
-        Err(_) => errored(check, ErrorKind::Deadline, deadline_message(limits.timeout), duration),
+        Err(_) => errored(
+            check,
+            ErrorKind::Deadline,
+            deadline_message(limits.timeout),
+            duration,
+        ),
     };
     report.calls = calls
         .into_iter()
@@ -279,12 +370,19 @@ async fn execute(engine: &Engine, pre: &PolicyPre<HostState>, session: &Arc<Sess
 }
 
 fn deadline_message(timeout: Duration) -> String {
-    format!("deadline exceeded: the check did not finish within {} (--timeout)", format_duration(timeout))
+    format!(
+        "deadline exceeded: the check did not finish within {} (--timeout)",
+        format_duration(timeout)
+    )
 }
 
 /// Names the cause of a failed call: the limit it hit, its panic message, or
 /// the trap.
-fn classify(error: &wasmtime::Error, stderr: &str, limits: &crate::limits::Limits) -> (ErrorKind, String) {
+fn classify(
+    error: &wasmtime::Error,
+    stderr: &str,
+    limits: &crate::limits::Limits,
+) -> (ErrorKind, String) {
     if error.is::<DeadlineExceeded>() {
         return (ErrorKind::Deadline, deadline_message(limits.timeout));
     }
@@ -301,7 +399,10 @@ fn classify(error: &wasmtime::Error, stderr: &str, limits: &crate::limits::Limit
         if *trap == Trap::StackOverflow {
             return (
                 ErrorKind::Trap,
-                format!("stack overflow: the check used more than {} of wasm stack", crate::units::format_size(limits.wasm_stack_bytes as u64)),
+                format!(
+                    "stack overflow: the check used more than {} of wasm stack",
+                    crate::units::format_size(limits.wasm_stack_bytes as u64)
+                ),
             );
         }
         if let Some(panic) = panic_message(stderr) {
@@ -318,12 +419,21 @@ fn classify(error: &wasmtime::Error, stderr: &str, limits: &crate::limits::Limit
 fn panic_message(stderr: &str) -> Option<String> {
     let mut lines = stderr.lines();
     let header = lines.by_ref().find(|line| line.contains("panicked at "))?;
-    let location = header.split("panicked at ").nth(1).unwrap_or("").trim_end_matches(':');
+    let location = header
+        .split("panicked at ")
+        .nth(1)
+        .unwrap_or("")
+        .trim_end_matches(':');
     let message = lines.next().unwrap_or("").trim();
     Some(truncate(&format!("{message} (at {location})"), 1024))
 }
 
-fn finished(check: &CheckInfo, result: bindings::CheckResult, session: &Session, duration: Duration) -> CheckReport {
+fn finished(
+    check: &CheckInfo,
+    result: bindings::CheckResult,
+    session: &Session,
+    duration: Duration,
+) -> CheckReport {
     let limits = &session.limits;
     let cleaner = &session.cleaner;
     let outcome = match result.outcome {
@@ -346,11 +456,16 @@ fn finished(check: &CheckInfo, result: bindings::CheckResult, session: &Session,
         })
         .collect();
     if total > measurements.len() {
-        message.push_str(&format!(" [gate: {} more measurements dropped]", total - measurements.len()));
+        message.push_str(&format!(
+            " [gate: {} more measurements dropped]",
+            total - measurements.len()
+        ));
     }
     // Fail closed: a pass that rests on a measurement that is not a number
     // is no pass.
-    let outcome = if matches!(outcome, Outcome::Pass | Outcome::Warn) && measurements.iter().any(|m| !m.value.is_finite()) {
+    let outcome = if matches!(outcome, Outcome::Pass | Outcome::Warn)
+        && measurements.iter().any(|m| !m.value.is_finite())
+    {
         message.push_str(" [gate: a measurement is not a finite number, so this cannot pass]");
         Outcome::Inconclusive
     } else {
@@ -363,15 +478,28 @@ fn finished(check: &CheckInfo, result: bindings::CheckResult, session: &Session,
 }
 
 fn errored(check: &CheckInfo, kind: ErrorKind, message: String, duration: Duration) -> CheckReport {
-    CheckReport { error: Some(kind), ..report(check, Outcome::Error, message, duration) }
+    CheckReport {
+        error: Some(kind),
+        ..report(check, Outcome::Error, message, duration)
+    }
 }
 
 fn skipped(check: &CheckInfo, missing: &[&str], strict: bool) -> CheckReport {
     let needs = missing.join("; ");
     if strict && check.blocking {
-        report(check, Outcome::Fail, format!("not run, and --strict fails it: needs {needs}"), Duration::ZERO)
+        report(
+            check,
+            Outcome::Fail,
+            format!("not run, and --strict fails it: needs {needs}"),
+            Duration::ZERO,
+        )
     } else {
-        report(check, Outcome::Skipped, format!("not run: needs {needs}"), Duration::ZERO)
+        report(
+            check,
+            Outcome::Skipped,
+            format!("not run: needs {needs}"),
+            Duration::ZERO,
+        )
     }
 }
 
@@ -380,7 +508,11 @@ fn report(check: &CheckInfo, outcome: Outcome, message: String, duration: Durati
         name: check.name.clone(),
         description: check.description.clone(),
         blocking: check.blocking,
-        needs: check.needs.iter().map(|c| capability_name(*c).to_owned()).collect(),
+        needs: check
+            .needs
+            .iter()
+            .map(|c| capability_name(*c).to_owned())
+            .collect(),
         outcome,
         message,
         error: None,
@@ -398,7 +530,10 @@ mod tests {
     #[test]
     fn reads_panic_message() {
         let stderr = "noise\nthread '<unnamed>' panicked at src/lib.rs:42:5:\nhostile panic\nnote: run with `RUST_BACKTRACE=1`\n";
-        assert_eq!(panic_message(stderr).unwrap(), "hostile panic (at src/lib.rs:42:5)");
+        assert_eq!(
+            panic_message(stderr).unwrap(),
+            "hostile panic (at src/lib.rs:42:5)"
+        );
         assert_eq!(panic_message("all fine"), None);
     }
 }

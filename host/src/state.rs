@@ -27,7 +27,12 @@ impl Session {
     pub fn new(grants: Grants, limits: Limits) -> anyhow::Result<Session> {
         let cleaner = Cleaner::new(grants.secrets.values().cloned());
         let http = crate::caps::http::client()?;
-        Ok(Session { grants, limits, cleaner, http })
+        Ok(Session {
+            grants,
+            limits,
+            cleaner,
+            http,
+        })
     }
 }
 
@@ -156,7 +161,10 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -171,7 +179,10 @@ pub struct CheckLog {
 
 impl CheckLog {
     fn new(limit: usize) -> CheckLog {
-        CheckLog { limit, ..CheckLog::default() }
+        CheckLog {
+            limit,
+            ..CheckLog::default()
+        }
     }
 
     pub fn push(&mut self, source: LogSource, text: String) {
@@ -184,15 +195,21 @@ impl CheckLog {
     }
 
     fn push_text(&mut self, source: LogSource, text: &str) {
-        for line in text.lines() {
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
             self.push(source, line.to_owned());
         }
     }
 
     fn finish(mut self) -> Vec<LogLine> {
         if self.dropped > 0 {
-            let text = format!("[gate: {} log lines dropped past the {} byte limit]", self.dropped, self.limit);
-            self.lines.push(LogLine { source: LogSource::Warn, text });
+            let text = format!(
+                "[gate: {} log lines dropped past the {} byte limit]",
+                self.dropped, self.limit
+            );
+            self.lines.push(LogLine {
+                source: LogSource::Warn,
+                text,
+            });
         }
         self.lines
     }
@@ -208,7 +225,10 @@ struct LogPipe {
 
 impl LogPipe {
     fn new(capacity: usize) -> LogPipe {
-        LogPipe { buffer: Arc::default(), capacity }
+        LogPipe {
+            buffer: Arc::default(),
+            capacity,
+        }
     }
 
     fn contents(&self) -> String {
@@ -229,7 +249,11 @@ impl StdoutStream for LogPipe {
 }
 
 impl AsyncWrite for LogPipe {
-    fn poll_write(self: Pin<&mut Self>, _: &mut TaskContext<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         let mut buffer = self.buffer.lock().unwrap();
         let room = self.capacity.saturating_sub(buffer.len());
         buffer.extend_from_slice(&buf[..buf.len().min(room)]);

@@ -24,7 +24,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
     };
     if !seconds.is_finite() || seconds <= 0.0 || seconds > 366.0 * 86_400.0 {
-        return Err(format!("`{text}` is out of range (must be above 0 and at most a year)"));
+        return Err(format!(
+            "`{text}` is out of range (must be above 0 and at most a year)"
+        ));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -33,7 +35,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// read as binary units since that is what memory limits mean).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: u64 = number
         .parse()
@@ -43,7 +47,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
-        other => return Err(format!("`{text}` has unknown unit `{other}` (use KiB, MiB or GiB)")),
+        other => {
+            return Err(format!(
+                "`{text}` has unknown unit `{other}` (use KiB, MiB or GiB)"
+            ));
+        }
     };
     value
         .checked_mul(factor)
@@ -81,7 +89,10 @@ pub fn format_duration(duration: Duration) -> String {
 
 /// `2026-11-23T13:19:11Z`: a UTC timestamp for reports, to the second.
 pub fn rfc3339(time: std::time::SystemTime) -> String {
-    let secs = time.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
@@ -93,7 +104,12 @@ pub fn rfc3339(time: std::time::SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -102,8 +118,14 @@ mod tests {
     fn timestamps() {
         use std::time::{Duration, UNIX_EPOCH};
         assert_eq!(super::rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_439_951)), "2026-11-23T13:19:11Z");
-        assert_eq!(super::rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            super::rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_439_951)),
+            "2026-11-23T13:19:11Z"
+        );
+        assert_eq!(
+            super::rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
     }
 
     use super::*;

@@ -80,7 +80,11 @@ pub fn decide(policies: &[PolicyReport]) -> Verdict {
             skipped.join(", ")
         )
     };
-    Verdict { decision: Decision::Pass, exit_code: EXIT_PASS, reason }
+    Verdict {
+        decision: Decision::Pass,
+        exit_code: EXIT_PASS,
+        reason,
+    }
 }
 
 #[cfg(test)]
@@ -120,20 +124,35 @@ mod tests {
     #[test]
     fn precedence() {
         use Outcome::*;
-        let v = decide(&policy(vec![check("a", true, Pass), check("b", true, Warn)]));
+        let v = decide(&policy(vec![
+            check("a", true, Pass),
+            check("b", true, Warn),
+        ]));
         assert_eq!((v.decision, v.exit_code), (Decision::Pass, 0));
-        let v = decide(&policy(vec![check("a", true, Inconclusive), check("b", true, Error)]));
+        let v = decide(&policy(vec![
+            check("a", true, Inconclusive),
+            check("b", true, Error),
+        ]));
         assert_eq!((v.decision, v.exit_code), (Decision::Fail, 1));
         assert!(v.reason.contains("p/b (error)"), "{}", v.reason);
-        let v = decide(&policy(vec![check("a", true, Pass), check("b", true, Inconclusive)]));
+        let v = decide(&policy(vec![
+            check("a", true, Pass),
+            check("b", true, Inconclusive),
+        ]));
         assert_eq!(v.exit_code, 3);
-        let v = decide(&policy(vec![check("a", false, Fail), check("b", true, Pass)]));
+        let v = decide(&policy(vec![
+            check("a", false, Fail),
+            check("b", true, Pass),
+        ]));
         assert_eq!(v.exit_code, 0);
         let v = decide(&policy(vec![check("a", true, Skipped)]));
         assert_eq!(v.exit_code, 3, "nothing decided is never a pass");
         let v = decide(&policy(vec![]));
         assert_eq!(v.exit_code, 3);
-        let v = decide(&policy(vec![check("a", true, Skipped), check("b", true, Pass)]));
+        let v = decide(&policy(vec![
+            check("a", true, Skipped),
+            check("b", true, Pass),
+        ]));
         assert_eq!(v.exit_code, 0);
         assert!(v.reason.contains("--strict"));
     }

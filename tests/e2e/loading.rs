@@ -1,6 +1,6 @@
 //! Policies that cannot be loaded end the run with exit 2 and say why.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use gate_e2e::{Gate, Outcome, stack};
 
@@ -12,10 +12,20 @@ fn write(name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
-fn run(path: &PathBuf) -> Outcome {
+fn run(path: &Path) -> Outcome {
     let stack = stack();
-    let out = Gate::new(["run".as_ref(), path.as_os_str(), "--target".as_ref(), stack.url().as_ref()]).run();
-    assert_eq!(stack.requests_served(), 0, "nothing may run when the policy does not load");
+    let out = Gate::new([
+        "run".as_ref(),
+        path.as_os_str(),
+        "--target".as_ref(),
+        stack.url().as_ref(),
+    ])
+    .run();
+    assert_eq!(
+        stack.requests_served(),
+        0,
+        "nothing may run when the policy does not load"
+    );
     out
 }
 
@@ -23,7 +33,11 @@ fn run(path: &PathBuf) -> Outcome {
 fn malformed_bytes() {
     let out = run(&write("garbage.wasm", b"this is not wasm at all"));
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("not a WebAssembly file"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not a WebAssembly file"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("garbage.wasm"));
 }
 
@@ -33,7 +47,11 @@ fn truncated_component() {
     bytes.truncate(bytes.len() / 2);
     let out = run(&write("truncated.wasm", &bytes));
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("not a valid WebAssembly component"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not a valid WebAssembly component"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -41,8 +59,17 @@ fn core_module() {
     let module = wat::parse_str(r#"(module (func (export "run-check")))"#).unwrap();
     let out = run(&write("core.wasm", &module));
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("core WebAssembly module, not a component"), "{}", out.stderr);
-    assert!(out.stderr.contains("wasm32-wasip2"), "says how to fix it: {}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("core WebAssembly module, not a component"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("wasm32-wasip2"),
+        "says how to fix it: {}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -57,8 +84,16 @@ fn component_of_another_world() {
     let out = run(&write("other-world.wasm", &component));
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("another world"), "{}", out.stderr);
-    assert!(out.stderr.contains("gate:policy/checks@0.1.0"), "{}", out.stderr);
-    assert!(out.stderr.contains("hello"), "names what it does export: {}", out.stderr);
+    assert!(
+        out.stderr.contains("gate:policy/checks@0.1.0"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("hello"),
+        "names what it does export: {}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -74,7 +109,11 @@ fn policy_built_for_another_wit_version() {
     .unwrap();
     let out = run(&write("future.wasm", &component));
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("built for gate:policy@0.9.0"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("built for gate:policy@0.9.0"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("0.1.x"), "{}", out.stderr);
 }
 
@@ -82,7 +121,12 @@ fn policy_built_for_another_wit_version() {
 fn missing_file() {
     let out = Gate::new(["run", "no/such/policy.wasm"]).run();
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("cannot read policy no/such/policy.wasm"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("cannot read policy no/such/policy.wasm"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -91,7 +135,11 @@ fn oversized_file_is_refused_before_compiling() {
     bytes.resize(33 << 20, 0);
     let out = run(&write("huge.wasm", &bytes));
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("over the 32 MiB limit"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("over the 32 MiB limit"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -5,64 +5,152 @@ use gate_e2e::{API_TOKEN, Faults, Gate, guest, stack};
 #[test]
 fn healthy_stack_passes_the_prod_gate() {
     let stack = stack();
-    let out = Gate::new(["run".as_ref(), guest("prod").as_os_str(), "--target".as_ref(), stack.url().as_ref()]).run();
+    let out = Gate::new([
+        "run".as_ref(),
+        guest("prod").as_os_str(),
+        "--target".as_ref(),
+        stack.url().as_ref(),
+    ])
+    .run();
     assert_eq!(out.code, 0, "{}", out.stdout);
     for check in ["ready", "latency", "error-rate"] {
-        assert!(out.stdout.lines().any(|l| l.contains("PASS") && l.contains(check)), "{check} should pass:\n{}", out.stdout);
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.contains("PASS") && l.contains(check)),
+            "{check} should pass:\n{}",
+            out.stdout
+        );
     }
-    assert!(out.stdout.contains("verdict: PASS (exit 0)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("verdict: PASS (exit 0)"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
 fn healthy_stack_passes_the_smoke_suite() {
     let stack = stack();
-    let out = Gate::new(["run".as_ref(), guest("api").as_os_str(), "--target".as_ref(), stack.url().as_ref(), "--format".as_ref(), "json".as_ref()])
-        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
-        .run();
+    let out = Gate::new([
+        "run".as_ref(),
+        guest("api").as_os_str(),
+        "--target".as_ref(),
+        stack.url().as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ])
+    .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+    .run();
     assert_eq!(out.code, 0, "{}", out.stdout);
     let report = out.json();
     assert_eq!(report["schema"], "gate.report/v1");
     assert_eq!(report["verdict"]["decision"], "pass");
     let checks = report["policies"][0]["checks"].as_array().unwrap();
     let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
-    for expected in ["health", "ready", "api-health", "products", "system-status", "system-status-requires-auth"] {
-        assert!(names.contains(&expected), "missing check {expected}: {names:?}");
+    for expected in [
+        "health",
+        "ready",
+        "api-health",
+        "products",
+        "system-status",
+        "system-status-requires-auth",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "missing check {expected}: {names:?}"
+        );
     }
-    assert!(checks.iter().all(|c| c["outcome"] == "pass"), "{}", out.stdout);
+    assert!(
+        checks.iter().all(|c| c["outcome"] == "pass"),
+        "{}",
+        out.stdout
+    );
     // Every check made real requests to the stack.
-    assert!(checks.iter().all(|c| !c["calls"].as_array().unwrap().is_empty()));
+    assert!(
+        checks
+            .iter()
+            .all(|c| !c["calls"].as_array().unwrap().is_empty())
+    );
     assert!(stack.requests_served() >= 6);
 }
 
 #[test]
 fn injected_errors_fail_the_gate_with_the_measured_rate() {
     let stack = stack();
-    stack.set_faults(Faults { error_rate: 0.25, ..Faults::default() });
-    let out = Gate::new(["run".as_ref(), guest("prod").as_os_str(), "--target".as_ref(), stack.url().as_ref(), "--format".as_ref(), "json".as_ref()]).run();
+    stack.set_faults(Faults {
+        error_rate: 0.25,
+        ..Faults::default()
+    });
+    // One check at a time, so the requests reach the service in a known
+    // order: /ready is request 1, the latency check's 20 are 2-21, the
+    // error-rate check's are 22-41, of which 24, 28, 32, 36 and 40 fail.
+    let out = Gate::new([
+        "run".as_ref(),
+        guest("prod").as_os_str(),
+        "--target".as_ref(),
+        stack.url().as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--jobs".as_ref(),
+        "1".as_ref(),
+    ])
+    .run();
     assert_eq!(out.code, 1, "{}", out.stdout);
     let check = out.check("prod", "error-rate");
     assert_eq!(check["outcome"], "fail");
-    let rate = check["measurements"].as_array().unwrap().iter().find(|m| m["name"] == "error_rate").expect("error_rate measured");
-    let value = rate["value"].as_f64().unwrap();
-    // The service fails exactly one request in four; /ready and the latency
-    // check share the counter, so the policy sees about a quarter.
-    assert!((0.15..=0.35).contains(&value), "measured error rate {value}");
-    assert!(rate["threshold"].as_str().unwrap().contains("0.01"), "{rate}");
-    assert!(out.json()["verdict"]["reason"].as_str().unwrap().contains("prod/error-rate"));
+    let rate = check["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "error_rate")
+        .expect("error_rate measured");
+    assert_eq!(rate["value"].as_f64(), Some(0.25), "{rate}");
+    assert!(
+        check["message"].as_str().unwrap().contains("5 of 20"),
+        "{check}"
+    );
+    assert!(
+        rate["threshold"].as_str().unwrap().contains("0.01"),
+        "{rate}"
+    );
+    assert!(
+        out.json()["verdict"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("prod/error-rate")
+    );
 
     // The human form names the check, the value and the threshold too.
-    let human = Gate::new(["run".as_ref(), guest("prod").as_os_str(), "--target".as_ref(), stack.url().as_ref()]).run();
+    let human = Gate::new([
+        "run".as_ref(),
+        guest("prod").as_os_str(),
+        "--target".as_ref(),
+        stack.url().as_ref(),
+    ])
+    .run();
     assert_eq!(human.code, 1);
-    let line = human.stdout.lines().find(|l| l.contains("error-rate") && l.contains("FAIL")).expect("a FAIL line for error-rate");
+    let line = human
+        .stdout
+        .lines()
+        .find(|l| l.contains("error-rate") && l.contains("FAIL"))
+        .expect("a FAIL line for error-rate");
     assert!(line.contains("0.01"), "{line}");
-    assert!(human.stdout.contains("measured error_rate = 0."), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("measured error_rate = 0."),
+        "{}",
+        human.stdout
+    );
     assert!(human.stdout.contains("verdict: FAIL (exit 1)"));
 }
 
 #[test]
 fn injected_latency_fails_the_gate_with_the_measured_latency() {
     let stack = stack();
-    stack.set_faults(Faults { latency_ms: 300, ..Faults::default() });
+    stack.set_faults(Faults {
+        latency_ms: 300,
+        ..Faults::default()
+    });
     let out = Gate::new([
         "run".as_ref(),
         guest("prod").as_os_str(),
@@ -79,7 +167,12 @@ fn injected_latency_fails_the_gate_with_the_measured_latency() {
     assert_eq!(out.code, 1, "{}", out.stdout);
     let check = out.check("prod", "latency");
     assert_eq!(check["outcome"], "fail", "{check}");
-    let avg = check["measurements"].as_array().unwrap().iter().find(|m| m["name"] == "latency_avg").expect("latency_avg measured");
+    let avg = check["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "latency_avg")
+        .expect("latency_avg measured");
     assert!(avg["value"].as_f64().unwrap() >= 300.0, "{avg}");
     assert_eq!(avg["unit"], "ms");
     assert!(avg["threshold"].as_str().unwrap().contains("200"), "{avg}");
@@ -89,31 +182,77 @@ fn injected_latency_fails_the_gate_with_the_measured_latency() {
 #[test]
 fn ready_off_fails_the_gate() {
     let stack = stack();
-    stack.set_faults(Faults { migrations_applied: false, ..Faults::default() });
-    let out = Gate::new(["run".as_ref(), guest("prod").as_os_str(), "--target".as_ref(), stack.url().as_ref(), "--format".as_ref(), "json".as_ref()]).run();
+    stack.set_faults(Faults {
+        migrations_applied: false,
+        ..Faults::default()
+    });
+    let out = Gate::new([
+        "run".as_ref(),
+        guest("prod").as_os_str(),
+        "--target".as_ref(),
+        stack.url().as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ])
+    .run();
     assert_eq!(out.code, 1, "{}", out.stdout);
     let ready = out.check("prod", "ready");
     assert_eq!(ready["outcome"], "fail");
-    assert!(ready["message"].as_str().unwrap().contains("503"), "{ready}");
+    assert!(
+        ready["message"].as_str().unwrap().contains("503"),
+        "{ready}"
+    );
 }
 
 #[test]
 fn smoke_without_the_secret_fails_the_authenticated_check() {
     let stack = stack();
-    let out = Gate::new(["run".as_ref(), guest("api").as_os_str(), "--target".as_ref(), stack.url().as_ref(), "--format".as_ref(), "json".as_ref()]).run();
+    let out = Gate::new([
+        "run".as_ref(),
+        guest("api").as_os_str(),
+        "--target".as_ref(),
+        stack.url().as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ])
+    .run();
     assert_eq!(out.code, 1, "{}", out.stdout);
     let status = out.check("api", "system-status");
-    assert!(matches!(status["outcome"].as_str(), Some("fail" | "error")), "{status}");
-    assert!(status["message"].as_str().unwrap().contains("GATE_SECRET_API_TOKEN"), "the message says how to give it: {status}");
-    assert_eq!(out.check("api", "system-status-requires-auth")["outcome"], "pass");
+    assert!(
+        matches!(status["outcome"].as_str(), Some("fail" | "error")),
+        "{status}"
+    );
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("GATE_SECRET_API_TOKEN"),
+        "the message says how to give it: {status}"
+    );
+    assert_eq!(
+        out.check("api", "system-status-requires-auth")["outcome"],
+        "pass"
+    );
     assert_eq!(out.check("api", "health")["outcome"], "pass");
 
     // A wrong token is refused by the service: the check fails on the 403.
-    let wrong = Gate::new(["run".as_ref(), guest("api").as_os_str(), "--target".as_ref(), stack.url().as_ref(), "--format".as_ref(), "json".as_ref()])
-        .env("GATE_SECRET_API_TOKEN", "not-the-token")
-        .run();
+    let wrong = Gate::new([
+        "run".as_ref(),
+        guest("api").as_os_str(),
+        "--target".as_ref(),
+        stack.url().as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ])
+    .env("GATE_SECRET_API_TOKEN", "not-the-token")
+    .run();
     assert_eq!(wrong.code, 1);
-    assert!(wrong.check("api", "system-status")["message"].as_str().unwrap().contains("403"));
+    assert!(
+        wrong.check("api", "system-status")["message"]
+            .as_str()
+            .unwrap()
+            .contains("403")
+    );
 }
 
 #[test]
@@ -134,34 +273,68 @@ fn the_secret_never_appears_in_any_output() {
         ])
         .env("GATE_SECRET_API_TOKEN", API_TOKEN)
         .run();
-        assert!(!out.all_output().contains(API_TOKEN), "the token leaked in {format} output");
-        assert!(out.all_output().contains("[REDACTED]"), "the hostile guest's leak is shown redacted");
+        assert!(
+            !out.all_output().contains(API_TOKEN),
+            "the token leaked in {format} output"
+        );
+        assert!(
+            out.all_output().contains("[REDACTED]"),
+            "the hostile guest's leak is shown redacted"
+        );
     }
 }
 
 #[test]
 fn target_down_fails_closed_with_a_connection_error() {
     // A port that was free a moment ago: nothing listens there now.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let target = format!("http://127.0.0.1:{port}");
-    let out = Gate::new(["run".as_ref(), guest("prod").as_os_str(), "--target".as_ref(), target.as_ref(), "--format".as_ref(), "json".as_ref()]).run();
+    let out = Gate::new([
+        "run".as_ref(),
+        guest("prod").as_os_str(),
+        "--target".as_ref(),
+        target.as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ])
+    .run();
     assert_eq!(out.code, 1, "{}", out.stdout);
     let ready = out.check("prod", "ready");
     assert_eq!(ready["outcome"], "error");
     let message = ready["message"].as_str().unwrap().to_lowercase();
     assert!(message.contains("connect"), "{message}");
-    assert!(matches!(out.check("prod", "latency")["outcome"].as_str(), Some("error" | "fail" | "inconclusive")));
+    assert!(matches!(
+        out.check("prod", "latency")["outcome"].as_str(),
+        Some("error" | "fail" | "inconclusive")
+    ));
     assert_ne!(out.check("prod", "error-rate")["outcome"], "pass");
 }
 
 #[test]
 fn without_a_target_http_checks_are_skipped_and_strict_fails_them() {
     let out = Gate::new(["run".as_ref(), guest("prod").as_os_str()]).run();
-    assert_eq!(out.code, 3, "nothing was verified, so no pass: {}", out.stdout);
+    assert_eq!(
+        out.code, 3,
+        "nothing was verified, so no pass: {}",
+        out.stdout
+    );
     assert!(out.stdout.contains("SKIP"));
-    assert!(out.stdout.contains("--target"), "says what to grant: {}", out.stdout);
+    assert!(
+        out.stdout.contains("--target"),
+        "says what to grant: {}",
+        out.stdout
+    );
 
-    let strict = Gate::new(["run".as_ref(), guest("prod").as_os_str(), "--strict".as_ref()]).run();
+    let strict = Gate::new([
+        "run".as_ref(),
+        guest("prod").as_os_str(),
+        "--strict".as_ref(),
+    ])
+    .run();
     assert_eq!(strict.code, 1, "{}", strict.stdout);
 }
 
@@ -182,13 +355,23 @@ fn params_are_validated_by_the_policy() {
     assert_eq!(out.code, 1);
     let latency = out.check("prod", "latency");
     assert_eq!(latency["outcome"], "error");
-    assert!(latency["message"].as_str().unwrap().contains("samples"), "{latency}");
+    assert!(
+        latency["message"].as_str().unwrap().contains("samples"),
+        "{latency}"
+    );
 }
 
 #[test]
 fn quiet_prints_only_the_verdict() {
     let stack = stack();
-    let out = Gate::new(["run".as_ref(), guest("prod").as_os_str(), "--target".as_ref(), stack.url().as_ref(), "-q".as_ref()]).run();
+    let out = Gate::new([
+        "run".as_ref(),
+        guest("prod").as_os_str(),
+        "--target".as_ref(),
+        stack.url().as_ref(),
+        "-q".as_ref(),
+    ])
+    .run();
     assert_eq!(out.code, 0);
     assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
     assert!(out.stdout.starts_with("verdict: PASS"));
@@ -198,19 +381,37 @@ fn quiet_prints_only_the_verdict() {
 fn inspect_shows_checks_contract_and_sha256() {
     use sha2::Digest;
     let path = guest("prod");
-    let sha: String = sha2::Sha256::digest(std::fs::read(&path).unwrap()).iter().map(|b| format!("{b:02x}")).collect();
-    let out = Gate::new(["inspect".as_ref(), path.as_os_str(), "--format".as_ref(), "json".as_ref()]).run();
+    let sha: String = sha2::Sha256::digest(std::fs::read(&path).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let out = Gate::new([
+        "inspect".as_ref(),
+        path.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ])
+    .run();
     assert_eq!(out.code, 0, "{}", out.stderr);
     let info = out.json();
     assert_eq!(info["name"], "prod");
     assert_eq!(info["kind"], "gate");
     assert_eq!(info["sha256"], sha);
     assert_eq!(info["wit_version"], "0.1.0");
-    let imports: Vec<&str> = info["imports"].as_array().unwrap().iter().map(|i| i.as_str().unwrap()).collect();
+    let imports: Vec<&str> = info["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap())
+        .collect();
     assert!(imports.contains(&"gate:policy/http@0.1.0"), "{imports:?}");
     let checks = info["checks"].as_array().unwrap();
     assert_eq!(checks.len(), 3);
-    assert!(checks.iter().all(|c| c["blocking"] == true && c["needs"] == serde_json::json!(["http"])));
+    assert!(
+        checks
+            .iter()
+            .all(|c| c["blocking"] == true && c["needs"] == serde_json::json!(["http"]))
+    );
 
     let human = Gate::new(["inspect".as_ref(), path.as_os_str()]).run();
     assert_eq!(human.code, 0);

@@ -9,7 +9,14 @@ use gate_e2e::{Gate, Outcome, guest, stack};
 /// guest does not read: every check runs, the test looks at some.
 fn hostile(extra: &[&str]) -> Outcome {
     let stack = stack();
-    let mut gate = Gate::new(["run".as_ref(), guest("hostile").as_os_str(), "--target".as_ref(), stack.url().as_ref(), "--format".as_ref(), "json".as_ref()]);
+    let mut gate = Gate::new([
+        "run".as_ref(),
+        guest("hostile").as_os_str(),
+        "--target".as_ref(),
+        stack.url().as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
     for arg in extra {
         gate = gate.arg(arg);
     }
@@ -22,29 +29,68 @@ fn hostile_checks_error_precisely_and_others_complete() {
     // asserts it was never connected to.
     let forbidden = TcpListener::bind("127.0.0.1:0").unwrap();
     forbidden.set_nonblocking(true).unwrap();
-    let forbidden_url = format!("http://127.0.0.1:{}/steal", forbidden.local_addr().unwrap().port());
+    let forbidden_url = format!(
+        "http://127.0.0.1:{}/steal",
+        forbidden.local_addr().unwrap().port()
+    );
     let param = format!("forbidden_url={forbidden_url}");
-    let out = hostile(&["--timeout", "2s", "--memory-limit", "32MiB", "--param", &param]);
+    let out = hostile(&[
+        "--timeout",
+        "2s",
+        "--memory-limit",
+        "32MiB",
+        "--param",
+        &param,
+    ]);
 
-    assert_eq!(out.code, 1, "hostile checks are blocking errors, so the gate fails closed");
+    assert_eq!(
+        out.code, 1,
+        "hostile checks are blocking errors, so the gate fails closed"
+    );
 
-    assert_eq!(out.check("hostile", "ok")["outcome"], "pass", "a well-behaved check still completes");
+    assert_eq!(
+        out.check("hostile", "ok")["outcome"],
+        "pass",
+        "a well-behaved check still completes"
+    );
 
     let spin = out.check("hostile", "spin");
-    assert_eq!((spin["outcome"].as_str(), spin["error"].as_str()), (Some("error"), Some("deadline")), "{spin}");
-    assert!(spin["message"].as_str().unwrap().contains("did not finish within 2.00s"), "{spin}");
+    assert_eq!(
+        (spin["outcome"].as_str(), spin["error"].as_str()),
+        (Some("error"), Some("deadline")),
+        "{spin}"
+    );
+    assert!(
+        spin["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not finish within 2.00s"),
+        "{spin}"
+    );
 
     let sleepy = out.check("hostile", "sleepy");
-    assert_eq!(sleepy["error"], "deadline", "sleeping inside a host call is bounded too: {sleepy}");
+    assert_eq!(
+        sleepy["error"], "deadline",
+        "sleeping inside a host call is bounded too: {sleepy}"
+    );
 
     let hog = out.check("hostile", "hog");
     assert_eq!(hog["error"], "resource-limit", "{hog}");
-    assert!(hog["message"].as_str().unwrap().contains("memory limit exceeded"), "{hog}");
+    assert!(
+        hog["message"]
+            .as_str()
+            .unwrap()
+            .contains("memory limit exceeded"),
+        "{hog}"
+    );
     assert!(hog["message"].as_str().unwrap().contains("32 MiB"), "{hog}");
 
     let panic = out.check("hostile", "panic");
     assert_eq!(panic["error"], "panic", "{panic}");
-    assert!(panic["message"].as_str().unwrap().contains("hostile panic"), "{panic}");
+    assert!(
+        panic["message"].as_str().unwrap().contains("hostile panic"),
+        "{panic}"
+    );
 
     let flood = out.check("hostile", "flood");
     assert_eq!(flood["error"], "host-call-limit", "{flood}");
@@ -53,24 +99,57 @@ fn hostile_checks_error_precisely_and_others_complete() {
     assert_eq!(denied["outcome"], "error", "{denied}");
     let message = denied["message"].as_str().unwrap();
     assert!(message.contains("not allowed"), "{message}");
-    assert!(message.contains(&format!("127.0.0.1:{}", forbidden.local_addr().unwrap().port())), "names the host: {message}");
+    assert!(
+        message.contains(&format!(
+            "127.0.0.1:{}",
+            forbidden.local_addr().unwrap().port()
+        )),
+        "names the host: {message}"
+    );
     let call = &denied["calls"][0];
     assert_eq!(call["status"], serde_json::Value::Null);
-    assert!(call["error"].as_str().unwrap().starts_with("denied"), "{call}");
-    assert!(forbidden.accept().is_err(), "the forbidden host was never connected to");
+    assert!(
+        call["error"].as_str().unwrap().starts_with("denied"),
+        "{call}"
+    );
+    assert!(
+        forbidden.accept().is_err(),
+        "the forbidden host was never connected to"
+    );
 
     let escape = out.check("hostile", "escape");
-    assert!(!out.stdout.contains('\u{1b}'), "no raw escape reaches the output");
-    assert!(escape["message"].as_str().unwrap().contains("red"), "{escape}");
+    assert!(
+        !out.stdout.contains('\u{1b}'),
+        "no raw escape reaches the output"
+    );
+    assert!(
+        escape["message"].as_str().unwrap().contains("red"),
+        "{escape}"
+    );
 }
 
 #[test]
 fn escape_sequences_are_neutralised_in_human_output() {
     let stack = stack();
-    let out = Gate::new(["run".as_ref(), guest("hostile").as_os_str(), "--target".as_ref(), stack.url().as_ref(), "--timeout".as_ref(), "1s".as_ref(), "-v".as_ref(), "--color".as_ref(), "never".as_ref()]).run();
+    let out = Gate::new([
+        "run".as_ref(),
+        guest("hostile").as_os_str(),
+        "--target".as_ref(),
+        stack.url().as_ref(),
+        "--timeout".as_ref(),
+        "1s".as_ref(),
+        "-v".as_ref(),
+        "--color".as_ref(),
+        "never".as_ref(),
+    ])
+    .run();
     assert!(!out.stdout.contains('\u{1b}'), "{}", out.stdout);
     assert!(!out.stdout.contains('\u{7}'));
-    assert!(out.stdout.contains("\\u{1b}[31mred"), "shown escaped: {}", out.stdout);
+    assert!(
+        out.stdout.contains("\\u{1b}[31mred"),
+        "shown escaped: {}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -78,15 +157,32 @@ fn hosts_other_than_the_target_are_denied_without_connecting() {
     let forbidden = TcpListener::bind("127.0.0.1:0").unwrap();
     forbidden.set_nonblocking(true).unwrap();
     for url in [
-        format!("http://127.0.0.1:{}/", forbidden.local_addr().unwrap().port()),
+        format!(
+            "http://127.0.0.1:{}/",
+            forbidden.local_addr().unwrap().port()
+        ),
         "http://169.254.169.254/latest/meta-data/".to_owned(),
         "http://10.0.0.1/".to_owned(),
         "http://[::1]/".to_owned(),
     ] {
-        let out = hostile(&["--timeout", "1s", "--param", &format!("forbidden_url={url}")]);
+        let out = hostile(&[
+            "--timeout",
+            "1s",
+            "--param",
+            &format!("forbidden_url={url}"),
+        ]);
         let check = out.check("hostile", "forbidden");
         assert_eq!(check["outcome"], "error", "{url}: {check}");
-        assert!(check["calls"][0]["error"].as_str().unwrap().starts_with("denied"), "{url}: {check}");
+        assert!(
+            check["calls"][0]["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("denied"),
+            "{url}: {check}"
+        );
     }
-    assert!(forbidden.accept().is_err(), "no connection reached the forbidden listener");
+    assert!(
+        forbidden.accept().is_err(),
+        "no connection reached the forbidden listener"
+    );
 }

@@ -9,13 +9,18 @@ pub use gate_demo::{Config, Faults, Server};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the workspace")
+        .to_owned()
 }
 
 fn from_env(var: &str) -> PathBuf {
     match std::env::var_os(var) {
         Some(path) => PathBuf::from(path),
-        None => panic!("{var} is not set: run the suite with `cargo xtask test`, which builds the gate binary and the guests first"),
+        None => panic!(
+            "{var} is not set: run the suite with `cargo xtask test`, which builds the gate binary and the guests first"
+        ),
     }
 }
 
@@ -27,7 +32,11 @@ pub fn guest(name: &str) -> PathBuf {
         "api" => root().join("smoke/api.wasm"),
         other => from_env("GATE_TEST_GUESTS").join(format!("gate_policy_{other}.wasm")),
     };
-    assert!(path.is_file(), "{} is missing: run `cargo xtask test`", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo xtask test`",
+        path.display()
+    );
     path
 }
 
@@ -48,7 +57,8 @@ pub struct Outcome {
 impl Outcome {
     /// The JSON report (for runs with `--format json`).
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
 
     /// stdout and stderr together, for "never appears anywhere" checks.
@@ -107,11 +117,17 @@ impl Gate {
     pub fn run(mut self) -> Outcome {
         let output = self.command.output().expect("run gate");
         let outcome = Outcome {
-            code: output.status.code().expect("gate exited normally, not by a signal"),
+            code: output
+                .status
+                .code()
+                .expect("gate exited normally, not by a signal"),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         };
-        eprintln!("$ {}\nexit {}\n--- stdout\n{}--- stderr\n{}", self.line, outcome.code, outcome.stdout, outcome.stderr);
+        eprintln!(
+            "$ {}\nexit {}\n--- stdout\n{}--- stderr\n{}",
+            self.line, outcome.code, outcome.stdout, outcome.stderr
+        );
         outcome
     }
 }

@@ -53,11 +53,16 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
 }
 
 fn cargo() -> Command {
@@ -68,7 +73,9 @@ fn cargo() -> Command {
 
 fn run(command: &mut Command) -> Result<()> {
     eprintln!("xtask: running {command:?}");
-    let status = command.status().with_context(|| format!("cannot start {command:?}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("cannot start {command:?}"))?;
     ensure!(status.success(), "{command:?} failed with {status}");
     Ok(())
 }
@@ -76,12 +83,22 @@ fn run(command: &mut Command) -> Result<()> {
 /// Installs the wasm target if missing: rustup first, then the offline copy
 /// kept in ../shared/toolchain.
 fn ensure_wasm_target() -> Result<()> {
-    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).output().context("cannot run rustc")?;
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .context("cannot run rustc")?;
     let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
-    if sysroot.join("lib/rustlib").join(WASM_TARGET).join("lib").is_dir() {
+    if sysroot
+        .join("lib/rustlib")
+        .join(WASM_TARGET)
+        .join("lib")
+        .is_dir()
+    {
         return Ok(());
     }
-    let rustup = Command::new("rustup").args(["target", "add", WASM_TARGET]).status();
+    let rustup = Command::new("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .status();
     if rustup.is_ok_and(|s| s.success()) {
         return Ok(());
     }
@@ -110,7 +127,8 @@ fn stage_shipped_guests() -> Result<()> {
     for (_, stem, dest) in SHIPPED {
         let from = out.join(format!("{stem}.wasm"));
         let to = root().join(dest);
-        std::fs::copy(&from, &to).with_context(|| format!("copy {} to {}", from.display(), to.display()))?;
+        std::fs::copy(&from, &to)
+            .with_context(|| format!("copy {} to {}", from.display(), to.display()))?;
         eprintln!("xtask: wrote {dest}");
     }
     Ok(())
@@ -118,8 +136,22 @@ fn stage_shipped_guests() -> Result<()> {
 
 fn build() -> Result<()> {
     stage_shipped_guests()?;
-    run(cargo().args(["build", "--release", "-p", "gate-host", "--bin", "gate", "-p", "gate-demo", "--bin", "sample-service"]))?;
-    eprintln!("xtask: gate is at {}", target_dir().join("release/gate").display());
+    run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "gate-host",
+        "--bin",
+        "gate",
+        "-p",
+        "gate-demo",
+        "--bin",
+        "sample-service",
+    ]))?;
+    eprintln!(
+        "xtask: gate is at {}",
+        target_dir().join("release/gate").display()
+    );
     Ok(())
 }
 
@@ -131,7 +163,16 @@ fn test(extra: &[String]) -> Result<()> {
     run(cargo().args(["build", "-p", "gate-host", "--bin", "gate"]))?;
     let mut command = cargo();
     command
-        .args(["test", "--workspace", "--exclude", "gate-policy-prod", "--exclude", "gate-policy-api", "--exclude", "gate-policy-hostile"])
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "gate-policy-prod",
+            "--exclude",
+            "gate-policy-api",
+            "--exclude",
+            "gate-policy-hostile",
+        ])
         .args(extra)
         .env("GATE_BIN", target_dir().join("debug/gate"))
         .env("GATE_TEST_GUESTS", &out);
@@ -140,7 +181,14 @@ fn test(extra: &[String]) -> Result<()> {
 
 fn lint() -> Result<()> {
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     ensure_wasm_target()?;
     let mut command = cargo();
     command.args(["clippy", "--target", WASM_TARGET]);
@@ -157,13 +205,21 @@ fn lint() -> Result<()> {
 fn demo() -> Result<()> {
     build()?;
     let gate = target_dir().join("release/gate");
-    let mut service = SampleService::start(&target_dir().join("release/sample-service"))?;
+    let service = SampleService::start(&target_dir().join("release/sample-service"))?;
     let target = service.url.clone();
     let gate_run = |label: &str| -> Result<i32> {
-        println!("\n=== {label} ===\n$ gate run smoke/api.wasm policies/prod.wasm --target {target}\n");
+        println!(
+            "\n=== {label} ===\n$ gate run smoke/api.wasm policies/prod.wasm --target {target}\n"
+        );
         let status = Command::new(&gate)
             .current_dir(root())
-            .args(["run", "smoke/api.wasm", "policies/prod.wasm", "--target", &target])
+            .args([
+                "run",
+                "smoke/api.wasm",
+                "policies/prod.wasm",
+                "--target",
+                &target,
+            ])
             .env("GATE_SECRET_API_TOKEN", "demo-token")
             .status()
             .context("cannot run gate")?;
@@ -173,13 +229,23 @@ fn demo() -> Result<()> {
     };
 
     let healthy = gate_run("healthy stack: expect PASS")?;
-    service.admin("PUT", "/admin/faults", r#"{"error_rate":0.25,"latency_ms":0}"#)?;
+    service.admin(
+        "PUT",
+        "/admin/faults",
+        r#"{"error_rate":0.25,"latency_ms":0}"#,
+    )?;
     let faulty = gate_run("1 request in 4 fails with 500: expect FAIL")?;
     service.admin("POST", "/admin/reset", "")?;
     drop(service);
 
-    ensure!(healthy == 0, "the healthy run should pass (exit 0) but exited {healthy}");
-    ensure!(faulty == 1, "the faulty run should fail (exit 1) but exited {faulty}");
+    ensure!(
+        healthy == 0,
+        "the healthy run should pass (exit 0) but exited {healthy}"
+    );
+    ensure!(
+        faulty == 1,
+        "the faulty run should fail (exit 1) but exited {faulty}"
+    );
     println!("\ndemo: the healthy stack passed (exit 0) and the faulty one failed (exit 1).");
     Ok(())
 }
@@ -224,7 +290,12 @@ impl SampleService {
         let started = Instant::now();
         let mut answer = String::new();
         stream.read_to_string(&mut answer)?;
-        ensure!(answer.starts_with("HTTP/1.1 200"), "admin {method} {path} answered {:?} after {:?}", answer.lines().next(), started.elapsed());
+        ensure!(
+            answer.starts_with("HTTP/1.1 200"),
+            "admin {method} {path} answered {:?} after {:?}",
+            answer.lines().next(),
+            started.elapsed()
+        );
         println!("\n$ curl -X {method} {}{path} {body}", self.url);
         Ok(())
     }

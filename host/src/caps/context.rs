@@ -22,7 +22,13 @@ impl Host for HostState {
 
     async fn params(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
         self.count_call()?;
-        Ok(self.session.grants.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        Ok(self
+            .session
+            .grants
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 
     async fn secret(&mut self, name: String) -> wasmtime::Result<Option<String>> {

@@ -28,6 +28,11 @@ impl Host for HostState {
     async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, HttpError>> {
         self.count_call()?;
         let method = method_name(request.method);
+        // Show the URL as resolved against the target when it resolves.
+        let shown = match self.session.grants.http_url(&request.url) {
+            Ok(url) => url.to_string(),
+            Err(_) => request.url.clone(),
+        };
         let started = Instant::now();
         let outcome = self.send_checked(method, &request).await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -35,20 +40,37 @@ impl Host for HostState {
             Ok(response) => (Some(response.status), None),
             Err(error) => (None, Some(describe(error))),
         };
-        tracing::debug!(method, url = %request.url, ?status, elapsed_ms, error, "http call");
-        self.calls.push(HttpCall { method: method.to_owned(), url: request.url.clone(), status, elapsed_ms, error });
+        tracing::debug!(method, url = %shown, ?status, elapsed_ms, error, "http call");
+        self.calls.push(HttpCall {
+            method: method.to_owned(),
+            url: shown,
+            status,
+            elapsed_ms,
+            error,
+        });
         Ok(outcome)
     }
 }
 
 impl HostState {
-    async fn send_checked(&mut self, method: &'static str, request: &Request) -> Result<Response, HttpError> {
-        let url = self.session.grants.http_url(&request.url).map_err(|denial| match denial {
-            HttpDenial::Denied(why) => HttpError::Denied(why),
-            HttpDenial::Invalid(why) => HttpError::InvalidRequest(why),
-        })?;
+    async fn send_checked(
+        &mut self,
+        method: &'static str,
+        request: &Request,
+    ) -> Result<Response, HttpError> {
+        let url = self
+            .session
+            .grants
+            .http_url(&request.url)
+            .map_err(|denial| match denial {
+                HttpDenial::Denied(why) => HttpError::Denied(why),
+                HttpDenial::Invalid(why) => HttpError::InvalidRequest(why),
+            })?;
         let limits = &self.session.limits;
-        let wanted = request.timeout_ms.map(|ms| Duration::from_millis(u64::from(ms))).unwrap_or(limits.http_timeout);
+        let wanted = request
+            .timeout_ms
+            .map(|ms| Duration::from_millis(u64::from(ms)))
+            .unwrap_or(limits.http_timeout);
         let timeout = wanted.min(self.remaining());
         let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
         if timeout.is_zero() {
@@ -86,7 +108,12 @@ async fn exchange(builder: reqwest::RequestBuilder, limit: u64) -> Result<Respon
     let headers = response
         .headers()
         .iter()
-        .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
@@ -96,19 +123,39 @@ async fn exchange(builder: reqwest::RequestBuilder, limit: u64) -> Result<Respon
         body.extend_from_slice(&chunk);
     }
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    Ok(Response { status, headers, body, elapsed_ms })
+    Ok(Response {
+        status,
+        headers,
+        body,
+        elapsed_ms,
+    })
 }
 
 fn transport_error(error: reqwest::Error) -> HttpError {
-    // reqwest's own text is terse ("error sending request"); the cause chain
-    // says what happened ("Connection refused").
-    let mut text = error.to_string();
+    // reqwest's own text ("error sending request for url …: client error
+    // (Connect)") wraps the cause that says what happened ("Connection
+    // refused"); keep the causes and name the address once.
+    let mut causes = Vec::new();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let text = cause.to_string();
+        if !text.starts_with("client error (") {
+            causes.push(text);
+        }
         source = cause.source();
     }
+    let what = if causes.is_empty() {
+        error.to_string()
+    } else {
+        causes.join(": ")
+    };
+    let text = match error
+        .url()
+        .and_then(|u| Some((u.host_str()?.to_owned(), u.port_or_known_default()?)))
+    {
+        Some((host, port)) => format!("{host}:{port}: {what}"),
+        None => what,
+    };
     if error.is_timeout() {
         HttpError::Timeout(0)
     } else if error.is_connect() {

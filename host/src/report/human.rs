@@ -16,14 +16,20 @@ pub struct Options {
     pub quiet: bool,
 }
 
-/// How many log lines and requests a failed check shows without `-v`.
+/// How many log lines a failed check shows without `-v`.
 const TAIL: usize = 8;
+/// How many of its requests a failed check shows without `-v`.
+const CALLS: usize = 3;
 
 pub fn write(report: &RunReport, out: &mut impl Write, options: Options) -> std::io::Result<()> {
     let paint = Paint(options.color);
     if !options.quiet {
         let target = report.target.as_deref().unwrap_or("(none)");
-        writeln!(out, "gate {} · env {} · target {}", report.gate_version, report.env, target)?;
+        writeln!(
+            out,
+            "gate {} · env {} · target {}",
+            report.gate_version, report.env, target
+        )?;
         for policy in &report.policies {
             writeln!(out)?;
             writeln!(
@@ -35,7 +41,12 @@ pub fn write(report: &RunReport, out: &mut impl Write, options: Options) -> std:
                 policy.path,
                 &policy.sha256[..policy.sha256.len().min(12)]
             )?;
-            let width = policy.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+            let width = policy
+                .checks
+                .iter()
+                .map(|c| c.name.len())
+                .max()
+                .unwrap_or(0);
             for check in &policy.checks {
                 write_check(out, check, width, options, paint)?;
             }
@@ -48,10 +59,20 @@ pub fn write(report: &RunReport, out: &mut impl Write, options: Options) -> std:
         Decision::Fail => (paint.red("FAIL"), report.verdict.exit_code),
         Decision::Inconclusive => (paint.yellow("INCONCLUSIVE"), report.verdict.exit_code),
     };
-    writeln!(out, "verdict: {word} (exit {code}): {}", report.verdict.reason)
+    writeln!(
+        out,
+        "verdict: {word} (exit {code}): {}",
+        report.verdict.reason
+    )
 }
 
-fn write_check(out: &mut impl Write, check: &CheckReport, width: usize, options: Options, paint: Paint) -> std::io::Result<()> {
+fn write_check(
+    out: &mut impl Write,
+    check: &CheckReport,
+    width: usize,
+    options: Options,
+    paint: Paint,
+) -> std::io::Result<()> {
     let label = format!("{:<5}", short_label(check.outcome));
     let label = match check.outcome {
         Outcome::Pass => paint.green(&label),
@@ -62,11 +83,21 @@ fn write_check(out: &mut impl Write, check: &CheckReport, width: usize, options:
     let duration = if check.outcome == Outcome::Skipped {
         "-".to_owned()
     } else {
-        format_duration(std::time::Duration::from_secs_f64(check.duration_ms / 1000.0))
+        format_duration(std::time::Duration::from_secs_f64(
+            check.duration_ms / 1000.0,
+        ))
     };
-    let blocking = if check.blocking { "" } else { " (non-blocking)" };
+    let blocking = if check.blocking {
+        ""
+    } else {
+        " (non-blocking)"
+    };
     let first_line = check.message.lines().next().unwrap_or("");
-    writeln!(out, "  {label} {:<width$}  {duration:>7}  {first_line}{blocking}", check.name)?;
+    writeln!(
+        out,
+        "  {label} {:<width$}  {duration:>7}  {first_line}{blocking}",
+        check.name
+    )?;
     for line in check.message.lines().skip(1) {
         writeln!(out, "        {line}")?;
     }
@@ -74,27 +105,57 @@ fn write_check(out: &mut impl Write, check: &CheckReport, width: usize, options:
     let troubled = !matches!(check.outcome, Outcome::Pass | Outcome::Skipped);
     if troubled || options.verbose {
         for m in &check.measurements {
-            let unit = if m.unit.is_empty() { String::new() } else { format!(" {}", m.unit) };
+            let unit = if m.unit.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", m.unit)
+            };
             match &m.threshold {
-                Some(threshold) => writeln!(out, "        · measured {} = {}{unit}, threshold {threshold}", m.name, number(m.value))?,
-                None => writeln!(out, "        · measured {} = {}{unit}", m.name, number(m.value))?,
+                Some(threshold) => writeln!(
+                    out,
+                    "        · measured {} = {}{unit}, threshold {threshold}",
+                    m.name,
+                    number(m.value)
+                )?,
+                None => writeln!(
+                    out,
+                    "        · measured {} = {}{unit}",
+                    m.name,
+                    number(m.value)
+                )?,
             }
         }
     }
     if troubled || options.verbose {
-        let shown = if options.verbose { check.calls.len() } else { TAIL };
+        let shown = if options.verbose {
+            check.calls.len()
+        } else {
+            CALLS
+        };
         for call in check.calls.iter().take(shown) {
             let answer = match (&call.status, &call.error) {
                 (Some(status), _) => status.to_string(),
                 (None, Some(error)) => error.clone(),
                 (None, None) => "no answer".to_owned(),
             };
-            writeln!(out, "        → {} {} → {answer} ({:.1} ms)", call.method, call.url, call.elapsed_ms)?;
+            writeln!(
+                out,
+                "        → {} {} → {answer} ({:.1} ms)",
+                call.method, call.url, call.elapsed_ms
+            )?;
         }
         if check.calls.len() > shown {
-            writeln!(out, "        → … {} more requests (-v shows all)", check.calls.len() - shown)?;
+            writeln!(
+                out,
+                "        → … {} more requests (-v shows all)",
+                check.calls.len() - shown
+            )?;
         }
-        let skip = if options.verbose { 0 } else { check.log.len().saturating_sub(TAIL) };
+        let skip = if options.verbose {
+            0
+        } else {
+            check.log.len().saturating_sub(TAIL)
+        };
         if skip > 0 {
             writeln!(out, "        | … {skip} earlier log lines (-v shows all)")?;
         }
@@ -119,18 +180,37 @@ fn short_label(outcome: Outcome) -> &'static str {
 /// `6 checks: 4 pass · 1 fail · 1 error in 1.24s` — deliberately not the
 /// `N passed, N failed` shape CI log scrapers read as a test-runner summary.
 fn summary(report: &RunReport) -> String {
-    let order = [Outcome::Pass, Outcome::Warn, Outcome::Fail, Outcome::Error, Outcome::Inconclusive, Outcome::Skipped];
+    let order = [
+        Outcome::Pass,
+        Outcome::Warn,
+        Outcome::Fail,
+        Outcome::Error,
+        Outcome::Inconclusive,
+        Outcome::Skipped,
+    ];
     let total = report.checks().count();
     let parts: Vec<String> = order
         .iter()
         .filter_map(|outcome| {
-            let count = report.checks().filter(|(_, c)| c.outcome == *outcome).count();
+            let count = report
+                .checks()
+                .filter(|(_, c)| c.outcome == *outcome)
+                .count();
             (count > 0).then(|| format!("{count} {outcome}"))
         })
         .collect();
-    let took = format_duration(std::time::Duration::from_secs_f64(report.duration_ms / 1000.0));
+    let took = format_duration(std::time::Duration::from_secs_f64(
+        report.duration_ms / 1000.0,
+    ));
     let noun = if total == 1 { "check" } else { "checks" };
-    format!("{total} {noun}: {} in {took}", if parts.is_empty() { "none ran".into() } else { parts.join(" · ") })
+    format!(
+        "{total} {noun}: {} in {took}",
+        if parts.is_empty() {
+            "none ran".into()
+        } else {
+            parts.join(" · ")
+        }
+    )
 }
 
 #[derive(Clone, Copy)]
@@ -138,7 +218,11 @@ struct Paint(bool);
 
 impl Paint {
     fn wrap(self, code: &str, text: &str) -> String {
-        if self.0 { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
     }
     fn bold(self, text: &str) -> String {
         self.wrap("1", text)

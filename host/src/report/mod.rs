@@ -119,7 +119,9 @@ pub struct RunReport {
 
 impl RunReport {
     pub fn checks(&self) -> impl Iterator<Item = (&PolicyReport, &CheckReport)> {
-        self.policies.iter().flat_map(|p| p.checks.iter().map(move |c| (p, c)))
+        self.policies
+            .iter()
+            .flat_map(|p| p.checks.iter().map(move |c| (p, c)))
     }
 }
 

@@ -1,0 +1,220 @@
+//! What the run tells a policy: the target, the environment, parameters and
+//! secrets; and a way to wait.
+//!
+//! Parameters come from `--param name=value` and secrets from
+//! `GATE_SECRET_<NAME>` variables on the runner's side. The host redacts
+//! secret values from everything the policy reports or logs.
+//!
+//! ```no_run
+//! use gate_sdk::context;
+//!
+//! let samples: u32 = context::param_or("samples", 20)?;
+//! let token = context::require_secret("api_token")?;
+//! # let _ = (samples, token);
+//! # Ok::<(), gate_sdk::Error>(())
+//! ```
+
+use core::str::FromStr;
+use std::fmt::Display;
+use std::time::Duration;
+
+use crate::__private::bindings::gate::policy::context as wit;
+use crate::{Error, Result};
+
+/// The base URL of the stack under test (`--target`), if one was given.
+///
+/// HTTP requests to paths (`/health`) are resolved against it by the host,
+/// so most checks never need it.
+///
+/// ```no_run
+/// if let Some(target) = gate_sdk::context::target() {
+///     gate_sdk::log::info(format!("checking {target}"));
+/// }
+/// ```
+pub fn target() -> Option<String> {
+    wit::target()
+}
+
+/// The target, or [`Error::MissingTarget`] telling the operator to pass
+/// `--target`.
+///
+/// ```no_run
+/// let target = gate_sdk::context::require_target()?;
+/// # let _ = target;
+/// # Ok::<(), gate_sdk::Error>(())
+/// ```
+pub fn require_target() -> Result<String> {
+    target().ok_or(Error::MissingTarget)
+}
+
+/// The environment's name (`--env`); `default` when none was given.
+///
+/// ```no_run
+/// let strict = gate_sdk::context::env_name() == "prod";
+/// # let _ = strict;
+/// ```
+pub fn env_name() -> String {
+    wit::env_name()
+}
+
+/// The raw value of `--param name=value`, if given.
+///
+/// ```no_run
+/// let path = gate_sdk::context::param("latency_path").unwrap_or_else(|| "/".to_owned());
+/// # let _ = path;
+/// ```
+pub fn param(name: &str) -> Option<String> {
+    wit::param(name)
+}
+
+/// The parameter parsed as `T`, or `default` when it was not given.
+///
+/// A value that does not parse is an [`Error::Param`] naming the parameter,
+/// the value and the parser's complaint: a typo in `--param` must not
+/// silently fall back to the default. Surrounding whitespace is ignored.
+///
+/// ```no_run
+/// use gate_sdk::context;
+///
+/// let samples: u32 = context::param_or("samples", 20)?;
+/// let max_latency_ms: f64 = context::param_or("max_latency_ms", 500.0)?;
+/// # let _ = (samples, max_latency_ms);
+/// # Ok::<(), gate_sdk::Error>(())
+/// ```
+pub fn param_or<T>(name: &str, default: T) -> Result<T>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    parse_param(name, param(name), default)
+}
+
+/// The pure half of [`param_or`], separate so that it can be tested natively.
+fn parse_param<T>(name: &str, value: Option<String>, default: T) -> Result<T>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    match value {
+        None => Ok(default),
+        Some(value) => value.trim().parse().map_err(|error: T::Err| Error::Param {
+            name: name.to_owned(),
+            reason: error.to_string(),
+            value,
+        }),
+    }
+}
+
+/// Every parameter as `(name, value)`, sorted by name.
+///
+/// ```no_run
+/// for (name, value) in gate_sdk::context::params() {
+///     gate_sdk::log::debug(format!("param {name}={value}"));
+/// }
+/// ```
+pub fn params() -> Vec<(String, String)> {
+    wit::params()
+}
+
+/// A secret, read by the host from `GATE_SECRET_<NAME>` (name upper-cased,
+/// `-` turned into `_`), if it is set.
+///
+/// ```no_run
+/// let token = gate_sdk::context::secret("api_token");
+/// let request = gate_sdk::http::Request::get("/api/v1/system/status");
+/// let request = match token {
+///     Some(token) => request.bearer(&token),
+///     None => request,
+/// };
+/// # let _ = request;
+/// ```
+pub fn secret(name: &str) -> Option<String> {
+    wit::secret(name)
+}
+
+/// A secret the check cannot do without. Unset or empty is an
+/// [`Error::MissingSecret`] whose text names the variable to export.
+///
+/// ```no_run
+/// use gate_sdk::http::Request;
+///
+/// let token = gate_sdk::context::require_secret("api_token")?;
+/// let response = Request::get("/api/v1/system/status").bearer(&token).send()?;
+/// # let _ = response;
+/// # Ok::<(), gate_sdk::Error>(())
+/// ```
+pub fn require_secret(name: &str) -> Result<String> {
+    // An empty variable is a forgotten value, not a credential.
+    match secret(name) {
+        Some(value) if !value.is_empty() => Ok(value),
+        _ => Err(Error::MissingSecret {
+            name: name.to_owned(),
+        }),
+    }
+}
+
+/// Sleeps for `duration`, rounded up to whole milliseconds. The host never
+/// sleeps past the check's deadline.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// // Give a freshly deployed service time to warm up before sampling.
+/// gate_sdk::context::sleep(Duration::from_secs(2));
+/// ```
+pub fn sleep(duration: Duration) {
+    wit::sleep(millis_ceil(duration));
+}
+
+/// `duration` in whole milliseconds, rounded up (so a short sleep is not a
+/// no-op) and saturated at `u32::MAX` (about 49 days, far past any deadline).
+pub(crate) fn millis_ceil(duration: Duration) -> u32 {
+    let millis = duration.as_nanos().div_ceil(1_000_000);
+    u32::try_from(millis).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_parse_or_default() {
+        assert_eq!(parse_param("samples", None, 20u32).unwrap(), 20);
+        assert_eq!(
+            parse_param("samples", Some(" 50 ".into()), 20u32).unwrap(),
+            50
+        );
+        assert_eq!(
+            parse_param("rate", Some("0.05".into()), 0.01f64).unwrap(),
+            0.05
+        );
+    }
+
+    #[test]
+    fn bad_params_are_errors() {
+        let error = parse_param("samples", Some("many".into()), 20u32).unwrap_err();
+        match &error {
+            Error::Param {
+                name,
+                value,
+                reason,
+            } => {
+                assert_eq!(name, "samples");
+                assert_eq!(value, "many");
+                assert!(reason.contains("invalid digit"), "{reason}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(error.to_string().contains("--param samples=<value>"));
+        assert!(parse_param("samples", Some("-1".into()), 20u32).is_err());
+    }
+
+    #[test]
+    fn durations_round_up_and_saturate() {
+        assert_eq!(millis_ceil(Duration::ZERO), 0);
+        assert_eq!(millis_ceil(Duration::from_micros(1)), 1);
+        assert_eq!(millis_ceil(Duration::from_millis(1500)), 1500);
+        assert_eq!(millis_ceil(Duration::from_secs(3600)), 3_600_000);
+        assert_eq!(millis_ceil(Duration::MAX), u32::MAX);
+    }
+}

@@ -1,0 +1,104 @@
+//! The SDK for writing gate policies: sandboxed WebAssembly components that
+//! encode promotion gates, rollback triggers and smoke tests.
+//!
+//! A policy is a Rust `cdylib` crate built for `wasm32-wasip2`. It declares a
+//! [`Policy`] made of named [`Check`]s and hands it to [`export_policy!`]. The
+//! gate runner asks the policy to describe itself, then runs each check in a
+//! fresh instance. A check returns a [`CheckResult`] (pass, warn, fail or
+//! inconclusive, with a one-line message and [`Measurement`]s) or an [`Error`],
+//! which the runner reports as `error`.
+//!
+//! Checks reach the outside world only through the host:
+//!
+//! * [`http`]: requests to the target (`--target`) and hosts the run allows;
+//!   paths such as `/health` are resolved against the target.
+//! * [`context`]: the target, the environment name, `--param`s and secrets.
+//! * [`log`]: lines attached to the check's report.
+//!
+//! # A complete policy
+//!
+//! ```no_run
+//! use gate_sdk::{
+//!     export_policy, http, judge, Capability, Check, CheckResult, Limit, Policy, PolicyKind,
+//!     Result,
+//! };
+//!
+//! /// `/ready` must answer 200.
+//! fn ready() -> Result<CheckResult> {
+//!     let response = http::get("/ready")?;
+//!     if response.status() == 200 {
+//!         Ok(CheckResult::pass("/ready answered 200"))
+//!     } else {
+//!         Ok(CheckResult::fail(format!("/ready answered {}", response.status())))
+//!     }
+//! }
+//!
+//! /// Ten requests to the product list must average under 300 ms.
+//! fn latency() -> Result<CheckResult> {
+//!     let samples = http::sample(10, |_| http::Request::get("/api/v1/products"))?;
+//!     Ok(judge("latency_avg", samples.mean_ms(), "ms", Limit::Below(300.0)))
+//! }
+//!
+//! fn policy() -> Policy {
+//!     Policy::new("example", PolicyKind::Gate)
+//!         .version(env!("CARGO_PKG_VERSION"))
+//!         .check(Check::new("ready", "GET /ready answers 200", ready).needs(Capability::Http))
+//!         .check(
+//!             Check::new("latency", "average latency under 300 ms", latency)
+//!                 .needs(Capability::Http)
+//!                 .non_blocking(),
+//!         )
+//! }
+//!
+//! export_policy!(policy);
+//! # fn main() {}
+//! ```
+//!
+//! Build it with `cargo build --target wasm32-wasip2 --release`; the `.wasm`
+//! file rustc writes is already a component.
+//!
+//! # Testing natively
+//!
+//! The host functions exist only inside the runner: called from a native
+//! build they panic. Keep decisions in plain functions that take a
+//! [`http::Response`] or [`http::Samples`] (both can be built by hand) and test
+//! those with `cargo test`.
+
+#![deny(missing_docs)]
+
+mod error;
+mod policy;
+mod result;
+
+pub mod context;
+pub mod http;
+pub mod log;
+
+pub use error::{Error, Result};
+pub use policy::{Capability, Check, Policy, PolicyKind};
+pub use result::{CheckResult, Limit, Measurement, Outcome, judge};
+
+/// Glue used by [`export_policy!`]; not part of the API.
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod __private {
+    /// Bindings generated from the WIT contract in the workspace's `wit/`.
+    ///
+    /// `pub_export_macro` makes the generated `export!` macro usable from
+    /// policy crates. [`export_policy!`](crate::export_policy!) always names
+    /// this module through `$crate`, so `default_bindings_module` only
+    /// matters to someone calling `export!` by hand.
+    #[allow(clippy::all)]
+    pub mod bindings {
+        wit_bindgen::generate!({
+            world: "policy",
+            path: "../wit",
+            pub_export_macro: true,
+            default_bindings_module: "gate_sdk::__private::bindings",
+        });
+    }
+
+    pub use crate::policy::{describe, run_check};
+    pub use bindings::exports::gate::policy::checks::{CheckResult, Guest, PolicyInfo};
+    pub use std::string::String;
+}

@@ -1,0 +1,529 @@
+//! Policies, their checks, and the glue behind [`export_policy!`](crate::export_policy!).
+
+use crate::__private::bindings::gate::policy::types as wit;
+use crate::{CheckResult, Result};
+
+/// What a policy is for; the runner uses it to pick how to run it.
+///
+/// ```
+/// use gate_sdk::{Policy, PolicyKind};
+///
+/// let policy = Policy::new("api", PolicyKind::Smoke);
+/// assert_eq!(policy.kind(), PolicyKind::Smoke);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PolicyKind {
+    /// A promotion gate: run before promoting a release.
+    Gate,
+    /// A rollback trigger: run repeatedly during a bake window.
+    Trigger,
+    /// A smoke suite: run right after a deploy.
+    Smoke,
+}
+
+impl PolicyKind {
+    fn to_wit(self) -> wit::PolicyKind {
+        match self {
+            PolicyKind::Gate => wit::PolicyKind::Gate,
+            PolicyKind::Trigger => wit::PolicyKind::Trigger,
+            PolicyKind::Smoke => wit::PolicyKind::Smoke,
+        }
+    }
+}
+
+/// A capability a check needs the run to grant.
+///
+/// A check whose needs are not all granted is reported `skipped` without
+/// being run, so declare every capability a check uses.
+///
+/// ```
+/// use gate_sdk::{Capability, Check, CheckResult};
+///
+/// let check = Check::new("health", "GET /health answers 200", || Ok(CheckResult::pass("ok")))
+///     .needs(Capability::Http);
+/// assert_eq!(check.needed(), &[Capability::Http]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Capability {
+    /// Outbound HTTP to the target and allowed hosts ([`http`](crate::http)).
+    Http,
+    /// Prometheus queries.
+    Metrics,
+    /// Read-only Docker engine queries.
+    Docker,
+    /// TLS handshakes to read peer certificates.
+    Tls,
+}
+
+impl Capability {
+    fn to_wit(self) -> wit::Capability {
+        match self {
+            Capability::Http => wit::Capability::Http,
+            Capability::Metrics => wit::Capability::Metrics,
+            Capability::Docker => wit::Capability::Docker,
+            Capability::Tls => wit::Capability::Tls,
+        }
+    }
+}
+
+/// One named check of a policy.
+///
+/// A check is blocking (it decides the verdict) and needs no capability
+/// unless told otherwise.
+///
+/// ```
+/// use gate_sdk::{Capability, Check, CheckResult, Result, http};
+///
+/// fn health() -> Result<CheckResult> {
+///     http::get("/health")?.expect_status(200)?;
+///     Ok(CheckResult::pass("/health answered 200"))
+/// }
+///
+/// let check = Check::new("health", "GET /health answers 200", health).needs(Capability::Http);
+/// assert!(check.is_blocking());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Check {
+    name: &'static str,
+    description: &'static str,
+    run: fn() -> Result<CheckResult>,
+    blocking: bool,
+    needs: Vec<Capability>,
+}
+
+impl Check {
+    /// A blocking check that needs nothing.
+    ///
+    /// `name` must be unique within the policy; the runner reports the check
+    /// under it and passes it back to run the check. `description` is one
+    /// line saying what the check verifies.
+    ///
+    /// ```
+    /// use gate_sdk::{Check, CheckResult};
+    ///
+    /// let check = Check::new("ok", "always passes", || Ok(CheckResult::pass("fine")));
+    /// assert_eq!(check.name(), "ok");
+    /// assert_eq!(check.description(), "always passes");
+    /// ```
+    pub fn new(
+        name: &'static str,
+        description: &'static str,
+        run: fn() -> Result<CheckResult>,
+    ) -> Self {
+        Check {
+            name,
+            description,
+            run,
+            blocking: true,
+            needs: Vec::new(),
+        }
+    }
+
+    /// Makes the check informative only: its outcome is reported but does
+    /// not decide the verdict.
+    ///
+    /// ```
+    /// use gate_sdk::{Check, CheckResult};
+    ///
+    /// let check = Check::new("p99", "p99 latency", || Ok(CheckResult::pass("fine"))).non_blocking();
+    /// assert!(!check.is_blocking());
+    /// ```
+    pub fn non_blocking(mut self) -> Self {
+        self.blocking = false;
+        self
+    }
+
+    /// Declares a capability the check uses; call once per capability.
+    ///
+    /// ```
+    /// use gate_sdk::{Capability, Check, CheckResult};
+    ///
+    /// let check = Check::new("cert", "certificate valid", || Ok(CheckResult::pass("fine")))
+    ///     .needs(Capability::Http)
+    ///     .needs(Capability::Tls)
+    ///     .needs(Capability::Http);
+    /// assert_eq!(check.needed(), &[Capability::Http, Capability::Tls]);
+    /// ```
+    pub fn needs(mut self, capability: Capability) -> Self {
+        // A repeated need means nothing more; keep the list as declared.
+        if !self.needs.contains(&capability) {
+            self.needs.push(capability);
+        }
+        self
+    }
+
+    /// The check's name.
+    ///
+    /// ```
+    /// # use gate_sdk::{Check, CheckResult};
+    /// let check = Check::new("ready", "GET /ready answers 200", || Ok(CheckResult::pass("ok")));
+    /// assert_eq!(check.name(), "ready");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The check's one-line description.
+    ///
+    /// ```
+    /// # use gate_sdk::{Check, CheckResult};
+    /// let check = Check::new("ready", "GET /ready answers 200", || Ok(CheckResult::pass("ok")));
+    /// assert_eq!(check.description(), "GET /ready answers 200");
+    /// ```
+    pub fn description(&self) -> &'static str {
+        self.description
+    }
+
+    /// Whether the check decides the verdict.
+    ///
+    /// ```
+    /// # use gate_sdk::{Check, CheckResult};
+    /// let check = Check::new("ready", "GET /ready answers 200", || Ok(CheckResult::pass("ok")));
+    /// assert!(check.is_blocking());
+    /// ```
+    pub fn is_blocking(&self) -> bool {
+        self.blocking
+    }
+
+    /// The capabilities the check declared, in declaration order.
+    ///
+    /// ```
+    /// # use gate_sdk::{Check, CheckResult};
+    /// let check = Check::new("ok", "no I/O", || Ok(CheckResult::pass("ok")));
+    /// assert!(check.needed().is_empty());
+    /// ```
+    pub fn needed(&self) -> &[Capability] {
+        &self.needs
+    }
+
+    /// Runs the check here and now, e.g. from a native unit test of a check
+    /// that does no I/O.
+    ///
+    /// ```
+    /// use gate_sdk::{Check, CheckResult, Outcome};
+    ///
+    /// let check = Check::new("ok", "no I/O", || Ok(CheckResult::pass("ok")));
+    /// assert_eq!(check.run()?.outcome, Outcome::Pass);
+    /// # Ok::<(), gate_sdk::Error>(())
+    /// ```
+    pub fn run(&self) -> Result<CheckResult> {
+        (self.run)()
+    }
+
+    fn to_wit(&self) -> wit::CheckInfo {
+        wit::CheckInfo {
+            name: self.name.to_owned(),
+            description: self.description.to_owned(),
+            blocking: self.blocking,
+            needs: self.needs.iter().map(|need| need.to_wit()).collect(),
+        }
+    }
+}
+
+/// A policy: a name, a kind, a version and its checks, in order.
+///
+/// Build it in a plain function and hand that to [`export_policy!`](crate::export_policy!). The
+/// function runs once per call from the runner, so keep it free of I/O.
+///
+/// Check names must be unique. A duplicate is a bug: debug builds panic
+/// when it is added; release builds list every check in the order added
+/// (so the description stays deterministic) and run the first check of a
+/// name.
+///
+/// ```
+/// use gate_sdk::{Capability, Check, CheckResult, Policy, PolicyKind, Result, http};
+///
+/// fn health() -> Result<CheckResult> {
+///     http::get("/health")?.expect_status(200)?;
+///     Ok(CheckResult::pass("/health answered 200"))
+/// }
+///
+/// fn policy() -> Policy {
+///     Policy::new("api", PolicyKind::Smoke)
+///         .version("1.2.0")
+///         .check(Check::new("health", "GET /health answers 200", health).needs(Capability::Http))
+/// }
+///
+/// assert_eq!(policy().checks().len(), 1);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Policy {
+    name: String,
+    version: String,
+    kind: PolicyKind,
+    checks: Vec<Check>,
+}
+
+impl Policy {
+    /// An empty policy at version `0.0.0`.
+    ///
+    /// ```
+    /// use gate_sdk::{Policy, PolicyKind};
+    ///
+    /// let policy = Policy::new("prod", PolicyKind::Gate);
+    /// assert_eq!(policy.name(), "prod");
+    /// assert_eq!(policy.version_text(), "0.0.0");
+    /// ```
+    pub fn new(name: impl Into<String>, kind: PolicyKind) -> Self {
+        Policy {
+            name: name.into(),
+            version: "0.0.0".to_owned(),
+            kind,
+            checks: Vec::new(),
+        }
+    }
+
+    /// Sets the version, usually `env!("CARGO_PKG_VERSION")`.
+    ///
+    /// ```
+    /// use gate_sdk::{Policy, PolicyKind};
+    ///
+    /// let policy = Policy::new("prod", PolicyKind::Gate).version("2.1.0");
+    /// assert_eq!(policy.version_text(), "2.1.0");
+    /// ```
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
+        self
+    }
+
+    /// Adds a check after the ones already added.
+    ///
+    /// # Panics
+    ///
+    /// In debug builds, if a check of the same name was already added.
+    ///
+    /// ```
+    /// use gate_sdk::{Check, CheckResult, Policy, PolicyKind};
+    ///
+    /// let policy = Policy::new("prod", PolicyKind::Gate)
+    ///     .check(Check::new("a", "first", || Ok(CheckResult::pass("ok"))))
+    ///     .check(Check::new("b", "second", || Ok(CheckResult::pass("ok"))));
+    /// let names: Vec<_> = policy.checks().iter().map(|c| c.name()).collect();
+    /// assert_eq!(names, ["a", "b"]);
+    /// ```
+    pub fn check(mut self, check: Check) -> Self {
+        debug_assert!(
+            self.find(check.name).is_none(),
+            "policy `{}` already has a check named `{}`",
+            self.name,
+            check.name
+        );
+        self.checks.push(check);
+        self
+    }
+
+    /// The policy's name.
+    ///
+    /// ```
+    /// # use gate_sdk::{Policy, PolicyKind};
+    /// assert_eq!(Policy::new("api", PolicyKind::Smoke).name(), "api");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The policy's version (set with [`Policy::version`]).
+    ///
+    /// ```
+    /// # use gate_sdk::{Policy, PolicyKind};
+    /// assert_eq!(Policy::new("api", PolicyKind::Smoke).version("1.0.0").version_text(), "1.0.0");
+    /// ```
+    pub fn version_text(&self) -> &str {
+        &self.version
+    }
+
+    /// The policy's kind.
+    ///
+    /// ```
+    /// # use gate_sdk::{Policy, PolicyKind};
+    /// assert_eq!(Policy::new("prod", PolicyKind::Gate).kind(), PolicyKind::Gate);
+    /// ```
+    pub fn kind(&self) -> PolicyKind {
+        self.kind
+    }
+
+    /// The checks, in the order they were added.
+    ///
+    /// ```
+    /// # use gate_sdk::{Policy, PolicyKind};
+    /// assert!(Policy::new("empty", PolicyKind::Smoke).checks().is_empty());
+    /// ```
+    pub fn checks(&self) -> &[Check] {
+        &self.checks
+    }
+
+    /// The first check with this name.
+    ///
+    /// ```
+    /// use gate_sdk::{Check, CheckResult, Policy, PolicyKind};
+    ///
+    /// let policy = Policy::new("p", PolicyKind::Smoke)
+    ///     .check(Check::new("ok", "passes", || Ok(CheckResult::pass("ok"))));
+    /// assert!(policy.find("ok").is_some());
+    /// assert!(policy.find("missing").is_none());
+    /// ```
+    pub fn find(&self, name: &str) -> Option<&Check> {
+        self.checks.iter().find(|check| check.name == name)
+    }
+
+    /// Runs the named check, as the runner's `run-check` does.
+    ///
+    /// An unknown name is an [`Error::Other`](crate::Error::Other) naming the
+    /// check and the policy.
+    ///
+    /// ```
+    /// use gate_sdk::{Check, CheckResult, Outcome, Policy, PolicyKind};
+    ///
+    /// let policy = Policy::new("p", PolicyKind::Smoke)
+    ///     .check(Check::new("ok", "passes", || Ok(CheckResult::pass("ok"))));
+    /// assert_eq!(policy.run_check("ok")?.outcome, Outcome::Pass);
+    /// assert_eq!(
+    ///     policy.run_check("nope").unwrap_err().to_string(),
+    ///     "no check named `nope` in policy `p`"
+    /// );
+    /// # Ok::<(), gate_sdk::Error>(())
+    /// ```
+    pub fn run_check(&self, name: &str) -> Result<CheckResult> {
+        match self.find(name) {
+            Some(check) => check.run(),
+            None => Err(crate::Error::Other(format!(
+                "no check named `{name}` in policy `{}`",
+                self.name
+            ))),
+        }
+    }
+
+    fn to_wit(&self) -> wit::PolicyInfo {
+        wit::PolicyInfo {
+            name: self.name.clone(),
+            version: self.version.clone(),
+            kind: self.kind.to_wit(),
+            checks: self.checks.iter().map(Check::to_wit).collect(),
+        }
+    }
+}
+
+/// `describe` for [`export_policy!`](crate::export_policy!).
+#[doc(hidden)]
+pub fn describe(policy: Policy) -> wit::PolicyInfo {
+    policy.to_wit()
+}
+
+/// `run-check` for [`export_policy!`](crate::export_policy!): the runner reports an `Err` as the
+/// check's error, so it carries the error's one-line text.
+#[doc(hidden)]
+pub fn run_check(policy: Policy, name: &str) -> core::result::Result<wit::CheckResult, String> {
+    policy
+        .run_check(name)
+        .map(|result| result.to_wit())
+        .map_err(|error| error.to_string())
+}
+
+/// Exports a policy from a `cdylib` crate, making it a gate policy component.
+///
+/// Give it the path of a function `fn() -> Policy`. The macro implements the
+/// `gate:policy/checks` interface: `describe` lists the policy and its
+/// checks; `run-check` runs the named check and returns its result, or its
+/// error's text, or an error naming an unknown check.
+///
+/// Use it once per crate, at the top level.
+///
+/// ```no_run
+/// use gate_sdk::{export_policy, Check, CheckResult, Policy, PolicyKind};
+///
+/// fn policy() -> Policy {
+///     Policy::new("tiny", PolicyKind::Smoke)
+///         .check(Check::new("ok", "always passes", || Ok(CheckResult::pass("ok"))))
+/// }
+///
+/// export_policy!(policy);
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! export_policy {
+    ($build:path) => {
+        const _: () = {
+            struct GatePolicy;
+
+            impl $crate::__private::Guest for GatePolicy {
+                fn describe() -> $crate::__private::PolicyInfo {
+                    $crate::__private::describe($build())
+                }
+
+                fn run_check(
+                    name: $crate::__private::String,
+                ) -> ::core::result::Result<
+                    $crate::__private::CheckResult,
+                    $crate::__private::String,
+                > {
+                    $crate::__private::run_check($build(), &name)
+                }
+            }
+
+            // Naming the bindings through `$crate` keeps this working when a
+            // policy crate renames its `gate-sdk` dependency.
+            $crate::__private::bindings::export!(GatePolicy with_types_in $crate::__private::bindings);
+        };
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Error, Outcome};
+
+    fn failing() -> Result<CheckResult> {
+        Err(Error::MissingSecret {
+            name: "api_token".into(),
+        })
+    }
+
+    fn policy() -> Policy {
+        Policy::new("p", PolicyKind::Gate)
+            .version("1.0.0")
+            .check(
+                Check::new("ok", "passes", || Ok(CheckResult::pass("fine")))
+                    .needs(Capability::Http),
+            )
+            .check(Check::new("err", "errors", failing).non_blocking())
+    }
+
+    #[test]
+    fn describe_maps_everything() {
+        let info = describe(policy());
+        assert_eq!(info.name, "p");
+        assert_eq!(info.version, "1.0.0");
+        assert!(matches!(info.kind, wit::PolicyKind::Gate));
+        assert_eq!(info.checks.len(), 2);
+        assert_eq!(info.checks[0].name, "ok");
+        assert!(info.checks[0].blocking);
+        assert!(matches!(info.checks[0].needs[..], [wit::Capability::Http]));
+        assert_eq!(info.checks[1].description, "errors");
+        assert!(!info.checks[1].blocking);
+        assert!(info.checks[1].needs.is_empty());
+    }
+
+    #[test]
+    fn run_check_maps_results_and_errors() {
+        let ok = run_check(policy(), "ok").unwrap();
+        assert!(matches!(ok.outcome, wit::Outcome::Pass));
+        assert_eq!(ok.message, "fine");
+        assert_eq!(
+            run_check(policy(), "err").unwrap_err(),
+            "secret `api_token` is not set: export GATE_SECRET_API_TOKEN"
+        );
+        assert_eq!(
+            run_check(policy(), "x").unwrap_err(),
+            "no check named `x` in policy `p`"
+        );
+        assert_eq!(policy().run_check("ok").unwrap().outcome, Outcome::Pass);
+    }
+
+    #[test]
+    #[should_panic(expected = "already has a check named `ok`")]
+    #[cfg(debug_assertions)]
+    fn duplicate_names_are_caught_in_debug_builds() {
+        let _ = policy().check(Check::new("ok", "again", || Ok(CheckResult::pass("x"))));
+    }
+}

@@ -1,0 +1,158 @@
+//! A deliberately misbehaving policy (`hostile`, kind smoke): test fixtures
+//! proving that the runner's sandbox holds. Never run it against anything
+//! that matters.
+//!
+//! | check         | misbehaviour | the host should |
+//! |---------------|--------------|-----------------|
+//! | `ok`          | none, passes without I/O | report pass |
+//! | `spin`        | loops forever | stop it at the deadline |
+//! | `hog`         | allocates 1 MiB chunks forever | stop it at the memory cap |
+//! | `panic`       | panics with `hostile panic` | report an error |
+//! | `forbidden`   | GETs `--param forbidden_url` (needs HTTP) | deny the request |
+//! | `sleepy`      | sleeps an hour | cut the sleep at the deadline |
+//! | `leak-secret` | puts secret `api_token` in its message and log | redact it |
+//! | `escape`      | writes terminal escape sequences | neutralise them |
+//! | `flood`       | logs 10 000 000 debug lines | cap the log |
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use gate_sdk::{
+    Capability, Check, CheckResult, Error, Policy, PolicyKind, Result, context, export_policy,
+    http, log,
+};
+
+/// Colours, resets, and sets the terminal title: harmless if the host
+/// neutralises escapes, visible if it does not.
+const ESCAPES: &str = "\x1b[31mred\x1b[0m\x1b]0;title\x07";
+const MIB: usize = 1 << 20;
+const FLOOD_LINES: u32 = 10_000_000;
+
+fn policy() -> Policy {
+    Policy::new("hostile", PolicyKind::Smoke)
+        .version(env!("CARGO_PKG_VERSION"))
+        .check(Check::new("ok", "passes without doing anything", ok))
+        .check(Check::new("spin", "loops forever", spin))
+        .check(Check::new("hog", "allocates memory forever", hog))
+        .check(Check::new("panic", "panics", panic))
+        .check(
+            Check::new(
+                "forbidden",
+                "requests a host the run does not allow",
+                forbidden,
+            )
+            .needs(Capability::Http),
+        )
+        .check(Check::new("sleepy", "sleeps for an hour", sleepy))
+        .check(Check::new(
+            "leak-secret",
+            "reports the api_token secret",
+            leak_secret,
+        ))
+        .check(Check::new(
+            "escape",
+            "reports terminal escape sequences",
+            escape,
+        ))
+        .check(Check::new("flood", "logs ten million lines", flood))
+}
+
+export_policy!(policy);
+
+fn ok() -> Result<CheckResult> {
+    Ok(CheckResult::pass("nothing to see here"))
+}
+
+fn spin() -> Result<CheckResult> {
+    let mut counter = 0u64;
+    loop {
+        // `black_box` keeps the optimiser from proving the loop useless.
+        counter = black_box(counter.wrapping_add(1));
+    }
+}
+
+fn hog() -> Result<CheckResult> {
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    loop {
+        // Fresh wasm pages read as zero, so a zeroed allocation might never
+        // be written; fill every byte so the memory is really used.
+        let mut chunk = vec![0u8; MIB];
+        chunk.fill(0xA5);
+        chunks.push(black_box(chunk));
+    }
+}
+
+fn panic() -> Result<CheckResult> {
+    panic!("hostile panic");
+}
+
+fn forbidden() -> Result<CheckResult> {
+    let url = context::param("forbidden_url").ok_or_else(|| {
+        Error::Other(
+            "parameter `forbidden_url` is not set: pass --param forbidden_url=<URL of a host \
+             the run does not allow>"
+                .to_owned(),
+        )
+    })?;
+    http::get(&url)?;
+    Ok(CheckResult::fail("forbidden host answered"))
+}
+
+fn sleepy() -> Result<CheckResult> {
+    context::sleep(Duration::from_secs(3600));
+    Ok(CheckResult::pass("slept for an hour"))
+}
+
+fn leak_secret() -> Result<CheckResult> {
+    let secret = context::require_secret("api_token")?;
+    log::info(format!("the api_token is {secret}"));
+    Ok(CheckResult::pass(format!("the api_token is {secret}")))
+}
+
+fn escape() -> Result<CheckResult> {
+    log::warn(format!("escapes in a log line: {ESCAPES}"));
+    Ok(CheckResult::pass(format!(
+        "escapes in a message: {ESCAPES}"
+    )))
+}
+
+fn flood() -> Result<CheckResult> {
+    for line in 0..FLOOD_LINES {
+        log::debug(format!("flood line {line}"));
+    }
+    Ok(CheckResult::pass(format!("logged {FLOOD_LINES} lines")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_the_fixtures() {
+        let policy = policy();
+        let names: Vec<_> = policy.checks().iter().map(Check::name).collect();
+        assert_eq!(
+            names,
+            [
+                "ok",
+                "spin",
+                "hog",
+                "panic",
+                "forbidden",
+                "sleepy",
+                "leak-secret",
+                "escape",
+                "flood"
+            ]
+        );
+        for check in policy.checks() {
+            let expected: &[Capability] = if check.name() == "forbidden" {
+                &[Capability::Http]
+            } else {
+                &[]
+            };
+            assert_eq!(check.needed(), expected, "{}", check.name());
+        }
+        assert!(policy.run_check("ok").unwrap().is_pass());
+    }
+}
