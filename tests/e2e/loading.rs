@@ -14,13 +14,7 @@ fn write(name: &str, bytes: &[u8]) -> PathBuf {
 
 fn run(path: &Path) -> Outcome {
     let stack = stack();
-    let out = Gate::new([
-        "run".as_ref(),
-        path.as_os_str(),
-        "--target".as_ref(),
-        stack.url().as_ref(),
-    ])
-    .run();
+    let out = Gate::new(["run"]).arg(path).target(&stack.url()).run();
     assert_eq!(
         stack.requests_served(),
         0,

@@ -5,13 +5,7 @@ use gate_e2e::{API_TOKEN, Faults, Gate, guest, stack};
 #[test]
 fn healthy_stack_passes_the_prod_gate() {
     let stack = stack();
-    let out = Gate::new([
-        "run".as_ref(),
-        guest("prod").as_os_str(),
-        "--target".as_ref(),
-        stack.url().as_ref(),
-    ])
-    .run();
+    let out = Gate::policies(&["prod"]).target(&stack.url()).run();
     assert_eq!(out.code, 0, "{}", out.stdout);
     for check in ["ready", "latency", "error-rate"] {
         assert!(
@@ -32,16 +26,11 @@ fn healthy_stack_passes_the_prod_gate() {
 #[test]
 fn healthy_stack_passes_the_smoke_suite() {
     let stack = stack();
-    let out = Gate::new([
-        "run".as_ref(),
-        guest("api").as_os_str(),
-        "--target".as_ref(),
-        stack.url().as_ref(),
-        "--format".as_ref(),
-        "json".as_ref(),
-    ])
-    .env("GATE_SECRET_API_TOKEN", API_TOKEN)
-    .run();
+    let out = Gate::policies(&["api"])
+        .target(&stack.url())
+        .json()
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .run();
     assert_eq!(out.code, 0, "{}", out.stdout);
     let report = out.json();
     assert_eq!(report["schema"], "gate.report/v1");
@@ -85,17 +74,11 @@ fn injected_errors_fail_the_gate_with_the_measured_rate() {
     // One check at a time, so the requests reach the service in a known
     // order: /ready is request 1, the latency check's 20 are 2-21, the
     // error-rate check's are 22-41, of which 24, 28, 32, 36 and 40 fail.
-    let out = Gate::new([
-        "run".as_ref(),
-        guest("prod").as_os_str(),
-        "--target".as_ref(),
-        stack.url().as_ref(),
-        "--format".as_ref(),
-        "json".as_ref(),
-        "--jobs".as_ref(),
-        "1".as_ref(),
-    ])
-    .run();
+    let out = Gate::policies(&["prod"])
+        .target(&stack.url())
+        .json()
+        .args(["--jobs", "1"])
+        .run();
     assert_eq!(out.code, 1, "{}", out.stdout);
     let check = out.check("prod", "error-rate");
     assert_eq!(check["outcome"], "fail");
@@ -122,13 +105,7 @@ fn injected_errors_fail_the_gate_with_the_measured_rate() {
     );
 
     // The human form names the check, the value and the threshold too.
-    let human = Gate::new([
-        "run".as_ref(),
-        guest("prod").as_os_str(),
-        "--target".as_ref(),
-        stack.url().as_ref(),
-    ])
-    .run();
+    let human = Gate::policies(&["prod"]).target(&stack.url()).run();
     assert_eq!(human.code, 1);
     let line = human
         .stdout
@@ -151,19 +128,12 @@ fn injected_latency_fails_the_gate_with_the_measured_latency() {
         latency_ms: 300,
         ..Faults::default()
     });
-    let out = Gate::new([
-        "run".as_ref(),
-        guest("prod").as_os_str(),
-        "--target".as_ref(),
-        stack.url().as_ref(),
-        "--param".as_ref(),
-        "samples=4".as_ref(),
-        "--param".as_ref(),
-        "max_latency_ms=200".as_ref(),
-        "--format".as_ref(),
-        "json".as_ref(),
-    ])
-    .run();
+    let out = Gate::policies(&["prod"])
+        .target(&stack.url())
+        .param("samples=4")
+        .param("max_latency_ms=200")
+        .json()
+        .run();
     assert_eq!(out.code, 1, "{}", out.stdout);
     let check = out.check("prod", "latency");
     assert_eq!(check["outcome"], "fail", "{check}");
@@ -186,15 +156,7 @@ fn ready_off_fails_the_gate() {
         migrations_applied: false,
         ..Faults::default()
     });
-    let out = Gate::new([
-        "run".as_ref(),
-        guest("prod").as_os_str(),
-        "--target".as_ref(),
-        stack.url().as_ref(),
-        "--format".as_ref(),
-        "json".as_ref(),
-    ])
-    .run();
+    let out = Gate::policies(&["prod"]).target(&stack.url()).json().run();
     assert_eq!(out.code, 1, "{}", out.stdout);
     let ready = out.check("prod", "ready");
     assert_eq!(ready["outcome"], "fail");
@@ -207,15 +169,7 @@ fn ready_off_fails_the_gate() {
 #[test]
 fn smoke_without_the_secret_fails_the_authenticated_check() {
     let stack = stack();
-    let out = Gate::new([
-        "run".as_ref(),
-        guest("api").as_os_str(),
-        "--target".as_ref(),
-        stack.url().as_ref(),
-        "--format".as_ref(),
-        "json".as_ref(),
-    ])
-    .run();
+    let out = Gate::policies(&["api"]).target(&stack.url()).json().run();
     assert_eq!(out.code, 1, "{}", out.stdout);
     let status = out.check("api", "system-status");
     assert!(
@@ -236,16 +190,11 @@ fn smoke_without_the_secret_fails_the_authenticated_check() {
     assert_eq!(out.check("api", "health")["outcome"], "pass");
 
     // A wrong token is refused by the service: the check fails on the 403.
-    let wrong = Gate::new([
-        "run".as_ref(),
-        guest("api").as_os_str(),
-        "--target".as_ref(),
-        stack.url().as_ref(),
-        "--format".as_ref(),
-        "json".as_ref(),
-    ])
-    .env("GATE_SECRET_API_TOKEN", "not-the-token")
-    .run();
+    let wrong = Gate::policies(&["api"])
+        .target(&stack.url())
+        .json()
+        .env("GATE_SECRET_API_TOKEN", "not-the-token")
+        .run();
     assert_eq!(wrong.code, 1);
     assert!(
         wrong.check("api", "system-status")["message"]
@@ -259,20 +208,11 @@ fn smoke_without_the_secret_fails_the_authenticated_check() {
 fn the_secret_never_appears_in_any_output() {
     let stack = stack();
     for format in ["human", "json"] {
-        let out = Gate::new([
-            "run".as_ref(),
-            guest("api").as_os_str(),
-            guest("hostile").as_os_str(),
-            "--target".as_ref(),
-            stack.url().as_ref(),
-            "--format".as_ref(),
-            format.as_ref(),
-            "-v".as_ref(),
-            "--timeout".as_ref(),
-            "2s".as_ref(),
-        ])
-        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
-        .run();
+        let out = Gate::policies(&["api", "hostile"])
+            .target(&stack.url())
+            .args(["--format", format, "-v", "--timeout", "2s"])
+            .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+            .run();
         assert!(
             !out.all_output().contains(API_TOKEN),
             "the token leaked in {format} output"
@@ -293,15 +233,7 @@ fn target_down_fails_closed_with_a_connection_error() {
         .unwrap()
         .port();
     let target = format!("http://127.0.0.1:{port}");
-    let out = Gate::new([
-        "run".as_ref(),
-        guest("prod").as_os_str(),
-        "--target".as_ref(),
-        target.as_ref(),
-        "--format".as_ref(),
-        "json".as_ref(),
-    ])
-    .run();
+    let out = Gate::policies(&["prod"]).target(&target).json().run();
     assert_eq!(out.code, 1, "{}", out.stdout);
     let ready = out.check("prod", "ready");
     assert_eq!(ready["outcome"], "error");
@@ -316,7 +248,7 @@ fn target_down_fails_closed_with_a_connection_error() {
 
 #[test]
 fn without_a_target_http_checks_are_skipped_and_strict_fails_them() {
-    let out = Gate::new(["run".as_ref(), guest("prod").as_os_str()]).run();
+    let out = Gate::policies(&["prod"]).run();
     assert_eq!(
         out.code, 3,
         "nothing was verified, so no pass: {}",
@@ -329,29 +261,18 @@ fn without_a_target_http_checks_are_skipped_and_strict_fails_them() {
         out.stdout
     );
 
-    let strict = Gate::new([
-        "run".as_ref(),
-        guest("prod").as_os_str(),
-        "--strict".as_ref(),
-    ])
-    .run();
+    let strict = Gate::policies(&["prod"]).args(["--strict"]).run();
     assert_eq!(strict.code, 1, "{}", strict.stdout);
 }
 
 #[test]
 fn params_are_validated_by_the_policy() {
     let stack = stack();
-    let out = Gate::new([
-        "run".as_ref(),
-        guest("prod").as_os_str(),
-        "--target".as_ref(),
-        stack.url().as_ref(),
-        "--param".as_ref(),
-        "samples=lots".as_ref(),
-        "--format".as_ref(),
-        "json".as_ref(),
-    ])
-    .run();
+    let out = Gate::policies(&["prod"])
+        .target(&stack.url())
+        .param("samples=lots")
+        .json()
+        .run();
     assert_eq!(out.code, 1);
     let latency = out.check("prod", "latency");
     assert_eq!(latency["outcome"], "error");
@@ -364,14 +285,10 @@ fn params_are_validated_by_the_policy() {
 #[test]
 fn quiet_prints_only_the_verdict() {
     let stack = stack();
-    let out = Gate::new([
-        "run".as_ref(),
-        guest("prod").as_os_str(),
-        "--target".as_ref(),
-        stack.url().as_ref(),
-        "-q".as_ref(),
-    ])
-    .run();
+    let out = Gate::policies(&["prod"])
+        .target(&stack.url())
+        .args(["-q"])
+        .run();
     assert_eq!(out.code, 0);
     assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
     assert!(out.stdout.starts_with("verdict: PASS"));

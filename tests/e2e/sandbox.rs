@@ -3,24 +3,17 @@
 
 use std::net::TcpListener;
 
-use gate_e2e::{Gate, Outcome, guest, stack};
+use gate_e2e::{Gate, Outcome, stack};
 
-/// Runs the hostile policy, limited to the named checks by a param the
-/// guest does not read: every check runs, the test looks at some.
+/// Runs every check of the hostile policy against a healthy stack, with a
+/// JSON report to look into.
 fn hostile(extra: &[&str]) -> Outcome {
     let stack = stack();
-    let mut gate = Gate::new([
-        "run".as_ref(),
-        guest("hostile").as_os_str(),
-        "--target".as_ref(),
-        stack.url().as_ref(),
-        "--format".as_ref(),
-        "json".as_ref(),
-    ]);
-    for arg in extra {
-        gate = gate.arg(arg);
-    }
-    gate.run()
+    Gate::policies(&["hostile"])
+        .target(&stack.url())
+        .json()
+        .args(extra)
+        .run()
 }
 
 #[test]
@@ -131,18 +124,10 @@ fn hostile_checks_error_precisely_and_others_complete() {
 #[test]
 fn escape_sequences_are_neutralised_in_human_output() {
     let stack = stack();
-    let out = Gate::new([
-        "run".as_ref(),
-        guest("hostile").as_os_str(),
-        "--target".as_ref(),
-        stack.url().as_ref(),
-        "--timeout".as_ref(),
-        "1s".as_ref(),
-        "-v".as_ref(),
-        "--color".as_ref(),
-        "never".as_ref(),
-    ])
-    .run();
+    let out = Gate::policies(&["hostile"])
+        .target(&stack.url())
+        .args(["--timeout", "1s", "-v", "--color", "never"])
+        .run();
     assert!(!out.stdout.contains('\u{1b}'), "{}", out.stdout);
     assert!(!out.stdout.contains('\u{7}'));
     assert!(

@@ -102,6 +102,41 @@ impl Gate {
         Gate { command, line }
     }
 
+    /// `gate run` of guests by short name (see [`guest`]).
+    pub fn policies(names: &[&str]) -> Gate {
+        let mut gate = Gate::new(["run"]);
+        for name in names {
+            gate = gate.arg(guest(name));
+        }
+        gate
+    }
+
+    /// `--target URL`.
+    pub fn target(self, url: &str) -> Gate {
+        self.args(["--target", url])
+    }
+
+    /// `--format json`.
+    pub fn json(self) -> Gate {
+        self.args(["--format", "json"])
+    }
+
+    /// `--param KEY=VALUE`.
+    pub fn param(self, key_value: &str) -> Gate {
+        self.args(["--param", key_value])
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Gate
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        for arg in args {
+            self = self.arg(arg);
+        }
+        self
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Gate {
         self.command.env(key, value);
         self

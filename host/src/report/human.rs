@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use super::{CheckReport, Outcome, RunReport, number};
+use crate::state::HttpCall;
 use crate::units::format_duration;
 use crate::verdict::Decision;
 
@@ -127,12 +128,21 @@ fn write_check(
         }
     }
     if troubled || options.verbose {
+        // Without -v, the requests that went wrong say the most.
+        let went_wrong =
+            |call: &&HttpCall| call.error.is_some() || call.status.is_some_and(|s| s >= 400);
+        let calls: Vec<&HttpCall> =
+            if options.verbose || !check.calls.iter().any(|c| went_wrong(&c)) {
+                check.calls.iter().collect()
+            } else {
+                check.calls.iter().filter(went_wrong).collect()
+            };
         let shown = if options.verbose {
-            check.calls.len()
+            calls.len()
         } else {
-            CALLS
+            CALLS.min(calls.len())
         };
-        for call in check.calls.iter().take(shown) {
+        for call in calls.iter().take(shown) {
             let answer = match (&call.status, &call.error) {
                 (Some(status), _) => status.to_string(),
                 (None, Some(error)) => error.clone(),
