@@ -69,6 +69,7 @@ mod app;
 mod auth;
 mod faults;
 mod metrics;
+pub mod prometheus;
 mod server;
 
 pub use faults::Faults;

@@ -89,6 +89,49 @@ where
     parse_param(name, param(name), default)
 }
 
+/// The parameter as a duration (`500ms`, `10s`, `5m`, `1h`), or `default`.
+/// A value that does not parse, or is zero, is an [`Error::Param`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use gate_sdk::context;
+///
+/// let window = context::param_duration("window", Duration::from_secs(300))?;
+/// # let _ = window;
+/// # Ok::<(), gate_sdk::Error>(())
+/// ```
+pub fn param_duration(name: &str, default: Duration) -> Result<Duration> {
+    parse_param(name, param(name), ParamDuration(default)).map(|d| d.0)
+}
+
+/// A duration as `--param` writes it; see [`param_duration`].
+struct ParamDuration(Duration);
+
+impl FromStr for ParamDuration {
+    type Err = String;
+
+    fn from_str(text: &str) -> core::result::Result<Self, String> {
+        let split = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let value: f64 = number
+            .parse()
+            .map_err(|_| "expected a duration such as 500ms, 10s, 5m or 1h".to_owned())?;
+        let seconds = match unit {
+            "ms" => value / 1000.0,
+            "s" | "" => value,
+            "m" => value * 60.0,
+            "h" => value * 3600.0,
+            other => return Err(format!("unknown unit `{other}` (use ms, s, m or h)")),
+        };
+        if !(seconds > 0.0 && seconds.is_finite() && seconds < 1e9) {
+            return Err("must be a positive duration".to_owned());
+        }
+        Ok(ParamDuration(Duration::from_secs_f64(seconds)))
+    }
+}
+
 /// The pure half of [`param_or`], separate so that it can be tested natively.
 fn parse_param<T>(name: &str, value: Option<String>, default: T) -> Result<T>
 where
@@ -216,5 +259,18 @@ mod tests {
         assert_eq!(millis_ceil(Duration::from_millis(1500)), 1500);
         assert_eq!(millis_ceil(Duration::from_secs(3600)), 3_600_000);
         assert_eq!(millis_ceil(Duration::MAX), u32::MAX);
+    }
+
+    #[test]
+    fn durations() {
+        let parse = |v: &str| {
+            parse_param("window", Some(v.to_owned()), ParamDuration(Duration::ZERO)).map(|d| d.0)
+        };
+        assert_eq!(parse("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse("1h").unwrap(), Duration::from_secs(3600));
+        assert!(parse("0s").is_err());
+        assert!(parse("5d").unwrap_err().to_string().contains("window"));
     }
 }

@@ -3,6 +3,7 @@
 use core::fmt;
 
 use crate::http::HttpError;
+use crate::metrics::MetricsError;
 
 /// The result type of checks and SDK calls.
 ///
@@ -49,6 +50,15 @@ pub enum Error {
     /// assert!(matches!(error, Error::Http(HttpError::Timeout(5000))));
     /// ```
     Http(HttpError),
+    /// A Prometheus query failed: not granted, unreachable, rejected…
+    ///
+    /// ```
+    /// use gate_sdk::{Error, metrics::MetricsError};
+    ///
+    /// let error: Error = MetricsError::BadQuery("parse error".into()).into();
+    /// assert!(error.to_string().contains("parse error"));
+    /// ```
+    Metrics(MetricsError),
     /// A response had another status than the check required; see
     /// [`Response::expect_status`](crate::http::Response::expect_status).
     ///
@@ -143,6 +153,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Http(error) => error.fmt(f),
+            Error::Metrics(error) => error.fmt(f),
             Error::Status {
                 url,
                 expected,
@@ -188,6 +199,12 @@ impl std::error::Error for Error {
             Error::Http(error) => Some(error),
             _ => None,
         }
+    }
+}
+
+impl From<MetricsError> for Error {
+    fn from(error: MetricsError) -> Self {
+        Error::Metrics(error)
     }
 }
 

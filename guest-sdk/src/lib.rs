@@ -12,6 +12,8 @@
 //!
 //! * [`http`]: requests to the target (`--target`) and hosts the run allows;
 //!   paths such as `/health` are resolved against the target.
+//! * [`metrics`]: Prometheus queries (`--prometheus URL`), with [`metrics::measure`]
+//!   for gates and [`metrics::sustained`] for alert-style rollback triggers.
 //! * [`context`]: the target, the environment name, `--param`s and secrets.
 //! * [`log`]: lines attached to the check's report.
 //!
@@ -73,6 +75,7 @@ mod result;
 pub mod context;
 pub mod http;
 pub mod log;
+pub mod metrics;
 
 pub use error::{Error, Result};
 pub use policy::{Capability, Check, Policy, PolicyKind};

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use url::Url;
 
-use crate::grants::AllowedHost;
+use crate::grants::{AllowedHost, PrometheusAuthSpec};
 use crate::report::Format;
 use crate::units::{parse_duration, parse_size};
 
@@ -30,6 +30,10 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
     pub color: ColorChoice,
 
+    /// The gate.toml to read [default: ./gate.toml when it exists].
+    #[arg(long, global = true, env = "GATE_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -37,15 +41,63 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run policies against a stack and decide: pass, fail or inconclusive.
-    Run(RunArgs),
+    // Boxed: it is far larger than the other commands' arguments.
+    Run(Box<RunArgs>),
     /// Show what a policy is: its checks, contract version, imports, sha256.
     Inspect(InspectArgs),
+    /// Validate gate.toml.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Show the environments gate.toml defines and what each grants.
+    #[command(subcommand)]
+    Env(EnvCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check gate.toml: keys, URLs, durations, sizes, policy files, sha256
+    /// pins, and that each environment grants what its policies need.
+    Check(ConfigCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigCheckArgs {
+    /// Check only this environment (and the top-level settings).
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// List the environments, one line each.
+    List(EnvListArgs),
+    /// Print one environment's resolved settings and where each comes from.
+    Show(EnvShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EnvListArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvShowArgs {
+    /// The environment, as named in gate.toml (`[env.NAME]`).
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Policy components (.wasm) to run; their checks decide one verdict.
-    #[arg(required = true, value_name = "POLICY")]
+    /// Without any, the policies the environment lists in gate.toml.
+    #[arg(value_name = "POLICY")]
     pub policies: Vec<PathBuf>,
 
     /// Base URL of the stack under test; its origin is allowed for HTTP.
@@ -57,9 +109,19 @@ pub struct RunArgs {
     #[arg(long = "allow-host", value_name = "HOST", value_parser = AllowedHost::parse)]
     pub allow_hosts: Vec<AllowedHost>,
 
-    /// Environment name the policy sees.
-    #[arg(long, default_value = "default", value_name = "NAME")]
-    pub env: String,
+    /// Prometheus server the metrics capability queries (base URL).
+    #[arg(long, env = "GATE_PROMETHEUS", value_name = "URL", value_parser = parse_target)]
+    pub prometheus: Option<Url>,
+
+    /// Credentials for --prometheus from a secret: `bearer:NAME` (the secret
+    /// is the token) or `basic:NAME` (the secret is `user:password`).
+    #[arg(long = "prometheus-auth", value_name = "KIND:SECRET", value_parser = PrometheusAuthSpec::parse, requires = "prometheus")]
+    pub prometheus_auth: Option<PrometheusAuthSpec>,
+
+    /// Environment: its settings in gate.toml, and the name the policy sees
+    /// [default: gate.toml's default_env, else `default`].
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
 
     /// A parameter for the policy (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
@@ -73,13 +135,13 @@ pub struct RunArgs {
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: Option<u16>,
 
-    /// Deadline of each check, host calls included.
-    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// Deadline of each check, host calls included [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
 
-    /// Memory cap of each check.
-    #[arg(long = "memory-limit", default_value = "64MiB", value_name = "SIZE", value_parser = parse_memory)]
-    pub memory_limit: u64,
+    /// Memory cap of each check [default: 64MiB].
+    #[arg(long = "memory-limit", value_name = "SIZE", value_parser = parse_memory)]
+    pub memory_limit: Option<u64>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -105,8 +167,13 @@ pub enum ColorChoice {
     Never,
 }
 
-fn parse_target(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+pub(crate) fn parse_target(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| match e {
+        url::ParseError::RelativeUrlWithoutBase => {
+            format!("`{text}` is not a URL: it has no scheme (try https://{text})")
+        }
+        e => format!("`{text}` is not a URL: {e}"),
+    })?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(format!(
             "`{text}` must be an http:// or https:// URL with a host"
@@ -131,7 +198,7 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
     Ok((key.to_owned(), value.to_owned()))
 }
 
-fn parse_memory(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_memory(text: &str) -> Result<u64, String> {
     let bytes = parse_size(text)?;
     // Below one wasm page nothing runs; above 4 GiB a 32-bit guest cannot use it.
     if !(64 << 10..=4 << 30).contains(&bytes) {

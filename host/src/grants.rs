@@ -114,6 +114,77 @@ pub struct Grants {
     pub params: BTreeMap<String, String>,
     /// Secret values by the name a policy asks for.
     pub secrets: BTreeMap<String, String>,
+    /// The Prometheus server policies may query (`--prometheus`).
+    pub prometheus: Option<Prometheus>,
+}
+
+/// A granted Prometheus server.
+#[derive(Debug, Clone)]
+pub struct Prometheus {
+    /// Base URL; `api/v1/query` is resolved against it.
+    pub url: Url,
+    pub auth: Option<PrometheusAuth>,
+}
+
+/// Credentials for Prometheus, resolved from a secret.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PrometheusAuth {
+    Bearer(String),
+    Basic { user: String, password: String },
+}
+
+impl fmt::Debug for PrometheusAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PrometheusAuth::Bearer(_) => f.write_str("Bearer([REDACTED])"),
+            PrometheusAuth::Basic { user, .. } => write!(f, "Basic({user}:[REDACTED])"),
+        }
+    }
+}
+
+/// How `--prometheus-auth` names credentials: `bearer:SECRET` (the secret is
+/// the token) or `basic:SECRET` (the secret is `user:password`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrometheusAuthSpec {
+    Bearer(String),
+    Basic(String),
+}
+
+impl PrometheusAuthSpec {
+    pub fn parse(text: &str) -> Result<PrometheusAuthSpec, String> {
+        match text.split_once(':') {
+            Some(("bearer", name)) if !name.is_empty() => {
+                Ok(PrometheusAuthSpec::Bearer(name.to_owned()))
+            }
+            Some(("basic", name)) if !name.is_empty() => {
+                Ok(PrometheusAuthSpec::Basic(name.to_owned()))
+            }
+            _ => Err(format!("`{text}` is not bearer:SECRET or basic:SECRET")),
+        }
+    }
+
+    /// Reads the credentials from the run's secrets (keyed as
+    /// [`crate::caps::context::secret_key`] does).
+    pub fn resolve(&self, secrets: &BTreeMap<String, String>) -> Result<PrometheusAuth, String> {
+        let (name, basic) = match self {
+            PrometheusAuthSpec::Bearer(name) => (name, false),
+            PrometheusAuthSpec::Basic(name) => (name, true),
+        };
+        let key = crate::caps::context::secret_key(name);
+        let value = secrets.get(&key).ok_or_else(|| {
+            format!("the Prometheus credentials need secret `{name}`: export GATE_SECRET_{key}")
+        })?;
+        if !basic {
+            return Ok(PrometheusAuth::Bearer(value.clone()));
+        }
+        let (user, password) = value
+            .split_once(':')
+            .ok_or_else(|| format!("secret `{name}` must be `user:password` for basic auth"))?;
+        Ok(PrometheusAuth::Basic {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        })
+    }
 }
 
 impl Grants {
@@ -124,9 +195,8 @@ impl Grants {
             Capability::Http => {
                 Some("http: give the stack's URL with --target URL (or --allow-host HOST)")
             }
-            Capability::Metrics => {
-                Some("metrics: this version of gate does not provide Prometheus queries yet")
-            }
+            Capability::Metrics if self.prometheus.is_some() => None,
+            Capability::Metrics => Some("metrics: give the Prometheus URL with --prometheus URL"),
             Capability::Docker => {
                 Some("docker: this version of gate does not provide Docker engine queries yet")
             }
@@ -296,5 +366,35 @@ mod tests {
         assert!(matches!(g.http_url("/x"), Err(HttpDenial::Invalid(m)) if m.contains("--target")));
         assert_eq!(g.missing(Capability::Http), None);
         assert!(Grants::default().missing(Capability::Http).is_some());
+    }
+
+    #[test]
+    fn prometheus_auth_from_secrets() {
+        let secrets: BTreeMap<String, String> = [
+            ("PROM_TOKEN".to_owned(), "t0k".to_owned()),
+            ("PROM_LOGIN".to_owned(), "gate:pa:ss".to_owned()),
+        ]
+        .into();
+        let bearer = PrometheusAuthSpec::parse("bearer:prom_token").unwrap();
+        assert_eq!(
+            bearer.resolve(&secrets),
+            Ok(PrometheusAuth::Bearer("t0k".into()))
+        );
+        let basic = PrometheusAuthSpec::parse("basic:prom-login").unwrap();
+        assert_eq!(
+            basic.resolve(&secrets),
+            Ok(PrometheusAuth::Basic {
+                user: "gate".into(),
+                password: "pa:ss".into()
+            })
+        );
+        let missing = PrometheusAuthSpec::parse("bearer:nope")
+            .unwrap()
+            .resolve(&secrets)
+            .unwrap_err();
+        assert!(missing.contains("GATE_SECRET_NOPE"), "{missing}");
+        assert!(PrometheusAuthSpec::parse("token:x").is_err());
+        assert!(PrometheusAuthSpec::parse("bearer:").is_err());
+        assert!(!format!("{:?}", PrometheusAuth::Bearer("t0k".into())).contains("t0k"));
     }
 }

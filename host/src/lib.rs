@@ -2,17 +2,23 @@
 //! triggers, smoke tests) against a deployed stack.
 //!
 //! The binary is a thin layer over this library: [`cli`] defines the
-//! commands, [`runtime`] loads and runs policies, [`caps`] implements the
+//! commands, [`config`] reads gate.toml, [`plan`] decides what a run does
+//! (flags over gate.toml), [`runtime`] loads and runs policies, [`caps`] implements the
 //! capabilities policies import, [`report`] writes results, [`verdict`]
 //! turns them into an exit code.
 
 pub mod bindings;
 pub mod caps;
 pub mod cli;
+pub mod config;
+pub mod decision_log;
+pub mod env_cmd;
 pub mod grants;
 pub mod inspect;
 pub mod limiter;
 pub mod limits;
+pub mod notify;
+pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod run;
@@ -21,3 +27,4 @@ pub mod state;
 pub mod text;
 pub mod units;
 pub mod verdict;
+pub mod watch;

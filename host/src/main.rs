@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use gate::cli::{Cli, Command};
+use gate::cli::{Cli, Command, ConfigCommand};
 use gate::run::Output;
 use gate::verdict::EXIT_UNUSABLE;
 
@@ -22,10 +22,15 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return fail(&anyhow::Error::new(e).context("cannot start the async runtime")),
     };
+    let config = cli.config.as_deref();
     let result: anyhow::Result<i32> = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => gate::run::run(args, output).await,
+            Command::Run(args) => gate::run::run(*args, config, output).await,
             Command::Inspect(args) => gate::inspect::inspect(args).await,
+            Command::Config(ConfigCommand::Check(args)) => {
+                gate::config::check::check(args, config).await
+            }
+            Command::Env(command) => gate::env_cmd::env(command, config),
         }
     });
     match result {

@@ -13,7 +13,7 @@ pub const WIT_PACKAGE: &str = "gate:policy";
 /// The interface a policy exports; its version names the contract.
 pub const CHECKS_INTERFACE: &str = "gate:policy/checks";
 /// The contract versions this host runs (semver-compatible with it).
-pub const WIT_VERSION: semver::Version = semver::Version::new(0, 1, 0);
+pub const WIT_VERSION: semver::Version = semver::Version::new(0, 1, 1);
 
 /// Why a policy could not be loaded. Every variant means exit code 2.
 #[derive(Debug, thiserror::Error)]

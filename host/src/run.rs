@@ -1,15 +1,16 @@
 //! `gate run`: load every policy, run their checks, decide one verdict.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::cli::{ColorChoice, RunArgs};
-use crate::grants::Grants;
-use crate::limits::Limits;
+use crate::plan::Plan;
 use crate::report::{self, Format, PolicyReport, RunReport};
 use crate::runtime::Runtime;
 use crate::state::Session;
+use crate::text::Cleaner;
 use crate::units::rfc3339;
 use crate::verdict;
 
@@ -38,39 +39,40 @@ impl Output {
 }
 
 /// Runs `gate run` and returns its exit code. `Err` (a policy that could not
-/// be loaded, say) means exit 2.
-pub async fn run(args: RunArgs, output: Output) -> anyhow::Result<i32> {
+/// be loaded, a bad gate.toml, say) means exit 2.
+pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow::Result<i32> {
     let started_at = SystemTime::now();
     let started = Instant::now();
-    let grants = Grants {
-        target: args.target.clone(),
-        allowed_hosts: args.allow_hosts.clone(),
-        env_name: args.env.clone(),
-        params: args.params.iter().cloned().collect(),
-        secrets: crate::caps::context::secrets_from_env(),
-    };
-    let limits = Limits {
-        timeout: args.timeout,
-        memory_bytes: args.memory_limit,
-        ..Limits::default()
-    };
-    let runtime = Runtime::new(limits.wasm_stack_bytes)?;
-    let session = Arc::new(Session::new(grants, limits)?);
+    // Flags over gate.toml; the pins were checked here, before any policy
+    // code runs.
+    let plan = Plan::new(&args, config)?;
+    let target = plan.grants.target.as_ref().map(|t| t.to_string());
+    let runtime = Runtime::new(plan.limits.wasm_stack_bytes)?;
+    let mut session = Session::new(plan.grants.clone(), plan.limits.clone())?;
+    // Policies may read fewer secrets than gate knows; all are redacted.
+    session.cleaner = Cleaner::new(plan.redact.iter().cloned());
+    let session = Arc::new(session);
 
     // Load all before running any, so a bad policy never leaves a half run.
-    let mut loaded = Vec::with_capacity(args.policies.len());
-    for path in &args.policies {
-        loaded.push(runtime.load(path, &session).await?);
+    let mut loaded = Vec::with_capacity(plan.policies.len());
+    for planned in &plan.policies {
+        let policy = runtime.load(&planned.path, &session).await?;
+        planned.confirm(&policy.sha256)?;
+        loaded.push(policy);
+    }
+    if plan.smoke_first {
+        // Stable: smoke suites first, each group in the listed order.
+        loaded.sort_by_key(|policy| policy.info.kind != "smoke");
     }
 
     let mut policies = Vec::with_capacity(loaded.len());
     for policy in &loaded {
         let policy_started = Instant::now();
-        let jobs = args
+        let jobs = plan
             .jobs
             .map(usize::from)
             .unwrap_or(policy.info.checks.len().clamp(1, DEFAULT_MAX_JOBS));
-        let checks = runtime.run(policy, &session, jobs, args.strict).await;
+        let checks = runtime.run(policy, &session, jobs, plan.strict).await;
         policies.push(PolicyReport {
             path: policy.path.clone(),
             name: policy.info.name.clone(),
@@ -88,9 +90,9 @@ pub async fn run(args: RunArgs, output: Output) -> anyhow::Result<i32> {
     let report = RunReport {
         schema: report::SCHEMA,
         gate_version: env!("CARGO_PKG_VERSION"),
-        env: args.env,
-        target: args.target.map(|t| t.to_string()),
-        strict: args.strict,
+        env: plan.env_name,
+        target,
+        strict: plan.strict,
         started_at: rfc3339(started_at),
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         policies,

@@ -19,7 +19,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => value * 3600.0,
         other => {
             return Err(format!(
-                "`{text}` has unknown unit `{other}` (use ms, s, m or h)"
+                "`{text}` is not a duration: unknown unit `{other}` (try 500ms, 10s, 5m, 1h)"
             ));
         }
     };

@@ -79,7 +79,7 @@ fn component_of_another_world() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("another world"), "{}", out.stderr);
     assert!(
-        out.stderr.contains("gate:policy/checks@0.1.0"),
+        out.stderr.contains("gate:policy/checks@0.1.1"),
         "{}",
         out.stderr
     );
@@ -148,4 +148,38 @@ fn bad_arguments_exit_2() {
     assert_eq!(out.code, 2);
     let out = Gate::new(["frobnicate"]).run();
     assert_eq!(out.code, 2);
+}
+
+/// A policy built against gate:policy@0.1.0, before the metrics interface
+/// existed (kept as a binary fixture), still loads and runs: adding
+/// interfaces does not break existing policies.
+#[test]
+fn policies_built_for_an_older_compatible_contract_still_run() {
+    let old = gate_e2e::root().join("tests/fixtures/hostile-wit-0.1.0.wasm");
+    let stack = stack();
+    let out = Gate::new(["run"])
+        .arg(&old)
+        .target(&stack.url())
+        .args(["--timeout", "1s"])
+        .json()
+        .run();
+    assert_eq!(
+        out.code, 1,
+        "its hostile checks fail the run, but it ran: {}",
+        out.stderr
+    );
+    assert_eq!(out.json()["policies"][0]["wit_version"], "0.1.0");
+    assert_eq!(out.check("hostile", "ok")["outcome"], "pass");
+    let inspect = Gate::new(["inspect"])
+        .arg(&old)
+        .args(["--format", "json"])
+        .run();
+    assert_eq!(inspect.code, 0, "{}", inspect.stderr);
+    assert!(
+        inspect.json()["imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i == "gate:policy/http@0.1.0")
+    );
 }

@@ -314,24 +314,37 @@ fn inspect_shows_checks_contract_and_sha256() {
     assert_eq!(info["name"], "prod");
     assert_eq!(info["kind"], "gate");
     assert_eq!(info["sha256"], sha);
-    assert_eq!(info["wit_version"], "0.1.0");
+    assert_eq!(info["wit_version"], "0.1.1");
     let imports: Vec<&str> = info["imports"]
         .as_array()
         .unwrap()
         .iter()
         .map(|i| i.as_str().unwrap())
         .collect();
-    assert!(imports.contains(&"gate:policy/http@0.1.0"), "{imports:?}");
-    let checks = info["checks"].as_array().unwrap();
-    assert_eq!(checks.len(), 3);
+    assert!(imports.contains(&"gate:policy/http@0.1.1"), "{imports:?}");
     assert!(
-        checks
-            .iter()
-            .all(|c| c["blocking"] == true && c["needs"] == serde_json::json!(["http"]))
+        imports.contains(&"gate:policy/metrics@0.1.1"),
+        "{imports:?}"
     );
+    let checks = info["checks"].as_array().unwrap();
+    let needs: Vec<(&str, &serde_json::Value)> = checks
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), &c["needs"]))
+        .collect();
+    assert_eq!(
+        needs,
+        [
+            ("ready", &serde_json::json!(["http"])),
+            ("latency", &serde_json::json!(["http"])),
+            ("error-rate", &serde_json::json!(["http"])),
+            ("metrics-error-rate", &serde_json::json!(["metrics"])),
+            ("metrics-p95", &serde_json::json!(["metrics"])),
+        ]
+    );
+    assert!(checks.iter().all(|c| c["blocking"] == true));
 
     let human = Gate::new(["inspect".as_ref(), path.as_os_str()]).run();
     assert_eq!(human.code, 0);
     assert!(human.stdout.contains(&sha));
-    assert!(human.stdout.contains("gate:policy@0.1.0"));
+    assert!(human.stdout.contains("gate:policy@0.1.1"));
 }

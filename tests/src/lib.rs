@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub use gate_demo::prometheus;
+
 pub use gate_demo::{Config, Faults, Server};
 
 /// The workspace root.
@@ -139,6 +141,13 @@ impl Gate {
 
     pub fn env(mut self, key: &str, value: &str) -> Gate {
         self.command.env(key, value);
+        self
+    }
+
+    /// Runs gate in `dir` instead of the workspace root (where gate looks
+    /// for `gate.toml`).
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Gate {
+        self.command.current_dir(dir);
         self
     }
 

@@ -4,13 +4,12 @@
 //! host, which plain `cargo build` cannot express; this is the one place that
 //! knows how to build and stage everything.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail, ensure};
+use gate_demo::prometheus::{Prometheus, Traffic};
+use gate_demo::{Config, Faults, Server};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 const GUEST_PROFILE: &str = "guest";
@@ -18,10 +17,18 @@ const GUEST_PROFILE: &str = "guest";
 /// Shipped guests: (package, crate file stem, where the .wasm goes).
 const SHIPPED: &[(&str, &str, &str)] = &[
     ("gate-policy-prod", "gate_policy_prod", "policies/prod.wasm"),
+    (
+        "gate-policy-rollback",
+        "gate_policy_rollback",
+        "policies/rollback.wasm",
+    ),
     ("gate-policy-api", "gate_policy_api", "smoke/api.wasm"),
 ];
 /// Guests only the tests use.
-const TEST_GUESTS: &[(&str, &str)] = &[("gate-policy-hostile", "gate_policy_hostile")];
+const TEST_GUESTS: &[(&str, &str)] = &[
+    ("gate-policy-hostile", "gate_policy_hostile"),
+    ("gate-policy-promql", "gate_policy_promql"),
+];
 
 const USAGE: &str = "usage: cargo xtask <command>
 
@@ -192,25 +199,51 @@ fn lint() -> Result<()> {
     run(command.args(["--", "-D", "warnings"]))
 }
 
-/// The quickstart: a healthy stack passes the gate, a faulty one fails it.
+/// The quickstart: a healthy stack passes the gate, a faulty one fails it,
+/// on HTTP checks and on Prometheus's view of the same traffic.
 fn demo() -> Result<()> {
     build()?;
+    let prometheus_ready =
+        run(Command::new("bash").arg(root().join("scripts/install-prometheus.sh"))).is_ok();
     let gate = target_dir().join("release/gate");
-    let service = SampleService::start(&target_dir().join("release/sample-service"))?;
-    let target = service.url.clone();
-    let gate_run = |label: &str| -> Result<i32> {
+    let service = Server::start(0, Config::default()).context("cannot start the sample service")?;
+    let target = service.url();
+    println!("sample service listening on {target}");
+    let prometheus = if prometheus_ready {
+        let prometheus = Prometheus::start(&[service.addr()]);
         println!(
-            "\n=== {label} ===\n$ gate run smoke/api.wasm policies/prod.wasm --target {target}\n"
+            "Prometheus listening on {}, scraping the sample service every second",
+            prometheus.url()
         );
+        Some(prometheus)
+    } else {
+        println!("Prometheus is not installed: the metric checks will be skipped");
+        None
+    };
+    // Background traffic, as a live service has: Prometheus needs some to
+    // compute rates.
+    let traffic = Traffic::start(service.addr(), "/api/v1/products");
+    let wait_for_rates = |promql: &str, accept: fn(f64) -> bool| {
+        if let Some(prometheus) = &prometheus {
+            prometheus.wait_for(promql, accept);
+        }
+    };
+    let gate_run = |label: &str| -> Result<i32> {
+        let mut args = vec![
+            "run",
+            "smoke/api.wasm",
+            "policies/prod.wasm",
+            "--target",
+            &target,
+        ];
+        let prometheus_url = prometheus.as_ref().map(Prometheus::url);
+        if let Some(url) = &prometheus_url {
+            args.extend(["--prometheus", url, "--param", "window=30s"]);
+        }
+        println!("\n=== {label} ===\n$ gate {}\n", args.join(" "));
         let status = Command::new(&gate)
             .current_dir(root())
-            .args([
-                "run",
-                "smoke/api.wasm",
-                "policies/prod.wasm",
-                "--target",
-                &target,
-            ])
+            .args(&args)
             .env("GATE_SECRET_API_TOKEN", "demo-token")
             .status()
             .context("cannot run gate")?;
@@ -219,11 +252,20 @@ fn demo() -> Result<()> {
         Ok(code)
     };
 
+    wait_for_rates("sum(rate(http_requests_total[30s]))", |rate| rate > 0.0);
     let healthy = gate_run("healthy stack: expect PASS")?;
-    service.admin("PUT", "/admin/faults", r#"{"error_rate":0.3}"#)?;
+
+    println!("\n$ curl -X PUT {target}/admin/faults -d '{{\"error_rate\":0.3}}'");
+    service.set_faults(Faults {
+        error_rate: 0.3,
+        ..Faults::default()
+    });
+    wait_for_rates(
+        r#"(sum(rate(http_requests_total{status=~"5.."}[30s])) or vector(0)) / sum(rate(http_requests_total[30s]))"#,
+        |ratio| ratio > 0.02,
+    );
     let faulty = gate_run("30 % of requests fail with 500: expect FAIL")?;
-    service.admin("POST", "/admin/reset", "")?;
-    drop(service);
+    drop(traffic);
 
     ensure!(
         healthy == 0,
@@ -235,62 +277,4 @@ fn demo() -> Result<()> {
     );
     println!("\ndemo: the healthy stack passed (exit 0) and the faulty one failed (exit 1).");
     Ok(())
-}
-
-/// The sample service as a child process on 127.0.0.1, stopped on drop.
-struct SampleService {
-    child: Child,
-    url: String,
-}
-
-impl SampleService {
-    fn start(binary: &Path) -> Result<SampleService> {
-        let mut child = Command::new(binary)
-            .args(["--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        let url = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .filter(|u| u.starts_with("http://127.0.0.1:"))
-            .with_context(|| format!("unexpected first line from sample-service: {line:?}"))?
-            .to_owned();
-        println!("sample service listening on {url}");
-        Ok(SampleService { child, url })
-    }
-
-    /// One request to the admin endpoint, by hand: xtask needs no HTTP client.
-    fn admin(&self, method: &str, path: &str, body: &str) -> Result<()> {
-        let address = self.url.trim_start_matches("http://");
-        let mut stream = TcpStream::connect(address)?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )?;
-        let started = Instant::now();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer)?;
-        ensure!(
-            answer.starts_with("HTTP/1.1 200"),
-            "admin {method} {path} answered {:?} after {:?}",
-            answer.lines().next(),
-            started.elapsed()
-        );
-        println!("\n$ curl -X {method} {}{path} {body}", self.url);
-        Ok(())
-    }
-}
-
-impl Drop for SampleService {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -35,24 +35,39 @@ impl Host for HostState {
         };
         let started = Instant::now();
         let outcome = self.send_checked(method, &request).await;
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let (status, error) = match &outcome {
-            Ok(response) => (Some(response.status), None),
-            Err(error) => (None, Some(describe(error))),
+        let answer = match &outcome {
+            Ok(response) => Ok(response.status),
+            Err(error) => Err(describe(error)),
         };
-        tracing::debug!(method, url = %shown, ?status, elapsed_ms, error, "http call");
-        self.calls.push(HttpCall {
-            method: method.to_owned(),
-            url: shown,
-            status,
-            elapsed_ms,
-            error,
-        });
+        self.record_call(method, shown, started, answer);
         Ok(outcome)
     }
 }
 
 impl HostState {
+    /// Keeps a request in the check's record (shown on failure and in JSON).
+    pub(crate) fn record_call(
+        &mut self,
+        method: &str,
+        url: String,
+        started: Instant,
+        answer: Result<u16, String>,
+    ) {
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let (status, error) = match answer {
+            Ok(status) => (Some(status), None),
+            Err(error) => (None, Some(error)),
+        };
+        tracing::debug!(method, %url, ?status, elapsed_ms, error, "host request");
+        self.calls.push(HttpCall {
+            method: method.to_owned(),
+            url,
+            status,
+            elapsed_ms,
+            error,
+        });
+    }
+
     async fn send_checked(
         &mut self,
         method: &'static str,
@@ -66,17 +81,6 @@ impl HostState {
                 HttpDenial::Denied(why) => HttpError::Denied(why),
                 HttpDenial::Invalid(why) => HttpError::InvalidRequest(why),
             })?;
-        let limits = &self.session.limits;
-        let wanted = request
-            .timeout_ms
-            .map(|ms| Duration::from_millis(u64::from(ms)))
-            .unwrap_or(limits.http_timeout);
-        let timeout = wanted.min(self.remaining());
-        let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
-        if timeout.is_zero() {
-            return Err(HttpError::Timeout(0));
-        }
-
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a standard method");
         let mut builder = self.session.http.request(method, url);
         for (name, value) in &request.headers {
@@ -89,16 +93,44 @@ impl HostState {
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());
         }
-        let limit = limits.response_bytes;
-        // One timeout over connect, headers and body alike.
-        match tokio::time::timeout(timeout, exchange(builder, limit)).await {
-            Ok(result) => result,
-            Err(_) => Err(HttpError::Timeout(timeout_ms)),
-        }
+        let wanted = request
+            .timeout_ms
+            .map(|ms| Duration::from_millis(u64::from(ms)));
+        let timeout = self.request_timeout(wanted);
+        exchange(builder, timeout, self.session.limits.response_bytes).await
+    }
+
+    /// A request's timeout: what the policy asked for or the default, never
+    /// past the check's deadline.
+    pub(crate) fn request_timeout(&self, wanted: Option<Duration>) -> Duration {
+        wanted
+            .unwrap_or(self.session.limits.http_timeout)
+            .min(self.remaining())
     }
 }
 
-async fn exchange(builder: reqwest::RequestBuilder, limit: u64) -> Result<Response, HttpError> {
+/// Sends a request a capability built, within `timeout` (connect, headers
+/// and body alike) and the response size cap. Every capability that speaks
+/// HTTP goes through here.
+pub(crate) async fn exchange(
+    builder: reqwest::RequestBuilder,
+    timeout: Duration,
+    limit: u64,
+) -> Result<Response, HttpError> {
+    let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+    if timeout.is_zero() {
+        return Err(HttpError::Timeout(0));
+    }
+    match tokio::time::timeout(timeout, read_response(builder, limit)).await {
+        Ok(result) => result,
+        Err(_) => Err(HttpError::Timeout(timeout_ms)),
+    }
+}
+
+async fn read_response(
+    builder: reqwest::RequestBuilder,
+    limit: u64,
+) -> Result<Response, HttpError> {
     let started = Instant::now();
     let mut response = builder.send().await.map_err(transport_error)?;
     if response.content_length().is_some_and(|len| len > limit) {

@@ -4,6 +4,7 @@
 
 pub mod context;
 pub mod http;
+pub mod metrics;
 
 use wasmtime::component::Linker;
 

@@ -1,12 +1,16 @@
 //! Promotion gate for production (`prod`, kind gate).
 //!
-//! Every check is blocking and needs HTTP to the target.
+//! Every check is blocking. The first three need HTTP to the target; the
+//! `metrics-*` ones need Prometheus (`--prometheus URL`) and are `skipped`
+//! without it (failed with `--strict`).
 //!
 //! | check        | verifies |
 //! |--------------|----------|
 //! | `ready`      | `GET /ready` answers 200 |
 //! | `latency`    | the mean latency of `samples` `GET latency_path` is below `max_latency_ms` (p95 reported too) |
 //! | `error-rate` | of `samples` `GET latency_path`, the share that failed (no response, or status ≥ 500) is below `max_error_rate` |
+//! | `metrics-error-rate` | Prometheus: the 5xx share of `http_requests_total` over `window` is below `max_error_rate` (needs metrics) |
+//! | `metrics-p95` | Prometheus: p95 of `http_request_duration_seconds` over `window` is below `max_p95_ms` (needs metrics) |
 //!
 //! # Parameters
 //!
@@ -18,9 +22,14 @@
 //! | `samples`        | `20`               | requests per sampling check (at least 1) |
 //! | `latency_path`   | `/api/v1/products` | path (or URL) sampled by `latency` and `error-rate` |
 //! | `max_latency_ms` | `500`              | mean latency must be below this, in ms (> 0) |
-//! | `max_error_rate` | `0.01`             | error rate must be below this, from 0 to 1 |
+//! | `max_error_rate` | `0.01`             | error rate must be below this, from 0 to 1 (HTTP and Prometheus checks) |
+//! | `max_p95_ms`     | `500`              | Prometheus p95 latency must be below this, in ms (> 0) |
+//! | `window`         | `5m`               | Prometheus rate window (`30s`, `5m`, …) |
+
+use std::time::Duration;
 
 use gate_sdk::http::{self, Request, Response, Samples};
+use gate_sdk::metrics;
 use gate_sdk::{
     Capability, Check, CheckResult, Error, Limit, Measurement, Policy, PolicyKind, Result, context,
     export_policy, judge,
@@ -46,6 +55,22 @@ fn policy() -> Policy {
             )
             .needs(Capability::Http),
         )
+        .check(
+            Check::new(
+                "metrics-error-rate",
+                "Prometheus: 5xx share of requests over `window` is below `max_error_rate`",
+                metrics_error_rate,
+            )
+            .needs(Capability::Metrics),
+        )
+        .check(
+            Check::new(
+                "metrics-p95",
+                "Prometheus: p95 request latency over `window` is below `max_p95_ms`",
+                metrics_p95,
+            )
+            .needs(Capability::Metrics),
+        )
 }
 
 export_policy!(policy);
@@ -69,6 +94,23 @@ fn error_rate() -> Result<CheckResult> {
     let max_rate = max_error_rate()?;
     let measured = http::sample(samples, |_| Request::get(&path))?;
     Ok(error_rate_verdict(&measured, max_rate))
+}
+
+fn metrics_error_rate() -> Result<CheckResult> {
+    let max_rate = max_error_rate()?;
+    let promql = metrics::http_error_ratio(&window()?);
+    metrics::measure("error_rate_5xx", &promql, "ratio", Limit::Below(max_rate))
+}
+
+fn metrics_p95() -> Result<CheckResult> {
+    let max_ms = positive_ms("max_p95_ms", 500.0)?;
+    let promql = metrics::http_latency_quantile_ms(0.95, &window()?);
+    metrics::measure("latency_p95", &promql, "ms", Limit::Below(max_ms))
+}
+
+fn window() -> Result<String> {
+    let window = context::param_duration("window", Duration::from_secs(300))?;
+    Ok(metrics::promql_duration(window))
 }
 
 fn ready_verdict(response: &Response) -> CheckResult {
@@ -136,9 +178,13 @@ fn latency_path() -> Result<String> {
 }
 
 fn max_latency_ms() -> Result<f64> {
-    let max = context::param_or("max_latency_ms", 500.0)?;
+    positive_ms("max_latency_ms", 500.0)
+}
+
+fn positive_ms(name: &str, default: f64) -> Result<f64> {
+    let max = context::param_or(name, default)?;
     check_param(
-        "max_latency_ms",
+        name,
         max,
         max.is_finite() && max > 0.0,
         "must be a number of milliseconds above 0",
@@ -186,15 +232,29 @@ mod tests {
     }
 
     #[test]
-    fn describes_three_blocking_http_checks() {
+    fn describes_blocking_http_and_metrics_checks() {
         let policy = policy();
         assert_eq!(policy.name(), "prod");
         assert_eq!(policy.kind(), PolicyKind::Gate);
         let names: Vec<_> = policy.checks().iter().map(Check::name).collect();
-        assert_eq!(names, ["ready", "latency", "error-rate"]);
+        assert_eq!(
+            names,
+            [
+                "ready",
+                "latency",
+                "error-rate",
+                "metrics-error-rate",
+                "metrics-p95"
+            ]
+        );
         for check in policy.checks() {
             assert!(check.is_blocking());
-            assert_eq!(check.needed(), [Capability::Http]);
+            let expected = if check.name().starts_with("metrics-") {
+                Capability::Metrics
+            } else {
+                Capability::Http
+            };
+            assert_eq!(check.needed(), [expected]);
         }
     }
 

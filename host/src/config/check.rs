@@ -1,0 +1,320 @@
+//! `gate config check`: everything a run of each environment would trip
+//! on, found before the deploy that needs it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{Config, ConfigError, Diagnostic, Environment, PolicyEntry};
+use crate::bindings::Capability;
+use crate::cli::ConfigCheckArgs;
+use crate::grants::Grants;
+use crate::limits::Limits;
+use crate::runtime::{LoadedPolicy, Runtime, capability_name};
+use crate::state::Session;
+use crate::verdict::{EXIT_PASS, EXIT_UNUSABLE};
+
+/// What one environment came to.
+struct EnvResult {
+    name: String,
+    summary: String,
+    problems: Vec<Diagnostic>,
+    warnings: Vec<String>,
+}
+
+/// Runs `gate config check` and returns its exit code: 0 valid, 2 not.
+pub async fn check(args: ConfigCheckArgs, config: Option<&Path>) -> anyhow::Result<i32> {
+    let path = Config::find(config)?;
+    let config = match Config::load(&path) {
+        Ok(config) => config,
+        Err(ConfigError::Invalid(problems)) => {
+            report_problems(&problems, path.display().to_string().as_str());
+            return Ok(EXIT_UNUSABLE);
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let names: Vec<String> = match &args.env {
+        Some(name) => {
+            // An unknown name is an error of the command line, not the file.
+            config.environment_lenient(name)?;
+            vec![name.clone()]
+        }
+        None => config.env_names().into_iter().map(str::to_owned).collect(),
+    };
+
+    let (_, mut problems) = config.top_level();
+    let mut checker = Checker::new(&config)?;
+    let mut results = Vec::new();
+    for name in &names {
+        results.push(checker.environment(name).await?);
+    }
+
+    let mut stdout = std::io::stdout().lock();
+    let width = names.iter().map(String::len).max().unwrap_or(0);
+    for result in &results {
+        let status = if result.problems.is_empty() {
+            "ok"
+        } else {
+            "FAIL"
+        };
+        let summary = if result.problems.is_empty() {
+            result.summary.clone()
+        } else {
+            plural(result.problems.len(), "problem")
+        };
+        writeln!(stdout, "{:<width$}  {status:<4}  {summary}", result.name)?;
+        for warning in &result.warnings {
+            writeln!(stdout, "{:<width$}  warning: {warning}", "")?;
+        }
+        problems.extend(result.problems.iter().cloned());
+    }
+    // Entries shared through the top level would be reported once per
+    // environment.
+    let mut seen = BTreeSet::new();
+    problems.retain(|p| seen.insert(p.to_string()));
+    if names.is_empty() {
+        writeln!(
+            stdout,
+            "{}: no environments: add [env.NAME] tables (see the README)",
+            config.file()
+        )?;
+    }
+    if problems.is_empty() {
+        writeln!(
+            stdout,
+            "{}: valid ({})",
+            config.file(),
+            plural(names.len(), "environment")
+        )?;
+        Ok(EXIT_PASS)
+    } else {
+        drop(stdout);
+        report_problems(&problems, config.file());
+        Ok(EXIT_UNUSABLE)
+    }
+}
+
+fn report_problems(problems: &[Diagnostic], file: &str) {
+    let mut stderr = std::io::stderr().lock();
+    for problem in problems {
+        let _ = writeln!(stderr, "{problem}");
+    }
+    let _ = writeln!(stderr, "{file}: {}", plural(problems.len(), "problem"));
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
+/// Loads each policy file once, however many environments list it.
+struct Checker<'a> {
+    config: &'a Config,
+    runtime: Runtime,
+    session: Arc<Session>,
+    loaded: HashMap<PathBuf, Result<Arc<LoadedPolicy>, String>>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(config: &'a Config) -> anyhow::Result<Checker<'a>> {
+        let limits = Limits::default();
+        let runtime = Runtime::new(limits.wasm_stack_bytes)?;
+        // Describing a policy needs no capability.
+        let session = Arc::new(Session::new(Grants::default(), limits)?);
+        Ok(Checker {
+            config,
+            runtime,
+            session,
+            loaded: HashMap::new(),
+        })
+    }
+
+    async fn load(&mut self, path: &Path) -> Result<Arc<LoadedPolicy>, String> {
+        if let Some(loaded) = self.loaded.get(path) {
+            return loaded.clone();
+        }
+        let loaded = self
+            .runtime
+            .load(path, &self.session)
+            .await
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
+        self.loaded.insert(path.to_owned(), loaded.clone());
+        loaded
+    }
+
+    async fn environment(&mut self, name: &str) -> anyhow::Result<EnvResult> {
+        let config = self.config;
+        let (environment, mut problems) = config.environment_lenient(name)?;
+        problems.extend(config.unsupported(&environment));
+        problems.extend(config.check_files(&environment));
+        let grants = environment.settings.grants(name);
+        let mut warnings = Vec::new();
+        let mut described = Vec::new();
+        let entries: Vec<PolicyEntry> = environment
+            .settings
+            .policies
+            .as_ref()
+            .map(|p| p.value.clone())
+            .unwrap_or_default();
+        if entries.is_empty() {
+            warnings.push(format!(
+                "lists no policies: `gate run --env {name}` needs POLICY paths"
+            ));
+        }
+        for entry in entries.iter().filter(|e| e.path.is_file()) {
+            if let Err(pin) = entry.verify_pin() {
+                let at = entry.sha256.as_ref().map_or(&entry.at, |s| &s.at);
+                problems.push(config.diagnostic(
+                    at.clone(),
+                    format!("policy {}: {pin}", entry.path.display()),
+                ));
+                continue;
+            }
+            match self.load(&entry.path).await {
+                Ok(policy) => {
+                    let (fatal, other) = ungranted(&policy, &grants, &environment);
+                    problems.extend(
+                        fatal
+                            .into_iter()
+                            .map(|m| config.diagnostic(entry.at.clone(), m)),
+                    );
+                    warnings.extend(other);
+                    described.push(format!("{} {}", policy.info.name, policy.info.version));
+                }
+                Err(reason) => problems.push(config.diagnostic(entry.at.clone(), reason)),
+            }
+        }
+        Ok(EnvResult {
+            name: name.to_owned(),
+            summary: summary(&environment, &grants, &described),
+            problems,
+            warnings,
+        })
+    }
+}
+
+/// Capabilities the policy's checks need that the environment does not
+/// grant, as the run would treat them: problems where the run could not
+/// pass for it (a strict environment fails skipped blocking checks; a policy
+/// none of whose checks can run decides nothing), warnings where it would
+/// only skip checks and say so.
+fn ungranted(
+    policy: &LoadedPolicy,
+    grants: &Grants,
+    environment: &Environment,
+) -> (Vec<String>, Vec<String>) {
+    let strict = environment
+        .settings
+        .strict
+        .as_ref()
+        .is_some_and(|s| s.value);
+    let skipped = |check: &crate::runtime::CheckInfo| {
+        check.needs.iter().any(|c| grants.missing(*c).is_some())
+    };
+    let nothing_runs = policy.info.checks.iter().all(skipped);
+    let mut needs: BTreeMap<(bool, &'static str), (Capability, Vec<&str>)> = BTreeMap::new();
+    for check in &policy.info.checks {
+        for capability in &check.needs {
+            if grants.missing(*capability).is_some() {
+                needs
+                    .entry((!check.blocking, capability_name(*capability)))
+                    .or_insert_with(|| (*capability, Vec::new()))
+                    .1
+                    .push(&check.name);
+            }
+        }
+    }
+    let (mut problems, mut warnings) = (Vec::new(), Vec::new());
+    for ((non_blocking, name), (capability, checks)) in needs {
+        let blocking = !non_blocking;
+        let how = match grant_key(capability) {
+            Some(key) => format!(
+                "set {key} in [env.{0}] or at the top level",
+                environment.name
+            ),
+            None => grants.missing(capability).unwrap_or_default().to_owned(),
+        };
+        let kind = if blocking {
+            "blocking check"
+        } else {
+            "non-blocking check"
+        };
+        let consequence = if nothing_runs {
+            "no check of this policy would run, so the run cannot pass"
+        } else if !blocking {
+            "they will be skipped"
+        } else if strict {
+            "the run fails them since the environment is strict"
+        } else {
+            "they will be skipped (strict = true makes this an error)"
+        };
+        let message = format!(
+            "policy `{}` has {} needing {name} ({}), which env `{}` does not grant: {how}; \
+             {consequence}",
+            policy.info.name,
+            plural(checks.len(), kind),
+            checks.join(", "),
+            environment.name,
+        );
+        if nothing_runs || (blocking && strict) {
+            problems.push(message);
+        } else {
+            warnings.push(message);
+        }
+    }
+    (problems, warnings)
+}
+
+/// The gate.toml key that grants a capability, for those it can.
+fn grant_key(capability: Capability) -> Option<&'static str> {
+    match capability {
+        Capability::Http => Some("`target` (or `allow_hosts`)"),
+        Capability::Metrics => Some("`prometheus`"),
+        _ => None,
+    }
+}
+
+/// The one line an environment that checked out gets.
+fn summary(environment: &Environment, grants: &Grants, policies: &[String]) -> String {
+    let settings = &environment.settings;
+    let target = settings
+        .target
+        .as_ref()
+        .map_or("no target".to_owned(), |t| format!("target {}", t.value));
+    let policies = if policies.is_empty() {
+        "no policies".to_owned()
+    } else {
+        format!("policies {}", policies.join(", "))
+    };
+    let granted = granted(grants);
+    let secrets: Vec<&str> = settings.secrets.keys().map(String::as_str).collect();
+    let mut parts = vec![target, policies];
+    parts.push(if granted.is_empty() {
+        "grants nothing".to_owned()
+    } else {
+        format!("grants {}", granted.join(", "))
+    });
+    if !secrets.is_empty() {
+        parts.push(format!("secrets {}", secrets.join(", ")));
+    }
+    parts.join(" · ")
+}
+
+/// Capabilities the grants give, by name.
+pub fn granted(grants: &Grants) -> Vec<&'static str> {
+    [
+        Capability::Http,
+        Capability::Metrics,
+        Capability::Docker,
+        Capability::Tls,
+    ]
+    .into_iter()
+    .filter(|c| grants.missing(*c).is_none())
+    .map(capability_name)
+    .collect()
+}

@@ -1,0 +1,237 @@
+//! Where a problem in gate.toml is: file, line, column and dotted key, so
+//! every message points at the text to change.
+
+use std::fmt;
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+
+/// A place in the file: the key path (`env.stage.timeout`) and the 1-based
+/// line and column of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub key: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Place {
+    /// `top-level` or `env.NAME`: the table a setting was written in.
+    pub fn table(&self) -> &str {
+        match self.key.strip_prefix("env.") {
+            Some(rest) => {
+                let name_len = rest.find('.').unwrap_or(rest.len());
+                &self.key[..4 + name_len]
+            }
+            None => "top-level",
+        }
+    }
+}
+
+/// One problem in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: String,
+    pub place: Place,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Place { key, line, column } = &self.place;
+        write!(f, "{}:{line}:{column}: ", self.file)?;
+        if !key.is_empty() {
+            write!(f, "{key}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// The file's text and the name it is shown under, to turn byte offsets
+/// into places.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub file: String,
+    pub text: String,
+}
+
+impl Document {
+    pub fn place(&self, span: &Range<usize>, key: impl Into<String>) -> Place {
+        let (line, column) = line_column(&self.text, span.start);
+        Place {
+            key: key.into(),
+            line,
+            column,
+        }
+    }
+
+    pub fn diagnostic(&self, place: Place, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file: self.file.clone(),
+            place,
+            message: message.into(),
+        }
+    }
+
+    /// A syntax or shape error from the TOML parser. Its own `Display` would
+    /// quote the offending line, which may hold a secret someone pasted in,
+    /// so only its message is used.
+    pub fn toml_error(&self, error: &toml::de::Error) -> Diagnostic {
+        let span = error.span().unwrap_or(0..0);
+        let key = key_at(&self.text, span.start);
+        let mut message = error.message().trim().replace('\n', "; ");
+        if let Some(shorter) = unknown_key_message(&message) {
+            message = shorter;
+        }
+        self.diagnostic(self.place(&span, key), message)
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// The dotted key whose key or value holds `offset`, deepest first
+/// (`env.stage.policies[1].sha256`); empty when none does.
+pub fn key_at(text: &str, offset: usize) -> String {
+    let (table, _) = DeTable::parse_recoverable(text);
+    let mut path = Vec::new();
+    find_in_table(table.get_ref(), offset, &mut path);
+    path.join("").trim_start_matches('.').to_owned()
+}
+
+fn contains(span: &Range<usize>, offset: usize) -> bool {
+    span.start <= offset && (offset < span.end || span.is_empty() && offset == span.start)
+}
+
+fn find_in_table(table: &DeTable<'_>, offset: usize, path: &mut Vec<String>) -> bool {
+    for (key, value) in table {
+        path.push(format!(".{}", key.get_ref()));
+        // Parent spans of `[a.b]` tables do not cover their children, so
+        // look inside every value before judging this key.
+        if find_in_value(value.get_ref(), offset, path)
+            || contains(&key.span(), offset)
+            || contains(&value.span(), offset)
+        {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
+
+fn find_in_value(value: &DeValue<'_>, offset: usize, path: &mut Vec<String>) -> bool {
+    match value {
+        DeValue::Table(table) => find_in_table(table, offset, path),
+        DeValue::Array(array) => {
+            for (index, item) in array.iter().enumerate() {
+                path.push(format!("[{index}]"));
+                if find_in_value(item.get_ref(), offset, path) || contains(&item.span(), offset) {
+                    return true;
+                }
+                path.pop();
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+/// serde says "unknown field `timout`, expected one of `a`, `b`, …"; with a
+/// close known key, name just that one.
+fn unknown_key_message(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, expected) = rest.split_once('`')?;
+    let best = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|known| (edit_distance(unknown, known), known))
+        .min()?;
+    if best.0 <= 2.max(unknown.len() / 3) {
+        Some(format!(
+            "unknown key `{unknown}` (did you mean `{}`?)",
+            best.1
+        ))
+    } else {
+        Some(format!("unknown key `{unknown}`{expected}"))
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_and_columns() {
+        let text = "a = 1\nbé = \"x\"\n";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 6), (2, 1));
+        // Columns count characters, not bytes.
+        assert_eq!(line_column(text, text.find('"').unwrap()), (2, 6));
+        assert_eq!(line_column(text, 999), (3, 1));
+    }
+
+    #[test]
+    fn keys_at_offsets() {
+        let text = "timeout = \"1s\"\n[env.stage]\ntarget = \"x\"\npolicies = [\"a\", { path = \"b\", sha256 = \"c\" }]\n";
+        let at = |needle: &str| key_at(text, text.find(needle).unwrap());
+        assert_eq!(at("\"1s\""), "timeout");
+        assert_eq!(at("target"), "env.stage.target");
+        assert_eq!(at("\"x\""), "env.stage.target");
+        assert_eq!(at("\"a\""), "env.stage.policies[0]");
+        assert_eq!(at("\"c\""), "env.stage.policies[1].sha256");
+    }
+
+    #[test]
+    fn typo_hints() {
+        assert_eq!(
+            unknown_key_message("unknown field `timout`, expected one of `target`, `timeout`")
+                .as_deref(),
+            Some("unknown key `timout` (did you mean `timeout`?)")
+        );
+        assert_eq!(
+            unknown_key_message("unknown field `zzzzzz`, expected `target` or `timeout`")
+                .as_deref(),
+            Some("unknown key `zzzzzz`, expected `target` or `timeout`")
+        );
+        assert_eq!(unknown_key_message("invalid type: integer"), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn tables_of_places() {
+        let place = |key: &str| Place {
+            key: key.into(),
+            line: 1,
+            column: 1,
+        };
+        assert_eq!(place("timeout").table(), "top-level");
+        assert_eq!(place("env.stage.timeout").table(), "env.stage");
+        assert_eq!(place("env.stage.params.x").table(), "env.stage");
+    }
+}

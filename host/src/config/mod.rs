@@ -1,0 +1,338 @@
+//! `gate.toml`: named environments (local → stage → prod) that run the same
+//! policies and differ only in configuration.
+//!
+//! The file is read in three steps, so each command does only what it needs:
+//! parsing (shape and unknown keys: any error blocks every command),
+//! validating one table's values (URLs, durations, sizes, secret sources),
+//! and checking the file system (policy files, pins, CA file), which only a
+//! run of that environment or `gate config check` does: a prod runner's
+//! files need not exist on a laptop that runs `--env local`.
+
+pub mod check;
+mod diag;
+mod file;
+mod settings;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+pub use diag::{Diagnostic, Place};
+pub use settings::{PinError, PolicyEntry, SecretSpec, Setting, Settings, Webhook};
+
+use diag::Document;
+use file::RawSettings;
+
+/// The file gate looks for in the current directory.
+pub const FILE_NAME: &str = "gate.toml";
+
+/// Why gate.toml cannot be used. Every variant means exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no {FILE_NAME} in the current directory: give the file with --config PATH")]
+    NotFound,
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", Problems(.0))]
+    Invalid(Vec<Diagnostic>),
+    #[error(
+        "{file} has no environment `{name}` (known: {known}): pick one of those with --env, \
+         or add [env.{name}] to the file"
+    )]
+    UnknownEnv {
+        file: String,
+        name: String,
+        known: String,
+    },
+    #[error(
+        "{file} defines environments {known}: pick one with --env NAME, \
+         or set default_env = \"NAME\" at the top of the file"
+    )]
+    NoEnvChosen { file: String, known: String },
+    #[error("{}", MissingSecrets(.0))]
+    MissingSecrets(Vec<MissingSecret>),
+}
+
+/// A required secret whose variable is unset or empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingSecret {
+    pub file: String,
+    pub env: String,
+    pub name: String,
+    pub variable: String,
+    pub at: Place,
+}
+
+struct Problems<'a>(&'a [Diagnostic]);
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            [one] => one.fmt(f),
+            many => {
+                let file = many.first().map_or(FILE_NAME, |d| d.file.as_str());
+                write!(f, "{file} has {} problems:", many.len())?;
+                for diagnostic in many {
+                    write!(f, "\n  {diagnostic}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+struct MissingSecrets<'a>(&'a [MissingSecret]);
+
+impl fmt::Display for MissingSecrets<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, m) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(
+                f,
+                "{}:{}:{}: {}: env `{}` requires secret `{}` but {} is not set: export it where \
+                 gate runs (nothing was run)",
+                m.file, m.at.line, m.at.column, m.at.key, m.env, m.name, m.variable
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A parsed gate.toml.
+#[derive(Debug)]
+pub struct Config {
+    path: PathBuf,
+    doc: Document,
+    top: RawSettings,
+    /// `[env.NAME]` tables in the order the file has them.
+    envs: Vec<(Spanned<String>, Spanned<RawSettings>)>,
+}
+
+/// An environment's effective settings: its table over the top level.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub name: String,
+    /// Where its `[env.NAME]` table is.
+    pub at: Place,
+    pub settings: Settings,
+}
+
+impl Config {
+    /// The file to read: `--config PATH`, else `./gate.toml` when it exists.
+    pub fn locate(flag: Option<&Path>) -> Option<PathBuf> {
+        match flag {
+            Some(path) => Some(path.to_owned()),
+            None => Some(PathBuf::from(FILE_NAME)).filter(|p| p.is_file()),
+        }
+    }
+
+    /// The file a command that needs one reads.
+    pub fn find(flag: Option<&Path>) -> Result<PathBuf, ConfigError> {
+        Config::locate(flag).ok_or(ConfigError::NotFound)
+    }
+
+    /// Reads and parses the file; syntax, shape and unknown keys are checked
+    /// here, values later.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(path, text)
+    }
+
+    fn parse(path: &Path, text: String) -> Result<Config, ConfigError> {
+        let doc = Document {
+            file: path.display().to_string(),
+            text,
+        };
+        let mut top: RawSettings = toml::from_str(&doc.text)
+            .map_err(|e| ConfigError::Invalid(vec![doc.toml_error(&e)]))?;
+        let mut envs: Vec<_> = top.env.take().unwrap_or_default().into_iter().collect();
+        envs.sort_by_key(|(name, _)| name.span().start);
+        let config = Config {
+            path: path.to_owned(),
+            doc,
+            top,
+            envs,
+        };
+        if let Some(default) = &config.top.default_env
+            && config.table(default.get_ref()).is_none()
+        {
+            let place = config.doc.place(&default.span(), "default_env");
+            return Err(ConfigError::Invalid(vec![config.doc.diagnostic(
+                place,
+                format!(
+                    "`{}` is not an environment of this file (known: {})",
+                    default.get_ref(),
+                    config.known()
+                ),
+            )]));
+        }
+        Ok(config)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file as messages name it.
+    pub fn file(&self) -> &str {
+        &self.doc.file
+    }
+
+    /// Environment names in file order.
+    pub fn env_names(&self) -> Vec<&str> {
+        self.envs
+            .iter()
+            .map(|(name, _)| name.get_ref().as_str())
+            .collect()
+    }
+
+    pub fn default_env(&self) -> Option<&str> {
+        self.top.default_env.as_ref().map(|d| d.get_ref().as_str())
+    }
+
+    fn known(&self) -> String {
+        let names = self.env_names();
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        }
+    }
+
+    /// Relative paths in the file are relative to its directory.
+    fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new(""))
+    }
+
+    fn table(&self, name: &str) -> Option<&Spanned<RawSettings>> {
+        self.envs
+            .iter()
+            .find(|(n, _)| n.get_ref() == name)
+            .map(|(_, table)| table)
+    }
+
+    /// The top-level settings and their problems.
+    pub fn top_level(&self) -> (Settings, Vec<Diagnostic>) {
+        settings::validate(&self.top, "", &self.doc, self.dir())
+    }
+
+    /// An environment built from whatever of its values are valid, with the
+    /// problems of its own table (not the top level's).
+    pub fn environment_lenient(
+        &self,
+        name: &str,
+    ) -> Result<(Environment, Vec<Diagnostic>), ConfigError> {
+        let table = self.table(name).ok_or_else(|| ConfigError::UnknownEnv {
+            file: self.doc.file.clone(),
+            name: name.to_owned(),
+            known: self.known(),
+        })?;
+        let prefix = format!("env.{name}.");
+        let (own, mut problems) =
+            settings::validate(table.get_ref(), &prefix, &self.doc, self.dir());
+        let (top, _) = self.top_level();
+        let environment = Environment {
+            name: name.to_owned(),
+            at: self.doc.place(&table.span(), format!("env.{name}")),
+            settings: own.over(top),
+        };
+        let settings = &environment.settings;
+        if let (Some(auth), None) = (&settings.prometheus_auth, &settings.prometheus) {
+            problems.push(self.doc.diagnostic(
+                auth.at.clone(),
+                format!(
+                    "credentials without a server: env `{name}` sets no `prometheus` URL for \
+                     them to go to"
+                ),
+            ));
+        }
+        Ok((environment, problems))
+    }
+
+    /// An environment whose values are all valid (top level included).
+    pub fn environment(&self, name: &str) -> Result<Environment, ConfigError> {
+        let (environment, mut problems) = self.environment_lenient(name)?;
+        let (_, top_problems) = self.top_level();
+        problems.splice(0..0, top_problems);
+        if problems.is_empty() {
+            Ok(environment)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// The environment a run uses: the one asked for, else `default_env`.
+    pub fn select(&self, requested: Option<&str>) -> Result<Environment, ConfigError> {
+        match requested.or(self.default_env()) {
+            Some(name) => self.environment(name),
+            None => Err(ConfigError::NoEnvChosen {
+                file: self.doc.file.clone(),
+                known: self.known(),
+            }),
+        }
+    }
+
+    /// Files an environment needs that are missing, as diagnostics.
+    pub fn check_files(&self, environment: &Environment) -> Vec<Diagnostic> {
+        environment.settings.check_files(&self.doc)
+    }
+
+    /// Settings the environment uses that this gate cannot honour.
+    pub fn unsupported(&self, environment: &Environment) -> Vec<Diagnostic> {
+        environment
+            .settings
+            .unsupported(&environment.name)
+            .into_iter()
+            .map(|(place, message)| self.doc.diagnostic(place, message))
+            .collect()
+    }
+
+    /// A problem at a known place, e.g. a policy that does not load.
+    pub fn diagnostic(&self, place: Place, message: impl Into<String>) -> Diagnostic {
+        self.doc.diagnostic(place, message)
+    }
+
+    /// The environment's secrets, keyed as policies ask for them
+    /// ([`crate::caps::context::secret_key`]); every required one that is
+    /// missing is an error.
+    pub fn read_secrets(
+        &self,
+        environment: &Environment,
+    ) -> Result<BTreeMap<String, String>, ConfigError> {
+        let mut values = BTreeMap::new();
+        let mut missing = Vec::new();
+        for (name, spec) in &environment.settings.secrets {
+            match spec.value.read(name) {
+                Some(value) => {
+                    values.insert(crate::caps::context::secret_key(name), value);
+                }
+                None if spec.value.required => missing.push(MissingSecret {
+                    file: self.doc.file.clone(),
+                    env: environment.name.clone(),
+                    name: name.clone(),
+                    variable: spec.value.variable(name),
+                    at: spec.at.clone(),
+                }),
+                None => {}
+            }
+        }
+        if missing.is_empty() {
+            Ok(values)
+        } else {
+            Err(ConfigError::MissingSecrets(missing))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,603 @@
+//! Validated settings: one table of gate.toml checked and typed, and the
+//! merge that gives an environment its effective settings (the environment
+//! over the top level).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+use url::Url;
+
+use super::diag::{Diagnostic, Document, Place};
+use super::file::{RawPolicy, RawSecret, RawSettings};
+use crate::caps::context::secret_key;
+use crate::grants::{AllowedHost, Grants, Prometheus, PrometheusAuthSpec};
+
+/// A value and where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting<T> {
+    pub value: T,
+    pub at: Place,
+}
+
+/// Where a secret comes from. Its value never is in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretSpec {
+    /// The variable to read instead of `GATE_SECRET_<NAME>`.
+    pub env: Option<String>,
+    /// Missing and required stops the run before any policy runs.
+    pub required: bool,
+}
+
+impl SecretSpec {
+    /// The environment variable this secret is read from.
+    pub fn variable(&self, name: &str) -> String {
+        self.env
+            .clone()
+            .unwrap_or_else(|| format!("GATE_SECRET_{}", secret_key(name)))
+    }
+
+    /// The value from gate's environment; empty counts as unset, as for
+    /// `GATE_SECRET_*`.
+    pub fn read(&self, name: &str) -> Option<String> {
+        std::env::var(self.variable(name))
+            .ok()
+            .filter(|value| !value.is_empty())
+    }
+}
+
+/// Where notifications go: a URL, or a secret that holds it (chat webhooks
+/// carry their token in the URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Webhook {
+    Url(Url),
+    Secret(String),
+}
+
+impl fmt::Display for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Webhook::Url(url) => url.fmt(f),
+            Webhook::Secret(name) => write!(f, "secret:{name}"),
+        }
+    }
+}
+
+/// A policy an environment runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyEntry {
+    /// As written in the file.
+    pub written: String,
+    /// Resolved against the file's directory.
+    pub path: PathBuf,
+    /// Lower-case hex digest the file must have.
+    pub sha256: Option<Setting<String>>,
+    pub signature: Option<Setting<PathBuf>>,
+    pub verify_key: Option<Setting<PathBuf>>,
+    pub at: Place,
+}
+
+/// Why a policy file does not match its pin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinError {
+    Unreadable(String),
+    Mismatch { expected: String, actual: String },
+}
+
+impl fmt::Display for PinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PinError::Unreadable(reason) => {
+                write!(f, "cannot read it to check its sha256: {reason}")
+            }
+            PinError::Mismatch { expected, actual } => write!(
+                f,
+                "sha256 does not match the pin: expected {expected}, the file has {actual} \
+                 (if the policy changed on purpose, pin the new digest)"
+            ),
+        }
+    }
+}
+
+impl PolicyEntry {
+    /// Hashes the file and compares it with the pin. Reads the file only,
+    /// so no policy code has run when this fails.
+    pub fn verify_pin(&self) -> Result<(), PinError> {
+        let Some(pin) = &self.sha256 else {
+            return Ok(());
+        };
+        let unreadable = |e: std::io::Error| PinError::Unreadable(e.to_string());
+        // The loader refuses larger files anyway; do not read them whole.
+        let limit = crate::limits::Limits::default().wasm_bytes;
+        if std::fs::metadata(&self.path).map_err(unreadable)?.len() > limit {
+            return Err(PinError::Unreadable(format!(
+                "it is over the {} limit for policies",
+                crate::units::format_size(limit)
+            )));
+        }
+        let bytes = std::fs::read(&self.path).map_err(unreadable)?;
+        let actual = crate::policy::sha256_hex(&bytes);
+        if actual == pin.value {
+            Ok(())
+        } else {
+            Err(PinError::Mismatch {
+                expected: pin.value.clone(),
+                actual,
+            })
+        }
+    }
+}
+
+/// One table's settings, or an environment's effective ones. `None` and
+/// empty mean "not set here".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    pub target: Option<Setting<Url>>,
+    pub allow_hosts: Option<Setting<Vec<AllowedHost>>>,
+    pub prometheus: Option<Setting<Url>>,
+    pub prometheus_auth: Option<Setting<PrometheusAuthSpec>>,
+    pub docker: Option<Setting<Url>>,
+    pub ca_file: Option<Setting<PathBuf>>,
+    pub params: BTreeMap<String, Setting<String>>,
+    pub secrets: BTreeMap<String, Setting<SecretSpec>>,
+    pub policies: Option<Setting<Vec<PolicyEntry>>>,
+    pub timeout: Option<Setting<Duration>>,
+    pub memory_limit: Option<Setting<u64>>,
+    pub jobs: Option<Setting<u16>>,
+    pub strict: Option<Setting<bool>>,
+    pub decision_log: Option<Setting<PathBuf>>,
+    pub webhook: Option<Setting<Webhook>>,
+}
+
+impl Settings {
+    /// These settings over `base`: a value set here wins; params and
+    /// secrets merge key by key.
+    pub fn over(self, base: Settings) -> Settings {
+        let mut params = base.params;
+        params.extend(self.params);
+        let mut secrets = base.secrets;
+        secrets.extend(self.secrets);
+        // Credentials belong to the server they were written for: an
+        // environment's own Prometheus never inherits the top level's.
+        let prometheus_auth = match &self.prometheus {
+            Some(_) => self.prometheus_auth,
+            None => self.prometheus_auth.or(base.prometheus_auth),
+        };
+        Settings {
+            target: self.target.or(base.target),
+            allow_hosts: self.allow_hosts.or(base.allow_hosts),
+            prometheus: self.prometheus.or(base.prometheus),
+            prometheus_auth,
+            docker: self.docker.or(base.docker),
+            ca_file: self.ca_file.or(base.ca_file),
+            params,
+            secrets,
+            policies: self.policies.or(base.policies),
+            timeout: self.timeout.or(base.timeout),
+            memory_limit: self.memory_limit.or(base.memory_limit),
+            jobs: self.jobs.or(base.jobs),
+            strict: self.strict.or(base.strict),
+            decision_log: self.decision_log.or(base.decision_log),
+            webhook: self.webhook.or(base.webhook),
+        }
+    }
+
+    /// What these settings grant, secrets and Prometheus credentials aside
+    /// (those are read when a run starts).
+    pub fn grants(&self, env_name: &str) -> Grants {
+        Grants {
+            target: self.target.as_ref().map(|t| t.value.clone()),
+            allowed_hosts: self
+                .allow_hosts
+                .as_ref()
+                .map(|a| a.value.clone())
+                .unwrap_or_default(),
+            env_name: env_name.to_owned(),
+            params: self
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect(),
+            secrets: BTreeMap::new(),
+            prometheus: self.prometheus.as_ref().map(|p| Prometheus {
+                url: p.value.clone(),
+                auth: None,
+            }),
+        }
+    }
+
+    /// Settings this gate parses but cannot honour yet. A run refuses them
+    /// rather than ignore them: a gate that silently skips the Docker checks
+    /// or the decision log it was told to keep would pass what it should not.
+    pub fn unsupported(&self, env: &str) -> Vec<(Place, String)> {
+        let mut found = Vec::new();
+        let mut refuse = |at: &Place, key: &str, what: &str| {
+            found.push((
+                at.clone(),
+                format!(
+                    "`{key}` is set for env `{env}` but this gate does not support {what} yet \
+                     (remove it to run without it)"
+                ),
+            ));
+        };
+        if let Some(s) = &self.docker {
+            refuse(&s.at, "docker", "the docker capability");
+        }
+        if let Some(s) = &self.ca_file {
+            refuse(&s.at, "ca_file", "extra CA files");
+        }
+        if let Some(s) = &self.decision_log {
+            refuse(&s.at, "decision_log", "decision logs");
+        }
+        if let Some(s) = &self.webhook {
+            refuse(&s.at, "webhook", "webhook notifications");
+        }
+        for policy in self.policies.iter().flat_map(|p| &p.value) {
+            for (key, setting) in [
+                ("signature", &policy.signature),
+                ("verify_key", &policy.verify_key),
+            ] {
+                if let Some(s) = setting {
+                    refuse(&s.at, key, "policy signatures");
+                }
+            }
+        }
+        found
+    }
+
+    /// Problems only the file system can tell: files that do not exist.
+    pub fn check_files(&self, doc: &Document) -> Vec<Diagnostic> {
+        let mut diagnostics = Vec::new();
+        let mut need_file = |path: &Path, at: &Place, what: &str| {
+            if !path.is_file() {
+                let problem = if path.exists() {
+                    "is not a file"
+                } else {
+                    "does not exist"
+                };
+                diagnostics.push(doc.diagnostic(
+                    at.clone(),
+                    format!(
+                        "{what} {} {problem} (paths are relative to the directory of {})",
+                        path.display(),
+                        doc.file
+                    ),
+                ));
+            }
+        };
+        if let Some(s) = &self.ca_file {
+            need_file(&s.value, &s.at, "CA file");
+        }
+        for policy in self.policies.iter().flat_map(|p| &p.value) {
+            need_file(&policy.path, &policy.at, "policy");
+            if let Some(s) = &policy.signature {
+                need_file(&s.value, &s.at, "signature");
+            }
+            if let Some(s) = &policy.verify_key {
+                need_file(&s.value, &s.at, "verification key");
+            }
+        }
+        if let Some(s) = &self.decision_log {
+            let dir = s.value.parent().filter(|d| !d.as_os_str().is_empty());
+            if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+                diagnostics.push(doc.diagnostic(
+                    s.at.clone(),
+                    format!(
+                        "the decision log's directory {} does not exist",
+                        dir.display()
+                    ),
+                ));
+            }
+        }
+        diagnostics
+    }
+}
+
+/// Checks one table and types its values. `prefix` is `""` for the top
+/// level or `env.NAME.`; relative paths resolve against `dir`.
+pub fn validate(
+    raw: &RawSettings,
+    prefix: &str,
+    doc: &Document,
+    dir: &Path,
+) -> (Settings, Vec<Diagnostic>) {
+    let mut v = Validator {
+        doc,
+        prefix,
+        dir,
+        diagnostics: Vec::new(),
+    };
+    let settings = Settings {
+        target: v.parse(&raw.target, "target", crate::cli::parse_target),
+        allow_hosts: raw.allow_hosts.as_ref().map(|hosts| {
+            let value = hosts
+                .get_ref()
+                .iter()
+                .enumerate()
+                .filter_map(|(i, host)| {
+                    v.value(host, &format!("allow_hosts[{i}]"), |text| {
+                        AllowedHost::parse(text)
+                    })
+                })
+                .map(|host| host.value)
+                .collect();
+            v.setting(hosts, "allow_hosts", value)
+        }),
+        prometheus: v.parse(&raw.prometheus, "prometheus", crate::cli::parse_target),
+        prometheus_auth: v.parse(
+            &raw.prometheus_auth,
+            "prometheus_auth",
+            PrometheusAuthSpec::parse,
+        ),
+        docker: v.parse(&raw.docker, "docker", parse_docker_host),
+        ca_file: raw
+            .ca_file
+            .as_ref()
+            .and_then(|s| v.value(s, "ca_file", |text| resolve_path(dir, text))),
+        params: v.params(raw),
+        secrets: v.secrets(raw),
+        policies: raw.policies.as_ref().map(|list| {
+            let value = list
+                .get_ref()
+                .iter()
+                .enumerate()
+                .filter_map(|(i, entry)| v.policy(entry, i))
+                .collect();
+            v.setting(list, "policies", value)
+        }),
+        timeout: v.parse(&raw.timeout, "timeout", crate::units::parse_duration),
+        memory_limit: v.parse(&raw.memory_limit, "memory_limit", crate::cli::parse_memory),
+        jobs: raw.jobs.as_ref().and_then(|jobs| {
+            v.value(jobs, "jobs", |n| {
+                u16::try_from(*n)
+                    .ok()
+                    .filter(|n| (1..=256).contains(n))
+                    .ok_or_else(|| format!("{n} checks at once is out of range (1 to 256)"))
+            })
+        }),
+        strict: raw
+            .strict
+            .as_ref()
+            .map(|s| v.setting(s, "strict", *s.get_ref())),
+        decision_log: raw
+            .decision_log
+            .as_ref()
+            .and_then(|s| v.value(s, "decision_log", |text| resolve_path(dir, text))),
+        webhook: v.parse(&raw.webhook, "webhook", parse_webhook),
+    };
+    if !prefix.is_empty() {
+        let nested = "environments do not nest: set it at the top level of the file";
+        if let Some(s) = &raw.default_env {
+            v.error(s.span(), "default_env", nested);
+        }
+        if let Some((name, _)) = raw.env.as_ref().and_then(|e| e.iter().next()) {
+            v.error(name.span(), "env", nested);
+        }
+    }
+    (settings, v.diagnostics)
+}
+
+struct Validator<'a> {
+    doc: &'a Document,
+    prefix: &'a str,
+    dir: &'a Path,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Validator<'_> {
+    fn place(&self, span: std::ops::Range<usize>, key: &str) -> Place {
+        self.doc.place(&span, format!("{}{key}", self.prefix))
+    }
+
+    fn error(&mut self, span: std::ops::Range<usize>, key: &str, message: impl Into<String>) {
+        let place = self.place(span, key);
+        self.diagnostics.push(self.doc.diagnostic(place, message));
+    }
+
+    fn setting<T, U>(&self, spanned: &Spanned<T>, key: &str, value: U) -> Setting<U> {
+        Setting {
+            value,
+            at: self.place(spanned.span(), key),
+        }
+    }
+
+    /// Parses one value, noting the error when it does not parse.
+    fn value<T, U>(
+        &mut self,
+        spanned: &Spanned<T>,
+        key: &str,
+        parse: impl FnOnce(&T) -> Result<U, String>,
+    ) -> Option<Setting<U>> {
+        match parse(spanned.get_ref()) {
+            Ok(value) => Some(self.setting(spanned, key, value)),
+            Err(message) => {
+                self.error(spanned.span(), key, message);
+                None
+            }
+        }
+    }
+
+    fn parse<U>(
+        &mut self,
+        spanned: &Option<Spanned<String>>,
+        key: &str,
+        parse: fn(&str) -> Result<U, String>,
+    ) -> Option<Setting<U>> {
+        self.value(spanned.as_ref()?, key, |text| parse(text))
+    }
+
+    fn params(&mut self, raw: &RawSettings) -> BTreeMap<String, Setting<String>> {
+        let mut params = BTreeMap::new();
+        for (name, value) in raw.params.iter().flatten() {
+            let key = format!("params.{}", name.get_ref());
+            if name.get_ref().trim().is_empty() {
+                self.error(name.span(), &key, "a param needs a name");
+                continue;
+            }
+            let setting = self.setting(value, &key, value.get_ref().0.clone());
+            params.insert(name.get_ref().trim().to_owned(), setting);
+        }
+        params
+    }
+
+    fn secrets(&mut self, raw: &RawSettings) -> BTreeMap<String, Setting<SecretSpec>> {
+        let mut secrets = BTreeMap::new();
+        for (name, spec) in raw.secrets.iter().flatten() {
+            let name = name.get_ref().trim();
+            let key = format!("secrets.{name}");
+            if let Some(checked) = self.secret(name, spec, &key) {
+                let setting = self.setting(spec, &key, checked);
+                secrets.insert(name.to_owned(), setting);
+            }
+        }
+        secrets
+    }
+
+    fn secret(&mut self, name: &str, spec: &Spanned<RawSecret>, key: &str) -> Option<SecretSpec> {
+        if let Err(message) = valid_secret_name(name) {
+            self.error(spec.span(), key, message);
+            return None;
+        }
+        let raw = spec.get_ref();
+        if raw.value_in_file {
+            self.error(
+                spec.span(),
+                key,
+                format!(
+                    "secrets are never written in gate.toml: remove the value, then export \
+                     GATE_SECRET_{} where gate runs, or name the variable that holds it: \
+                     {name} = {{ env = \"VARIABLE\" }}",
+                    secret_key(name)
+                ),
+            );
+            return None;
+        }
+        let env = match &raw.env {
+            Some(var) if !valid_variable(var.get_ref()) => {
+                self.error(
+                    var.span(),
+                    &format!("{key}.env"),
+                    format!(
+                        "`{}` is not an environment variable name (letters, digits and `_`)",
+                        var.get_ref()
+                    ),
+                );
+                return None;
+            }
+            Some(var) => Some(var.get_ref().clone()),
+            None => None,
+        };
+        Some(SecretSpec {
+            env,
+            required: raw.required.as_ref().is_some_and(|r| *r.get_ref()),
+        })
+    }
+
+    fn policy(&mut self, entry: &Spanned<RawPolicy>, index: usize) -> Option<PolicyEntry> {
+        let key = format!("policies[{index}]");
+        let raw = entry.get_ref();
+        let dir = self.dir;
+        let path = match resolve_path(dir, &raw.path) {
+            Ok(path) => path,
+            Err(message) => {
+                self.error(entry.span(), &key, message);
+                return None;
+            }
+        };
+        let sha256 = raw
+            .sha256
+            .as_ref()
+            .and_then(|pin| self.value(pin, &format!("{key}.sha256"), |text| parse_sha256(text)));
+        let signature = raw.signature.as_ref().and_then(|s| {
+            self.value(s, &format!("{key}.signature"), |text| {
+                resolve_path(dir, text)
+            })
+        });
+        let verify_key = raw.verify_key.as_ref().and_then(|s| {
+            self.value(s, &format!("{key}.verify_key"), |text| {
+                resolve_path(dir, text)
+            })
+        });
+        Some(PolicyEntry {
+            written: raw.path.clone(),
+            path,
+            sha256,
+            signature,
+            verify_key,
+            at: self.place(entry.span(), &key),
+        })
+    }
+}
+
+fn resolve_path(dir: &Path, text: &str) -> Result<PathBuf, String> {
+    if text.trim().is_empty() {
+        return Err("is empty: give a path (relative to the directory of gate.toml)".into());
+    }
+    Ok(dir.join(text))
+}
+
+/// A pin as `gate inspect` prints it: 64 hex digits, `sha256:` optional.
+fn parse_sha256(text: &str) -> Result<String, String> {
+    let hex = text.trim().strip_prefix("sha256:").unwrap_or(text.trim());
+    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "`{text}` is not a sha256 digest (64 hex digits, as `gate inspect POLICY` prints)"
+        ));
+    }
+    Ok(hex.to_ascii_lowercase())
+}
+
+/// Docker engine address: `unix:///var/run/docker.sock`, `tcp://host:2376`,
+/// `npipe:////./pipe/docker_engine`, or an http(s) URL.
+fn parse_docker_host(text: &str) -> Result<Url, String> {
+    let hint = "(try unix:///var/run/docker.sock or tcp://host:2376)";
+    let url = Url::parse(text).map_err(|e| format!("`{text}` is not a Docker host: {e} {hint}"))?;
+    match url.scheme() {
+        "unix" | "npipe" if url.path().len() > 1 => Ok(url),
+        "tcp" | "http" | "https" if url.host_str().is_some() => Ok(url),
+        _ => Err(format!("`{text}` is not a Docker host {hint}")),
+    }
+}
+
+/// `https://hooks.example.com/…`, or `secret:NAME` when the URL itself is a
+/// secret.
+fn parse_webhook(text: &str) -> Result<Webhook, String> {
+    if let Some(name) = text.strip_prefix("secret:") {
+        return valid_secret_name(name).map(|()| Webhook::Secret(name.trim().to_owned()));
+    }
+    let url = Url::parse(text)
+        .map_err(|e| format!("`{text}` is not a URL: {e} (give https://… or secret:NAME)"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "`{text}` must be an http:// or https:// URL with a host"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "credentials in the webhook URL are refused: use webhook = \"secret:NAME\"".into(),
+        );
+    }
+    Ok(Webhook::Url(url))
+}
+
+/// A secret name maps onto `GATE_SECRET_<NAME>`, so it must make a variable
+/// name.
+fn valid_secret_name(name: &str) -> Result<(), String> {
+    let key = secret_key(name);
+    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!(
+            "`{name}` is not a secret name: use letters, digits, `_`, `-` or `.`"
+        ));
+    }
+    Ok(())
+}
+
+fn valid_variable(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

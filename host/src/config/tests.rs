@@ -1,0 +1,440 @@
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+
+fn config(text: &str) -> Config {
+    Config::parse(Path::new("gate.toml"), text.to_owned()).expect("the file parses")
+}
+
+/// The problems of an environment (top level included), as printed.
+fn problems(text: &str, env: &str) -> Vec<String> {
+    match config(text).environment(env) {
+        Ok(_) => Vec::new(),
+        Err(ConfigError::Invalid(problems)) => problems.iter().map(|p| p.to_string()).collect(),
+        Err(other) => panic!("unexpected error: {other}"),
+    }
+}
+
+fn one_problem(text: &str, env: &str) -> String {
+    let problems = problems(text, env);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    problems.into_iter().next().unwrap()
+}
+
+fn parse_error(text: &str) -> String {
+    match Config::parse(Path::new("gate.toml"), text.to_owned()) {
+        Err(ConfigError::Invalid(problems)) => {
+            assert_eq!(problems.len(), 1, "{problems:#?}");
+            problems[0].to_string()
+        }
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(_) => panic!("`{text}` should not parse"),
+    }
+}
+
+/// A directory of its own for a test that needs files.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gate-config-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const LAYERED: &str = r#"
+timeout = "5s"
+memory_limit = "32MiB"
+allow_hosts = ["shared.example.com"]
+policies = ["smoke.wasm", "gate.wasm"]
+
+[params]
+samples = 20
+region = "eu"
+
+[secrets]
+api_token = {}
+
+[env.local]
+target = "http://127.0.0.1:8080"
+
+[env.stage]
+target = "https://stage.example.com"
+timeout = "30s"
+jobs = 4
+strict = true
+params.samples = 50
+secrets.api_token = { env = "STAGE_API_TOKEN", required = true }
+"#;
+
+#[test]
+fn an_environment_overrides_the_top_level() {
+    let config = config(LAYERED);
+    assert_eq!(config.env_names(), ["local", "stage"]);
+
+    let local = config.environment("local").unwrap().settings;
+    assert_eq!(local.timeout.unwrap().value, Duration::from_secs(5));
+    assert_eq!(local.memory_limit.unwrap().value, 32 << 20);
+    assert_eq!(local.params["samples"].value, "20");
+    assert_eq!(
+        local.secrets["api_token"].value.variable("api_token"),
+        "GATE_SECRET_API_TOKEN"
+    );
+    assert!(!local.secrets["api_token"].value.required);
+    assert_eq!(local.policies.as_ref().unwrap().value.len(), 2);
+
+    let stage = config.environment("stage").unwrap();
+    let s = &stage.settings;
+    let timeout = s.timeout.as_ref().unwrap();
+    assert_eq!(timeout.value, Duration::from_secs(30));
+    assert_eq!(timeout.at.key, "env.stage.timeout");
+    assert_eq!((timeout.at.line, timeout.at.column), (19, 11));
+    // Params and secrets merge key by key.
+    assert_eq!(s.params["samples"].value, "50");
+    assert_eq!(s.params["samples"].at.table(), "env.stage");
+    assert_eq!(s.params["region"].value, "eu");
+    assert_eq!(s.params["region"].at.table(), "top-level");
+    let token = &s.secrets["api_token"].value;
+    assert_eq!(token.variable("api_token"), "STAGE_API_TOKEN");
+    assert!(token.required);
+    // Inherited whole.
+    assert_eq!(s.memory_limit.as_ref().unwrap().at.key, "memory_limit");
+    assert_eq!(s.allow_hosts.as_ref().unwrap().value.len(), 1);
+    assert_eq!(s.jobs.as_ref().unwrap().value, 4);
+    assert!(s.strict.as_ref().unwrap().value);
+    assert_eq!((stage.at.line, stage.at.column), (17, 1));
+
+    let grants = s.grants("stage");
+    assert_eq!(
+        grants.target.unwrap().as_str(),
+        "https://stage.example.com/"
+    );
+    assert_eq!(grants.env_name, "stage");
+    assert_eq!(grants.params["region"], "eu");
+    assert!(
+        grants.secrets.is_empty(),
+        "secrets are read when a run starts"
+    );
+}
+
+#[test]
+fn prometheus_credentials_stay_with_their_server() {
+    let text = r#"
+prometheus = "http://prometheus.internal:9090"
+prometheus_auth = "bearer:shared_token"
+[env.a]
+[env.b]
+prometheus = "https://prometheus.b.example.com"
+[env.c]
+prometheus_auth = "basic:c_login"
+"#;
+    let config = config(text);
+    let auth = |env: &str| {
+        config
+            .environment(env)
+            .unwrap()
+            .settings
+            .prometheus_auth
+            .map(|a| a.value)
+    };
+    assert_eq!(
+        auth("a"),
+        Some(PrometheusAuthSpec::Bearer("shared_token".into()))
+    );
+    assert_eq!(auth("b"), None, "b's own server must not get a's token");
+    assert_eq!(auth("c"), Some(PrometheusAuthSpec::Basic("c_login".into())));
+
+    let orphan = one_problem("[env.x]\nprometheus_auth = \"bearer:t\"\n", "x");
+    assert!(orphan.contains("credentials without a server"), "{orphan}");
+}
+
+use crate::grants::PrometheusAuthSpec;
+
+#[test]
+fn bad_values_name_line_column_and_key() {
+    let cases = [
+        (
+            "[env.stage]\ntarget = \"ftp://stage.example.com\"\n",
+            "gate.toml:2:10: env.stage.target: `ftp://stage.example.com` must be an http:// or https:// URL with a host",
+        ),
+        (
+            "[env.stage]\n\ntimeout = \"10 parsecs\"\n",
+            "gate.toml:3:11: env.stage.timeout: `10 parsecs` is not a duration: unknown unit `parsecs` (try 500ms, 10s, 5m, 1h)",
+        ),
+        (
+            "memory_limit = \"1KiB\"\n[env.stage]\n",
+            "gate.toml:1:16: memory_limit: `1KiB` must be between 64KiB and 4GiB",
+        ),
+        (
+            "[env.stage]\njobs = 0\n",
+            "gate.toml:2:8: env.stage.jobs: 0 checks at once is out of range (1 to 256)",
+        ),
+        (
+            "[env.stage]\nallow_hosts = [\"ok.example.com\", \"http://x/path\"]\n",
+            "gate.toml:2:34: env.stage.allow_hosts[1]: `http://x/path`: allow an origin (scheme://host:port), not a path",
+        ),
+        (
+            "[env.stage]\nprometheus_auth = \"token:x\"\nprometheus = \"http://p:9090\"\n",
+            "gate.toml:2:19: env.stage.prometheus_auth: `token:x` is not bearer:SECRET or basic:SECRET",
+        ),
+        (
+            "[env.stage]\ndocker = \"docker.sock\"\n",
+            "gate.toml:2:10: env.stage.docker: `docker.sock` is not a Docker host: relative URL without a base (try unix:///var/run/docker.sock or tcp://host:2376)",
+        ),
+        (
+            "[env.stage]\nwebhook = \"https://user:pw@hooks.example.com/x\"\n",
+            "gate.toml:2:11: env.stage.webhook: credentials in the webhook URL are refused: use webhook = \"secret:NAME\"",
+        ),
+        (
+            "[env.stage]\npolicies = [{ path = \"p.wasm\", sha256 = \"abc\" }]\n",
+            "gate.toml:2:41: env.stage.policies[0].sha256: `abc` is not a sha256 digest (64 hex digits, as `gate inspect POLICY` prints)",
+        ),
+        (
+            "[env.stage]\nsecrets.token = { env = \"NOT-A-VAR\" }\n",
+            "gate.toml:2:25: env.stage.secrets.token.env: `NOT-A-VAR` is not an environment variable name (letters, digits and `_`)",
+        ),
+        (
+            "[env.stage]\ndefault_env = \"stage\"\n",
+            "gate.toml:2:15: env.stage.default_env: environments do not nest: set it at the top level of the file",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(one_problem(text, "stage"), expected, "{text}");
+    }
+}
+
+#[test]
+fn every_bad_value_is_reported_at_once() {
+    let text = "timeout = \"soon\"\n[env.a]\ntarget = \"nope\"\njobs = 999\n";
+    let problems = problems(text, "a");
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(
+        problems[0].starts_with("gate.toml:1:11: timeout:"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[1].starts_with("gate.toml:3:10: env.a.target:"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[2].starts_with("gate.toml:4:8: env.a.jobs:"),
+        "{problems:#?}"
+    );
+    let ConfigError::Invalid(list) = config(text).environment("a").unwrap_err() else {
+        panic!()
+    };
+    let message = ConfigError::Invalid(list).to_string();
+    assert!(
+        message.starts_with("gate.toml has 3 problems:\n  gate.toml:1:11"),
+        "{message}"
+    );
+}
+
+#[test]
+fn shape_errors_name_line_column_and_key() {
+    assert_eq!(
+        parse_error("[env.stage]\ntarget = \"http://x\"\ntimout = \"5s\"\n"),
+        "gate.toml:3:1: env.stage.timout: unknown key `timout` (did you mean `timeout`?)"
+    );
+    let unknown = parse_error("[env.stage]\ncolour = \"red\"\n");
+    assert!(
+        unknown
+            .starts_with("gate.toml:2:1: env.stage.colour: unknown key `colour`, expected one of"),
+        "{unknown}"
+    );
+    assert_eq!(
+        parse_error("[env.stage]\ntimeout = 10\n"),
+        "gate.toml:2:11: env.stage.timeout: invalid type: integer `10`, expected a string"
+    );
+    let syntax = parse_error("[env.stage\ntarget = 1\n");
+    assert!(syntax.starts_with("gate.toml:1:"), "{syntax}");
+    assert_eq!(
+        parse_error("default_env = \"prod\"\n[env.stage]\n"),
+        "gate.toml:1:15: default_env: `prod` is not an environment of this file (known: stage)"
+    );
+}
+
+#[test]
+fn secret_values_are_refused_with_a_hint_and_never_echoed() {
+    for text in [
+        "[env.stage]\nsecrets.api_token = \"hunter2-value\"\n",
+        "[env.stage]\nsecrets.api_token = { value = \"hunter2-value\" }\n",
+    ] {
+        let problem = one_problem(text, "stage");
+        assert!(
+            problem.starts_with("gate.toml:2:21: env.stage.secrets.api_token: secrets are never written in gate.toml"),
+            "{problem}"
+        );
+        assert!(problem.contains("GATE_SECRET_API_TOKEN"), "{problem}");
+        assert!(problem.contains("{ env = \"VARIABLE\" }"), "{problem}");
+        assert!(!problem.contains("hunter2"), "{problem}");
+    }
+    // Nor does a parse error quote the line a secret sits on.
+    let error =
+        parse_error("[env.stage]\nsecrets.api_token = { value = \"hunter2-value\", x = 1 }\n");
+    assert!(!error.contains("hunter2"), "{error}");
+}
+
+#[test]
+fn choosing_an_environment() {
+    let config = config(LAYERED);
+    match config.select(Some("prod")) {
+        Err(e @ ConfigError::UnknownEnv { .. }) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("no environment `prod` (known: local, stage)"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let message = config.select(None).unwrap_err().to_string();
+    assert!(
+        message.contains("defines environments local, stage: pick one with --env NAME"),
+        "{message}"
+    );
+    let with_default = self::config("default_env = \"b\"\n[env.a]\n[env.b]\n");
+    assert_eq!(with_default.select(None).unwrap().name, "b");
+    assert_eq!(with_default.select(Some("a")).unwrap().name, "a");
+}
+
+#[test]
+fn paths_are_relative_to_the_file_and_must_exist() {
+    let dir = temp_dir("paths");
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    std::fs::write(dir.join("policies/gate.wasm"), b"\0asm").unwrap();
+    let text = r#"
+policies = ["policies/gate.wasm", "missing.wasm"]
+[env.a]
+ca_file = "certs/ca.pem"
+decision_log = "logs/decisions.jsonl"
+"#;
+    let path = dir.join("gate.toml");
+    let config = Config::parse(&path, text.to_owned()).unwrap();
+    let environment = config.environment("a").unwrap();
+    let policies = &environment.settings.policies.as_ref().unwrap().value;
+    assert_eq!(policies[0].path, dir.join("policies/gate.wasm"));
+    assert_eq!(policies[0].written, "policies/gate.wasm");
+    let problems: Vec<String> = config
+        .check_files(&environment)
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    let file = path.display();
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(
+        problems[0].starts_with(&format!(
+            "{file}:4:11: env.a.ca_file: CA file {} does not exist",
+            dir.join("certs/ca.pem").display()
+        )),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[1].starts_with(&format!(
+            "{file}:2:35: policies[1]: policy {} does not exist",
+            dir.join("missing.wasm").display()
+        )),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[2].contains("env.a.decision_log: the decision log's directory"),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn pins_compare_the_file_digest() {
+    let dir = temp_dir("pins");
+    std::fs::write(dir.join("p.wasm"), b"abc").unwrap();
+    let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    let text = format!(
+        "[env.a]\npolicies = [{{ path = \"p.wasm\", sha256 = \"sha256:{}\" }}, {{ path = \"p.wasm\", sha256 = \"{}\" }}]\n",
+        abc.to_uppercase(),
+        "0".repeat(64)
+    );
+    let config = Config::parse(&dir.join("gate.toml"), text).unwrap();
+    let environment = config.environment("a").unwrap();
+    let policies = &environment.settings.policies.as_ref().unwrap().value;
+    assert_eq!(policies[0].verify_pin(), Ok(()));
+    assert_eq!(
+        policies[1].verify_pin(),
+        Err(PinError::Mismatch {
+            expected: "0".repeat(64),
+            actual: abc.to_owned()
+        })
+    );
+    let message = policies[1].verify_pin().unwrap_err().to_string();
+    assert!(
+        message.contains(&format!("expected {}", "0".repeat(64))),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("the file has {abc}")),
+        "{message}"
+    );
+}
+
+#[test]
+fn settings_this_gate_cannot_honour_are_named() {
+    let text = r#"
+[env.prod]
+docker = "unix:///var/run/docker.sock"
+ca_file = "ca.pem"
+decision_log = "decisions.jsonl"
+webhook = "secret:slack_webhook"
+policies = [{ path = "p.wasm", signature = "p.wasm.sig", verify_key = "gate.pub" }]
+"#;
+    let config = config(text);
+    let environment = config.environment("prod").unwrap();
+    let refused: Vec<String> = config
+        .unsupported(&environment)
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(refused.len(), 6, "{refused:#?}");
+    assert_eq!(
+        refused[0],
+        "gate.toml:3:10: env.prod.docker: `docker` is set for env `prod` but this gate does not \
+         support the docker capability yet (remove it to run without it)"
+    );
+    assert!(
+        refused[4].contains("env.prod.policies[0].signature: `signature` is set"),
+        "{refused:#?}"
+    );
+    assert!(
+        config
+            .environment("prod")
+            .unwrap()
+            .settings
+            .webhook
+            .is_some()
+    );
+    assert_eq!(
+        environment.settings.webhook.as_ref().unwrap().value,
+        Webhook::Secret("slack_webhook".into())
+    );
+}
+
+#[test]
+fn required_secrets_are_read_from_their_variable() {
+    // PATH is always set, and a random name never is: no test changes the
+    // process environment.
+    let missing = format!("GATE_TEST_UNSET_{}", std::process::id());
+    let text = format!(
+        "[env.a]\nsecrets.path = {{ env = \"PATH\", required = true }}\nsecrets.optional = {{ env = \"{missing}\" }}\n[env.b]\nsecrets.token = {{ env = \"{missing}\", required = true }}\n"
+    );
+    let config = config(&text);
+    let secrets = config
+        .read_secrets(&config.environment("a").unwrap())
+        .unwrap();
+    assert_eq!(secrets.keys().collect::<Vec<_>>(), ["PATH"]);
+    let error = config
+        .read_secrets(&config.environment("b").unwrap())
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "gate.toml:5:17: env.b.secrets.token: env `b` requires secret `token` but {missing} \
+             is not set: export it where gate runs (nothing was run)"
+        )
+    );
+}

@@ -1,0 +1,302 @@
+//! The decision log: one JSON line per decision of `gate run` and
+//! `gate watch` (`--decision-log PATH`), and the deployment metrics read
+//! back from it (`gate log stats PATH`).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::{Measurement, Outcome, PolicyReport};
+
+/// One decision, as one line of the log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Decision {
+    /// RFC 3339, UTC.
+    pub timestamp: String,
+    /// Unix seconds of `timestamp`, so readers need no date parsing.
+    pub unix: u64,
+    /// `run` or `watch`.
+    pub command: String,
+    pub env: String,
+    pub target: Option<String>,
+    pub policies: Vec<PolicyRef>,
+    /// `pass`, `fail`, `inconclusive` (run) or `healthy`, `rollback`,
+    /// `inconclusive`, `aborted` (watch).
+    pub decision: String,
+    pub exit_code: i32,
+    pub reason: String,
+    pub failed_checks: Vec<FailedCheck>,
+    pub duration_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PolicyRef {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FailedCheck {
+    pub policy: String,
+    pub check: String,
+    pub outcome: String,
+    pub message: String,
+    pub measurements: Vec<Measured>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Measured {
+    pub name: String,
+    pub value: Option<f64>,
+    pub unit: String,
+    pub threshold: Option<String>,
+}
+
+impl From<&Measurement> for Measured {
+    fn from(m: &Measurement) -> Measured {
+        Measured {
+            name: m.name.clone(),
+            value: m.value.is_finite().then_some(m.value),
+            unit: m.unit.clone(),
+            threshold: m.threshold.clone(),
+        }
+    }
+}
+
+/// The policies of a run, as the log names them.
+pub fn policy_refs(policies: &[PolicyReport]) -> Vec<PolicyRef> {
+    policies
+        .iter()
+        .map(|p| PolicyRef {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            sha256: p.sha256.clone(),
+        })
+        .collect()
+}
+
+/// The blocking checks that did not pass, with what they measured.
+pub fn failed_checks(policies: &[PolicyReport]) -> Vec<FailedCheck> {
+    policies
+        .iter()
+        .flat_map(|p| p.checks.iter().map(move |c| (p, c)))
+        .filter(|(_, c)| {
+            c.blocking
+                && matches!(
+                    c.outcome,
+                    Outcome::Fail | Outcome::Error | Outcome::Inconclusive
+                )
+        })
+        .map(|(p, c)| FailedCheck {
+            policy: p.name.clone(),
+            check: c.name.clone(),
+            outcome: c.outcome.to_string(),
+            message: c.message.clone(),
+            measurements: c.measurements.iter().map(Measured::from).collect(),
+        })
+        .collect()
+}
+
+/// Appends one line. Each decision is a single `write` on a file opened
+/// for appending, so concurrent writers do not interleave lines.
+pub fn append(path: &Path, decision: &Decision) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(decision).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(&line)?;
+    file.flush()
+}
+
+/// Deployment metrics of one environment (or of all).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Stats {
+    pub decisions: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub inconclusive: usize,
+    pub aborted: usize,
+    pub rollbacks: usize,
+    /// passed / (passed + failed).
+    pub pass_rate: Option<f64>,
+    /// Failed decisions (a gate that refused, a trigger that rolled back)
+    /// over all decided ones: the change failure rate.
+    pub change_failure_rate: Option<f64>,
+    /// Mean seconds from a failed decision to the next passing one in the
+    /// same environment: the mean time to restore.
+    pub mean_time_to_restore_s: Option<f64>,
+    pub restores: usize,
+}
+
+/// Reads a log; lines that are not decisions are reported by number.
+pub fn read(path: &Path) -> Result<Vec<Decision>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| {
+            serde_json::from_str(line)
+                .map_err(|e| format!("{}:{}: not a decision: {e}", path.display(), n + 1))
+        })
+        .collect()
+}
+
+/// Metrics per environment, plus `*` for all together.
+pub fn stats(decisions: &[Decision]) -> BTreeMap<String, Stats> {
+    let mut by_env: BTreeMap<String, Vec<&Decision>> = BTreeMap::new();
+    for decision in decisions {
+        by_env
+            .entry(decision.env.clone())
+            .or_default()
+            .push(decision);
+        by_env.entry("*".to_owned()).or_default().push(decision);
+    }
+    by_env
+        .into_iter()
+        .map(|(env, list)| (env, stats_of(&list)))
+        .collect()
+}
+
+fn stats_of(decisions: &[&Decision]) -> Stats {
+    let mut sorted = decisions.to_vec();
+    sorted.sort_by_key(|d| d.unix);
+    let mut stats = Stats {
+        decisions: sorted.len(),
+        ..Stats::default()
+    };
+    let mut restore_total = 0u64;
+    // Per environment, the time of the first failure not yet restored.
+    let mut broken_since: BTreeMap<&str, u64> = BTreeMap::new();
+    for d in &sorted {
+        match d.decision.as_str() {
+            "pass" | "healthy" => {
+                stats.passed += 1;
+                if let Some(since) = broken_since.remove(d.env.as_str()) {
+                    restore_total += d.unix.saturating_sub(since);
+                    stats.restores += 1;
+                }
+            }
+            "fail" | "rollback" => {
+                stats.failed += 1;
+                if d.decision == "rollback" {
+                    stats.rollbacks += 1;
+                }
+                broken_since.entry(d.env.as_str()).or_insert(d.unix);
+            }
+            "aborted" => stats.aborted += 1,
+            _ => stats.inconclusive += 1,
+        }
+    }
+    let decided = stats.passed + stats.failed;
+    if decided > 0 {
+        stats.pass_rate = Some(stats.passed as f64 / decided as f64);
+        stats.change_failure_rate = Some(stats.failed as f64 / decided as f64);
+    }
+    if stats.restores > 0 {
+        stats.mean_time_to_restore_s = Some(restore_total as f64 / stats.restores as f64);
+    }
+    stats
+}
+
+/// `gate log stats` in words.
+pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std::io::Result<()> {
+    let percent = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.1} %", v * 100.0));
+    writeln!(
+        out,
+        "{:<12} {:>9} {:>9} {:>9} {:>14} {:>10}",
+        "env", "decisions", "pass rate", "rollbacks", "change fail %", "MTTR"
+    )?;
+    for (env, s) in stats {
+        let mttr = s.mean_time_to_restore_s.map_or("-".to_owned(), |secs| {
+            crate::units::format_duration(std::time::Duration::from_secs_f64(secs))
+        });
+        let env = if env == "*" { "(all)" } else { env };
+        writeln!(
+            out,
+            "{env:<12} {:>9} {:>9} {:>9} {:>14} {:>10}",
+            s.decisions,
+            percent(s.pass_rate),
+            s.rollbacks,
+            percent(s.change_failure_rate),
+            mttr
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(env: &str, unix: u64, decision: &str) -> Decision {
+        Decision {
+            timestamp: crate::units::rfc3339(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix),
+            ),
+            unix,
+            command: "run".into(),
+            env: env.into(),
+            target: None,
+            policies: vec![],
+            decision: decision.into(),
+            exit_code: 0,
+            reason: String::new(),
+            failed_checks: vec![],
+            duration_ms: 1.0,
+        }
+    }
+
+    #[test]
+    fn appends_and_reads_back() {
+        let path =
+            std::env::temp_dir().join(format!("gate-decisions-{}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        append(&path, &decision("prod", 100, "pass")).unwrap();
+        append(&path, &decision("prod", 200, "rollback")).unwrap();
+        let read_back = read(&path).unwrap();
+        assert_eq!(
+            read_back,
+            [
+                decision("prod", 100, "pass"),
+                decision("prod", 200, "rollback")
+            ]
+        );
+        std::fs::write(&path, "{\"not\":1}\n").unwrap();
+        assert!(read(&path).unwrap_err().contains(":1: not a decision"));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn deployment_metrics() {
+        let log = [
+            decision("prod", 100, "pass"),
+            decision("prod", 200, "rollback"),
+            decision("prod", 260, "fail"),
+            decision("prod", 500, "pass"),
+            decision("stage", 150, "fail"),
+            decision("stage", 250, "healthy"),
+            decision("stage", 300, "inconclusive"),
+        ];
+        let stats = stats(&log);
+        let prod = &stats["prod"];
+        assert_eq!(
+            (prod.decisions, prod.passed, prod.failed, prod.rollbacks),
+            (4, 2, 2, 1)
+        );
+        assert_eq!(prod.change_failure_rate, Some(0.5));
+        // Broken at 200 (the first failure), restored at 500.
+        assert_eq!(prod.mean_time_to_restore_s, Some(300.0));
+        let stage = &stats["stage"];
+        assert_eq!(stage.mean_time_to_restore_s, Some(100.0));
+        assert_eq!(stage.inconclusive, 1);
+        let all = &stats["*"];
+        assert_eq!(all.decisions, 7);
+        assert_eq!(all.mean_time_to_restore_s, Some(200.0));
+    }
+}

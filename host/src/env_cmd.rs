@@ -1,0 +1,472 @@
+//! `gate env list` and `gate env show NAME`: what each environment of
+//! gate.toml resolves to and grants, and where each value comes from, so a
+//! reviewer can read what stage and prod may do without running anything.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::caps::context::secret_key;
+use crate::cli::{EnvCommand, EnvListArgs, EnvShowArgs};
+use crate::config::check::granted;
+use crate::config::{Config, Environment, Place, SecretSpec, Setting};
+use crate::grants::PrometheusAuthSpec;
+use crate::limits::Limits;
+use crate::report::Format;
+use crate::text::REDACTED;
+use crate::units::format_size;
+use crate::verdict::EXIT_PASS;
+
+/// Version of the JSON shape of `gate env`.
+pub const SCHEMA: &str = "gate.env/v1";
+
+/// Runs `gate env …` and returns its exit code.
+pub fn env(command: EnvCommand, config: Option<&Path>) -> anyhow::Result<i32> {
+    let path = Config::find(config)?;
+    let config = Config::load(&path)?;
+    match command {
+        EnvCommand::List(args) => list(&config, &args),
+        EnvCommand::Show(args) => show(&config, &args),
+    }
+}
+
+fn list(config: &Config, args: &EnvListArgs) -> anyhow::Result<i32> {
+    let views = config
+        .env_names()
+        .into_iter()
+        .map(|name| Ok(EnvView::new(config, &config.environment(name)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            let list = EnvList {
+                schema: SCHEMA,
+                config: config.file(),
+                default_env: config.default_env(),
+                environments: views,
+            };
+            serde_json::to_writer_pretty(&mut stdout, &list)?;
+            writeln!(stdout)?;
+        }
+        Format::Human => {
+            writeln!(
+                stdout,
+                "{}: {} environment{}",
+                config.file(),
+                views.len(),
+                if views.len() == 1 { "" } else { "s" }
+            )?;
+            let target = |view: &EnvView| {
+                view.settings["target"]
+                    .value
+                    .clone()
+                    .unwrap_or_else(|| "no target".to_owned())
+            };
+            let width = views.iter().map(|v| v.name.len()).max().unwrap_or(0);
+            let target_width = views.iter().map(|v| target(v).len()).max().unwrap_or(0);
+            for view in &views {
+                let marker = if view.default { "*" } else { " " };
+                let target = target(view);
+                let policies = match view.policies.len() {
+                    1 => "1 policy".to_owned(),
+                    n => format!("{n} policies"),
+                };
+                let grants = if view.grants.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    view.grants.join(", ")
+                };
+                writeln!(
+                    stdout,
+                    "{marker} {:<width$}  {target:<target_width$}  {policies} · grants {grants}",
+                    view.name
+                )?;
+            }
+            if views.iter().any(|v| v.default) {
+                writeln!(stdout, "(* default_env)")?;
+            }
+        }
+    }
+    Ok(EXIT_PASS)
+}
+
+fn show(config: &Config, args: &EnvShowArgs) -> anyhow::Result<i32> {
+    let environment = config.environment(&args.name)?;
+    let view = EnvView::new(config, &environment);
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &view)?;
+            writeln!(stdout)?;
+        }
+        Format::Human => write_human(&view, &mut stdout)?,
+    }
+    Ok(EXIT_PASS)
+}
+
+#[derive(Debug, Serialize)]
+struct EnvList<'a> {
+    schema: &'static str,
+    config: &'a str,
+    default_env: Option<&'a str>,
+    environments: Vec<EnvView>,
+}
+
+/// An environment as shown: every value as text, with its origin.
+#[derive(Debug, Serialize)]
+struct EnvView {
+    schema: &'static str,
+    config: String,
+    name: String,
+    default: bool,
+    /// `gate.toml:14:1`: where its table is.
+    defined_at: String,
+    /// Scalar settings by key; unset ones show their default.
+    settings: BTreeMap<&'static str, Shown>,
+    params: BTreeMap<String, Shown>,
+    secrets: BTreeMap<String, SecretView>,
+    policies: Vec<PolicyView>,
+    policies_from: String,
+    /// Capabilities the environment grants policies.
+    grants: Vec<&'static str>,
+    /// Settings `gate run` refuses because this gate cannot honour them.
+    refused: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Shown {
+    /// `null` when not set and without a default.
+    value: Option<String>,
+    /// `env.stage (gate.toml:15:10)`, `top-level (…)`, `default` or `not set`.
+    from: String,
+}
+
+#[derive(Debug, Serialize)]
+struct SecretView {
+    /// `[REDACTED]` when set, `null` when not: the value is never shown.
+    value: Option<&'static str>,
+    variable: String,
+    required: bool,
+    from: String,
+}
+
+#[derive(Debug, Serialize)]
+struct PolicyView {
+    path: String,
+    sha256: Option<String>,
+    signature: Option<String>,
+    verify_key: Option<String>,
+}
+
+impl EnvView {
+    fn new(config: &Config, environment: &Environment) -> EnvView {
+        let s = &environment.settings;
+        let from = |at: &Place| {
+            format!(
+                "{} ({}:{}:{})",
+                at.table(),
+                config.file(),
+                at.line,
+                at.column
+            )
+        };
+        let shown = |setting: Option<(String, &Place)>, default: Option<String>| match setting {
+            Some((value, at)) => Shown {
+                value: Some(value),
+                from: from(at),
+            },
+            None => Shown {
+                from: if default.is_some() {
+                    "default"
+                } else {
+                    "not set"
+                }
+                .to_owned(),
+                value: default,
+            },
+        };
+        fn text<T>(
+            setting: &Option<Setting<T>>,
+            show: impl Fn(&T) -> String,
+        ) -> Option<(String, &Place)> {
+            setting.as_ref().map(|s| (show(&s.value), &s.at))
+        }
+        // gate's own credentials come from the secret's variable, named in
+        // `secrets` or the default one.
+        let credential = |name: &str| {
+            let listed = s
+                .secrets
+                .iter()
+                .find(|(listed, _)| secret_key(listed) == secret_key(name))
+                .map(|(_, spec)| spec.value.clone());
+            let spec = listed.unwrap_or(SecretSpec {
+                env: None,
+                required: false,
+            });
+            let variable = spec.variable(name);
+            match spec.read(name) {
+                Some(_) => format!("{REDACTED} from {variable}"),
+                None => format!("not set: {variable}"),
+            }
+        };
+        let defaults = Limits::default();
+        let mut settings = BTreeMap::new();
+        settings.insert("target", shown(text(&s.target, |u| u.to_string()), None));
+        settings.insert(
+            "allow_hosts",
+            shown(
+                text(&s.allow_hosts, |hosts| {
+                    hosts
+                        .iter()
+                        .map(|h| h.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }),
+                None,
+            ),
+        );
+        settings.insert(
+            "prometheus",
+            shown(text(&s.prometheus, |u| u.to_string()), None),
+        );
+        settings.insert(
+            "prometheus_auth",
+            shown(
+                text(&s.prometheus_auth, |spec| {
+                    let (kind, name) = match spec {
+                        PrometheusAuthSpec::Bearer(name) => ("bearer", name),
+                        PrometheusAuthSpec::Basic(name) => ("basic", name),
+                    };
+                    format!("{kind}:{name} ({})", credential(name))
+                }),
+                None,
+            ),
+        );
+        settings.insert("docker", shown(text(&s.docker, |u| u.to_string()), None));
+        settings.insert(
+            "ca_file",
+            shown(text(&s.ca_file, |p| p.display().to_string()), None),
+        );
+        settings.insert(
+            "timeout",
+            shown(
+                text(&s.timeout, |d| duration(*d)),
+                Some(duration(defaults.timeout)),
+            ),
+        );
+        settings.insert(
+            "memory_limit",
+            shown(
+                text(&s.memory_limit, |b| format_size(*b)),
+                Some(format_size(defaults.memory_bytes)),
+            ),
+        );
+        settings.insert(
+            "jobs",
+            shown(
+                text(&s.jobs, u16::to_string),
+                Some("all checks, up to 16".into()),
+            ),
+        );
+        settings.insert(
+            "strict",
+            shown(text(&s.strict, bool::to_string), Some("false".into())),
+        );
+        settings.insert(
+            "decision_log",
+            shown(text(&s.decision_log, |p| p.display().to_string()), None),
+        );
+        settings.insert("webhook", shown(text(&s.webhook, |w| w.to_string()), None));
+
+        EnvView {
+            schema: SCHEMA,
+            config: config.file().to_owned(),
+            name: environment.name.clone(),
+            default: config.default_env() == Some(environment.name.as_str()),
+            defined_at: format!(
+                "{}:{}:{}",
+                config.file(),
+                environment.at.line,
+                environment.at.column
+            ),
+            settings,
+            params: s
+                .params
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        Shown {
+                            value: Some(v.value.clone()),
+                            from: from(&v.at),
+                        },
+                    )
+                })
+                .collect(),
+            secrets: s
+                .secrets
+                .iter()
+                .map(|(name, spec)| {
+                    let view = SecretView {
+                        // Read only to tell whether it is there.
+                        value: spec.value.read(name).map(|_| REDACTED),
+                        variable: spec.value.variable(name),
+                        required: spec.value.required,
+                        from: from(&spec.at),
+                    };
+                    (name.clone(), view)
+                })
+                .collect(),
+            policies: s
+                .policies
+                .iter()
+                .flat_map(|p| &p.value)
+                .map(|p| PolicyView {
+                    path: p.path.display().to_string(),
+                    sha256: p.sha256.as_ref().map(|s| s.value.clone()),
+                    signature: p.signature.as_ref().map(|s| s.value.display().to_string()),
+                    verify_key: p.verify_key.as_ref().map(|s| s.value.display().to_string()),
+                })
+                .collect(),
+            policies_from: s
+                .policies
+                .as_ref()
+                .map_or("not set".to_owned(), |p| from(&p.at)),
+            grants: granted(&s.grants(&environment.name)),
+            refused: s
+                .unsupported(&environment.name)
+                .into_iter()
+                .map(|(_, message)| message)
+                .collect(),
+        }
+    }
+}
+
+/// `500ms`, `10s`, `5m`, `1h`: as one would write it in the file.
+fn duration(d: Duration) -> String {
+    let millis = d.as_millis();
+    match millis {
+        m if m % 3_600_000 == 0 => format!("{}h", m / 3_600_000),
+        m if m % 60_000 == 0 => format!("{}m", m / 60_000),
+        m if m % 1000 == 0 => format!("{}s", m / 1000),
+        m => format!("{m}ms"),
+    }
+}
+
+const ORDER: [&str; 12] = [
+    "target",
+    "allow_hosts",
+    "prometheus",
+    "prometheus_auth",
+    "docker",
+    "ca_file",
+    "timeout",
+    "memory_limit",
+    "jobs",
+    "strict",
+    "decision_log",
+    "webhook",
+];
+
+fn write_human(view: &EnvView, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "env {}{} (defined at {})",
+        view.name,
+        if view.default {
+            ", the default_env"
+        } else {
+            ""
+        },
+        view.defined_at
+    )?;
+    let rows = |out: &mut dyn Write, rows: Vec<(String, String, String)>| -> std::io::Result<()> {
+        let key_width = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+        let value_width = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
+        for (key, value, from) in rows {
+            writeln!(out, "  {key:<key_width$}  {value:<value_width$}  {from}")?;
+        }
+        Ok(())
+    };
+    let value = |shown: &Shown| shown.value.clone().unwrap_or_else(|| "-".to_owned());
+    rows(
+        out,
+        ORDER
+            .iter()
+            .map(|key| {
+                let shown = &view.settings[key];
+                (key.to_string(), value(shown), shown.from.clone())
+            })
+            .collect(),
+    )?;
+    writeln!(out, "params")?;
+    if view.params.is_empty() {
+        writeln!(out, "  (none)")?;
+    }
+    rows(
+        out,
+        view.params
+            .iter()
+            .map(|(k, v)| (k.clone(), value(v), v.from.clone()))
+            .collect(),
+    )?;
+    writeln!(out, "secrets")?;
+    if view.secrets.is_empty() {
+        writeln!(out, "  (none: policies read no secret in this environment)")?;
+    }
+    rows(
+        out,
+        view.secrets
+            .iter()
+            .map(|(name, s)| {
+                let state = match s.value {
+                    Some(redacted) => format!("{redacted} from {}", s.variable),
+                    None => format!("not set ({})", s.variable),
+                };
+                let required = if s.required { ", required" } else { "" };
+                (name.clone(), format!("{state}{required}"), s.from.clone())
+            })
+            .collect(),
+    )?;
+    writeln!(out, "policies  {}", view.policies_from)?;
+    for policy in &view.policies {
+        write!(out, "  {}", policy.path)?;
+        if let Some(sha) = &policy.sha256 {
+            write!(out, "  sha256 {sha}")?;
+        }
+        if let Some(signature) = &policy.signature {
+            write!(out, "  signature {signature}")?;
+        }
+        if let Some(key) = &policy.verify_key {
+            write!(out, "  verify_key {key}")?;
+        }
+        writeln!(out)?;
+    }
+    let grants = if view.grants.is_empty() {
+        "nothing".to_owned()
+    } else {
+        view.grants.join(", ")
+    };
+    writeln!(out, "grants    {grants}")?;
+    for refused in &view.refused {
+        writeln!(out, "refused   {refused}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_as_written() {
+        assert_eq!(duration(Duration::from_secs(10)), "10s");
+        assert_eq!(duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(duration(Duration::from_secs(300)), "5m");
+        assert_eq!(duration(Duration::from_secs(7200)), "2h");
+    }
+}

@@ -1,0 +1,60 @@
+//! Posting a decision to a chat webhook (`--webhook URL`). The body carries
+//! both `text` (Slack) and `content` (Discord), so one URL of either works.
+//! A failed post is reported, retried a few times, and never changes the
+//! decision.
+
+use std::time::Duration;
+
+/// Attempts per post, and the pause before each retry.
+const BACKOFF: [Duration; 2] = [Duration::from_millis(500), Duration::from_secs(2)];
+/// Time allowed for one attempt.
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// Discord refuses `content` over 2000 characters.
+const MAX_TEXT: usize = 1900;
+
+/// The JSON body both Slack and Discord incoming webhooks accept.
+pub fn payload(text: &str) -> serde_json::Value {
+    let text = crate::text::truncate(text, MAX_TEXT);
+    serde_json::json!({ "text": text, "content": text })
+}
+
+/// Posts `text`; `Err` says why the last attempt failed.
+pub async fn post(client: &reqwest::Client, url: &url::Url, text: &str) -> Result<(), String> {
+    let body = payload(text);
+    let mut last = String::new();
+    for attempt in 0..=BACKOFF.len() {
+        if attempt > 0 {
+            tokio::time::sleep(BACKOFF[attempt - 1]).await;
+        }
+        let sent = client
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .timeout(TIMEOUT)
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            // A client error will not get better by retrying.
+            Ok(response) if response.status().is_client_error() && response.status() != 429 => {
+                return Err(format!("the webhook answered {}", response.status()));
+            }
+            Ok(response) => last = format!("the webhook answered {}", response.status()),
+            Err(error) => last = format!("cannot post to the webhook: {error}"),
+        }
+        tracing::debug!(attempt, %last, "webhook post failed");
+    }
+    Err(format!("{last} (after {} attempts)", BACKOFF.len() + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn payload_suits_slack_and_discord() {
+        let body = super::payload("rollback: prod");
+        assert_eq!(body["text"], "rollback: prod");
+        assert_eq!(body["content"], "rollback: prod");
+        let long = super::payload(&"x".repeat(5000));
+        assert!(long["content"].as_str().unwrap().len() < 2000);
+    }
+}

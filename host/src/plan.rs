@@ -1,0 +1,417 @@
+//! What one `gate run` does: which policies, with which grants and limits.
+//! Flags win over the environment's settings in gate.toml, which win over
+//! the file's top level; without a gate.toml, flags alone decide, as they
+//! always did.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use url::Url;
+
+use crate::cli::RunArgs;
+use crate::config::{Config, ConfigError, Environment, PolicyEntry};
+use crate::grants::{Grants, Prometheus, PrometheusAuthSpec};
+use crate::limits::Limits;
+
+/// The environment name policies see when none is given.
+pub const DEFAULT_ENV: &str = "default";
+
+/// Why a run cannot start. Every variant means exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(
+        "no policy to run: give POLICY paths, or --env NAME with a gate.toml that lists the \
+         environment's policies"
+    )]
+    NoPolicies,
+    #[error(
+        "env `{env}` lists no policies in {file}: add policies = [\"…\"] to [env.{env}] (or the \
+         top level of the file), or give POLICY paths"
+    )]
+    EnvWithoutPolicies { file: String, env: String },
+    #[error("{0}")]
+    PrometheusAuth(String),
+    #[error(
+        "policy {} changed while gate was reading it: its sha256 is now {actual}, not the \
+         pinned {expected}", path.display()
+    )]
+    ChangedWhileLoading {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+}
+
+/// A policy to load, with the gate.toml entry that pins it, if any.
+#[derive(Debug, Clone)]
+pub struct PlannedPolicy {
+    pub path: PathBuf,
+    pub entry: Option<PolicyEntry>,
+}
+
+impl PlannedPolicy {
+    /// After loading: the bytes compiled are the bytes that were pinned.
+    /// The pin was checked before any policy code ran; this closes the gap
+    /// between that read and the loader's.
+    pub fn confirm(&self, loaded_sha256: &str) -> Result<(), PlanError> {
+        match self.entry.as_ref().and_then(|e| e.sha256.as_ref()) {
+            Some(pin) if pin.value != loaded_sha256 => Err(PlanError::ChangedWhileLoading {
+                path: self.path.clone(),
+                expected: pin.value.clone(),
+                actual: loaded_sha256.to_owned(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    pub env_name: String,
+    pub policies: Vec<PlannedPolicy>,
+    pub grants: Grants,
+    pub limits: Limits,
+    pub jobs: Option<u16>,
+    pub strict: bool,
+    /// Every secret value gate knows, to redact from all output, also
+    /// those the environment does not give its policies.
+    pub redact: Vec<String>,
+    /// Policies listed in gate.toml run smoke suites first, then the rest,
+    /// each in the listed order.
+    pub smoke_first: bool,
+}
+
+impl Plan {
+    pub fn new(args: &RunArgs, config: Option<&Path>) -> Result<Plan, PlanError> {
+        let env_secrets = crate::caps::context::secrets_from_env();
+        match Config::locate(config) {
+            Some(path) => Plan::from_config(args, &Config::load(&path)?, env_secrets),
+            None => Plan::from_flags(args, env_secrets),
+        }
+    }
+
+    fn from_flags(args: &RunArgs, secrets: BTreeMap<String, String>) -> Result<Plan, PlanError> {
+        if args.policies.is_empty() {
+            return Err(PlanError::NoPolicies);
+        }
+        let prometheus = match &args.prometheus {
+            Some(url) => Some(prometheus(url, args.prometheus_auth.as_ref(), &secrets)?),
+            None => None,
+        };
+        let env_name = args.env.clone().unwrap_or_else(|| DEFAULT_ENV.to_owned());
+        let defaults = Limits::default();
+        Ok(Plan {
+            env_name: env_name.clone(),
+            policies: args
+                .policies
+                .iter()
+                .map(|path| PlannedPolicy {
+                    path: path.clone(),
+                    entry: None,
+                })
+                .collect(),
+            grants: Grants {
+                target: args.target.clone(),
+                allowed_hosts: args.allow_hosts.clone(),
+                env_name,
+                params: args.params.iter().cloned().collect(),
+                secrets: secrets.clone(),
+                prometheus,
+            },
+            limits: Limits {
+                timeout: args.timeout.unwrap_or(defaults.timeout),
+                memory_bytes: args.memory_limit.unwrap_or(defaults.memory_bytes),
+                ..defaults
+            },
+            jobs: args.jobs,
+            strict: args.strict,
+            redact: secrets.into_values().collect(),
+            smoke_first: false,
+        })
+    }
+
+    fn from_config(
+        args: &RunArgs,
+        config: &Config,
+        env_secrets: BTreeMap<String, String>,
+    ) -> Result<Plan, PlanError> {
+        let mut environment = config.select(args.env.as_deref())?;
+        let policies = planned_policies(args, config, &environment)?;
+        // From here on only the entries that run matter: a POLICY argument
+        // replaces the list, and keeps the pin of a listed entry for the
+        // same file.
+        if let Some(list) = &mut environment.settings.policies {
+            list.value = policies.iter().filter_map(|p| p.entry.clone()).collect();
+        }
+
+        let mut problems = config.unsupported(&environment);
+        problems.extend(config.check_files(&environment));
+        for entry in policies.iter().filter_map(|p| p.entry.as_ref()) {
+            if entry.path.is_file()
+                && let Err(pin) = entry.verify_pin()
+            {
+                let at = entry.sha256.as_ref().map_or(&entry.at, |s| &s.at);
+                problems.push(config.diagnostic(
+                    at.clone(),
+                    format!("policy {}: {pin}", entry.path.display()),
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems).into());
+        }
+        let secrets = config.read_secrets(&environment)?;
+
+        let settings = &environment.settings;
+        let mut grants = settings.grants(&environment.name);
+        if let Some(target) = &args.target {
+            grants.target = Some(target.clone());
+        }
+        // A flag adds a host for this run; it does not take away the
+        // environment's.
+        grants
+            .allowed_hosts
+            .extend(args.allow_hosts.iter().cloned());
+        grants.params.extend(args.params.iter().cloned());
+        // Host-side credentials may come from any secret gate can read;
+        // policies get only those the environment names.
+        let mut readable = env_secrets;
+        readable.extend(secrets.clone());
+        grants.prometheus = match (&args.prometheus, &settings.prometheus) {
+            // Credentials go with the server they were written for.
+            (Some(url), _) => Some(prometheus(url, args.prometheus_auth.as_ref(), &readable)?),
+            (None, Some(url)) => Some(prometheus(
+                &url.value,
+                settings.prometheus_auth.as_ref().map(|a| &a.value),
+                &readable,
+            )?),
+            (None, None) => None,
+        };
+        grants.secrets = secrets;
+
+        let defaults = Limits::default();
+        Ok(Plan {
+            env_name: environment.name.clone(),
+            policies,
+            grants,
+            limits: Limits {
+                timeout: args
+                    .timeout
+                    .or(settings.timeout.as_ref().map(|s| s.value))
+                    .unwrap_or(defaults.timeout),
+                memory_bytes: args
+                    .memory_limit
+                    .or(settings.memory_limit.as_ref().map(|s| s.value))
+                    .unwrap_or(defaults.memory_bytes),
+                ..defaults
+            },
+            jobs: args.jobs.or(settings.jobs.as_ref().map(|s| s.value)),
+            // A flag can only make a run stricter.
+            strict: args.strict || settings.strict.as_ref().is_some_and(|s| s.value),
+            redact: readable.into_values().collect(),
+            smoke_first: args.policies.is_empty(),
+        })
+    }
+}
+
+fn planned_policies(
+    args: &RunArgs,
+    config: &Config,
+    environment: &Environment,
+) -> Result<Vec<PlannedPolicy>, PlanError> {
+    let listed: &[PolicyEntry] = environment
+        .settings
+        .policies
+        .as_ref()
+        .map_or(&[], |p| &p.value);
+    if args.policies.is_empty() {
+        if listed.is_empty() {
+            return Err(PlanError::EnvWithoutPolicies {
+                file: config.file().to_owned(),
+                env: environment.name.clone(),
+            });
+        }
+        return Ok(listed
+            .iter()
+            .map(|entry| PlannedPolicy {
+                path: entry.path.clone(),
+                entry: Some(entry.clone()),
+            })
+            .collect());
+    }
+    Ok(args
+        .policies
+        .iter()
+        .map(|path| PlannedPolicy {
+            path: path.clone(),
+            entry: same_file(path, listed).cloned(),
+        })
+        .collect())
+}
+
+/// The listed entry for the same file as `path`, whatever relative path
+/// either was written with.
+fn same_file<'a>(path: &Path, listed: &'a [PolicyEntry]) -> Option<&'a PolicyEntry> {
+    let wanted = path.canonicalize().ok()?;
+    listed
+        .iter()
+        .find(|entry| entry.path.canonicalize().is_ok_and(|p| p == wanted))
+}
+
+fn prometheus(
+    url: &Url,
+    auth: Option<&PrometheusAuthSpec>,
+    secrets: &BTreeMap<String, String>,
+) -> Result<Prometheus, PlanError> {
+    let auth = auth
+        .map(|spec| spec.resolve(secrets))
+        .transpose()
+        .map_err(PlanError::PrometheusAuth)?;
+    Ok(Prometheus {
+        url: url.clone(),
+        auth,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn args(argv: &[&str]) -> RunArgs {
+        let cli = Cli::try_parse_from(argv).unwrap();
+        match cli.command {
+            Command::Run(args) => *args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn project(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("gate-plan-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("p.wasm"), b"\0asm").unwrap();
+        std::fs::write(dir.join("smoke.wasm"), b"\0asm").unwrap();
+        let path = dir.join("gate.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const LAYERED: &str = r#"
+policies = ["smoke.wasm", "p.wasm"]
+timeout = "20s"
+memory_limit = "32MiB"
+params = { samples = 3, region = "eu" }
+allow_hosts = ["shared.example.com"]
+[env.stage]
+target = "https://stage.example.com"
+timeout = "5s"
+params.samples = 4
+allow_hosts = ["auth.example.com"]
+"#;
+
+    #[test]
+    fn flags_over_the_environment_over_the_top_level() {
+        let config = project("layers", LAYERED);
+        let plan = Plan::new(&args(&["gate", "run", "--env", "stage"]), Some(&config)).unwrap();
+        assert_eq!(plan.env_name, "stage");
+        assert_eq!(plan.limits.timeout, Duration::from_secs(5));
+        assert_eq!(plan.limits.memory_bytes, 32 << 20);
+        assert_eq!(plan.grants.params["samples"], "4");
+        assert_eq!(plan.grants.params["region"], "eu");
+        assert_eq!(plan.grants.allowed_hosts.len(), 1, "replaced, not merged");
+        assert_eq!(plan.policies.len(), 2);
+        assert!(plan.smoke_first);
+
+        let flags = args(&[
+            "gate",
+            "run",
+            "--env",
+            "stage",
+            "--timeout",
+            "1s",
+            "--param",
+            "samples=9",
+            "--target",
+            "http://127.0.0.1:9",
+            "--allow-host",
+            "extra.example.com",
+            "--strict",
+        ]);
+        let plan = Plan::new(&flags, Some(&config)).unwrap();
+        assert_eq!(plan.limits.timeout, Duration::from_secs(1));
+        assert_eq!(plan.grants.params["samples"], "9");
+        assert_eq!(plan.grants.target.unwrap().as_str(), "http://127.0.0.1:9/");
+        assert_eq!(plan.grants.allowed_hosts.len(), 2, "a flag adds a host");
+        assert!(plan.strict);
+    }
+
+    #[test]
+    fn a_policy_argument_keeps_the_pin_of_its_entry() {
+        let pin = "0".repeat(64);
+        let config = project(
+            "pin",
+            &format!("[env.a]\npolicies = [{{ path = \"p.wasm\", sha256 = \"{pin}\" }}]\n"),
+        );
+        let dir = config.parent().unwrap();
+        let listed = dir.join("p.wasm");
+        let error = Plan::new(
+            &args(&["gate", "run", "--env", "a", listed.to_str().unwrap()]),
+            Some(&config),
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("does not match the pin"),
+            "{error}"
+        );
+        // Another file: no pin applies.
+        let other = dir.join("smoke.wasm");
+        let plan = Plan::new(
+            &args(&["gate", "run", "--env", "a", other.to_str().unwrap()]),
+            Some(&config),
+        )
+        .unwrap();
+        assert!(plan.policies[0].entry.is_none());
+        assert!(!plan.smoke_first);
+    }
+
+    #[test]
+    fn a_pin_is_confirmed_against_what_was_loaded() {
+        let digest = crate::policy::sha256_hex(b"\0asm");
+        let config = project(
+            "confirm",
+            &format!(
+                "[env.a]\npolicies = [{{ path = \"p.wasm\", sha256 = \"sha256:{digest}\" }}]\n"
+            ),
+        );
+        let plan = Plan::new(&args(&["gate", "run", "--env", "a"]), Some(&config)).unwrap();
+        assert!(plan.policies[0].confirm(&digest).is_ok());
+        let changed = plan.policies[0].confirm(&"1".repeat(64)).unwrap_err();
+        assert!(
+            changed
+                .to_string()
+                .contains("changed while gate was reading it")
+        );
+    }
+
+    #[test]
+    fn without_a_file_flags_alone_decide() {
+        let plan = Plan::from_flags(
+            &args(&["gate", "run", "x.wasm", "--env", "stage"]),
+            BTreeMap::from([("API_TOKEN".to_owned(), "t".to_owned())]),
+        )
+        .unwrap();
+        assert_eq!(plan.env_name, "stage");
+        assert_eq!(plan.grants.secrets["API_TOKEN"], "t");
+        assert_eq!(plan.limits.timeout, Limits::default().timeout);
+        assert!(matches!(
+            Plan::from_flags(&args(&["gate", "run"]), BTreeMap::new()),
+            Err(PlanError::NoPolicies)
+        ));
+    }
+}

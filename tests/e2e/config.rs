@@ -1,0 +1,676 @@
+//! gate.toml: environments that run the same policies with different
+//! settings, and every way the file can be wrong.
+
+use std::path::{Path, PathBuf};
+
+use gate_e2e::{API_TOKEN, Faults, Gate, Outcome, guest, root, stack};
+
+/// A directory of the test's own with a gate.toml in it.
+struct Project {
+    dir: PathBuf,
+}
+
+impl Project {
+    fn new(name: &str, gate_toml: &str) -> Project {
+        let dir =
+            std::env::temp_dir().join(format!("gate-e2e-config-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let project = Project { dir };
+        project.write("gate.toml", gate_toml.as_bytes());
+        project
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.join("gate.toml")
+    }
+
+    /// `gate ARGS` run in the project's directory, where it finds gate.toml.
+    fn gate<I, S>(&self, args: I) -> Gate
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        Gate::new(args).current_dir(&self.dir)
+    }
+}
+
+/// A path as a TOML literal string.
+fn lit(path: &Path) -> String {
+    format!("'{}'", path.display())
+}
+
+/// The shipped smoke suite and promotion gate, listed gate first: the run
+/// still starts with the smoke suite.
+fn policies() -> String {
+    format!(
+        "policies = [{}, {}]",
+        lit(&guest("prod")),
+        lit(&guest("api"))
+    )
+}
+
+fn sha256_of(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(std::fs::read(path).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `config check` printed `NAME  STATUS  …` for the environment.
+fn env_line(out: &Outcome, name: &str, status: &str) -> bool {
+    out.stdout
+        .lines()
+        .any(|line| line.split_whitespace().take(2).eq([name, status]))
+}
+
+fn assert_exit(out: &Outcome, code: i32) {
+    assert_eq!(out.code, code, "{}", out.all_output());
+}
+
+#[test]
+fn the_same_policies_pass_locally_and_fail_where_the_stack_is_faulty() {
+    let local = stack();
+    let stage = stack();
+    stage.set_faults(Faults {
+        error_rate: 0.25,
+        ..Faults::default()
+    });
+    let project = Project::new(
+        "promotion",
+        &format!(
+            r#"
+{policies}
+
+[params]
+samples = 8
+
+[secrets]
+api_token = {{ required = true }}
+
+[env.local]
+target = "{local}"
+
+[env.stage]
+target = "{stage}"
+# One check at a time, so the failing requests land where the test expects.
+jobs = 1
+secrets.api_token = {{ env = "STAGE_API_TOKEN", required = true }}
+"#,
+            policies = policies(),
+            local = local.url(),
+            stage = stage.url(),
+        ),
+    );
+
+    let out = project
+        .gate(["run", "--env", "local", "--format", "json"])
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .run();
+    assert_exit(&out, 0);
+    let report = out.json();
+    assert_eq!(report["env"], "local");
+    assert_eq!(report["target"], format!("{}/", local.url()));
+    let names: Vec<&str> = report["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["api", "prod"], "smoke suites run first");
+    assert_eq!(out.check("api", "system-status")["outcome"], "pass");
+    assert_eq!(stage.requests_served(), 0);
+
+    let out = project
+        .gate(["run", "--env", "stage", "--format", "json"])
+        .env("STAGE_API_TOKEN", API_TOKEN)
+        .run();
+    assert_exit(&out, 1);
+    assert_eq!(out.json()["env"], "stage");
+    assert_eq!(out.check("prod", "error-rate")["outcome"], "fail");
+    assert!(stage.requests_served() > 0);
+
+    // One policy with the environment's settings.
+    let out = project
+        .gate(["run", "--env", "local"])
+        .arg(guest("prod"))
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .run();
+    assert_exit(&out, 0);
+    assert!(out.stdout.contains("env local"), "{}", out.stdout);
+    assert!(!out.stdout.contains("api 0.1.0"), "{}", out.stdout);
+}
+
+#[test]
+fn flags_win_over_the_environment_which_wins_over_the_top_level() {
+    let healthy = stack();
+    let project = Project::new(
+        "precedence",
+        &format!(
+            r#"
+target = "http://127.0.0.1:9"
+timeout = "20s"
+params.samples = 3
+
+[env.inherits]
+target = "{url}"
+
+[env.overrides]
+target = "{url}"
+params.samples = 4
+"#,
+            url = healthy.url()
+        ),
+    );
+    let latency_calls = |args: &[&str]| {
+        let out = project
+            .gate(["run", "--format", "json"])
+            .arg(guest("prod"))
+            .args(args)
+            .run();
+        assert_exit(&out, 0);
+        out.check("prod", "latency")["calls"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(latency_calls(&["--env", "inherits"]), 3);
+    assert_eq!(latency_calls(&["--env", "overrides"]), 4);
+    assert_eq!(
+        latency_calls(&["--env", "overrides", "--param", "samples=5"]),
+        5
+    );
+
+    // The target: the flag over the environment over the top level.
+    let elsewhere = stack();
+    let out = project
+        .gate(["run", "--env", "inherits", "--format", "json"])
+        .arg(guest("prod"))
+        .args(["--target", &elsewhere.url()])
+        .run();
+    assert_exit(&out, 0);
+    assert!(elsewhere.requests_served() > 0);
+
+    // The deadline: top level 20s, an environment's 250ms (describing the
+    // policy, which the deadline bounds too, takes far less), a flag's 5s.
+    let slow = stack();
+    slow.set_faults(Faults {
+        latency_ms: 800,
+        ..Faults::default()
+    });
+    let project = Project::new(
+        "precedence-timeout",
+        &format!(
+            r#"
+target = "{url}"
+timeout = "20s"
+params.samples = 1
+[env.roomy]
+[env.hasty]
+timeout = "250ms"
+"#,
+            url = slow.url()
+        ),
+    );
+    let ready = |args: &[&str]| {
+        let out = project
+            .gate(["run", "--format", "json"])
+            .arg(guest("prod"))
+            .args(args)
+            .run();
+        out.check("prod", "ready")
+    };
+    assert_eq!(ready(&["--env", "roomy"])["outcome"], "pass");
+    let hasty = ready(&["--env", "hasty"]);
+    assert_eq!(hasty["error"], "deadline", "{hasty}");
+    assert!(
+        hasty["message"].as_str().unwrap().contains("250ms"),
+        "{hasty}"
+    );
+    assert_eq!(
+        ready(&["--env", "hasty", "--timeout", "5s"])["outcome"],
+        "pass"
+    );
+}
+
+/// Each kind of mistake in the file, and the message it gets, from
+/// `config check` and from `run` alike.
+#[test]
+fn config_errors_name_the_file_line_column_and_key() {
+    let missing = std::env::temp_dir().join("gate-e2e-no-such-policy.wasm");
+    let api = guest("api");
+    let pin = "ab".repeat(32);
+    // `policies = [{ path = '…', sha256 = "` puts the pin at this column.
+    let pin_column = "policies = [{ path = ".len() + lit(&api).len() + ", sha256 = ".len() + 1;
+    let cases: Vec<(&str, String, String)> = vec![
+        (
+            "unknown-key",
+            "[env.stage]\ntarget = \"http://127.0.0.1:9\"\ntimout = \"5s\"\n".into(),
+            "gate.toml:3:1: env.stage.timout: unknown key `timout` (did you mean `timeout`?)"
+                .into(),
+        ),
+        (
+            "bad-url",
+            "[env.stage]\ntarget = \"stage.example.com\"\n".into(),
+            "gate.toml:2:10: env.stage.target: `stage.example.com` is not a URL: it has no \
+             scheme (try https://stage.example.com)"
+                .into(),
+        ),
+        (
+            "bad-duration",
+            "[env.stage]\ntarget = \"http://127.0.0.1:9\"\ntimeout = \"10 parsecs\"\n".into(),
+            "gate.toml:3:11: env.stage.timeout: `10 parsecs` is not a duration: unknown unit \
+             `parsecs` (try 500ms, 10s, 5m, 1h)"
+                .into(),
+        ),
+        (
+            "bad-size",
+            "memory_limit = \"lots\"\n[env.stage]\n".into(),
+            "gate.toml:1:16: memory_limit: `lots` is not a size (try 64MiB)".into(),
+        ),
+        (
+            "missing-file",
+            format!("[env.stage]\npolicies = [{}]\n", lit(&missing)),
+            format!(
+                "gate.toml:2:13: env.stage.policies[0]: policy {} does not exist (paths are \
+                 relative to the directory of gate.toml)",
+                missing.display()
+            ),
+        ),
+        (
+            "pin-mismatch",
+            format!(
+                "[env.stage]\npolicies = [{{ path = {}, sha256 = \"{pin}\" }}]\n",
+                lit(&api),
+            ),
+            format!(
+                "gate.toml:2:{pin_column}: env.stage.policies[0].sha256: policy {}: sha256 does \
+                 not match the pin: expected {pin}, the file has {}",
+                api.display(),
+                sha256_of(&api)
+            ),
+        ),
+        (
+            "secret-value",
+            "[env.stage]\ntarget = \"http://127.0.0.1:9\"\n\n[env.stage.secrets]\n\
+             api_token = { value = \"hunter2-in-the-file\" }\n"
+                .into(),
+            "gate.toml:5:13: env.stage.secrets.api_token: secrets are never written in \
+             gate.toml: remove the value, then export GATE_SECRET_API_TOKEN where gate runs, or \
+             name the variable that holds it: api_token = { env = \"VARIABLE\" }"
+                .into(),
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let project = Project::new(name, &text);
+        let check = project.gate(["config", "check"]).run();
+        assert_exit(&check, 2);
+        assert!(
+            check.stderr.contains(&expected),
+            "{name}: `config check` should say\n{expected}\n{}",
+            check.stderr
+        );
+        let run = project.gate(["run", "--env", "stage"]).run();
+        assert_exit(&run, 2);
+        assert!(
+            run.stderr.contains(&expected),
+            "{name}: `run` should say\n{expected}\n{}",
+            run.stderr
+        );
+        assert!(!check.all_output().contains("hunter2"), "{name}");
+        assert!(!run.all_output().contains("hunter2"), "{name}");
+    }
+}
+
+#[test]
+fn a_missing_required_secret_stops_the_run_before_any_policy_runs() {
+    let stack = stack();
+    let project = Project::new(
+        "missing-secret",
+        &format!(
+            "{}\n[env.stage]\ntarget = \"{}\"\nsecrets.api_token = {{ env = \"STAGE_API_TOKEN\", required = true }}\n",
+            policies(),
+            stack.url()
+        ),
+    );
+    // Set under another name: that is not the one the file asks for.
+    let out = project
+        .gate(["run", "--env", "stage"])
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .run();
+    assert_exit(&out, 2);
+    assert!(
+        out.stderr.contains(
+            "gate.toml:4:21: env.stage.secrets.api_token: env `stage` requires secret \
+             `api_token` but STAGE_API_TOKEN is not set"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(stack.requests_served(), 0, "no policy may have run");
+
+    let out = project
+        .gate(["run", "--env", "stage", "--format", "json"])
+        .env("STAGE_API_TOKEN", API_TOKEN)
+        .run();
+    assert_exit(&out, 0);
+    assert_eq!(out.check("api", "system-status")["outcome"], "pass");
+    assert!(
+        !out.all_output().contains(API_TOKEN),
+        "the secret is redacted"
+    );
+}
+
+#[test]
+fn policies_only_read_the_secrets_the_environment_names() {
+    let stack = stack();
+    let project = Project::new(
+        "secret-scope",
+        &format!(
+            "{}\n[env.stage]\ntarget = \"{}\"\n",
+            policies(),
+            stack.url()
+        ),
+    );
+    let out = project
+        .gate(["run", "--env", "stage", "--format", "json"])
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .run();
+    assert_exit(&out, 1);
+    let status = out.check("api", "system-status");
+    assert_ne!(status["outcome"], "pass", "{status}");
+    // Still redacted everywhere, granted or not.
+    assert!(!out.all_output().contains(API_TOKEN));
+}
+
+#[test]
+fn sha256_pins_are_enforced_before_any_policy_runs() {
+    let stack = stack();
+    let api = guest("api");
+    let project = Project::new(
+        "pins",
+        &format!(
+            "[env.stage]\ntarget = \"{}\"\npolicies = [{{ path = {}, sha256 = \"{}\" }}]\n\
+             [env.pinned]\ntarget = \"{}\"\npolicies = [{{ path = {}, sha256 = \"{}\" }}]\n",
+            stack.url(),
+            lit(&api),
+            "0".repeat(64),
+            stack.url(),
+            lit(&api),
+            sha256_of(&api),
+        ),
+    );
+    for args in [
+        vec!["run".to_owned(), "--env".into(), "stage".into()],
+        // A POLICY argument for a listed file keeps the listed pin.
+        vec![
+            "run".to_owned(),
+            "--env".into(),
+            "stage".into(),
+            api.display().to_string(),
+        ],
+    ] {
+        let out = project.gate(args).run();
+        assert_exit(&out, 2);
+        assert!(
+            out.stderr.contains(&format!(
+                "expected {}, the file has {}",
+                "0".repeat(64),
+                sha256_of(&api)
+            )),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_eq!(stack.requests_served(), 0, "no policy may have run");
+    let out = project
+        .gate(["run", "--env", "pinned"])
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .run();
+    assert_exit(&out, 1); // api_token is not granted by this file
+    assert!(stack.requests_served() > 0);
+}
+
+#[test]
+fn config_check_reports_a_capability_the_environment_does_not_grant() {
+    let stack = stack();
+    let project = Project::new(
+        "capabilities",
+        &format!(
+            "policies = [{}]\n[env.local]\ntarget = \"{}\"\n\n[env.bare]\nparams.samples = 3\n\n\
+             [env.strict]\ntarget = \"{}\"\nstrict = true\npolicies = [{}]\n",
+            lit(&guest("api")),
+            stack.url(),
+            stack.url(),
+            lit(&guest("prod")),
+        ),
+    );
+    let out = project.gate(["config", "check"]).run();
+    assert_exit(&out, 2);
+    assert!(env_line(&out, "local", "ok"), "{}", out.stdout);
+    assert!(env_line(&out, "bare", "FAIL"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains(
+            "gate.toml:1:13: policies[0]: policy `api` has 6 blocking checks needing http \
+             (health, ready, api-health, products, system-status, system-status-requires-auth), \
+             which env `bare` does not grant: set `target` (or `allow_hosts`) in [env.bare] or \
+             at the top level; no check of this policy would run"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "env.strict.policies[0]: policy `prod` has 2 blocking checks needing metrics \
+             (metrics-error-rate, metrics-p95), which env `strict` does not grant: set \
+             `prometheus` in [env.strict] or at the top level; the run fails them"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(stack.requests_served(), 0, "checking runs no check");
+
+    let local = project.gate(["config", "check", "--env", "local"]).run();
+    assert_exit(&local, 0);
+    assert!(
+        local.stdout.contains("valid (1 environment)"),
+        "{}",
+        local.stdout
+    );
+}
+
+#[test]
+fn env_show_and_list_mask_secrets_and_say_where_values_come_from() {
+    let project = Project::new(
+        "show",
+        r#"
+default_env = "local"
+timeout = "15s"
+params.samples = 20
+secrets.api_token = {}
+
+[env.local]
+target = "http://127.0.0.1:8080"
+
+[env.stage]
+target = "https://stage.example.com"
+allow_hosts = ["auth.stage.example.com"]
+params.samples = 50
+secrets.api_token = { env = "STAGE_API_TOKEN", required = true }
+secrets.deploy_key = { env = "STAGE_DEPLOY_KEY" }
+docker = "tcp://docker.stage.example.com:2376"
+"#,
+    );
+    let show = |format: &str| {
+        project
+            .gate(["env", "show", "stage", "--format", format])
+            .env("STAGE_API_TOKEN", "s3cr3t-stage-token")
+            .env("GATE_SECRET_API_TOKEN", "s3cr3t-local-token")
+            .run()
+    };
+    let human = show("human");
+    assert_exit(&human, 0);
+    assert!(!human.all_output().contains("s3cr3t"), "{}", human.stdout);
+    for expected in [
+        "env stage (defined at gate.toml:10:1)",
+        "https://stage.example.com/",
+        "env.stage (gate.toml:11:10)",
+        "top-level (gate.toml:3:11)",
+        "[REDACTED] from STAGE_API_TOKEN, required",
+        "not set (STAGE_DEPLOY_KEY)",
+        "grants    http",
+        "refused   `docker` is set for env `stage` but this gate does not support the docker capability yet",
+    ] {
+        assert!(
+            human.stdout.contains(expected),
+            "{expected}:\n{}",
+            human.stdout
+        );
+    }
+
+    let json = show("json");
+    assert_exit(&json, 0);
+    assert!(!json.stdout.contains("s3cr3t"));
+    let view = json.json();
+    assert_eq!(view["schema"], "gate.env/v1");
+    assert_eq!(view["settings"]["timeout"]["value"], "15s");
+    assert_eq!(
+        view["settings"]["timeout"]["from"],
+        "top-level (gate.toml:3:11)"
+    );
+    assert_eq!(view["settings"]["memory_limit"]["from"], "default");
+    assert_eq!(view["params"]["samples"]["value"], "50");
+    assert_eq!(view["secrets"]["api_token"]["value"], "[REDACTED]");
+    assert_eq!(view["secrets"]["api_token"]["variable"], "STAGE_API_TOKEN");
+    assert_eq!(
+        view["secrets"]["deploy_key"]["value"],
+        serde_json::Value::Null
+    );
+    assert_eq!(view["grants"], serde_json::json!(["http"]));
+
+    let list = project.gate(["env", "list"]).run();
+    assert_exit(&list, 0);
+    assert!(list.stdout.contains("* local"), "{}", list.stdout);
+    assert!(list.stdout.contains("stage"), "{}", list.stdout);
+    let list = project.gate(["env", "list", "--format", "json"]).run();
+    assert_exit(&list, 0);
+    let list = list.json();
+    assert_eq!(list["default_env"], "local");
+    assert_eq!(list["environments"][1]["name"], "stage");
+
+    // `gate run` refuses what it cannot honour.
+    let run = project
+        .gate(["run", "--env", "stage"])
+        .arg(guest("api"))
+        .env("STAGE_API_TOKEN", "x")
+        .run();
+    assert_exit(&run, 2);
+    assert!(
+        run.stderr.contains(
+            "gate.toml:16:10: env.stage.docker: `docker` is set for env `stage` but this gate \
+             does not support the docker capability yet"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_unknown_env_exits_2_listing_the_known_ones() {
+    let project = Project::new(
+        "unknown-env",
+        "[env.local]\ntarget = \"http://127.0.0.1:9\"\n[env.stage]\n[env.prod]\n",
+    );
+    for args in [
+        vec!["run", "--env", "staging"],
+        vec!["config", "check", "--env", "staging"],
+        vec!["env", "show", "staging"],
+    ] {
+        let out = project.gate(&args).run();
+        assert_exit(&out, 2);
+        assert!(
+            out.stderr
+                .contains("has no environment `staging` (known: local, stage, prod)"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    // --config after the command, from another directory: the same.
+    let out = Gate::new(["run", "--env", "staging", "--config"])
+        .arg(project.config())
+        .run();
+    assert_exit(&out, 2);
+    assert!(
+        out.stderr.contains("(known: local, stage, prod)"),
+        "{}",
+        out.stderr
+    );
+    // No --env and no default_env: which one is meant is not guessed.
+    let out = project.gate(["run"]).run();
+    assert_exit(&out, 2);
+    assert!(
+        out.stderr.contains("pick one with --env NAME"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn without_a_gate_toml_flags_alone_decide_and_env_is_only_a_name() {
+    let stack = stack();
+    let empty = std::env::temp_dir().join(format!("gate-e2e-config-{}-none", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = Gate::new(["run", "--env", "stage", "--format", "json"])
+        .arg(guest("prod"))
+        .target(&stack.url())
+        .current_dir(&empty)
+        .run();
+    assert_exit(&out, 0);
+    assert_eq!(out.json()["env"], "stage");
+
+    let out = Gate::new(["run"]).current_dir(&empty).run();
+    assert_exit(&out, 2);
+    assert!(out.stderr.contains("no policy to run"), "{}", out.stderr);
+
+    let out = Gate::new(["config", "check"]).current_dir(&empty).run();
+    assert_exit(&out, 2);
+    assert!(out.stderr.contains("no gate.toml in the current directory"));
+
+    // --config names a file that must exist.
+    let out = Gate::new(["--config", "no/such/gate.toml", "env", "list"]).run();
+    assert_exit(&out, 2);
+    assert!(
+        out.stderr.contains("cannot read no/such/gate.toml"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn the_demo_config_checks_out_and_runs_against_the_sample_stack() {
+    let demo = root().join("demo/gate.toml");
+    let out = Gate::new(["config", "check", "--config"]).arg(&demo).run();
+    assert_exit(&out, 0);
+    assert!(env_line(&out, "local", "ok"), "{}", out.stdout);
+
+    // The demo's target is 127.0.0.1:8080; this one runs on a free port.
+    let stack = stack();
+    let out = Gate::new(["--config"])
+        .arg(&demo)
+        .args(["run", "--env", "local", "--format", "json"])
+        .target(&stack.url())
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .run();
+    assert_exit(&out, 0);
+    let report = out.json();
+    assert_eq!(report["env"], "local");
+    assert_eq!(report["policies"][0]["name"], "api");
+    assert_eq!(report["policies"][1]["name"], "prod");
+}
