@@ -51,6 +51,12 @@ pub enum Command {
     /// Show the environments gate.toml defines and what each grants.
     #[command(subcommand)]
     Env(EnvCommand),
+    /// Run a rollback trigger round after round over a bake window; roll
+    /// back (exit 1) on a breach.
+    Watch(Box<WatchArgs>),
+    /// Read a decision log.
+    #[command(subcommand)]
+    Log(LogCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,6 +148,73 @@ pub struct RunArgs {
     /// Memory cap of each check [default: 64MiB].
     #[arg(long = "memory-limit", value_name = "SIZE", value_parser = parse_memory)]
     pub memory_limit: Option<u64>,
+
+    /// Append each decision as one JSON line to this file.
+    #[arg(long = "decision-log", value_name = "PATH")]
+    pub decision_log: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("window").required(true).args(["count", "duration"])))]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Time between the starts of two rounds.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// Number of rounds in the window.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub count: Option<u32>,
+
+    /// Length of the window: as many rounds as whole intervals fit in it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Roll back when failed rounds exceed this.
+    #[arg(long = "failure-limit", default_value_t = 0, value_name = "F")]
+    pub failure_limit: u32,
+
+    /// End inconclusive (exit 3) when inconclusive rounds exceed this.
+    #[arg(long = "inconclusive-limit", default_value_t = 0, value_name = "I")]
+    pub inconclusive_limit: u32,
+
+    /// Roll back when consecutive errored rounds exceed this.
+    #[arg(
+        long = "consecutive-error-limit",
+        default_value_t = 2,
+        value_name = "E"
+    )]
+    pub consecutive_error_limit: u32,
+
+    /// Run this through `sh -c` once on rollback, with GATE_DECISION,
+    /// GATE_POLICY, GATE_ENV, GATE_FAILED_CHECKS and GATE_REPORT set.
+    #[arg(long = "on-rollback", value_name = "CMD")]
+    pub on_rollback: Option<String>,
+
+    /// Post the decision to this Slack- or Discord-compatible webhook
+    /// (overrides gate.toml's `webhook`).
+    #[arg(long, value_name = "URL", value_parser = parse_target)]
+    pub webhook: Option<Url>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Runs, pass rate, rollbacks, change failure rate and mean time to
+    /// restore, per environment, from a decision log.
+    Stats(LogStatsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LogStatsArgs {
+    /// The decision log (--decision-log PATH of gate run / gate watch).
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]

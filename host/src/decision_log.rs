@@ -66,6 +66,52 @@ impl From<&Measurement> for Measured {
     }
 }
 
+impl Decision {
+    /// The decision of one `gate run`.
+    pub fn of_run(report: &crate::report::RunReport) -> Decision {
+        Decision::new(
+            "run",
+            &report.env,
+            report.target.clone(),
+            &report.policies,
+            report.verdict.decision_word(),
+            report.verdict.exit_code,
+            &report.verdict.reason,
+            report.duration_ms,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        command: &str,
+        env: &str,
+        target: Option<String>,
+        policies: &[PolicyReport],
+        decision: &str,
+        exit_code: i32,
+        reason: &str,
+        duration_ms: f64,
+    ) -> Decision {
+        let now = std::time::SystemTime::now();
+        Decision {
+            timestamp: crate::units::rfc3339(now),
+            unix: now
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            command: command.into(),
+            env: env.into(),
+            target,
+            policies: policy_refs(policies),
+            decision: decision.into(),
+            exit_code,
+            reason: reason.into(),
+            failed_checks: failed_checks(policies),
+            duration_ms,
+        }
+    }
+}
+
 /// The policies of a run, as the log names them.
 pub fn policy_refs(policies: &[PolicyReport]) -> Vec<PolicyRef> {
     policies
@@ -228,6 +274,21 @@ pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std
         )?;
     }
     Ok(())
+}
+
+/// `gate log stats PATH`.
+pub fn command(args: crate::cli::LogStatsArgs) -> anyhow::Result<i32> {
+    let decisions = read(&args.path).map_err(anyhow::Error::msg)?;
+    let stats = stats(&decisions);
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        crate::report::Format::Human => write_stats(&stats, &mut stdout)?,
+        crate::report::Format::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &stats)?;
+            writeln!(stdout)?;
+        }
+    }
+    Ok(crate::verdict::EXIT_PASS)
 }
 
 #[cfg(test)]

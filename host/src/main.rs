@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use gate::cli::{Cli, Command, ConfigCommand};
+use gate::cli::{Cli, Command, ConfigCommand, LogCommand};
 use gate::run::Output;
 use gate::verdict::EXIT_UNUSABLE;
 
@@ -31,6 +31,8 @@ fn main() -> ExitCode {
                 gate::config::check::check(args, config).await
             }
             Command::Env(command) => gate::env_cmd::env(command, config),
+            Command::Watch(args) => gate::watch::command(*args, config).await,
+            Command::Log(LogCommand::Stats(args)) => gate::decision_log::command(args),
         }
     });
     match result {

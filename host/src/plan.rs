@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use url::Url;
 
 use crate::cli::RunArgs;
-use crate::config::{Config, ConfigError, Environment, PolicyEntry};
+use crate::config::{Config, ConfigError, Environment, PolicyEntry, Webhook};
 use crate::grants::{Grants, Prometheus, PrometheusAuthSpec};
 use crate::limits::Limits;
 
@@ -33,6 +33,8 @@ pub enum PlanError {
     EnvWithoutPolicies { file: String, env: String },
     #[error("{0}")]
     PrometheusAuth(String),
+    #[error("{0}")]
+    Webhook(String),
     #[error(
         "policy {} changed while gate was reading it: its sha256 is now {actual}, not the \
          pinned {expected}", path.display()
@@ -81,6 +83,10 @@ pub struct Plan {
     /// Policies listed in gate.toml run smoke suites first, then the rest,
     /// each in the listed order.
     pub smoke_first: bool,
+    /// Where each decision is appended as a JSON line.
+    pub decision_log: Option<PathBuf>,
+    /// Where decisions are posted (Slack/Discord-compatible).
+    pub webhook: Option<Url>,
 }
 
 impl Plan {
@@ -129,6 +135,8 @@ impl Plan {
             strict: args.strict,
             redact: secrets.into_values().collect(),
             smoke_first: false,
+            decision_log: args.decision_log.clone(),
+            webhook: None,
         })
     }
 
@@ -210,6 +218,15 @@ impl Plan {
             jobs: args.jobs.or(settings.jobs.as_ref().map(|s| s.value)),
             // A flag can only make a run stricter.
             strict: args.strict || settings.strict.as_ref().is_some_and(|s| s.value),
+            decision_log: args
+                .decision_log
+                .clone()
+                .or(settings.decision_log.as_ref().map(|s| s.value.clone())),
+            webhook: match settings.webhook.as_ref().map(|s| &s.value) {
+                Some(Webhook::Url(url)) => Some(url.clone()),
+                Some(Webhook::Secret(name)) => Some(webhook_from_secret(name, &readable)?),
+                None => None,
+            },
             redact: readable.into_values().collect(),
             smoke_first: args.policies.is_empty(),
         })
@@ -273,6 +290,25 @@ fn prometheus(
         url: url.clone(),
         auth,
     })
+}
+
+/// A webhook URL kept in a secret (chat webhooks carry their token in the
+/// URL, so it must not live in gate.toml).
+fn webhook_from_secret(name: &str, secrets: &BTreeMap<String, String>) -> Result<Url, PlanError> {
+    let key = crate::caps::context::secret_key(name);
+    let value = secrets.get(&key).ok_or_else(|| {
+        PlanError::Webhook(format!(
+            "webhook = \"secret:{name}\" but the secret is not set: export GATE_SECRET_{key}"
+        ))
+    })?;
+    Url::parse(value)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https"))
+        .ok_or_else(|| {
+            PlanError::Webhook(format!(
+                "secret `{name}` does not hold an http(s) webhook URL"
+            ))
+        })
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::cli::{ColorChoice, RunArgs};
+use crate::decision_log;
 use crate::plan::Plan;
 use crate::report::{self, Format, PolicyReport, RunReport};
-use crate::runtime::Runtime;
+use crate::runtime::{LoadedPolicy, Runtime};
 use crate::state::Session;
 use crate::text::Cleaner;
 use crate::units::rfc3339;
@@ -38,61 +39,119 @@ impl Output {
     }
 }
 
+/// Policies loaded once, ready to run round after round (`gate run` runs one
+/// round, `gate watch` many).
+pub struct Prepared {
+    pub plan: Plan,
+    runtime: Runtime,
+    session: Arc<Session>,
+    loaded: Vec<LoadedPolicy>,
+}
+
+impl Prepared {
+    /// Plans the run (flags over gate.toml; pins checked before any policy
+    /// code runs) and loads every policy before running any, so a bad
+    /// policy never leaves a half run.
+    pub async fn new(args: &RunArgs, config: Option<&Path>) -> anyhow::Result<Prepared> {
+        let plan = Plan::new(args, config)?;
+        let runtime = Runtime::new(plan.limits.wasm_stack_bytes)?;
+        let mut session = Session::new(plan.grants.clone(), plan.limits.clone())?;
+        // Policies may read fewer secrets than gate knows; all are redacted,
+        // and so is a webhook URL (it carries a token).
+        session.cleaner = Cleaner::new(
+            plan.redact
+                .iter()
+                .cloned()
+                .chain(plan.webhook.iter().map(|u| u.to_string())),
+        );
+        let session = Arc::new(session);
+        let mut loaded = Vec::with_capacity(plan.policies.len());
+        for planned in &plan.policies {
+            let policy = runtime.load(&planned.path, &session).await?;
+            planned.confirm(&policy.sha256)?;
+            loaded.push(policy);
+        }
+        if plan.smoke_first {
+            // Stable: smoke suites first, each group in the listed order.
+            loaded.sort_by_key(|policy| policy.info.kind != "smoke");
+        }
+        Ok(Prepared {
+            plan,
+            runtime,
+            session,
+            loaded,
+        })
+    }
+
+    /// Runs every check of every policy once, each in a fresh sandbox.
+    pub async fn round(&self) -> Vec<PolicyReport> {
+        let mut policies = Vec::with_capacity(self.loaded.len());
+        for policy in &self.loaded {
+            let started = Instant::now();
+            let jobs = self
+                .plan
+                .jobs
+                .map(usize::from)
+                .unwrap_or(policy.info.checks.len().clamp(1, DEFAULT_MAX_JOBS));
+            let checks = self
+                .runtime
+                .run(policy, &self.session, jobs, self.plan.strict)
+                .await;
+            policies.push(PolicyReport {
+                path: policy.path.clone(),
+                name: policy.info.name.clone(),
+                version: policy.info.version.clone(),
+                kind: policy.info.kind.clone(),
+                sha256: policy.sha256.clone(),
+                wit_version: policy.contract.wit_version.to_string(),
+                duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+                checks,
+            });
+        }
+        policies
+    }
+
+    pub fn env_name(&self) -> &str {
+        &self.plan.env_name
+    }
+
+    pub fn target(&self) -> Option<String> {
+        self.plan.grants.target.as_ref().map(|t| t.to_string())
+    }
+
+    /// `prod, smoke` — the policies' names, for messages and hooks.
+    pub fn policy_names(&self) -> String {
+        let names: Vec<&str> = self.loaded.iter().map(|p| p.info.name.as_str()).collect();
+        names.join(",")
+    }
+
+    /// The HTTP client of the run, for gate's own notifications.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.session.http
+    }
+
+    /// Redacts secrets and escapes control characters.
+    pub fn clean(&self, text: &str) -> String {
+        self.session.cleaner.clean(text)
+    }
+}
+
 /// Runs `gate run` and returns its exit code. `Err` (a policy that could not
 /// be loaded, a bad gate.toml, say) means exit 2.
 pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow::Result<i32> {
     let started_at = SystemTime::now();
     let started = Instant::now();
-    // Flags over gate.toml; the pins were checked here, before any policy
-    // code runs.
-    let plan = Plan::new(&args, config)?;
-    let target = plan.grants.target.as_ref().map(|t| t.to_string());
-    let runtime = Runtime::new(plan.limits.wasm_stack_bytes)?;
-    let mut session = Session::new(plan.grants.clone(), plan.limits.clone())?;
-    // Policies may read fewer secrets than gate knows; all are redacted.
-    session.cleaner = Cleaner::new(plan.redact.iter().cloned());
-    let session = Arc::new(session);
-
-    // Load all before running any, so a bad policy never leaves a half run.
-    let mut loaded = Vec::with_capacity(plan.policies.len());
-    for planned in &plan.policies {
-        let policy = runtime.load(&planned.path, &session).await?;
-        planned.confirm(&policy.sha256)?;
-        loaded.push(policy);
-    }
-    if plan.smoke_first {
-        // Stable: smoke suites first, each group in the listed order.
-        loaded.sort_by_key(|policy| policy.info.kind != "smoke");
-    }
-
-    let mut policies = Vec::with_capacity(loaded.len());
-    for policy in &loaded {
-        let policy_started = Instant::now();
-        let jobs = plan
-            .jobs
-            .map(usize::from)
-            .unwrap_or(policy.info.checks.len().clamp(1, DEFAULT_MAX_JOBS));
-        let checks = runtime.run(policy, &session, jobs, plan.strict).await;
-        policies.push(PolicyReport {
-            path: policy.path.clone(),
-            name: policy.info.name.clone(),
-            version: policy.info.version.clone(),
-            kind: policy.info.kind.clone(),
-            sha256: policy.sha256.clone(),
-            wit_version: policy.contract.wit_version.to_string(),
-            duration_ms: policy_started.elapsed().as_secs_f64() * 1000.0,
-            checks,
-        });
-    }
+    let prepared = Prepared::new(&args, config).await?;
+    let policies = prepared.round().await;
 
     let verdict = verdict::decide(&policies);
     let exit_code = verdict.exit_code;
     let report = RunReport {
         schema: report::SCHEMA,
         gate_version: env!("CARGO_PKG_VERSION"),
-        env: plan.env_name,
-        target,
-        strict: plan.strict,
+        env: prepared.env_name().to_owned(),
+        target: prepared.target(),
+        strict: prepared.plan.strict,
         started_at: rfc3339(started_at),
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         policies,
@@ -113,5 +172,25 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
     };
     // A closed pipe (`gate run … | head`) must not change the verdict.
     let _ = written.and_then(|()| stdout.flush());
+    drop(stdout);
+
+    if let Some(path) = &prepared.plan.decision_log {
+        let entry = decision_log::Decision::of_run(&report);
+        decision_log::append(path, &entry).map_err(|e| {
+            anyhow::anyhow!("cannot append to the decision log {}: {e}", path.display())
+        })?;
+    }
+    if let Some(url) = &prepared.plan.webhook {
+        let text = format!(
+            "gate run {}: {} on env `{}`: {}",
+            prepared.policy_names(),
+            report.verdict.decision_word(),
+            report.env,
+            report.verdict.reason
+        );
+        if let Err(why) = crate::notify::post(prepared.http(), url, &prepared.clean(&text)).await {
+            eprintln!("gate: webhook: {why} (the verdict stands)");
+        }
+    }
     Ok(exit_code)
 }

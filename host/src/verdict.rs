@@ -21,6 +21,17 @@ pub enum Decision {
     Inconclusive,
 }
 
+impl Verdict {
+    /// `pass`, `fail` or `inconclusive`.
+    pub fn decision_word(&self) -> &'static str {
+        match self.decision {
+            Decision::Pass => "pass",
+            Decision::Fail => "fail",
+            Decision::Inconclusive => "inconclusive",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {
     pub decision: Decision,

@@ -217,6 +217,431 @@ impl Tally {
     }
 }
 
+/// Everything a watch produced: written as the JSON report of the window
+/// (`GATE_REPORT`).
+#[derive(Debug, Serialize)]
+pub struct WindowReport {
+    pub schema: &'static str,
+    pub gate_version: &'static str,
+    pub env: String,
+    pub target: Option<String>,
+    pub started_at: String,
+    pub duration_ms: f64,
+    pub interval_ms: f64,
+    pub planned_rounds: u32,
+    pub limits: WatchLimits,
+    pub tally: Tally,
+    pub decision: WatchDecision,
+    pub exit_code: i32,
+    pub reason: String,
+    pub failed_checks: Vec<String>,
+    pub rounds: Vec<Round>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Round {
+    pub round: u32,
+    pub started_at: String,
+    pub outcome: RoundOutcome,
+    pub policies: Vec<PolicyReport>,
+}
+
+/// The window: how often, how long.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub interval: std::time::Duration,
+    pub rounds: u32,
+}
+
+impl Schedule {
+    /// `--count N` rounds, or as many whole intervals as fit in `--duration`
+    /// (at least one).
+    pub fn new(
+        interval: std::time::Duration,
+        count: Option<u32>,
+        duration: Option<std::time::Duration>,
+    ) -> Schedule {
+        let rounds = match (count, duration) {
+            (Some(count), _) => count,
+            (None, Some(duration)) => {
+                ((duration.as_secs_f64() / interval.as_secs_f64()).floor() as u32).max(1)
+            }
+            (None, None) => 1,
+        };
+        Schedule { interval, rounds }
+    }
+}
+
+/// Checks that did not pass in any round, as `policy/check`, first seen
+/// first.
+fn troubled_checks(rounds: &[Round]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for round in rounds {
+        for policy in &round.policies {
+            for check in policy.checks.iter().filter(|c| c.blocking) {
+                if matches!(check.outcome, Outcome::Fail | Outcome::Error) {
+                    let name = format!("{}/{}", policy.name, check.name);
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
+            }
+        }
+    }
+    names
+}
+
+/// One progress line: `round 2/6 · 20.1s · fail · ready=pass error-rate=fail (error_rate 0.25 < 0.01) · left: …`.
+fn progress_line(
+    round: &Round,
+    schedule: &Schedule,
+    elapsed: std::time::Duration,
+    tally: &Tally,
+    limits: &WatchLimits,
+) -> String {
+    let checks: Vec<String> = round
+        .policies
+        .iter()
+        .flat_map(|p| &p.checks)
+        .map(|c| {
+            let measured = c
+                .measurements
+                .iter()
+                .find(|m| m.threshold.is_some())
+                .filter(|_| !matches!(c.outcome, Outcome::Pass | Outcome::Skipped))
+                .map(|m| {
+                    format!(
+                        " ({} {} {})",
+                        m.name,
+                        crate::report::number(m.value),
+                        m.threshold.as_deref().unwrap_or("")
+                    )
+                })
+                .unwrap_or_default();
+            format!("{}={}{measured}", c.name, c.outcome)
+        })
+        .collect();
+    format!(
+        "round {}/{} · {} · {} · {} · {}",
+        round.round,
+        schedule.rounds,
+        crate::units::format_duration(elapsed),
+        round.outcome,
+        checks.join(" "),
+        tally.headroom(limits)
+    )
+}
+
+/// Options of `gate watch` beyond those of `gate run`.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    pub schedule: Schedule,
+    pub limits: WatchLimits,
+    pub on_rollback: Option<String>,
+    pub webhook: Option<url::Url>,
+    pub decision_log: Option<std::path::PathBuf>,
+}
+
+/// What the rollback command did.
+#[derive(Debug, Serialize)]
+pub struct HookRun {
+    pub command: String,
+    pub exit_code: Option<i32>,
+    pub output: String,
+}
+
+/// Longest a rollback command may run before gate stops waiting for it.
+const HOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Runs the watch loop on prepared policies; returns the exit code.
+pub async fn watch(
+    prepared: &crate::run::Prepared,
+    options: &WatchOptions,
+    json: bool,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<i32> {
+    use std::io::Write;
+
+    let started_at = std::time::SystemTime::now();
+    let started = tokio::time::Instant::now();
+    let schedule = options.schedule;
+    let mut tally = Tally::default();
+    let mut rounds: Vec<Round> = Vec::new();
+    let mut early: Option<(WatchDecision, String)> = None;
+    tokio::pin!(shutdown);
+    // Progress goes to stdout, unless stdout carries the JSON report.
+    let mut progress: Box<dyn Write> = if json {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
+
+    for n in 1..=schedule.rounds {
+        let round_started = std::time::SystemTime::now();
+        let policies = tokio::select! {
+            policies = prepared.round() => policies,
+            () = &mut shutdown => {
+                early = Some((WatchDecision::Aborted, format!("stopped by a signal during round {n}")));
+                break;
+            }
+        };
+        let outcome = RoundOutcome::of(&policies);
+        let round = Round {
+            round: n,
+            started_at: crate::units::rfc3339(round_started),
+            outcome,
+            policies,
+        };
+        let decided = tally.record(outcome, &options.limits);
+        let _ = writeln!(
+            progress,
+            "{}",
+            progress_line(
+                &round,
+                &schedule,
+                started.elapsed(),
+                &tally,
+                &options.limits
+            )
+        );
+        let _ = progress.flush();
+        rounds.push(round);
+        if let Some(decision) = decided {
+            early = Some(decision);
+            break;
+        }
+        if n == schedule.rounds {
+            break;
+        }
+        // Rounds start at a fixed rate, whatever each one took.
+        let next = started + schedule.interval * n;
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            () = &mut shutdown => {
+                early = Some((WatchDecision::Aborted, format!("stopped by a signal after round {n}")));
+                break;
+            }
+        }
+    }
+
+    let (decision, reason) = early.unwrap_or_else(|| tally.at_end());
+    let failed_checks = troubled_checks(&rounds);
+    let report = WindowReport {
+        schema: "gate.watch/v1",
+        gate_version: env!("CARGO_PKG_VERSION"),
+        env: prepared.env_name().to_owned(),
+        target: prepared.target(),
+        started_at: crate::units::rfc3339(started_at),
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        interval_ms: schedule.interval.as_secs_f64() * 1000.0,
+        planned_rounds: schedule.rounds,
+        limits: options.limits,
+        tally,
+        decision,
+        exit_code: decision.exit_code(),
+        reason,
+        failed_checks,
+        rounds,
+    };
+    let report_path = write_report(&report)?;
+
+    let _ = writeln!(
+        progress,
+        "decision: {} (exit {}): {}{}",
+        report.decision.to_string().to_uppercase(),
+        report.exit_code,
+        report.reason,
+        if report.failed_checks.is_empty() {
+            String::new()
+        } else {
+            format!("; checks: {}", report.failed_checks.join(", "))
+        }
+    );
+    let _ = writeln!(progress, "report: {}", report_path.display());
+
+    if decision == WatchDecision::Rollback
+        && let Some(command) = &options.on_rollback
+    {
+        let hook = run_hook(command, &report, &prepared.policy_names(), &report_path).await;
+        match hook.exit_code {
+            Some(0) => {
+                let _ = writeln!(progress, "rollback command `{command}` succeeded");
+            }
+            code => {
+                let code = code.map_or("no exit code (killed or timed out)".to_owned(), |c| {
+                    format!("exit {c}")
+                });
+                // Loud: the stack may still be on the bad release.
+                let _ = writeln!(
+                    progress,
+                    "ROLLBACK COMMAND FAILED: `{command}` ended with {code}"
+                );
+                eprintln!("gate: ROLLBACK COMMAND FAILED: `{command}` ended with {code}");
+            }
+        }
+        for line in hook.output.lines() {
+            let _ = writeln!(progress, "  | {line}");
+        }
+    }
+
+    if let Some(url) = &options.webhook {
+        let text = format!(
+            "gate watch {}: {} on env `{}` — {}",
+            prepared.policy_names(),
+            report.decision,
+            report.env,
+            report.reason
+        );
+        if let Err(why) = crate::notify::post(prepared.http(), url, &prepared.clean(&text)).await {
+            let _ = writeln!(progress, "webhook: {why} (the decision stands)");
+        }
+    }
+
+    if let Some(path) = &options.decision_log {
+        let last: &[PolicyReport] = report.rounds.last().map_or(&[], |r| r.policies.as_slice());
+        let decision = report.decision.to_string();
+        let entry = crate::decision_log::Decision::new(
+            "watch",
+            &report.env,
+            report.target.clone(),
+            last,
+            &decision,
+            report.exit_code,
+            &report.reason,
+            report.duration_ms,
+        );
+        crate::decision_log::append(path, &entry).map_err(|e| {
+            anyhow::anyhow!("cannot append to the decision log {}: {e}", path.display())
+        })?;
+    }
+
+    if json {
+        let mut stdout = std::io::stdout().lock();
+        let _ = serde_json::to_writer_pretty(&mut stdout, &report).map(|()| writeln!(stdout));
+        let _ = stdout.flush();
+    }
+    let _ = progress.flush();
+    Ok(report.exit_code)
+}
+
+fn write_report(report: &WindowReport) -> anyhow::Result<std::path::PathBuf> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let path = std::env::temp_dir().join(format!("gate-watch-{}-{stamp}.json", std::process::id()));
+    let json = serde_json::to_vec_pretty(report)?;
+    std::fs::write(&path, json)
+        .map_err(|e| anyhow::anyhow!("cannot write the window report {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// Runs the rollback command once through the shell, with the decision in
+/// its environment, and keeps the first 64 KiB of its output.
+async fn run_hook(
+    command: &str,
+    report: &WindowReport,
+    policies: &str,
+    report_path: &std::path::Path,
+) -> HookRun {
+    let spawned = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .env("GATE_DECISION", report.decision.to_string())
+        .env("GATE_POLICY", policies)
+        .env("GATE_ENV", &report.env)
+        .env("GATE_FAILED_CHECKS", report.failed_checks.join(","))
+        .env("GATE_REPORT", report_path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            return HookRun {
+                command: command.into(),
+                exit_code: None,
+                output: format!("cannot start sh: {e}"),
+            };
+        }
+    };
+    match tokio::time::timeout(HOOK_TIMEOUT, child.wait_with_output()).await {
+        Ok(Ok(output)) => {
+            let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&output.stderr));
+            HookRun {
+                command: command.into(),
+                exit_code: output.status.code(),
+                output: crate::text::truncate(&crate::text::escape_controls(&text), 64 << 10),
+            }
+        }
+        Ok(Err(e)) => HookRun {
+            command: command.into(),
+            exit_code: None,
+            output: format!("waiting for it failed: {e}"),
+        },
+        Err(_) => HookRun {
+            command: command.into(),
+            exit_code: None,
+            output: format!(
+                "still running after {}s: stopped waiting",
+                HOOK_TIMEOUT.as_secs()
+            ),
+        },
+    }
+}
+
+/// `gate watch`: prepares the policies once, then watches until the window
+/// ends, a limit is exceeded, or SIGINT/SIGTERM arrives.
+pub async fn command(
+    args: crate::cli::WatchArgs,
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<i32> {
+    let prepared = crate::run::Prepared::new(&args.run, config).await?;
+    let options = WatchOptions {
+        schedule: Schedule::new(args.interval, args.count, args.duration),
+        limits: WatchLimits {
+            failure_limit: args.failure_limit,
+            inconclusive_limit: args.inconclusive_limit,
+            consecutive_error_limit: args.consecutive_error_limit,
+        },
+        on_rollback: args.on_rollback.clone(),
+        webhook: args
+            .webhook
+            .clone()
+            .or_else(|| prepared.plan.webhook.clone()),
+        decision_log: prepared.plan.decision_log.clone(),
+    };
+    let json = args.run.format == crate::report::Format::Json;
+    watch(&prepared, &options, json, shutdown_signal()).await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

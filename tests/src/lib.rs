@@ -106,11 +106,19 @@ impl Gate {
 
     /// `gate run` of guests by short name (see [`guest`]).
     pub fn policies(names: &[&str]) -> Gate {
-        let mut gate = Gate::new(["run"]);
+        Gate::new(["run"]).guests(names)
+    }
+
+    /// `gate watch` of guests by short name.
+    pub fn watch(names: &[&str]) -> Gate {
+        Gate::new(["watch"]).guests(names)
+    }
+
+    fn guests(mut self, names: &[&str]) -> Gate {
         for name in names {
-            gate = gate.arg(guest(name));
+            self = self.arg(guest(name));
         }
-        gate
+        self
     }
 
     /// `--target URL`.
@@ -156,6 +164,17 @@ impl Gate {
         self.line.push_str(&arg.as_ref().to_string_lossy());
         self.command.arg(arg);
         self
+    }
+
+    /// Starts gate without waiting, stdout and stderr piped, for tests that
+    /// act while it runs (watch windows, signals).
+    pub fn spawn(mut self) -> std::process::Child {
+        eprintln!("$ {} &", self.line);
+        self.command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start gate")
     }
 
     pub fn run(mut self) -> Outcome {

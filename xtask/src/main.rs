@@ -265,6 +265,54 @@ fn demo() -> Result<()> {
         |ratio| ratio > 0.02,
     );
     let faulty = gate_run("30 % of requests fail with 500: expect FAIL")?;
+
+    // A bake window: healthy at first, then every request fails. The trigger
+    // rolls back once the error rate stayed high for its whole window.
+    service.set_faults(Faults::default());
+    wait_for_rates(
+        r#"(sum(rate(http_requests_total{status=~"5.."}[2s])) or vector(0)) / sum(rate(http_requests_total[2s]))"#,
+        |ratio| ratio == 0.0,
+    );
+    let prometheus_url = prometheus.as_ref().map(Prometheus::url);
+    let mut args = vec![
+        "watch",
+        "--interval",
+        "1s",
+        "--count",
+        "15",
+        "--on-rollback",
+        "echo \"rolling back: $GATE_FAILED_CHECKS\"",
+    ];
+    match &prometheus_url {
+        Some(url) => args.extend([
+            "policies/rollback.wasm",
+            "--prometheus",
+            url,
+            "--param",
+            "error_window=3s",
+            "--param",
+            "rate_window=2s",
+        ]),
+        None => args.extend(["smoke/api.wasm", "--target", &target]),
+    }
+    println!(
+        "\n=== bake window, failures injected after 4 s: expect ROLLBACK ===\n$ gate {}\n",
+        args.join(" ")
+    );
+    let mut watch = Command::new(&gate)
+        .current_dir(root())
+        .args(&args)
+        .env("GATE_SECRET_API_TOKEN", "demo-token")
+        .spawn()
+        .context("cannot run gate watch")?;
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    println!("(injecting: every request now answers 500)");
+    service.set_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
+    let watched = watch.wait().context("gate watch")?.code().unwrap_or(-1);
+    println!("\n(gate watch exited {watched})");
     drop(traffic);
 
     ensure!(
@@ -275,6 +323,12 @@ fn demo() -> Result<()> {
         faulty == 1,
         "the faulty run should fail (exit 1) but exited {faulty}"
     );
-    println!("\ndemo: the healthy stack passed (exit 0) and the faulty one failed (exit 1).");
+    ensure!(
+        watched == 1,
+        "the watch should roll back (exit 1) but exited {watched}"
+    );
+    println!(
+        "\ndemo: the healthy stack passed (exit 0), the faulty one failed (exit 1), and the bake window rolled back (exit 1)."
+    );
     Ok(())
 }

@@ -228,12 +228,6 @@ impl Settings {
         if let Some(s) = &self.ca_file {
             refuse(&s.at, "ca_file", "extra CA files");
         }
-        if let Some(s) = &self.decision_log {
-            refuse(&s.at, "decision_log", "decision logs");
-        }
-        if let Some(s) = &self.webhook {
-            refuse(&s.at, "webhook", "webhook notifications");
-        }
         for policy in self.policies.iter().flat_map(|p| &p.value) {
             for (key, setting) in [
                 ("signature", &policy.signature),

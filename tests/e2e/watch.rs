@@ -1,0 +1,367 @@
+//! `gate watch` over bake windows against the real sample service (and a
+//! real Prometheus URL where nothing listens, for "Prometheus down").
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Child;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gate_e2e::prometheus::free_port;
+use gate_e2e::{API_TOKEN, Faults, Gate, Outcome, stack};
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gate-e2e-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// A rollback command that appends its GATE_* environment to `log`.
+fn recording_hook(log: &std::path::Path) -> String {
+    format!(
+        "{{ env | grep '^GATE_' | sort; echo ---; }} >> '{}'",
+        log.display()
+    )
+}
+
+/// A local webhook receiver: answers 200 and keeps each request body.
+/// Accepts at most a few connections, so its loop is bounded.
+fn webhook_server() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(5) {
+            let Ok(mut stream) = stream else { continue };
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            kept.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&body).into_owned());
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    (url, bodies)
+}
+
+/// Reads gate's stdout line by line until `pattern` shows up; returns the
+/// lines read.
+fn read_until(child: &mut Child, pattern: &str) -> Vec<String> {
+    let stdout = child.stdout.as_mut().unwrap();
+    let mut reader = BufReader::new(stdout);
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "gate ended before `{pattern}`: {lines:?}"
+        );
+        let found = line.contains(pattern);
+        lines.push(line);
+        if found {
+            return lines;
+        }
+    }
+}
+
+fn finish(mut child: Child, earlier: Vec<String>) -> Outcome {
+    let status = child.wait().unwrap();
+    let mut stdout = earlier.concat();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    eprintln!(
+        "exit {:?}\n--- stdout\n{stdout}--- stderr\n{stderr}",
+        status.code()
+    );
+    Outcome {
+        code: status.code().expect("exited normally"),
+        stdout,
+        stderr,
+    }
+}
+
+#[test]
+fn healthy_window_exits_0_and_never_runs_the_rollback_command() {
+    let stack = stack();
+    let hook_log = temp("healthy-hook.log");
+    let out = Gate::watch(&["api"])
+        .target(&stack.url())
+        .args([
+            "--interval",
+            "200ms",
+            "--count",
+            "3",
+            "--on-rollback",
+            &recording_hook(&hook_log),
+        ])
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("round 3/3"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("decision: HEALTHY (exit 0)"),
+        "{}",
+        out.stdout
+    );
+    assert!(!hook_log.exists(), "the rollback command must not run");
+}
+
+#[test]
+fn errors_injected_after_round_2_roll_back_at_round_3() {
+    let stack = stack();
+    let hook_log = temp("breach-hook.log");
+    let decisions = temp("breach-decisions.jsonl");
+    let (webhook, bodies) = webhook_server();
+    let mut child = Gate::watch(&["api"])
+        .target(&stack.url())
+        .args([
+            "--interval",
+            "1s",
+            "--count",
+            "6",
+            "--on-rollback",
+            &recording_hook(&hook_log),
+        ])
+        .args(["--webhook", &webhook, "--decision-log"])
+        .arg(&decisions)
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .spawn();
+    let lines = read_until(&mut child, "round 2/6");
+    stack.set_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
+    let out = finish(child, lines);
+
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("round 3/6"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("round 4/6"),
+        "rolls back at the first failed round: {}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("decision: ROLLBACK (exit 1)"),
+        "{}",
+        out.stdout
+    );
+
+    let hook = std::fs::read_to_string(&hook_log).expect("the rollback command ran");
+    assert_eq!(
+        hook.matches("---").count(),
+        1,
+        "it ran exactly once: {hook}"
+    );
+    assert!(hook.contains("GATE_DECISION=rollback"), "{hook}");
+    assert!(hook.contains("GATE_POLICY=api"), "{hook}");
+    assert!(hook.contains("GATE_ENV=default"), "{hook}");
+    assert!(hook.contains("GATE_FAILED_CHECKS=api/"), "{hook}");
+    let report_path = hook
+        .lines()
+        .find_map(|l| l.strip_prefix("GATE_REPORT="))
+        .expect("GATE_REPORT set");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report_path).unwrap()).unwrap();
+    assert_eq!(report["decision"], "rollback");
+    assert_eq!(report["rounds"].as_array().unwrap().len(), 3);
+    assert_eq!(report["rounds"][2]["outcome"], "fail");
+
+    let bodies = bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let payload: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert!(
+        payload["text"].as_str().unwrap().contains("rollback"),
+        "{payload}"
+    );
+    assert_eq!(
+        payload["text"], payload["content"],
+        "Slack and Discord read the same text"
+    );
+
+    let log = std::fs::read_to_string(&decisions).unwrap();
+    let entry: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (entry["command"].as_str(), entry["decision"].as_str()),
+        (Some("watch"), Some("rollback"))
+    );
+    assert!(!entry["failed_checks"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn target_down_for_the_whole_window_is_never_healthy() {
+    let target = format!("http://{}", free_port());
+    let out = Gate::watch(&["api"])
+        .target(&target)
+        .args(["--interval", "100ms", "--count", "3"])
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("consecutive errored rounds exceed --consecutive-error-limit 2"),
+        "{}",
+        out.stdout
+    );
+
+    // Even with a limit the window never reaches, all-error is a rollback.
+    let lenient = Gate::watch(&["api"])
+        .target(&target)
+        .args([
+            "--interval",
+            "100ms",
+            "--count",
+            "3",
+            "--consecutive-error-limit",
+            "10",
+        ])
+        .run();
+    assert_eq!(lenient.code, 1, "{}", lenient.stdout);
+    assert!(
+        lenient.stdout.contains("no round passed"),
+        "{}",
+        lenient.stdout
+    );
+}
+
+#[test]
+fn prometheus_down_rolls_back_after_e_plus_1_errored_rounds() {
+    let prometheus = format!("http://{}", free_port());
+    let out = Gate::watch(&["rollback"])
+        .args([
+            "--prometheus",
+            &prometheus,
+            "--interval",
+            "100ms",
+            "--count",
+            "6",
+            "--consecutive-error-limit",
+            "2",
+        ])
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("round 3/6"), "{}", out.stdout);
+    assert!(!out.stdout.contains("round 4/6"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("3 consecutive errored rounds"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn bad_durations_and_limits_exit_2_naming_the_flag() {
+    for (args, flag) in [
+        (vec!["--interval", "soon", "--count", "2"], "--interval"),
+        (vec!["--duration", "5 parsecs"], "--duration"),
+        (vec!["--count", "0"], "--count"),
+        (
+            vec!["--count", "2", "--failure-limit=-1"],
+            "--failure-limit",
+        ),
+        (
+            vec!["--count", "2", "--consecutive-error-limit", "lots"],
+            "--consecutive-error-limit",
+        ),
+        (vec!["--interval", "1s"], "--count"),
+    ] {
+        let out = Gate::watch(&["api"]).args(&args).run();
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(flag),
+            "{args:?} should name {flag}: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn sigterm_mid_window_aborts_with_130_and_logs_the_decision() {
+    let stack = stack();
+    let decisions = temp("aborted-decisions.jsonl");
+    let mut child = Gate::watch(&["api"])
+        .target(&stack.url())
+        .args(["--interval", "1s", "--count", "30", "--decision-log"])
+        .arg(&decisions)
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .spawn();
+    let lines = read_until(&mut child, "round 1/30");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = finish(child, lines);
+    assert_eq!(out.code, 130, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("decision: ABORTED (exit 130)"),
+        "{}",
+        out.stdout
+    );
+    let log = std::fs::read_to_string(&decisions).expect("the decision log was written");
+    let entry: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(entry["decision"], "aborted");
+    assert_eq!(entry["exit_code"], 130);
+}
+
+#[test]
+fn log_stats_reads_the_decision_log() {
+    let stack = stack();
+    let decisions = temp("stats-decisions.jsonl");
+    for faults in [
+        Faults::default(),
+        Faults {
+            error_rate: 1.0,
+            ..Faults::default()
+        },
+        Faults::default(),
+    ] {
+        stack.set_faults(faults);
+        Gate::policies(&["api"])
+            .target(&stack.url())
+            .args(["--decision-log"])
+            .arg(&decisions)
+            .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+            .run();
+    }
+    let out = Gate::new(["log", "stats"])
+        .arg(&decisions)
+        .args(["--format", "json"])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let stats = out.json();
+    assert_eq!(stats["default"]["decisions"], 3);
+    assert_eq!(stats["default"]["failed"], 1);
+    assert!((stats["default"]["change_failure_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
+    assert_eq!(stats["default"]["restores"], 1);
+    let human = Gate::new(["log", "stats"]).arg(&decisions).run();
+    assert!(human.stdout.contains("MTTR"), "{}", human.stdout);
+}
