@@ -291,6 +291,43 @@ fn troubled_checks(rounds: &[Round]) -> Vec<String> {
     names
 }
 
+/// What a check measured against its threshold: `error_rate 0.25 < 0.01`.
+fn evidence(check: &crate::report::CheckReport) -> Option<String> {
+    check
+        .measurements
+        .iter()
+        .find(|m| m.threshold.is_some())
+        .map(|m| {
+            format!(
+                "{} {} {}",
+                m.name,
+                crate::report::number(m.value),
+                m.threshold.as_deref().unwrap_or("")
+            )
+        })
+}
+
+/// The troubled checks of the last round that had any, with what they
+/// measured or why they errored, for the decision line:
+/// `round 3: prod/error-rate fail: error_rate 0.25 < 0.01`.
+fn last_evidence(rounds: &[Round]) -> Option<String> {
+    let round = rounds
+        .iter()
+        .rev()
+        .find(|r| matches!(r.outcome, RoundOutcome::Fail | RoundOutcome::Error))?;
+    let checks: Vec<String> = round
+        .policies
+        .iter()
+        .flat_map(|p| p.checks.iter().map(move |c| (p, c)))
+        .filter(|(_, c)| c.blocking && matches!(c.outcome, Outcome::Fail | Outcome::Error))
+        .map(|(p, c)| {
+            let why = evidence(c).unwrap_or_else(|| crate::text::truncate(&c.message, 120));
+            format!("{}/{} {}: {why}", p.name, c.name, c.outcome)
+        })
+        .collect();
+    Some(format!("round {}: {}", round.round, checks.join("; ")))
+}
+
 /// One progress line: `round 2/6 · 20.1s · fail · ready=pass error-rate=fail (error_rate 0.25 < 0.01) · left: …`.
 fn progress_line(
     round: &Round,
@@ -304,20 +341,11 @@ fn progress_line(
         .iter()
         .flat_map(|p| &p.checks)
         .map(|c| {
-            let measured = c
-                .measurements
-                .iter()
-                .find(|m| m.threshold.is_some())
-                .filter(|_| !matches!(c.outcome, Outcome::Pass | Outcome::Skipped))
-                .map(|m| {
-                    format!(
-                        " ({} {} {})",
-                        m.name,
-                        crate::report::number(m.value),
-                        m.threshold.as_deref().unwrap_or("")
-                    )
-                })
-                .unwrap_or_default();
+            let measured = if matches!(c.outcome, Outcome::Pass | Outcome::Skipped) {
+                String::new()
+            } else {
+                evidence(c).map(|e| format!(" ({e})")).unwrap_or_default()
+            };
             format!("{}={}{measured}", c.name, c.outcome)
         })
         .collect();
@@ -451,11 +479,9 @@ pub async fn watch(
         report.decision.to_string().to_uppercase(),
         report.exit_code,
         report.reason,
-        if report.failed_checks.is_empty() {
-            String::new()
-        } else {
-            format!("; checks: {}", report.failed_checks.join(", "))
-        }
+        last_evidence(&report.rounds)
+            .map(|e| format!("; {e}"))
+            .unwrap_or_default()
     );
     let _ = writeln!(progress, "report: {}", report_path.display());
 
