@@ -18,8 +18,12 @@ pub struct Limits {
     pub wasm_stack_bytes: usize,
     /// Host calls one check may make (logs, params, requests…).
     pub host_calls: u64,
-    /// Live host resources (streams, pollables) one check may hold.
+    /// Live host resources (streams, pollables, component handles) one
+    /// check may hold.
     pub resources: usize,
+    /// Bytes one host call may carry from the policy (wasmtime's hostcall
+    /// fuel): a request body, a log line.
+    pub hostcall_bytes: usize,
     /// Default per-request timeout when the policy sets none.
     pub http_timeout: Duration,
     /// Response bodies larger than this are refused with `too-large`.
@@ -48,6 +52,7 @@ impl Default for Limits {
             wasm_stack_bytes: 512 << 10,
             host_calls: 100_000,
             resources: 1024,
+            hostcall_bytes: 16 << 20,
             http_timeout: Duration::from_secs(30),
             response_bytes: 8 << 20,
             log_bytes: 256 << 10,

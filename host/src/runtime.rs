@@ -271,6 +271,8 @@ fn start_ticker(engine: &Engine) {
 fn new_store(engine: &Engine, session: &Arc<Session>, deadline: Instant) -> Store<HostState> {
     let mut store = Store::new(engine, HostState::new(session.clone(), deadline));
     store.limiter(|state| &mut state.limiter);
+    store.set_hostcall_fuel(session.limits.hostcall_bytes);
+    store.set_max_component_handles(session.limits.resources);
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|store| {
         if Instant::now() >= store.data().deadline {
@@ -411,6 +413,19 @@ fn classify(
         return (ErrorKind::Trap, format!("the policy trapped: {trap}"));
     }
     let chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();
+    // wasmtime's error type for this is private; its text is stable.
+    if chain
+        .iter()
+        .any(|e| e.contains("fuel allocated for hostcalls has been exhausted"))
+    {
+        return (
+            ErrorKind::ResourceLimit,
+            format!(
+                "host-call argument limit exceeded: the check passed more than {} to one host call",
+                crate::units::format_size(limits.hostcall_bytes as u64)
+            ),
+        );
+    }
     (ErrorKind::Host, chain.join(": "))
 }
 

@@ -171,3 +171,65 @@ fn hosts_other_than_the_target_are_denied_without_connecting() {
         "no connection reached the forbidden listener"
     );
 }
+
+#[test]
+fn stack_host_call_arguments_files_env_args_and_sockets_are_bounded() {
+    // A listener the policy tries to reach through a WASI socket: it is
+    // refused inside the sandbox, and never connected to.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let socket_addr = format!("socket_addr={}", listener.local_addr().unwrap());
+    // Memory high enough that a 200 MiB argument can be built, so the
+    // host-call limit is what stops it.
+    let out = hostile(&[
+        "--timeout",
+        "2s",
+        "--memory-limit",
+        "512MiB",
+        "--param",
+        &socket_addr,
+    ]);
+
+    let recurse = out.check("hostile", "recurse");
+    assert_eq!(recurse["error"], "trap", "{recurse}");
+    assert!(
+        recurse["message"]
+            .as_str()
+            .unwrap()
+            .contains("stack overflow"),
+        "{recurse}"
+    );
+
+    let big = out.check("hostile", "big-arg");
+    assert_eq!(big["error"], "resource-limit", "{big}");
+    assert!(
+        big["message"]
+            .as_str()
+            .unwrap()
+            .contains("host-call argument limit"),
+        "{big}"
+    );
+
+    let snoop = out.check("hostile", "snoop");
+    assert_eq!(
+        snoop["outcome"], "pass",
+        "WASI shows no file, variable or argument: {snoop}"
+    );
+    assert!(
+        snoop["message"]
+            .as_str()
+            .unwrap()
+            .contains("env vars: 0, args: 0"),
+        "{snoop}"
+    );
+
+    let socket = out.check("hostile", "socket");
+    assert_eq!(socket["outcome"], "pass", "the socket is refused: {socket}");
+    assert!(
+        listener.accept().is_err(),
+        "nothing connected to the listener"
+    );
+
+    assert_eq!(out.check("hostile", "ok")["outcome"], "pass");
+    assert_eq!(out.code, 1);
+}

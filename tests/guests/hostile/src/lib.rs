@@ -13,6 +13,10 @@
 //! | `leak-secret` | puts secret `api_token` in its message and log | redact it |
 //! | `escape`      | writes terminal escape sequences | neutralise them |
 //! | `flood`       | logs 10 000 000 debug lines | cap the log |
+//! | `recurse`     | recurses without bound | stop it at the wasm stack limit |
+//! | `big-arg`     | passes a 200 MiB string to a host call | refuse it (host-call argument limit) |
+//! | `snoop`       | reads files, env vars and args through WASI | see nothing (passes saying so) |
+//! | `socket`      | opens a TCP socket to `--param socket_addr` | be refused (passes saying so) |
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -55,6 +59,65 @@ fn policy() -> Policy {
             escape,
         ))
         .check(Check::new("flood", "logs ten million lines", flood))
+        .check(Check::new("recurse", "recurses without bound", recurse))
+        .check(Check::new(
+            "big-arg",
+            "passes 200 MiB to a host call",
+            big_arg,
+        ))
+        .check(Check::new("snoop", "reads files, env and args", snoop))
+        .check(Check::new("socket", "opens a TCP socket", socket))
+}
+
+fn recurse() -> Result<CheckResult> {
+    #[allow(unconditional_recursion)] // the point of this check
+    fn down(depth: u64, trail: &mut [u64; 64]) -> u64 {
+        trail[(depth % 64) as usize] = depth;
+        // The work after the call keeps it from becoming a loop.
+        down(black_box(depth + 1), black_box(trail)) + trail[0]
+    }
+    let total = down(0, &mut [0; 64]);
+    Ok(CheckResult::fail(format!("recursion ended at {total}")))
+}
+
+fn big_arg() -> Result<CheckResult> {
+    let huge = "x".repeat(200 * MIB);
+    log::debug(&huge);
+    Ok(CheckResult::fail("the host took a 200 MiB argument"))
+}
+
+/// Passes only if the sandbox shows it nothing: no file, no variable, no
+/// argument.
+fn snoop() -> Result<CheckResult> {
+    let file = std::fs::read_to_string("/etc/passwd");
+    let listing = std::fs::read_dir("/").map(|d| d.count());
+    let vars = std::env::vars().count();
+    let args = std::env::args().count();
+    let seen = format!(
+        "file: {}, dir: {}, env vars: {vars}, args: {args}",
+        file.as_ref().map_or_else(
+            |e| format!("refused ({e})"),
+            |t| format!("READ {} bytes", t.len())
+        ),
+        listing.as_ref().map_or_else(
+            |e| format!("refused ({e})"),
+            |n| format!("LISTED {n} entries")
+        ),
+    );
+    if file.is_err() && listing.is_err() && vars == 0 && args == 0 {
+        Ok(CheckResult::pass(seen))
+    } else {
+        Ok(CheckResult::fail(seen))
+    }
+}
+
+/// Passes only if the socket is refused.
+fn socket() -> Result<CheckResult> {
+    let addr = context::param("socket_addr").unwrap_or_else(|| "127.0.0.1:9".to_owned());
+    match std::net::TcpStream::connect(&addr) {
+        Ok(_) => Ok(CheckResult::fail(format!("connected to {addr}"))),
+        Err(e) => Ok(CheckResult::pass(format!("socket to {addr} refused: {e}"))),
+    }
 }
 
 export_policy!(policy);
@@ -142,7 +205,11 @@ mod tests {
                 "sleepy",
                 "leak-secret",
                 "escape",
-                "flood"
+                "flood",
+                "recurse",
+                "big-arg",
+                "snoop",
+                "socket"
             ]
         );
         for check in policy.checks() {
