@@ -111,24 +111,7 @@ impl FromStr for ParamDuration {
     type Err = String;
 
     fn from_str(text: &str) -> core::result::Result<Self, String> {
-        let split = text
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(split);
-        let value: f64 = number
-            .parse()
-            .map_err(|_| "expected a duration such as 500ms, 10s, 5m or 1h".to_owned())?;
-        let seconds = match unit {
-            "ms" => value / 1000.0,
-            "s" | "" => value,
-            "m" => value * 60.0,
-            "h" => value * 3600.0,
-            other => return Err(format!("unknown unit `{other}` (use ms, s, m or h)")),
-        };
-        if !(seconds > 0.0 && seconds.is_finite() && seconds < 1e9) {
-            return Err("must be a positive duration".to_owned());
-        }
-        Ok(ParamDuration(Duration::from_secs_f64(seconds)))
+        gate_units::parse_duration(text).map(ParamDuration)
     }
 }
 

@@ -98,6 +98,7 @@ pub async fn inspect(args: crate::cli::InspectArgs) -> anyhow::Result<i32> {
     let session = std::sync::Arc::new(crate::state::Session::new(
         crate::grants::Grants::default(),
         limits,
+        [],
     )?);
     let policy = runtime.load(&args.policy, &session).await?;
     let inspection = Inspection::from(&policy);

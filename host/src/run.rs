@@ -11,7 +11,6 @@ use crate::plan::Plan;
 use crate::report::{self, Format, PolicyReport, RunReport};
 use crate::runtime::{LoadedPolicy, Runtime};
 use crate::state::Session;
-use crate::text::Cleaner;
 use crate::units::rfc3339;
 use crate::verdict;
 
@@ -55,16 +54,18 @@ impl Prepared {
     pub async fn new(args: &RunArgs, config: Option<&Path>) -> anyhow::Result<Prepared> {
         let plan = Plan::new(args, config)?;
         let runtime = Runtime::new(plan.limits.wasm_stack_bytes)?;
-        let mut session = Session::new(plan.grants.clone(), plan.limits.clone())?;
         // Policies may read fewer secrets than gate knows; all are redacted,
         // and so is a webhook URL (it carries a token).
-        session.cleaner = Cleaner::new(
-            plan.redact
-                .iter()
-                .cloned()
-                .chain(plan.webhook.iter().map(|u| u.to_string())),
-        );
-        let session = Arc::new(session);
+        let redact = plan
+            .redact
+            .iter()
+            .cloned()
+            .chain(plan.webhook.iter().map(|u| u.to_string()));
+        let session = Arc::new(Session::new(
+            plan.grants.clone(),
+            plan.limits.clone(),
+            redact,
+        )?);
         let mut loaded = Vec::with_capacity(plan.policies.len());
         for planned in &plan.policies {
             let policy = runtime.load(&planned.path, &session).await?;

@@ -24,8 +24,14 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(grants: Grants, limits: Limits) -> anyhow::Result<Session> {
-        let cleaner = Cleaner::new(grants.secrets.values().cloned());
+    /// `redact`: every value to keep out of all output, beyond the secrets
+    /// the grants give policies (gate may know more than it grants).
+    pub fn new(
+        grants: Grants,
+        limits: Limits,
+        redact: impl IntoIterator<Item = String>,
+    ) -> anyhow::Result<Session> {
+        let cleaner = Cleaner::new(grants.secrets.values().cloned().chain(redact));
         let http = crate::caps::http::client()?;
         Ok(Session {
             grants,

@@ -124,7 +124,7 @@ impl<'a> Checker<'a> {
         let limits = Limits::default();
         let runtime = Runtime::new(limits.wasm_stack_bytes)?;
         // Describing a policy needs no capability.
-        let session = Arc::new(Session::new(Grants::default(), limits)?);
+        let session = Arc::new(Session::new(Grants::default(), limits, [])?);
         Ok(Checker {
             config,
             runtime,
