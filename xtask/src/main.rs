@@ -166,8 +166,10 @@ fn test(extra: &[String]) -> Result<()> {
     stage_shipped_guests()?;
     let test_packages: Vec<&str> = TEST_GUESTS.iter().map(|(p, _)| *p).collect();
     let out = build_guests(&test_packages)?;
-    // The end-to-end tests drive the real binary, so build it first.
-    run(cargo().args(["build", "-p", "gate-host", "--bin", "gate"]))?;
+    // The end-to-end tests drive the real binary, so build it first. With
+    // --workspace, features unify as they do for `cargo test --workspace`
+    // below, so wasmtime is compiled once, not twice.
+    run(cargo().args(["build", "--workspace", "--bin", "gate"]))?;
     let mut command = cargo();
     command
         .args(["test", "--workspace"])
