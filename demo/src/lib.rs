@@ -69,11 +69,12 @@ mod app;
 mod auth;
 mod faults;
 mod metrics;
+pub mod probe;
 pub mod prometheus;
 mod server;
 
 pub use faults::Faults;
-pub use server::{Server, serve};
+pub use server::{Server, serve, serve_in_container};
 
 use std::fmt;
 

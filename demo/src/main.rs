@@ -10,12 +10,18 @@ use std::process::ExitCode;
 use gate_demo::Config;
 
 const USAGE: &str = "\
-usage: sample-service [--listen ADDR] [--api-token TOKEN]
+usage: sample-service [--listen ADDR] [--api-token TOKEN] [--container]
+       sample-service probe [URL]
 
   --listen ADDR       loopback address to bind (default 127.0.0.1:8080; port 0 picks one)
   --api-token TOKEN   bearer token for /api/v1/system/status
                       (default: $SAMPLE_API_TOKEN, else demo-token; prefer the
-                      variable, arguments are visible to other local users)";
+                      variable, arguments are visible to other local users)
+  --container         allow a non-loopback ADDR (e.g. 0.0.0.0:8080): only inside a
+                      container, whose own network is private; publish the port
+                      on 127.0.0.1 only
+  probe [URL]         the container health check: GET URL (default
+                      http://127.0.0.1:8080/health), exit 0 on 200, else 1";
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const TOKEN_ENV: &str = "SAMPLE_API_TOKEN";
@@ -24,11 +30,14 @@ const TOKEN_ENV: &str = "SAMPLE_API_TOKEN";
 struct Args {
     listen: SocketAddr,
     api_token: String,
+    /// Inside a container: any address may be bound.
+    container: bool,
 }
 
 #[derive(Debug, PartialEq)]
 enum Command {
     Run(Args),
+    Probe(String),
     Help,
 }
 
@@ -39,6 +48,19 @@ fn main() -> ExitCode {
         Ok(Command::Help) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
+        }
+        Ok(Command::Probe(url)) => {
+            // Docker keeps what a probe prints as the check's output.
+            return match gate_demo::probe::probe(&url) {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(line) => {
+                    println!("{line}");
+                    ExitCode::FAILURE
+                }
+            };
         }
         Err(message) => {
             eprintln!("sample-service: {message}\n\n{USAGE}");
@@ -73,7 +95,11 @@ fn run(args: Args) -> io::Result<()> {
             api_token: args.api_token,
             ..Config::default()
         };
-        gate_demo::serve(listener, config, shutdown).await
+        if args.container {
+            gate_demo::serve_in_container(listener, config, shutdown).await
+        } else {
+            gate_demo::serve(listener, config, shutdown).await
+        }
     })
 }
 
@@ -83,7 +109,18 @@ fn parse_args(
 ) -> Result<Command, String> {
     let mut listen = None;
     let mut api_token = None;
-    let mut args = args.into_iter();
+    let mut container = false;
+    let mut args = args.into_iter().peekable();
+    if args.peek().is_some_and(|first| first == "probe") {
+        args.next();
+        let url = args
+            .next()
+            .unwrap_or_else(|| gate_demo::probe::DEFAULT_URL.to_owned());
+        if let Some(extra) = args.next() {
+            return Err(format!("unexpected argument {extra:?} after the probe URL"));
+        }
+        return Ok(Command::Probe(url));
+    }
     while let Some(arg) = args.next() {
         // Accept both `--flag value` and `--flag=value`.
         let (flag, inline) = match arg.split_once('=') {
@@ -102,6 +139,7 @@ fn parse_args(
             "-h" | "--help" => return Ok(Command::Help),
             "--listen" => listen = Some(value("--listen")?),
             "--api-token" => api_token = Some(value("--api-token")?),
+            "--container" if inline.is_none() => container = true,
             other => return Err(format!("unexpected argument {other:?}")),
         }
     }
@@ -111,9 +149,10 @@ fn parse_args(
         .parse()
         .map_err(|_| format!("--listen wants IP:PORT, e.g. {DEFAULT_LISTEN}; got {listen:?}"))?;
     // The admin endpoints let anyone who can connect break the service.
-    if !listen.ip().is_loopback() {
+    if !listen.ip().is_loopback() && !container {
         return Err(format!(
-            "refusing to listen on non-loopback address {listen}; use 127.0.0.1 or [::1]"
+            "refusing to listen on non-loopback address {listen}; use 127.0.0.1 or [::1] \
+             (or --container, inside a container)"
         ));
     }
     let api_token = api_token
@@ -122,7 +161,11 @@ fn parse_args(
     if api_token.is_empty() {
         return Err("the API token must not be empty".to_owned());
     }
-    Ok(Command::Run(Args { listen, api_token }))
+    Ok(Command::Run(Args {
+        listen,
+        api_token,
+        container,
+    }))
 }
 
 /// Completes on the first SIGINT or SIGTERM (Ctrl-C elsewhere). Registers
@@ -162,6 +205,7 @@ mod tests {
         Command::Run(Args {
             listen: listen.parse().unwrap(),
             api_token: token.to_owned(),
+            container: false,
         })
     }
 
@@ -211,6 +255,23 @@ mod tests {
         }
         let err = parse(&["--listen", "0.0.0.0:80"], None).unwrap_err();
         assert!(err.contains("non-loopback"), "{err}");
+        assert_eq!(
+            parse(&["--listen", "0.0.0.0:8080", "--container"], None),
+            Ok(Command::Run(Args {
+                listen: "0.0.0.0:8080".parse().unwrap(),
+                api_token: "demo-token".into(),
+                container: true,
+            }))
+        );
+        assert_eq!(
+            parse(&["probe"], None),
+            Ok(Command::Probe("http://127.0.0.1:8080/health".into()))
+        );
+        assert_eq!(
+            parse(&["probe", "http://127.0.0.1:1/ready"], None),
+            Ok(Command::Probe("http://127.0.0.1:1/ready".into()))
+        );
+        assert!(parse(&["probe", "a", "b"], None).is_err());
         assert_eq!(parse(&["--help"], None), Ok(Command::Help));
     }
 }

@@ -60,7 +60,7 @@ impl Server {
                 let signal = async {
                     let _ = stop_requested.await;
                 };
-                runtime.block_on(serve_state(listener, state, signal))
+                runtime.block_on(serve_state(listener, state, signal, true))
             })?;
 
         Ok(Server {
@@ -136,16 +136,28 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    serve_state(listener, AppState::new(config), shutdown).await
+    serve_state(listener, AppState::new(config), shutdown, true).await
+}
+
+/// [`serve`] on any address, for the service inside a container: there the
+/// network namespace is the container's own, and only the port the compose
+/// file publishes (on the host's 127.0.0.1) is reachable.
+pub async fn serve_in_container(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    serve_state(listener, AppState::new(config), shutdown, false).await
 }
 
 async fn serve_state(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    loopback_only: bool,
 ) -> io::Result<()> {
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() {
+    if loopback_only && !addr.ip().is_loopback() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("refusing to serve on non-loopback address {addr}"),

@@ -18,7 +18,7 @@ use core::str::FromStr;
 use std::fmt::Display;
 use std::time::Duration;
 
-use crate::__private::bindings::gate::policy::context as wit;
+use crate::host;
 use crate::{Error, Result};
 
 /// The base URL of the stack under test (`--target`), if one was given.
@@ -32,7 +32,7 @@ use crate::{Error, Result};
 /// }
 /// ```
 pub fn target() -> Option<String> {
-    wit::target()
+    host::target()
 }
 
 /// The target, or [`Error::MissingTarget`] telling the operator to pass
@@ -54,7 +54,7 @@ pub fn require_target() -> Result<String> {
 /// # let _ = strict;
 /// ```
 pub fn env_name() -> String {
-    wit::env_name()
+    host::env_name()
 }
 
 /// The raw value of `--param name=value`, if given.
@@ -64,7 +64,25 @@ pub fn env_name() -> String {
 /// # let _ = path;
 /// ```
 pub fn param(name: &str) -> Option<String> {
-    wit::param(name)
+    host::param(name)
+}
+
+/// The raw value of a parameter the check cannot do without, or
+/// [`Error::MissingParam`] telling the operator which `--param` to give.
+/// An empty value counts as missing.
+///
+/// ```no_run
+/// let project = gate_sdk::context::require_param("compose_project")?;
+/// # let _ = project;
+/// # Ok::<(), gate_sdk::Error>(())
+/// ```
+pub fn require_param(name: &str) -> Result<String> {
+    param(name)
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| Error::MissingParam {
+            name: name.to_owned(),
+        })
 }
 
 /// The parameter parsed as `T`, or `default` when it was not given.
@@ -139,7 +157,7 @@ where
 /// }
 /// ```
 pub fn params() -> Vec<(String, String)> {
-    wit::params()
+    host::params()
 }
 
 /// A secret, read by the host from `GATE_SECRET_<NAME>` (name upper-cased,
@@ -155,7 +173,7 @@ pub fn params() -> Vec<(String, String)> {
 /// # let _ = request;
 /// ```
 pub fn secret(name: &str) -> Option<String> {
-    wit::secret(name)
+    host::secret(name)
 }
 
 /// A secret the check cannot do without. Unset or empty is an
@@ -189,7 +207,7 @@ pub fn require_secret(name: &str) -> Result<String> {
 /// gate_sdk::context::sleep(Duration::from_secs(2));
 /// ```
 pub fn sleep(duration: Duration) {
-    wit::sleep(millis_ceil(duration));
+    host::sleep(millis_ceil(duration));
 }
 
 /// `duration` in whole milliseconds, rounded up (so a short sleep is not a

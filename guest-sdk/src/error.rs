@@ -2,8 +2,10 @@
 
 use core::fmt;
 
+use crate::docker::DockerError;
 use crate::http::HttpError;
 use crate::metrics::MetricsError;
+use crate::tls::TlsError;
 
 /// The result type of checks and SDK calls.
 ///
@@ -59,6 +61,25 @@ pub enum Error {
     /// assert!(error.to_string().contains("parse error"));
     /// ```
     Metrics(MetricsError),
+    /// A Docker engine query failed: not granted, unreachable, no such
+    /// container…
+    ///
+    /// ```
+    /// use gate_sdk::{Error, docker::DockerError};
+    ///
+    /// let error: Error = DockerError::Unreachable("Docker engine unix:///var/run/docker.sock is unreachable".into()).into();
+    /// assert!(error.to_string().contains("unreachable"));
+    /// ```
+    Docker(DockerError),
+    /// A TLS handshake failed: denied, refused, not TLS…
+    ///
+    /// ```
+    /// use gate_sdk::{Error, tls::TlsError};
+    ///
+    /// let error: Error = TlsError::Connect("127.0.0.1:9: connection refused".into()).into();
+    /// assert!(error.to_string().contains("connection refused"));
+    /// ```
+    Tls(TlsError),
     /// A response had another status than the check required; see
     /// [`Response::expect_status`](crate::http::Response::expect_status).
     ///
@@ -118,6 +139,22 @@ pub enum Error {
         /// Why it was rejected.
         reason: String,
     },
+    /// A parameter the check requires was not given to the run; see
+    /// [`context::require_param`](crate::context::require_param).
+    ///
+    /// ```
+    /// use gate_sdk::Error;
+    ///
+    /// let error = Error::MissingParam { name: "expected_tag".into() };
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "parameter `expected_tag` is required: set it with --param expected_tag=<value>"
+    /// );
+    /// ```
+    MissingParam {
+        /// The parameter's name.
+        name: String,
+    },
     /// A secret the check requires was not given to the run.
     ///
     /// ```
@@ -154,6 +191,12 @@ impl fmt::Display for Error {
         match self {
             Error::Http(error) => error.fmt(f),
             Error::Metrics(error) => error.fmt(f),
+            Error::Docker(error) => error.fmt(f),
+            Error::Tls(error) => error.fmt(f),
+            Error::MissingParam { name } => write!(
+                f,
+                "parameter `{name}` is required: set it with --param {name}=<value>"
+            ),
             Error::Status {
                 url,
                 expected,
@@ -205,6 +248,18 @@ impl std::error::Error for Error {
 impl From<MetricsError> for Error {
     fn from(error: MetricsError) -> Self {
         Error::Metrics(error)
+    }
+}
+
+impl From<DockerError> for Error {
+    fn from(error: DockerError) -> Self {
+        Error::Docker(error)
+    }
+}
+
+impl From<TlsError> for Error {
+    fn from(error: TlsError) -> Self {
+        Error::Tls(error)
     }
 }
 

@@ -3,7 +3,9 @@
 //! Requests may go to the target and to hosts the run allows; anything else is
 //! [`HttpError::Denied`] without being sent. A URL that is a path (`/health`)
 //! is resolved by the host against the target. Redirects are returned as
-//! responses, never followed. The host measures each response's latency.
+//! responses unless the request opts in with [`Request::follow_redirects`];
+//! each hop is then a new request the host checks against the allow-list.
+//! The host measures each response's latency.
 //!
 //! ```no_run
 //! use gate_sdk::http::{self, Request};
@@ -28,6 +30,8 @@ use crate::__private::bindings::gate::policy::http as wit;
 use crate::context::millis_ceil;
 use crate::error::snippet;
 use crate::{Error, Result};
+
+mod redirect;
 
 /// Characters of a body quoted in [`Error::Status`].
 const STATUS_BODY_CHARS: usize = 200;
@@ -79,6 +83,19 @@ impl Method {
             Method::Patch => "PATCH",
             Method::Delete => "DELETE",
             Method::Options => "OPTIONS",
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn from_wit(method: wit::Method) -> Self {
+        match method {
+            wit::Method::Get => Method::Get,
+            wit::Method::Head => Method::Head,
+            wit::Method::Post => Method::Post,
+            wit::Method::Put => Method::Put,
+            wit::Method::Patch => Method::Patch,
+            wit::Method::Delete => Method::Delete,
+            wit::Method::Options => Method::Options,
         }
     }
 
@@ -177,6 +194,18 @@ impl HttpError {
         matches!(self, HttpError::Denied(_) | HttpError::InvalidRequest(_))
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn to_wit(&self) -> wit::HttpError {
+        match self.clone() {
+            HttpError::Denied(text) => wit::HttpError::Denied(text),
+            HttpError::InvalidRequest(text) => wit::HttpError::InvalidRequest(text),
+            HttpError::Connect(text) => wit::HttpError::Connect(text),
+            HttpError::Timeout(ms) => wit::HttpError::Timeout(ms),
+            HttpError::TooLarge(bytes) => wit::HttpError::TooLarge(bytes),
+            HttpError::Other(text) => wit::HttpError::Other(text),
+        }
+    }
+
     fn from_wit(error: wit::HttpError) -> Self {
         match error {
             wit::HttpError::Denied(text) => HttpError::Denied(text),
@@ -228,6 +257,8 @@ pub struct Request {
     headers: Vec<(String, String)>,
     body: Option<Vec<u8>>,
     timeout_ms: Option<u32>,
+    /// Redirects to follow; 0 returns them as responses.
+    max_redirects: u32,
     /// A body that could not be encoded; reported by `send` so that the
     /// builder methods can stay infallible.
     body_error: Option<String>,
@@ -251,6 +282,7 @@ impl Request {
             headers: Vec::new(),
             body: None,
             timeout_ms: None,
+            max_redirects: 0,
             body_error: None,
         }
     }
@@ -356,6 +388,47 @@ impl Request {
         self
     }
 
+    /// Follows up to `max_hops` redirects (301, 302, 303, 307, 308) instead
+    /// of returning them; without this, a redirect is the response.
+    ///
+    /// Every hop is a new request that the host checks against the run's
+    /// allow-list, so a redirect to a host the run does not allow ends with
+    /// [`HttpError::Denied`] naming the hop, and nothing is sent there.
+    /// `Authorization`, `Cookie` and `Proxy-Authorization` are dropped once
+    /// a hop changes origin (scheme, host or port). A 303, or a 301/302
+    /// after a `POST`, continues as a `GET` without a body; 307 and 308
+    /// repeat the request. More than `max_hops` redirects is an
+    /// [`HttpError::Other`] error. The [`Response`] is the last hop's, and
+    /// its [`url`](Response::url) the URL that answered.
+    ///
+    /// ```no_run
+    /// use gate_sdk::http::Request;
+    ///
+    /// let response = Request::get("/login").follow_redirects(5).send()?;
+    /// println!("landed on {} with {}", response.url(), response.status());
+    /// # Ok::<(), gate_sdk::Error>(())
+    /// ```
+    ///
+    /// ```
+    /// # use gate_sdk::http::Request;
+    /// assert_eq!(Request::get("/").follow_redirects(3).max_redirects(), 3);
+    /// assert_eq!(Request::get("/").max_redirects(), 0);
+    /// ```
+    pub fn follow_redirects(mut self, max_hops: u32) -> Self {
+        self.max_redirects = max_hops;
+        self
+    }
+
+    /// How many redirects [`send`](Request::send) follows (0: none).
+    ///
+    /// ```
+    /// # use gate_sdk::http::Request;
+    /// assert_eq!(Request::get("/").follow_redirects(2).max_redirects(), 2);
+    /// ```
+    pub fn max_redirects(&self) -> u32 {
+        self.max_redirects
+    }
+
     /// The method.
     ///
     /// ```
@@ -428,8 +501,55 @@ impl Request {
         self.send_raw().map_err(Error::Http)
     }
 
-    /// Sends the request, keeping transport errors apart from other errors.
+    /// Sends the request, following redirects if asked to, keeping
+    /// transport errors apart from other errors.
     fn send_raw(self) -> core::result::Result<Response, HttpError> {
+        let max = self.max_redirects;
+        let mut request = self;
+        let mut hop = 0;
+        let mut from = String::new();
+        loop {
+            let to = request.url.clone();
+            let response = request.clone().send_once().map_err(|error| match hop {
+                0 => error,
+                _ => redirect::in_hop(error, hop, &from, &to),
+            })?;
+            if max == 0 || !redirect::is_redirect(response.status) {
+                return Ok(response);
+            }
+            let Some(location) = response.header("location") else {
+                return Ok(response);
+            };
+            let target = if to.contains("://") {
+                None
+            } else {
+                crate::context::target()
+            };
+            let here = redirect::absolute(&to, target.as_deref()).ok_or_else(|| {
+                HttpError::InvalidRequest(format!(
+                    "cannot follow the redirect from `{to}`: its URL is not absolute"
+                ))
+            })?;
+            let next = redirect::resolve(&here, location).map_err(|why| {
+                HttpError::InvalidRequest(format!(
+                    "redirect hop {} from {here} not followed: {why}",
+                    hop + 1
+                ))
+            })?;
+            if hop == max {
+                return Err(HttpError::Other(format!(
+                    "too many redirects: {here} redirected to {next} after {max} hops \
+                     (follow_redirects({max}))"
+                )));
+            }
+            hop += 1;
+            request = redirect::next_request(request, response.status, &here, next);
+            from = here;
+        }
+    }
+
+    /// Sends the request once, as it is.
+    fn send_once(self) -> core::result::Result<Response, HttpError> {
         let request = wit::Request {
             method: self.method.to_wit(),
             url: self.url,
@@ -437,7 +557,7 @@ impl Request {
             body: self.body,
             timeout_ms: self.timeout_ms,
         };
-        match wit::send(&request) {
+        match crate::host::http_send(&request) {
             Ok(response) => Ok(Response {
                 url: request.url,
                 status: response.status,
@@ -446,6 +566,21 @@ impl Request {
                 elapsed_ms: response.elapsed_ms,
             }),
             Err(error) => Err(HttpError::from_wit(error)),
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    /// The request as the host received it, for the mock host.
+    pub(crate) fn from_wit(request: &wit::Request) -> Self {
+        Request {
+            method: Method::from_wit(request.method),
+            url: request.url.clone(),
+            headers: request.headers.clone(),
+            body: request.body.clone(),
+            timeout_ms: request.timeout_ms,
+            body_error: None,
+            // One host call is one hop: the host never follows redirects.
+            max_redirects: 0,
         }
     }
 
@@ -526,6 +661,17 @@ impl Response {
             headers,
             body: body.into(),
             elapsed_ms,
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    /// The response as the host sends it, for the mock host.
+    pub(crate) fn to_wit(&self) -> wit::Response {
+        wit::Response {
+            status: self.status,
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            elapsed_ms: self.elapsed_ms,
         }
     }
 

@@ -14,6 +14,11 @@
 //!   paths such as `/health` are resolved against the target.
 //! * [`metrics`]: Prometheus queries (`--prometheus URL`), with [`metrics::measure`]
 //!   for gates and [`metrics::sustained`] for alert-style rollback triggers.
+//! * [`docker`]: read-only Docker engine queries (`--docker`), with
+//!   [`docker::compose_healthy`], [`docker::image_tag_is`] and
+//!   [`docker::resources_within`] for compose stacks.
+//! * [`tls`]: the certificate a server presents, with
+//!   [`tls::cert_valid_for`] for expiry checks.
 //! * [`context`]: the target, the environment name, `--param`s and secrets.
 //! * [`log`]: lines attached to the check's report.
 //!
@@ -61,21 +66,40 @@
 //!
 //! # Testing natively
 //!
-//! The host functions exist only inside the runner: called from a native
-//! build they panic. Keep decisions in plain functions that take a
-//! [`http::Response`] or [`http::Samples`] (both can be built by hand) and test
-//! those with `cargo test`.
+//! The host exists only inside gate. Natively (`cargo test`), every call a
+//! check makes to the host is answered by a [`mock::MockHost`]: set the
+//! target, params, secrets and the answers to HTTP requests and Prometheus
+//! queries in Rust, run a check with [`mock::MockHost::run`], and assert its
+//! outcome. A request the mock has no answer for panics, naming it.
+//!
+//! ```
+//! use gate_sdk::http::{Method, Response};
+//! use gate_sdk::mock::MockHost;
+//! use gate_sdk::{http, Check, CheckResult, Outcome, Policy, PolicyKind};
+//!
+//! let policy = Policy::new("example", PolicyKind::Gate).check(Check::new("ready", "", || {
+//!     Ok(CheckResult::pass(format!("answered {}", http::get("/ready")?.status())))
+//! }));
+//! let host = MockHost::new().http(Method::Get, "/ready", Response::new("/ready", 200, vec![], "", 1.0));
+//! assert_eq!(host.run(&policy, "ready")?.outcome, Outcome::Pass);
+//! # Ok::<(), gate_sdk::Error>(())
+//! ```
 
 #![deny(missing_docs)]
 
 mod error;
+mod host;
 mod policy;
 mod result;
 
 pub mod context;
+pub mod docker;
 pub mod http;
 pub mod log;
 pub mod metrics;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod mock;
+pub mod tls;
 
 pub use error::{Error, Result};
 pub use policy::{Capability, Check, Policy, PolicyKind};
@@ -85,7 +109,9 @@ pub use result::{CheckResult, Limit, Measurement, Outcome, judge};
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod __private {
-    /// Bindings generated from the WIT contract in the workspace's `wit/`.
+    /// Bindings generated from the WIT contract, the SDK's copy of the
+    /// workspace's `wit/` (kept identical by `cargo xtask wit`, checked by
+    /// this crate's tests and `cargo xtask lint`).
     ///
     /// `pub_export_macro` makes the generated `export!` macro usable from
     /// policy crates. [`export_policy!`](crate::export_policy!) always names
@@ -95,7 +121,7 @@ pub mod __private {
     pub mod bindings {
         wit_bindgen::generate!({
             world: "policy",
-            path: "../wit",
+            path: "wit",
             pub_export_macro: true,
             default_bindings_module: "gate_sdk::__private::bindings",
         });

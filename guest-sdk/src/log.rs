@@ -8,7 +8,7 @@
 //! gate_sdk::log::warn(format!("slow answer: {} ms", 812));
 //! ```
 
-use crate::__private::bindings::gate::policy::context::{self as wit, LogLevel};
+use crate::__private::bindings::gate::policy::context::LogLevel;
 
 /// Logs a detail useful when debugging the policy.
 ///
@@ -16,7 +16,7 @@ use crate::__private::bindings::gate::policy::context::{self as wit, LogLevel};
 /// gate_sdk::log::debug(format!("GET /ready took {} ms", 12.5));
 /// ```
 pub fn debug(message: impl AsRef<str>) {
-    wit::log(LogLevel::Debug, message.as_ref());
+    crate::host::log(LogLevel::Debug, message.as_ref());
 }
 
 /// Logs a step of the check.
@@ -25,7 +25,7 @@ pub fn debug(message: impl AsRef<str>) {
 /// gate_sdk::log::info("checking /ready");
 /// ```
 pub fn info(message: impl AsRef<str>) {
-    wit::log(LogLevel::Info, message.as_ref());
+    crate::host::log(LogLevel::Info, message.as_ref());
 }
 
 /// Logs something odd that does not change the outcome.
@@ -34,7 +34,7 @@ pub fn info(message: impl AsRef<str>) {
 /// gate_sdk::log::warn("response had no content-type");
 /// ```
 pub fn warn(message: impl AsRef<str>) {
-    wit::log(LogLevel::Warn, message.as_ref());
+    crate::host::log(LogLevel::Warn, message.as_ref());
 }
 
 /// Logs a failure the check works around or reports.
@@ -43,5 +43,5 @@ pub fn warn(message: impl AsRef<str>) {
 /// gate_sdk::log::error("upstream answered 502");
 /// ```
 pub fn error(message: impl AsRef<str>) {
-    wit::log(LogLevel::Error, message.as_ref());
+    crate::host::log(LogLevel::Error, message.as_ref());
 }

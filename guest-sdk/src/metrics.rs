@@ -163,7 +163,7 @@ impl std::error::Error for MetricsError {}
 /// # Ok::<(), gate_sdk::Error>(())
 /// ```
 pub fn query(promql: &str) -> Result<QueryResult> {
-    convert(wit::query(promql, None))
+    convert(crate::host::metrics_query(promql, None))
 }
 
 /// An instant query evaluated at `time` (Unix seconds).
@@ -176,7 +176,7 @@ pub fn query(promql: &str) -> Result<QueryResult> {
 /// # Ok::<(), gate_sdk::Error>(())
 /// ```
 pub fn query_at(promql: &str, time: f64) -> Result<QueryResult> {
-    convert(wit::query(promql, Some(time)))
+    convert(crate::host::metrics_query(promql, Some(time)))
 }
 
 /// A range query from `start` to `end` (Unix seconds), a point every `step`.
@@ -190,7 +190,12 @@ pub fn query_at(promql: &str, time: f64) -> Result<QueryResult> {
 /// # Ok::<(), gate_sdk::Error>(())
 /// ```
 pub fn query_range(promql: &str, start: f64, end: f64, step: Duration) -> Result<QueryResult> {
-    convert(wit::query_range(promql, start, end, step.as_secs_f64()))
+    convert(crate::host::metrics_query_range(
+        promql,
+        start,
+        end,
+        step.as_secs_f64(),
+    ))
 }
 
 /// The current Unix time in seconds (the guest's wall clock).

@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use url::Url;
 
 use crate::grants::{AllowedHost, PrometheusAuthSpec};
-use crate::report::Format;
+use crate::integrity::{KeySource, ShaFlag};
+use crate::report::{Format, ReportFile, ReportFormat};
 use crate::units::{parse_duration, parse_size};
 
 #[derive(Debug, Parser)]
@@ -57,6 +58,74 @@ pub enum Command {
     /// Read a decision log.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Check a policy's minisign signature (and sha256) without running it.
+    Verify(VerifyArgs),
+    /// Sign policies with a minisign secret key: writes POLICY.minisig.
+    Sign(SignArgs),
+    /// Create a minisign key pair to sign policies with.
+    Keygen(KeygenArgs),
+    /// Replay a policy against fixtures recorded with `gate run --record`,
+    /// with no network, and compare its outcomes with their expectations.
+    Test(crate::replay::TestArgs),
+    /// Scaffold a new policy crate that depends on gate-sdk.
+    New(crate::scaffold::NewArgs),
+    /// Build a policy crate for wasm32-wasip2 (release, size-optimised)
+    /// and write NAME.wasm beside its Cargo.toml.
+    Build(crate::scaffold::BuildArgs),
+    /// Show or clear the compile cache (precompiled policies).
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Where the cache is, whether gate uses it, and what it holds.
+    Info(CacheDirArgs),
+    /// Remove every precompiled policy from the cache.
+    Clear(CacheDirArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CacheDirArgs {
+    /// The cache directory [default: $XDG_CACHE_HOME/gate, else ~/.cache/gate].
+    #[arg(long = "cache-dir", env = "GATE_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// How policies are compiled and instantiated.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// Where precompiled policies are kept [default: $XDG_CACHE_HOME/gate, else ~/.cache/gate].
+    #[arg(long = "cache-dir", env = "GATE_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Compile every policy; neither read nor write the compile cache.
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+
+    /// Instance allocator: `on` reserves memory for every concurrent check up
+    /// front and reuses it, `off` maps memory per check.
+    #[arg(long, value_enum, default_value_t = Pooling::Auto, value_name = "WHEN")]
+    pub pooling: Pooling,
+}
+
+impl Default for EngineArgs {
+    fn default() -> Self {
+        EngineArgs {
+            cache_dir: None,
+            no_cache: false,
+            pooling: Pooling::Auto,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Pooling {
+    /// Pooling when it pays (see the README), falling back to `off` when the
+    /// memory cannot be reserved.
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,6 +193,17 @@ pub struct RunArgs {
     #[arg(long = "prometheus-auth", value_name = "KIND:SECRET", value_parser = PrometheusAuthSpec::parse, requires = "prometheus")]
     pub prometheus_auth: Option<PrometheusAuthSpec>,
 
+    /// Grant read-only Docker engine queries: `--docker` alone for
+    /// DOCKER_HOST or the default socket, or `--docker unix:///PATH` /
+    /// `--docker tcp://HOST:PORT`.
+    #[arg(long, value_name = "URI", num_args = 0..=1, value_parser = crate::caps::docker::parse_host)]
+    pub docker: Option<Option<Url>>,
+
+    /// Trust this PEM file's CA certificates in TLS checks, besides the
+    /// system roots (repeatable).
+    #[arg(long = "ca-file", value_name = "PATH")]
+    pub ca_files: Vec<PathBuf>,
+
     /// Environment: its settings in gate.toml, and the name the policy sees
     /// [default: gate.toml's default_env, else `default`].
     #[arg(long, value_name = "NAME")]
@@ -149,13 +229,48 @@ pub struct RunArgs {
     #[arg(long = "memory-limit", value_name = "SIZE", value_parser = parse_memory)]
     pub memory_limit: Option<u64>,
 
+    /// Set a limit of each check, repeatable: `host_calls=5000`,
+    /// `wasm_stack=256KiB`, `compile_timeout=20s` (keys as in gate.toml's
+    /// [limits]).
+    #[arg(long = "limit", value_name = "KEY=VALUE", value_parser = crate::limits::parse_flag)]
+    pub limits: Vec<(String, String)>,
+
+    /// Run only if the policy's sha256 is HEX; with several policies,
+    /// PATH=HEX pins one. Repeatable.
+    #[arg(long = "sha256", value_name = "[PATH=]HEX", value_parser = ShaFlag::parse)]
+    pub sha256: Vec<ShaFlag>,
+
+    /// Run only policies signed by this minisign public key (a .pub file,
+    /// or the key itself): each needs POLICY.minisig, or the signature
+    /// gate.toml names.
+    #[arg(long = "verify-key", value_name = "PUB", value_parser = KeySource::parse)]
+    pub verify_key: Option<KeySource>,
+
     /// Append each decision as one JSON line to this file.
     #[arg(long = "decision-log", value_name = "PATH")]
     pub decision_log: Option<PathBuf>,
 
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+
+    /// Also write the report in FORMAT (human, json, junit, tap, markdown)
+    /// to PATH; repeatable.
+    #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = ReportFile::parse)]
+    pub reports: Vec<ReportFile>,
+
+    /// Post the verdict to this Slack- or Discord-compatible webhook
+    /// (overrides gate.toml's `webhook`).
+    #[arg(long, value_name = "URL", value_parser = parse_target)]
+    pub notify: Option<Url>,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
+    /// Record every host call, its answer (secrets redacted) and each
+    /// check's outcome to this fixture, for `gate test` (gate run only).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -198,8 +313,8 @@ pub struct WatchArgs {
     pub on_rollback: Option<String>,
 
     /// Post the decision to this Slack- or Discord-compatible webhook
-    /// (overrides gate.toml's `webhook`).
-    #[arg(long, value_name = "URL", value_parser = parse_target)]
+    /// (overrides gate.toml's `webhook`); the same as --notify.
+    #[arg(long, value_name = "URL", value_parser = parse_target, conflicts_with = "notify")]
     pub webhook: Option<Url>,
 }
 
@@ -227,9 +342,88 @@ pub struct InspectArgs {
     #[arg(value_name = "POLICY")]
     pub policy: PathBuf,
 
+    /// Show what this environment of gate.toml would grant the policy
+    /// [default: gate.toml's default_env].
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+
+    /// As for `gate run`: the target whose origin the run would allow.
+    #[arg(long, env = "GATE_TARGET", value_name = "URL", value_parser = parse_target)]
+    pub target: Option<Url>,
+
+    /// As for `gate run`: another host the run would allow. Repeatable.
+    #[arg(long = "allow-host", value_name = "HOST", value_parser = AllowedHost::parse)]
+    pub allow_hosts: Vec<AllowedHost>,
+
+    /// As for `gate run`: the Prometheus server the run would grant.
+    #[arg(long, env = "GATE_PROMETHEUS", value_name = "URL", value_parser = parse_target)]
+    pub prometheus: Option<Url>,
+
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Policy component (.wasm).
+    #[arg(value_name = "POLICY")]
+    pub policy: PathBuf,
+
+    /// The trusted minisign public key: a .pub file, or the key itself.
+    #[arg(long = "verify-key", value_name = "PUB", value_parser = KeySource::parse)]
+    pub verify_key: KeySource,
+
+    /// The detached signature [default: POLICY.minisig].
+    #[arg(long, value_name = "SIG")]
+    pub signature: Option<PathBuf>,
+
+    /// Also require this sha256 (64 hex digits).
+    #[arg(long = "sha256", value_name = "HEX", value_parser = crate::integrity::parse_sha256)]
+    pub sha256: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Policies to sign; each gets POLICY.minisig beside it.
+    #[arg(value_name = "POLICY", required = true)]
+    pub policies: Vec<PathBuf>,
+
+    /// The minisign secret key (`gate keygen`, `minisign -G`); an encrypted
+    /// one is opened with GATE_SIGNING_PASSWORD.
+    #[arg(long = "secret-key", value_name = "KEY")]
+    pub secret_key: PathBuf,
+
+    /// The signed comment [default: timestamp and file name, as minisign].
+    #[arg(long = "trusted-comment", value_name = "TEXT")]
+    pub trusted_comment: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the public key (give it to `gate run --verify-key`).
+    #[arg(long = "public-key", value_name = "PATH", default_value = "gate.pub")]
+    pub public_key: PathBuf,
+
+    /// Where to write the secret key; encrypted with GATE_SIGNING_PASSWORD.
+    #[arg(long = "secret-key", value_name = "PATH", default_value = "gate.key")]
+    pub secret_key: PathBuf,
+
+    /// Write the secret key unencrypted (`minisign -W`), for a CI secret
+    /// store that protects it.
+    #[arg(long = "no-password")]
+    pub no_password: bool,
+
+    /// Replace existing key files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 
 use url::Url;
 
 use crate::bindings::Capability;
 
 /// An HTTP origin: scheme, host and port, matched exactly.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Origin {
     pub scheme: String,
     pub host: String,
@@ -32,74 +33,278 @@ impl fmt::Display for Origin {
     }
 }
 
-/// One `--allow-host` entry.
+/// One `--allow-host` entry (or `allow_hosts` item), like Spin's
+/// `allowed_outbound_hosts`: an optional scheme, a host pattern and a port.
+///
+/// | entry | allows |
+/// | --- | --- |
+/// | `api.example.com` | that host over http on 80 or https on 443 |
+/// | `api.example.com:8443` | that host and port, over http or https |
+/// | `https://api.example.com:8443` | exactly that origin |
+/// | `*.example.com` | any name under example.com (not example.com itself) |
+/// | `api.example.com:*` | that host on any port |
+/// | `10.1.2.3:8080`, `[fd00::1]:443` | that address (and names resolving to it, see [`Grants::names_address`]) |
+/// | `10.0.0.0/8:8080`, `[fd00::/8]` | every address of the range |
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AllowedHost {
-    /// `https://api.example.com:8443`: exactly that origin.
-    Origin(Origin),
-    /// `api.example.com:8443`: that host and port, over http or https.
-    HostPort(String, u16),
-    /// `api.example.com`: that host on the default port of http or https.
-    Host(String),
+pub struct AllowedHost {
+    /// `None`: http or https.
+    pub scheme: Option<String>,
+    pub host: HostPattern,
+    pub port: PortRule,
+}
+
+/// The host part of an [`AllowedHost`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostPattern {
+    /// A DNS name, matched exactly (lower case, IDNA-normalised).
+    Name(String),
+    /// `*.example.com`, kept as `example.com`: any name ending in
+    /// `.example.com`, at any depth.
+    Subdomains(String),
+    /// An IP address, matched by URLs that name it.
+    Ip(IpAddr),
+    /// An address range in CIDR form; `net` has its host bits cleared.
+    Range { net: IpAddr, prefix: u8 },
+}
+
+/// The port part of an [`AllowedHost`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortRule {
+    /// No port given: 80 for http, 443 for https.
+    Default,
+    Exact(u16),
+    /// `:*`
+    Any,
 }
 
 impl AllowedHost {
     pub fn parse(text: &str) -> Result<AllowedHost, String> {
         let text = text.trim();
-        if text.contains("://") {
-            let url = Url::parse(text).map_err(|e| format!("`{text}` is not a valid URL: {e}"))?;
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(format!(
-                    "`{text}`: only http and https hosts can be allowed"
-                ));
+        let (scheme, rest) = match text.split_once("://") {
+            Some((scheme, rest)) => {
+                let scheme = scheme.to_ascii_lowercase();
+                if !matches!(scheme.as_str(), "http" | "https") {
+                    return Err(format!(
+                        "`{text}`: only http and https hosts can be allowed"
+                    ));
+                }
+                (Some(scheme), rest)
             }
-            if url.path() != "/" || url.query().is_some() {
-                return Err(format!(
-                    "`{text}`: allow an origin (scheme://host:port), not a path"
-                ));
-            }
-            return Origin::of(&url)
-                .map(AllowedHost::Origin)
-                .ok_or_else(|| format!("`{text}` has no host"));
+            None => (None, text),
+        };
+        // One trailing slash is how origins are often written.
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.is_empty() {
+            return Err(format!("`{text}` has no host"));
         }
-        // Reuse the URL parser for host syntax (IPv6 brackets, IDNA).
-        let url = Url::parse(&format!("http://{text}"))
-            .map_err(|e| format!("`{text}` is not a host or host:port: {e}"))?;
-        if url.path() != "/" || url.username() != "" || url.query().is_some() {
-            return Err(format!("`{text}` is not a host or host:port"));
+        if rest.contains('@') {
+            return Err(format!(
+                "`{text}`: allow an origin (scheme://host:port), without credentials"
+            ));
         }
-        let host = url
-            .host_str()
-            .ok_or_else(|| format!("`{text}` has no host"))?;
-        let host = host.to_ascii_lowercase();
-        Ok(match url.port() {
-            Some(port) => AllowedHost::HostPort(host, port),
-            None if text.ends_with(":80") => AllowedHost::HostPort(host, 80),
-            None => AllowedHost::Host(host),
-        })
+        // A slash is a path unless it ends an address range (`10.0.0.0/8`).
+        let range = rest.starts_with('[')
+            || rest
+                .split_once('/')
+                .is_some_and(|(addr, _)| addr.parse::<IpAddr>().is_ok());
+        if rest.contains(['?', '#'])
+            || rest.contains(char::is_whitespace)
+            || rest.contains('/') && !range
+        {
+            return Err(format!(
+                "`{text}`: allow an origin (scheme://host:port), not a path"
+            ));
+        }
+        let (host, port) = split_host_port(rest).map_err(|why| format!("`{text}`: {why}"))?;
+        let port = match port {
+            None => PortRule::Default,
+            Some("*") => PortRule::Any,
+            Some(digits) => match digits.parse::<u16>() {
+                Ok(port) if port > 0 && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                    PortRule::Exact(port)
+                }
+                _ => {
+                    return Err(format!(
+                        "`{text}`: `{digits}` is not a port (1-65535, or * for any)"
+                    ));
+                }
+            },
+        };
+        let host = HostPattern::parse(host).map_err(|why| format!("`{text}`: {why}"))?;
+        Ok(AllowedHost { scheme, host, port })
+    }
+
+    /// Whether this entry allows the scheme and port of `origin` (its host
+    /// aside).
+    fn allows_scheme_and_port(&self, origin: &Origin) -> bool {
+        let scheme = match &self.scheme {
+            Some(scheme) => *scheme == origin.scheme,
+            None => matches!(origin.scheme.as_str(), "http" | "https"),
+        };
+        let port = match self.port {
+            PortRule::Default => default_port(&origin.scheme) == Some(origin.port),
+            PortRule::Exact(port) => port == origin.port,
+            PortRule::Any => true,
+        };
+        scheme && port
     }
 
     fn allows(&self, origin: &Origin) -> bool {
-        match self {
-            AllowedHost::Origin(allowed) => allowed == origin,
-            AllowedHost::HostPort(host, port) => *host == origin.host && *port == origin.port,
-            AllowedHost::Host(host) => {
-                *host == origin.host
-                    && matches!(
-                        (origin.scheme.as_str(), origin.port),
-                        ("http", 80) | ("https", 443)
-                    )
+        self.allows_scheme_and_port(origin) && self.host.matches(origin)
+    }
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+/// `host`, `host:port`, `[v6]`, `[v6]:port`; the port may be `*`.
+fn split_host_port(text: &str) -> Result<(&str, Option<&str>), String> {
+    if let Some(inner) = text.strip_prefix('[') {
+        let (host, after) = inner
+            .split_once(']')
+            .ok_or("an IPv6 address in brackets lacks its `]`")?;
+        return match after {
+            "" => Ok((host, None)),
+            _ => match after.strip_prefix(':') {
+                Some(port) => Ok((host, Some(port))),
+                None => Err(format!("unexpected `{after}` after the IPv6 address")),
+            },
+        };
+    }
+    match text.split_once(':') {
+        None => Ok((text, None)),
+        Some((host, port)) if !port.contains(':') => Ok((host, Some(port))),
+        Some(_) => Err("write IPv6 addresses in brackets: [::1]:8080".into()),
+    }
+}
+
+impl HostPattern {
+    fn parse(text: &str) -> Result<HostPattern, String> {
+        if let Some((addr, prefix)) = text.split_once('/') {
+            let addr: IpAddr = addr
+                .parse()
+                .map_err(|_| format!("`{addr}` is not an IP address (ranges are ADDRESS/BITS)"))?;
+            let bits = if addr.is_ipv4() { 32 } else { 128 };
+            let prefix: u8 = prefix
+                .parse()
+                .ok()
+                .filter(|p| *p <= bits)
+                .ok_or_else(|| format!("`/{prefix}` is not a prefix length (0-{bits})"))?;
+            return Ok(HostPattern::Range {
+                net: mask(addr, prefix),
+                prefix,
+            });
+        }
+        if let Ok(ip) = text.parse::<IpAddr>() {
+            return Ok(HostPattern::Ip(ip));
+        }
+        if text == "*" {
+            return Err(
+                "`*` would allow every host: name the hosts, or their subdomains with *.example.com"
+                    .into(),
+            );
+        }
+        let (wildcard, name) = match text.strip_prefix("*.") {
+            Some(name) => (true, name),
+            None => (false, text),
+        };
+        if name.contains('*') {
+            return Err("a wildcard may only be the first label: *.example.com".into());
+        }
+        // The URL parser's host syntax (IDNA, IPv4 forms such as `127.1`),
+        // so entries compare equal to the hosts of parsed URLs.
+        match url::Host::parse(name) {
+            Ok(url::Host::Domain(domain)) => {
+                let domain = domain.to_ascii_lowercase();
+                Ok(if wildcard {
+                    HostPattern::Subdomains(domain)
+                } else {
+                    HostPattern::Name(domain)
+                })
             }
+            Ok(url::Host::Ipv4(ip)) if !wildcard => Ok(HostPattern::Ip(IpAddr::V4(ip))),
+            Ok(url::Host::Ipv6(ip)) if !wildcard => Ok(HostPattern::Ip(IpAddr::V6(ip))),
+            Ok(_) => Err(format!("`*.{name}`: a wildcard needs a domain name")),
+            Err(e) => Err(format!("`{name}` is not a host: {e}")),
+        }
+    }
+
+    fn matches(&self, origin: &Origin) -> bool {
+        match (self, origin.ip()) {
+            (HostPattern::Name(name), None) => *name == origin.host,
+            (HostPattern::Subdomains(domain), None) => origin
+                .host
+                .strip_suffix(domain.as_str())
+                .is_some_and(|label| label.len() > 1 && label.ends_with('.')),
+            (HostPattern::Ip(ip), Some(host)) => *ip == host,
+            (HostPattern::Range { .. }, Some(host)) => self.contains(host),
+            _ => false,
+        }
+    }
+
+    /// Whether the pattern names this address (an address or a range).
+    fn contains(&self, ip: IpAddr) -> bool {
+        match self {
+            HostPattern::Ip(named) => named.to_canonical() == ip.to_canonical(),
+            HostPattern::Range { net, prefix } => {
+                let ip = if net.is_ipv4() { ip.to_canonical() } else { ip };
+                ip.is_ipv4() == net.is_ipv4() && mask(ip, *prefix) == *net
+            }
+            HostPattern::Name(_) | HostPattern::Subdomains(_) => false,
         }
     }
 }
 
+/// `addr` with all but the first `prefix` bits cleared.
+fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(v4) => {
+            let bits = u32::from(v4);
+            let kept = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V4((bits & kept).into())
+        }
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            let kept = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V6((bits & kept).into())
+        }
+    }
+}
+
+/// Whether `name` is `localhost` or under it: RFC 6761 reserves these for
+/// the loopback interface, so naming one is asking for loopback.
+fn is_localhost(name: &str) -> bool {
+    name == "localhost" || name.ends_with(".localhost")
+}
+
 impl fmt::Display for AllowedHost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AllowedHost::Origin(origin) => origin.fmt(f),
-            AllowedHost::HostPort(host, port) => write!(f, "{host}:{port}"),
-            AllowedHost::Host(host) => f.write_str(host),
+        if let Some(scheme) = &self.scheme {
+            write!(f, "{scheme}://")?;
+        }
+        match &self.host {
+            HostPattern::Name(name) => f.write_str(name)?,
+            HostPattern::Subdomains(domain) => write!(f, "*.{domain}")?,
+            HostPattern::Ip(IpAddr::V4(ip)) => write!(f, "{ip}")?,
+            HostPattern::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]")?,
+            HostPattern::Range {
+                net: IpAddr::V4(ip),
+                prefix,
+            } => write!(f, "{ip}/{prefix}")?,
+            HostPattern::Range {
+                net: IpAddr::V6(ip),
+                prefix,
+            } => write!(f, "[{ip}/{prefix}]")?,
+        }
+        match self.port {
+            PortRule::Default => Ok(()),
+            PortRule::Exact(port) => write!(f, ":{port}"),
+            PortRule::Any => f.write_str(":*"),
         }
     }
 }
@@ -116,6 +321,10 @@ pub struct Grants {
     pub secrets: BTreeMap<String, String>,
     /// The Prometheus server policies may query (`--prometheus`).
     pub prometheus: Option<Prometheus>,
+    /// The Docker engine policies may query, read-only (`--docker`).
+    pub docker: Option<Url>,
+    /// Extra roots TLS handshakes trust (`--ca-file`), besides the system's.
+    pub ca_files: Vec<std::path::PathBuf>,
 }
 
 /// A granted Prometheus server.
@@ -197,11 +406,20 @@ impl Grants {
             }
             Capability::Metrics if self.prometheus.is_some() => None,
             Capability::Metrics => Some("metrics: give the Prometheus URL with --prometheus URL"),
-            Capability::Docker => {
-                Some("docker: this version of gate does not provide Docker engine queries yet")
+            Capability::Docker if self.docker.is_some() => None,
+            Capability::Docker => Some(
+                "docker: grant the Docker engine with --docker (the default socket, or --docker unix:///PATH | tcp://HOST:PORT)",
+            ),
+            // TLS handshakes go where HTTP may go; a plain-http target alone
+            // has no certificate to read.
+            Capability::Tls
+                if self.target.as_ref().is_some_and(|t| t.scheme() == "https")
+                    || !self.allowed_hosts.is_empty() =>
+            {
+                None
             }
             Capability::Tls => {
-                Some("tls: this version of gate does not provide TLS certificate checks yet")
+                Some("tls: give the host with --target https://HOST (or --allow-host HOST:PORT)")
             }
         }
     }
@@ -235,10 +453,16 @@ impl Grants {
         }
         let origin = Origin::of(&url)
             .ok_or_else(|| HttpDenial::Invalid(format!("URL `{url}` has no host")))?;
-        let allowed = self.target.as_ref().and_then(Origin::of).as_ref() == Some(&origin)
-            || self.allowed_hosts.iter().any(|a| a.allows(&origin));
-        if allowed {
-            Ok(url)
+        self.check_origin(&origin)?;
+        Ok(url)
+    }
+
+    /// Whether the target or an allow-list entry allows `origin` (scheme,
+    /// host, port). The addresses its host resolves to are checked apart,
+    /// by [`crate::net`].
+    pub fn check_origin(&self, origin: &Origin) -> Result<(), HttpDenial> {
+        if self.is_target(origin) || self.allowed_hosts.iter().any(|a| a.allows(origin)) {
+            Ok(())
         } else {
             Err(HttpDenial::Denied(format!(
                 "{origin} is not allowed for this run (allowed: {}); grant it with --allow-host {}:{}",
@@ -247,6 +471,42 @@ impl Grants {
                 origin.port
             )))
         }
+    }
+
+    fn is_target(&self, origin: &Origin) -> bool {
+        self.target.as_ref().and_then(Origin::of).as_ref() == Some(origin)
+    }
+
+    /// Whether `ip`, a loopback, private, link-local… address (see
+    /// [`crate::net::classify`]) that `origin`'s host is or resolves to, was
+    /// named explicitly for `origin`. Explicit are:
+    ///
+    /// - the target's origin, whatever its host resolves to: the operator
+    ///   chose the stack under test, and stages often live on 10.x;
+    /// - an entry naming the address or a range holding it (`10.1.2.3:8080`,
+    ///   `10.0.0.0/8`), for the scheme and port the entry allows;
+    /// - an entry naming `localhost` (or a name under it) exactly, for
+    ///   loopback addresses only.
+    ///
+    /// Any other name, even one allowed exactly, does not make a special
+    /// address explicit: a public-looking name resolving to 10.x or
+    /// 169.254.169.254 is what an SSRF looks like.
+    pub fn names_address(&self, origin: &Origin, ip: IpAddr) -> bool {
+        if self.is_target(origin) {
+            return true;
+        }
+        self.allowed_hosts.iter().any(|entry| {
+            entry.allows_scheme_and_port(origin)
+                && match &entry.host {
+                    HostPattern::Ip(_) | HostPattern::Range { .. } => entry.host.contains(ip),
+                    HostPattern::Name(name) => {
+                        *name == origin.host
+                            && is_localhost(name)
+                            && ip.to_canonical().is_loopback()
+                    }
+                    HostPattern::Subdomains(_) => false,
+                }
+        })
     }
 
     fn describe_allowed(&self) -> String {
@@ -266,7 +526,13 @@ impl Grants {
 }
 
 impl Origin {
-    fn host_for_flag(&self) -> String {
+    /// The host as an IP address, when the URL named one.
+    pub fn ip(&self) -> Option<IpAddr> {
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        host.parse().ok()
+    }
+
+    pub(crate) fn host_for_flag(&self) -> String {
         if self.host.contains(':') && !self.host.starts_with('[') {
             format!("[{}]", self.host)
         } else {
@@ -282,10 +548,9 @@ pub enum HttpDenial {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn grants(target: &str, allow: &[&str]) -> Grants {
+impl Grants {
+    /// A run with this target and these `--allow-host` entries, nothing else.
+    pub(crate) fn for_tests(target: &str, allow: &[&str]) -> Grants {
         Grants {
             target: Some(Url::parse(target).unwrap()),
             allowed_hosts: allow
@@ -294,6 +559,15 @@ mod tests {
                 .collect(),
             ..Grants::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grants(target: &str, allow: &[&str]) -> Grants {
+        Grants::for_tests(target, allow)
     }
 
     #[test]
@@ -353,8 +627,86 @@ mod tests {
         assert!(AllowedHost::parse("ftp://x").is_err());
         assert_eq!(
             AllowedHost::parse("[::1]:80").unwrap(),
-            AllowedHost::HostPort("[::1]".into(), 80)
+            AllowedHost {
+                scheme: None,
+                host: HostPattern::Ip("::1".parse().unwrap()),
+                port: PortRule::Exact(80)
+            }
         );
+    }
+
+    #[test]
+    fn wildcards_match_subdomains_only() {
+        let g = grants(
+            "http://127.0.0.1:1",
+            &["*.example.com", "https://*.api.test:8443"],
+        );
+        assert!(g.http_url("https://api.example.com/").is_ok());
+        assert!(g.http_url("http://a.b.example.com/").is_ok());
+        assert!(g.http_url("https://example.com/").is_err());
+        assert!(g.http_url("https://evilexample.com/").is_err());
+        assert!(g.http_url("https://example.com.evil.net/").is_err());
+        assert!(g.http_url("https://api.example.com:8443/").is_err());
+        assert!(g.http_url("https://v1.api.test:8443/").is_ok());
+        assert!(g.http_url("http://v1.api.test:8443/").is_err());
+        // Wildcards never match addresses.
+        assert!(g.http_url("http://10.0.0.1/").is_err());
+    }
+
+    #[test]
+    fn entries_parse_and_print_back() {
+        for (text, shown) in [
+            ("api.example.com", "api.example.com"),
+            ("API.Example.com:8443", "api.example.com:8443"),
+            ("https://api.example.com", "https://api.example.com"),
+            ("https://api.example.com/", "https://api.example.com"),
+            ("HTTP://api.example.com:80", "http://api.example.com:80"),
+            ("*.example.com", "*.example.com"),
+            ("*.example.com:*", "*.example.com:*"),
+            ("127.0.0.1:8080", "127.0.0.1:8080"),
+            ("127.1", "127.0.0.1"),
+            ("[::1]:9000", "[::1]:9000"),
+            ("10.1.2.3/8:8080", "10.0.0.0/8:8080"),
+            ("[fd00::1/8]", "[fd00::/8]"),
+            ("localhost:9000", "localhost:9000"),
+        ] {
+            let entry = AllowedHost::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(entry.to_string(), shown, "{text}");
+            assert_eq!(AllowedHost::parse(shown).unwrap(), entry, "{shown}");
+        }
+        for (text, why) in [
+            ("*", "would allow every host"),
+            ("*:80", "would allow every host"),
+            ("api.*.com", "first label"),
+            ("*.10.0.0.1", "needs a domain name"),
+            ("ftp://x", "only http and https"),
+            ("http://x/path", "not a path"),
+            ("x?q", "not a path"),
+            ("user@x", "without credentials"),
+            ("x:0", "not a port"),
+            ("x:http", "not a port"),
+            ("x:70000", "not a port"),
+            ("::1", "brackets"),
+            ("[::1", "`]`"),
+            ("10.0.0.0/33", "prefix length"),
+            ("", "no host"),
+        ] {
+            let error = AllowedHost::parse(text).unwrap_err();
+            assert!(error.contains(why), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn any_port_and_ranges() {
+        let g = grants(
+            "http://127.0.0.1:1",
+            &["api.example.com:*", "192.168.0.0/16:8080"],
+        );
+        assert!(g.http_url("http://api.example.com:1234/").is_ok());
+        assert!(g.http_url("https://api.example.com/").is_ok());
+        assert!(g.http_url("http://192.168.7.7:8080/").is_ok());
+        assert!(g.http_url("http://192.168.7.7:8081/").is_err());
+        assert!(g.http_url("http://192.169.0.1:8080/").is_err());
     }
 
     #[test]

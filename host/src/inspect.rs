@@ -1,12 +1,19 @@
-//! `gate inspect`: what a policy is, before anyone runs it.
+//! `gate inspect`: what a policy is, before anyone runs it, and its blast
+//! radius: what it imports, and what the current environment (gate.toml's
+//! `--env`, and the same flags as `gate run`) would let it reach.
 
 use std::io::Write;
+use std::path::Path;
 
 use serde::Serialize;
 
+use crate::bindings::Capability;
+use crate::cli::InspectArgs;
+use crate::config::Config;
+use crate::grants::{Grants, Origin};
 use crate::policy::WIT_PACKAGE;
 use crate::runtime::{LoadedPolicy, capability_name};
-use crate::units::format_size;
+use crate::units::{format_duration, format_size};
 
 #[derive(Debug, Serialize)]
 pub struct Inspection {
@@ -20,6 +27,40 @@ pub struct Inspection {
     pub wit_version: String,
     pub imports: Vec<String>,
     pub checks: Vec<CheckSummary>,
+    /// What the environment would grant it; `None` until [`BlastRadius::of`]
+    /// fills it in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grants: Option<BlastRadius>,
+}
+
+/// What a policy could reach in one environment.
+#[derive(Debug, Serialize)]
+pub struct BlastRadius {
+    /// The environment's name, as the policy would see it.
+    pub env: String,
+    /// Where the grants come from: `gate.toml env `stage` and flags`, `flags`.
+    pub source: String,
+    pub capabilities: Vec<CapabilityGrant>,
+    /// Checks that would be skipped for want of a capability.
+    pub skipped_checks: Vec<String>,
+    /// Deadline and memory of each check.
+    pub timeout: String,
+    pub memory_limit: String,
+}
+
+/// One capability: whether the policy imports it, which checks declare it,
+/// and what the environment grants.
+#[derive(Debug, Serialize)]
+pub struct CapabilityGrant {
+    pub capability: &'static str,
+    /// The policy imports the interface (it can call it at all).
+    pub imported: bool,
+    /// Checks that declare they need it.
+    pub needed_by: Vec<String>,
+    pub granted: bool,
+    /// What it reaches: origins, a Prometheus URL, the names of readable
+    /// secrets and params. Never a secret's value.
+    pub reaches: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -52,8 +93,178 @@ impl From<&LoadedPolicy> for Inspection {
                     needs: c.needs.iter().map(|n| capability_name(*n)).collect(),
                 })
                 .collect(),
+            grants: None,
         }
     }
+}
+
+/// The capability an import of our package names, if it is one.
+fn imported_capability(import: &str) -> Option<&str> {
+    let rest = import.strip_prefix(WIT_PACKAGE)?.strip_prefix('/')?;
+    Some(rest.split('@').next().unwrap_or(rest))
+}
+
+impl BlastRadius {
+    pub fn of(
+        inspection: &Inspection,
+        grants: &Grants,
+        source: String,
+        limits: &crate::limits::Limits,
+    ) -> BlastRadius {
+        let imported: Vec<&str> = inspection
+            .imports
+            .iter()
+            .filter_map(|i| imported_capability(i))
+            .collect();
+        let needed_by = |name: &str| -> Vec<String> {
+            inspection
+                .checks
+                .iter()
+                .filter(|c| c.needs.contains(&name))
+                .map(|c| c.name.clone())
+                .collect()
+        };
+        let mut capabilities = Vec::new();
+        for capability in [
+            Capability::Http,
+            Capability::Metrics,
+            Capability::Docker,
+            Capability::Tls,
+        ] {
+            let name = capability_name(capability);
+            let granted = grants.missing(capability).is_none();
+            let reaches = match capability {
+                Capability::Http if granted => {
+                    let mut reaches: Vec<String> = grants
+                        .target
+                        .iter()
+                        .filter_map(Origin::of)
+                        .map(|o| format!("{o} (target)"))
+                        .collect();
+                    reaches.extend(grants.allowed_hosts.iter().map(|a| a.to_string()));
+                    reaches
+                }
+                Capability::Metrics => grants
+                    .prometheus
+                    .iter()
+                    .map(|p| p.url.to_string())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            capabilities.push(CapabilityGrant {
+                capability: name,
+                imported: imported.contains(&name),
+                needed_by: needed_by(name),
+                granted,
+                reaches,
+            });
+        }
+        // Every policy gets context: its params and the secrets it may read.
+        let mut context = vec![format!("env name `{}`", grants.env_name)];
+        if !grants.params.is_empty() {
+            let names: Vec<&str> = grants.params.keys().map(String::as_str).collect();
+            context.push(format!("params {}", names.join(", ")));
+        }
+        context.push(if grants.secrets.is_empty() {
+            "no secrets".to_owned()
+        } else {
+            let names: Vec<&str> = grants.secrets.keys().map(String::as_str).collect();
+            format!("secrets {}", names.join(", "))
+        });
+        capabilities.push(CapabilityGrant {
+            capability: "context",
+            imported: imported.contains(&"context"),
+            needed_by: Vec::new(),
+            granted: true,
+            reaches: context,
+        });
+        let skipped_checks = inspection
+            .checks
+            .iter()
+            .filter(|c| {
+                capabilities
+                    .iter()
+                    .any(|g| !g.granted && c.needs.contains(&g.capability))
+            })
+            .map(|c| c.name.clone())
+            .collect();
+        BlastRadius {
+            env: grants.env_name.clone(),
+            source,
+            capabilities,
+            skipped_checks,
+            timeout: format_duration(limits.timeout),
+            memory_limit: format_size(limits.memory_bytes),
+        }
+    }
+}
+
+/// What `gate run` with the same `--env` and flags would grant, without
+/// reading any secret's value (only which secrets policies may read).
+fn grants_for(
+    args: &InspectArgs,
+    config: Option<&Path>,
+) -> anyhow::Result<(Grants, String, crate::limits::Limits)> {
+    let mut limits = crate::limits::Limits::default();
+    let (mut grants, mut source) = match Config::locate(config) {
+        Some(path) => {
+            let config = Config::load(&path)?;
+            let environment = config.select(args.env.as_deref())?;
+            let settings = &environment.settings;
+            let mut grants = settings.grants(&environment.name);
+            grants.secrets = settings
+                .secrets
+                .keys()
+                .map(|name| (name.clone(), String::new()))
+                .collect();
+            for (key, setting) in &settings.limits {
+                limits
+                    .set(key, &setting.value)
+                    .map_err(anyhow::Error::msg)?;
+            }
+            if let Some(timeout) = &settings.timeout {
+                limits.timeout = timeout.value;
+            }
+            if let Some(memory) = &settings.memory_limit {
+                limits.memory_bytes = memory.value;
+            }
+            (
+                grants,
+                format!("{} env `{}`", config.file(), environment.name),
+            )
+        }
+        None => {
+            let grants = Grants {
+                env_name: args
+                    .env
+                    .clone()
+                    .unwrap_or_else(|| crate::plan::DEFAULT_ENV.to_owned()),
+                secrets: crate::caps::context::secrets_from_env()
+                    .into_keys()
+                    .map(|name| (name, String::new()))
+                    .collect(),
+                ..Grants::default()
+            };
+            (grants, "flags".to_owned())
+        }
+    };
+    let flags = args.target.is_some() || !args.allow_hosts.is_empty() || args.prometheus.is_some();
+    if let Some(target) = &args.target {
+        grants.target = Some(target.clone());
+    }
+    grants
+        .allowed_hosts
+        .extend(args.allow_hosts.iter().cloned());
+    if let Some(url) = &args.prometheus {
+        grants.prometheus = Some(crate::grants::Prometheus {
+            url: url.clone(),
+            auth: None,
+        });
+    }
+    if flags && source != "flags" {
+        source.push_str(" and flags");
+    }
+    Ok((grants, source, limits))
 }
 
 pub fn write_human(inspection: &Inspection, out: &mut impl Write) -> std::io::Result<()> {
@@ -82,6 +293,57 @@ pub fn write_human(inspection: &Inspection, out: &mut impl Write) -> std::io::Re
             check.name, check.description
         )?;
     }
+    if let Some(radius) = &i.grants {
+        write_radius(radius, out)?;
+    }
+    Ok(())
+}
+
+fn write_radius(radius: &BlastRadius, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(out, "grants    env `{}` ({})", radius.env, radius.source)?;
+    for grant in &radius.capabilities {
+        let imported = if grant.imported {
+            "imported"
+        } else {
+            "not imported"
+        };
+        let granted = if grant.granted {
+            "GRANTED"
+        } else {
+            "not granted"
+        };
+        let reaches = if grant.reaches.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", grant.reaches.join(", "))
+        };
+        let needed = if grant.needed_by.is_empty() {
+            String::new()
+        } else {
+            format!(" (needed by {})", grant.needed_by.join(", "))
+        };
+        writeln!(
+            out,
+            "  {:<8}  {imported:<12}  {granted}{reaches}{needed}",
+            grant.capability
+        )?;
+    }
+    writeln!(
+        out,
+        "  wasi      linked        nothing granted: no files, env vars, args, sockets"
+    )?;
+    writeln!(
+        out,
+        "  limits    timeout {} · memory {} per check",
+        radius.timeout, radius.memory_limit
+    )?;
+    if !radius.skipped_checks.is_empty() {
+        writeln!(
+            out,
+            "  skipped   {} (needs a capability not granted)",
+            radius.skipped_checks.join(", ")
+        )?;
+    }
     Ok(())
 }
 
@@ -91,9 +353,12 @@ pub fn write_json(inspection: &Inspection, out: &mut impl Write) -> std::io::Res
 }
 
 /// Runs `gate inspect` and returns its exit code.
-pub async fn inspect(args: crate::cli::InspectArgs) -> anyhow::Result<i32> {
+pub async fn inspect(args: InspectArgs, config: Option<&Path>) -> anyhow::Result<i32> {
+    // Read the environment first: a bad gate.toml is exit 2 before the
+    // policy is even compiled.
+    let (grants, source, run_limits) = grants_for(&args, config)?;
     let limits = crate::limits::Limits::default();
-    let runtime = crate::runtime::Runtime::new(limits.wasm_stack_bytes)?;
+    let runtime = crate::runtime::Runtime::with_options(&limits, &args.engine, None)?;
     // Nothing granted: describing a policy needs no capability.
     let session = std::sync::Arc::new(crate::state::Session::new(
         crate::grants::Grants::default(),
@@ -101,7 +366,8 @@ pub async fn inspect(args: crate::cli::InspectArgs) -> anyhow::Result<i32> {
         [],
     )?);
     let policy = runtime.load(&args.policy, &session).await?;
-    let inspection = Inspection::from(&policy);
+    let mut inspection = Inspection::from(&policy);
+    inspection.grants = Some(BlastRadius::of(&inspection, &grants, source, &run_limits));
     let mut stdout = std::io::stdout().lock();
     match args.format {
         crate::report::Format::Human => write_human(&inspection, &mut stdout)?,

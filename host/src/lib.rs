@@ -8,22 +8,33 @@
 //! turns them into an exit code.
 
 pub mod bindings;
+pub mod cache;
 pub mod caps;
 pub mod cli;
 pub mod config;
 pub mod decision_log;
 pub mod env_cmd;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grants;
 pub mod inspect;
+pub mod integrity;
 pub mod limiter;
 pub mod limits;
+pub mod net;
 pub mod notify;
 pub mod plan;
 pub mod policy;
+pub mod pooling;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod runtime;
+pub mod scaffold;
+pub mod signing;
 pub mod state;
+pub mod tape;
 pub mod text;
 pub mod units;
 pub mod verdict;

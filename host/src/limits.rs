@@ -34,6 +34,9 @@ pub struct Limits {
     pub message_bytes: usize,
     /// Measurements one check may report; extra ones are dropped, said so.
     pub measurements: usize,
+    /// Bytes of a check's whole result (message, measurements' text and
+    /// values); a larger result is discarded and the check errors.
+    pub result_bytes: usize,
     /// Size of a `.wasm` file gate agrees to compile.
     pub wasm_bytes: u64,
     /// Time gate waits for a policy to compile.
@@ -58,8 +61,289 @@ impl Default for Limits {
             log_bytes: 256 << 10,
             message_bytes: 4 << 10,
             measurements: 64,
+            result_bytes: 1 << 20,
             wasm_bytes: 32 << 20,
             compile_timeout: Duration::from_secs(60),
         }
+    }
+}
+
+/// How a limit is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A plain number: `20000`.
+    Count,
+    /// A byte size: `512KiB`, `16MiB`.
+    Size,
+    /// A duration: `500ms`, `30s`.
+    Duration,
+}
+
+/// One settable limit: its key in gate.toml's `[limits]` and in
+/// `--limit KEY=VALUE`, and the range gate accepts. The ranges keep a typo
+/// from turning a limit off.
+struct Spec {
+    key: &'static str,
+    kind: Kind,
+    min: u64,
+    max: u64,
+}
+
+/// Every limit that `[limits]` and `--limit` set. `timeout` and
+/// `memory_limit` have their own keys and flags.
+const SPECS: &[Spec] = &[
+    Spec {
+        key: "table_elements",
+        kind: Kind::Count,
+        min: 1,
+        max: 10_000_000,
+    },
+    Spec {
+        key: "instances",
+        kind: Kind::Count,
+        min: 1,
+        max: 10_000,
+    },
+    Spec {
+        key: "tables",
+        kind: Kind::Count,
+        min: 1,
+        max: 10_000,
+    },
+    Spec {
+        key: "memories",
+        kind: Kind::Count,
+        min: 1,
+        max: 100,
+    },
+    // wasmtime needs the wasm stack to fit in its 2 MiB async stack.
+    Spec {
+        key: "wasm_stack",
+        kind: Kind::Size,
+        min: 64 << 10,
+        max: 1 << 20,
+    },
+    Spec {
+        key: "host_calls",
+        kind: Kind::Count,
+        min: 1,
+        max: 100_000_000,
+    },
+    Spec {
+        key: "resources",
+        kind: Kind::Count,
+        min: 1,
+        max: 1_000_000,
+    },
+    Spec {
+        key: "host_call_bytes",
+        kind: Kind::Size,
+        min: 1 << 10,
+        max: 1 << 30,
+    },
+    Spec {
+        key: "http_timeout",
+        kind: Kind::Duration,
+        min: 1,
+        max: 3_600_000,
+    },
+    Spec {
+        key: "response_bytes",
+        kind: Kind::Size,
+        min: 1,
+        max: 1 << 30,
+    },
+    Spec {
+        key: "log_bytes",
+        kind: Kind::Size,
+        min: 1 << 10,
+        max: 64 << 20,
+    },
+    Spec {
+        key: "message_bytes",
+        kind: Kind::Size,
+        min: 64,
+        max: 1 << 20,
+    },
+    Spec {
+        key: "measurements",
+        kind: Kind::Count,
+        min: 1,
+        max: 10_000,
+    },
+    Spec {
+        key: "result_bytes",
+        kind: Kind::Size,
+        min: 1 << 10,
+        max: 64 << 20,
+    },
+    Spec {
+        key: "wasm_size",
+        kind: Kind::Size,
+        min: 1 << 10,
+        max: 1 << 30,
+    },
+    Spec {
+        key: "compile_timeout",
+        kind: Kind::Duration,
+        min: 1_000,
+        max: 3_600_000,
+    },
+];
+
+/// The keys `[limits]` and `--limit` accept, for messages.
+pub fn keys() -> String {
+    SPECS.iter().map(|s| s.key).collect::<Vec<_>>().join(", ")
+}
+
+impl Limits {
+    /// Sets one limit from its text (`host_calls` = `5000`, `wasm_stack` =
+    /// `256KiB`, `compile_timeout` = `20s`), checking its range.
+    pub fn set(&mut self, key: &str, text: &str) -> Result<(), String> {
+        let spec = SPECS.iter().find(|s| s.key == key).ok_or_else(|| {
+            format!("unknown limit `{key}` (known: {}; `timeout` and `memory_limit` are keys of their own)", keys())
+        })?;
+        let value = spec.parse(text)?;
+        let count = |v: u64| v as usize;
+        let millis = Duration::from_millis;
+        match key {
+            "table_elements" => self.table_elements = count(value),
+            "instances" => self.instances = count(value),
+            "tables" => self.tables = count(value),
+            "memories" => self.memories = count(value),
+            "wasm_stack" => self.wasm_stack_bytes = count(value),
+            "host_calls" => self.host_calls = value,
+            "resources" => self.resources = count(value),
+            "host_call_bytes" => self.hostcall_bytes = count(value),
+            "http_timeout" => self.http_timeout = millis(value),
+            "response_bytes" => self.response_bytes = value,
+            "log_bytes" => self.log_bytes = count(value),
+            "message_bytes" => self.message_bytes = count(value),
+            "measurements" => self.measurements = count(value),
+            "result_bytes" => self.result_bytes = count(value),
+            "wasm_size" => self.wasm_bytes = value,
+            "compile_timeout" => self.compile_timeout = millis(value),
+            _ => unreachable!("every spec has a field"),
+        }
+        Ok(())
+    }
+}
+
+impl Spec {
+    /// The value in the spec's unit: a count, bytes or milliseconds.
+    fn parse(&self, text: &str) -> Result<u64, String> {
+        let text = text.trim();
+        let value = match self.kind {
+            Kind::Count => text
+                .replace('_', "")
+                .parse::<u64>()
+                .map_err(|_| format!("`{text}` is not a whole number"))?,
+            Kind::Size => crate::units::parse_size(text)?,
+            Kind::Duration => {
+                let duration = crate::units::parse_duration(text)?;
+                u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+            }
+        };
+        if (self.min..=self.max).contains(&value) {
+            return Ok(value);
+        }
+        let show = |v: u64| match self.kind {
+            Kind::Count => v.to_string(),
+            Kind::Size => crate::units::format_size(v),
+            Kind::Duration => crate::units::format_duration(Duration::from_millis(v)),
+        };
+        Err(format!(
+            "`{text}` is out of range for {}: {} to {}",
+            self.key,
+            show(self.min),
+            show(self.max)
+        ))
+    }
+}
+
+/// `--limit KEY=VALUE`, checked when the command line is read.
+pub fn parse_flag(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not KEY=VALUE (keys: {})", keys()))?;
+    let key = key.trim().to_owned();
+    Limits::default().set(&key, value)?;
+    Ok((key, value.trim().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_limit_can_be_set_within_its_range() {
+        let mut limits = Limits::default();
+        for (key, text) in [
+            ("table_elements", "1_000"),
+            ("instances", "4"),
+            ("tables", "5"),
+            ("memories", "2"),
+            ("wasm_stack", "256KiB"),
+            ("host_calls", "5000"),
+            ("resources", "64"),
+            ("host_call_bytes", "1MiB"),
+            ("http_timeout", "2s"),
+            ("response_bytes", "64KiB"),
+            ("log_bytes", "8KiB"),
+            ("message_bytes", "512"),
+            ("measurements", "8"),
+            ("result_bytes", "256KiB"),
+            ("wasm_size", "4MiB"),
+            ("compile_timeout", "20s"),
+        ] {
+            limits
+                .set(key, text)
+                .unwrap_or_else(|e| panic!("{key}: {e}"));
+        }
+        assert_eq!(limits.table_elements, 1000);
+        assert_eq!(limits.instances, 4);
+        assert_eq!(limits.tables, 5);
+        assert_eq!(limits.memories, 2);
+        assert_eq!(limits.wasm_stack_bytes, 256 << 10);
+        assert_eq!(limits.host_calls, 5000);
+        assert_eq!(limits.resources, 64);
+        assert_eq!(limits.hostcall_bytes, 1 << 20);
+        assert_eq!(limits.http_timeout, Duration::from_secs(2));
+        assert_eq!(limits.response_bytes, 64 << 10);
+        assert_eq!(limits.log_bytes, 8 << 10);
+        assert_eq!(limits.message_bytes, 512);
+        assert_eq!(limits.measurements, 8);
+        assert_eq!(limits.wasm_bytes, 4 << 20);
+        assert_eq!(limits.result_bytes, 256 << 10);
+        assert_eq!(limits.compile_timeout, Duration::from_secs(20));
+        assert_eq!(SPECS.len(), 16);
+    }
+
+    #[test]
+    fn bad_limits_say_why() {
+        let mut limits = Limits::default();
+        let error = limits.set("wasm_stack", "64MiB").unwrap_err();
+        assert_eq!(
+            error,
+            "`64MiB` is out of range for wasm_stack: 64 KiB to 1 MiB"
+        );
+        let error = limits.set("host_calls", "0").unwrap_err();
+        assert!(error.contains("1 to 100000000"), "{error}");
+        let error = limits.set("host_calls", "lots").unwrap_err();
+        assert!(error.contains("not a whole number"), "{error}");
+        let error = limits.set("compile_timeout", "10ms").unwrap_err();
+        assert!(error.contains("1.00s to 3600.00s"), "{error}");
+        let error = limits.set("hostcalls", "1").unwrap_err();
+        assert!(
+            error.starts_with("unknown limit `hostcalls` (known: table_elements"),
+            "{error}"
+        );
+        assert!(parse_flag("host_calls").is_err());
+        assert_eq!(
+            parse_flag("host_calls=5"),
+            Ok(("host_calls".into(), "5".into()))
+        );
+        // Nothing changed on error.
+        assert_eq!(limits.wasm_stack_bytes, Limits::default().wasm_stack_bytes);
     }
 }

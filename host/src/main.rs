@@ -26,13 +26,20 @@ fn main() -> ExitCode {
     let result: anyhow::Result<i32> = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => gate::run::run(*args, config, output).await,
-            Command::Inspect(args) => gate::inspect::inspect(args).await,
+            Command::Inspect(args) => gate::inspect::inspect(args, config).await,
             Command::Config(ConfigCommand::Check(args)) => {
                 gate::config::check::check(args, config).await
             }
             Command::Env(command) => gate::env_cmd::env(command, config),
             Command::Watch(args) => gate::watch::command(*args, config).await,
             Command::Log(LogCommand::Stats(args)) => gate::decision_log::command(args),
+            Command::Verify(args) => gate::integrity::verify_command(args),
+            Command::Sign(args) => gate::signing::sign(args),
+            Command::Keygen(args) => gate::signing::keygen(args),
+            Command::Cache(command) => gate::cache::command(command),
+            Command::Test(args) => gate::replay::command(args, output).await,
+            Command::New(args) => gate::scaffold::new(args),
+            Command::Build(args) => gate::scaffold::build(args),
         }
     });
     match result {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use url::Url;
 
 use crate::cli::RunArgs;
-use crate::config::{Config, ConfigError, Environment, PolicyEntry, Webhook};
+use crate::config::{Config, ConfigError, Environment, PolicyEntry, Setting, Webhook};
 use crate::grants::{Grants, Prometheus, PrometheusAuthSpec};
 use crate::limits::Limits;
 
@@ -35,6 +35,10 @@ pub enum PlanError {
     PrometheusAuth(String),
     #[error("{0}")]
     Webhook(String),
+    #[error("--limit {key}: {reason}")]
+    Limit { key: String, reason: String },
+    #[error("{0}")]
+    Docker(String),
     #[error(
         "policy {} changed while gate was reading it: its sha256 is now {actual}, not the \
          pinned {expected}", path.display()
@@ -87,6 +91,11 @@ pub struct Plan {
     pub decision_log: Option<PathBuf>,
     /// Where decisions are posted (Slack/Discord-compatible).
     pub webhook: Option<Url>,
+    /// The gate.toml read, as messages name it.
+    pub config_file: Option<String>,
+    /// The environment's key every policy must be signed with (see
+    /// [`crate::integrity`]).
+    pub verify_key: Option<Setting<PathBuf>>,
 }
 
 impl Plan {
@@ -125,18 +134,25 @@ impl Plan {
                 params: args.params.iter().cloned().collect(),
                 secrets: secrets.clone(),
                 prometheus,
+                docker: docker_host(args.docker.as_ref())?,
+                ca_files: args.ca_files.clone(),
             },
-            limits: Limits {
-                timeout: args.timeout.unwrap_or(defaults.timeout),
-                memory_bytes: args.memory_limit.unwrap_or(defaults.memory_bytes),
-                ..defaults
-            },
+            limits: with_flags(
+                Limits {
+                    timeout: args.timeout.unwrap_or(defaults.timeout),
+                    memory_bytes: args.memory_limit.unwrap_or(defaults.memory_bytes),
+                    ..defaults
+                },
+                args,
+            )?,
             jobs: args.jobs,
             strict: args.strict,
             redact: secrets.into_values().collect(),
             smoke_first: false,
             decision_log: args.decision_log.clone(),
-            webhook: None,
+            webhook: args.notify.clone(),
+            config_file: None,
+            verify_key: None,
         })
     }
 
@@ -198,23 +214,34 @@ impl Plan {
             (None, None) => None,
         };
         grants.secrets = secrets;
+        if args.docker.is_some() {
+            grants.docker = docker_host(args.docker.as_ref())?;
+        }
+        grants.ca_files.extend(args.ca_files.iter().cloned());
 
-        let defaults = Limits::default();
+        let mut defaults = Limits::default();
+        for (key, setting) in &settings.limits {
+            // Validated when the file was read.
+            defaults.set(key, &setting.value).map_err(|reason| {
+                ConfigError::Invalid(vec![config.diagnostic(setting.at.clone(), reason)])
+            })?;
+        }
+        let limits = Limits {
+            timeout: args
+                .timeout
+                .or(settings.timeout.as_ref().map(|s| s.value))
+                .unwrap_or(defaults.timeout),
+            memory_bytes: args
+                .memory_limit
+                .or(settings.memory_limit.as_ref().map(|s| s.value))
+                .unwrap_or(defaults.memory_bytes),
+            ..defaults
+        };
         Ok(Plan {
             env_name: environment.name.clone(),
             policies,
             grants,
-            limits: Limits {
-                timeout: args
-                    .timeout
-                    .or(settings.timeout.as_ref().map(|s| s.value))
-                    .unwrap_or(defaults.timeout),
-                memory_bytes: args
-                    .memory_limit
-                    .or(settings.memory_limit.as_ref().map(|s| s.value))
-                    .unwrap_or(defaults.memory_bytes),
-                ..defaults
-            },
+            limits: with_flags(limits, args)?,
             jobs: args.jobs.or(settings.jobs.as_ref().map(|s| s.value)),
             // A flag can only make a run stricter.
             strict: args.strict || settings.strict.as_ref().is_some_and(|s| s.value),
@@ -222,15 +249,29 @@ impl Plan {
                 .decision_log
                 .clone()
                 .or(settings.decision_log.as_ref().map(|s| s.value.clone())),
-            webhook: match settings.webhook.as_ref().map(|s| &s.value) {
-                Some(Webhook::Url(url)) => Some(url.clone()),
-                Some(Webhook::Secret(name)) => Some(webhook_from_secret(name, &readable)?),
-                None => None,
+            webhook: match (&args.notify, settings.webhook.as_ref().map(|s| &s.value)) {
+                (Some(url), _) => Some(url.clone()),
+                (None, Some(Webhook::Url(url))) => Some(url.clone()),
+                (None, Some(Webhook::Secret(name))) => Some(webhook_from_secret(name, &readable)?),
+                (None, None) => None,
             },
             redact: readable.into_values().collect(),
             smoke_first: args.policies.is_empty(),
+            config_file: Some(config.file().to_owned()),
+            verify_key: settings.verify_key.clone(),
         })
     }
+}
+
+/// `--limit KEY=VALUE` flags over limits from elsewhere.
+fn with_flags(mut limits: Limits, args: &RunArgs) -> Result<Limits, PlanError> {
+    for (key, value) in &args.limits {
+        limits.set(key, value).map_err(|reason| PlanError::Limit {
+            key: key.clone(),
+            reason,
+        })?;
+    }
+    Ok(limits)
 }
 
 fn planned_policies(
@@ -290,6 +331,13 @@ fn prometheus(
         url: url.clone(),
         auth,
     })
+}
+
+/// The engine `--docker [URI]` grants, if given.
+fn docker_host(flag: Option<&Option<Url>>) -> Result<Option<Url>, PlanError> {
+    flag.map(|given| crate::caps::docker::resolve_host(given.as_ref()))
+        .transpose()
+        .map_err(PlanError::Docker)
 }
 
 /// A webhook URL kept in a secret (chat webhooks carry their token in the

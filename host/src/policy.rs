@@ -13,7 +13,7 @@ pub const WIT_PACKAGE: &str = "gate:policy";
 /// The interface a policy exports; its version names the contract.
 pub const CHECKS_INTERFACE: &str = "gate:policy/checks";
 /// The contract versions this host runs (semver-compatible with it).
-pub const WIT_VERSION: semver::Version = semver::Version::new(0, 1, 1);
+pub const WIT_VERSION: semver::Version = semver::Version::new(0, 1, 2);
 
 /// Why a policy could not be loaded. Every variant means exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -84,23 +84,29 @@ pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, LoadError> {
         });
     }
     let bytes = std::fs::read(path).map_err(read_error)?;
+    vet(path, &bytes)?;
+    Ok(bytes)
+}
+
+/// Checks the header: a component, not a core module or something else.
+pub fn vet(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     if !bytes.starts_with(b"\0asm") {
         return Err(LoadError::NotWasm {
             path: path.to_owned(),
         });
     }
-    if wasmparser::Parser::is_core_wasm(&bytes) {
+    if wasmparser::Parser::is_core_wasm(bytes) {
         return Err(LoadError::CoreModule {
             path: path.to_owned(),
         });
     }
-    if !wasmparser::Parser::is_component(&bytes) {
+    if !wasmparser::Parser::is_component(bytes) {
         return Err(LoadError::Invalid {
             path: path.to_owned(),
             reason: "unknown WebAssembly version or layer in the header".into(),
         });
     }
-    Ok(bytes)
+    Ok(())
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

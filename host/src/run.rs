@@ -8,7 +8,9 @@ use std::time::{Instant, SystemTime};
 use crate::cli::{ColorChoice, RunArgs};
 use crate::decision_log;
 use crate::plan::Plan;
-use crate::report::{self, Format, PolicyReport, RunReport};
+use crate::report::github::{self, Actions};
+use crate::report::progress::Progress;
+use crate::report::{self, PolicyReport, ReportFormat, RunReport};
 use crate::runtime::{LoadedPolicy, Runtime};
 use crate::state::Session;
 use crate::units::rfc3339;
@@ -53,7 +55,8 @@ impl Prepared {
     /// policy never leaves a half run.
     pub async fn new(args: &RunArgs, config: Option<&Path>) -> anyhow::Result<Prepared> {
         let plan = Plan::new(args, config)?;
-        let runtime = Runtime::new(plan.limits.wasm_stack_bytes)?;
+        let checks_at_once = plan.jobs.map_or(DEFAULT_MAX_JOBS, usize::from);
+        let runtime = Runtime::with_options(&plan.limits, &args.engine, Some(checks_at_once))?;
         // Policies may read fewer secrets than gate knows; all are redacted,
         // and so is a webhook URL (it carries a token).
         let redact = plan
@@ -61,14 +64,26 @@ impl Prepared {
             .iter()
             .cloned()
             .chain(plan.webhook.iter().map(|u| u.to_string()));
-        let session = Arc::new(Session::new(
-            plan.grants.clone(),
-            plan.limits.clone(),
-            redact,
-        )?);
+
+        // Every policy is read and checked against its pins and signature
+        // before any is compiled, so a tampered one stops the run before
+        // any policy code (describe included) has run. What is compiled is
+        // the very bytes that were checked.
+        let requirements = crate::integrity::requirements(args, &plan)?;
+        let mut checked = Vec::with_capacity(plan.policies.len());
+        for (planned, requirement) in plan.policies.iter().zip(&requirements) {
+            let bytes = crate::policy::read(&planned.path, plan.limits.wasm_bytes)?;
+            crate::integrity::verify(&planned.path, &bytes, requirement)?;
+            checked.push(bytes);
+        }
+        let mut session = Session::new(plan.grants.clone(), plan.limits.clone(), redact)?;
+        if args.record.is_some() {
+            session.tape = Some(Arc::new(crate::tape::Tape::recorder()));
+        }
+        let session = Arc::new(session);
         let mut loaded = Vec::with_capacity(plan.policies.len());
-        for planned in &plan.policies {
-            let policy = runtime.load(&planned.path, &session).await?;
+        for (planned, bytes) in plan.policies.iter().zip(checked) {
+            let policy = runtime.load_bytes(&planned.path, bytes, &session).await?;
             planned.confirm(&policy.sha256)?;
             loaded.push(policy);
         }
@@ -86,6 +101,11 @@ impl Prepared {
 
     /// Runs every check of every policy once, each in a fresh sandbox.
     pub async fn round(&self) -> Vec<PolicyReport> {
+        self.round_with(&Progress::default()).await
+    }
+
+    /// [`Prepared::round`], showing each running check on `progress`.
+    pub async fn round_with(&self, progress: &Progress) -> Vec<PolicyReport> {
         let mut policies = Vec::with_capacity(self.loaded.len());
         for policy in &self.loaded {
             let started = Instant::now();
@@ -96,7 +116,7 @@ impl Prepared {
                 .unwrap_or(policy.info.checks.len().clamp(1, DEFAULT_MAX_JOBS));
             let checks = self
                 .runtime
-                .run(policy, &self.session, jobs, self.plan.strict)
+                .run(policy, &self.session, jobs, self.plan.strict, progress)
                 .await;
             policies.push(PolicyReport {
                 path: policy.path.clone(),
@@ -143,8 +163,19 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
     let started_at = SystemTime::now();
     let started = Instant::now();
     let prepared = Prepared::new(&args, config).await?;
-    let policies = prepared.round().await;
+    // Spinners only under the human report: machine formats on stdout are
+    // read by programs, and -q asks for the verdict alone.
+    let progress = if args.format == ReportFormat::Human && !output.quiet {
+        Progress::on_terminal()
+    } else {
+        Progress::default()
+    };
+    let policies = prepared.round_with(&progress).await;
+    progress.finish();
 
+    if let Some(path) = &args.record {
+        crate::tape::write_recording(path, &prepared.session, &policies, rfc3339(started_at))?;
+    }
     let verdict = verdict::decide(&policies);
     let exit_code = verdict.exit_code;
     let report = RunReport {
@@ -158,22 +189,42 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
         policies,
         verdict,
     };
-    let mut stdout = std::io::stdout().lock();
-    let written = match args.format {
-        Format::Human => report::human::write(
-            &report,
-            &mut stdout,
-            report::human::Options {
-                color: output.color_enabled(),
-                verbose: output.verbose,
-                quiet: output.quiet,
-            },
-        ),
-        Format::Json => report::json::write(&report, &mut stdout),
+    let human = report::human::Options {
+        color: output.color_enabled(),
+        verbose: output.verbose,
+        quiet: output.quiet,
     };
+    let mut stdout = std::io::stdout().lock();
+    let written = args.format.write(&report, &mut stdout, human);
     // A closed pipe (`gate run … | head`) must not change the verdict.
     let _ = written.and_then(|()| stdout.flush());
     drop(stdout);
+
+    let actions = Actions::from_env();
+    if actions.annotate {
+        // On stderr, which the runner reads too, so that no report format
+        // on stdout gets lines it does not expect.
+        let _ = github::write_annotations(&report, &mut std::io::stderr().lock());
+    }
+    if let Some(path) = &actions.step_summary
+        && let Err(e) = github::append_step_summary(&report, path)
+    {
+        eprintln!(
+            "gate: cannot append to $GITHUB_STEP_SUMMARY ({}): {e} (the verdict stands)",
+            path.display()
+        );
+    }
+    // A file report is the whole report, in no colour, whatever -q says.
+    let in_file = report::human::Options {
+        color: false,
+        verbose: output.verbose,
+        quiet: false,
+    };
+    let unwritten: Vec<String> = args
+        .reports
+        .iter()
+        .filter_map(|file| file.write(&report, in_file).err())
+        .collect();
 
     if let Some(path) = &prepared.plan.decision_log {
         let entry = decision_log::Decision::of_run(&report);
@@ -182,16 +233,34 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
         })?;
     }
     if let Some(url) = &prepared.plan.webhook {
-        let text = format!(
-            "gate run {}: {} on env `{}`: {}",
-            prepared.policy_names(),
-            report.verdict.decision_word(),
-            report.env,
-            report.verdict.reason
-        );
+        let text = notification(&prepared.policy_names(), &report);
         if let Err(why) = crate::notify::post(prepared.http(), url, &prepared.clean(&text)).await {
             eprintln!("gate: webhook: {why} (the verdict stands)");
         }
     }
+    if !unwritten.is_empty() {
+        anyhow::bail!("{}", unwritten.join("; "));
+    }
     Ok(exit_code)
+}
+
+/// The webhook message: the verdict, then what each blocking check that did
+/// not pass measured.
+fn notification(policies: &str, report: &RunReport) -> String {
+    let mut text = format!(
+        "gate run {policies}: {} on env `{}`: {}",
+        report.verdict.decision_word(),
+        report.env,
+        report.verdict.reason
+    );
+    for (policy, check) in report.checks().filter(|(_, c)| c.blocking && c.troubled()) {
+        text.push_str(&format!(
+            "\n• {}/{} {}",
+            policy.name, check.name, check.outcome
+        ));
+        if let Some(m) = check.measurements.first() {
+            text.push_str(&format!(": {}", m.describe()));
+        }
+    }
+    text
 }

@@ -8,15 +8,19 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use crate::bindings::{self, PolicyPre};
+use crate::cache::{self, Cache, CacheError};
+use crate::cli::EngineArgs;
 use crate::limiter::{MemoryLimitExceeded, TableLimitExceeded};
+use crate::limits::Limits;
 use crate::policy::{self, Contract, LoadError};
+use crate::report::progress::Progress;
 use crate::report::{CheckReport, ErrorKind, Measurement, Outcome};
 use crate::state::{HostCallLimit, HostState, Session};
 use crate::text::truncate;
-use crate::units::format_duration;
+use crate::units::{format_duration, format_size};
 
 /// How often the epoch advances. A guest in a busy loop is stopped at most
 /// this long after its deadline, and yields to the executor this often.
@@ -31,19 +35,37 @@ struct DeadlineExceeded;
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
+    cache: Option<Arc<Cache>>,
 }
 
 impl Runtime {
+    /// A runtime with the default engine settings: the compile cache in the
+    /// default directory, no pooling.
     pub fn new(wasm_stack_bytes: usize) -> anyhow::Result<Runtime> {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(true);
-        config.max_wasm_stack(wasm_stack_bytes);
-        let engine = Engine::new(&config)?;
+        let limits = Limits {
+            wasm_stack_bytes,
+            ..Limits::default()
+        };
+        Runtime::with_options(&limits, &EngineArgs::default(), None)
+    }
+
+    /// A runtime for checks run under `limits`, at most `checks_at_once` at
+    /// a time (`None`: the caller only describes policies).
+    pub fn with_options(
+        limits: &Limits,
+        options: &EngineArgs,
+        checks_at_once: Option<usize>,
+    ) -> anyhow::Result<Runtime> {
+        let engine = crate::pooling::engine(limits, options.pooling, checks_at_once)?;
         let mut linker = Linker::new(&engine);
         crate::caps::add_to_linker(&mut linker)?;
         start_ticker(&engine);
-        Ok(Runtime { engine, linker })
+        let cache = open_cache(&engine, options).map(Arc::new);
+        Ok(Runtime {
+            engine,
+            linker,
+            cache,
+        })
     }
 
     /// Reads, compiles, vets and pre-links a policy, then asks it to describe
@@ -53,11 +75,33 @@ impl Runtime {
         path: &Path,
         session: &Arc<Session>,
     ) -> Result<LoadedPolicy, LoadError> {
+        let bytes = policy::read(path, session.limits.wasm_bytes)?;
+        self.load_bytes(path, bytes, session).await
+    }
+
+    /// [`Runtime::load`] of bytes already read (and vetted: see
+    /// [`crate::integrity`]), so what is compiled is exactly what was
+    /// checked.
+    pub async fn load_bytes(
+        &self,
+        path: &Path,
+        bytes: Vec<u8>,
+        session: &Arc<Session>,
+    ) -> Result<LoadedPolicy, LoadError> {
         let limits = &session.limits;
-        let bytes = policy::read(path, limits.wasm_bytes)?;
+        if bytes.len() as u64 > limits.wasm_bytes {
+            return Err(LoadError::TooLarge {
+                path: path.to_owned(),
+                size: bytes.len() as u64,
+                limit: limits.wasm_bytes,
+            });
+        }
+        policy::vet(path, &bytes)?;
         let sha256 = policy::sha256_hex(&bytes);
         let size = bytes.len() as u64;
-        let component = self.compile(path, bytes, limits.compile_timeout).await?;
+        let component = self
+            .compile(path, bytes, &sha256, limits.compile_timeout)
+            .await?;
         let contract = policy::contract(path, &component, &self.engine)?;
         let link_error = |e: wasmtime::Error| LoadError::Link {
             path: path.to_owned(),
@@ -89,17 +133,26 @@ impl Runtime {
         })
     }
 
+    /// The component for `bytes`: from the compile cache, or compiled.
     async fn compile(
         &self,
         path: &Path,
         bytes: Vec<u8>,
+        sha256: &str,
         timeout: Duration,
     ) -> Result<Component, LoadError> {
         let engine = self.engine.clone();
+        let cache = self.cache.clone();
+        let sha256 = sha256.to_owned();
         let started = Instant::now();
         // Compilation cannot be interrupted; past the timeout we stop waiting
         // and the run ends with exit 2, which ends the process too.
-        let job = tokio::task::spawn_blocking(move || Component::from_binary(&engine, &bytes));
+        let job = tokio::task::spawn_blocking(move || match cache {
+            Some(cache) => cache
+                .component(&engine, &bytes, &sha256)
+                .map(|(component, _)| component),
+            None => Component::from_binary(&engine, &bytes),
+        });
         let compiled =
             tokio::time::timeout(timeout, job)
                 .await
@@ -116,8 +169,13 @@ impl Runtime {
                 path: path.to_owned(),
                 reason: format!("{e:#}"),
             })?;
-        tracing::debug!(path = %path.display(), elapsed = ?started.elapsed(), "compiled");
+        tracing::debug!(path = %path.display(), elapsed = ?started.elapsed(), "compiled or loaded from the cache");
         Ok(component)
+    }
+
+    /// A store as a check gets: its limits, host-call budget and deadline.
+    pub fn store(&self, session: &Arc<Session>, deadline: Instant) -> Store<HostState> {
+        new_store(&self.engine, session, deadline)
     }
 
     /// Runs every check of `policy`, at most `jobs` at a time, in its own
@@ -128,6 +186,7 @@ impl Runtime {
         session: &Arc<Session>,
         jobs: usize,
         strict: bool,
+        progress: &Progress,
     ) -> Vec<CheckReport> {
         let permits = Arc::new(Semaphore::new(jobs.max(1)));
         let mut running = JoinSet::new();
@@ -147,12 +206,20 @@ impl Runtime {
             let session = session.clone();
             let permits = permits.clone();
             let check = check.clone();
+            let tape = crate::tape::CheckCassette::for_check(
+                &session,
+                &policy.info.name,
+                Some(&check.name),
+            );
+            let progress = progress.clone();
+            let policy_name = policy.info.name.clone();
             running.spawn(async move {
                 let _permit = permits
                     .acquire_owned()
                     .await
                     .expect("semaphore never closed");
-                (index, execute(&engine, &pre, &session, &check).await)
+                let _spinner = progress.start(&policy_name, &check.name);
+                (index, execute(&engine, &pre, &session, &check, tape).await)
             });
         }
         while let Some(joined) = running.join_next().await {
@@ -188,6 +255,14 @@ pub struct LoadedPolicy {
     pub contract: Contract,
     pub info: PolicyInfo,
     pre: PolicyPre<HostState>,
+}
+
+impl LoadedPolicy {
+    /// The pre-linked component each check is instantiated from (for the
+    /// benchmarks, which time instantiation and calls apart).
+    pub fn pre(&self) -> &PolicyPre<HostState> {
+        &self.pre
+    }
 }
 
 /// The policy's description, with its text cleaned.
@@ -254,6 +329,26 @@ pub fn capability_name(capability: bindings::Capability) -> &'static str {
     }
 }
 
+/// The compile cache for this engine, unless `--no-cache` or the directory
+/// cannot be used (said once, then the run compiles as without a cache).
+fn open_cache(engine: &Engine, options: &EngineArgs) -> Option<Cache> {
+    if options.no_cache {
+        tracing::debug!("compile cache off (--no-cache)");
+        return None;
+    }
+    let Some(dir) = options.cache_dir.clone().or_else(cache::default_dir) else {
+        tracing::debug!("compile cache off: {}", CacheError::NoDir);
+        return None;
+    };
+    match Cache::open(&dir, engine) {
+        Ok(cache) => Some(cache),
+        Err(e) => {
+            cache::warn(&format!("{e}; compiling without the cache"));
+            None
+        }
+    }
+}
+
 fn start_ticker(engine: &Engine) {
     let weak = engine.weak();
     std::thread::Builder::new()
@@ -314,10 +409,12 @@ async fn execute(
     pre: &PolicyPre<HostState>,
     session: &Arc<Session>,
     check: &CheckInfo,
+    tape: crate::tape::CheckCassette,
 ) -> CheckReport {
     let limits = &session.limits;
     let started = Instant::now();
     let mut store = new_store(engine, session, started + limits.timeout);
+    store.data_mut().tape = tape;
     let call = async {
         let policy = pre.instantiate_async(&mut store).await?;
         policy
@@ -333,6 +430,7 @@ async fn execute(
     let state = store.data_mut();
     let log = state.take_log();
     let calls = std::mem::take(&mut state.calls);
+    state.tape.finish();
 
     let mut report = match result {
         Ok(Ok(Ok(result))) => finished(check, result, session, duration),
@@ -397,6 +495,9 @@ fn classify(
     if let Some(e) = error.downcast_ref::<HostCallLimit>() {
         return (ErrorKind::HostCallLimit, e.to_string());
     }
+    if let Some(e) = error.downcast_ref::<crate::tape::UnexpectedCall>() {
+        return (ErrorKind::Host, e.to_string());
+    }
     if let Some(trap) = error.downcast_ref::<Trap>() {
         if *trap == Trap::StackOverflow {
             return (
@@ -421,8 +522,23 @@ fn classify(
         return (
             ErrorKind::ResourceLimit,
             format!(
-                "host-call argument limit exceeded: the check passed more than {} to one host call",
+                "host-call argument limit exceeded: the check passed more than {} to the host \
+                 in one call (a host-call argument, or the result it returned)",
                 crate::units::format_size(limits.hostcall_bytes as u64)
+            ),
+        );
+    }
+    // wasmtime's errors for a full resource table and for too many
+    // component handles are plain text.
+    if chain.iter().any(|e| {
+        e.contains("resource table has no free keys") || e.contains("store handle limit exceeded")
+    }) {
+        return (
+            ErrorKind::ResourceLimit,
+            format!(
+                "resource limit exceeded: the check held more than {} live host resources \
+                 (streams, pollables, handles) at once",
+                limits.resources
             ),
         );
     }
@@ -451,6 +567,24 @@ fn finished(
 ) -> CheckReport {
     let limits = &session.limits;
     let cleaner = &session.cleaner;
+    let size = result_size(&result);
+    if size > limits.result_bytes {
+        // Fail closed: an outcome that came with that much text is not one
+        // to act on.
+        return errored(
+            check,
+            ErrorKind::ResourceLimit,
+            format!(
+                "result too large: the check returned {} (a message of {} and {} measurements), \
+                 over the {} result limit; its outcome is discarded",
+                format_size(size as u64),
+                format_size(result.message.len() as u64),
+                result.measurements.len(),
+                format_size(limits.result_bytes as u64),
+            ),
+            duration,
+        );
+    }
     let outcome = match result.outcome {
         bindings::Outcome::Pass => Outcome::Pass,
         bindings::Outcome::Warn => Outcome::Warn,
@@ -490,6 +624,16 @@ fn finished(
         measurements,
         ..report(check, outcome, message, duration)
     }
+}
+
+/// The bytes a result carries: its text, and 8 bytes per value.
+fn result_size(result: &bindings::CheckResult) -> usize {
+    let measurements: usize = result
+        .measurements
+        .iter()
+        .map(|m| m.name.len() + m.unit.len() + m.threshold.as_ref().map_or(0, String::len) + 8)
+        .sum();
+    result.message.len() + measurements
 }
 
 fn errored(check: &CheckInfo, kind: ErrorKind, message: String, duration: Duration) -> CheckReport {

@@ -21,6 +21,14 @@ pub struct Session {
     pub limits: Limits,
     pub cleaner: Cleaner,
     pub http: reqwest::Client,
+    /// Policy traffic: dials only addresses checked against the grants.
+    pub policy_http: crate::caps::http::PolicyClients,
+    /// Recording or replaying host calls (`--record`, `gate test`).
+    pub tape: Option<Arc<crate::tape::Tape>>,
+    /// The Docker engine granted with `--docker`, if any.
+    pub docker: Option<crate::caps::docker::Engine>,
+    /// The roots TLS handshakes verify against (system and `--ca-file`).
+    pub trust: crate::caps::tls::Trust,
 }
 
 impl Session {
@@ -33,11 +41,17 @@ impl Session {
     ) -> anyhow::Result<Session> {
         let cleaner = Cleaner::new(grants.secrets.values().cloned().chain(redact));
         let http = crate::caps::http::client()?;
+        let docker = grants.docker.clone().map(crate::caps::docker::Engine::new);
+        let trust = crate::caps::tls::Trust::new(&grants.ca_files)?;
         Ok(Session {
             grants,
             limits,
             cleaner,
             http,
+            policy_http: Default::default(),
+            tape: None,
+            docker,
+            trust,
         })
     }
 }
@@ -99,6 +113,8 @@ pub struct HostState {
     pub limiter: crate::limiter::Limiter,
     pub log: CheckLog,
     pub calls: Vec<HttpCall>,
+    /// This check's part of the run's tape, if any.
+    pub tape: crate::tape::CheckCassette,
     host_calls: u64,
     stdout: LogPipe,
     stderr: LogPipe,
@@ -127,6 +143,7 @@ impl HostState {
             limiter: crate::limiter::Limiter::new(limits),
             log: CheckLog::new(limits.log_bytes),
             calls: Vec::new(),
+            tape: crate::tape::CheckCassette::for_check(&session, "", None),
             host_calls: 0,
             stdout,
             stderr,

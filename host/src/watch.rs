@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::report::{Outcome, PolicyReport};
+use crate::report::{Outcome, PolicyReport, ReportFormat};
 
 /// What a round of checks amounted to, by its worst blocking check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -625,6 +625,25 @@ pub async fn command(
     args: crate::cli::WatchArgs,
     config: Option<&std::path::Path>,
 ) -> anyhow::Result<i32> {
+    anyhow::ensure!(
+        args.run.record.is_none(),
+        "--record records one `gate run`, not a watch window: record with gate run, then replay with gate test"
+    );
+    let json = match args.run.format {
+        ReportFormat::Human => false,
+        ReportFormat::Json => true,
+        other => anyhow::bail!(
+            "gate watch writes its window report as human or json, not {}: use gate run for {}",
+            other.name(),
+            other.name()
+        ),
+    };
+    if let Some(file) = args.run.reports.first() {
+        anyhow::bail!(
+            "--report {}=… is for gate run; gate watch prints its window report (--format json)",
+            file.format.name()
+        );
+    }
     let prepared = crate::run::Prepared::new(&args.run, config).await?;
     let options = WatchOptions {
         schedule: Schedule::new(args.interval, args.count, args.duration),
@@ -640,7 +659,6 @@ pub async fn command(
             .or_else(|| prepared.plan.webhook.clone()),
         decision_log: prepared.plan.decision_log.clone(),
     };
-    let json = args.run.format == crate::report::Format::Json;
     watch(&prepared, &options, json, shutdown_signal()).await
 }
 

@@ -79,7 +79,7 @@ fn component_of_another_world() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("another world"), "{}", out.stderr);
     assert!(
-        out.stderr.contains("gate:policy/checks@0.1.1"),
+        out.stderr.contains("gate:policy/checks@0.1.2"),
         "{}",
         out.stderr
     );

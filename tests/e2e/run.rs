@@ -118,7 +118,9 @@ fn injected_errors_fail_the_gate_with_the_measured_rate() {
         .expect("a FAIL line for error-rate");
     assert!(line.contains("0.01"), "{line}");
     assert!(
-        human.stdout.contains("measured error_rate = 0."),
+        human
+            .stdout
+            .contains("measured 0.25 > threshold 0.01 (error_rate, ratio)"),
         "{}",
         human.stdout
     );
@@ -318,18 +320,18 @@ fn inspect_shows_checks_contract_and_sha256() {
     assert_eq!(info["name"], "prod");
     assert_eq!(info["kind"], "gate");
     assert_eq!(info["sha256"], sha);
-    assert_eq!(info["wit_version"], "0.1.1");
+    assert_eq!(info["wit_version"], "0.1.2");
     let imports: Vec<&str> = info["imports"]
         .as_array()
         .unwrap()
         .iter()
         .map(|i| i.as_str().unwrap())
         .collect();
-    assert!(imports.contains(&"gate:policy/http@0.1.1"), "{imports:?}");
-    assert!(
-        imports.contains(&"gate:policy/metrics@0.1.1"),
-        "{imports:?}"
-    );
+    assert!(imports.contains(&"gate:policy/http@0.1.2"), "{imports:?}");
+    for interface in ["metrics", "docker", "tls"] {
+        let import = format!("gate:policy/{interface}@0.1.2");
+        assert!(imports.contains(&import.as_str()), "{imports:?}");
+    }
     let checks = info["checks"].as_array().unwrap();
     let needs: Vec<(&str, &serde_json::Value)> = checks
         .iter()
@@ -343,6 +345,10 @@ fn inspect_shows_checks_contract_and_sha256() {
             ("error-rate", &serde_json::json!(["http"])),
             ("metrics-error-rate", &serde_json::json!(["metrics"])),
             ("metrics-p95", &serde_json::json!(["metrics"])),
+            ("containers", &serde_json::json!(["docker"])),
+            ("image-tag", &serde_json::json!(["docker"])),
+            ("resources", &serde_json::json!(["docker"])),
+            ("certificate", &serde_json::json!(["tls"])),
         ]
     );
     assert!(checks.iter().all(|c| c["blocking"] == true));
@@ -350,5 +356,5 @@ fn inspect_shows_checks_contract_and_sha256() {
     let human = Gate::new(["inspect".as_ref(), path.as_os_str()]).run();
     assert_eq!(human.code, 0);
     assert!(human.stdout.contains(&sha));
-    assert!(human.stdout.contains("gate:policy@0.1.1"));
+    assert!(human.stdout.contains("gate:policy@0.1.2"));
 }

@@ -1,15 +1,12 @@
 //! `gate watch` over bake windows against the real sample service (and a
 //! real Prometheus URL where nothing listens, for "Prometheus down").
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::Child;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use gate_e2e::prometheus::free_port;
-use gate_e2e::{API_TOKEN, Faults, Gate, Outcome, stack};
+use gate_e2e::{API_TOKEN, Faults, Gate, Outcome, stack, webhook_server};
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gate-e2e-watch-{}", std::process::id()));
@@ -25,42 +22,6 @@ fn recording_hook(log: &std::path::Path) -> String {
         "{{ env | grep '^GATE_' | sort; echo ---; }} >> '{}'",
         log.display()
     )
-}
-
-/// A local webhook receiver: answers 200 and keeps each request body.
-/// Accepts at most a few connections, so its loop is bounded.
-fn webhook_server() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let kept = bodies.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(5) {
-            let Ok(mut stream) = stream else { continue };
-            stream
-                .set_read_timeout(Some(Duration::from_secs(5)))
-                .unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            kept.lock()
-                .unwrap()
-                .push(String::from_utf8_lossy(&body).into_owned());
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-        }
-    });
-    (url, bodies)
 }
 
 /// Reads gate's stdout line by line until `pattern` shows up; returns the

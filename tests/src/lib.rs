@@ -2,10 +2,18 @@
 //! that `cargo xtask test` built, run `gate` as a user would, and read what
 //! it printed.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub use gate_demo::prometheus;
+
+pub mod docker;
+pub mod stub;
+pub mod tls;
 
 pub use gate_demo::{Config, Faults, Server};
 
@@ -26,11 +34,12 @@ fn from_env(var: &str) -> PathBuf {
     }
 }
 
-/// A guest component by short name: the shipped `prod` and `api`, or a test
+/// A guest component by short name: the shipped `prod`, `bluegreen` and `api`, or a test
 /// guest such as `hostile`.
 pub fn guest(name: &str) -> PathBuf {
     let path = match name {
         "prod" => root().join("policies/prod.wasm"),
+        "bluegreen" => root().join("policies/bluegreen.wasm"),
         "api" => root().join("smoke/api.wasm"),
         other => from_env("GATE_TEST_GUESTS").join(format!("gate_policy_{other}.wasm")),
     };
@@ -177,6 +186,36 @@ impl Gate {
             .expect("start gate")
     }
 
+    /// Runs gate on a pseudo-terminal (util-linux `script`), as at a
+    /// user's terminal. stdout and stderr both go to the terminal, so they
+    /// arrive merged in `stdout`, with `\r\n` line ends.
+    pub fn run_on_terminal(self) -> Outcome {
+        let quote =
+            |arg: &std::ffi::OsStr| format!("'{}'", arg.to_string_lossy().replace('\'', "'\\''"));
+        let mut line = quote(self.command.get_program());
+        for arg in self.command.get_args() {
+            line.push(' ');
+            line.push_str(&quote(arg));
+        }
+        let mut script = Command::new("script");
+        script.args(["--quiet", "--return", "--command", &line, "/dev/null"]);
+        script.env_clear().env("TERM", "xterm-256color");
+        for (key, value) in self.command.get_envs() {
+            if let Some(value) = value {
+                script.env(key, value);
+            }
+        }
+        if let Some(dir) = self.command.get_current_dir() {
+            script.current_dir(dir);
+        }
+        script.stdin(std::process::Stdio::null());
+        Gate {
+            command: script,
+            line: format!("(on a terminal) {}", self.line),
+        }
+        .run()
+    }
+
     pub fn run(mut self) -> Outcome {
         let output = self.command.output().expect("run gate");
         let outcome = Outcome {
@@ -202,3 +241,39 @@ pub fn stack() -> Server {
 
 /// The token the sample service accepts by default.
 pub const API_TOKEN: &str = "demo-token";
+
+/// A local webhook receiver: answers 200 and keeps each request body.
+/// Accepts at most a few connections, so its loop is bounded.
+pub fn webhook_server() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(5) {
+            let Ok(mut stream) = stream else { continue };
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            kept.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&body).into_owned());
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    (url, bodies)
+}

@@ -1,6 +1,7 @@
 //! Human-written durations (`500ms`, `10s`, `5m`, `1h`), read the same way
 //! by the runner (flags, gate.toml) and by policies (`--param window=5m`),
-//! so one spelling means one thing everywhere.
+//! so one spelling means one thing everywhere; and the calendar date of a
+//! Unix time, which both write in messages and reports.
 
 use std::time::Duration;
 
@@ -31,6 +32,27 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+/// The UTC calendar date `(year, month, day)` of a Unix time in seconds,
+/// without a time-zone database (Howard Hinnant's `civil_from_days`).
+///
+/// ```
+/// assert_eq!(gate_units::civil_date(0), (1970, 1, 1));
+/// assert_eq!(gate_units::civil_date(1_795_439_951), (2026, 11, 23));
+/// assert_eq!(gate_units::civil_date(-86_400), (1969, 12, 31));
+/// ```
+pub fn civil_date(unix: i64) -> (i64, u32, u32) {
+    let z = unix.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month as u32, day as u32)
 }
 
 #[cfg(test)]

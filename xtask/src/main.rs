@@ -22,12 +22,20 @@ const SHIPPED: &[(&str, &str, &str)] = &[
         "gate_policy_rollback",
         "policies/rollback.wasm",
     ),
+    (
+        "gate-policy-bluegreen",
+        "gate_policy_bluegreen",
+        "policies/bluegreen.wasm",
+    ),
     ("gate-policy-api", "gate_policy_api", "smoke/api.wasm"),
 ];
 /// Guests only the tests use.
 const TEST_GUESTS: &[(&str, &str)] = &[
     ("gate-policy-hostile", "gate_policy_hostile"),
     ("gate-policy-promql", "gate_policy_promql"),
+    ("gate-policy-fetch", "gate_policy_fetch"),
+    ("gate-policy-bench", "gate_policy_bench"),
+    ("gate-policy-tls", "gate_policy_tls"),
 ];
 
 const USAGE: &str = "usage: cargo xtask <command>
@@ -35,16 +43,21 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   build   build `gate` (release) and every shipped policy (policies/prod.wasm, smoke/api.wasm)
   demo    build, start the sample service and show a passing and a failing verdict
-  test    build every guest, then run the whole test suite
-  lint    rustfmt check and clippy (native and wasm32-wasip2), warnings as errors";
+  image   build the sample service as a FROM scratch image, tagged gate-sample:dev
+  test    build every guest, run the whole test suite, then each fuzz target for 45 s
+          (extra arguments go to cargo test as a filter; then fuzzing is skipped)
+  lint    rustfmt check, clippy (native and wasm32-wasip2, warnings as errors), guest-sdk/wit equals wit/
+  wit     copy wit/ (the contract's source of truth) to guest-sdk/wit/, the SDK's own copy";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("build") => build(),
         Some("demo") => demo(),
+        Some("image") => image(),
         Some("test") => test(&args[1..]),
         Some("lint") => lint(),
+        Some("wit") => sync_wit(true),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -116,7 +129,45 @@ fn ensure_wasm_target() -> Result<()> {
     bail!("the {WASM_TARGET} target is missing: install it with `rustup target add {WASM_TARGET}`")
 }
 
+/// gate-sdk builds from its own copy of the WIT, so that it builds from its
+/// own directory; `wit/` is the one source of truth. `write` copies it over
+/// the SDK's copy; otherwise a difference is an error.
+fn sync_wit(write: bool) -> Result<()> {
+    let read = |dir: &Path| -> Result<std::collections::BTreeMap<String, String>> {
+        let mut files = std::collections::BTreeMap::new();
+        for entry in std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "wit") {
+                let name = path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                files.insert(name, std::fs::read_to_string(&path)?);
+            }
+        }
+        Ok(files)
+    };
+    let (source, copy) = (root().join("wit"), root().join("guest-sdk/wit"));
+    let wanted = read(&source)?;
+    if read(&copy)? == wanted {
+        return Ok(());
+    }
+    ensure!(
+        write,
+        "guest-sdk/wit differs from wit/: run `cargo xtask wit` to copy wit/ over it"
+    );
+    std::fs::remove_dir_all(&copy).with_context(|| format!("remove {}", copy.display()))?;
+    std::fs::create_dir_all(&copy)?;
+    for (name, text) in &wanted {
+        std::fs::write(copy.join(name), text)?;
+    }
+    eprintln!("xtask: copied wit/ to guest-sdk/wit/");
+    Ok(())
+}
+
 fn build_guests(packages: &[&str]) -> Result<PathBuf> {
+    sync_wit(true)?;
     ensure_wasm_target()?;
     let mut command = cargo();
     command.args(["build", "--target", WASM_TARGET, "--profile", GUEST_PROFILE]);
@@ -166,20 +217,93 @@ fn test(extra: &[String]) -> Result<()> {
     stage_shipped_guests()?;
     let test_packages: Vec<&str> = TEST_GUESTS.iter().map(|(p, _)| *p).collect();
     let out = build_guests(&test_packages)?;
+    let service = build_static_service(false)?;
     // The end-to-end tests drive the real binary, so build it first. With
     // --workspace, features unify as they do for `cargo test --workspace`
     // below, so wasmtime is compiled once, not twice.
     run(cargo().args(["build", "--workspace", "--bin", "gate"]))?;
     let mut command = cargo();
     command
-        .args(["test", "--workspace"])
+        // The benchmark baselines (regorus, a native client) are built by
+        // bench/compare.sh only.
+        .args(["test", "--workspace", "--exclude", "gate-bench"])
         .args(extra)
         .env("GATE_BIN", target_dir().join("debug/gate"))
-        .env("GATE_TEST_GUESTS", &out);
-    run(&mut command)
+        .env("GATE_TEST_GUESTS", &out)
+        .env("GATE_TEST_SERVICE_STATIC", &service);
+    run(&mut command)?;
+    // The whole suite ends with each fuzz target run for a short, bounded
+    // time (issue #7); a filtered run (`cargo xtask test -- NAME`) is for
+    // iterating on some tests and skips it.
+    if extra.is_empty() {
+        run(Command::new("bash")
+            .args(["scripts/fuzz.sh", FUZZ_SECONDS])
+            .current_dir(root()))?;
+    }
+    Ok(())
+}
+
+/// Seconds each fuzz target runs at the end of `cargo xtask test`.
+const FUZZ_SECONDS: &str = "45";
+
+/// The sample service as one static binary (glibc, crt-static), for
+/// `FROM scratch` images. Built for the host's own target triple so that
+/// no other target has to be installed, and so that RUSTFLAGS reach only
+/// this binary, not build scripts or the host's other builds.
+fn build_static_service(release: bool) -> Result<PathBuf> {
+    let version = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .context("cannot run rustc")?;
+    let version = String::from_utf8_lossy(&version.stdout);
+    let host = version
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .context("rustc -vV names no host triple")?
+        .trim()
+        .to_owned();
+    ensure!(
+        host.ends_with("-linux-gnu"),
+        "the static sample service is built for *-linux-gnu hosts; this one is {host}"
+    );
+    let mut command = cargo();
+    command
+        .args([
+            "build",
+            "-p",
+            "gate-demo",
+            "--bin",
+            "sample-service",
+            "--target",
+            &host,
+        ])
+        .env("RUSTFLAGS", "-C target-feature=+crt-static");
+    if release {
+        command.arg("--release");
+    }
+    run(&mut command)?;
+    let profile = if release { "release" } else { "debug" };
+    Ok(target_dir().join(host).join(profile).join("sample-service"))
+}
+
+/// `gate-sample:dev`: the sample service in a `FROM scratch` image.
+fn image() -> Result<()> {
+    let binary = build_static_service(true)?;
+    let context = root().join("demo/container");
+    let copy = context.join("sample-service");
+    std::fs::copy(&binary, &copy)
+        .with_context(|| format!("copy {} to {}", binary.display(), copy.display()))?;
+    run(Command::new("docker")
+        .args(["build", "-t", "gate-sample:dev"])
+        .arg(&context))?;
+    eprintln!(
+        "xtask: built gate-sample:dev; start it with docker-compose -f demo/docker-compose.yml up -d"
+    );
+    Ok(())
 }
 
 fn lint() -> Result<()> {
+    sync_wit(false)?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args([
         "clippy",

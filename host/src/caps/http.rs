@@ -1,27 +1,112 @@
 //! `gate:policy/http`: outbound requests to the target and allowed hosts only.
+//!
+//! A request is checked three times before anything is sent: its origin
+//! against the grants, then every address its host resolves to
+//! ([`crate::net`]), and it then goes out through a client that can dial
+//! only those addresses. Redirects are returned to the policy (the SDK
+//! follows them hop by hop, each hop a new checked request) and proxy
+//! variables are ignored.
 
+use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::error::Error as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use reqwest::dns::{Name, Resolve, Resolving};
 use reqwest::header::{HeaderName, HeaderValue};
+use rustls_platform_verifier::ConfigVerifierExt as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use crate::bindings::gate::policy::http::{Host, HttpError, Method, Request, Response};
-use crate::grants::HttpDenial;
+use crate::grants::{HttpDenial, Origin};
+use crate::net::{self, NetError};
 use crate::state::{HostState, HttpCall};
 
-/// The client every check of a run shares (one connection pool). Proxy
-/// variables are ignored and redirects are never followed, so the only
-/// addresses reached are those the grants approved.
-pub fn client() -> anyhow::Result<reqwest::Client> {
+/// Clients kept at once before the cache starts over; each is one origin
+/// with one set of addresses.
+const MAX_CLIENTS: usize = 64;
+
+/// The builder of every client gate uses: proxy variables are ignored and
+/// redirects are never followed, so a request goes where it was checked to
+/// go.
+fn builder() -> reqwest::ClientBuilder {
     // Several runtimes in one process (tests) may race to install it; any
     // installed ring provider will do.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
+    reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("gate/", env!("CARGO_PKG_VERSION")))
-        .build()?;
-    Ok(client)
+}
+
+/// The client gate's own requests share (Prometheus, webhooks: hosts the
+/// operator named), one connection pool.
+pub fn client() -> anyhow::Result<reqwest::Client> {
+    Ok(builder().build()?)
+}
+
+/// Clients for policy traffic, one per origin and set of checked addresses.
+/// Each resolves its one name to those addresses and refuses every other
+/// name, so it can only dial what [`net::checked_addrs`] approved, while
+/// keeping connections pooled between the requests of a run.
+#[derive(Default)]
+pub struct PolicyClients {
+    clients: Mutex<HashMap<(Origin, Vec<SocketAddr>), reqwest::Client>>,
+    /// The TLS configuration every policy client shares, made once: loading
+    /// the system's certificates for each client would be slow.
+    tls: OnceLock<Result<rustls::ClientConfig, String>>,
+}
+
+impl PolicyClients {
+    fn tls(&self) -> Result<rustls::ClientConfig, HttpError> {
+        let made = self.tls.get_or_init(|| {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let mut tls = rustls::ClientConfig::with_platform_verifier()
+                .map_err(|e| format!("could not load the system's TLS roots: {e}"))?;
+            // What reqwest would offer itself, with http2 on.
+            tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            Ok(tls)
+        });
+        made.clone().map_err(HttpError::Other)
+    }
+
+    fn get(&self, origin: &Origin, addrs: &[SocketAddr]) -> Result<reqwest::Client, HttpError> {
+        let mut key_addrs = addrs.to_vec();
+        key_addrs.sort();
+        let key = (origin.clone(), key_addrs);
+        let mut clients = self.clients.lock().expect("client cache lock");
+        if let Some(client) = clients.get(&key) {
+            return Ok(client.clone());
+        }
+        let mut builder = builder()
+            .tls_backend_preconfigured(self.tls()?)
+            .dns_resolver(Arc::new(RefuseUnchecked));
+        if origin.ip().is_none() {
+            builder = builder.resolve_to_addrs(&origin.host, addrs);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| HttpError::Other(format!("could not set up the HTTP client: {e}")))?;
+        if clients.len() >= MAX_CLIENTS {
+            clients.clear();
+        }
+        clients.insert(key, client.clone());
+        Ok(client)
+    }
+}
+
+/// The resolver of policy clients: names were resolved and checked before
+/// the client was built, so any other lookup is a bug, refused.
+struct RefuseUnchecked;
+
+impl Resolve for RefuseUnchecked {
+    fn resolve(&self, name: Name) -> Resolving {
+        let why = format!("{} was not resolved and checked by gate", name.as_str());
+        Box::pin(std::future::ready(Err(why.into())))
+    }
 }
 
 impl Host for HostState {
@@ -34,7 +119,12 @@ impl Host for HostState {
             Err(_) => request.url.clone(),
         };
         let started = Instant::now();
-        let outcome = self.send_checked(method, &request).await;
+        let outcome = self
+            .taped("http.send", tape_request(method, &request), async |state| {
+                HttpAnswer::from(state.send_checked(method, &request).await)
+            })
+            .await?
+            .into_result();
         let answer = match &outcome {
             Ok(response) => Ok(response.status),
             Err(error) => Err(describe(error)),
@@ -81,23 +171,38 @@ impl HostState {
                 HttpDenial::Denied(why) => HttpError::Denied(why),
                 HttpDenial::Invalid(why) => HttpError::InvalidRequest(why),
             })?;
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a standard method");
-        let mut builder = self.session.http.request(method, url);
+        let origin = Origin::of(&url)
+            .ok_or_else(|| HttpError::InvalidRequest(format!("URL `{url}` has no host")))?;
+        let mut headers = reqwest::header::HeaderMap::new();
         for (name, value) in &request.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| HttpError::InvalidRequest(format!("bad header name `{name}`")))?;
             let value = HeaderValue::from_str(value)
                 .map_err(|_| HttpError::InvalidRequest(format!("bad value for header `{name}`")))?;
-            builder = builder.header(name, value);
+            headers.append(name, value);
         }
-        if let Some(body) = &request.body {
-            builder = builder.body(body.clone());
-        }
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a standard method");
         let wanted = request
             .timeout_ms
             .map(|ms| Duration::from_millis(u64::from(ms)));
         let timeout = self.request_timeout(wanted);
-        exchange(builder, timeout, self.session.limits.response_bytes).await
+        let session = self.session.clone();
+        let body = request.body.clone();
+        within(timeout, async move {
+            let addrs = net::checked_addrs(&session.grants, &origin, &net::SystemLookup)
+                .await
+                .map_err(|e| match e {
+                    NetError::Denied(why) => HttpError::Denied(why),
+                    NetError::Resolve(why) | NetError::Connect(why) => HttpError::Connect(why),
+                })?;
+            let client = session.policy_http.get(&origin, &addrs)?;
+            let mut builder = client.request(method, url).headers(headers);
+            if let Some(body) = body {
+                builder = builder.body(body);
+            }
+            read_response(builder, session.limits.response_bytes).await
+        })
+        .await
     }
 
     /// A request's timeout: what the policy asked for or the default, never
@@ -117,11 +222,19 @@ pub(crate) async fn exchange(
     timeout: Duration,
     limit: u64,
 ) -> Result<Response, HttpError> {
+    within(timeout, read_response(builder, limit)).await
+}
+
+/// Runs `exchange` (resolution, connection, response) within `timeout`.
+async fn within(
+    timeout: Duration,
+    exchange: impl Future<Output = Result<Response, HttpError>>,
+) -> Result<Response, HttpError> {
     let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
     if timeout.is_zero() {
         return Err(HttpError::Timeout(0));
     }
-    match tokio::time::timeout(timeout, read_response(builder, limit)).await {
+    match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result,
         Err(_) => Err(HttpError::Timeout(timeout_ms)),
     }
@@ -208,6 +321,112 @@ pub fn describe(error: &HttpError) -> String {
         HttpError::Timeout(ms) => format!("timeout after {ms} ms"),
         HttpError::TooLarge(limit) => format!("response larger than {limit} bytes"),
         HttpError::Other(why) => why.clone(),
+    }
+}
+
+/// What identifies a request on the tape: method, URL as the policy gave
+/// it (a path stays a path, so a recording replays against any target),
+/// headers (names lower-cased) and the body as text (`null`: none). The
+/// timeout is left out: it changes nothing the stack answers.
+fn tape_request(method: &str, request: &Request) -> Value {
+    json!({
+        "method": method,
+        "url": request.url,
+        "headers": header_map(&request.headers),
+        "body": request.body.as_ref().map(|b| String::from_utf8_lossy(b)),
+    })
+}
+
+fn header_map(headers: &[(String, String)]) -> BTreeMap<String, String> {
+    let mut map: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        map.entry(name.to_ascii_lowercase())
+            .and_modify(|joined| {
+                joined.push_str(", ");
+                joined.push_str(value);
+            })
+            .or_insert_with(|| value.clone());
+    }
+    map
+}
+
+/// An `http.send` answer as a fixture holds it: a response (`status`,
+/// `headers`, `body` as text, `elapsed_ms`) or an `error`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpAnswer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub body: String,
+    #[serde(default)]
+    pub elapsed_ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<HttpErrorAnswer>,
+}
+
+/// `http-error`, as a fixture writes it: `{"connect": "…"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HttpErrorAnswer {
+    Denied(String),
+    InvalidRequest(String),
+    Connect(String),
+    Timeout(u32),
+    TooLarge(u64),
+    Other(String),
+}
+
+impl From<Result<Response, HttpError>> for HttpAnswer {
+    fn from(result: Result<Response, HttpError>) -> Self {
+        match result {
+            Ok(response) => HttpAnswer {
+                status: Some(response.status),
+                headers: header_map(&response.headers),
+                body: String::from_utf8_lossy(&response.body).into_owned(),
+                elapsed_ms: response.elapsed_ms,
+                error: None,
+            },
+            Err(error) => HttpAnswer {
+                error: Some(match error {
+                    HttpError::Denied(why) => HttpErrorAnswer::Denied(why),
+                    HttpError::InvalidRequest(why) => HttpErrorAnswer::InvalidRequest(why),
+                    HttpError::Connect(why) => HttpErrorAnswer::Connect(why),
+                    HttpError::Timeout(ms) => HttpErrorAnswer::Timeout(ms),
+                    HttpError::TooLarge(limit) => HttpErrorAnswer::TooLarge(limit),
+                    HttpError::Other(why) => HttpErrorAnswer::Other(why),
+                }),
+                ..HttpAnswer::default()
+            },
+        }
+    }
+}
+
+impl HttpAnswer {
+    /// What the policy gets. An answer with neither a status nor an error
+    /// (a hand-written fixture's slip) is a transport error, never a 200.
+    fn into_result(self) -> Result<Response, HttpError> {
+        match (self.error, self.status) {
+            (Some(error), _) => Err(match error {
+                HttpErrorAnswer::Denied(why) => HttpError::Denied(why),
+                HttpErrorAnswer::InvalidRequest(why) => HttpError::InvalidRequest(why),
+                HttpErrorAnswer::Connect(why) => HttpError::Connect(why),
+                HttpErrorAnswer::Timeout(ms) => HttpError::Timeout(ms),
+                HttpErrorAnswer::TooLarge(limit) => HttpError::TooLarge(limit),
+                HttpErrorAnswer::Other(why) => HttpError::Other(why),
+            }),
+            (None, Some(status)) => Ok(Response {
+                status,
+                headers: self.headers.into_iter().collect(),
+                body: self.body.into_bytes(),
+                elapsed_ms: self.elapsed_ms,
+            }),
+            (None, None) => Err(HttpError::Other(
+                "the fixture's answer has neither `status` nor `error`".into(),
+            )),
+        }
     }
 }
 

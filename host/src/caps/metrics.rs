@@ -1,9 +1,11 @@
 //! `gate:policy/metrics`: PromQL against the one Prometheus the run grants,
 //! through its HTTP API (`/api/v1/query`, `/api/v1/query_range`).
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use url::Url;
 
 use super::http::{describe, exchange};
@@ -20,11 +22,20 @@ impl Host for HostState {
         promql: String,
         time: Option<f64>,
     ) -> wasmtime::Result<Result<QueryResult, MetricsError>> {
+        let now = unix_now();
+        let at = time.unwrap_or(now);
+        // On the tape, times are relative to the call, so a recording
+        // replays at any later time.
+        let mut key = json!({ "promql": promql });
+        if let Some(time) = time {
+            key["offset_s"] = json!(round_ms(time - now));
+        }
         let mut params = vec![("query", promql)];
         if let Some(time) = time {
             params.push(("time", time.to_string()));
         }
-        self.prometheus("query", &params).await
+        self.prometheus("metrics.query", "query", &params, key, at)
+            .await
     }
 
     async fn query_range(
@@ -36,25 +47,37 @@ impl Host for HostState {
     ) -> wasmtime::Result<Result<QueryResult, MetricsError>> {
         if !(start.is_finite() && end.is_finite() && step.is_finite() && step > 0.0 && end >= start)
         {
+            self.count_call()?;
             return Ok(Err(MetricsError::BadQuery(format!(
                 "range query needs finite start <= end and step > 0 (got start {start}, end {end}, step {step})"
             ))));
         }
+        let key = json!({
+            "promql": promql,
+            "range_s": round_ms(end - start),
+            "step_s": round_ms(step),
+        });
         let params = [
             ("query", promql),
             ("start", start.to_string()),
             ("end", end.to_string()),
             ("step", step.to_string()),
         ];
-        self.prometheus("query_range", &params).await
+        self.prometheus("metrics.query_range", "query_range", &params, key, end)
+            .await
     }
 }
 
 impl HostState {
+    /// One Prometheus API call, through the tape; `at` is the time sample
+    /// timestamps are kept relative to.
     async fn prometheus(
         &mut self,
+        call: &'static str,
         endpoint: &str,
         params: &[(&str, String)],
+        key: Value,
+        at: f64,
     ) -> wasmtime::Result<Result<QueryResult, MetricsError>> {
         self.count_call()?;
         let Some(server) = self.session.grants.prometheus.clone() else {
@@ -63,21 +86,13 @@ impl HostState {
             )));
         };
         let url = api_url(&server, endpoint, params);
-        let mut builder = self.session.http.get(url.clone());
-        builder = match &server.auth {
-            Some(PrometheusAuth::Bearer(token)) => builder.bearer_auth(token),
-            Some(PrometheusAuth::Basic { user, password }) => {
-                builder.basic_auth(user, Some(password))
-            }
-            None => builder,
-        };
         let started = Instant::now();
-        let timeout = self.request_timeout(None);
-        let answer = exchange(builder, timeout, self.session.limits.response_bytes).await;
-        let result = match answer {
-            Ok(response) => parse(response.status, &response.body),
-            Err(error) => Err(transport(error)),
-        };
+        let result = self
+            .taped(call, key, async |state| {
+                MetricsAnswer::of(state.ask_prometheus(&server, url.clone()).await, at)
+            })
+            .await?
+            .into_result(at);
         let record = match &result {
             Ok(_) => Ok(200),
             Err(error) => Err(explain(error)),
@@ -93,6 +108,170 @@ impl HostState {
             record,
         );
         Ok(result)
+    }
+
+    async fn ask_prometheus(
+        &mut self,
+        server: &Prometheus,
+        url: Url,
+    ) -> Result<QueryResult, MetricsError> {
+        let mut builder = self.session.http.get(url);
+        builder = match &server.auth {
+            Some(PrometheusAuth::Bearer(token)) => builder.bearer_auth(token),
+            Some(PrometheusAuth::Basic { user, password }) => {
+                builder.basic_auth(user, Some(password))
+            }
+            None => builder,
+        };
+        let timeout = self.request_timeout(None);
+        match exchange(builder, timeout, self.session.limits.response_bytes).await {
+            Ok(response) => parse(response.status, &response.body),
+            Err(error) => Err(transport(error)),
+        }
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn round_ms(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
+}
+
+/// A metrics answer as a fixture holds it: `{"vector": [{"labels": {…},
+/// "samples": [[t, v]]}]}`, `{"matrix": …}`, `{"scalar": [t, v]}` or
+/// `{"error": {"unreachable": "…"}}`. `t` is seconds relative to the query's
+/// time (0 = then, -60 = a minute before); `v` is a number or `"NaN"`,
+/// `"+Inf"`, `"-Inf"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum MetricsAnswer {
+    Vector(Vec<SeriesAnswer>),
+    Matrix(Vec<SeriesAnswer>),
+    Scalar(SampleAnswer),
+    Error(MetricsErrorAnswer),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesAnswer {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    pub samples: Vec<SampleAnswer>,
+}
+
+/// `[seconds relative to the query's time, value]`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SampleAnswer(pub f64, pub PromValue);
+
+/// A sample value; non-finite ones are written as Prometheus writes them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PromValue(pub f64);
+
+impl Serialize for PromValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            v if v.is_nan() => serializer.serialize_str("NaN"),
+            v if v == f64::INFINITY => serializer.serialize_str("+Inf"),
+            v if v == f64::NEG_INFINITY => serializer.serialize_str("-Inf"),
+            v => serializer.serialize_f64(v),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PromValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::Number(n) => Ok(PromValue(n.as_f64().unwrap_or(f64::NAN))),
+            Value::String(text) => prom_number(&text).map(PromValue).ok_or_else(|| {
+                serde::de::Error::custom(format!("`{text}` is not a number, NaN, +Inf or -Inf"))
+            }),
+            other => Err(serde::de::Error::custom(format!(
+                "{other} is not a sample value"
+            ))),
+        }
+    }
+}
+
+/// `metrics-error`, as a fixture writes it: `{"unreachable": "…"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MetricsErrorAnswer {
+    NotGranted(String),
+    Unreachable(String),
+    BadQuery(String),
+    Timeout(u32),
+    Status { status: u16, message: String },
+    InvalidResponse(String),
+}
+
+impl MetricsAnswer {
+    fn of(result: Result<QueryResult, MetricsError>, at: f64) -> MetricsAnswer {
+        let samples = |samples: Vec<Sample>| {
+            samples
+                .into_iter()
+                .map(|s| SampleAnswer(round_ms(s.timestamp - at), PromValue(s.value)))
+                .collect()
+        };
+        let series = |list: Vec<Series>| {
+            list.into_iter()
+                .map(|s| SeriesAnswer {
+                    labels: s.labels.into_iter().collect(),
+                    samples: samples(s.samples),
+                })
+                .collect()
+        };
+        match result {
+            Ok(QueryResult::Vector(list)) => MetricsAnswer::Vector(series(list)),
+            Ok(QueryResult::Matrix(list)) => MetricsAnswer::Matrix(series(list)),
+            Ok(QueryResult::Scalar(sample)) => MetricsAnswer::Scalar(SampleAnswer(
+                round_ms(sample.timestamp - at),
+                PromValue(sample.value),
+            )),
+            Err(error) => MetricsAnswer::Error(match error {
+                MetricsError::NotGranted(why) => MetricsErrorAnswer::NotGranted(why),
+                MetricsError::Unreachable(why) => MetricsErrorAnswer::Unreachable(why),
+                MetricsError::BadQuery(why) => MetricsErrorAnswer::BadQuery(why),
+                MetricsError::Timeout(ms) => MetricsErrorAnswer::Timeout(ms),
+                MetricsError::Status(StatusError { status, message }) => {
+                    MetricsErrorAnswer::Status { status, message }
+                }
+                MetricsError::InvalidResponse(why) => MetricsErrorAnswer::InvalidResponse(why),
+            }),
+        }
+    }
+
+    fn into_result(self, at: f64) -> Result<QueryResult, MetricsError> {
+        let sample = |s: SampleAnswer| Sample {
+            timestamp: at + s.0,
+            value: s.1.0,
+        };
+        let series = |list: Vec<SeriesAnswer>| {
+            list.into_iter()
+                .map(|s| Series {
+                    labels: s.labels.into_iter().collect(),
+                    samples: s.samples.into_iter().map(sample).collect(),
+                })
+                .collect()
+        };
+        match self {
+            MetricsAnswer::Vector(list) => Ok(QueryResult::Vector(series(list))),
+            MetricsAnswer::Matrix(list) => Ok(QueryResult::Matrix(series(list))),
+            MetricsAnswer::Scalar(s) => Ok(QueryResult::Scalar(sample(s))),
+            MetricsAnswer::Error(error) => Err(match error {
+                MetricsErrorAnswer::NotGranted(why) => MetricsError::NotGranted(why),
+                MetricsErrorAnswer::Unreachable(why) => MetricsError::Unreachable(why),
+                MetricsErrorAnswer::BadQuery(why) => MetricsError::BadQuery(why),
+                MetricsErrorAnswer::Timeout(ms) => MetricsError::Timeout(ms),
+                MetricsErrorAnswer::Status { status, message } => {
+                    MetricsError::Status(StatusError { status, message })
+                }
+                MetricsErrorAnswer::InvalidResponse(why) => MetricsError::InvalidResponse(why),
+            }),
+        }
     }
 }
 
@@ -135,7 +314,7 @@ pub fn explain(error: &MetricsError) -> String {
 
 /// Reads Prometheus's envelope: `{"status":"success","data":{…}}` or
 /// `{"status":"error","errorType":…,"error":…}`.
-fn parse(status: u16, body: &[u8]) -> Result<QueryResult, MetricsError> {
+pub(crate) fn parse(status: u16, body: &[u8]) -> Result<QueryResult, MetricsError> {
     let envelope: Value = serde_json::from_slice(body).map_err(|e| {
         if (200..300).contains(&status) {
             MetricsError::InvalidResponse(format!("not JSON: {e}"))
@@ -226,13 +405,18 @@ fn labels(metric: &Value) -> Vec<(String, String)> {
 fn sample(value: &Value) -> Option<Sample> {
     let pair = value.as_array().filter(|pair| pair.len() == 2)?;
     let timestamp = pair[0].as_f64()?;
-    let value = match pair[1].as_str()? {
-        "NaN" => f64::NAN,
-        "+Inf" | "Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        number => number.parse().ok()?,
-    };
+    let value = prom_number(pair[1].as_str()?)?;
     Some(Sample { timestamp, value })
+}
+
+/// A number as Prometheus writes it: decimal, `NaN`, `+Inf`, `-Inf`.
+fn prom_number(text: &str) -> Option<f64> {
+    match text {
+        "NaN" => Some(f64::NAN),
+        "+Inf" | "Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        number => number.parse().ok(),
+    }
 }
 
 fn truncate_json(value: &Value) -> String {

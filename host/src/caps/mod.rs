@@ -3,8 +3,10 @@
 //! any I/O and counts itself against the check's host-call budget.
 
 pub mod context;
+pub mod docker;
 pub mod http;
 pub mod metrics;
+pub mod tls;
 
 use wasmtime::component::Linker;
 

@@ -175,6 +175,15 @@ impl<'a> Checker<'a> {
                 ));
                 continue;
             }
+            if let Err(problem) = signed_as_required(entry, &environment, config.file()) {
+                let at = entry
+                    .signature
+                    .as_ref()
+                    .or(entry.verify_key.as_ref())
+                    .map_or(&entry.at, |s| &s.at);
+                problems.push(config.diagnostic(at.clone(), problem));
+                continue;
+            }
             match self.load(&entry.path).await {
                 Ok(policy) => {
                     let (fatal, other) = ungranted(&policy, &grants, &environment);
@@ -196,6 +205,31 @@ impl<'a> Checker<'a> {
             warnings,
         })
     }
+}
+
+/// The signature the entry (or its environment) requires, checked as a run
+/// would check it.
+fn signed_as_required(
+    entry: &PolicyEntry,
+    environment: &Environment,
+    file: &str,
+) -> Result<(), String> {
+    let requirement = crate::integrity::requirement(
+        &entry.path,
+        Some(entry),
+        None,
+        environment.settings.verify_key.as_ref(),
+        file,
+    )
+    .map_err(|e| e.to_string())?;
+    if requirement.signature.is_none() {
+        return Ok(());
+    }
+    let bytes = crate::policy::read(&entry.path, Limits::default().wasm_bytes)
+        .map_err(|e| e.to_string())?;
+    crate::integrity::verify(&entry.path, &bytes, &requirement)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// Capabilities the policy's checks need that the environment does not
@@ -275,7 +309,8 @@ fn grant_key(capability: Capability) -> Option<&'static str> {
     match capability {
         Capability::Http => Some("`target` (or `allow_hosts`)"),
         Capability::Metrics => Some("`prometheus`"),
-        _ => None,
+        Capability::Docker => Some("`docker`"),
+        Capability::Tls => Some("an https `target` (or `allow_hosts`)"),
     }
 }
 

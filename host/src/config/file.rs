@@ -32,6 +32,11 @@ pub struct RawSettings {
     pub memory_limit: Option<Spanned<String>>,
     pub jobs: Option<Spanned<i64>>,
     pub strict: Option<Spanned<bool>>,
+    /// Limits of each check beyond `timeout` and `memory_limit`:
+    /// `[limits]`, numbers or text (`host_calls = 5000`, `wasm_stack = "256KiB"`).
+    pub limits: Option<BTreeMap<Spanned<String>, Spanned<RawParam>>>,
+    /// The minisign public key every policy of the table must be signed with.
+    pub verify_key: Option<Spanned<String>>,
 
     pub decision_log: Option<Spanned<String>>,
     pub webhook: Option<Spanned<String>>,

@@ -148,6 +148,12 @@ impl Config {
         Config::parse(path, text)
     }
 
+    /// Parses text as if read from `path` (which only names it in messages
+    /// and anchors its relative paths).
+    pub fn from_text(path: &Path, text: String) -> Result<Config, ConfigError> {
+        Config::parse(path, text)
+    }
+
     fn parse(path: &Path, text: String) -> Result<Config, ConfigError> {
         let doc = Document {
             file: path.display().to_string(),

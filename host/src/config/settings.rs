@@ -147,6 +147,10 @@ pub struct Settings {
     pub memory_limit: Option<Setting<u64>>,
     pub jobs: Option<Setting<u16>>,
     pub strict: Option<Setting<bool>>,
+    /// `[limits]`, by key; checked with [`crate::limits::Limits::set`].
+    pub limits: BTreeMap<String, Setting<String>>,
+    /// The key every policy must be signed with, unless its entry names its own.
+    pub verify_key: Option<Setting<PathBuf>>,
     pub decision_log: Option<Setting<PathBuf>>,
     pub webhook: Option<Setting<Webhook>>,
 }
@@ -159,6 +163,8 @@ impl Settings {
         params.extend(self.params);
         let mut secrets = base.secrets;
         secrets.extend(self.secrets);
+        let mut limits = base.limits;
+        limits.extend(self.limits);
         // Credentials belong to the server they were written for: an
         // environment's own Prometheus never inherits the top level's.
         let prometheus_auth = match &self.prometheus {
@@ -179,6 +185,8 @@ impl Settings {
             memory_limit: self.memory_limit.or(base.memory_limit),
             jobs: self.jobs.or(base.jobs),
             strict: self.strict.or(base.strict),
+            limits,
+            verify_key: self.verify_key.or(base.verify_key),
             decision_log: self.decision_log.or(base.decision_log),
             webhook: self.webhook.or(base.webhook),
         }
@@ -205,40 +213,18 @@ impl Settings {
                 url: p.value.clone(),
                 auth: None,
             }),
+            docker: self.docker.as_ref().map(|d| d.value.clone()),
+            ca_files: self.ca_file.iter().map(|c| c.value.clone()).collect(),
         }
     }
 
     /// Settings this gate parses but cannot honour yet. A run refuses them
     /// rather than ignore them: a gate that silently skips the Docker checks
     /// or the decision log it was told to keep would pass what it should not.
-    pub fn unsupported(&self, env: &str) -> Vec<(Place, String)> {
-        let mut found = Vec::new();
-        let mut refuse = |at: &Place, key: &str, what: &str| {
-            found.push((
-                at.clone(),
-                format!(
-                    "`{key}` is set for env `{env}` but this gate does not support {what} yet \
-                     (remove it to run without it)"
-                ),
-            ));
-        };
-        if let Some(s) = &self.docker {
-            refuse(&s.at, "docker", "the docker capability");
-        }
-        if let Some(s) = &self.ca_file {
-            refuse(&s.at, "ca_file", "extra CA files");
-        }
-        for policy in self.policies.iter().flat_map(|p| &p.value) {
-            for (key, setting) in [
-                ("signature", &policy.signature),
-                ("verify_key", &policy.verify_key),
-            ] {
-                if let Some(s) = setting {
-                    refuse(&s.at, key, "policy signatures");
-                }
-            }
-        }
-        found
+    /// Every key gate.toml accepts is honoured today, so this is empty;
+    /// it stays as the one place a future key lands until it is wired in.
+    pub fn unsupported(&self, _env: &str) -> Vec<(Place, String)> {
+        Vec::new()
     }
 
     /// Problems only the file system can tell: files that do not exist.
@@ -272,6 +258,9 @@ impl Settings {
             if let Some(s) = &policy.verify_key {
                 need_file(&s.value, &s.at, "verification key");
             }
+        }
+        if let Some(s) = &self.verify_key {
+            need_file(&s.value, &s.at, "verification key");
         }
         if let Some(s) = &self.decision_log {
             let dir = s.value.parent().filter(|d| !d.as_os_str().is_empty());
@@ -355,6 +344,11 @@ pub fn validate(
             .strict
             .as_ref()
             .map(|s| v.setting(s, "strict", *s.get_ref())),
+        limits: v.limits(raw),
+        verify_key: raw
+            .verify_key
+            .as_ref()
+            .and_then(|s| v.value(s, "verify_key", |text| resolve_path(dir, text))),
         decision_log: raw
             .decision_log
             .as_ref()
@@ -436,6 +430,30 @@ impl Validator<'_> {
         params
     }
 
+    fn limits(&mut self, raw: &RawSettings) -> BTreeMap<String, Setting<String>> {
+        let mut limits = BTreeMap::new();
+        for (name, value) in raw.limits.iter().flatten() {
+            let key = format!("limits.{}", name.get_ref());
+            let text = &value.get_ref().0;
+            match crate::limits::Limits::default().set(name.get_ref(), text) {
+                Ok(()) => {
+                    let setting = self.setting(value, &key, text.clone());
+                    limits.insert(name.get_ref().clone(), setting);
+                }
+                Err(message) => {
+                    // An unknown key is pointed at by its name, a bad value by itself.
+                    let span = if message.starts_with("unknown limit") {
+                        name.span()
+                    } else {
+                        value.span()
+                    };
+                    self.error(span, &key, message);
+                }
+            }
+        }
+        limits
+    }
+
     fn secrets(&mut self, raw: &RawSettings) -> BTreeMap<String, Setting<SecretSpec>> {
         let mut secrets = BTreeMap::new();
         for (name, spec) in raw.secrets.iter().flatten() {
@@ -500,10 +518,11 @@ impl Validator<'_> {
                 return None;
             }
         };
-        let sha256 = raw
-            .sha256
-            .as_ref()
-            .and_then(|pin| self.value(pin, &format!("{key}.sha256"), |text| parse_sha256(text)));
+        let sha256 = raw.sha256.as_ref().and_then(|pin| {
+            self.value(pin, &format!("{key}.sha256"), |text| {
+                crate::integrity::parse_sha256(text)
+            })
+        });
         let signature = raw.signature.as_ref().and_then(|s| {
             self.value(s, &format!("{key}.signature"), |text| {
                 resolve_path(dir, text)
@@ -532,27 +551,10 @@ fn resolve_path(dir: &Path, text: &str) -> Result<PathBuf, String> {
     Ok(dir.join(text))
 }
 
-/// A pin as `gate inspect` prints it: 64 hex digits, `sha256:` optional.
-fn parse_sha256(text: &str) -> Result<String, String> {
-    let hex = text.trim().strip_prefix("sha256:").unwrap_or(text.trim());
-    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!(
-            "`{text}` is not a sha256 digest (64 hex digits, as `gate inspect POLICY` prints)"
-        ));
-    }
-    Ok(hex.to_ascii_lowercase())
-}
-
 /// Docker engine address: `unix:///var/run/docker.sock`, `tcp://host:2376`,
-/// `npipe:////./pipe/docker_engine`, or an http(s) URL.
+/// as `--docker` takes it.
 fn parse_docker_host(text: &str) -> Result<Url, String> {
-    let hint = "(try unix:///var/run/docker.sock or tcp://host:2376)";
-    let url = Url::parse(text).map_err(|e| format!("`{text}` is not a Docker host: {e} {hint}"))?;
-    match url.scheme() {
-        "unix" | "npipe" if url.path().len() > 1 => Ok(url),
-        "tcp" | "http" | "https" if url.host_str().is_some() => Ok(url),
-        _ => Err(format!("`{text}` is not a Docker host {hint}")),
-    }
+    crate::caps::docker::parse_host(text)
 }
 
 /// `https://hooks.example.com/…`, or `secret:NAME` when the URL itself is a

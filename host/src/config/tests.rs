@@ -390,18 +390,14 @@ policies = [{ path = "p.wasm", signature = "p.wasm.sig", verify_key = "gate.pub"
         .iter()
         .map(|p| p.to_string())
         .collect();
-    // decision_log and webhook are honoured (gate watch, gate run); the rest
-    // is refused.
-    assert_eq!(refused.len(), 4, "{refused:#?}");
+    // decision_log, webhook, docker, ca_file and signatures are honoured.
+    assert!(refused.is_empty(), "{refused:#?}");
+    let grants = environment.settings.grants("prod");
     assert_eq!(
-        refused[0],
-        "gate.toml:3:10: env.prod.docker: `docker` is set for env `prod` but this gate does not \
-         support the docker capability yet (remove it to run without it)"
+        grants.docker.as_ref().map(|u| u.as_str()),
+        Some("unix:///var/run/docker.sock")
     );
-    assert!(
-        refused[2].contains("env.prod.policies[0].signature: `signature` is set"),
-        "{refused:#?}"
-    );
+    assert_eq!(grants.ca_files.len(), 1);
     assert!(
         config
             .environment("prod")
@@ -438,5 +434,63 @@ fn required_secrets_are_read_from_their_variable() {
             "gate.toml:5:17: env.b.secrets.token: env `b` requires secret `token` but {missing} \
              is not set: export it where gate runs (nothing was run)"
         )
+    );
+}
+
+#[test]
+fn limits_merge_key_by_key_and_bad_ones_name_line_column_and_key() {
+    let text = r#"
+verify_key = "keys/gate.pub"
+[limits]
+host_calls = 5000
+wasm_stack = "256KiB"
+[env.stage]
+limits.host_calls = 200
+limits.compile_timeout = "20s"
+[env.bad]
+limits.wasm_stack = "64MiB"
+limits.hostcalls = 3
+"#;
+    let config = config(text);
+    let stage = config.environment("stage").unwrap();
+    let limits: Vec<(&str, &str)> = stage
+        .settings
+        .limits
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.value.as_str()))
+        .collect();
+    assert_eq!(
+        limits,
+        [
+            ("compile_timeout", "20s"),
+            ("host_calls", "200"),
+            ("wasm_stack", "256KiB")
+        ]
+    );
+    assert_eq!(
+        stage.settings.limits["host_calls"].at.key,
+        "env.stage.limits.host_calls"
+    );
+    assert_eq!(
+        stage.settings.verify_key.as_ref().unwrap().value,
+        Path::new("keys/gate.pub")
+    );
+    let problems = problems(text, "bad");
+    assert_eq!(
+        problems,
+        [
+            "gate.toml:11:8: env.bad.limits.hostcalls: unknown limit `hostcalls` (known: \
+             table_elements, instances, tables, memories, wasm_stack, host_calls, resources, \
+             host_call_bytes, http_timeout, response_bytes, log_bytes, message_bytes, \
+             measurements, result_bytes, wasm_size, compile_timeout; `timeout` and `memory_limit` are keys of \
+             their own)",
+            "gate.toml:10:21: env.bad.limits.wasm_stack: `64MiB` is out of range for wasm_stack: \
+             64 KiB to 1 MiB"
+        ]
+    );
+    let error = parse_error("[limits]\nhost_calls = [1]\n");
+    assert!(
+        error.starts_with("gate.toml:2:14: limits.host_calls: "),
+        "{error}"
     );
 }

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::{CheckReport, Outcome, RunReport, number};
+use super::{CheckReport, Outcome, RunReport, describe_call};
 use crate::state::HttpCall;
 use crate::units::format_duration;
 use crate::verdict::Decision;
@@ -53,7 +53,7 @@ pub fn write(report: &RunReport, out: &mut impl Write, options: Options) -> std:
             }
         }
         writeln!(out)?;
-        writeln!(out, "{}", summary(report))?;
+        writeln!(out, "{}", report.summary())?;
     }
     let (word, code) = match report.verdict.decision {
         Decision::Pass => (paint.green("PASS"), report.verdict.exit_code),
@@ -103,28 +103,10 @@ fn write_check(
         writeln!(out, "        {line}")?;
     }
 
-    let troubled = !matches!(check.outcome, Outcome::Pass | Outcome::Skipped);
+    let troubled = check.troubled();
     if troubled || options.verbose {
         for m in &check.measurements {
-            let unit = if m.unit.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", m.unit)
-            };
-            match &m.threshold {
-                Some(threshold) => writeln!(
-                    out,
-                    "        · measured {} = {}{unit}, threshold {threshold}",
-                    m.name,
-                    number(m.value)
-                )?,
-                None => writeln!(
-                    out,
-                    "        · measured {} = {}{unit}",
-                    m.name,
-                    number(m.value)
-                )?,
-            }
+            writeln!(out, "        · {}", m.describe())?;
         }
     }
     if troubled || options.verbose {
@@ -143,16 +125,7 @@ fn write_check(
             CALLS.min(calls.len())
         };
         for call in calls.iter().take(shown) {
-            let answer = match (&call.status, &call.error) {
-                (Some(status), _) => status.to_string(),
-                (None, Some(error)) => error.clone(),
-                (None, None) => "no answer".to_owned(),
-            };
-            writeln!(
-                out,
-                "        → {} {} → {answer} ({:.1} ms)",
-                call.method, call.url, call.elapsed_ms
-            )?;
+            writeln!(out, "        → {}", describe_call(call))?;
         }
         if check.calls.len() > shown {
             writeln!(
@@ -185,42 +158,6 @@ fn short_label(outcome: Outcome) -> &'static str {
         Outcome::Skipped => "SKIP",
         Outcome::Error => "ERROR",
     }
-}
-
-/// `6 checks: 4 pass · 1 fail · 1 error in 1.24s` — deliberately not the
-/// `N passed, N failed` shape CI log scrapers read as a test-runner summary.
-fn summary(report: &RunReport) -> String {
-    let order = [
-        Outcome::Pass,
-        Outcome::Warn,
-        Outcome::Fail,
-        Outcome::Error,
-        Outcome::Inconclusive,
-        Outcome::Skipped,
-    ];
-    let total = report.checks().count();
-    let parts: Vec<String> = order
-        .iter()
-        .filter_map(|outcome| {
-            let count = report
-                .checks()
-                .filter(|(_, c)| c.outcome == *outcome)
-                .count();
-            (count > 0).then(|| format!("{count} {outcome}"))
-        })
-        .collect();
-    let took = format_duration(std::time::Duration::from_secs_f64(
-        report.duration_ms / 1000.0,
-    ));
-    let noun = if total == 1 { "check" } else { "checks" };
-    format!(
-        "{total} {noun}: {} in {took}",
-        if parts.is_empty() {
-            "none ran".into()
-        } else {
-            parts.join(" · ")
-        }
-    )
 }
 
 #[derive(Clone, Copy)]

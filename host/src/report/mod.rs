@@ -1,9 +1,16 @@
 //! The result of a run, and the formats it is written in (one module each).
 
+pub mod github;
 pub mod human;
 pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod progress;
+pub mod tap;
 
 use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -15,7 +22,7 @@ pub const SCHEMA: &str = "gate.report/v1";
 
 /// How a check ended. The policy decides the first four; the host decides
 /// `skipped` and `error`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Pass,
@@ -65,6 +72,21 @@ pub enum ErrorKind {
     Host,
 }
 
+impl ErrorKind {
+    /// The name the JSON report uses, e.g. `resource-limit`.
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorKind::Deadline => "deadline",
+            ErrorKind::ResourceLimit => "resource-limit",
+            ErrorKind::HostCallLimit => "host-call-limit",
+            ErrorKind::Panic => "panic",
+            ErrorKind::Trap => "trap",
+            ErrorKind::Check => "check",
+            ErrorKind::Host => "host",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Measurement {
     pub name: String,
@@ -72,6 +94,45 @@ pub struct Measurement {
     pub value: f64,
     pub unit: String,
     pub threshold: Option<String>,
+}
+
+impl Measurement {
+    /// `measured 0.031 > threshold 0.01 (error_rate, ratio)`: the value, how
+    /// it compares with the bound, and what was measured.
+    pub fn describe(&self) -> String {
+        let what = if self.unit.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}, {}", self.name, self.unit)
+        };
+        let value = number(self.value);
+        match self.threshold.as_deref().map(str::trim) {
+            None => format!("measured {value} ({what})"),
+            Some(threshold) => match bound(threshold) {
+                Some(bound) if self.value.is_finite() => {
+                    let relation = if self.value > bound {
+                        ">"
+                    } else if self.value < bound {
+                        "<"
+                    } else {
+                        "="
+                    };
+                    format!(
+                        "measured {value} {relation} threshold {} ({what})",
+                        number(bound)
+                    )
+                }
+                _ => format!("measured {value}, threshold {threshold} ({what})"),
+            },
+        }
+    }
+}
+
+/// The number in a threshold such as `< 0.01` or `>= 1`; `None` for free
+/// text the policy wrote (`"200 or 204"`).
+fn bound(threshold: &str) -> Option<f64> {
+    let number = threshold.trim_start_matches(['<', '>', '=', '!', ' ']);
+    number.trim().parse().ok().filter(|n: &f64| n.is_finite())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,6 +150,50 @@ pub struct CheckReport {
     /// HTTP requests the check made, as the host saw them.
     pub calls: Vec<HttpCall>,
     pub log: Vec<LogLine>,
+}
+
+impl CheckReport {
+    /// Whether the check ended anything but `pass` or `skipped`: such a
+    /// check shows its measurements, requests and log.
+    pub fn troubled(&self) -> bool {
+        !matches!(self.outcome, Outcome::Pass | Outcome::Skipped)
+    }
+
+    /// Measurements and requests, one line each, for the formats that carry
+    /// a check's evidence as plain text (JUnit, Markdown).
+    pub fn evidence(&self) -> String {
+        let mut text = String::new();
+        for m in &self.measurements {
+            text.push_str(&m.describe());
+            text.push('\n');
+        }
+        for call in &self.calls {
+            text.push_str(&describe_call(call));
+            text.push('\n');
+        }
+        text
+    }
+
+    /// The check's log, one `source: text` line each.
+    pub fn log_text(&self) -> String {
+        self.log
+            .iter()
+            .map(|line| format!("{}: {}\n", line.source.label(), line.text))
+            .collect()
+    }
+}
+
+/// `GET https://host/ready → 503 (1.2 ms)`.
+pub fn describe_call(call: &HttpCall) -> String {
+    let answer = match (&call.status, &call.error) {
+        (Some(status), _) => status.to_string(),
+        (None, Some(error)) => error.clone(),
+        (None, None) => "ok".to_owned(),
+    };
+    format!(
+        "{} {} → {answer} ({:.1} ms)",
+        call.method, call.url, call.elapsed_ms
+    )
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,13 +228,137 @@ impl RunReport {
             .iter()
             .flat_map(|p| p.checks.iter().map(move |c| (p, c)))
     }
+
+    /// `6 checks: 4 pass · 1 fail · 1 error in 1.24s` — deliberately not the
+    /// `N passed, N failed` shape CI log scrapers read as a test-runner summary.
+    pub fn summary(&self) -> String {
+        let order = [
+            Outcome::Pass,
+            Outcome::Warn,
+            Outcome::Fail,
+            Outcome::Error,
+            Outcome::Inconclusive,
+            Outcome::Skipped,
+        ];
+        let total = self.checks().count();
+        let parts: Vec<String> = order
+            .iter()
+            .filter_map(|outcome| {
+                let count = self.checks().filter(|(_, c)| c.outcome == *outcome).count();
+                (count > 0).then(|| format!("{count} {outcome}"))
+            })
+            .collect();
+        let took = crate::units::format_duration(std::time::Duration::from_secs_f64(
+            self.duration_ms / 1000.0,
+        ));
+        let noun = if total == 1 { "check" } else { "checks" };
+        format!(
+            "{total} {noun}: {} in {took}",
+            if parts.is_empty() {
+                "none ran".into()
+            } else {
+                parts.join(" · ")
+            }
+        )
+    }
 }
 
-/// `--format`.
+/// `--format` of the commands that print a listing (inspect, env, log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Human,
     Json,
+}
+
+/// The formats a run's report is written in (`gate run --format`,
+/// `--report FORMAT=PATH`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Lines for people; colour on a terminal.
+    Human,
+    /// One document, schema `gate.report/v1` (schema/gate.report.v1.json).
+    Json,
+    /// JUnit XML: a testsuite per policy, a testcase per check.
+    Junit,
+    /// TAP version 13, YAML diagnostics for checks that did not pass.
+    Tap,
+    /// A summary table for PR comments and CI step summaries.
+    Markdown,
+}
+
+impl ReportFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportFormat::Human => "human",
+            ReportFormat::Json => "json",
+            ReportFormat::Junit => "junit",
+            ReportFormat::Tap => "tap",
+            ReportFormat::Markdown => "markdown",
+        }
+    }
+
+    /// Writes `report` in this format. `human` is used by the human format
+    /// only.
+    pub fn write(
+        self,
+        report: &RunReport,
+        out: &mut impl Write,
+        human: human::Options,
+    ) -> std::io::Result<()> {
+        match self {
+            ReportFormat::Human => human::write(report, out, human),
+            ReportFormat::Json => json::write(report, out),
+            ReportFormat::Junit => junit::write(report, out),
+            ReportFormat::Tap => tap::write(report, out),
+            ReportFormat::Markdown => markdown::write(report, out),
+        }
+    }
+}
+
+/// `--report FORMAT=PATH`: a further report written to a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFile {
+    pub format: ReportFormat,
+    pub path: PathBuf,
+}
+
+impl ReportFile {
+    pub fn parse(text: &str) -> Result<ReportFile, String> {
+        use clap::ValueEnum;
+        let (format, path) = text
+            .split_once('=')
+            .ok_or_else(|| format!("`{text}` is not FORMAT=PATH (e.g. junit=gate-junit.xml)"))?;
+        let format = ReportFormat::from_str(format.trim(), true).map_err(|_| {
+            format!("unknown report format `{format}`: use human, json, junit, tap or markdown")
+        })?;
+        if path.is_empty() {
+            return Err(format!("`{text}` has no PATH after `=`"));
+        }
+        Ok(ReportFile {
+            format,
+            path: PathBuf::from(path),
+        })
+    }
+
+    /// Writes the report, creating the file's folder if needed; the error
+    /// names the file.
+    pub fn write(&self, report: &RunReport, human: human::Options) -> Result<(), String> {
+        let fail = |e: std::io::Error| {
+            format!(
+                "cannot write the {} report to {}: {e}",
+                self.format.name(),
+                self.path.display()
+            )
+        };
+        if let Some(folder) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder).map_err(fail)?;
+        }
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&self.path).map_err(fail)?);
+        self.format
+            .write(report, &mut file, human)
+            .and_then(|()| file.flush())
+            .map_err(fail)
+    }
 }
 
 /// Formats a number the way a person reads a measurement: no float noise.
@@ -145,6 +374,9 @@ pub fn number(value: f64) -> String {
 }
 
 #[cfg(test)]
+mod golden;
+
+#[cfg(test)]
 mod tests {
     #[test]
     fn numbers() {
@@ -152,5 +384,65 @@ mod tests {
         assert_eq!(super::number(0.15), "0.15");
         assert_eq!(super::number(123.456789), "123.4568");
         assert_eq!(super::number(f64::NAN), "NaN");
+    }
+
+    fn measurement(value: f64, unit: &str, threshold: Option<&str>) -> super::Measurement {
+        super::Measurement {
+            name: "error_rate".into(),
+            value,
+            unit: unit.into(),
+            threshold: threshold.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn measurements_compare_with_their_bound() {
+        assert_eq!(
+            measurement(0.031, "ratio", Some("< 0.01")).describe(),
+            "measured 0.031 > threshold 0.01 (error_rate, ratio)"
+        );
+        assert_eq!(
+            measurement(120.0, "ms", Some("<= 500")).describe(),
+            "measured 120 < threshold 500 (error_rate, ms)"
+        );
+        assert_eq!(
+            measurement(1.0, "", Some(">= 1")).describe(),
+            "measured 1 = threshold 1 (error_rate)"
+        );
+        assert_eq!(
+            measurement(f64::NAN, "ratio", Some("< 0.01")).describe(),
+            "measured NaN, threshold < 0.01 (error_rate, ratio)"
+        );
+        assert_eq!(
+            measurement(3.0, "", Some("200 or 204")).describe(),
+            "measured 3, threshold 200 or 204 (error_rate)"
+        );
+        assert_eq!(
+            measurement(42.0, "", None).describe(),
+            "measured 42 (error_rate)"
+        );
+    }
+
+    #[test]
+    fn report_files() {
+        use super::{ReportFile, ReportFormat};
+        let file = ReportFile::parse("junit=out/gate.xml").unwrap();
+        assert_eq!(file.format, ReportFormat::Junit);
+        assert_eq!(file.path, std::path::Path::new("out/gate.xml"));
+        assert_eq!(
+            ReportFile::parse("TAP=a=b.tap").unwrap().path,
+            std::path::Path::new("a=b.tap")
+        );
+        assert!(
+            ReportFile::parse("junit")
+                .unwrap_err()
+                .contains("FORMAT=PATH")
+        );
+        assert!(
+            ReportFile::parse("xml=a")
+                .unwrap_err()
+                .contains("unknown report format")
+        );
+        assert!(ReportFile::parse("tap=").unwrap_err().contains("no PATH"));
     }
 }

@@ -1,8 +1,10 @@
 //! Promotion gate for production (`prod`, kind gate).
 //!
 //! Every check is blocking. The first three need HTTP to the target; the
-//! `metrics-*` ones need Prometheus (`--prometheus URL`) and are `skipped`
-//! without it (failed with `--strict`).
+//! `metrics-*` ones need Prometheus (`--prometheus URL`), the container ones
+//! the Docker engine (`--docker`), and `certificate` an https target or
+//! `--allow-host`; each is `skipped` without its grant, saying what to grant
+//! (failed with `--strict`).
 //!
 //! | check        | verifies |
 //! |--------------|----------|
@@ -11,6 +13,10 @@
 //! | `error-rate` | of `samples` `GET latency_path`, the share that failed (no response, or status ≥ 500) is below `max_error_rate` |
 //! | `metrics-error-rate` | Prometheus: the 5xx share of `http_requests_total` over `window` is below `max_error_rate` (needs metrics) |
 //! | `metrics-p95` | Prometheus: p95 of `http_request_duration_seconds` over `window` is below `max_p95_ms` (needs metrics) |
+//! | `containers` | every container of compose project `compose_project` is running and healthy (needs docker) |
+//! | `image-tag` | every container of `compose_project` (or of its service `service`) runs tag `expected_tag` (needs docker) |
+//! | `resources` | every running container of `compose_project` uses less than `max_cpu_percent` CPU and `max_memory_percent` memory (needs docker) |
+//! | `certificate` | the certificate of `cert_host`:`cert_port` (default: the https target) is trusted and valid for `min_cert_days` more days (needs tls) |
 //!
 //! # Parameters
 //!
@@ -25,15 +31,22 @@
 //! | `max_error_rate` | `0.01`             | error rate must be below this, from 0 to 1 (HTTP and Prometheus checks) |
 //! | `max_p95_ms`     | `500`              | Prometheus p95 latency must be below this, in ms (> 0) |
 //! | `window`         | `5m`               | Prometheus rate window (`30s`, `5m`, …) |
+//! | `compose_project` | required by the container checks | the Docker Compose project of the stack |
+//! | `expected_tag`   | required by `image-tag` | the image tag that passed stage |
+//! | `service`        | all services       | the compose service `image-tag` looks at |
+//! | `max_cpu_percent` | `80`              | CPU per container must be below this, in percent of one CPU |
+//! | `max_memory_percent` | `85`           | memory per container must be below this, in percent of its limit |
+//! | `min_cert_days`  | `14`               | the certificate must be valid for at least this many days |
+//! | `cert_host`, `cert_port` | the https target, `443` | where `certificate` connects |
 
 use std::time::Duration;
 
 use gate_sdk::http::{self, Request, Response, Samples};
-use gate_sdk::metrics;
 use gate_sdk::{
     Capability, Check, CheckResult, Error, Limit, Measurement, Policy, PolicyKind, Result, context,
     export_policy, judge,
 };
+use gate_sdk::{docker, metrics, tls};
 
 fn policy() -> Policy {
     Policy::new("prod", PolicyKind::Gate)
@@ -71,6 +84,38 @@ fn policy() -> Policy {
             )
             .needs(Capability::Metrics),
         )
+        .check(
+            Check::new(
+                "containers",
+                "every container of `compose_project` is running and healthy",
+                containers,
+            )
+            .needs(Capability::Docker),
+        )
+        .check(
+            Check::new(
+                "image-tag",
+                "the containers of `compose_project` run image tag `expected_tag`",
+                image_tag,
+            )
+            .needs(Capability::Docker),
+        )
+        .check(
+            Check::new(
+                "resources",
+                "CPU below `max_cpu_percent` and memory below `max_memory_percent` per container",
+                resources,
+            )
+            .needs(Capability::Docker),
+        )
+        .check(
+            Check::new(
+                "certificate",
+                "the TLS certificate is trusted and valid for `min_cert_days` more days",
+                certificate,
+            )
+            .needs(Capability::Tls),
+        )
 }
 
 export_policy!(policy);
@@ -106,6 +151,65 @@ fn metrics_p95() -> Result<CheckResult> {
     let max_ms = positive_ms("max_p95_ms", 500.0)?;
     let promql = metrics::http_latency_quantile_ms(0.95, &window()?);
     metrics::measure("latency_p95", &promql, "ms", Limit::Below(max_ms))
+}
+
+fn containers() -> Result<CheckResult> {
+    docker::compose_healthy(&context::require_param("compose_project")?)
+}
+
+fn image_tag() -> Result<CheckResult> {
+    let project = context::require_param("compose_project")?;
+    let expected = context::require_param("expected_tag")?;
+    let service = context::param("service").filter(|s| !s.trim().is_empty());
+    docker::image_tag_is(&project, service.as_deref(), &expected)
+}
+
+fn resources() -> Result<CheckResult> {
+    let project = context::require_param("compose_project")?;
+    let max_cpu = percent_param("max_cpu_percent", 80.0)?;
+    let max_memory = percent_param("max_memory_percent", 85.0)?;
+    docker::resources_within(&project, max_cpu, max_memory)
+}
+
+fn certificate() -> Result<CheckResult> {
+    let min_days: f64 = context::param_or("min_cert_days", 14.0)?;
+    let min_days = check_param(
+        "min_cert_days",
+        min_days,
+        min_days.is_finite(),
+        "must be a number of days",
+    )?;
+    let Some((host, port)) = cert_endpoint(context::param("cert_host"), context::target())? else {
+        // TLS is granted (by --allow-host) but the target is plain http:
+        // nothing to judge, said so rather than passed.
+        return Ok(CheckResult::warn(
+            "no certificate checked: the target is not https; give --param cert_host=HOST (and cert_port) to check one",
+        ));
+    };
+    let port = context::param_or("cert_port", port)?;
+    tls::cert_valid_for(&host, port, min_days)
+}
+
+/// `cert_host` if given (port 443 unless `cert_port`), else the target when
+/// it is https; `None` for a plain-http target, which has no certificate.
+fn cert_endpoint(host: Option<String>, target: Option<String>) -> Result<Option<(String, u16)>> {
+    if let Some(host) = host.filter(|h| !h.trim().is_empty()) {
+        return Ok(Some((host.trim().to_owned(), 443)));
+    }
+    let target = target.ok_or(Error::MissingParam {
+        name: "cert_host".into(),
+    })?;
+    Ok(tls::https_endpoint(&target))
+}
+
+fn percent_param(name: &str, default: f64) -> Result<f64> {
+    let value = context::param_or(name, default)?;
+    check_param(
+        name,
+        value,
+        value.is_finite() && value > 0.0,
+        "must be a percentage above 0",
+    )
 }
 
 fn window() -> Result<String> {
@@ -244,15 +348,20 @@ mod tests {
                 "latency",
                 "error-rate",
                 "metrics-error-rate",
-                "metrics-p95"
+                "metrics-p95",
+                "containers",
+                "image-tag",
+                "resources",
+                "certificate"
             ]
         );
         for check in policy.checks() {
             assert!(check.is_blocking());
-            let expected = if check.name().starts_with("metrics-") {
-                Capability::Metrics
-            } else {
-                Capability::Http
+            let expected = match check.name() {
+                "metrics-error-rate" | "metrics-p95" => Capability::Metrics,
+                "containers" | "image-tag" | "resources" => Capability::Docker,
+                "certificate" => Capability::Tls,
+                _ => Capability::Http,
             };
             assert_eq!(check.needed(), [expected]);
         }
@@ -321,9 +430,126 @@ mod tests {
     }
 
     #[test]
+    fn certificate_endpoint() {
+        assert_eq!(
+            cert_endpoint(None, Some("https://shop.example.com:8443/".into())).unwrap(),
+            Some(("shop.example.com".to_owned(), 8443))
+        );
+        assert_eq!(
+            cert_endpoint(Some("api.example.com".into()), Some("http://x".into())).unwrap(),
+            Some(("api.example.com".to_owned(), 443))
+        );
+        assert_eq!(
+            cert_endpoint(None, Some("http://127.0.0.1:8080".into())).unwrap(),
+            None
+        );
+        let none = cert_endpoint(None, None).unwrap_err();
+        assert!(none.to_string().contains("cert_host"), "{none}");
+    }
+
+    #[test]
     fn out_of_range_params_are_errors() {
         let error = check_param("samples", 0, false, "must be at least 1").unwrap_err();
         assert!(matches!(error, Error::Param { ref value, .. } if value == "0"));
         assert_eq!(check_param("samples", 5, true, "").unwrap(), 5);
+    }
+
+    /// The whole checks, run natively against a mock host.
+    mod with_a_mock_host {
+        use super::*;
+        use gate_sdk::http::Method;
+        use gate_sdk::metrics::{MetricsError, QueryResult};
+        use gate_sdk::mock::MockHost;
+
+        /// Every fourth request to the sampled path answers 500.
+        fn one_in_four_fails() -> MockHost {
+            let mut sent = 0;
+            MockHost::new().on_http(move |request| {
+                sent += 1;
+                let status = if sent % 4 == 0 { 500 } else { 200 };
+                Some(Ok(Response::new(request.url(), status, vec![], "[]", 12.0)))
+            })
+        }
+
+        #[test]
+        fn ready_asks_ready() {
+            let host = MockHost::new().http(
+                Method::Get,
+                "/ready",
+                Response::new("/ready", 503, vec![], "migrations pending", 2.0),
+            );
+            let result = host.run(&policy(), "ready").unwrap();
+            assert_eq!(result.outcome, Outcome::Fail);
+            assert!(
+                result.message.contains("migrations pending"),
+                "{}",
+                result.message
+            );
+        }
+
+        #[test]
+        fn error_rate_counts_5xx_over_samples() {
+            let host = one_in_four_fails();
+            let result = host.run(&policy(), "error-rate").unwrap();
+            assert_eq!(result.outcome, Outcome::Fail);
+            assert!(
+                result.message.contains("5 of 20 requests failed"),
+                "{}",
+                result.message
+            );
+            assert_eq!(host.requests().len(), 20);
+            assert!(
+                host.requests()
+                    .iter()
+                    .all(|r| r.url() == "/api/v1/products")
+            );
+
+            let tolerant = one_in_four_fails()
+                .param("samples", "8")
+                .param("max_error_rate", "0.3");
+            let result = tolerant.run(&policy(), "error-rate").unwrap();
+            assert_eq!(result.outcome, Outcome::Pass, "{}", result.message);
+            assert_eq!(tolerant.requests().len(), 8);
+        }
+
+        #[test]
+        fn a_bad_param_costs_no_request() {
+            let host = one_in_four_fails().param("samples", "0");
+            let error = host.run(&policy(), "latency").unwrap_err();
+            assert!(error.to_string().contains("samples"), "{error}");
+            assert!(host.requests().is_empty());
+        }
+
+        #[test]
+        fn prometheus_error_rate_of_3_percent_fails() {
+            // The default window, as the check writes it.
+            let promql =
+                metrics::http_error_ratio(&metrics::promql_duration(Duration::from_secs(300)));
+            let high = MockHost::new().metric_value(&promql, 0.03);
+            let result = high.run(&policy(), "metrics-error-rate").unwrap();
+            assert_eq!(result.outcome, Outcome::Fail);
+            assert_eq!(result.measurements[0].value, 0.03);
+
+            let low = MockHost::new().metric_value(&promql, 0.001);
+            assert_eq!(
+                low.run(&policy(), "metrics-error-rate").unwrap().outcome,
+                Outcome::Pass
+            );
+        }
+
+        #[test]
+        fn no_prometheus_data_is_never_a_pass() {
+            let promql = metrics::http_error_ratio("30s");
+            let empty = MockHost::new()
+                .param("window", "30s")
+                .metrics(&promql, QueryResult::Vector(vec![]));
+            let result = empty.run(&policy(), "metrics-error-rate").unwrap();
+            assert_eq!(result.outcome, Outcome::Inconclusive);
+
+            let down = MockHost::new()
+                .param("window", "30s")
+                .metrics_error(&promql, MetricsError::Unreachable("refused".into()));
+            assert!(down.run(&policy(), "metrics-error-rate").is_err());
+        }
     }
 }

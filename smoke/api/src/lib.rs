@@ -239,4 +239,70 @@ mod tests {
         assert_eq!(broken.outcome, Outcome::Fail);
         assert!(broken.message.contains("expected 401 or 403"));
     }
+
+    /// The whole checks, run natively against a mock host.
+    mod with_a_mock_host {
+        use super::*;
+        use gate_sdk::http::Method;
+        use gate_sdk::mock::MockHost;
+
+        fn status_endpoint() -> MockHost {
+            // The sample service's rule: the right token gets 200, none 401.
+            MockHost::new().on_http(|request| {
+                let authorised = request.headers().iter().any(|(name, value)| {
+                    name.eq_ignore_ascii_case("authorization") && value == "Bearer t0ken"
+                });
+                let status = if authorised { 200 } else { 401 };
+                Some(Ok(response(request.url(), status, "{}")))
+            })
+        }
+
+        #[test]
+        fn system_status_sends_the_token_from_the_secret() {
+            let host = status_endpoint().secret("api_token", "t0ken");
+            let result = host.run(&policy(), "system-status").unwrap();
+            assert_eq!(result.outcome, Outcome::Pass, "{}", result.message);
+            assert_eq!(host.requests()[0].url(), SYSTEM_STATUS);
+
+            let wrong = status_endpoint().secret("api_token", "stale");
+            let result = wrong.run(&policy(), "system-status").unwrap();
+            assert_eq!(result.outcome, Outcome::Fail);
+            assert!(result.message.contains("401"), "{}", result.message);
+        }
+
+        #[test]
+        fn system_status_without_the_secret_names_the_variable() {
+            let host = status_endpoint();
+            let error = host.run(&policy(), "system-status").unwrap_err();
+            assert!(
+                error.to_string().contains("GATE_SECRET_API_TOKEN"),
+                "{error}"
+            );
+            assert!(host.requests().is_empty(), "no request without a token");
+        }
+
+        #[test]
+        fn an_open_status_endpoint_fails_the_auth_check() {
+            let refused = status_endpoint().run(&policy(), "system-status-requires-auth");
+            assert_eq!(refused.unwrap().outcome, Outcome::Pass);
+            let open = MockHost::new().http(
+                Method::Get,
+                SYSTEM_STATUS,
+                response(SYSTEM_STATUS, 200, "{}"),
+            );
+            let result = open.run(&policy(), "system-status-requires-auth").unwrap();
+            assert_eq!(result.outcome, Outcome::Fail);
+        }
+
+        #[test]
+        fn an_unreachable_service_is_an_error_not_a_pass() {
+            let host = MockHost::new().http_error(
+                Method::Get,
+                "/health",
+                gate_sdk::http::HttpError::Connect("127.0.0.1:8080: connection refused".into()),
+            );
+            let error = host.run(&policy(), "health").unwrap_err();
+            assert!(error.to_string().contains("connection refused"), "{error}");
+        }
+    }
 }

@@ -17,13 +17,16 @@
 //! | `big-arg`     | passes a 200 MiB string to a host call | refuse it (host-call argument limit) |
 //! | `snoop`       | reads files, env vars and args through WASI | see nothing (passes saying so) |
 //! | `socket`      | opens a TCP socket to `--param socket_addr` | be refused (passes saying so) |
+//! | `redirect`    | GETs `--param redirect_url` following redirects (needs HTTP) | deny the hop to a forbidden host |
+//! | `huge-result` | passes with a 1 MiB message and 50 000 measurements | refuse the result (result limit) |
+//! | `grab`        | holds WASI pollables without bound | stop it at the resource-table cap |
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use gate_sdk::{
-    Capability, Check, CheckResult, Error, Policy, PolicyKind, Result, context, export_policy,
-    http, log,
+    Capability, Check, CheckResult, Error, Measurement, Policy, PolicyKind, Result, context,
+    export_policy, http, log,
 };
 
 /// Colours, resets, and sets the terminal title: harmless if the host
@@ -67,6 +70,100 @@ fn policy() -> Policy {
         ))
         .check(Check::new("snoop", "reads files, env and args", snoop))
         .check(Check::new("socket", "opens a TCP socket", socket))
+        .check(
+            Check::new(
+                "redirect",
+                "follows a redirect to a host the run does not allow",
+                redirect,
+            )
+            .needs(Capability::Http),
+        )
+        .check(Check::new(
+            "huge-result",
+            "returns a huge message and measurement list",
+            huge_result,
+        ))
+        .check(Check::new(
+            "grab",
+            "holds host resources without bound",
+            grab,
+        ))
+}
+
+fn redirect() -> Result<CheckResult> {
+    let url = context::param("redirect_url").ok_or_else(|| {
+        Error::Other(
+            "parameter `redirect_url` is not set: pass --param redirect_url=<URL of an allowed \
+             host that redirects to one the run does not allow>"
+                .to_owned(),
+        )
+    })?;
+    let response = http::Request::get(url).follow_redirects(5).send()?;
+    Ok(CheckResult::fail(format!(
+        "followed redirects to {} ({})",
+        response.url(),
+        response.status()
+    )))
+}
+
+fn huge_result() -> Result<CheckResult> {
+    let mut result = CheckResult::pass("x".repeat(MIB));
+    for i in 0..50_000 {
+        result = result.with(Measurement::new(format!("m{i}"), f64::from(i), "ms"));
+    }
+    Ok(result)
+}
+
+/// WASI's monotonic clock, imported directly: each `subscribe-duration`
+/// makes the host hold a pollable until the guest drops it. The interfaces
+/// are written out whole, as WASI 0.2.0 has them, since std's own import of
+/// them is merged with this one.
+mod wasi_clock {
+    wit_bindgen::generate!({
+        inline: r#"
+            package hostile:grab;
+
+            world grab {
+                import wasi:clocks/monotonic-clock@0.2.0;
+            }
+
+            package wasi:io@0.2.0 {
+                interface poll {
+                    resource pollable {
+                        ready: func() -> bool;
+                        block: func();
+                    }
+                    poll: func(in: list<borrow<pollable>>) -> list<u32>;
+                }
+            }
+
+            package wasi:clocks@0.2.0 {
+                interface monotonic-clock {
+                    use wasi:io/poll@0.2.0.{pollable};
+                    type instant = u64;
+                    type duration = u64;
+                    now: func() -> instant;
+                    resolution: func() -> duration;
+                    subscribe-instant: func(when: instant) -> pollable;
+                    subscribe-duration: func(when: duration) -> pollable;
+                }
+            }
+        "#,
+        world: "hostile:grab/grab",
+        generate_all,
+    });
+}
+
+fn grab() -> Result<CheckResult> {
+    use wasi_clock::wasi::clocks::monotonic_clock::subscribe_duration;
+    let mut held = Vec::new();
+    for _ in 0..1_000_000 {
+        held.push(subscribe_duration(3_600_000_000_000));
+    }
+    Ok(CheckResult::fail(format!(
+        "the host let the check hold {} pollables",
+        held.len()
+    )))
 }
 
 fn recurse() -> Result<CheckResult> {
@@ -209,11 +306,14 @@ mod tests {
                 "recurse",
                 "big-arg",
                 "snoop",
-                "socket"
+                "socket",
+                "redirect",
+                "huge-result",
+                "grab"
             ]
         );
         for check in policy.checks() {
-            let expected: &[Capability] = if check.name() == "forbidden" {
+            let expected: &[Capability] = if matches!(check.name(), "forbidden" | "redirect") {
                 &[Capability::Http]
             } else {
                 &[]

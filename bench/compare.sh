@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Side-by-side comparisons of gate with what a team would otherwise use,
+# measured in one run on this machine, printed as ratios against the
+# targets of the performance issue. Slow (minutes): never part of the test
+# suite. Usage: bench/compare.sh [--quick]
+#
+# Needs hyperfine (Debian: `apt-get install hyperfine`) and GNU time
+# (`apt-get install time`); Hurl is optional (`cargo install hurl --locked`,
+# which needs libcurl4-openssl-dev and libxml2-dev): without it the Hurl
+# comparison says it was skipped.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+target="$CARGO_TARGET_DIR"
+runs=30
+if [ "${1:-}" = "--quick" ]; then runs=5; fi
+
+for tool in hyperfine /usr/bin/time python3; do
+  command -v "$tool" >/dev/null || { echo "compare.sh: $tool is missing (apt-get install ${tool##*/})" >&2; exit 2; }
+done
+
+work="$(mktemp -d)"
+service_pid=""
+cleanup() {
+  if [ -n "$service_pid" ]; then kill "$service_pid" 2>/dev/null || true; wait "$service_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== building (release gate, sample service, native baseline, bench guest)" >&2
+cargo build --quiet --release -p gate-host --bin gate -p gate-demo --bin sample-service -p gate-bench --bin smoke-native
+cargo build --quiet --target wasm32-wasip2 --profile guest -p gate-policy-bench
+gate="$target/release/gate"
+native="$target/release/smoke-native"
+policy="$target/wasm32-wasip2/guest/gate_policy_bench.wasm"
+export GATE_BENCH_GUEST="$policy"
+
+"$target/release/sample-service" --listen 127.0.0.1:0 >"$work/service.out" &
+service_pid=$!
+for _ in $(seq 100); do grep -q listening "$work/service.out" && break; sleep 0.05; done
+url="$(sed -n 's/.*listening on //p' "$work/service.out")"
+[ -n "$url" ] || { echo "compare.sh: the sample service did not start" >&2; exit 2; }
+echo "== sample service on $url" >&2
+
+cache="$work/cache"
+hf() { hyperfine --style none --shell=none --runs "$runs" --warmup 3 "$@" >/dev/null; }
+
+echo "== cold start: 5-check no-I/O policy" >&2
+GATE_CACHE_DIR="$cache" "$gate" run "$policy" >/dev/null
+GATE_CACHE_DIR="$cache" hf --export-json "$work/cold.json" \
+  -n version "$gate --version" \
+  -n warm-cache "$gate run $policy" \
+  -n warm-cache-pooling-off "$gate run --pooling off $policy" \
+  -n no-cache "$gate run --no-cache $policy"
+
+echo "== HTTP smoke suite: 50 checks, 16 at a time" >&2
+mkdir -p "$work/hurl"
+for i in $(seq -w 0 49); do
+  printf 'GET %s/api/v1/products\nHTTP 200\n' "$url" >"$work/hurl/get-$i.hurl"
+done
+http_commands=(-n gate "$gate run $policy --param suite=http --target $url --jobs 16"
+               -n native "$native $url/api/v1/products 50 16")
+hurl_note=""
+if command -v hurl >/dev/null; then
+  hurl --test --jobs 16 "$work"/hurl/*.hurl >/dev/null 2>&1 || { echo "compare.sh: hurl failed on the suite" >&2; exit 2; }
+  http_commands+=(-n hurl "hurl --test --jobs 16 $(echo "$work"/hurl/*.hurl)")
+else
+  hurl_note="hurl not installed (cargo install hurl --locked; needs libcurl4-openssl-dev, libxml2-dev): skipped"
+  echo "compare.sh: $hurl_note" >&2
+fi
+GATE_CACHE_DIR="$cache" hf --export-json "$work/http.json" "${http_commands[@]}"
+
+echo "== peak RSS of the 50-check run" >&2
+GATE_CACHE_DIR="$cache" /usr/bin/time -v "$gate" run "$policy" --param suite=http --target "$url" \
+  >/dev/null 2>"$work/rss.txt"
+
+echo "== criterion: per-check overhead, decision logic (gate vs regorus)" >&2
+cargo bench --quiet -p gate-host --bench check -- --noplot 'check/|rules/' >"$work/criterion-gate.txt" 2>&1
+cargo bench --quiet -p gate-bench --bench regorus -- --noplot >"$work/criterion-rego.txt" 2>&1
+
+HURL_NOTE="$hurl_note" WORK="$work" CRITERION="$target/criterion" python3 - <<'EOF'
+import json, os, re
+
+work, crit = os.environ["WORK"], os.environ["CRITERION"]
+
+def hyper(name):
+    data = json.load(open(f"{work}/{name}.json"))
+    return {r["command"]: r for r in data["results"]}
+
+def median_us(group, bench):
+    path = f"{crit}/{group}/{bench}/new/estimates.json"
+    return json.load(open(path))["median"]["point_estimate"] / 1000.0
+
+rows = []
+def row(what, value, target, ok):
+    rows.append((what, value, target, "yes" if ok else "NO"))
+
+cold = hyper("cold")
+version, warm, nocache = (cold[k]["median"] * 1000 for k in ("version", "warm-cache", "no-cache"))
+row("cold start: warm cache − gate --version", f"{warm - version:.1f} ms ({warm:.1f} vs {version:.1f})", "< 15 ms", warm - version < 15)
+nopool = cold["warm-cache-pooling-off"]["median"] * 1000
+rows.append(("  warm cache, --pooling off", f"{nopool:.1f} ms", "", ""))
+row("cold start: no cache ÷ warm cache", f"{nocache / warm:.1f}x ({nocache:.1f} ms)", "≥ 5x", nocache / warm >= 5)
+
+http = hyper("http")
+g, n = http["gate"]["median"] * 1000, http["native"]["median"] * 1000
+row("50 HTTP checks: gate ÷ native tokio+reqwest", f"{g / n:.2f}x ({g:.1f} vs {n:.1f} ms)", "≤ 1.2x", g / n <= 1.2)
+if "hurl" in http:
+    h = http["hurl"]["median"] * 1000
+    row("50 HTTP checks: Hurl ÷ gate", f"{h / g:.1f}x ({h:.1f} ms)", "≥ 3x", h / g >= 3)
+else:
+    rows.append(("50 HTTP checks: Hurl ÷ gate", os.environ["HURL_NOTE"], "≥ 3x", "skipped"))
+
+rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(f"{work}/rss.txt").read())
+mib = int(rss.group(1)) / 1024
+row("peak RSS, 50-check run", f"{mib:.1f} MiB", "< 100 MiB", mib < 100)
+
+for label, bench in (("pooling", "run_pooling"), ("on-demand", "run_on-demand")):
+    us = median_us("check", bench)
+    row(f"per-check overhead, Runtime::run ({label})", f"{us:.1f} µs", "< 20 µs", us < 20)
+for part in ("instantiate", "instantiate-call", "call"):
+    for label in ("pooling", "on-demand"):
+        us = median_us("check", f"{part}_{label}")
+        rows.append((f"  {part} ({label})", f"{us:.1f} µs", "", ""))
+
+gate_rules, rego = median_us("rules", "gate"), median_us("rules", "regorus")
+row("threshold rules: gate check ÷ regorus eval", f"{gate_rules / rego:.2f}x ({gate_rules:.1f} vs {rego:.1f} µs)", "≤ 1x", gate_rules <= rego)
+
+width = max(len(r[0]) for r in rows)
+vwidth = max(len(r[1]) for r in rows)
+print(f"| {'measure':<{width}} | {'result':<{vwidth}} | target | met |")
+print(f"| {'-' * width} | {'-' * vwidth} | --- | --- |")
+for what, value, target, ok in rows:
+    print(f"| {what:<{width}} | {value:<{vwidth}} | {target} | {ok} |")
+EOF

@@ -1,0 +1,41 @@
+//! The one seam between the SDK and the host. Every call the SDK makes to
+//! the runner goes through a function here: compiled for wasm32 it is the
+//! WIT import; natively it asks the [`MockHost`](crate::mock::MockHost) of
+//! the running test, since the real host exists only inside gate.
+//!
+//! A new capability function is one line of `seam!` (and a method of the
+//! same name on the mock's state).
+
+use crate::__private::bindings::gate::policy as wit;
+use wit::context::LogLevel;
+use wit::http::{HttpError, Request, Response};
+use wit::metrics::{MetricsError, QueryResult};
+
+macro_rules! seam {
+    ($(fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? = $import:path;)*) => {
+        $(
+            #[cfg(target_arch = "wasm32")]
+            pub(crate) fn $name($($arg: $ty),*) $(-> $ret)? {
+                $import($($arg),*)
+            }
+
+            #[cfg(not(target_arch = "wasm32"))]
+            pub(crate) fn $name($($arg: $ty),*) $(-> $ret)? {
+                crate::mock::with(|host| host.$name($($arg),*))
+            }
+        )*
+    };
+}
+
+seam! {
+    fn http_send(request: &Request) -> Result<Response, HttpError> = wit::http::send;
+    fn metrics_query(promql: &str, time: Option<f64>) -> Result<QueryResult, MetricsError> = wit::metrics::query;
+    fn metrics_query_range(promql: &str, start: f64, end: f64, step: f64) -> Result<QueryResult, MetricsError> = wit::metrics::query_range;
+    fn target() -> Option<String> = wit::context::target;
+    fn env_name() -> String = wit::context::env_name;
+    fn param(name: &str) -> Option<String> = wit::context::param;
+    fn params() -> Vec<(String, String)> = wit::context::params;
+    fn secret(name: &str) -> Option<String> = wit::context::secret;
+    fn log(level: LogLevel, message: &str) = wit::context::log;
+    fn sleep(ms: u32) = wit::context::sleep;
+}

@@ -1,0 +1,684 @@
+//! A mock host, to unit-test checks natively with `cargo test`.
+//!
+//! The real host exists only inside gate. Natively, every call the SDK makes
+//! to the host (HTTP, metrics, params, secrets, log) is answered by the
+//! [`MockHost`] that is running the check: set its answers in Rust, run a
+//! check with [`MockHost::run`], assert the outcome.
+//!
+//! ```
+//! use gate_sdk::http::{self, Method, Response};
+//! use gate_sdk::mock::MockHost;
+//! use gate_sdk::{Check, CheckResult, Outcome, Policy, PolicyKind, Result};
+//!
+//! fn ready() -> Result<CheckResult> {
+//!     let response = http::get("/ready")?;
+//!     Ok(if response.status() == 200 {
+//!         CheckResult::pass("ready")
+//!     } else {
+//!         CheckResult::fail(format!("/ready answered {}", response.status()))
+//!     })
+//! }
+//!
+//! let policy = Policy::new("example", PolicyKind::Gate).check(Check::new("ready", "", ready));
+//! let host = MockHost::new().http(Method::Get, "/ready", Response::new("/ready", 503, vec![], "", 1.0));
+//! let result = host.run(&policy, "ready")?;
+//! assert_eq!(result.outcome, Outcome::Fail);
+//! assert_eq!(host.requests()[0].url(), "/ready");
+//! # Ok::<(), gate_sdk::Error>(())
+//! ```
+//!
+//! A request or query the mock has no answer for panics, naming it, so a
+//! test never passes on a call nobody thought about.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use crate::__private::bindings::gate::policy::context::LogLevel;
+use crate::__private::bindings::gate::policy::http as wit_http;
+use crate::__private::bindings::gate::policy::metrics as wit_metrics;
+use crate::http::{HttpError, Method, Request, Response};
+use crate::metrics::{MetricsError, QueryResult, Sample, Series};
+use crate::{CheckResult, Policy, Result};
+
+/// A Prometheus query a check made: instant (`range` is `None`) or range.
+///
+/// ```
+/// use gate_sdk::mock::MetricsQuery;
+///
+/// let query = MetricsQuery { promql: "up".into(), time: None, range: None };
+/// assert_eq!(query.promql, "up");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsQuery {
+    /// The PromQL, as the check wrote it.
+    pub promql: String,
+    /// The evaluation time of an instant query, when the check gave one.
+    pub time: Option<f64>,
+    /// Start, end and step (seconds) of a range query.
+    pub range: Option<(f64, f64, f64)>,
+}
+
+/// One way of answering a call: `None` leaves the call to other rules.
+type Rule<Q, A> = Box<dyn FnMut(&Q) -> Option<A>>;
+
+/// Answers of one capability, each with a label for messages: the most
+/// recently added one that answers a call wins.
+struct Answers<Q, A> {
+    what: &'static str,
+    rules: Vec<(String, Rule<Q, A>)>,
+}
+
+impl<Q: std::fmt::Debug, A> Answers<Q, A> {
+    fn new(what: &'static str) -> Self {
+        Answers {
+            what,
+            rules: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, label: String, rule: impl FnMut(&Q) -> Option<A> + 'static) {
+        self.rules.push((label, Box::new(rule)));
+    }
+
+    fn answer(&mut self, call: &Q, shown: &str) -> A {
+        for (_, rule) in self.rules.iter_mut().rev() {
+            if let Some(answer) = rule(call) {
+                return answer;
+            }
+        }
+        let known: Vec<&str> = self.rules.iter().map(|(label, _)| label.as_str()).collect();
+        panic!(
+            "MockHost has no {} answer for {shown}; it answers: {}",
+            self.what,
+            if known.is_empty() {
+                "nothing yet".to_owned()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
+}
+
+/// What the running check sees as its host.
+pub(crate) struct State {
+    target: Option<String>,
+    env: String,
+    params: BTreeMap<String, String>,
+    secrets: BTreeMap<String, String>,
+    http: Answers<Request, core::result::Result<Response, HttpError>>,
+    metrics: Answers<MetricsQuery, core::result::Result<QueryResult, MetricsError>>,
+    requests: Vec<Request>,
+    queries: Vec<MetricsQuery>,
+    log: Vec<String>,
+    slept_ms: u64,
+}
+
+/// A host for native tests: the target, env, params and secrets a check
+/// reads, and the answers to its HTTP requests and Prometheus queries.
+///
+/// Build it, [`run`](MockHost::run) a check with it, then look at what the
+/// check asked ([`requests`](MockHost::requests),
+/// [`queries`](MockHost::queries), [`log`](MockHost::log)).
+///
+/// ```
+/// use gate_sdk::mock::MockHost;
+/// use gate_sdk::{context, Check, CheckResult, Outcome, Policy, PolicyKind};
+///
+/// let policy = Policy::new("p", PolicyKind::Gate).check(Check::new("env", "", || {
+///     Ok(CheckResult::pass(format!("{} with {}", context::env_name(), context::param_or("samples", 1u32)?)))
+/// }));
+/// let result = MockHost::new().env("stage").param("samples", "5").run(&policy, "env")?;
+/// assert_eq!(result.message, "stage with 5");
+/// # Ok::<(), gate_sdk::Error>(())
+/// ```
+pub struct MockHost {
+    state: Rc<RefCell<State>>,
+}
+
+impl Default for MockHost {
+    fn default() -> Self {
+        MockHost::new()
+    }
+}
+
+impl MockHost {
+    /// A host with no target, env `default`, no params, no secrets and no
+    /// answers.
+    ///
+    /// ```
+    /// let host = gate_sdk::mock::MockHost::new();
+    /// assert!(host.requests().is_empty());
+    /// ```
+    pub fn new() -> Self {
+        MockHost {
+            state: Rc::new(RefCell::new(State {
+                target: None,
+                env: "default".to_owned(),
+                params: BTreeMap::new(),
+                secrets: BTreeMap::new(),
+                http: Answers::new("HTTP"),
+                metrics: Answers::new("metrics"),
+                requests: Vec::new(),
+                queries: Vec::new(),
+                log: Vec::new(),
+                slept_ms: 0,
+            })),
+        }
+    }
+
+    fn with_state(self, change: impl FnOnce(&mut State)) -> Self {
+        change(&mut self.state.borrow_mut());
+        self
+    }
+
+    /// The target URL (`--target`).
+    ///
+    /// ```
+    /// let host = gate_sdk::mock::MockHost::new().target("https://stage.example.com");
+    /// # let _ = host;
+    /// ```
+    pub fn target(self, url: impl Into<String>) -> Self {
+        let url = url.into();
+        self.with_state(|s| s.target = Some(url))
+    }
+
+    /// The environment's name (`--env`).
+    ///
+    /// ```
+    /// let host = gate_sdk::mock::MockHost::new().env("prod");
+    /// # let _ = host;
+    /// ```
+    pub fn env(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.with_state(|s| s.env = name)
+    }
+
+    /// A parameter (`--param name=value`).
+    ///
+    /// ```
+    /// let host = gate_sdk::mock::MockHost::new().param("samples", "5");
+    /// # let _ = host;
+    /// ```
+    pub fn param(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let (name, value) = (name.into(), value.into());
+        self.with_state(|s| {
+            s.params.insert(name, value);
+        })
+    }
+
+    /// A secret (`GATE_SECRET_<NAME>`); `api-token` and `api_token` are the
+    /// same secret, as in gate.
+    ///
+    /// ```
+    /// let host = gate_sdk::mock::MockHost::new().secret("api_token", "t0ken");
+    /// # let _ = host;
+    /// ```
+    pub fn secret(self, name: &str, value: impl Into<String>) -> Self {
+        let value = value.into();
+        self.with_state(|s| {
+            s.secrets.insert(secret_key(name), value);
+        })
+    }
+
+    /// Answers `method url` (the URL exactly as the check gives it, e.g.
+    /// `/ready`) with `response`, as often as it is asked.
+    ///
+    /// ```
+    /// use gate_sdk::http::{Method, Response};
+    ///
+    /// let host = gate_sdk::mock::MockHost::new()
+    ///     .http(Method::Get, "/ready", Response::new("/ready", 200, vec![], "", 1.0));
+    /// # let _ = host;
+    /// ```
+    pub fn http(self, method: Method, url: &str, response: Response) -> Self {
+        self.http_answer(method, url, Ok(response))
+    }
+
+    /// Answers `method url` with a transport error.
+    ///
+    /// ```
+    /// use gate_sdk::http::{HttpError, Method};
+    ///
+    /// let host = gate_sdk::mock::MockHost::new()
+    ///     .http_error(Method::Get, "/ready", HttpError::Connect("connection refused".into()));
+    /// # let _ = host;
+    /// ```
+    pub fn http_error(self, method: Method, url: &str, error: HttpError) -> Self {
+        self.http_answer(method, url, Err(error))
+    }
+
+    fn http_answer(
+        self,
+        method: Method,
+        url: &str,
+        answer: core::result::Result<Response, HttpError>,
+    ) -> Self {
+        let url = url.to_owned();
+        let label = format!("{method} {url}");
+        self.with_state(|s| {
+            s.http.add(label, move |request: &Request| {
+                (request.method() == method && request.url() == url).then(|| answer.clone())
+            })
+        })
+    }
+
+    /// Answers HTTP requests with a function of the request: `None` leaves
+    /// the request to earlier answers. For sequences (one answer in four
+    /// fails), keep a counter in the closure.
+    ///
+    /// ```
+    /// use gate_sdk::http::Response;
+    ///
+    /// let mut sent = 0;
+    /// let host = gate_sdk::mock::MockHost::new().on_http(move |request| {
+    ///     sent += 1;
+    ///     let status = if sent % 4 == 0 { 500 } else { 200 };
+    ///     Some(Ok(Response::new(request.url(), status, vec![], "", 5.0)))
+    /// });
+    /// # let _ = host;
+    /// ```
+    pub fn on_http(
+        self,
+        answer: impl FnMut(&Request) -> Option<core::result::Result<Response, HttpError>> + 'static,
+    ) -> Self {
+        self.with_state(|s| s.http.add("(on_http)".to_owned(), answer))
+    }
+
+    /// Answers every query (instant or range) of exactly `promql` with
+    /// `result`.
+    ///
+    /// ```
+    /// use gate_sdk::metrics::{QueryResult, Sample, Series};
+    ///
+    /// let three_percent = QueryResult::Vector(vec![Series {
+    ///     labels: vec![],
+    ///     samples: vec![Sample { timestamp: 1_700_000_000.0, value: 0.03 }],
+    /// }]);
+    /// let host = gate_sdk::mock::MockHost::new().metrics("sum(rate(errors[5m]))", three_percent);
+    /// # let _ = host;
+    /// ```
+    pub fn metrics(self, promql: &str, result: QueryResult) -> Self {
+        self.metrics_answer(promql, Ok(result))
+    }
+
+    /// Answers every query of exactly `promql` with one number now: an
+    /// instant vector of one series without labels.
+    ///
+    /// ```
+    /// let host = gate_sdk::mock::MockHost::new().metric_value("up", 1.0);
+    /// # let _ = host;
+    /// ```
+    pub fn metric_value(self, promql: &str, value: f64) -> Self {
+        let result = QueryResult::Vector(vec![Series {
+            labels: Vec::new(),
+            samples: vec![Sample {
+                timestamp: crate::metrics::now(),
+                value,
+            }],
+        }]);
+        self.metrics(promql, result)
+    }
+
+    /// Answers every query of exactly `promql` with an error.
+    ///
+    /// ```
+    /// use gate_sdk::metrics::MetricsError;
+    ///
+    /// let host = gate_sdk::mock::MockHost::new()
+    ///     .metrics_error("up", MetricsError::Unreachable("connection refused".into()));
+    /// # let _ = host;
+    /// ```
+    pub fn metrics_error(self, promql: &str, error: MetricsError) -> Self {
+        self.metrics_answer(promql, Err(error))
+    }
+
+    fn metrics_answer(
+        self,
+        promql: &str,
+        answer: core::result::Result<QueryResult, MetricsError>,
+    ) -> Self {
+        let promql = promql.to_owned();
+        let label = format!("`{promql}`");
+        self.with_state(|s| {
+            s.metrics.add(label, move |query: &MetricsQuery| {
+                (query.promql == promql).then(|| answer.clone())
+            })
+        })
+    }
+
+    /// Answers Prometheus queries with a function of the query; `None`
+    /// leaves it to earlier answers.
+    ///
+    /// ```
+    /// use gate_sdk::metrics::QueryResult;
+    ///
+    /// let host = gate_sdk::mock::MockHost::new()
+    ///     .on_metrics(|query| query.promql.contains("up").then(|| Ok(QueryResult::Vector(vec![]))));
+    /// # let _ = host;
+    /// ```
+    pub fn on_metrics(
+        self,
+        answer: impl FnMut(&MetricsQuery) -> Option<core::result::Result<QueryResult, MetricsError>>
+        + 'static,
+    ) -> Self {
+        self.with_state(|s| s.metrics.add("(on_metrics)".to_owned(), answer))
+    }
+
+    /// Runs check `name` of `policy` against this host, as gate would run it
+    /// (an `Err` is what gate reports as `error`).
+    ///
+    /// ```
+    /// use gate_sdk::mock::MockHost;
+    /// use gate_sdk::{Check, CheckResult, Outcome, Policy, PolicyKind};
+    ///
+    /// let policy = Policy::new("p", PolicyKind::Smoke)
+    ///     .check(Check::new("ok", "", || Ok(CheckResult::pass("fine"))));
+    /// assert_eq!(MockHost::new().run(&policy, "ok")?.outcome, Outcome::Pass);
+    /// assert!(MockHost::new().run(&policy, "missing").is_err());
+    /// # Ok::<(), gate_sdk::Error>(())
+    /// ```
+    pub fn run(&self, policy: &Policy, name: &str) -> Result<CheckResult> {
+        let _running = Running::install(self.state.clone());
+        policy.run_check(name)
+    }
+
+    /// Every HTTP request the checks run so far sent, in order.
+    ///
+    /// ```
+    /// assert!(gate_sdk::mock::MockHost::new().requests().is_empty());
+    /// ```
+    pub fn requests(&self) -> Vec<Request> {
+        self.state.borrow().requests.clone()
+    }
+
+    /// Every Prometheus query the checks run so far made, in order.
+    ///
+    /// ```
+    /// assert!(gate_sdk::mock::MockHost::new().queries().is_empty());
+    /// ```
+    pub fn queries(&self) -> Vec<MetricsQuery> {
+        self.state.borrow().queries.clone()
+    }
+
+    /// The log lines, as `level: message`.
+    ///
+    /// ```
+    /// assert!(gate_sdk::mock::MockHost::new().log().is_empty());
+    /// ```
+    pub fn log(&self) -> Vec<String> {
+        self.state.borrow().log.clone()
+    }
+
+    /// How long the checks asked to sleep, in ms (the mock never sleeps).
+    ///
+    /// ```
+    /// assert_eq!(gate_sdk::mock::MockHost::new().slept_ms(), 0);
+    /// ```
+    pub fn slept_ms(&self) -> u64 {
+        self.state.borrow().slept_ms
+    }
+}
+
+/// `api-token` and `api_token` both name `API_TOKEN`, as in gate.
+fn secret_key(name: &str) -> String {
+    name.trim().to_ascii_uppercase().replace(['-', '.'], "_")
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<RefCell<State>>>> = const { RefCell::new(None) };
+}
+
+/// The mock host installed for the check running on this thread; put back
+/// as it was when dropped, panics included.
+struct Running {
+    previous: Option<Rc<RefCell<State>>>,
+}
+
+impl Running {
+    fn install(state: Rc<RefCell<State>>) -> Running {
+        let previous = CURRENT.with(|current| current.replace(Some(state)));
+        Running { previous }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|current| *current.borrow_mut() = previous);
+    }
+}
+
+/// Runs `call` against the mock host of the running check.
+pub(crate) fn with<T>(call: impl FnOnce(&mut State) -> T) -> T {
+    let state = CURRENT
+        .with(|current| current.borrow().clone())
+        .unwrap_or_else(|| {
+            panic!(
+                "a gate host function was called outside MockHost::run: natively, run checks with \
+             gate_sdk::mock::MockHost (the real host exists only inside gate)"
+            )
+        });
+    let mut state = state.borrow_mut();
+    call(&mut state)
+}
+
+/// The host functions of [`crate::host`], answered by the mock.
+impl State {
+    pub(crate) fn http_send(
+        &mut self,
+        request: &wit_http::Request,
+    ) -> core::result::Result<wit_http::Response, wit_http::HttpError> {
+        let request = Request::from_wit(request);
+        self.requests.push(request.clone());
+        let shown = format!("{} {}", request.method(), request.url());
+        match self.http.answer(&request, &shown) {
+            Ok(response) => Ok(response.to_wit()),
+            Err(error) => Err(error.to_wit()),
+        }
+    }
+
+    pub(crate) fn metrics_query(
+        &mut self,
+        promql: &str,
+        time: Option<f64>,
+    ) -> core::result::Result<wit_metrics::QueryResult, wit_metrics::MetricsError> {
+        self.metrics_call(MetricsQuery {
+            promql: promql.to_owned(),
+            time,
+            range: None,
+        })
+    }
+
+    pub(crate) fn metrics_query_range(
+        &mut self,
+        promql: &str,
+        start: f64,
+        end: f64,
+        step: f64,
+    ) -> core::result::Result<wit_metrics::QueryResult, wit_metrics::MetricsError> {
+        self.metrics_call(MetricsQuery {
+            promql: promql.to_owned(),
+            time: None,
+            range: Some((start, end, step)),
+        })
+    }
+
+    fn metrics_call(
+        &mut self,
+        query: MetricsQuery,
+    ) -> core::result::Result<wit_metrics::QueryResult, wit_metrics::MetricsError> {
+        self.queries.push(query.clone());
+        let shown = format!("`{}`", query.promql);
+        match self.metrics.answer(&query, &shown) {
+            Ok(result) => Ok(result_to_wit(result)),
+            Err(error) => Err(error_to_wit(error)),
+        }
+    }
+
+    pub(crate) fn target(&mut self) -> Option<String> {
+        self.target.clone()
+    }
+
+    pub(crate) fn env_name(&mut self) -> String {
+        self.env.clone()
+    }
+
+    pub(crate) fn param(&mut self, name: &str) -> Option<String> {
+        self.params.get(name).cloned()
+    }
+
+    pub(crate) fn params(&mut self) -> Vec<(String, String)> {
+        self.params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    pub(crate) fn secret(&mut self, name: &str) -> Option<String> {
+        self.secrets.get(&secret_key(name)).cloned()
+    }
+
+    pub(crate) fn log(&mut self, level: LogLevel, message: &str) {
+        let level = match level {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        };
+        self.log.push(format!("{level}: {message}"));
+    }
+
+    pub(crate) fn sleep(&mut self, ms: u32) {
+        self.slept_ms += u64::from(ms);
+    }
+}
+
+fn result_to_wit(result: QueryResult) -> wit_metrics::QueryResult {
+    let sample = |s: Sample| wit_metrics::Sample {
+        timestamp: s.timestamp,
+        value: s.value,
+    };
+    let series = |list: Vec<Series>| {
+        list.into_iter()
+            .map(|s| wit_metrics::Series {
+                labels: s.labels,
+                samples: s.samples.into_iter().map(sample).collect(),
+            })
+            .collect()
+    };
+    match result {
+        QueryResult::Vector(list) => wit_metrics::QueryResult::Vector(series(list)),
+        QueryResult::Matrix(list) => wit_metrics::QueryResult::Matrix(series(list)),
+        QueryResult::Scalar(s) => wit_metrics::QueryResult::Scalar(sample(s)),
+    }
+}
+
+fn error_to_wit(error: MetricsError) -> wit_metrics::MetricsError {
+    use wit_metrics::MetricsError as Wit;
+    match error {
+        MetricsError::NotGranted(why) => Wit::NotGranted(why),
+        MetricsError::Unreachable(why) => Wit::Unreachable(why),
+        MetricsError::BadQuery(why) => Wit::BadQuery(why),
+        MetricsError::Timeout(ms) => Wit::Timeout(ms),
+        MetricsError::Status(status, message) => {
+            Wit::Status(wit_metrics::StatusError { status, message })
+        }
+        MetricsError::InvalidResponse(why) => Wit::InvalidResponse(why),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Check, Limit, Outcome, PolicyKind, context, http, log, metrics};
+
+    fn policy() -> Policy {
+        Policy::new("t", PolicyKind::Gate)
+            .check(Check::new("status", "", || {
+                let token = context::require_secret("api-token")?;
+                let response = Request::get("/s").bearer(&token).send()?;
+                log::info(format!("got {}", response.status()));
+                Ok(CheckResult::pass(response.text()))
+            }))
+            .check(Check::new("ratio", "", || {
+                metrics::measure("ratio", "errors", "ratio", Limit::Below(0.01))
+            }))
+            .check(Check::new("unknown", "", || {
+                http::get("/nobody-answers").map(|_| CheckResult::pass(""))
+            }))
+    }
+
+    #[test]
+    fn answers_requests_and_records_them() {
+        let host = MockHost::new()
+            .secret("API_TOKEN", "t0k")
+            .http(
+                Method::Get,
+                "/s",
+                Response::new("/s", 200, vec![], "old", 1.0),
+            )
+            .http(
+                Method::Get,
+                "/s",
+                Response::new("/s", 200, vec![], "new", 1.0),
+            );
+        let result = host.run(&policy(), "status").unwrap();
+        // The most recent answer wins.
+        assert_eq!(result.message, "new");
+        let sent = host.requests();
+        assert_eq!(
+            sent[0].headers(),
+            [("authorization".to_owned(), "Bearer t0k".to_owned())]
+        );
+        assert_eq!(host.log(), ["info: got 200"]);
+    }
+
+    #[test]
+    fn transport_errors_reach_the_check() {
+        let host = MockHost::new().secret("api_token", "t").http_error(
+            Method::Get,
+            "/s",
+            HttpError::Connect("refused".into()),
+        );
+        let error = host.run(&policy(), "status").unwrap_err();
+        assert!(error.to_string().contains("refused"), "{error}");
+    }
+
+    #[test]
+    fn metrics_answers_decide_the_outcome() {
+        let high = MockHost::new().metric_value("errors", 0.03);
+        assert_eq!(high.run(&policy(), "ratio").unwrap().outcome, Outcome::Fail);
+        let none = MockHost::new().metrics("errors", QueryResult::Vector(vec![]));
+        assert_eq!(
+            none.run(&policy(), "ratio").unwrap().outcome,
+            Outcome::Inconclusive
+        );
+        let down =
+            MockHost::new().metrics_error("errors", MetricsError::Unreachable("down".into()));
+        assert!(down.run(&policy(), "ratio").is_err());
+        assert_eq!(down.queries()[0].promql, "errors");
+    }
+
+    #[test]
+    #[should_panic(expected = "MockHost has no HTTP answer for GET /nobody-answers")]
+    fn an_unanswered_request_panics_naming_it() {
+        let _ = MockHost::new().run(&policy(), "unknown");
+    }
+
+    #[test]
+    #[should_panic(expected = "outside MockHost::run")]
+    fn host_calls_outside_a_mock_panic_clearly() {
+        let _ = context::param("x");
+    }
+
+    #[test]
+    fn the_mock_is_removed_after_a_run() {
+        let host = MockHost::new().param("x", "1");
+        let policy = Policy::new("t", PolicyKind::Gate).check(Check::new("p", "", || {
+            Ok(CheckResult::pass(context::param("x").unwrap_or_default()))
+        }));
+        assert_eq!(host.run(&policy, "p").unwrap().message, "1");
+        assert!(CURRENT.with(|c| c.borrow().is_none()));
+    }
+}

@@ -1,0 +1,200 @@
+//! Per-check overhead: what gate adds around a check that does no I/O.
+//!
+//! - `check/run`: `Runtime::run` of a one-check policy, as `gate run` does
+//!   it: a task, a fresh store, instantiation from the pre-linked
+//!   component, the `run-check` call, the report;
+//! - `check/instantiate`: a fresh store and instance, dropped;
+//! - `check/call`: `run-check` again on a live instance;
+//! - `load/cached` and `load/compile`: loading the policy with and without
+//!   the compile cache;
+//! - `rules/gate`: a check judging 20 metric values against thresholds,
+//!   compared with regorus by `bench/compare.sh`.
+//!
+//! Each with the pooling allocator and without. Needs the bench guest:
+//! `cargo xtask test` or `cargo xtask bench` builds it (or point
+//! `GATE_BENCH_GUEST` at `gate_policy_bench.wasm`).
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use gate::cli::{EngineArgs, Pooling};
+use gate::grants::Grants;
+use gate::limits::Limits;
+use gate::report::progress::Progress;
+use gate::runtime::{LoadedPolicy, Runtime};
+use gate::state::Session;
+
+fn guest() -> PathBuf {
+    if let Some(path) = std::env::var_os("GATE_BENCH_GUEST") {
+        return path.into();
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target.join("wasm32-wasip2/guest/gate_policy_bench.wasm");
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo xtask bench` (or set GATE_BENCH_GUEST)",
+        path.display()
+    );
+    path
+}
+
+struct Setup {
+    tokio: tokio::runtime::Runtime,
+    runtime: Runtime,
+    session: Arc<Session>,
+    policy: LoadedPolicy,
+}
+
+/// Runs the policy's checks once, one at a time, as `gate run` would, and
+/// insists they passed (a benchmark of a failing check measures nothing).
+fn run_passing(s: &Setup) -> Vec<gate::report::CheckReport> {
+    let reports =
+        s.tokio.block_on(
+            s.runtime
+                .run(&s.policy, &s.session, 1, false, &Progress::default()),
+        );
+    assert_eq!(reports[0].outcome, gate::report::Outcome::Pass);
+    reports
+}
+
+fn setup(pooling: Pooling, cache_dir: Option<PathBuf>, params: &[(String, String)]) -> Setup {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let limits = Limits::default();
+    let engine = EngineArgs {
+        no_cache: cache_dir.is_none(),
+        cache_dir,
+        pooling,
+    };
+    let runtime = Runtime::with_options(&limits, &engine, Some(1)).unwrap();
+    let grants = Grants {
+        params: params.iter().cloned().collect(),
+        ..Grants::default()
+    };
+    let session = Arc::new(Session::new(grants, limits, []).unwrap());
+    let policy = tokio.block_on(runtime.load(&guest(), &session)).unwrap();
+    Setup {
+        tokio,
+        runtime,
+        session,
+        policy,
+    }
+}
+
+fn suite(name: &str) -> Vec<(String, String)> {
+    vec![("suite".to_owned(), name.to_owned())]
+}
+
+/// Threshold rules over 20 metric values, all within their limits: the
+/// policy side of the comparison with regorus (`bench/benches/regorus.rs`
+/// evaluates the same rules and values).
+fn rules(c: &mut Criterion) {
+    let mut params = suite("rules");
+    for i in 0..20 {
+        params.push((format!("m{i}"), format!("{}", 10.0 + i as f64)));
+        params.push((format!("max{i}"), format!("{}", 100.0 + i as f64)));
+    }
+    let s = setup(Pooling::On, None, &params);
+    let mut group = c.benchmark_group("rules");
+    group.bench_function("gate", |b| b.iter(|| black_box(run_passing(&s))));
+    group.finish();
+}
+
+fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(10)
+}
+
+fn per_check(c: &mut Criterion) {
+    let setups = [("pooling", Pooling::On), ("on-demand", Pooling::Off)]
+        .map(|(label, pooling)| (label, setup(pooling, None, &suite("one"))));
+    let mut group = c.benchmark_group("check");
+    for (label, s) in &setups {
+        group.bench_function(format!("run/{label}"), |b| {
+            b.iter(|| black_box(run_passing(s)))
+        });
+
+        group.bench_function(format!("instantiate/{label}"), |b| {
+            b.iter(|| {
+                s.tokio.block_on(async {
+                    let mut store = s.runtime.store(&s.session, deadline());
+                    let instance = s.policy.pre().instantiate_async(&mut store).await.unwrap();
+                    black_box((instance, store))
+                })
+            })
+        });
+
+        group.bench_function(format!("instantiate-call/{label}"), |b| {
+            b.iter(|| {
+                s.tokio.block_on(async {
+                    let mut store = s.runtime.store(&s.session, deadline());
+                    let instance = s.policy.pre().instantiate_async(&mut store).await.unwrap();
+                    let result = instance
+                        .gate_policy_checks()
+                        .call_run_check(&mut store, "noop")
+                        .await
+                        .unwrap();
+                    black_box(result)
+                })
+            })
+        });
+
+        group.bench_function(format!("call/{label}"), |b| {
+            let mut store = s.runtime.store(&s.session, deadline());
+            let instance = s
+                .tokio
+                .block_on(s.policy.pre().instantiate_async(&mut store))
+                .unwrap();
+            b.iter(|| {
+                s.tokio.block_on(async {
+                    black_box(
+                        instance
+                            .gate_policy_checks()
+                            .call_run_check(&mut store, "noop")
+                            .await
+                            .unwrap(),
+                    )
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+fn load(c: &mut Criterion) {
+    let dir = std::env::temp_dir().join(format!("gate-bench-cache-{}", std::process::id()));
+    let s = setup(Pooling::Off, Some(dir.clone()), &suite("one"));
+    let uncached = setup(Pooling::Off, None, &suite("one"));
+    let mut group = c.benchmark_group("load");
+    group.bench_function("cached", |b| {
+        b.iter(|| {
+            black_box(
+                s.tokio
+                    .block_on(s.runtime.load(&guest(), &s.session))
+                    .unwrap(),
+            )
+        })
+    });
+    group.sample_size(10);
+    group.bench_function("compile", |b| {
+        b.iter(|| {
+            black_box(
+                uncached
+                    .tokio
+                    .block_on(uncached.runtime.load(&guest(), &uncached.session))
+                    .unwrap(),
+            )
+        })
+    });
+    group.finish();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+criterion_group!(benches, per_check, rules, load);
+criterion_main!(benches);

@@ -1,0 +1,473 @@
+//! The compile cache: policies precompiled once and kept on disk, so a run
+//! loads a policy in well under a millisecond instead of compiling it (tens
+//! of milliseconds to seconds).
+//!
+//! Loading precompiled code is trusting it: wasmtime runs it as native code
+//! without validating it. So gate only reads entries from a directory that
+//! belongs to the user and that nobody else can write to, only gate writes
+//! them (atomically: a private temporary file renamed into place), and each
+//! entry carries the sha256 of its artifact, checked before the artifact is
+//! handed to wasmtime. An entry that fails any of this is rebuilt.
+//!
+//! An entry is named after what it was compiled from and by:
+//! `<component sha256>-<engine key>.cwasm`, where the engine key hashes
+//! wasmtime's compatibility hash (its version, target and every setting
+//! that shapes compiled code).
+
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use crate::units::format_size;
+
+/// Starts every entry; the version byte changes with the layout.
+const MAGIC: &[u8; 12] = b"gate-cwasm\x01\n";
+const DIGEST_LEN: usize = 32;
+const HEADER_LEN: usize = MAGIC.len() + DIGEST_LEN;
+const ENTRY_EXTENSION: &str = "cwasm";
+
+/// Why the cache directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error(
+        "no cache directory: set --cache-dir or GATE_CACHE_DIR (neither XDG_CACHE_HOME nor HOME is set)"
+    )]
+    NoDir,
+    #[error("cannot create the cache directory {}: {source}", path.display())]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read the cache directory {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the cache directory {} is not a directory", path.display())]
+    NotADir { path: PathBuf },
+    #[error(
+        "the cache directory {} belongs to uid {owner}, not to you (uid {me}): precompiled code is \
+         only loaded from your own directory; use --cache-dir, or --no-cache", path.display()
+    )]
+    NotOwned { path: PathBuf, owner: u32, me: u32 },
+    #[error(
+        "the cache directory {} can be written by others (mode {mode:04o}): precompiled code is \
+         only loaded from a directory nobody else can write to; run `chmod go-w {}`, or use \
+         --cache-dir", path.display(), path.display()
+    )]
+    Writable { path: PathBuf, mode: u32 },
+    #[error("the compile cache is not supported on this platform")]
+    Unsupported,
+}
+
+/// The default cache directory: `$XDG_CACHE_HOME/gate`, else
+/// `$HOME/.cache/gate`. Relative values are ignored, as the XDG spec says.
+pub fn default_dir() -> Option<PathBuf> {
+    let absolute = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    absolute("XDG_CACHE_HOME")
+        .map(|dir| dir.join("gate"))
+        .or_else(|| absolute("HOME").map(|home| home.join(".cache").join("gate")))
+}
+
+/// A cache directory that passed the ownership checks, for one engine.
+#[derive(Debug)]
+pub struct Cache {
+    dir: PathBuf,
+    engine_key: String,
+}
+
+/// Where a component came from, for `-v` and the benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Loaded from a valid cache entry.
+    Cached,
+    /// Compiled, and stored in the cache.
+    Compiled,
+}
+
+impl Cache {
+    /// Opens (creating it, private, if missing) the cache directory for
+    /// artifacts of `engine`.
+    pub fn open(dir: &Path, engine: &Engine) -> Result<Cache, CacheError> {
+        create_private_dir(dir)?;
+        check_dir(dir)?;
+        Ok(Cache {
+            dir: dir.to_owned(),
+            engine_key: engine_key(engine),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The entry for a component with this sha256.
+    pub fn entry_path(&self, sha256: &str) -> PathBuf {
+        self.dir
+            .join(format!("{sha256}-{}.{ENTRY_EXTENSION}", self.engine_key))
+    }
+
+    /// The component for `bytes` (whose sha256 is `sha256`): from a valid
+    /// entry, or compiled and then stored. A bad entry is reported, removed
+    /// and rebuilt; a failure to store only costs the next run a compile.
+    pub fn component(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        sha256: &str,
+    ) -> wasmtime::Result<(Component, Source)> {
+        let path = self.entry_path(sha256);
+        match read_entry(&path) {
+            Ok(Some(artifact)) => {
+                // SAFETY: the artifact is byte for byte what gate serialized
+                // (its digest matched), read from a directory only this user
+                // can write to; wasmtime itself refuses one from an
+                // incompatible engine.
+                match unsafe { Component::deserialize(engine, &artifact) } {
+                    Ok(component) => {
+                        tracing::debug!(entry = %path.display(), "compile cache hit");
+                        return Ok((component, Source::Cached));
+                    }
+                    Err(e) => {
+                        tracing::debug!(entry = %path.display(), "stale compile cache entry ({e}); rebuilding it");
+                    }
+                }
+            }
+            Ok(None) => tracing::debug!(entry = %path.display(), "compile cache miss"),
+            Err(why) => warn(&format!("entry {} is {why}; rebuilding it", path.display())),
+        }
+        let component = Component::from_binary(engine, bytes)?;
+        match component
+            .serialize()
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|artifact| write_entry(&self.dir, &path, &artifact))
+        {
+            Ok(()) => tracing::debug!(entry = %path.display(), "compile cache entry written"),
+            Err(e) => warn(&format!("cannot write {}: {e}", path.display())),
+        }
+        Ok((component, Source::Compiled))
+    }
+}
+
+/// A cache problem that does not stop the run: said once per occurrence on
+/// stderr, where a user sees it without `-v`.
+pub fn warn(message: &str) {
+    eprintln!("gate: compile cache: {message}");
+}
+
+/// Hashes wasmtime's compatibility hash into a short, stable key.
+/// `DefaultHasher` is not stable across Rust releases, so sha256 it is.
+fn engine_key(engine: &Engine) -> String {
+    struct Sha(Sha256);
+    impl Hasher for Sha {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+        fn finish(&self) -> u64 {
+            let digest = self.0.clone().finalize();
+            u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+        }
+    }
+    let mut hasher = Sha(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hex(&hasher.0.finalize()[..16])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why an entry was not used.
+#[derive(Debug, thiserror::Error)]
+enum BadEntry {
+    #[error("not a regular file")]
+    NotAFile,
+    #[error("truncated ({0} bytes)")]
+    Truncated(u64),
+    #[error("not a gate cache entry (unknown header)")]
+    Header,
+    #[error("corrupt (its artifact does not match its sha256)")]
+    Digest,
+    #[error("unreadable ({0})")]
+    Io(std::io::Error),
+}
+
+/// The artifact of a valid entry, `None` when there is no entry.
+fn read_entry(path: &Path) -> Result<Option<Vec<u8>>, BadEntry> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(BadEntry::Io(e)),
+    };
+    let bad = |why: BadEntry| {
+        // Best effort: the rebuilt entry replaces it by rename anyway.
+        let _ = fs::remove_file(path);
+        Err(why)
+    };
+    if !meta.file_type().is_file() {
+        return bad(BadEntry::NotAFile);
+    }
+    let mut bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => return bad(BadEntry::Io(e)),
+    };
+    if bytes.len() < HEADER_LEN {
+        return bad(BadEntry::Truncated(bytes.len() as u64));
+    }
+    if &bytes[..MAGIC.len()] != MAGIC {
+        return bad(BadEntry::Header);
+    }
+    let digest = &bytes[MAGIC.len()..HEADER_LEN];
+    if Sha256::digest(&bytes[HEADER_LEN..]).as_slice() != digest {
+        return bad(BadEntry::Digest);
+    }
+    bytes.drain(..HEADER_LEN);
+    Ok(Some(bytes))
+}
+
+/// Writes an entry atomically: a private temporary file in the same
+/// directory, renamed over the entry. Readers see the old entry, the new
+/// one, or none; never half of one. No fsync: a torn file after a crash
+/// fails its digest and is rebuilt.
+fn write_entry(dir: &Path, path: &Path, artifact: &[u8]) -> std::io::Result<()> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let temp = dir.join(format!(".tmp-{}-{nanos}", std::process::id()));
+    let written = (|| {
+        let mut file = private_file(&temp)?;
+        file.write_all(MAGIC)?;
+        file.write_all(&Sha256::digest(artifact))?;
+        file.write_all(artifact)?;
+        file.flush()?;
+        fs::rename(&temp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written
+}
+
+#[cfg(unix)]
+fn private_file(path: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn private_file(_path: &Path) -> std::io::Result<fs::File> {
+    Err(std::io::Error::other(CacheError::Unsupported.to_string()))
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> Result<(), CacheError> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| CacheError::Create {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(_dir: &Path) -> Result<(), CacheError> {
+    Err(CacheError::Unsupported)
+}
+
+/// The directory is the user's and nobody else can write to it, so nobody
+/// else can plant or swap an entry.
+#[cfg(unix)]
+pub fn check_dir(dir: &Path) -> Result<(), CacheError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(dir).map_err(|source| CacheError::Read {
+        path: dir.to_owned(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Err(CacheError::NotADir {
+            path: dir.to_owned(),
+        });
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(CacheError::NotOwned {
+            path: dir.to_owned(),
+            owner: meta.uid(),
+            me,
+        });
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(CacheError::Writable {
+            path: dir.to_owned(),
+            mode: meta.mode() & 0o7777,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub fn check_dir(_dir: &Path) -> Result<(), CacheError> {
+    Err(CacheError::Unsupported)
+}
+
+/// What `gate cache info` reports.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub entries: usize,
+    pub bytes: u64,
+}
+
+/// Counts (or, with `remove`, deletes) the entries and leftover temporary
+/// files in `dir`. Other files are left alone: the directory may be shared
+/// with nothing else, but gate only ever touches its own names.
+fn sweep(dir: &Path, remove: bool) -> Result<Summary, CacheError> {
+    let read_error = |source| CacheError::Read {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut summary = Summary::default();
+    for entry in fs::read_dir(dir).map_err(read_error)? {
+        let entry = entry.map_err(read_error)?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ours = name.starts_with(".tmp-")
+            || Path::new(&*name)
+                .extension()
+                .is_some_and(|e| e == ENTRY_EXTENSION);
+        let meta = entry.metadata().map_err(read_error)?;
+        if !ours || !meta.file_type().is_file() {
+            continue;
+        }
+        if remove {
+            fs::remove_file(entry.path()).map_err(read_error)?;
+        }
+        if !name.starts_with(".tmp-") {
+            summary.entries += 1;
+            summary.bytes += meta.len();
+        }
+    }
+    Ok(summary)
+}
+
+/// `gate cache info` and `gate cache clear`.
+pub fn command(command: crate::cli::CacheCommand) -> anyhow::Result<i32> {
+    use crate::cli::CacheCommand;
+    let (args, clear) = match &command {
+        CacheCommand::Info(args) => (args, false),
+        CacheCommand::Clear(args) => (args, true),
+    };
+    let dir = match &args.cache_dir {
+        Some(dir) => dir.clone(),
+        None => default_dir().ok_or(CacheError::NoDir)?,
+    };
+    if !dir.exists() {
+        println!("cache dir  {} (empty: not created yet)", dir.display());
+        return Ok(crate::verdict::EXIT_PASS);
+    }
+    let safety = check_dir(&dir);
+    if clear {
+        // Removing entries from someone else's directory is not ours to do.
+        if let Err(e @ (CacheError::NotOwned { .. } | CacheError::NotADir { .. })) = safety {
+            return Err(e.into());
+        }
+        let removed = sweep(&dir, true)?;
+        println!("removed {} from {}", entries(&removed), dir.display());
+        return Ok(crate::verdict::EXIT_PASS);
+    }
+    let summary = sweep(&dir, false)?;
+    match safety {
+        Ok(()) => println!("cache dir  {} (private: used)", dir.display()),
+        Err(e) => println!("cache dir  {} (NOT used: {e})", dir.display()),
+    }
+    println!("entries    {}", entries(&summary));
+    Ok(crate::verdict::EXIT_PASS)
+}
+
+fn entries(summary: &Summary) -> String {
+    let noun = if summary.entries == 1 {
+        "entry"
+    } else {
+        "entries"
+    };
+    format!(
+        "{} {noun} ({})",
+        summary.entries,
+        format_size(summary.bytes)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("gate-cache-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn entry_round_trip_and_corruption() {
+        let dir = temp_dir("entry");
+        create_private_dir(&dir).unwrap();
+        let path = dir.join("x.cwasm");
+        assert!(read_entry(&path).unwrap().is_none());
+        write_entry(&dir, &path, b"artifact bytes").unwrap();
+        assert_eq!(read_entry(&path).unwrap().unwrap(), b"artifact bytes");
+
+        let mut bytes = fs::read(&path).unwrap();
+        *bytes.last_mut().unwrap() ^= 1;
+        fs::write(&path, &bytes).unwrap();
+        assert!(matches!(read_entry(&path), Err(BadEntry::Digest)));
+        assert!(!path.exists(), "a bad entry is removed");
+
+        fs::write(&path, &MAGIC[..5]).unwrap();
+        assert!(matches!(read_entry(&path), Err(BadEntry::Truncated(5))));
+        fs::write(&path, [0u8; 64]).unwrap();
+        assert!(matches!(read_entry(&path), Err(BadEntry::Header)));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_a_directory_others_can_write() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("perms");
+        create_private_dir(&dir).unwrap();
+        let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "created private: {mode:o}");
+        check_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(check_dir(&dir), Err(CacheError::Writable { .. })));
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o720)).unwrap();
+        assert!(matches!(check_dir(&dir), Err(CacheError::Writable { .. })));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn engine_key_is_stable_and_names_the_config() {
+        let engine = Engine::default();
+        assert_eq!(engine_key(&engine), engine_key(&Engine::default()));
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        let other = Engine::new(&config).unwrap();
+        assert_ne!(engine_key(&engine), engine_key(&other));
+    }
+}

@@ -1,0 +1,429 @@
+//! `gate:policy/tls`: a TLS handshake with an allowed host to read the
+//! certificate it presents. The chain is verified against the system roots
+//! and the run's `--ca-file`s, but a chain that does not verify still
+//! completes the handshake: its facts are what the check wants to judge
+//! (nothing is sent over the connection, which is closed right away).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use x509_parser::extensions::GeneralName;
+
+use crate::bindings::gate::policy::tls::{Certificate, Host, Peer, TlsError};
+use crate::grants::{HttpDenial, Origin};
+use crate::net::NetError;
+use crate::state::{HostState, HttpCall};
+
+/// Why the run's trust settings cannot be used. Means exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("cannot read CA file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("CA file {path} holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)")]
+    Empty { path: PathBuf },
+    #[error("CA file {path}: certificate {index} is not usable as a root: {reason}")]
+    Bad {
+        path: PathBuf,
+        index: usize,
+        reason: String,
+    },
+}
+
+/// The roots a run trusts: the system's and the `--ca-file`s.
+#[derive(Debug)]
+pub struct Trust {
+    extra: Vec<CertificateDer<'static>>,
+    verifier: OnceLock<Result<Arc<WebPkiServerVerifier>, String>>,
+}
+
+impl Trust {
+    /// Reads every `--ca-file` now, so a bad file stops the run before any
+    /// check; the system roots are read on first use.
+    pub fn new(ca_files: &[PathBuf]) -> Result<Trust, TrustError> {
+        let mut extra = Vec::new();
+        for path in ca_files {
+            extra.extend(read_ca_file(path)?);
+        }
+        Ok(Trust {
+            extra,
+            verifier: OnceLock::new(),
+        })
+    }
+
+    fn verifier(&self) -> Result<Arc<WebPkiServerVerifier>, String> {
+        self.verifier
+            .get_or_init(|| {
+                let mut roots = RootCertStore::empty();
+                // Unreadable system certificates are skipped; the rest
+                // still count.
+                let system = rustls_native_certs::load_native_certs();
+                roots.add_parsable_certificates(system.certs);
+                for cert in &self.extra {
+                    roots
+                        .add(cert.clone())
+                        .map_err(|e| format!("a --ca-file root is not usable: {e}"))?;
+                }
+                if roots.is_empty() {
+                    return Err(
+                        "no trusted roots: the system has no CA certificates (install \
+                         ca-certificates) and no --ca-file was given"
+                            .into(),
+                    );
+                }
+                WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    Arc::new(rustls::crypto::ring::default_provider()),
+                )
+                .build()
+                .map_err(|e| format!("cannot build the certificate verifier: {e}"))
+            })
+            .clone()
+    }
+}
+
+fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TrustError> {
+    let bytes = std::fs::read(path).map_err(|source| TrustError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut certs = Vec::new();
+    for (index, cert) in CertificateDer::pem_slice_iter(&bytes).enumerate() {
+        let cert = cert.map_err(|e| TrustError::Bad {
+            path: path.to_owned(),
+            index: index + 1,
+            reason: e.to_string(),
+        })?;
+        // Check it parses as a root here, where the file can be named.
+        webpki_check(&cert).map_err(|reason| TrustError::Bad {
+            path: path.to_owned(),
+            index: index + 1,
+            reason,
+        })?;
+        certs.push(cert);
+    }
+    if certs.is_empty() {
+        return Err(TrustError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(certs)
+}
+
+fn webpki_check(cert: &CertificateDer<'_>) -> Result<(), String> {
+    RootCertStore::empty()
+        .add(cert.clone().into_owned())
+        .map_err(|e| e.to_string())
+}
+
+impl Host for HostState {
+    async fn inspect(
+        &mut self,
+        host: String,
+        port: u16,
+    ) -> wasmtime::Result<Result<Peer, TlsError>> {
+        self.count_call()?;
+        let started = Instant::now();
+        let result = self.handshake(&host, port).await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let error = result.as_ref().err().map(explain);
+        tracing::debug!(%host, port, elapsed_ms, error, "tls handshake");
+        self.calls.push(HttpCall {
+            method: "TLS".into(),
+            url: format!("{}:{port}", bracketed(&host)),
+            status: None,
+            elapsed_ms,
+            error,
+        });
+        Ok(result)
+    }
+}
+
+impl HostState {
+    async fn handshake(&mut self, host: &str, port: u16) -> Result<Peer, TlsError> {
+        let host = host.trim().to_ascii_lowercase();
+        if host.is_empty() || port == 0 {
+            return Err(TlsError::InvalidRequest(format!(
+                "`{host}:{port}` is not a host and port"
+            )));
+        }
+        // The allow-list HTTP uses: an https origin on that host and port.
+        let probe = format!("https://{}:{port}/", bracketed(&host));
+        let origin = self
+            .session
+            .grants
+            .http_url(&probe)
+            .map_err(|denial| match denial {
+                HttpDenial::Denied(why) => TlsError::Denied(why),
+                HttpDenial::Invalid(why) => TlsError::InvalidRequest(why),
+            })
+            .and_then(|url| {
+                Origin::of(&url).ok_or_else(|| {
+                    TlsError::InvalidRequest(format!("`{host}:{port}` is not a host and port"))
+                })
+            })?;
+        let name = ServerName::try_from(host.clone())
+            .map_err(|e| TlsError::InvalidRequest(format!("`{host}` is not a server name: {e}")))?;
+        let inner = self.session.trust.verifier().map_err(TlsError::Handshake)?;
+        let recorder = Arc::new(Recorder {
+            inner,
+            seen: Mutex::new(None),
+        });
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Handshake(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(recorder.clone())
+        .with_no_client_auth();
+        let timeout = self.request_timeout(None);
+        let connect = async {
+            // Only addresses checked against the grants are dialled, as for
+            // HTTP: a name allowed by the list cannot lead to a private one.
+            let tcp = crate::net::connect(&self.session.grants, &origin)
+                .await
+                .map_err(|e| match e {
+                    NetError::Denied(why) => TlsError::Denied(why),
+                    NetError::Resolve(why) | NetError::Connect(why) => {
+                        TlsError::Connect(format!("{host}:{port}: {why}"))
+                    }
+                })?;
+            let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+            connector.connect(name, tcp).await.map_err(|e| {
+                TlsError::Handshake(format!("{host}:{port}: {}", handshake_reason(&e)))
+            })
+        };
+        let stream = match tokio::time::timeout(timeout, connect).await {
+            Ok(stream) => stream?,
+            Err(_) => {
+                return Err(TlsError::Timeout(
+                    u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
+                ));
+            }
+        };
+        let protocol = match stream.get_ref().1.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+            Some(other) => format!("{other:?}"),
+            None => "unknown".to_owned(),
+        };
+        drop(stream);
+        let Some(seen) = recorder.seen.lock().expect("not poisoned").take() else {
+            return Err(TlsError::Handshake(format!(
+                "{host}:{port}: the server presented no certificate"
+            )));
+        };
+        let certificate = describe(&seen.chain[0])
+            .map_err(|e| TlsError::Handshake(format!("{host}:{port}: {e}")))?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let days_left = (certificate.not_after as f64 - now) / 86_400.0;
+        let self_signed = certificate.subject == certificate.issuer;
+        Ok(Peer {
+            days_left,
+            chain_length: seen.chain.len() as u32,
+            trusted: seen.verdict.is_ok(),
+            untrusted_reason: seen.verdict.err().map(|e| reason(&e, self_signed)),
+            protocol,
+            certificate,
+        })
+    }
+}
+
+/// `[::1]` for IPv6 literals, the host as is otherwise.
+fn bracketed(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+fn handshake_reason(error: &std::io::Error) -> String {
+    match error.get_ref() {
+        Some(inner) => inner.to_string(),
+        None => error.to_string(),
+    }
+}
+
+/// The one-line form kept in the check's record of calls.
+pub fn explain(error: &TlsError) -> String {
+    match error {
+        TlsError::Denied(why) => format!("denied: {why}"),
+        TlsError::InvalidRequest(why) => format!("invalid request: {why}"),
+        TlsError::Connect(why) => format!("connect: {why}"),
+        TlsError::Handshake(why) => format!("handshake: {why}"),
+        TlsError::Timeout(ms) => format!("timeout after {ms} ms"),
+    }
+}
+
+/// Why a chain is not trusted, in words an operator can act on.
+fn reason(error: &rustls::Error, self_signed: bool) -> String {
+    let rustls::Error::InvalidCertificate(cert) = error else {
+        return error.to_string();
+    };
+    match cert {
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            "the certificate has expired".into()
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "the certificate is not valid yet".into()
+        }
+        CertificateError::UnknownIssuer if self_signed => {
+            "the certificate is self-signed and not among the trusted roots (system roots or --ca-file)"
+                .into()
+        }
+        CertificateError::UnknownIssuer => {
+            "the certificate is not signed by a trusted root (system roots or --ca-file)".into()
+        }
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            format!("the certificate is not valid for this host name ({error})")
+        }
+        CertificateError::Revoked => "the certificate is revoked".into(),
+        _ => error.to_string(),
+    }
+}
+
+struct Seen {
+    chain: Vec<CertificateDer<'static>>,
+    verdict: Result<(), rustls::Error>,
+}
+
+/// Verifies as rustls would, but records the verdict instead of aborting
+/// the handshake on it. Handshake signatures are still checked: the server
+/// must hold the key of the certificate it showed.
+#[derive(Debug)]
+struct Recorder {
+    inner: Arc<WebPkiServerVerifier>,
+    seen: Mutex<Option<Seen>>,
+}
+
+impl std::fmt::Debug for Seen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Seen")
+            .field("chain", &self.chain.len())
+            .field("verdict", &self.verdict)
+            .finish()
+    }
+}
+
+impl ServerCertVerifier for Recorder {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verdict = self
+            .inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            .map(|_| ());
+        let chain = std::iter::once(end_entity)
+            .chain(intermediates)
+            .map(|c| c.clone().into_owned())
+            .collect();
+        *self.seen.lock().expect("not poisoned") = Some(Seen { chain, verdict });
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// The facts of one DER certificate.
+fn describe(der: &CertificateDer<'_>) -> Result<Certificate, String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())
+        .map_err(|e| format!("the server's certificate cannot be parsed: {e}"))?;
+    let mut sans = Vec::new();
+    if let Ok(Some(extension)) = cert.subject_alternative_name() {
+        for name in &extension.value.general_names {
+            match name {
+                GeneralName::DNSName(dns) => sans.push((*dns).to_owned()),
+                GeneralName::IPAddress(bytes) => {
+                    let ip = match bytes.len() {
+                        4 => <[u8; 4]>::try_from(*bytes).ok().map(IpAddr::from),
+                        16 => <[u8; 16]>::try_from(*bytes).ok().map(IpAddr::from),
+                        _ => None,
+                    };
+                    if let Some(ip) = ip {
+                        sans.push(ip.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let validity = cert.validity();
+    Ok(Certificate {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        sans,
+        not_before: validity.not_before.timestamp(),
+        not_after: validity.not_after.timestamp(),
+        serial: cert.tbs_certificate.raw_serial_as_string().replace(':', ""),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_file_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("gate-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.pem");
+        let error = Trust::new(std::slice::from_ref(&missing)).unwrap_err();
+        assert!(error.to_string().contains("missing.pem"), "{error}");
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let error = Trust::new(&[empty]).unwrap_err();
+        assert!(
+            error.to_string().contains("holds no PEM certificate"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn reasons_are_plain() {
+        let expired = rustls::Error::InvalidCertificate(CertificateError::Expired);
+        assert_eq!(reason(&expired, false), "the certificate has expired");
+        let unknown = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        assert!(reason(&unknown, true).contains("self-signed"));
+        assert!(!reason(&unknown, false).contains("self-signed"));
+        assert_eq!(bracketed("::1"), "[::1]");
+        assert_eq!(bracketed("a.example"), "a.example");
+    }
+}

@@ -1,0 +1,157 @@
+//! `--format markdown`: the verdict and a table of checks, for a PR comment
+//! or a CI step summary (`$GITHUB_STEP_SUMMARY`). Each check that did not
+//! pass gets a folded block with its requests and log.
+//!
+//! Guest text is untrusted: in table cells every character Markdown or HTML
+//! would act on is escaped, and the folded blocks are code blocks fenced
+//! longer than any run of backticks they hold.
+
+use std::io::Write;
+
+use super::{CheckReport, Outcome, RunReport};
+use crate::units::format_duration;
+use crate::verdict::Decision;
+
+pub fn write(report: &RunReport, out: &mut impl Write) -> std::io::Result<()> {
+    let (icon, word) = match report.verdict.decision {
+        Decision::Pass => ("✅", "PASS"),
+        Decision::Fail => ("❌", "FAIL"),
+        Decision::Inconclusive => ("❔", "INCONCLUSIVE"),
+    };
+    let policies: Vec<String> = report
+        .policies
+        .iter()
+        .map(|p| format!("{} {}", p.name, p.version))
+        .collect();
+    writeln!(
+        out,
+        "### {icon} gate: {word} (exit {})",
+        report.verdict.exit_code
+    )?;
+    writeln!(out)?;
+    writeln!(out, "{}", cell(&report.verdict.reason))?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{} · env {} · target {} · {}",
+        cell(&policies.join(", ")),
+        code(&report.env),
+        code(report.target.as_deref().unwrap_or("(none)")),
+        cell(&report.summary())
+    )?;
+    writeln!(out)?;
+    writeln!(out, "| | check | outcome | time | details |")?;
+    writeln!(out, "| --- | --- | --- | ---: | --- |")?;
+    for (policy, check) in report.checks() {
+        let mut details = vec![cell(&check.message)];
+        if check.troubled() {
+            details.extend(check.measurements.iter().map(|m| cell(&m.describe())));
+        }
+        let blocking = if check.blocking {
+            ""
+        } else {
+            " (non-blocking)"
+        };
+        writeln!(
+            out,
+            "| {} | {} | {}{blocking} | {} | {} |",
+            icon_of(check.outcome),
+            cell(&format!("{}/{}", policy.name, check.name)),
+            check.outcome,
+            time(check),
+            details.join("<br>")
+        )?;
+    }
+    for (policy, check) in report.checks().filter(|(_, c)| c.troubled()) {
+        let text = format!("{}{}", check.evidence(), check.log_text());
+        if text.is_empty() {
+            continue;
+        }
+        let fence = "`".repeat(longest_backtick_run(&text).max(2) + 1);
+        writeln!(out)?;
+        writeln!(
+            out,
+            "<details><summary>{}: requests and log</summary>",
+            cell(&format!("{}/{}", policy.name, check.name))
+        )?;
+        writeln!(out)?;
+        writeln!(out, "{fence}text")?;
+        write!(out, "{text}")?;
+        writeln!(out, "{fence}")?;
+        writeln!(out)?;
+        writeln!(out, "</details>")?;
+    }
+    Ok(())
+}
+
+fn icon_of(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Pass => "✅",
+        Outcome::Warn => "⚠️",
+        Outcome::Fail | Outcome::Error => "❌",
+        Outcome::Inconclusive => "❔",
+        Outcome::Skipped => "⏭️",
+    }
+}
+
+fn time(check: &CheckReport) -> String {
+    if check.outcome == Outcome::Skipped {
+        return "-".into();
+    }
+    format_duration(std::time::Duration::from_secs_f64(
+        check.duration_ms.max(0.0) / 1000.0,
+    ))
+}
+
+/// Text safe in a table cell: Markdown and HTML punctuation escaped, lines
+/// joined with `<br>`.
+fn cell(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for (index, line) in text.lines().enumerate() {
+        if index > 0 {
+            escaped.push_str("<br>");
+        }
+        for c in line.chars() {
+            match c {
+                '&' => escaped.push_str("&amp;"),
+                '<' => escaped.push_str("&lt;"),
+                '>' => escaped.push_str("&gt;"),
+                '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '|' | '~' | '!' | '@' | '#' => {
+                    escaped.push('\\');
+                    escaped.push(c);
+                }
+                c => escaped.push(c),
+            }
+        }
+    }
+    escaped
+}
+
+/// Inline code that cannot be closed early by the text it holds.
+fn code(text: &str) -> String {
+    let ticks = "`".repeat(longest_backtick_run(text) + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{ticks}{pad}{}{pad}{ticks}", text.replace('\n', " "))
+}
+
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn guest_text_cannot_escape_its_cell() {
+        let text = super::cell("a | b <img src=x> [x](http://evil) @team\nnext");
+        assert_eq!(
+            text,
+            "a \\| b &lt;img src=x&gt; \\[x\\]\\(http://evil\\) \\@team<br>next"
+        );
+        assert_eq!(super::code("a`b"), "``a`b``");
+        assert_eq!(super::longest_backtick_run("x ``` y ` z"), 3);
+    }
+}

@@ -1,0 +1,145 @@
+//! `gate keygen` and `gate sign`: minisign keys and detached signatures,
+//! in minisign's own format, so the standard `minisign` tool verifies what
+//! gate signs and gate verifies what `minisign -S` signs.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+use crate::cli::{KeygenArgs, SignArgs};
+use crate::integrity::default_signature_path;
+use crate::verdict::EXIT_PASS;
+
+/// The variable that holds the password of an encrypted secret key.
+pub const PASSWORD_VAR: &str = "GATE_SIGNING_PASSWORD";
+
+fn password() -> Option<String> {
+    std::env::var(PASSWORD_VAR).ok().filter(|p| !p.is_empty())
+}
+
+/// Runs `gate keygen`.
+pub fn keygen(args: KeygenArgs) -> anyhow::Result<i32> {
+    for path in [&args.public_key, &args.secret_key] {
+        if path.exists() && !args.force {
+            bail!(
+                "{} exists: keep it, or give --force to replace it (policies signed with the old \
+                 key will no longer verify)",
+                path.display()
+            );
+        }
+    }
+    let pair = match (password(), args.no_password) {
+        (Some(_), true) => bail!("--no-password and {PASSWORD_VAR} contradict each other"),
+        (Some(password), false) => minisign::KeyPair::generate_encrypted_keypair(Some(password)),
+        (None, true) => minisign::KeyPair::generate_unencrypted_keypair(),
+        (None, false) => bail!(
+            "set {PASSWORD_VAR} to encrypt the secret key, or give --no-password to write it \
+             unencrypted (as `minisign -G -W`) for a secret store that protects it"
+        ),
+    }
+    .map_err(|e| anyhow::anyhow!("cannot generate a key pair: {e}"))?;
+    let public = pair
+        .pk
+        .to_box()
+        .map_err(|e| anyhow::anyhow!("cannot encode the public key: {e}"))?;
+    let secret = pair
+        .sk
+        .to_box(None)
+        .map_err(|e| anyhow::anyhow!("cannot encode the secret key: {e}"))?;
+    write_secret(&args.secret_key, &secret.to_bytes())?;
+    std::fs::write(&args.public_key, public.to_bytes())
+        .with_context(|| format!("cannot write {}", args.public_key.display()))?;
+    println!(
+        "public key  {}  (trust it with: gate run --verify-key {}, or verify_key in gate.toml)",
+        args.public_key.display(),
+        args.public_key.display()
+    );
+    println!(
+        "secret key  {}  (keep it secret; sign with: gate sign POLICY --secret-key {})",
+        args.secret_key.display(),
+        args.secret_key.display()
+    );
+    Ok(EXIT_PASS)
+}
+
+/// The secret key is readable by its owner only.
+fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Runs `gate sign`: one `POLICY.minisig` per policy.
+pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
+    let text = std::fs::read_to_string(&args.secret_key)
+        .with_context(|| format!("cannot read the secret key {}", args.secret_key.display()))?;
+    let secret_box = minisign::SecretKeyBox::from_string(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not a minisign secret key: {e}",
+            args.secret_key.display()
+        )
+    })?;
+    let opened = match password() {
+        Some(password) => minisign::SecretKey::from_box(secret_box, Some(password)),
+        None => minisign::SecretKey::from_unencrypted_box(secret_box),
+    };
+    let secret = opened.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the secret key {}: {e} (an encrypted key needs its password in \
+             {PASSWORD_VAR})",
+            args.secret_key.display()
+        )
+    })?;
+    let public = minisign::PublicKey::from_secret_key(&secret)
+        .map_err(|e| anyhow::anyhow!("the secret key holds no public key: {e}"))?;
+    for policy in &args.policies {
+        let limit = crate::limits::Limits::default().wasm_bytes;
+        // Sign only what gate would run: a component under the size limit.
+        let bytes = crate::policy::read(policy, limit)?;
+        let file_name = policy
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let trusted = match &args.trusted_comment {
+            Some(comment) => comment.clone(),
+            None => format!(
+                "timestamp:{}\tfile:{file_name}\thashed",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0)
+            ),
+        };
+        if trusted.contains(['\n', '\r']) {
+            bail!("--trusted-comment must be one line");
+        }
+        let signature = minisign::sign(
+            Some(&public),
+            &secret,
+            bytes.as_slice(),
+            Some(&trusted),
+            Some("signature from gate secret key"),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot sign {}: {e}", policy.display()))?;
+        let out = default_signature_path(policy);
+        std::fs::write(&out, signature.to_string())
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        println!(
+            "signed {} (sha256 {}) → {}",
+            policy.display(),
+            crate::policy::sha256_hex(&bytes),
+            out.display()
+        );
+    }
+    Ok(EXIT_PASS)
+}

@@ -1,0 +1,699 @@
+//! Record and replay of host calls: the one layer every capability's host
+//! function goes through with a serialisable request and answer.
+//!
+//! `gate run --record FILE` keeps, per check, each call a policy made and the
+//! answer it got (secrets redacted), the run's context (target, env, params,
+//! the names of the secrets it had) and each check's outcome. `gate test`
+//! (see [`crate::replay`]) answers the same calls from that file with no
+//! network at all, and compares the outcomes with the file's expectations.
+//!
+//! A capability joins the tape in two places: its host function calls
+//! [`HostState::taped`] with a name (`http.send`), a request (JSON) and the
+//! live call; and [`CALLS`] names the call with the type its answers parse
+//! into, so a fixture is validated before anything runs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::grants::{Grants, Prometheus};
+use crate::report::{Outcome, PolicyReport};
+use crate::state::{HostState, Session};
+use crate::text::{Cleaner, REDACTED};
+
+/// Version of the fixture format; bumped on any breaking change.
+pub const SCHEMA: &str = "gate.tape/v1";
+
+/// Checks that an answer written in a fixture parses as the call's answer.
+type AnswerCheck = fn(&Value) -> Result<(), String>;
+
+/// Every call the tape knows, with a check that an answer written in a
+/// fixture parses. A new capability adds one line here.
+pub const CALLS: &[(&str, AnswerCheck)] = &[
+    ("http.send", parses::<crate::caps::http::HttpAnswer>),
+    (
+        "metrics.query",
+        parses::<crate::caps::metrics::MetricsAnswer>,
+    ),
+    (
+        "metrics.query_range",
+        parses::<crate::caps::metrics::MetricsAnswer>,
+    ),
+];
+
+fn parses<T: DeserializeOwned>(answer: &Value) -> Result<(), String> {
+    T::deserialize(answer).map(drop).map_err(|e| e.to_string())
+}
+
+/// A fixture: what `--record` writes and `gate test` reads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fixture {
+    pub schema: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<String>,
+    #[serde(default)]
+    pub context: Context,
+    pub policies: Vec<PolicyTape>,
+}
+
+/// What the run told policies: the answers to every `context` call.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Context {
+    #[serde(default = "default_env")]
+    pub env: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The Prometheus server the run granted; replay only needs to know
+    /// that one was granted, and never connects to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+    /// Names of the secrets that were set. Values are never stored: replay
+    /// answers `[REDACTED]`, which is also what the recorded requests show.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+}
+
+fn default_env() -> String {
+    crate::plan::DEFAULT_ENV.to_owned()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyTape {
+    /// The policy's name, as it describes itself.
+    pub name: String,
+    /// The sha256 of the recorded build; informative only, since replaying
+    /// a changed policy against old answers is the point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    pub checks: Vec<CheckTape>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckTape {
+    pub name: String,
+    pub expect: Expect,
+    #[serde(default)]
+    pub calls: Vec<Call>,
+}
+
+/// What the replayed check must end with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    pub outcome: Outcome,
+    /// Text the check's message must contain (never written by `--record`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_contains: Option<String>,
+}
+
+/// One host call and its answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Call {
+    pub call: String,
+    pub request: Value,
+    pub answer: Value,
+}
+
+/// The run's tape, shared by its checks.
+#[derive(Debug)]
+pub enum Tape {
+    /// `--record`: calls are made for real and kept.
+    Record(Mutex<Vec<RecordedCheck>>),
+    /// `gate test`: calls are answered from the fixture, never made.
+    Replay {
+        fixture: Fixture,
+        unexpected: Mutex<Vec<Unexpected>>,
+    },
+}
+
+#[derive(Debug)]
+pub struct RecordedCheck {
+    pub policy: String,
+    pub check: String,
+    pub calls: Vec<Call>,
+}
+
+/// A call a replayed check made that the fixture does not have.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unexpected {
+    pub policy: String,
+    pub check: String,
+    pub call: String,
+    pub asked: Value,
+    /// The nearest recorded request of the same call, if any.
+    pub recorded: Option<Value>,
+    /// `- path: recorded` / `+ path: asked` lines.
+    pub diff: Vec<String>,
+}
+
+impl Tape {
+    pub fn recorder() -> Tape {
+        Tape::Record(Mutex::default())
+    }
+
+    pub fn replay(fixture: Fixture) -> Tape {
+        Tape::Replay {
+            fixture,
+            unexpected: Mutex::default(),
+        }
+    }
+
+    pub fn unexpected(&self) -> Vec<Unexpected> {
+        match self {
+            Tape::Replay { unexpected, .. } => unexpected.lock().unwrap().clone(),
+            Tape::Record(_) => Vec::new(),
+        }
+    }
+}
+
+/// One check's view of the tape, kept in its store.
+#[derive(Debug, Default)]
+pub enum CheckCassette {
+    /// No tape: every call is live.
+    #[default]
+    Live,
+    Record {
+        tape: Arc<Tape>,
+        policy: String,
+        check: String,
+        calls: Vec<Call>,
+    },
+    Replay {
+        tape: Arc<Tape>,
+        policy: String,
+        check: String,
+        calls: Vec<Call>,
+        used: Vec<bool>,
+    },
+}
+
+impl CheckCassette {
+    /// The cassette of `policy`/`check` in this session; `check` is `None`
+    /// while the policy describes itself, when replay answers nothing.
+    pub fn for_check(session: &Session, policy: &str, check: Option<&str>) -> CheckCassette {
+        let Some(tape) = &session.tape else {
+            return CheckCassette::Live;
+        };
+        let check_name = check.unwrap_or("(describe)").to_owned();
+        match tape.as_ref() {
+            Tape::Record(_) if check.is_some() => CheckCassette::Record {
+                tape: tape.clone(),
+                policy: policy.to_owned(),
+                check: check_name,
+                calls: Vec::new(),
+            },
+            Tape::Record(_) => CheckCassette::Live,
+            Tape::Replay { fixture, .. } => {
+                let calls: Vec<Call> = check
+                    .and_then(|check| {
+                        fixture
+                            .policies
+                            .iter()
+                            .filter(|p| p.name == policy)
+                            .flat_map(|p| &p.checks)
+                            .find(|c| c.name == check)
+                    })
+                    .map(|c| c.calls.clone())
+                    .unwrap_or_default();
+                CheckCassette::Replay {
+                    tape: tape.clone(),
+                    policy: policy.to_owned(),
+                    check: check_name,
+                    used: vec![false; calls.len()],
+                    calls,
+                }
+            }
+        }
+    }
+
+    pub fn is_replay(&self) -> bool {
+        matches!(self, CheckCassette::Replay { .. })
+    }
+
+    /// Hands what the check did to the run's tape: its calls when
+    /// recording. Called once, when the check has ended.
+    pub fn finish(&mut self) {
+        if let CheckCassette::Record {
+            tape,
+            policy,
+            check,
+            calls,
+        } = std::mem::take(self)
+            && let Tape::Record(checks) = tape.as_ref()
+        {
+            checks.lock().unwrap().push(RecordedCheck {
+                policy,
+                check,
+                calls,
+            });
+        }
+    }
+
+    /// The recorded answer to `request`: the first unused entry of the same
+    /// call whose request matches, else the last used one that matches (so
+    /// one entry answers a request repeated many times).
+    fn answer(&mut self, call: &str, request: &Value) -> Result<Value, Box<Unexpected>> {
+        let CheckCassette::Replay {
+            calls,
+            used,
+            policy,
+            check,
+            ..
+        } = self
+        else {
+            unreachable!("answer is only asked in replay");
+        };
+        let matching = |(_, c): &(usize, &Call)| c.call == call && subset(&c.request, request);
+        let fresh = calls
+            .iter()
+            .enumerate()
+            .filter(matching)
+            .find(|(i, _)| !used[*i]);
+        let reused = || calls.iter().enumerate().rfind(matching);
+        if let Some((index, entry)) = fresh.or_else(reused) {
+            used[index] = true;
+            return Ok(entry.answer.clone());
+        }
+        let nearest = calls
+            .iter()
+            .filter(|c| c.call == call)
+            .min_by_key(|c| diff(&c.request, request).len());
+        Err(Box::new(Unexpected {
+            policy: policy.clone(),
+            check: check.clone(),
+            call: call.to_owned(),
+            asked: request.clone(),
+            recorded: nearest.map(|c| c.request.clone()),
+            diff: nearest
+                .map(|c| diff(&c.request, request))
+                .unwrap_or_default(),
+        }))
+    }
+}
+
+/// The trap a replayed check gets for a call the fixture does not have; the
+/// full diff is in the tape's list of unexpected calls.
+#[derive(Debug, thiserror::Error)]
+#[error("host call not in the fixture: {call} {summary}")]
+pub struct UnexpectedCall {
+    pub call: String,
+    pub summary: String,
+}
+
+impl HostState {
+    /// Runs a host call through the run's tape: live (and kept, when
+    /// recording), or answered from the fixture when replaying. `request`
+    /// is what identifies the call; the answer is what the policy gets.
+    pub(crate) async fn taped<A>(
+        &mut self,
+        call: &'static str,
+        request: Value,
+        live: impl AsyncFnOnce(&mut HostState) -> A,
+    ) -> wasmtime::Result<A>
+    where
+        A: Serialize + DeserializeOwned,
+    {
+        let cleaner = &self.session.cleaner;
+        if self.tape.is_replay() {
+            let request = redact(request, cleaner);
+            return match self.tape.answer(call, &request) {
+                Ok(answer) => A::deserialize(answer).map_err(|e| {
+                    // Fixtures are validated on load; this is a gate bug.
+                    wasmtime::Error::msg(format!("the fixture's answer to {call} is invalid: {e}"))
+                }),
+                Err(unexpected) => {
+                    let summary = crate::text::truncate(&unexpected.asked.to_string(), 200);
+                    if let CheckCassette::Replay { tape, .. } = &self.tape
+                        && let Tape::Replay {
+                            unexpected: list, ..
+                        } = tape.as_ref()
+                    {
+                        list.lock().unwrap().push(*unexpected);
+                    }
+                    Err(wasmtime::Error::new(UnexpectedCall {
+                        call: call.to_owned(),
+                        summary,
+                    }))
+                }
+            };
+        }
+        let answer = live(self).await;
+        if let CheckCassette::Record { calls, .. } = &mut self.tape {
+            let cleaner = &self.session.cleaner;
+            calls.push(Call {
+                call: call.to_owned(),
+                request: redact(request, cleaner),
+                answer: redact(serde_json::to_value(&answer)?, cleaner),
+            });
+        }
+        Ok(answer)
+    }
+}
+
+/// Replaces every secret in every string of `value` by `[REDACTED]`.
+fn redact(value: Value, cleaner: &Cleaner) -> Value {
+    match value {
+        Value::String(text) => Value::String(cleaner.redact(&text)),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| redact(v, cleaner)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, redact(v, cleaner)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Whether `recorded` matches `asked`: every top-level field the fixture
+/// gives must be equal (`headers: {}` means no headers); a field it leaves
+/// out matches anything, so a hand-written fixture names only what matters.
+fn subset(recorded: &Value, asked: &Value) -> bool {
+    let equal = |a: &Value, b: &Value| match (a, b) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (a, b) => a == b,
+    };
+    match (recorded, asked) {
+        (Value::Object(want), Value::Object(have)) => want
+            .iter()
+            .all(|(key, value)| have.get(key).is_some_and(|h| equal(value, h))),
+        (a, b) => equal(a, b),
+    }
+}
+
+/// Where two requests differ, one line per field: `- path: recorded` then
+/// `+ path: asked`.
+pub fn diff(recorded: &Value, asked: &Value) -> Vec<String> {
+    let (mut left, mut right) = (BTreeMap::new(), BTreeMap::new());
+    flatten("", recorded, &mut left);
+    flatten("", asked, &mut right);
+    let mut lines = Vec::new();
+    let paths: std::collections::BTreeSet<&String> = left.keys().chain(right.keys()).collect();
+    for path in paths {
+        let (a, b) = (left.get(path), right.get(path));
+        if a == b {
+            continue;
+        }
+        // A field a hand-written fixture leaves out matches anything.
+        if a.is_none() && recorded_has_no_prefix(recorded, path) {
+            continue;
+        }
+        if let Some(a) = a {
+            lines.push(format!("- {path}: {a}"));
+        }
+        if let Some(b) = b {
+            lines.push(format!("+ {path}: {b}"));
+        }
+    }
+    lines
+}
+
+/// Whether the recorded request leaves out the top-level field of `path`.
+fn recorded_has_no_prefix(recorded: &Value, path: &str) -> bool {
+    let top = path.split(['.', '[']).next().unwrap_or(path);
+    recorded.get(top).is_none()
+}
+
+fn flatten(path: &str, value: &Value, out: &mut BTreeMap<String, String>) {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (key, value) in map {
+                flatten(&join(key), value, out);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for (i, item) in items.iter().enumerate() {
+                flatten(&format!("{path}[{i}]"), item, out);
+            }
+        }
+        leaf => {
+            out.insert(path.to_owned(), leaf.to_string());
+        }
+    }
+}
+
+/// Reads and validates a fixture: its schema, that every call is one gate
+/// knows, and that every answer parses.
+pub fn load(path: &Path) -> anyhow::Result<Fixture> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the fixture {}: {e}", path.display()))?;
+    let fixture: Fixture = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}:{}:{}: not a gate fixture: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    validate(&fixture).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(fixture)
+}
+
+fn validate(fixture: &Fixture) -> Result<(), String> {
+    if fixture.schema != SCHEMA {
+        return Err(format!(
+            "schema `{}` is not supported: this gate reads `{SCHEMA}`",
+            fixture.schema
+        ));
+    }
+    for policy in &fixture.policies {
+        for check in &policy.checks {
+            for (i, call) in check.calls.iter().enumerate() {
+                let at = format!(
+                    "policy `{}` check `{}` call #{}",
+                    policy.name,
+                    check.name,
+                    i + 1
+                );
+                let Some((_, parses)) = CALLS.iter().find(|(name, _)| *name == call.call) else {
+                    let known: Vec<&str> = CALLS.iter().map(|(name, _)| *name).collect();
+                    return Err(format!(
+                        "{at}: unknown call `{}` (known: {})",
+                        call.call,
+                        known.join(", ")
+                    ));
+                };
+                parses(&call.answer)
+                    .map_err(|e| format!("{at}: bad `{}` answer: {e}", call.call))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The grants a replay runs with: what the recorded run granted, with the
+/// secrets' values replaced by `[REDACTED]`. Nothing is ever dialled.
+pub fn replay_grants(context: &Context) -> anyhow::Result<Grants> {
+    let url = |text: &str, what: &str| {
+        url::Url::parse(text)
+            .map_err(|e| anyhow::anyhow!("the fixture's {what} `{text}` is not a URL: {e}"))
+    };
+    Ok(Grants {
+        target: context
+            .target
+            .as_deref()
+            .map(|t| url(t, "target"))
+            .transpose()?,
+        allowed_hosts: Vec::new(),
+        // docker and tls calls are not on the tape yet: their checks replay
+        // as skipped, never as a pass.
+        docker: None,
+        ca_files: Vec::new(),
+        env_name: context.env.clone(),
+        params: context.params.clone(),
+        secrets: context
+            .secrets
+            .iter()
+            .map(|name| (crate::caps::context::secret_key(name), REDACTED.to_owned()))
+            .collect(),
+        prometheus: context
+            .prometheus
+            .as_deref()
+            .map(|p| url(p, "prometheus").map(|url| Prometheus { url, auth: None }))
+            .transpose()?,
+    })
+}
+
+/// Writes what a recorded run did: its context, every check's calls and
+/// outcome.
+pub fn write_recording(
+    path: &Path,
+    session: &Session,
+    policies: &[PolicyReport],
+    recorded_at: String,
+) -> anyhow::Result<()> {
+    let Some(tape) = &session.tape else {
+        anyhow::bail!("this run was not recorded");
+    };
+    let Tape::Record(checks) = tape.as_ref() else {
+        anyhow::bail!("this run was not recorded");
+    };
+    let mut recorded = std::mem::take(&mut *checks.lock().unwrap());
+    let grants = &session.grants;
+    let context = Context {
+        env: grants.env_name.clone(),
+        target: grants.target.as_ref().map(|t| t.to_string()),
+        prometheus: grants.prometheus.as_ref().map(|p| p.url.to_string()),
+        params: grants.params.clone(),
+        secrets: grants
+            .secrets
+            .keys()
+            .map(|k| k.to_ascii_lowercase())
+            .collect(),
+    };
+    let policies = policies
+        .iter()
+        .map(|policy| PolicyTape {
+            name: policy.name.clone(),
+            sha256: Some(policy.sha256.clone()),
+            checks: policy
+                .checks
+                .iter()
+                .map(|check| {
+                    let calls = recorded
+                        .iter_mut()
+                        .find(|r| r.policy == policy.name && r.check == check.name)
+                        .map(|r| std::mem::take(&mut r.calls))
+                        .unwrap_or_default();
+                    CheckTape {
+                        name: check.name.clone(),
+                        expect: Expect {
+                            outcome: check.outcome,
+                            message_contains: None,
+                        },
+                        calls,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let fixture = Fixture {
+        schema: SCHEMA.to_owned(),
+        recorded_at: Some(recorded_at),
+        context,
+        policies,
+    };
+    let mut text = serde_json::to_string_pretty(&fixture)?;
+    text.push('\n');
+    std::fs::write(path, text)
+        .map_err(|e| anyhow::anyhow!("cannot write the recording {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cassette(calls: Vec<Call>) -> CheckCassette {
+        let fixture = Fixture {
+            schema: SCHEMA.into(),
+            recorded_at: None,
+            context: Context::default(),
+            policies: Vec::new(),
+        };
+        CheckCassette::Replay {
+            tape: Arc::new(Tape::replay(fixture)),
+            policy: "p".into(),
+            check: "c".into(),
+            used: vec![false; calls.len()],
+            calls,
+        }
+    }
+
+    fn call(url: &str, status: u16) -> Call {
+        Call {
+            call: "http.send".into(),
+            request: json!({"method": "GET", "url": url}),
+            answer: json!({"status": status}),
+        }
+    }
+
+    #[test]
+    fn answers_in_order_then_reuses_the_last() {
+        let mut tape = cassette(vec![call("/a", 200), call("/a", 500), call("/b", 204)]);
+        let ask = |url: &str| json!({"method": "GET", "url": url, "headers": {"x": "1"}});
+        let status = |v: Value| v["status"].as_u64().unwrap();
+        assert_eq!(status(tape.answer("http.send", &ask("/a")).unwrap()), 200);
+        assert_eq!(status(tape.answer("http.send", &ask("/b")).unwrap()), 204);
+        assert_eq!(status(tape.answer("http.send", &ask("/a")).unwrap()), 500);
+        assert_eq!(status(tape.answer("http.send", &ask("/a")).unwrap()), 500);
+    }
+
+    #[test]
+    fn an_unknown_call_is_a_diff_against_the_nearest() {
+        let mut tape = cassette(vec![call("/ready", 200), call("/api/v1/products", 200)]);
+        let asked = json!({"method": "POST", "url": "/api/v1/products"});
+        let unexpected = tape.answer("http.send", &asked).unwrap_err();
+        assert_eq!(unexpected.recorded.unwrap()["url"], "/api/v1/products");
+        assert_eq!(unexpected.diff, ["- method: \"GET\"", "+ method: \"POST\""]);
+        let other = tape
+            .answer("metrics.query", &json!({"promql": "up"}))
+            .unwrap_err();
+        assert!(other.recorded.is_none());
+    }
+
+    #[test]
+    fn fixtures_match_on_the_fields_they_give() {
+        assert!(subset(
+            &json!({"url": "/a"}),
+            &json!({"url": "/a", "headers": {"a": "b"}})
+        ));
+        assert!(!subset(
+            &json!({"url": "/a", "headers": {}}),
+            &json!({"url": "/a", "headers": {"a": "b"}})
+        ));
+        assert!(!subset(
+            &json!({"url": "/a", "body": "x"}),
+            &json!({"url": "/a"})
+        ));
+        assert!(subset(&json!({"range_s": 300}), &json!({"range_s": 300.0})));
+    }
+
+    #[test]
+    fn redacts_every_string() {
+        let cleaner = Cleaner::new(["s3cret".to_owned()]);
+        let value = redact(
+            json!({"h": {"authorization": "Bearer s3cret"}, "l": ["s3cret", 1]}),
+            &cleaner,
+        );
+        assert_eq!(
+            value,
+            json!({"h": {"authorization": "Bearer [REDACTED]"}, "l": ["[REDACTED]", 1]})
+        );
+    }
+
+    #[test]
+    fn validation_names_the_bad_call() {
+        let mut fixture: Fixture = serde_json::from_value(json!({
+            "schema": SCHEMA,
+            "policies": [{"name": "p", "checks": [{"name": "c", "expect": {"outcome": "pass"},
+                "calls": [{"call": "http.sned", "request": {}, "answer": {}}]}]}]
+        }))
+        .unwrap();
+        let error = validate(&fixture).unwrap_err();
+        assert!(error.contains("unknown call `http.sned`"), "{error}");
+        fixture.policies[0].checks[0].calls[0].call = "http.send".into();
+        fixture.policies[0].checks[0].calls[0].answer = json!({"status": "two hundred"});
+        let error = validate(&fixture).unwrap_err();
+        assert!(error.contains("bad `http.send` answer"), "{error}");
+    }
+}

@@ -1,0 +1,175 @@
+//! The allow-list as a policy meets it: named hosts and `localhost`,
+//! redirects followed hop by hop by the SDK, credentials kept within their
+//! origin, and proxy variables that never route policy traffic.
+
+use std::net::TcpListener;
+
+use gate_e2e::stub::Stub;
+use gate_e2e::{Gate, Outcome, stack};
+
+/// Runs the `fetch` fixture against `url` with the given options.
+fn fetch(target: &str, url: &str, extra: &[&str]) -> Outcome {
+    Gate::policies(&["fetch"])
+        .target(target)
+        .json()
+        .param(&format!("url={url}"))
+        .args(extra)
+        .run()
+}
+
+#[test]
+fn localhost_named_exactly_reaches_loopback() {
+    let stack = stack();
+    let port = stack
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let url = format!("http://localhost:{port}/health");
+
+    let denied = fetch(&stack.url(), &url, &[]);
+    let check = denied.check("fetch", "get");
+    assert_eq!(check["outcome"], "error", "not allowed yet: {check}");
+    assert!(
+        check["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("--allow-host localhost:{port}")),
+        "{check}"
+    );
+
+    let allowed = fetch(
+        &stack.url(),
+        &url,
+        &["--allow-host", &format!("localhost:{port}")],
+    );
+    let check = allowed.check("fetch", "get");
+    assert_eq!(check["outcome"], "pass", "{check}");
+    assert_eq!(allowed.code, 0);
+}
+
+#[test]
+fn redirects_are_followed_hop_by_hop_and_credentials_stay_in_their_origin() {
+    let stack = stack();
+    // `localhost:PORT` is another origin than `127.0.0.1:PORT`, though the
+    // same socket.
+    let landing = Stub::start(200, &[]);
+    let landing_url = format!("http://localhost:{}/landed", landing.port());
+    let first = Stub::start(302, &[("location", &landing_url)]);
+    let start = format!("{}/start", first.url());
+    let out = fetch(
+        &stack.url(),
+        &start,
+        &[
+            "--allow-host",
+            &format!("127.0.0.1:{}", first.port()),
+            "--allow-host",
+            &format!("localhost:{}", landing.port()),
+            "--param",
+            "follow=3",
+            "--param",
+            "token=s3cret-token",
+        ],
+    );
+
+    let check = out.check("fetch", "get");
+    assert_eq!(check["outcome"], "pass", "{check}");
+    assert_eq!(
+        check["message"],
+        format!("GET {start} → 200 from {landing_url}"),
+        "{check}"
+    );
+    let calls = check["calls"].as_array().unwrap();
+    assert_eq!(
+        calls
+            .iter()
+            .map(|c| (c["url"].as_str().unwrap(), c["status"].as_u64().unwrap()))
+            .collect::<Vec<_>>(),
+        [(start.as_str(), 302), (landing_url.as_str(), 200)]
+    );
+    let sent_first = first.requests();
+    let sent_landing = landing.requests();
+    assert_eq!((sent_first.len(), sent_landing.len()), (1, 1));
+    assert!(
+        sent_first[0]
+            .to_ascii_lowercase()
+            .contains("authorization: bearer s3cret-token"),
+        "{sent_first:?}"
+    );
+    assert!(
+        !sent_landing[0]
+            .to_ascii_lowercase()
+            .contains("authorization"),
+        "the token never left its origin: {sent_landing:?}"
+    );
+}
+
+#[test]
+fn redirects_are_responses_unless_followed_and_hops_are_bounded() {
+    let stack = stack();
+    let looping = Stub::start(307, &[("location", "/again")]);
+    let allow = format!("127.0.0.1:{}", looping.port());
+    let start = format!("{}/start", looping.url());
+
+    let out = fetch(&stack.url(), &start, &["--allow-host", &allow]);
+    let check = out.check("fetch", "get");
+    assert_eq!(check["outcome"], "fail", "{check}");
+    assert_eq!(check["message"], format!("GET {start} → 307 from {start}"));
+    assert_eq!(looping.requests().len(), 1, "not followed");
+
+    let out = fetch(
+        &stack.url(),
+        &start,
+        &["--allow-host", &allow, "--param", "follow=2"],
+    );
+    let check = out.check("fetch", "get");
+    assert_eq!(check["outcome"], "error", "{check}");
+    assert!(
+        check["message"].as_str().unwrap().contains(&format!(
+            "too many redirects: {}/again redirected to {}/again after 2 hops",
+            looping.url(),
+            looping.url()
+        )),
+        "{check}"
+    );
+    assert_eq!(
+        looping.requests().len(),
+        1 + 3,
+        "the first run's request, then the start and two hops"
+    );
+    assert_eq!(out.code, 1);
+}
+
+#[test]
+fn proxy_variables_never_route_policy_traffic() {
+    let stack = stack();
+    let proxy = TcpListener::bind("127.0.0.1:0").unwrap();
+    proxy.set_nonblocking(true).unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let mut gate = Gate::policies(&["fetch"])
+        .target(&stack.url())
+        .json()
+        .param("url=/health");
+    for var in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        gate = gate.env(var, &proxy_url);
+    }
+    let out = gate.run();
+
+    assert_eq!(
+        out.check("fetch", "get")["outcome"],
+        "pass",
+        "{}",
+        out.stdout
+    );
+    assert_eq!(out.code, 0);
+    assert!(proxy.accept().is_err(), "the proxy never got a connection");
+}

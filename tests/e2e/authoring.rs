@@ -1,0 +1,385 @@
+//! The authoring toolkit: `gate new` + `gate build` + `gate run` of the
+//! scaffold against the sample stack, and `gate run --record` then
+//! `gate test` with the stack stopped.
+
+use std::path::{Path, PathBuf};
+
+use gate_e2e::prometheus::{Prometheus, Traffic};
+use gate_e2e::{API_TOKEN, Gate, Outcome, guest, stack};
+use serde_json::{Value, json};
+
+/// A fresh directory for one test, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("gate-authoring-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a scratch directory");
+        Scratch(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// gate with what cargo and rustup need to build (the harness clears the
+/// environment). Scaffold builds share one target directory beside gate's,
+/// so a second run of the suite reuses the first one's work.
+fn with_toolchain(mut gate: Gate) -> Gate {
+    for key in ["HOME", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"] {
+        if let Ok(value) = std::env::var(key) {
+            gate = gate.env(key, &value);
+        }
+    }
+    gate.env("CARGO_TARGET_DIR", &scaffold_target().to_string_lossy())
+}
+
+/// Where scaffolds build: beside gate, in its target directory.
+fn scaffold_target() -> PathBuf {
+    let gate_bin = PathBuf::from(std::env::var_os("GATE_BIN").expect("GATE_BIN is set"));
+    gate_bin
+        .parent()
+        .and_then(Path::parent)
+        .expect("gate is in <target>/debug")
+        .join("scaffold")
+}
+
+#[test]
+fn a_new_policy_builds_and_passes_against_the_sample_stack() {
+    let scratch = Scratch::new("new");
+    let dir = scratch.path("shop");
+    // The checkout this test was built from.
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let sdk = checkout.join("guest-sdk");
+    let out = Gate::new(["new", "shop", "--path"])
+        .arg(&dir)
+        .arg("--sdk")
+        .arg(&sdk)
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("gate build"), "{}", out.stdout);
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    let canonical_sdk = std::fs::canonicalize(&sdk).unwrap();
+    assert!(
+        manifest.contains(&format!("path = \"{}\"", canonical_sdk.display())),
+        "{manifest}"
+    );
+    // The workspace's lock pins the SDK's dependencies, so the build
+    // resolves nothing new.
+    std::fs::copy(checkout.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+
+    let again = Gate::new(["new", "shop", "--path"]).arg(&dir).run();
+    assert_eq!(again.code, 2, "an existing crate is never overwritten");
+    assert!(again.stderr.contains("not empty"), "{}", again.stderr);
+
+    // Its unit test passes natively, against the SDK's mock host.
+    let unit =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["test", "--manifest-path"])
+            .arg(dir.join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", scaffold_target())
+            .output()
+            .expect("run cargo test");
+    let unit_out = String::from_utf8_lossy(&unit.stdout);
+    assert!(
+        unit.status.success()
+            && unit_out.contains("health_passes_on_200_and_fails_otherwise ... ok"),
+        "{unit_out}\n{}",
+        String::from_utf8_lossy(&unit.stderr)
+    );
+
+    let built = with_toolchain(Gate::new(["build"]).arg(&dir)).run();
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let wasm = dir.join("shop.wasm");
+    assert!(
+        wasm.is_file(),
+        "gate build writes NAME.wasm beside Cargo.toml"
+    );
+    assert!(built.stdout.contains("sha256 "), "{}", built.stdout);
+
+    let stack = stack();
+    let run = Gate::new(["run"])
+        .arg(&wasm)
+        .target(&stack.url())
+        .json()
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.check("shop", "health")["outcome"], "pass");
+
+    let wrong = Gate::new(["run"])
+        .arg(&wasm)
+        .target(&stack.url())
+        .param("health_path=/nothing-here")
+        .json()
+        .run();
+    assert_eq!(
+        wrong.code, 1,
+        "the example check can fail: {}",
+        wrong.stdout
+    );
+}
+
+#[test]
+fn gate_build_without_the_wasm_target_says_how_to_install_it() {
+    let scratch = Scratch::new("no-target");
+    let out = Gate::new(["new", "bare", "--kind", "smoke", "--path"])
+        .arg(scratch.path("bare"))
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Outside the repository, the scaffold depends on gate-sdk by version.
+    let manifest = std::fs::read_to_string(scratch.path("bare/Cargo.toml")).unwrap();
+    assert!(manifest.contains("gate-sdk = \"0."), "{manifest}");
+
+    // A rustc whose sysroot has no wasm32-wasip2 standard library.
+    let sysroot = scratch.path("sysroot");
+    std::fs::create_dir_all(&sysroot).unwrap();
+    let rustc = scratch.path("rustc");
+    std::fs::write(&rustc, format!("#!/bin/sh\necho '{}'\n", sysroot.display())).unwrap();
+    let mut permissions = std::fs::metadata(&rustc).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&rustc, permissions).unwrap();
+
+    let out = Gate::new(["build"])
+        .arg(scratch.path("bare"))
+        .env("RUSTC", &rustc.to_string_lossy())
+        .run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("the wasm32-wasip2 target is not installed")
+            && out.stderr.contains("rustup target add wasm32-wasip2"),
+        "{}",
+        out.stderr
+    );
+
+    let nothing = Gate::new(["build"]).arg(scratch.path("missing")).run();
+    assert_eq!(nothing.code, 2);
+    assert!(
+        nothing.stderr.contains("gate new NAME"),
+        "{}",
+        nothing.stderr
+    );
+    let bad = Gate::new(["new", "9lives"]).current_dir(&scratch.0).run();
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("not a valid policy name"),
+        "{}",
+        bad.stderr
+    );
+}
+
+fn outcomes(report: &Value) -> Vec<(String, String)> {
+    report["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| {
+            p["checks"].as_array().unwrap().iter().map(move |c| {
+                (
+                    format!(
+                        "{}/{}",
+                        p["name"].as_str().unwrap(),
+                        c["name"].as_str().unwrap()
+                    ),
+                    c["outcome"].as_str().unwrap().to_owned(),
+                )
+            })
+        })
+        .collect()
+}
+
+fn replayed(out: &Outcome, policy: &str) -> Vec<(String, String)> {
+    out.json()["fixtures"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                format!("{policy}/{}", c["name"].as_str().unwrap()),
+                c["actual"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The recorded `prod/metrics-error-rate` of a fixture.
+fn metrics_error_rate(fixture: &mut Value) -> &mut Value {
+    fixture["policies"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .filter(|p| p["name"] == "prod")
+        .flat_map(|p| p["checks"].as_array_mut().unwrap())
+        .find(|c| c["name"] == "metrics-error-rate")
+        .expect("prod/metrics-error-rate is recorded")
+}
+
+fn gate_test(policy: &str, fixture: &Path) -> Gate {
+    Gate::new(["test"]).arg(guest(policy)).arg(fixture)
+}
+
+#[test]
+fn a_recording_replays_with_the_stack_stopped_and_an_edit_fails_the_gate() {
+    let scratch = Scratch::new("record");
+    let fixture = scratch.path("stage.json");
+    let stack = stack();
+    let prometheus = Prometheus::start(&[stack.addr()]);
+    let traffic = Traffic::start(stack.addr(), "/api/v1/products");
+    prometheus.wait_for("sum(rate(http_requests_total[10s]))", |rate| rate > 0.0);
+
+    let recorded = Gate::policies(&["api", "prod"])
+        .target(&stack.url())
+        .args(["--prometheus", &prometheus.url()])
+        .param("window=10s")
+        .param("samples=5")
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .arg("--record")
+        .arg(&fixture)
+        .json()
+        .run();
+    assert_eq!(recorded.code, 0, "{}", recorded.stdout);
+    let recorded_outcomes = outcomes(&recorded.json());
+    drop(traffic);
+    drop(prometheus);
+    drop(stack);
+
+    let text = std::fs::read_to_string(&fixture).unwrap();
+    assert!(!text.contains(API_TOKEN), "the secret is redacted:\n{text}");
+    assert!(text.contains("Bearer [REDACTED]"), "{text}");
+    let tape: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(tape["schema"], "gate.tape/v1");
+    assert_eq!(tape["context"]["params"]["samples"], "5");
+
+    // Nothing listens any more: every answer comes from the fixture.
+    let api = gate_test("api", &fixture).json().run();
+    let prod = gate_test("prod", &fixture).json().run();
+    assert_eq!(api.code, 0, "{}", api.stdout);
+    assert_eq!(prod.code, 0, "{}", prod.stdout);
+    let mut replayed_outcomes = replayed(&api, "api");
+    replayed_outcomes.extend(replayed(&prod, "prod"));
+    assert_eq!(replayed_outcomes, recorded_outcomes);
+    assert!(recorded_outcomes.contains(&("prod/metrics-error-rate".into(), "pass".into())));
+
+    // Prometheus now says 3 % of requests failed.
+    let mut edited = tape.clone();
+    let calls = &mut metrics_error_rate(&mut edited)["calls"];
+    assert_eq!(calls[0]["call"], "metrics.query");
+    calls[0]["answer"] = json!({"vector": [{"samples": [[0, 0.03]]}]});
+    let failing = scratch.path("three-percent.json");
+    std::fs::write(&failing, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
+
+    let out = gate_test("prod", &failing).run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("FAIL  metrics-error-rate")
+            && out.stdout.contains("expected pass, got fail")
+            && out.stdout.contains("error_rate_5xx 0.03"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("ok    ready"), "{}", out.stdout);
+
+    // Saying so in the fixture turns the scenario into a passing test.
+    metrics_error_rate(&mut edited)["expect"]["outcome"] = json!("fail");
+    std::fs::write(&failing, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
+    let out = gate_test("prod", &failing).run();
+    assert_eq!(out.code, 0, "{}", out.stdout);
+}
+
+/// A fixture written by hand: the smoke suite's `health` and `ready`, with
+/// only `/health` recorded.
+fn hand_written(dir: &Scratch) -> PathBuf {
+    let fixture = json!({
+        "schema": "gate.tape/v1",
+        "context": {"target": "http://stage.example.com"},
+        "policies": [{
+            "name": "api",
+            "checks": [
+                {
+                    "name": "health",
+                    "expect": {"outcome": "pass", "message_contains": "answered 200"},
+                    "calls": [{"call": "http.send",
+                               "request": {"method": "GET", "url": "/health"},
+                               "answer": {"status": 200, "body": "ok"}}]
+                },
+                {
+                    "name": "ready",
+                    "expect": {"outcome": "pass"},
+                    "calls": [{"call": "http.send",
+                               "request": {"method": "GET", "url": "/health"},
+                               "answer": {"status": 200}}]
+                }
+            ]
+        }]
+    });
+    let path = dir.path("hand.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&fixture).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn an_unexpected_call_fails_with_a_diff_of_asked_and_recorded() {
+    let scratch = Scratch::new("unexpected");
+    let fixture = hand_written(&scratch);
+    let out = gate_test("api", &fixture).run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("ok    health"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("FAIL  ready")
+            && out.stdout.contains("call not in the fixture: http.send")
+            && out
+                .stdout
+                .contains(r#"asked:    {"body":null,"headers":{},"method":"GET","url":"/ready"}"#)
+            && out.stdout.contains(r#"- url: "/health""#)
+            && out.stdout.contains(r#"+ url: "/ready""#),
+        "{}",
+        out.stdout
+    );
+    let json = gate_test("api", &fixture).json().run();
+    let ready = &json.json()["fixtures"][0]["checks"][1];
+    assert_eq!(ready["ok"], false);
+    assert_eq!(ready["actual"], "error");
+    assert_eq!(ready["unexpected"][0]["diff"][1], r#"+ url: "/ready""#);
+}
+
+#[test]
+fn bad_fixtures_cannot_run() {
+    let scratch = Scratch::new("bad");
+    let fixture = hand_written(&scratch);
+    let other = gate_test("prod", &fixture).run();
+    assert_eq!(other.code, 2);
+    assert!(
+        other
+            .stderr
+            .contains("no recording of policy `prod` (it has: api)"),
+        "{}",
+        other.stderr
+    );
+
+    let broken = scratch.path("broken.json");
+    std::fs::write(&broken, "{\"schema\": \"gate.tape/v1\",\n \"policies\": [}").unwrap();
+    let out = gate_test("api", &broken).run();
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("broken.json:2:"), "{}", out.stderr);
+
+    let text = std::fs::read_to_string(&fixture)
+        .unwrap()
+        .replace("http.send", "http.get");
+    std::fs::write(&fixture, text).unwrap();
+    let out = gate_test("api", &fixture).run();
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("unknown call `http.get`"),
+        "{}",
+        out.stderr
+    );
+}

@@ -1,0 +1,200 @@
+//! The compile cache: a second run loads the precompiled policy, a damaged
+//! entry is rebuilt, a directory others can write to is not used.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use gate_e2e::{Gate, Outcome};
+
+/// A fresh cache directory for one test (gate creates it, private).
+fn cache_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gate-e2e-cache-{test}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    dir
+}
+
+/// `gate run -v` of the bench guest's five no-I/O checks with `dir` as the
+/// cache.
+fn run(dir: &Path) -> Outcome {
+    let out = Gate::policies(&["bench"])
+        .args(["-v", "--format", "json"])
+        .env("GATE_CACHE_DIR", dir.to_str().unwrap())
+        .run();
+    assert_eq!(out.code, 0, "the run passes, cache or not");
+    let checks = &out.json()["policies"][0]["checks"];
+    assert_eq!(checks.as_array().unwrap().len(), 5, "{checks}");
+    assert!(
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["outcome"] == "pass"),
+        "{checks}"
+    );
+    out
+}
+
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect()
+}
+
+fn info(dir: &Path) -> Outcome {
+    let out = Gate::new(["cache", "info", "--cache-dir"]).arg(dir).run();
+    assert_eq!(out.code, 0);
+    out
+}
+
+#[test]
+fn second_run_loads_the_precompiled_policy() {
+    let dir = cache_dir("reuse");
+    let first = run(&dir);
+    assert!(
+        first.stderr.contains("compile cache miss"),
+        "{}",
+        first.stderr
+    );
+    assert!(first.stderr.contains("compile cache entry written"));
+    assert_eq!(entries(&dir).len(), 1);
+    let info = info(&dir);
+    assert!(info.stdout.contains("(private: used)"), "{}", info.stdout);
+    assert!(
+        info.stdout.contains("entries    1 entry"),
+        "{}",
+        info.stdout
+    );
+
+    let second = run(&dir);
+    assert!(
+        second.stderr.contains("compile cache hit"),
+        "{}",
+        second.stderr
+    );
+    assert!(!second.stderr.contains("compile cache miss"));
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700, "the directory gate made is private");
+        assert_eq!(mode(&entries(&dir)[0]), 0o600, "entries are private");
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn damaged_entries_are_detected_and_rebuilt() {
+    let dir = cache_dir("damaged");
+    run(&dir);
+    let entry = entries(&dir).remove(0);
+    let good = fs::read(&entry).unwrap();
+
+    // One flipped bit in the compiled code.
+    let mut flipped = good.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x01;
+    fs::write(&entry, &flipped).unwrap();
+    let out = run(&dir);
+    assert!(
+        out.stderr.contains("is corrupt") && out.stderr.contains("rebuilding it"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fs::read(&entry).unwrap(), good, "rebuilt as it was");
+
+    // Cut short, as by a full disk or a crash.
+    fs::write(&entry, &good[..good.len() / 3]).unwrap();
+    let out = run(&dir);
+    assert!(out.stderr.contains("is corrupt"), "{}", out.stderr);
+    fs::write(&entry, &good[..10]).unwrap();
+    let out = run(&dir);
+    assert!(out.stderr.contains("is truncated"), "{}", out.stderr);
+
+    // A well-formed entry whose artifact is not wasmtime's: wasmtime
+    // refuses it and gate compiles again.
+    let artifact = b"not a compiled component";
+    let mut planted = good[..12].to_vec();
+    planted.extend_from_slice(&sha256(artifact));
+    planted.extend_from_slice(artifact);
+    fs::write(&entry, &planted).unwrap();
+    let out = run(&dir);
+    assert!(
+        out.stderr.contains("stale compile cache entry"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fs::read(&entry).unwrap(), good);
+
+    let out = run(&dir);
+    assert!(out.stderr.contains("compile cache hit"), "{}", out.stderr);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).to_vec()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_others_can_write_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = cache_dir("unsafe");
+    fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+
+    let out = run(&dir);
+    assert!(
+        out.stderr.contains("can be written by others (mode 0777)")
+            && out.stderr.contains("compiling without the cache"),
+        "{}",
+        out.stderr
+    );
+    assert!(entries(&dir).is_empty(), "nothing is written there");
+    let info = info(&dir);
+    assert!(info.stdout.contains("NOT used"), "{}", info.stdout);
+
+    // A valid entry planted there, under the right name, is never loaded.
+    let safe = cache_dir("unsafe-source");
+    run(&safe);
+    let entry = entries(&safe).remove(0);
+    fs::copy(&entry, dir.join(entry.file_name().unwrap())).unwrap();
+    let out = run(&dir);
+    assert!(!out.stderr.contains("compile cache hit"), "{}", out.stderr);
+    fs::remove_dir_all(&dir).unwrap();
+    fs::remove_dir_all(&safe).unwrap();
+}
+
+#[test]
+fn clear_removes_entries_and_no_cache_bypasses_it() {
+    let dir = cache_dir("clear");
+    run(&dir);
+    assert_eq!(entries(&dir).len(), 1);
+    fs::write(dir.join("notes.txt"), b"not gate's").unwrap();
+
+    let out = Gate::new(["cache", "clear", "--cache-dir"]).arg(&dir).run();
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("removed 1 entry"), "{}", out.stdout);
+    assert!(entries(&dir).is_empty());
+    assert!(dir.join("notes.txt").exists(), "other files are left alone");
+    assert!(info(&dir).stdout.contains("entries    0 entries"));
+
+    let out = Gate::policies(&["bench"])
+        .args(["-v", "--no-cache"])
+        .env("GATE_CACHE_DIR", dir.to_str().unwrap())
+        .run();
+    assert_eq!(out.code, 0);
+    assert!(
+        out.stderr.contains("compile cache off (--no-cache)"),
+        "{}",
+        out.stderr
+    );
+    assert!(entries(&dir).is_empty(), "--no-cache writes nothing");
+
+    let out = run(&dir);
+    assert!(out.stderr.contains("compile cache miss"), "{}", out.stderr);
+    fs::remove_dir_all(&dir).unwrap();
+}

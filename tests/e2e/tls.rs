@@ -1,0 +1,209 @@
+//! The tls capability against a real TLS server on 127.0.0.1 with
+//! certificates the tests generate: signed by a test CA given with
+//! `--ca-file`, expiring, expired, self-signed.
+
+use std::path::PathBuf;
+
+use gate_e2e::tls::{Certified, TestCa, TlsServer, Validity, self_signed};
+use gate_e2e::{Gate, Outcome};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gate-e2e-tls-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The `tls` test guest against `server`, allowed by --allow-host.
+fn guest(server: &TlsServer, extra: &[&str]) -> Outcome {
+    let port = server.port();
+    Gate::policies(&["tls"])
+        .args(["--allow-host", &format!("127.0.0.1:{port}")])
+        .param("host=127.0.0.1")
+        .param(&format!("port={port}"))
+        .args(extra)
+        .json()
+        .run()
+}
+
+fn text(out: &Outcome, policy: &str, check: &str, field: &str) -> String {
+    out.check(policy, check)[field]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn days_left(out: &Outcome) -> f64 {
+    out.check("tls", "facts")["measurements"][0]["value"]
+        .as_f64()
+        .unwrap()
+}
+
+fn serve(certified: &Certified) -> TlsServer {
+    TlsServer::start(certified)
+}
+
+#[test]
+fn a_certificate_from_a_ca_given_with_ca_file_is_trusted_and_passes() {
+    let ca = TestCa::new();
+    let ca_file = ca.write(&scratch("trusted"));
+    let server = serve(&ca.issue(Validity::for_days(90)));
+
+    let out = guest(&server, &["--ca-file", ca_file.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let facts = text(&out, "tls", "facts", "message");
+    for expected in [
+        "subject=CN=gate test server",
+        "issuer=CN=gate test CA",
+        "sans=localhost,127.0.0.1",
+        "trusted=true",
+        "reason=-",
+        "chain=1",
+    ] {
+        assert!(facts.contains(expected), "{expected}: {facts}");
+    }
+    assert!((89.0..=90.0).contains(&days_left(&out)), "{facts}");
+    assert_eq!(text(&out, "tls", "certificate", "outcome"), "pass");
+
+    // The same server without the CA: the facts still come, untrusted.
+    let unknown = guest(&server, &[]);
+    assert_eq!(unknown.code, 1, "{}", unknown.stdout);
+    let facts = text(&unknown, "tls", "facts", "message");
+    assert!(facts.contains("trusted=false"), "{facts}");
+    assert!(
+        facts.contains("not signed by a trusted root (system roots or --ca-file)"),
+        "{facts}"
+    );
+    assert_eq!(text(&unknown, "tls", "certificate", "outcome"), "fail");
+}
+
+#[test]
+fn a_certificate_expiring_within_the_limit_fails_with_the_days_left() {
+    let ca = TestCa::new();
+    let ca_file = ca.write(&scratch("expiring"));
+    let server = serve(&ca.issue(Validity::for_days(5)));
+    let ca_arg = ca_file.to_str().unwrap();
+
+    let out = guest(&server, &["--ca-file", ca_arg]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let message = text(&out, "tls", "certificate", "message");
+    assert!(
+        message.contains("expires in 5.0 days, fewer than 14 days"),
+        "{message}"
+    );
+    let measurement = &out.check("tls", "certificate")["measurements"][0];
+    assert_eq!(measurement["threshold"], ">= 14");
+
+    let relaxed = guest(
+        &server,
+        &["--ca-file", ca_arg, "--param", "min_cert_days=3"],
+    );
+    assert_eq!(relaxed.code, 0, "{}", relaxed.stdout);
+}
+
+#[test]
+fn an_expired_certificate_is_returned_untrusted_and_the_shipped_check_fails() {
+    let ca = TestCa::new();
+    let ca_file = ca.write(&scratch("expired"));
+    let server = serve(&ca.issue(Validity::expired(3)));
+    let ca_arg = ca_file.to_str().unwrap();
+
+    let out = guest(&server, &["--ca-file", ca_arg]);
+    let facts = text(&out, "tls", "facts", "message");
+    assert_eq!(text(&out, "tls", "facts", "outcome"), "pass", "{facts}");
+    assert!(
+        facts.contains("trusted=false") && facts.contains("reason=the certificate has expired"),
+        "{facts}"
+    );
+    assert!(days_left(&out) < -2.9, "{facts}");
+
+    // The shipped prod policy reads the certificate of an https target.
+    let prod = Gate::policies(&["prod"])
+        .target(&format!("https://127.0.0.1:{}", server.port()))
+        .args(["--ca-file", ca_arg])
+        .param("samples=1")
+        .json()
+        .run();
+    assert_eq!(prod.code, 1, "{}", prod.stdout);
+    assert_eq!(text(&prod, "prod", "certificate", "outcome"), "fail");
+    let message = text(&prod, "prod", "certificate", "message");
+    assert!(
+        message.contains("is not trusted: the certificate has expired")
+            && message.contains("expired 3.0 days ago"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_self_signed_certificate_is_returned_untrusted_and_the_shipped_check_fails() {
+    let server = serve(&self_signed(Validity::for_days(365)));
+    let out = guest(&server, &[]);
+    let facts = text(&out, "tls", "facts", "message");
+    assert!(
+        facts.contains("trusted=false")
+            && facts.contains("self-signed")
+            && facts.contains("issuer=CN=gate test server"),
+        "{facts}"
+    );
+
+    let prod = Gate::policies(&["prod"])
+        .target(&format!("https://127.0.0.1:{}", server.port()))
+        .param("samples=1")
+        .json()
+        .run();
+    assert_eq!(prod.code, 1);
+    let message = text(&prod, "prod", "certificate", "message");
+    assert!(
+        message.contains("not trusted: the certificate is self-signed"),
+        "{message}"
+    );
+}
+
+#[test]
+fn tls_only_reaches_allowed_hosts() {
+    let server = serve(&self_signed(Validity::for_days(30)));
+    let port = server.port();
+    // Another port is allowed, not the server's: denied before connecting.
+    let out = Gate::policies(&["tls"])
+        .args(["--allow-host", "127.0.0.1:1"])
+        .param("host=127.0.0.1")
+        .param(&format!("port={port}"))
+        .json()
+        .run();
+    assert_eq!(out.code, 1);
+    let message = text(&out, "tls", "facts", "message");
+    assert!(
+        message.contains("tls denied")
+            && message.contains(&format!("--allow-host 127.0.0.1:{port}")),
+        "{message}"
+    );
+    assert_eq!(
+        server.handshakes(),
+        0,
+        "nothing may reach a host not allowed"
+    );
+
+    // No https target and no --allow-host: the checks say what to grant.
+    let bare = Gate::policies(&["tls"])
+        .param("host=127.0.0.1")
+        .json()
+        .run();
+    assert_eq!(text(&bare, "tls", "facts", "outcome"), "skipped");
+    assert!(text(&bare, "tls", "facts", "message").contains("--target https://"));
+
+    let bad_ca = scratch("bad-ca").join("nothing.pem");
+    std::fs::write(&bad_ca, "no certificate here\n").unwrap();
+    let refused = Gate::policies(&["tls"])
+        .args([
+            "--allow-host",
+            "127.0.0.1:1",
+            "--ca-file",
+            bad_ca.to_str().unwrap(),
+        ])
+        .run();
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused.stderr.contains("holds no PEM certificate"),
+        "{}",
+        refused.stderr
+    );
+}

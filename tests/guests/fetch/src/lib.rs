@@ -1,0 +1,32 @@
+//! Test fixture: GETs the URL given in `--param url=…`, following up to
+//! `--param follow=N` redirects (default 0) and sending `--param token=…` as
+//! a bearer token when given, so tests can point a policy anywhere and see
+//! what the allow-list lets through.
+
+use gate_sdk::http::Request;
+use gate_sdk::{
+    Capability, Check, CheckResult, Error, Policy, PolicyKind, Result, context, export_policy,
+};
+
+fn policy() -> Policy {
+    Policy::new("fetch", PolicyKind::Smoke)
+        .check(Check::new("get", "GET `url` answers 2xx", get).needs(Capability::Http))
+}
+
+export_policy!(policy);
+
+fn get() -> Result<CheckResult> {
+    let url = context::param("url").ok_or_else(|| Error::Other("give --param url=…".into()))?;
+    let follow = context::param_or("follow", 0u32)?;
+    let mut request = Request::get(&url).follow_redirects(follow);
+    if let Some(token) = context::param("token") {
+        request = request.bearer(token);
+    }
+    let response = request.send()?;
+    let message = format!("GET {url} → {} from {}", response.status(), response.url());
+    if response.is_success() {
+        Ok(CheckResult::pass(message))
+    } else {
+        Ok(CheckResult::fail(message))
+    }
+}

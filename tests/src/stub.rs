@@ -1,0 +1,104 @@
+//! A tiny HTTP server on 127.0.0.1 that gives every request the same canned
+//! answer (a redirect, say) and keeps what it was sent, for tests of what
+//! gate lets a policy reach.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Request heads a stub keeps at most; past them it stops answering.
+const MAX_REQUESTS: usize = 64;
+/// Bytes of one request head it reads at most.
+const MAX_HEAD: usize = 64 << 10;
+
+/// A server answering every request with one status and set of headers;
+/// stops on drop.
+pub struct Stub {
+    addr: SocketAddr,
+    requests: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Stub {
+    /// Starts answering `status` with `headers` (and an empty body).
+    pub fn start(status: u16, headers: &[(&str, &str)]) -> Stub {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a stub");
+        listener.set_nonblocking(true).expect("non-blocking stub");
+        let addr = listener.local_addr().expect("stub address");
+        let mut answer =
+            format!("HTTP/1.1 {status} Canned\r\ncontent-length: 0\r\nconnection: close\r\n");
+        for (name, value) in headers {
+            answer.push_str(&format!("{name}: {value}\r\n"));
+        }
+        answer.push_str("\r\n");
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (requests, stop) = (requests.clone(), stop.clone());
+            std::thread::spawn(move || serve(&listener, &answer, &requests, &stop))
+        };
+        Stub {
+            addr,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The heads (request line and headers) of the requests received so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Stub {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve(listener: &TcpListener, answer: &str, requests: &Mutex<Vec<String>>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, _)) if requests.lock().unwrap().len() < MAX_REQUESTS => {
+                if let Some(head) = answer_one(stream, answer) {
+                    requests.lock().unwrap().push(head);
+                }
+            }
+            Ok(_) => {}
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+fn answer_one(mut stream: TcpStream, answer: &str) -> Option<String> {
+    stream.set_nonblocking(false).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    stream.write_all(answer.as_bytes()).ok()?;
+    Some(String::from_utf8_lossy(&head).into_owned())
+}

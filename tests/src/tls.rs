@@ -1,0 +1,210 @@
+//! A real TLS server on 127.0.0.1 with certificates the test generates
+//! (rcgen): valid, expiring, expired, self-signed, or signed by a test CA.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use time::OffsetDateTime;
+
+/// A certificate chain (leaf first) and its key, in PEM.
+#[derive(Debug, Clone)]
+pub struct Certified {
+    pub chain_pem: String,
+    pub key_pem: String,
+}
+
+/// Validity, in days relative to now.
+#[derive(Debug, Clone, Copy)]
+pub struct Validity {
+    pub from_days: i64,
+    pub to_days: i64,
+}
+
+impl Validity {
+    /// Valid from a day ago for `days` more days.
+    pub fn for_days(days: i64) -> Validity {
+        Validity {
+            from_days: -1,
+            to_days: days,
+        }
+    }
+
+    /// Expired `days` days ago.
+    pub fn expired(days: i64) -> Validity {
+        Validity {
+            from_days: -90,
+            to_days: -days,
+        }
+    }
+}
+
+fn leaf_params(validity: Validity) -> CertificateParams {
+    let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .expect("valid names");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "gate test server");
+    let now = OffsetDateTime::now_utc();
+    params.not_before = now + time::Duration::days(validity.from_days);
+    params.not_after = now + time::Duration::days(validity.to_days);
+    params
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`.
+pub fn self_signed(validity: Validity) -> Certified {
+    let key = KeyPair::generate().expect("key");
+    let cert = leaf_params(validity).self_signed(&key).expect("self-sign");
+    Certified {
+        chain_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+/// A test certificate authority, written to a PEM file for `--ca-file`.
+pub struct TestCa {
+    issuer: Issuer<'static, KeyPair>,
+    pub pem: String,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "gate test CA");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let cert = params.self_signed(&key).expect("self-sign the CA");
+        TestCa {
+            pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A server certificate this CA signed; the chain holds the leaf only,
+    /// as servers usually send it when the CA is a root.
+    pub fn issue(&self, validity: Validity) -> Certified {
+        let key = KeyPair::generate().expect("key");
+        let cert = leaf_params(validity)
+            .signed_by(&key, &self.issuer)
+            .expect("sign");
+        Certified {
+            chain_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
+    /// Writes the CA certificate to `dir/ca.pem`.
+    pub fn write(&self, dir: &Path) -> PathBuf {
+        std::fs::create_dir_all(dir).expect("create the CA's directory");
+        let path = dir.join("ca.pem");
+        std::fs::write(&path, &self.pem).expect("write ca.pem");
+        path
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        TestCa::new()
+    }
+}
+
+/// A TLS server on 127.0.0.1 that completes handshakes and closes; it stops
+/// when dropped.
+pub struct TlsServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    connections: Arc<AtomicUsize>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TlsServer {
+    pub fn start(certified: &Certified) -> TlsServer {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(certified.chain_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .expect("chain PEM");
+        let key = PrivateKeyDer::from_pem_slice(certified.key_pem.as_bytes()).expect("key PEM");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server certificate");
+        let config = Arc::new(config);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let addr = listener.local_addr().expect("local address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                if let Ok(stream) = stream {
+                    serve(stream, config.clone());
+                }
+            }
+        });
+        TlsServer {
+            addr,
+            stop,
+            connections,
+            thread: Some(thread),
+        }
+    }
+
+    /// Connections accepted so far.
+    pub fn handshakes(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+}
+
+/// One connection: handshake, then close. Bounded by socket timeouts.
+fn serve(mut stream: TcpStream, config: Arc<rustls::ServerConfig>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    let Ok(mut connection) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    while connection.is_handshaking() {
+        if connection.complete_io(&mut stream).is_err() {
+            return;
+        }
+    }
+    connection.send_close_notify();
+    let _ = connection.complete_io(&mut stream);
+    let _ = stream.flush();
+    let mut rest = [0u8; 64];
+    let _ = stream.read(&mut rest);
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
