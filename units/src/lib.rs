@@ -26,9 +26,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ));
         }
     };
-    if !seconds.is_finite() || seconds <= 0.0 || seconds > 366.0 * 86_400.0 {
+    // Checked on the float, before rounding to nanoseconds: `1e-10s` is
+    // above zero as a float but would become a zero Duration. Nothing gate
+    // times (requests, windows, intervals) means anything below a
+    // millisecond.
+    if !seconds.is_finite() || seconds < 0.001 || seconds > 366.0 * 86_400.0 {
         return Err(format!(
-            "`{text}` is out of range (must be above 0 and at most a year)"
+            "`{text}` is out of range (must be at least 1ms and at most a year)"
         ));
     }
     Ok(Duration::from_secs_f64(seconds))
@@ -63,8 +67,16 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("ten").is_err());
         assert!(parse_duration("0s").is_err());
+        // Above zero as a float, zero as a Duration: found by fuzzing.
+        assert!(parse_duration("0.0000000001ms").is_err());
+        assert!(parse_duration("0.5ms").is_err());
+        assert_eq!(parse_duration("1ms"), Ok(Duration::from_millis(1)));
         assert!(
             parse_duration("5d")
                 .unwrap_err()
