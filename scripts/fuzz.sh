@@ -18,6 +18,14 @@
 # exit 1 and leaves the input in $CARGO_TARGET_DIR/fuzz/artifacts/TARGET/:
 # fix the bug, then copy the input to fuzz/regressions/TARGET/, where
 # `cargo test -p gate-host fuzzing` replays it forever.
+#
+# FUZZ_SEED=N makes a run reproducible: libFuzzer's random seed is fixed
+# and the corpus starts afresh from the committed seeds (in
+# $CARGO_TARGET_DIR/fuzz/seeded/), so a slower machine explores a prefix of
+# what a faster one did with the same seed. `cargo xtask test`, and so CI,
+# sets it: a test run must not fail on a new random find that has nothing
+# to do with the change under test. Without it, every run explores anew
+# and keeps its corpus: that is how bugs are hunted (`scripts/fuzz.sh 600`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -36,8 +44,17 @@ RUSTC_WRAPPER=$root/scripts/fuzz-rustc.sh \
   cargo build --manifest-path fuzz/Cargo.toml --target-dir "$target_dir" \
   $(printf -- '--bin %s ' "${targets[@]}")
 
+seed_args=()
+if [ -n "${FUZZ_SEED:-}" ]; then
+  seed_args=(-seed="$FUZZ_SEED")
+fi
+
 for target in "${targets[@]}"; do
   corpus=$work/corpus/$target
+  if [ -n "${FUZZ_SEED:-}" ]; then
+    corpus=$work/seeded/$target
+    rm -rf "$corpus"
+  fi
   artifacts=$work/artifacts/$target
   mkdir -p "$corpus" "$artifacts"
   seeds=(fuzz/seeds/"$target" fuzz/regressions/"$target")
@@ -50,11 +67,12 @@ for target in "${targets[@]}"; do
       [ -f "$wasm" ] && cp "$wasm" "$corpus/"
     done
   fi
-  echo "fuzz: $target for ${seconds}s"
+  echo "fuzz: $target for ${seconds}s${FUZZ_SEED:+ (seed $FUZZ_SEED)}"
   # -timeout: one input taking longer is a hang, reported as a crash.
   "$target_dir/debug/$target" "$corpus" "${seeds[@]}" \
     -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -max_len="$max_len" \
-    -print_final_stats=1 -artifact_prefix="$artifacts/" 2>"$work/$target.log" || {
+    -print_final_stats=1 -artifact_prefix="$artifacts/" "${seed_args[@]}" \
+    2>"$work/$target.log" || {
       tail -n 60 "$work/$target.log"
       echo "fuzz: $target found a crash; the input is in $artifacts/ (see scripts/fuzz.sh)" >&2
       exit 1
