@@ -27,9 +27,8 @@
 
 use core::fmt;
 
-use crate::__private::bindings::gate::policy::docker as wit;
 use crate::result::format_value;
-use crate::{CheckResult, Error, Limit, Measurement, Outcome, Result};
+use crate::{CheckResult, Limit, Measurement, Outcome, Result};
 
 /// The label Docker Compose puts the project name in.
 pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
@@ -418,24 +417,7 @@ impl std::error::Error for DockerError {}
 /// # Ok::<(), gate_sdk::Error>(())
 /// ```
 pub fn list(filter: &Filter) -> Result<Vec<Summary>> {
-    let filter = wit::ContainerFilter {
-        compose_project: filter.compose_project.clone(),
-        labels: filter.labels.clone(),
-        name: filter.name.clone(),
-        all: filter.all,
-    };
-    let list = wit::list_containers(&filter).map_err(convert_error)?;
-    Ok(list
-        .into_iter()
-        .map(|c| Summary {
-            id: c.id,
-            name: c.name,
-            image: c.image,
-            state: state(c.state),
-            status: c.status,
-            labels: c.labels,
-        })
-        .collect())
+    Ok(crate::host::docker_list(filter)?)
 }
 
 /// One container, by id or name.
@@ -446,44 +428,7 @@ pub fn list(filter: &Filter) -> Result<Vec<Summary>> {
 /// # Ok::<(), gate_sdk::Error>(())
 /// ```
 pub fn inspect(container: &str) -> Result<Container> {
-    let c = wit::inspect(container).map_err(convert_error)?;
-    Ok(Container {
-        id: c.id,
-        name: c.name,
-        image: Image {
-            name: c.image.name,
-            tag: c.image.tag,
-            id: c.image.id,
-        },
-        state: state(c.state),
-        exit_code: c.exit_code,
-        health: Health {
-            status: match c.health.status {
-                wit::HealthStatus::None => HealthStatus::None,
-                wit::HealthStatus::Starting => HealthStatus::Starting,
-                wit::HealthStatus::Healthy => HealthStatus::Healthy,
-                wit::HealthStatus::Unhealthy => HealthStatus::Unhealthy,
-            },
-            failing_streak: c.health.failing_streak,
-            last_output: c.health.last_output,
-            last_exit_code: c.health.last_exit_code,
-        },
-        restart_count: c.restart_count,
-        started_at: c.started_at,
-        compose_project: c.compose_project,
-        compose_service: c.compose_service,
-        labels: c.labels,
-        ports: c
-            .ports
-            .into_iter()
-            .map(|p| Port {
-                container_port: p.container_port,
-                protocol: p.protocol,
-                host_ip: p.host_ip,
-                host_port: p.host_port,
-            })
-            .collect(),
-    })
+    Ok(crate::host::docker_inspect(container)?)
 }
 
 /// A stats snapshot of a running container (about a second: the engine
@@ -495,14 +440,7 @@ pub fn inspect(container: &str) -> Result<Container> {
 /// # Ok::<(), gate_sdk::Error>(())
 /// ```
 pub fn stats(container: &str) -> Result<Stats> {
-    let s = wit::stats(container).map_err(convert_error)?;
-    Ok(Stats {
-        cpu_percent: s.cpu_percent,
-        online_cpus: s.online_cpus,
-        memory_used: s.memory_used,
-        memory_limit: s.memory_limit,
-        memory_percent: s.memory_percent,
-    })
+    Ok(crate::host::docker_stats(container)?)
 }
 
 /// Every container of compose project `project`, stopped ones too,
@@ -817,28 +755,108 @@ fn format_bytes(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / MIB)
 }
 
-fn state(state: wit::ContainerState) -> State {
-    match state {
-        wit::ContainerState::Created => State::Created,
-        wit::ContainerState::Running => State::Running,
-        wit::ContainerState::Paused => State::Paused,
-        wit::ContainerState::Restarting => State::Restarting,
-        wit::ContainerState::Removing => State::Removing,
-        wit::ContainerState::Exited => State::Exited,
-        wit::ContainerState::Dead => State::Dead,
-        wit::ContainerState::Unknown => State::Unknown,
-    }
-}
+/// The WIT imports, answered by gate (see [`crate::host`]).
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod wit_calls {
+    use super::*;
+    use crate::__private::bindings::gate::policy::docker as wit;
 
-fn convert_error(error: wit::DockerError) -> Error {
-    Error::Docker(match error {
-        wit::DockerError::NotGranted(why) => DockerError::NotGranted(why),
-        wit::DockerError::Unreachable(why) => DockerError::Unreachable(why),
-        wit::DockerError::NotFound(why) => DockerError::NotFound(why),
-        wit::DockerError::InvalidRequest(why) => DockerError::InvalidRequest(why),
-        wit::DockerError::Timeout(ms) => DockerError::Timeout(ms),
-        wit::DockerError::Engine(why) => DockerError::Engine(why),
-    })
+    pub(crate) fn list(filter: &Filter) -> core::result::Result<Vec<Summary>, DockerError> {
+        let filter = wit::ContainerFilter {
+            compose_project: filter.compose_project.clone(),
+            labels: filter.labels.clone(),
+            name: filter.name.clone(),
+            all: filter.all,
+        };
+        let list = wit::list_containers(&filter).map_err(error)?;
+        Ok(list
+            .into_iter()
+            .map(|c| Summary {
+                id: c.id,
+                name: c.name,
+                image: c.image,
+                state: state(c.state),
+                status: c.status,
+                labels: c.labels,
+            })
+            .collect())
+    }
+
+    pub(crate) fn inspect(container: &str) -> core::result::Result<Container, DockerError> {
+        let c = wit::inspect(container).map_err(error)?;
+        Ok(Container {
+            id: c.id,
+            name: c.name,
+            image: Image {
+                name: c.image.name,
+                tag: c.image.tag,
+                id: c.image.id,
+            },
+            state: state(c.state),
+            exit_code: c.exit_code,
+            health: Health {
+                status: match c.health.status {
+                    wit::HealthStatus::None => HealthStatus::None,
+                    wit::HealthStatus::Starting => HealthStatus::Starting,
+                    wit::HealthStatus::Healthy => HealthStatus::Healthy,
+                    wit::HealthStatus::Unhealthy => HealthStatus::Unhealthy,
+                },
+                failing_streak: c.health.failing_streak,
+                last_output: c.health.last_output,
+                last_exit_code: c.health.last_exit_code,
+            },
+            restart_count: c.restart_count,
+            started_at: c.started_at,
+            compose_project: c.compose_project,
+            compose_service: c.compose_service,
+            labels: c.labels,
+            ports: c
+                .ports
+                .into_iter()
+                .map(|p| Port {
+                    container_port: p.container_port,
+                    protocol: p.protocol,
+                    host_ip: p.host_ip,
+                    host_port: p.host_port,
+                })
+                .collect(),
+        })
+    }
+
+    pub(crate) fn stats(container: &str) -> core::result::Result<Stats, DockerError> {
+        let s = wit::stats(container).map_err(error)?;
+        Ok(Stats {
+            cpu_percent: s.cpu_percent,
+            online_cpus: s.online_cpus,
+            memory_used: s.memory_used,
+            memory_limit: s.memory_limit,
+            memory_percent: s.memory_percent,
+        })
+    }
+
+    fn state(state: wit::ContainerState) -> State {
+        match state {
+            wit::ContainerState::Created => State::Created,
+            wit::ContainerState::Running => State::Running,
+            wit::ContainerState::Paused => State::Paused,
+            wit::ContainerState::Restarting => State::Restarting,
+            wit::ContainerState::Removing => State::Removing,
+            wit::ContainerState::Exited => State::Exited,
+            wit::ContainerState::Dead => State::Dead,
+            wit::ContainerState::Unknown => State::Unknown,
+        }
+    }
+
+    fn error(error: wit::DockerError) -> DockerError {
+        match error {
+            wit::DockerError::NotGranted(why) => DockerError::NotGranted(why),
+            wit::DockerError::Unreachable(why) => DockerError::Unreachable(why),
+            wit::DockerError::NotFound(why) => DockerError::NotFound(why),
+            wit::DockerError::InvalidRequest(why) => DockerError::InvalidRequest(why),
+            wit::DockerError::Timeout(ms) => DockerError::Timeout(ms),
+            wit::DockerError::Engine(why) => DockerError::Engine(why),
+        }
+    }
 }
 
 #[cfg(test)]

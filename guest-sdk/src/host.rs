@@ -4,12 +4,17 @@
 //! the running test, since the real host exists only inside gate.
 //!
 //! A new capability function is one line of `seam!` (and a method of the
-//! same name on the mock's state).
+//! same name on the mock's state). HTTP and metrics cross the seam as WIT
+//! types; docker and tls as the SDK's own types, converted from WIT on the
+//! wasm side only, so the mock deals in what authors write.
 
 use crate::__private::bindings::gate::policy as wit;
 use wit::context::LogLevel;
 use wit::http::{HttpError, Request, Response};
 use wit::metrics::{MetricsError, QueryResult};
+
+use crate::docker::{Container, DockerError, Filter, Stats, Summary};
+use crate::tls::{Peer, TlsError};
 
 macro_rules! seam {
     ($(fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? = $import:path;)*) => {
@@ -38,4 +43,8 @@ seam! {
     fn secret(name: &str) -> Option<String> = wit::context::secret;
     fn log(level: LogLevel, message: &str) = wit::context::log;
     fn sleep(ms: u32) = wit::context::sleep;
+    fn docker_list(filter: &Filter) -> Result<Vec<Summary>, DockerError> = crate::docker::wit_calls::list;
+    fn docker_inspect(container: &str) -> Result<Container, DockerError> = crate::docker::wit_calls::inspect;
+    fn docker_stats(container: &str) -> Result<Stats, DockerError> = crate::docker::wit_calls::stats;
+    fn tls_inspect(host: &str, port: u16) -> Result<Peer, TlsError> = crate::tls::wit_inspect;
 }

@@ -68,9 +68,10 @@
 //!
 //! The host exists only inside gate. Natively (`cargo test`), every call a
 //! check makes to the host is answered by a [`mock::MockHost`]: set the
-//! target, params, secrets and the answers to HTTP requests and Prometheus
-//! queries in Rust, run a check with [`mock::MockHost::run`], and assert its
-//! outcome. A request the mock has no answer for panics, naming it.
+//! target, params, secrets and the answers to HTTP requests, Prometheus
+//! queries, Docker engine calls and TLS handshakes in Rust, run a check with
+//! [`mock::MockHost::run`], and assert its outcome. A call the mock has no
+//! answer for panics, naming it.
 //!
 //! ```
 //! use gate_sdk::http::{Method, Response};

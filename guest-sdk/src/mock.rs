@@ -1,7 +1,7 @@
 //! A mock host, to unit-test checks natively with `cargo test`.
 //!
 //! The real host exists only inside gate. Natively, every call the SDK makes
-//! to the host (HTTP, metrics, params, secrets, log) is answered by the
+//! to the host (HTTP, metrics, Docker, TLS, params, secrets, log) is answered by the
 //! [`MockHost`] that is running the check: set its answers in Rust, run a
 //! check with [`MockHost::run`], assert the outcome.
 //!
@@ -37,8 +37,10 @@ use std::rc::Rc;
 use crate::__private::bindings::gate::policy::context::LogLevel;
 use crate::__private::bindings::gate::policy::http as wit_http;
 use crate::__private::bindings::gate::policy::metrics as wit_metrics;
+use crate::docker::{self, Container, DockerError, Filter, Stats, Summary};
 use crate::http::{HttpError, Method, Request, Response};
 use crate::metrics::{MetricsError, QueryResult, Sample, Series};
+use crate::tls::{Peer, TlsError};
 use crate::{CheckResult, Policy, Result};
 
 /// A Prometheus query a check made: instant (`range` is `None`) or range.
@@ -57,6 +59,35 @@ pub struct MetricsQuery {
     pub time: Option<f64>,
     /// Start, end and step (seconds) of a range query.
     pub range: Option<(f64, f64, f64)>,
+}
+
+/// A Docker engine call a check made.
+///
+/// ```
+/// use gate_sdk::mock::DockerCall;
+///
+/// let call = DockerCall::Inspect("shop-web-1".into());
+/// assert_ne!(call, DockerCall::Stats("shop-web-1".into()));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DockerCall {
+    /// [`docker::list`](crate::docker::list) with this filter.
+    List(Filter),
+    /// [`docker::inspect`](crate::docker::inspect) of this id or name.
+    Inspect(String),
+    /// [`docker::stats`](crate::docker::stats) of this id or name.
+    Stats(String),
+}
+
+/// The mock's Docker engine: its containers and their stats, or one error
+/// for every call.
+#[derive(Default)]
+struct Engine {
+    /// Whether the test said anything about Docker at all.
+    set: bool,
+    containers: Vec<Container>,
+    stats: Vec<(String, Stats)>,
+    error: Option<DockerError>,
 }
 
 /// One way of answering a call: `None` leaves the call to other rules.
@@ -108,14 +139,19 @@ pub(crate) struct State {
     secrets: BTreeMap<String, String>,
     http: Answers<Request, core::result::Result<Response, HttpError>>,
     metrics: Answers<MetricsQuery, core::result::Result<QueryResult, MetricsError>>,
+    docker: Engine,
+    tls: Answers<(String, u16), core::result::Result<Peer, TlsError>>,
     requests: Vec<Request>,
     queries: Vec<MetricsQuery>,
+    docker_calls: Vec<DockerCall>,
+    tls_calls: Vec<(String, u16)>,
     log: Vec<String>,
     slept_ms: u64,
 }
 
 /// A host for native tests: the target, env, params and secrets a check
-/// reads, and the answers to its HTTP requests and Prometheus queries.
+/// reads, and the answers to its HTTP requests, Prometheus queries, Docker
+/// engine calls and TLS handshakes.
 ///
 /// Build it, [`run`](MockHost::run) a check with it, then look at what the
 /// check asked ([`requests`](MockHost::requests),
@@ -159,8 +195,12 @@ impl MockHost {
                 secrets: BTreeMap::new(),
                 http: Answers::new("HTTP"),
                 metrics: Answers::new("metrics"),
+                docker: Engine::default(),
+                tls: Answers::new("TLS"),
                 requests: Vec::new(),
                 queries: Vec::new(),
+                docker_calls: Vec::new(),
+                tls_calls: Vec::new(),
                 log: Vec::new(),
                 slept_ms: 0,
             })),
@@ -365,6 +405,127 @@ impl MockHost {
         self.with_state(|s| s.metrics.add("(on_metrics)".to_owned(), answer))
     }
 
+    /// A container the mock Docker engine has: [`docker::list`] finds it
+    /// (filtered as the engine filters: compose project, labels, part of
+    /// the name, stopped ones only with `all`) and [`docker::inspect`]
+    /// answers it by id or name (a container given without an id gets
+    /// `mock-NAME`). Once any container is given, an unknown one is
+    /// `not-found`, as with a real engine.
+    ///
+    /// ```
+    /// use gate_sdk::docker::{self, Container, HealthStatus, State};
+    /// use gate_sdk::mock::MockHost;
+    /// use gate_sdk::{Check, Outcome, Policy, PolicyKind};
+    ///
+    /// let mut web = Container::new("shop-web-1", State::Running);
+    /// web.compose_project = Some("shop".into());
+    /// web.health.status = HealthStatus::Unhealthy;
+    /// let policy = Policy::new("p", PolicyKind::Gate)
+    ///     .check(Check::new("containers", "", || docker::compose_healthy("shop")));
+    /// let result = MockHost::new().container(web).run(&policy, "containers")?;
+    /// assert_eq!(result.outcome, Outcome::Fail);
+    /// # Ok::<(), gate_sdk::Error>(())
+    /// ```
+    pub fn container(self, mut container: Container) -> Self {
+        // Checks inspect what they listed by id, as with a real engine.
+        if container.id.is_empty() {
+            container.id = format!("mock-{}", container.name);
+        }
+        self.with_state(|s| {
+            s.docker.set = true;
+            s.docker.containers.push(container);
+        })
+    }
+
+    /// The stats [`docker::stats`] answers for `container` (id or name).
+    ///
+    /// ```
+    /// use gate_sdk::docker::{Container, State, Stats};
+    ///
+    /// let host = gate_sdk::mock::MockHost::new()
+    ///     .container(Container::new("shop-web-1", State::Running))
+    ///     .container_stats("shop-web-1", Stats { cpu_percent: 12.5, online_cpus: 2,
+    ///         memory_used: 64 << 20, memory_limit: 256 << 20, memory_percent: 25.0 });
+    /// # let _ = host;
+    /// ```
+    pub fn container_stats(self, container: &str, stats: Stats) -> Self {
+        let container = container.to_owned();
+        self.with_state(|s| {
+            s.docker.set = true;
+            s.docker.stats.push((container, stats));
+        })
+    }
+
+    /// Every Docker call fails with `error`: the engine is down, or was not
+    /// granted.
+    ///
+    /// ```
+    /// use gate_sdk::docker::DockerError;
+    ///
+    /// let host = gate_sdk::mock::MockHost::new()
+    ///     .docker_error(DockerError::Unreachable("connection refused".into()));
+    /// # let _ = host;
+    /// ```
+    pub fn docker_error(self, error: DockerError) -> Self {
+        self.with_state(|s| {
+            s.docker.set = true;
+            s.docker.error = Some(error);
+        })
+    }
+
+    /// Answers a TLS handshake with `host:port` with `peer`.
+    ///
+    /// ```
+    /// use gate_sdk::mock::MockHost;
+    /// use gate_sdk::tls::{self, Certificate, Peer};
+    /// use gate_sdk::{Check, Outcome, Policy, PolicyKind};
+    ///
+    /// let peer = Peer {
+    ///     certificate: Certificate { subject: "CN=api".into(), issuer: "CN=ca".into(),
+    ///         sans: vec!["api.example.com".into()], not_before: 0, not_after: 0, serial: "01".into() },
+    ///     days_left: 3.0, chain_length: 2, trusted: true, untrusted_reason: None,
+    ///     protocol: "TLSv1.3".into(),
+    /// };
+    /// let policy = Policy::new("p", PolicyKind::Gate).check(Check::new("cert", "", || {
+    ///     tls::cert_valid_for("api.example.com", 443, 14.0)
+    /// }));
+    /// let result = MockHost::new().tls("api.example.com", 443, peer).run(&policy, "cert")?;
+    /// assert_eq!(result.outcome, Outcome::Fail);
+    /// # Ok::<(), gate_sdk::Error>(())
+    /// ```
+    pub fn tls(self, host: &str, port: u16, peer: Peer) -> Self {
+        self.tls_answer(host, port, Ok(peer))
+    }
+
+    /// Answers a TLS handshake with `host:port` with an error.
+    ///
+    /// ```
+    /// use gate_sdk::tls::TlsError;
+    ///
+    /// let host = gate_sdk::mock::MockHost::new()
+    ///     .tls_error("api.example.com", 443, TlsError::Connect("connection refused".into()));
+    /// # let _ = host;
+    /// ```
+    pub fn tls_error(self, host: &str, port: u16, error: TlsError) -> Self {
+        self.tls_answer(host, port, Err(error))
+    }
+
+    fn tls_answer(
+        self,
+        host: &str,
+        port: u16,
+        answer: core::result::Result<Peer, TlsError>,
+    ) -> Self {
+        let wanted = (host.to_ascii_lowercase(), port);
+        let label = format!("{host}:{port}");
+        self.with_state(|s| {
+            s.tls.add(label, move |asked: &(String, u16)| {
+                (asked.0.eq_ignore_ascii_case(&wanted.0) && asked.1 == wanted.1)
+                    .then(|| answer.clone())
+            })
+        })
+    }
+
     /// Runs check `name` of `policy` against this host, as gate would run it
     /// (an `Err` is what gate reports as `error`).
     ///
@@ -399,6 +560,24 @@ impl MockHost {
     /// ```
     pub fn queries(&self) -> Vec<MetricsQuery> {
         self.state.borrow().queries.clone()
+    }
+
+    /// Every Docker engine call the checks run so far made, in order.
+    ///
+    /// ```
+    /// assert!(gate_sdk::mock::MockHost::new().docker_calls().is_empty());
+    /// ```
+    pub fn docker_calls(&self) -> Vec<DockerCall> {
+        self.state.borrow().docker_calls.clone()
+    }
+
+    /// Every TLS handshake (host, port) the checks run so far asked for.
+    ///
+    /// ```
+    /// assert!(gate_sdk::mock::MockHost::new().tls_calls().is_empty());
+    /// ```
+    pub fn tls_calls(&self) -> Vec<(String, u16)> {
+        self.state.borrow().tls_calls.clone()
     }
 
     /// The log lines, as `level: message`.
@@ -516,6 +695,66 @@ impl State {
         }
     }
 
+    pub(crate) fn docker_list(
+        &mut self,
+        filter: &Filter,
+    ) -> core::result::Result<Vec<Summary>, DockerError> {
+        self.docker_calls.push(DockerCall::List(filter.clone()));
+        self.docker.ready(&format!("list {filter:?}"))?;
+        let mut found: Vec<Summary> = self
+            .docker
+            .containers
+            .iter()
+            .filter(|c| Engine::listed(c, filter))
+            .map(Engine::summary)
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(found)
+    }
+
+    pub(crate) fn docker_inspect(
+        &mut self,
+        container: &str,
+    ) -> core::result::Result<Container, DockerError> {
+        self.docker_calls
+            .push(DockerCall::Inspect(container.to_owned()));
+        self.docker.ready(&format!("inspect `{container}`"))?;
+        self.docker.find(container).cloned()
+    }
+
+    pub(crate) fn docker_stats(
+        &mut self,
+        container: &str,
+    ) -> core::result::Result<Stats, DockerError> {
+        self.docker_calls.push(DockerCall::Stats(container.to_owned()));
+        self.docker.ready(&format!("stats `{container}`"))?;
+        let found = self.docker.find(container)?;
+        let names = [found.id.as_str(), found.name.as_str(), container];
+        match self
+            .docker
+            .stats
+            .iter()
+            .rev()
+            .find(|(name, _)| names.contains(&name.as_str()))
+        {
+            Some((_, stats)) => Ok(*stats),
+            None => panic!(
+                "MockHost has no Docker stats for `{container}`: give them with \
+                 MockHost::container_stats"
+            ),
+        }
+    }
+
+    pub(crate) fn tls_inspect(
+        &mut self,
+        host: &str,
+        port: u16,
+    ) -> core::result::Result<Peer, TlsError> {
+        let call = (host.to_owned(), port);
+        self.tls_calls.push(call.clone());
+        self.tls.answer(&call, &format!("{host}:{port}"))
+    }
+
     pub(crate) fn target(&mut self) -> Option<String> {
         self.target.clone()
     }
@@ -551,6 +790,100 @@ impl State {
 
     pub(crate) fn sleep(&mut self, ms: u32) {
         self.slept_ms += u64::from(ms);
+    }
+}
+
+impl Engine {
+    /// The engine's error, if the test set one; a panic if the test never
+    /// said anything about Docker.
+    fn ready(&self, shown: &str) -> core::result::Result<(), DockerError> {
+        if !self.set {
+            panic!(
+                "MockHost has no Docker answer for {shown}; give containers with \
+                 MockHost::container (or an error with MockHost::docker_error)"
+            );
+        }
+        match &self.error {
+            Some(error) => Err(error.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// A container by id or name, as the engine finds it.
+    fn find(&self, wanted: &str) -> core::result::Result<&Container, DockerError> {
+        self.containers
+            .iter()
+            .rev()
+            .find(|c| c.name == wanted || (!c.id.is_empty() && c.id == wanted))
+            .ok_or_else(|| DockerError::NotFound(format!("No such container: {wanted}")))
+    }
+
+    /// The labels as the engine has them: compose's included.
+    fn labels(container: &Container) -> Vec<(String, String)> {
+        let mut labels = container.labels.clone();
+        let compose = [
+            (docker::COMPOSE_PROJECT, &container.compose_project),
+            (docker::COMPOSE_SERVICE, &container.compose_service),
+        ];
+        for (key, value) in compose {
+            if let Some(value) = value
+                && !labels.iter().any(|(k, _)| k == key)
+            {
+                labels.push((key.to_owned(), value.clone()));
+            }
+        }
+        labels
+    }
+
+    /// Whether `docker ps` with `filter` would list `container`.
+    fn listed(container: &Container, filter: &Filter) -> bool {
+        use crate::docker::State;
+        let labels = Engine::labels(container);
+        let has = |key: &str, value: Option<&str>| {
+            labels
+                .iter()
+                .any(|(k, v)| k == key && value.is_none_or(|value| v == value))
+        };
+        let alive = matches!(
+            container.state,
+            State::Running | State::Paused | State::Restarting
+        );
+        (filter.all || alive)
+            && filter
+                .compose_project
+                .as_deref()
+                .is_none_or(|project| has(docker::COMPOSE_PROJECT, Some(project)))
+            && filter.labels.iter().all(|label| match label.split_once('=') {
+                Some((key, value)) => has(key, Some(value)),
+                None => has(label, None),
+            })
+            && filter
+                .name
+                .as_deref()
+                .is_none_or(|name| container.name.contains(name))
+    }
+
+    fn summary(container: &Container) -> Summary {
+        use crate::docker::{HealthStatus, State};
+        let health = match container.health.status {
+            HealthStatus::None => "",
+            HealthStatus::Starting => " (health: starting)",
+            HealthStatus::Healthy => " (healthy)",
+            HealthStatus::Unhealthy => " (unhealthy)",
+        };
+        let status = match container.state {
+            State::Running => format!("Up{health}"),
+            State::Exited => format!("Exited ({})", container.exit_code.unwrap_or(0)),
+            other => other.to_string(),
+        };
+        Summary {
+            id: container.id.clone(),
+            name: container.name.clone(),
+            image: container.image.to_string(),
+            state: container.state,
+            status,
+            labels: Engine::labels(container),
+        }
     }
 }
 
@@ -664,6 +997,130 @@ mod tests {
     #[should_panic(expected = "MockHost has no HTTP answer for GET /nobody-answers")]
     fn an_unanswered_request_panics_naming_it() {
         let _ = MockHost::new().run(&policy(), "unknown");
+    }
+
+    fn containers() -> Policy {
+        use crate::docker;
+        Policy::new("t", PolicyKind::Gate)
+            .check(Check::new("list", "", || {
+                let names: Vec<String> = docker::list(&Filter::compose_project("shop"))?
+                    .into_iter()
+                    .map(|c| format!("{} {}", c.name, c.status))
+                    .collect();
+                Ok(CheckResult::pass(names.join(", ")))
+            }))
+            .check(Check::new("all", "", || {
+                let all = docker::list(&Filter::default().label("tier=web").all())?;
+                Ok(CheckResult::pass(all.len().to_string()))
+            }))
+            .check(Check::new("inspect", "", || {
+                let web = docker::inspect("web")?;
+                Ok(CheckResult::pass(web.image.to_string()))
+            }))
+            .check(Check::new("stats", "", || {
+                let stats = docker::stats("web")?;
+                Ok(CheckResult::pass(stats.memory_percent.to_string()))
+            }))
+    }
+
+    fn stack() -> MockHost {
+        use crate::docker::{HealthStatus, State};
+        let mut web = Container::new("web", State::Running);
+        web.compose_project = Some("shop".into());
+        web.labels = vec![("tier".into(), "web".into())];
+        web.health.status = HealthStatus::Healthy;
+        let mut old = Container::new("web-old", State::Exited);
+        old.compose_project = Some("shop".into());
+        old.exit_code = Some(137);
+        old.labels = vec![("tier".into(), "web".into())];
+        let other = Container::new("elsewhere", State::Running);
+        MockHost::new().container(web).container(old).container(other)
+    }
+
+    #[test]
+    fn docker_lists_as_the_engine_filters() {
+        let host = stack();
+        let result = host.run(&containers(), "list").unwrap();
+        assert_eq!(result.message, "web Up (healthy)");
+        let result = host.run(&containers(), "all").unwrap();
+        assert_eq!(result.message, "2");
+        assert_eq!(
+            host.docker_calls()[1],
+            DockerCall::List(Filter::default().label("tier=web").all())
+        );
+    }
+
+    #[test]
+    fn docker_inspect_and_stats_answer_by_name() {
+        use crate::docker::State;
+        let mut web = Container::new("web", State::Running);
+        web.image.name = "app".into();
+        web.image.tag = Some("1.4.2".into());
+        let host = MockHost::new().container(web).container_stats(
+            "mock-web",
+            Stats {
+                cpu_percent: 1.0,
+                online_cpus: 1,
+                memory_used: 1,
+                memory_limit: 4,
+                memory_percent: 25.0,
+            },
+        );
+        assert_eq!(host.run(&containers(), "inspect").unwrap().message, "app:1.4.2");
+        assert_eq!(host.run(&containers(), "stats").unwrap().message, "25");
+        let gone = MockHost::new().container(Container::new("db", State::Running));
+        let error = gone.run(&containers(), "inspect").unwrap_err();
+        assert!(error.to_string().contains("No such container: web"), "{error}");
+    }
+
+    #[test]
+    fn a_docker_error_answers_every_call() {
+        let host = MockHost::new().docker_error(DockerError::Timeout(5000));
+        let error = host.run(&containers(), "list").unwrap_err();
+        assert!(error.to_string().contains("5000"), "{error}");
+    }
+
+    #[test]
+    #[should_panic(expected = "MockHost has no Docker answer for inspect `web`")]
+    fn docker_without_any_answer_panics_naming_the_call() {
+        let _ = MockHost::new().run(&containers(), "inspect");
+    }
+
+    #[test]
+    #[should_panic(expected = "MockHost has no Docker stats for `web`")]
+    fn stats_never_given_panic() {
+        let _ = stack().run(&containers(), "stats");
+    }
+
+    #[test]
+    fn tls_answers_by_host_and_port() {
+        let policy = Policy::new("t", PolicyKind::Gate).check(Check::new("cert", "", || {
+            crate::tls::inspect("API.example.com", 8443).map(|p| CheckResult::pass(p.protocol))
+        }));
+        let peer = Peer {
+            certificate: crate::tls::Certificate {
+                subject: "CN=api".into(),
+                issuer: "CN=api".into(),
+                sans: vec![],
+                not_before: 0,
+                not_after: 0,
+                serial: "01".into(),
+            },
+            days_left: 10.0,
+            chain_length: 1,
+            trusted: true,
+            untrusted_reason: None,
+            protocol: "TLSv1.3".into(),
+        };
+        let host = MockHost::new().tls("api.example.com", 8443, peer);
+        assert_eq!(host.run(&policy, "cert").unwrap().message, "TLSv1.3");
+        assert_eq!(host.tls_calls(), [("API.example.com".to_owned(), 8443)]);
+        let refused = MockHost::new().tls_error(
+            "api.example.com",
+            8443,
+            TlsError::Connect("refused".into()),
+        );
+        assert!(refused.run(&policy, "cert").is_err());
     }
 
     #[test]

@@ -18,8 +18,7 @@
 
 use core::fmt;
 
-use crate::__private::bindings::gate::policy::tls as wit;
-use crate::{CheckResult, Error, Limit, Measurement, Result};
+use crate::{CheckResult, Limit, Measurement, Result};
 
 /// A certificate's facts.
 ///
@@ -119,14 +118,19 @@ impl std::error::Error for TlsError {}
 /// # Ok::<(), gate_sdk::Error>(())
 /// ```
 pub fn inspect(host: &str, port: u16) -> Result<Peer> {
-    let peer = wit::inspect(host, port).map_err(|error| {
-        Error::Tls(match error {
-            wit::TlsError::Denied(why) => TlsError::Denied(why),
-            wit::TlsError::InvalidRequest(why) => TlsError::InvalidRequest(why),
-            wit::TlsError::Connect(why) => TlsError::Connect(why),
-            wit::TlsError::Handshake(why) => TlsError::Handshake(why),
-            wit::TlsError::Timeout(ms) => TlsError::Timeout(ms),
-        })
+    Ok(crate::host::tls_inspect(host, port)?)
+}
+
+/// The WIT import, answered by gate (see [`crate::host`]).
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn wit_inspect(host: &str, port: u16) -> core::result::Result<Peer, TlsError> {
+    use crate::__private::bindings::gate::policy::tls as wit;
+    let peer = wit::inspect(host, port).map_err(|error| match error {
+        wit::TlsError::Denied(why) => TlsError::Denied(why),
+        wit::TlsError::InvalidRequest(why) => TlsError::InvalidRequest(why),
+        wit::TlsError::Connect(why) => TlsError::Connect(why),
+        wit::TlsError::Handshake(why) => TlsError::Handshake(why),
+        wit::TlsError::Timeout(ms) => TlsError::Timeout(ms),
     })?;
     let c = peer.certificate;
     Ok(Peer {

@@ -11,86 +11,18 @@
 //!   compared with regorus by `bench/compare.sh`.
 //!
 //! Each with the pooling allocator and without. Needs the bench guest:
-//! `cargo xtask test` or `cargo xtask bench` builds it (or point
+//! `cargo xtask test` builds it (or point
 //! `GATE_BENCH_GUEST` at `gate_policy_bench.wasm`).
+
+mod setup;
 
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gate::cli::{EngineArgs, Pooling};
-use gate::grants::Grants;
-use gate::limits::Limits;
-use gate::report::progress::Progress;
-use gate::runtime::{LoadedPolicy, Runtime};
-use gate::state::Session;
-
-fn guest() -> PathBuf {
-    if let Some(path) = std::env::var_os("GATE_BENCH_GUEST") {
-        return path.into();
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("wasm32-wasip2/guest/gate_policy_bench.wasm");
-    assert!(
-        path.is_file(),
-        "{} is missing: build it with `cargo xtask bench` (or set GATE_BENCH_GUEST)",
-        path.display()
-    );
-    path
-}
-
-struct Setup {
-    tokio: tokio::runtime::Runtime,
-    runtime: Runtime,
-    session: Arc<Session>,
-    policy: LoadedPolicy,
-}
-
-/// Runs the policy's checks once, one at a time, as `gate run` would, and
-/// insists they passed (a benchmark of a failing check measures nothing).
-fn run_passing(s: &Setup) -> Vec<gate::report::CheckReport> {
-    let reports =
-        s.tokio.block_on(
-            s.runtime
-                .run(&s.policy, &s.session, 1, false, &Progress::default()),
-        );
-    assert_eq!(reports[0].outcome, gate::report::Outcome::Pass);
-    reports
-}
-
-fn setup(pooling: Pooling, cache_dir: Option<PathBuf>, params: &[(String, String)]) -> Setup {
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let limits = Limits::default();
-    let engine = EngineArgs {
-        no_cache: cache_dir.is_none(),
-        cache_dir,
-        pooling,
-    };
-    let runtime = Runtime::with_options(&limits, &engine, Some(1)).unwrap();
-    let grants = Grants {
-        params: params.iter().cloned().collect(),
-        ..Grants::default()
-    };
-    let session = Arc::new(Session::new(grants, limits, []).unwrap());
-    let policy = tokio.block_on(runtime.load(&guest(), &session)).unwrap();
-    Setup {
-        tokio,
-        runtime,
-        session,
-        policy,
-    }
-}
-
-fn suite(name: &str) -> Vec<(String, String)> {
-    vec![("suite".to_owned(), name.to_owned())]
-}
+use gate::cli::Pooling;
+use setup::{guest, run_passing, setup, suite};
 
 /// Threshold rules over 20 metric values, all within their limits: the
 /// policy side of the comparison with regorus (`bench/benches/regorus.rs`

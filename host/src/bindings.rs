@@ -5,6 +5,9 @@ wasmtime::component::bindgen!({
     world: "policy",
     imports: { default: async | trappable },
     exports: { default: async },
+    // Answers of docker and tls calls go on the record/replay tape as they
+    // are (see crate::tape).
+    additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
 pub use self::gate::policy::types::{Capability, CheckInfo, Measurement, Outcome, PolicyKind};

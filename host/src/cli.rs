@@ -168,13 +168,10 @@ pub struct EnvShowArgs {
     pub format: Format,
 }
 
+/// Where policies may reach: the flags `gate run` grants with and `gate
+/// inspect` shows the blast radius of.
 #[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Policy components (.wasm) to run; their checks decide one verdict.
-    /// Without any, the policies the environment lists in gate.toml.
-    #[arg(value_name = "POLICY")]
-    pub policies: Vec<PathBuf>,
-
+pub struct GrantArgs {
     /// Base URL of the stack under test; its origin is allowed for HTTP.
     #[arg(long, env = "GATE_TARGET", value_name = "URL", value_parser = parse_target)]
     pub target: Option<Url>,
@@ -187,6 +184,17 @@ pub struct RunArgs {
     /// Prometheus server the metrics capability queries (base URL).
     #[arg(long, env = "GATE_PROMETHEUS", value_name = "URL", value_parser = parse_target)]
     pub prometheus: Option<Url>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Policy components (.wasm) to run; their checks decide one verdict.
+    /// Without any, the policies the environment lists in gate.toml.
+    #[arg(value_name = "POLICY")]
+    pub policies: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub grants: GrantArgs,
 
     /// Credentials for --prometheus from a secret: `bearer:NAME` (the secret
     /// is the token) or `basic:NAME` (the secret is `user:password`).
@@ -347,17 +355,9 @@ pub struct InspectArgs {
     #[arg(long, value_name = "NAME")]
     pub env: Option<String>,
 
-    /// As for `gate run`: the target whose origin the run would allow.
-    #[arg(long, env = "GATE_TARGET", value_name = "URL", value_parser = parse_target)]
-    pub target: Option<Url>,
-
-    /// As for `gate run`: another host the run would allow. Repeatable.
-    #[arg(long = "allow-host", value_name = "HOST", value_parser = AllowedHost::parse)]
-    pub allow_hosts: Vec<AllowedHost>,
-
-    /// As for `gate run`: the Prometheus server the run would grant.
-    #[arg(long, env = "GATE_PROMETHEUS", value_name = "URL", value_parser = parse_target)]
-    pub prometheus: Option<Url>,
+    /// What a run would grant (as for `gate run`).
+    #[command(flatten)]
+    pub grants: GrantArgs,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]

@@ -248,14 +248,14 @@ fn grants_for(
             (grants, "flags".to_owned())
         }
     };
-    let flags = args.target.is_some() || !args.allow_hosts.is_empty() || args.prometheus.is_some();
-    if let Some(target) = &args.target {
+    let flags = args.grants.target.is_some() || !args.grants.allow_hosts.is_empty() || args.grants.prometheus.is_some();
+    if let Some(target) = &args.grants.target {
         grants.target = Some(target.clone());
     }
     grants
         .allowed_hosts
-        .extend(args.allow_hosts.iter().cloned());
-    if let Some(url) = &args.prometheus {
+        .extend(args.grants.allow_hosts.iter().cloned());
+    if let Some(url) = &args.grants.prometheus {
         grants.prometheus = Some(crate::grants::Prometheus {
             url: url.clone(),
             auth: None,

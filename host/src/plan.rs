@@ -111,7 +111,7 @@ impl Plan {
         if args.policies.is_empty() {
             return Err(PlanError::NoPolicies);
         }
-        let prometheus = match &args.prometheus {
+        let prometheus = match &args.grants.prometheus {
             Some(url) => Some(prometheus(url, args.prometheus_auth.as_ref(), &secrets)?),
             None => None,
         };
@@ -128,8 +128,8 @@ impl Plan {
                 })
                 .collect(),
             grants: Grants {
-                target: args.target.clone(),
-                allowed_hosts: args.allow_hosts.clone(),
+                target: args.grants.target.clone(),
+                allowed_hosts: args.grants.allow_hosts.clone(),
                 env_name,
                 params: args.params.iter().cloned().collect(),
                 secrets: secrets.clone(),
@@ -190,20 +190,20 @@ impl Plan {
 
         let settings = &environment.settings;
         let mut grants = settings.grants(&environment.name);
-        if let Some(target) = &args.target {
+        if let Some(target) = &args.grants.target {
             grants.target = Some(target.clone());
         }
         // A flag adds a host for this run; it does not take away the
         // environment's.
         grants
             .allowed_hosts
-            .extend(args.allow_hosts.iter().cloned());
+            .extend(args.grants.allow_hosts.iter().cloned());
         grants.params.extend(args.params.iter().cloned());
         // Host-side credentials may come from any secret gate can read;
         // policies get only those the environment names.
         let mut readable = env_secrets;
         readable.extend(secrets.clone());
-        grants.prometheus = match (&args.prometheus, &settings.prometheus) {
+        grants.prometheus = match (&args.grants.prometheus, &settings.prometheus) {
             // Credentials go with the server they were written for.
             (Some(url), _) => Some(prometheus(url, args.prometheus_auth.as_ref(), &readable)?),
             (None, Some(url)) => Some(prometheus(

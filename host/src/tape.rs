@@ -10,7 +10,10 @@
 //! A capability joins the tape in two places: its host function calls
 //! [`HostState::taped`] with a name (`http.send`), a request (JSON) and the
 //! live call; and [`CALLS`] names the call with the type its answers parse
-//! into, so a fixture is validated before anything runs.
+//! into, so a fixture is validated before anything runs. HTTP and metrics
+//! answers have their own, hand-editable shapes (relative timestamps, a
+//! body as text); docker and tls answers are the WIT result as it is, in
+//! an [`Answer`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -43,7 +46,42 @@ pub const CALLS: &[(&str, AnswerCheck)] = &[
         "metrics.query_range",
         parses::<crate::caps::metrics::MetricsAnswer>,
     ),
+    (
+        "docker.list_containers",
+        parses::<crate::caps::docker::ListAnswer>,
+    ),
+    ("docker.inspect", parses::<crate::caps::docker::InspectAnswer>),
+    ("docker.stats", parses::<crate::caps::docker::StatsAnswer>),
+    ("tls.inspect", parses::<crate::caps::tls::InspectAnswer>),
 ];
+
+/// The answer to a call whose WIT result is `result<T, E>`, as a fixture
+/// writes it: `{"ok": …}` or `{"error": {"NotFound": "…"}}`, the fields
+/// and variants named as in the WIT (in snake and camel case).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Answer<T, E> {
+    Ok(T),
+    Error(E),
+}
+
+impl<T, E> From<Result<T, E>> for Answer<T, E> {
+    fn from(result: Result<T, E>) -> Self {
+        match result {
+            Ok(value) => Answer::Ok(value),
+            Err(error) => Answer::Error(error),
+        }
+    }
+}
+
+impl<T, E> Answer<T, E> {
+    pub fn into_result(self) -> Result<T, E> {
+        match self {
+            Answer::Ok(value) => Ok(value),
+            Answer::Error(error) => Err(error),
+        }
+    }
+}
 
 fn parses<T: DeserializeOwned>(answer: &Value) -> Result<(), String> {
     T::deserialize(answer).map(drop).map_err(|e| e.to_string())
@@ -73,6 +111,14 @@ pub struct Context {
     /// that one was granted, and never connects to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<String>,
+    /// The hosts the run allowed besides the target (`--allow-host`), so
+    /// that the same checks run on replay as were recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
+    /// The Docker engine the run granted; as for Prometheus, replay only
+    /// needs to know that one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, String>,
     /// Names of the secrets that were set. Values are never stored: replay
@@ -513,10 +559,22 @@ pub fn replay_grants(context: &Context) -> anyhow::Result<Grants> {
             .as_deref()
             .map(|t| url(t, "target"))
             .transpose()?,
-        allowed_hosts: Vec::new(),
-        // docker and tls calls are not on the tape yet: their checks replay
-        // as skipped, never as a pass.
-        docker: None,
+        allowed_hosts: context
+            .allowed_hosts
+            .iter()
+            .map(|host| {
+                crate::grants::AllowedHost::parse(host)
+                    .map_err(|e| anyhow::anyhow!("the fixture's allowed host `{host}`: {e}"))
+            })
+            .collect::<anyhow::Result<_>>()?,
+        docker: context
+            .docker
+            .as_deref()
+            .map(|d| {
+                crate::caps::docker::parse_host(d)
+                    .map_err(|e| anyhow::anyhow!("the fixture's docker engine: {e}"))
+            })
+            .transpose()?,
         ca_files: Vec::new(),
         env_name: context.env.clone(),
         params: context.params.clone(),
@@ -553,6 +611,12 @@ pub fn write_recording(
         env: grants.env_name.clone(),
         target: grants.target.as_ref().map(|t| t.to_string()),
         prometheus: grants.prometheus.as_ref().map(|p| p.url.to_string()),
+        allowed_hosts: grants
+            .allowed_hosts
+            .iter()
+            .map(|h| h.to_string())
+            .collect(),
+        docker: grants.docker.as_ref().map(|d| d.to_string()),
         params: grants.params.clone(),
         secrets: grants
             .secrets
@@ -679,6 +743,32 @@ mod tests {
             value,
             json!({"h": {"authorization": "Bearer [REDACTED]"}, "l": ["[REDACTED]", 1]})
         );
+    }
+
+    #[test]
+    fn docker_and_tls_answers_parse_as_written_by_hand() {
+        let fixture: Fixture = serde_json::from_value(json!({
+            "schema": SCHEMA,
+            "policies": [{"name": "p", "checks": [{"name": "c", "expect": {"outcome": "fail"},
+                "calls": [
+                    {"call": "docker.inspect", "request": {"container": "web"},
+                     "answer": {"error": {"NotFound": "no such container: web"}}},
+                    {"call": "docker.stats", "request": {"container": "web"},
+                     "answer": {"ok": {"cpu_percent": 12.5, "online_cpus": 2,
+                        "memory_used": 1048576, "memory_limit": 4194304, "memory_percent": 25.0}}},
+                    {"call": "tls.inspect", "request": {"host": "api.example.com", "port": 443},
+                     "answer": {"error": {"Timeout": 5000}}}
+                ]}]}]
+        }))
+        .unwrap();
+        validate(&fixture).unwrap();
+        let mut bad = fixture.clone();
+        bad.policies[0].checks[0].calls[1].answer = json!({"ok": {"cpu_percent": "lots"}});
+        let error = validate(&bad).unwrap_err();
+        assert!(error.contains("bad `docker.stats` answer"), "{error}");
+        let answer: crate::caps::docker::StatsAnswer =
+            serde_json::from_value(fixture.policies[0].checks[0].calls[1].answer.clone()).unwrap();
+        assert_eq!(answer.into_result().unwrap().memory_percent, 25.0);
     }
 
     #[test]

@@ -320,3 +320,87 @@ fn a_missing_compose_project_param_is_an_error_naming_it() {
         out.stdout
     );
 }
+
+/// The calls of check `check` of prod in a fixture.
+fn calls_of<'a>(tape: &'a mut serde_json::Value, check: &str) -> &'a mut Vec<serde_json::Value> {
+    let checks = tape["policies"][0]["checks"].as_array_mut().unwrap();
+    let check = checks.iter_mut().find(|c| c["name"] == check).unwrap();
+    check["calls"].as_array_mut().unwrap()
+}
+
+#[test]
+fn a_recorded_run_replays_with_the_stack_down_and_an_edited_health_fails() {
+    if !engine_or_skip("a_recorded_run_replays_with_the_stack_down_and_an_edited_health_fails") {
+        return;
+    }
+    let image = Image::build("replay", "v1");
+    let (compose, port) = shipped_stack("replay", &image);
+    let dir = std::env::temp_dir().join(format!("gate-e2e-docker-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture = dir.join("stage.json");
+    let recorded = Gate::policies(&["prod"])
+        .target(&format!("http://127.0.0.1:{port}"))
+        .arg("--docker")
+        .param(&format!("compose_project={}", compose.project))
+        .param("samples=3")
+        .param("expected_tag=v1")
+        .arg("--record")
+        .arg(&fixture)
+        .json()
+        .run();
+    assert_eq!(recorded.code, 0, "{}", recorded.stdout);
+    drop(compose);
+
+    let text = std::fs::read_to_string(&fixture).unwrap();
+    let mut tape: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(tape["context"]["docker"].is_string(), "{text}");
+    let calls: Vec<&str> = calls_of(&mut tape, "containers")
+        .iter()
+        .map(|c| c["call"].as_str().unwrap())
+        .collect();
+    assert_eq!(calls, ["docker.list_containers", "docker.inspect"], "{text}");
+    assert_eq!(
+        calls_of(&mut tape, "resources")[1]["call"],
+        "docker.stats",
+        "{text}"
+    );
+
+    // The stack is gone: every engine answer comes from the fixture.
+    let replayed = Gate::new(["test"])
+        .arg(gate_e2e::guest("prod"))
+        .arg(&fixture)
+        .json()
+        .run();
+    assert_eq!(replayed.code, 0, "{}", replayed.stdout);
+    let checks = &replayed.json()["fixtures"][0]["checks"];
+    for check in ["containers", "image-tag", "resources"] {
+        let actual = checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == check)
+            .map(|c| c["actual"].clone());
+        assert_eq!(actual, Some("pass".into()), "{check}: {}", replayed.stdout);
+    }
+
+    // The engine now says the web container is unhealthy.
+    let inspect = &mut calls_of(&mut tape, "containers")[1];
+    assert_eq!(inspect["answer"]["ok"]["health"]["status"], "Healthy", "{text}");
+    inspect["answer"]["ok"]["health"]["status"] = "Unhealthy".into();
+    inspect["answer"]["ok"]["health"]["last_output"] = "GET /health answered 503".into();
+    let edited = dir.join("unhealthy.json");
+    std::fs::write(&edited, serde_json::to_string_pretty(&tape).unwrap()).unwrap();
+    let out = Gate::new(["test"])
+        .arg(gate_e2e::guest("prod"))
+        .arg(&edited)
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("FAIL  containers")
+            && out.stdout.contains("expected pass, got fail")
+            && out.stdout.contains("GET /health answered 503"),
+        "{}",
+        out.stdout
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -207,3 +207,65 @@ fn tls_only_reaches_allowed_hosts() {
         refused.stderr
     );
 }
+
+/// The calls of one check in a fixture.
+fn calls_of<'a>(tape: &'a mut serde_json::Value, check: &str) -> &'a mut serde_json::Value {
+    let checks = tape["policies"][0]["checks"].as_array_mut().unwrap();
+    let check = checks.iter_mut().find(|c| c["name"] == check).unwrap();
+    &mut check["calls"]
+}
+
+#[test]
+fn a_recorded_handshake_replays_with_the_server_gone_and_an_edit_changes_the_verdict() {
+    let ca = TestCa::new();
+    let dir = scratch("replay");
+    let ca_file = ca.write(&dir);
+    let fixture = dir.join("tls.json");
+    let server = serve(&ca.issue(Validity::for_days(90)));
+    let recorded = guest(
+        &server,
+        &[
+            "--ca-file",
+            ca_file.to_str().unwrap(),
+            "--record",
+            fixture.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(recorded.code, 0, "{}", recorded.stdout);
+    drop(server);
+
+    // Nothing listens any more: the handshakes come from the fixture, with
+    // the --allow-host of the recorded run.
+    let text = std::fs::read_to_string(&fixture).unwrap();
+    let mut tape: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(tape["context"]["allowed_hosts"].as_array().unwrap().len(), 1);
+    let calls = calls_of(&mut tape, "certificate");
+    assert_eq!(calls[0]["call"], "tls.inspect", "{text}");
+    assert_eq!(calls[0]["request"]["host"], "127.0.0.1");
+    assert_eq!(calls[0]["answer"]["ok"]["trusted"], true, "{text}");
+    let replayed = Gate::new(["test"])
+        .arg(gate_e2e::guest("tls"))
+        .arg(&fixture)
+        .run();
+    assert_eq!(replayed.code, 0, "{}", replayed.stdout);
+    assert!(
+        replayed.stdout.contains("ok    certificate"),
+        "{}",
+        replayed.stdout
+    );
+
+    // The certificate now has three days left: the replay fails the gate.
+    calls_of(&mut tape, "certificate")[0]["answer"]["ok"]["days_left"] = serde_json::json!(3.0);
+    let edited = dir.join("expiring.json");
+    std::fs::write(&edited, serde_json::to_string_pretty(&tape).unwrap()).unwrap();
+    let out = Gate::new(["test"])
+        .arg(gate_e2e::guest("tls"))
+        .arg(&edited)
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("FAIL  certificate") && out.stdout.contains("expected pass, got fail"),
+        "{}",
+        out.stdout
+    );
+}

@@ -20,6 +20,7 @@ use crate::bindings::gate::policy::docker::{
     HealthStatus, Host, ImageRef, Port, StatsSnapshot,
 };
 use crate::state::HostState;
+use crate::tape::Answer;
 
 /// Where `--docker` without a value points when `DOCKER_HOST` is not set.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
@@ -158,6 +159,11 @@ fn millis(duration: Duration) -> u32 {
     u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
 }
 
+/// What the record/replay tape keeps of each call (see [`crate::tape`]).
+pub type ListAnswer = Answer<Vec<ContainerSummary>, DockerError>;
+pub type InspectAnswer = Answer<Container, DockerError>;
+pub type StatsAnswer = Answer<StatsSnapshot, DockerError>;
+
 impl Host for HostState {
     async fn list_containers(
         &mut self,
@@ -175,13 +181,14 @@ impl Host for HostState {
             filters: Some(filters),
             ..ListContainersOptions::default()
         };
-        let result = self
-            .docker(shown, move |docker| async move {
-                docker.list_containers(Some(options)).await
-            })
-            .await
-            .map(|list| list.into_iter().map(summary).collect());
-        Ok(result)
+        let request = serde_json::to_value(&filter)?;
+        self.docker_call("docker.list_containers", request, shown, async |state| {
+            state
+                .docker(move |docker| async move { docker.list_containers(Some(options)).await })
+                .await
+                .map(|list| list.into_iter().map(summary).collect())
+        })
+        .await
     }
 
     async fn inspect(
@@ -193,15 +200,18 @@ impl Host for HostState {
             return Ok(Err(error));
         }
         let shown = format!("/containers/{container}/json");
-        let result = self
-            .docker(shown, |docker| async move {
-                docker
-                    .inspect_container(&container, None::<InspectContainerOptions>)
-                    .await
-            })
-            .await
-            .map(inspected);
-        Ok(result)
+        let request = serde_json::json!({ "container": container });
+        self.docker_call("docker.inspect", request, shown, async |state| {
+            state
+                .docker(|docker| async move {
+                    docker
+                        .inspect_container(&container, None::<InspectContainerOptions>)
+                        .await
+                })
+                .await
+                .map(inspected)
+        })
+        .await
     }
 
     async fn stats(
@@ -213,6 +223,7 @@ impl Host for HostState {
             return Ok(Err(error));
         }
         let shown = format!("/containers/{container}/stats?stream=false");
+        let request = serde_json::json!({ "container": container });
         // Not one-shot: the engine then samples twice, so the CPU share
         // covers a real interval.
         let options = StatsOptions {
@@ -220,27 +231,59 @@ impl Host for HostState {
             one_shot: false,
         };
         let wanted = container.clone();
-        let result = self
-            .docker(shown, |docker| async move {
-                let mut stream = docker.stats(&wanted, Some(options));
-                match stream.next().await {
-                    Some(answer) => answer,
-                    None => Err(BollardError::DockerResponseServerError {
-                        status_code: 500,
-                        message: "the engine sent no stats".into(),
-                    }),
-                }
-            })
-            .await
-            .and_then(|stats| snapshot(&container, &stats));
-        Ok(result)
+        self.docker_call("docker.stats", request, shown, async |state| {
+            state
+                .docker(|docker| async move {
+                    let mut stream = docker.stats(&wanted, Some(options));
+                    match stream.next().await {
+                        Some(answer) => answer,
+                        None => Err(BollardError::DockerResponseServerError {
+                            status_code: 500,
+                            message: "the engine sent no stats".into(),
+                        }),
+                    }
+                })
+                .await
+                .and_then(|stats| snapshot(&container, &stats))
+        })
+        .await
     }
 }
 
 impl HostState {
+    /// One engine call through the run's tape (live, recorded or replayed),
+    /// kept in the check's record of calls either way.
+    async fn docker_call<T>(
+        &mut self,
+        call: &'static str,
+        request: serde_json::Value,
+        shown: String,
+        live: impl AsyncFnOnce(&mut HostState) -> Result<T, DockerError>,
+    ) -> wasmtime::Result<Result<T, DockerError>>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let started = Instant::now();
+        let result = self
+            .taped(call, request, async |state| Answer::from(live(state).await))
+            .await?
+            .into_result();
+        let record = match &result {
+            Ok(_) => Ok(200),
+            Err(error) => Err(explain(error)),
+        };
+        let engine = match &self.session.docker {
+            Some(engine) => engine.host.to_string(),
+            None => "docker:".to_owned(),
+        };
+        let url = format!("{}{shown}", engine.trim_end_matches('/'));
+        self.record_call("GET", url, started, record);
+        Ok(result)
+    }
+
     /// Asks the grants, then runs one engine request within the request
-    /// timeout, and keeps it in the check's record of calls.
-    async fn docker<T, F, R>(&mut self, shown: String, request: F) -> Result<T, DockerError>
+    /// timeout.
+    async fn docker<T, F, R>(&mut self, request: F) -> Result<T, DockerError>
     where
         F: FnOnce(Docker) -> R,
         R: Future<Output = Result<T, BollardError>> + Send,
@@ -253,10 +296,9 @@ impl HostState {
                     .into(),
             ));
         };
-        let engine_url = engine.host.to_string();
         let started = Instant::now();
         let timeout = self.request_timeout(None);
-        let result = match engine.client(timeout).await {
+        match engine.client(timeout).await {
             Ok(docker) => {
                 let remaining = timeout.saturating_sub(started.elapsed());
                 match tokio::time::timeout(remaining, request(docker)).await {
@@ -265,14 +307,7 @@ impl HostState {
                 }
             }
             Err(error) => Err(error),
-        };
-        let record = match &result {
-            Ok(_) => Ok(200),
-            Err(error) => Err(explain(error)),
-        };
-        let url = format!("{}{shown}", engine_url.trim_end_matches('/'));
-        self.record_call("GET", url, started, record);
-        result
+        }
     }
 }
 

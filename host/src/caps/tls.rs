@@ -20,6 +20,10 @@ use crate::bindings::gate::policy::tls::{Certificate, Host, Peer, TlsError};
 use crate::grants::{HttpDenial, Origin};
 use crate::net::NetError;
 use crate::state::{HostState, HttpCall};
+use crate::tape::Answer;
+
+/// What the record/replay tape keeps of each handshake (see [`crate::tape`]).
+pub type InspectAnswer = Answer<Peer, TlsError>;
 
 /// Why the run's trust settings cannot be used. Means exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +137,13 @@ impl Host for HostState {
     ) -> wasmtime::Result<Result<Peer, TlsError>> {
         self.count_call()?;
         let started = Instant::now();
-        let result = self.handshake(&host, port).await;
+        let request = serde_json::json!({ "host": host, "port": port });
+        let result = self
+            .taped("tls.inspect", request, async |state| {
+                InspectAnswer::from(state.handshake(&host, port).await)
+            })
+            .await?
+            .into_result();
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let error = result.as_ref().err().map(explain);
         tracing::debug!(%host, port, elapsed_ms, error, "tls handshake");

@@ -457,9 +457,11 @@ mod tests {
     /// The whole checks, run natively against a mock host.
     mod with_a_mock_host {
         use super::*;
+        use gate_sdk::docker::{Container, DockerError, HealthStatus, Image, State, Stats};
         use gate_sdk::http::Method;
         use gate_sdk::metrics::{MetricsError, QueryResult};
         use gate_sdk::mock::MockHost;
+        use gate_sdk::tls::{Certificate, Peer};
 
         /// Every fourth request to the sampled path answers 500.
         fn one_in_four_fails() -> MockHost {
@@ -535,6 +537,132 @@ mod tests {
                 low.run(&policy(), "metrics-error-rate").unwrap().outcome,
                 Outcome::Pass
             );
+        }
+
+        /// The `shop` compose stack: web (healthy, image `app:1.4.2`) and db.
+        fn shop(web_health: HealthStatus) -> MockHost {
+            let mut web = Container::new("shop-web-1", State::Running);
+            web.compose_project = Some("shop".into());
+            web.compose_service = Some("web".into());
+            web.health.status = web_health;
+            web.image = Image {
+                name: "app".into(),
+                tag: Some("1.4.2".into()),
+                id: "sha256:0a1b".into(),
+            };
+            let mut db = Container::new("shop-db-1", State::Running);
+            db.compose_project = Some("shop".into());
+            db.compose_service = Some("db".into());
+            MockHost::new()
+                .param("compose_project", "shop")
+                .container(web)
+                .container(db)
+        }
+
+        fn stats(cpu_percent: f64, memory_percent: f64) -> Stats {
+            Stats {
+                cpu_percent,
+                online_cpus: 2,
+                memory_used: 64 << 20,
+                memory_limit: 256 << 20,
+                memory_percent,
+            }
+        }
+
+        #[test]
+        fn containers_fail_on_an_unhealthy_service() {
+            let healthy = shop(HealthStatus::Healthy);
+            let result = healthy.run(&policy(), "containers").unwrap();
+            assert_eq!(result.outcome, Outcome::Pass, "{}", result.message);
+
+            let result = shop(HealthStatus::Unhealthy)
+                .run(&policy(), "containers")
+                .unwrap();
+            assert_eq!(result.outcome, Outcome::Fail);
+            assert!(result.message.contains("shop-web-1"), "{}", result.message);
+        }
+
+        #[test]
+        fn image_tag_must_be_the_one_that_passed_stage() {
+            let host = shop(HealthStatus::Healthy)
+                .param("service", "web")
+                .param("expected_tag", "1.4.2");
+            let result = host.run(&policy(), "image-tag").unwrap();
+            assert_eq!(result.outcome, Outcome::Pass, "{}", result.message);
+
+            let host = shop(HealthStatus::Healthy)
+                .param("service", "web")
+                .param("expected_tag", "1.5.0");
+            let result = host.run(&policy(), "image-tag").unwrap();
+            assert_eq!(result.outcome, Outcome::Fail);
+            assert!(result.message.contains("1.4.2"), "{}", result.message);
+        }
+
+        #[test]
+        fn resources_judge_every_running_container() {
+            let calm = shop(HealthStatus::Healthy)
+                .container_stats("shop-web-1", stats(12.0, 30.0))
+                .container_stats("shop-db-1", stats(5.0, 40.0));
+            let result = calm.run(&policy(), "resources").unwrap();
+            assert_eq!(result.outcome, Outcome::Pass, "{}", result.message);
+
+            let hot = shop(HealthStatus::Healthy)
+                .container_stats("shop-web-1", stats(12.0, 30.0))
+                .container_stats("shop-db-1", stats(5.0, 97.0));
+            let result = hot.run(&policy(), "resources").unwrap();
+            assert_eq!(result.outcome, Outcome::Fail);
+            assert!(result.message.contains("shop-db-1"), "{}", result.message);
+        }
+
+        #[test]
+        fn a_docker_engine_down_is_an_error_not_a_verdict() {
+            let down = MockHost::new()
+                .param("compose_project", "shop")
+                .docker_error(DockerError::Unreachable("connection refused".into()));
+            let error = down.run(&policy(), "containers").unwrap_err();
+            assert!(error.to_string().contains("connection refused"), "{error}");
+        }
+
+        fn peer(days_left: f64, trusted: bool) -> Peer {
+            Peer {
+                certificate: Certificate {
+                    subject: "CN=shop.example.com".into(),
+                    issuer: "CN=Example CA".into(),
+                    sans: vec!["shop.example.com".into()],
+                    not_before: 0,
+                    not_after: 0,
+                    serial: "01".into(),
+                },
+                days_left,
+                chain_length: 2,
+                trusted,
+                untrusted_reason: (!trusted).then(|| "unknown issuer".into()),
+                protocol: "TLSv1.3".into(),
+            }
+        }
+
+        #[test]
+        fn certificate_of_an_https_target() {
+            let target = "https://shop.example.com/";
+            let fresh = MockHost::new()
+                .target(target)
+                .tls("shop.example.com", 443, peer(90.0, true));
+            let result = fresh.run(&policy(), "certificate").unwrap();
+            assert_eq!(result.outcome, Outcome::Pass, "{}", result.message);
+            assert_eq!(fresh.tls_calls(), [("shop.example.com".to_owned(), 443)]);
+
+            let expiring = MockHost::new()
+                .target(target)
+                .tls("shop.example.com", 443, peer(3.0, true));
+            let result = expiring.run(&policy(), "certificate").unwrap();
+            assert_eq!(result.outcome, Outcome::Fail);
+
+            let untrusted = MockHost::new()
+                .target(target)
+                .tls("shop.example.com", 443, peer(90.0, false));
+            let result = untrusted.run(&policy(), "certificate").unwrap();
+            assert_eq!(result.outcome, Outcome::Fail);
+            assert!(result.message.contains("unknown issuer"), "{}", result.message);
         }
 
         #[test]

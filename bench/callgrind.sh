@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Instructions gate spends per check, counted by callgrind: stable on a
+# noisy machine, unlike time. Runs host/benches/hot_path.rs (the one-check
+# no-I/O policy through Runtime::run) with N runs and with none, prints the
+# difference per run and the functions that cost the most.
+#
+#   bench/callgrind.sh [N]          (default 500; GATE_POOLING=off to compare)
+#
+# Needs valgrind (Debian: `apt-get install valgrind`).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+runs=${1:-500}
+command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind is missing (apt-get install valgrind)" >&2; exit 2; }
+
+cargo build --quiet --target wasm32-wasip2 --profile guest -p gate-policy-bench
+export GATE_BENCH_GUEST="$CARGO_TARGET_DIR/wasm32-wasip2/guest/gate_policy_bench.wasm"
+bin=$(cargo bench --no-run -p gate-host --bench hot_path --message-format=json 2>/dev/null |
+  python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "hot_path" and m.get("executable"):
+        print(m["executable"])')
+[ -x "$bin" ] || { echo "callgrind.sh: the hot_path bench did not build" >&2; exit 2; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for n in 0 "$runs"; do
+  valgrind --tool=callgrind --callgrind-out-file="$work/cg.$n" "$bin" "$n" >/dev/null 2>"$work/log.$n" || {
+    cat "$work/log.$n" >&2; exit 1; }
+done
+total() { sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$1"; }
+base=$(total "$work/cg.0")
+with=$(total "$work/cg.$runs")
+echo "instructions per check: $(( (with - base) / runs )) (pooling ${GATE_POOLING:-on}; $runs runs)"
+echo
+echo "functions by inclusive cost over the $runs runs (loading and compiling included once):"
+callgrind_annotate --inclusive=yes --threshold=99 "$work/cg.$runs" 2>/dev/null |
+  grep -E '^ *[0-9,]+ ' | head -n 40
