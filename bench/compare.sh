@@ -5,9 +5,10 @@
 # suite. Usage: bench/compare.sh [--quick]
 #
 # Needs hyperfine (Debian: `apt-get install hyperfine`) and GNU time
-# (`apt-get install time`); Hurl is optional (`cargo install hurl --locked`,
-# which needs libcurl4-openssl-dev and libxml2-dev): without it the Hurl
-# comparison says it was skipped.
+# (`apt-get install time`); Hurl is optional (`cargo install hurl --version
+# 8.0.1 --locked`, the last release that builds with rustc 1.95, which needs
+# Debian's libcurl4-openssl-dev, libxml2-dev and libclang-dev): without it
+# the Hurl comparison says it was skipped.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -67,7 +68,7 @@ if command -v hurl >/dev/null; then
   hurl --test --jobs 16 "$work"/hurl/*.hurl >/dev/null 2>&1 || { echo "compare.sh: hurl failed on the suite" >&2; exit 2; }
   http_commands+=(-n hurl "hurl --test --jobs 16 $(echo "$work"/hurl/*.hurl)")
 else
-  hurl_note="hurl not installed (cargo install hurl --locked; needs libcurl4-openssl-dev, libxml2-dev): skipped"
+  hurl_note="hurl not installed (cargo install hurl --version 8.0.1 --locked; needs libcurl4-openssl-dev, libxml2-dev, libclang-dev): skipped"
   echo "compare.sh: $hurl_note" >&2
 fi
 GATE_CACHE_DIR="$cache" hf --export-json "$work/http.json" "${http_commands[@]}"
@@ -80,7 +81,15 @@ echo "== criterion: per-check overhead, decision logic (gate vs regorus)" >&2
 cargo bench --quiet -p gate-host --bench check -- --noplot 'check/|rules/' >"$work/criterion-gate.txt" 2>&1
 cargo bench --quiet -p gate-bench --bench regorus -- --noplot >"$work/criterion-rego.txt" 2>&1
 
-HURL_NOTE="$hurl_note" WORK="$work" CRITERION="$target/criterion" python3 - <<'EOF'
+echo "== callgrind: instructions per check" >&2
+callgrind_note=""
+if command -v valgrind >/dev/null; then
+  bench/callgrind.sh 500 >"$work/callgrind.txt"
+else
+  callgrind_note="valgrind not installed: skipped"
+fi
+
+CALLGRIND_NOTE="$callgrind_note" HURL_NOTE="$hurl_note" WORK="$work" CRITERION="$target/criterion" python3 - <<'EOF'
 import json, os, re
 
 work, crit = os.environ["WORK"], os.environ["CRITERION"]
@@ -127,6 +136,12 @@ for part in ("instantiate", "instantiate-call", "call"):
 
 gate_rules, rego = median_us("rules", "gate"), median_us("rules", "regorus")
 row("threshold rules: gate check ÷ regorus eval", f"{gate_rules / rego:.2f}x ({gate_rules:.1f} vs {rego:.1f} µs)", "≤ 1x", gate_rules <= rego)
+
+if os.environ["CALLGRIND_NOTE"]:
+    rows.append(("instructions per check (callgrind)", os.environ["CALLGRIND_NOTE"], "", ""))
+else:
+    ipc = re.search(r"instructions per check: (\d+)", open(f"{work}/callgrind.txt").read())
+    rows.append(("instructions per check (callgrind, pooling)", f"{int(ipc.group(1)):,}", "", ""))
 
 width = max(len(r[0]) for r in rows)
 vwidth = max(len(r[1]) for r in rows)
