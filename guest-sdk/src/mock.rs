@@ -726,7 +726,8 @@ impl State {
         &mut self,
         container: &str,
     ) -> core::result::Result<Stats, DockerError> {
-        self.docker_calls.push(DockerCall::Stats(container.to_owned()));
+        self.docker_calls
+            .push(DockerCall::Stats(container.to_owned()));
         self.docker.ready(&format!("stats `{container}`"))?;
         let found = self.docker.find(container)?;
         let names = [found.id.as_str(), found.name.as_str(), container];
@@ -853,10 +854,13 @@ impl Engine {
                 .compose_project
                 .as_deref()
                 .is_none_or(|project| has(docker::COMPOSE_PROJECT, Some(project)))
-            && filter.labels.iter().all(|label| match label.split_once('=') {
-                Some((key, value)) => has(key, Some(value)),
-                None => has(label, None),
-            })
+            && filter
+                .labels
+                .iter()
+                .all(|label| match label.split_once('=') {
+                    Some((key, value)) => has(key, Some(value)),
+                    None => has(label, None),
+                })
             && filter
                 .name
                 .as_deref()
@@ -1034,7 +1038,10 @@ mod tests {
         old.exit_code = Some(137);
         old.labels = vec![("tier".into(), "web".into())];
         let other = Container::new("elsewhere", State::Running);
-        MockHost::new().container(web).container(old).container(other)
+        MockHost::new()
+            .container(web)
+            .container(old)
+            .container(other)
     }
 
     #[test]
@@ -1066,11 +1073,17 @@ mod tests {
                 memory_percent: 25.0,
             },
         );
-        assert_eq!(host.run(&containers(), "inspect").unwrap().message, "app:1.4.2");
+        assert_eq!(
+            host.run(&containers(), "inspect").unwrap().message,
+            "app:1.4.2"
+        );
         assert_eq!(host.run(&containers(), "stats").unwrap().message, "25");
         let gone = MockHost::new().container(Container::new("db", State::Running));
         let error = gone.run(&containers(), "inspect").unwrap_err();
-        assert!(error.to_string().contains("No such container: web"), "{error}");
+        assert!(
+            error.to_string().contains("No such container: web"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -1115,11 +1128,8 @@ mod tests {
         let host = MockHost::new().tls("api.example.com", 8443, peer);
         assert_eq!(host.run(&policy, "cert").unwrap().message, "TLSv1.3");
         assert_eq!(host.tls_calls(), [("API.example.com".to_owned(), 8443)]);
-        let refused = MockHost::new().tls_error(
-            "api.example.com",
-            8443,
-            TlsError::Connect("refused".into()),
-        );
+        let refused =
+            MockHost::new().tls_error("api.example.com", 8443, TlsError::Connect("refused".into()));
         assert!(refused.run(&policy, "cert").is_err());
     }
 

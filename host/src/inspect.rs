@@ -248,7 +248,9 @@ fn grants_for(
             (grants, "flags".to_owned())
         }
     };
-    let flags = args.grants.target.is_some() || !args.grants.allow_hosts.is_empty() || args.grants.prometheus.is_some();
+    let flags = args.grants.target.is_some()
+        || !args.grants.allow_hosts.is_empty()
+        || args.grants.prometheus.is_some();
     if let Some(target) = &args.grants.target {
         grants.target = Some(target.clone());
     }

@@ -50,7 +50,10 @@ pub const CALLS: &[(&str, AnswerCheck)] = &[
         "docker.list_containers",
         parses::<crate::caps::docker::ListAnswer>,
     ),
-    ("docker.inspect", parses::<crate::caps::docker::InspectAnswer>),
+    (
+        "docker.inspect",
+        parses::<crate::caps::docker::InspectAnswer>,
+    ),
     ("docker.stats", parses::<crate::caps::docker::StatsAnswer>),
     ("tls.inspect", parses::<crate::caps::tls::InspectAnswer>),
 ];
@@ -178,7 +181,7 @@ pub enum Tape {
     Record(Mutex<Vec<RecordedCheck>>),
     /// `gate test`: calls are answered from the fixture, never made.
     Replay {
-        fixture: Fixture,
+        fixture: Box<Fixture>,
         unexpected: Mutex<Vec<Unexpected>>,
     },
 }
@@ -210,7 +213,7 @@ impl Tape {
 
     pub fn replay(fixture: Fixture) -> Tape {
         Tape::Replay {
-            fixture,
+            fixture: Box::new(fixture),
             unexpected: Mutex::default(),
         }
     }
@@ -611,11 +614,7 @@ pub fn write_recording(
         env: grants.env_name.clone(),
         target: grants.target.as_ref().map(|t| t.to_string()),
         prometheus: grants.prometheus.as_ref().map(|p| p.url.to_string()),
-        allowed_hosts: grants
-            .allowed_hosts
-            .iter()
-            .map(|h| h.to_string())
-            .collect(),
+        allowed_hosts: grants.allowed_hosts.iter().map(|h| h.to_string()).collect(),
         docker: grants.docker.as_ref().map(|d| d.to_string()),
         params: grants.params.clone(),
         secrets: grants

@@ -358,7 +358,11 @@ fn a_recorded_run_replays_with_the_stack_down_and_an_edited_health_fails() {
         .iter()
         .map(|c| c["call"].as_str().unwrap())
         .collect();
-    assert_eq!(calls, ["docker.list_containers", "docker.inspect"], "{text}");
+    assert_eq!(
+        calls,
+        ["docker.list_containers", "docker.inspect"],
+        "{text}"
+    );
     assert_eq!(
         calls_of(&mut tape, "resources")[1]["call"],
         "docker.stats",
@@ -385,7 +389,10 @@ fn a_recorded_run_replays_with_the_stack_down_and_an_edited_health_fails() {
 
     // The engine now says the web container is unhealthy.
     let inspect = &mut calls_of(&mut tape, "containers")[1];
-    assert_eq!(inspect["answer"]["ok"]["health"]["status"], "Healthy", "{text}");
+    assert_eq!(
+        inspect["answer"]["ok"]["health"]["status"], "Healthy",
+        "{text}"
+    );
     inspect["answer"]["ok"]["health"]["status"] = "Unhealthy".into();
     inspect["answer"]["ok"]["health"]["last_output"] = "GET /health answered 503".into();
     let edited = dir.join("unhealthy.json");

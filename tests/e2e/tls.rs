@@ -238,7 +238,10 @@ fn a_recorded_handshake_replays_with_the_server_gone_and_an_edit_changes_the_ver
     // the --allow-host of the recorded run.
     let text = std::fs::read_to_string(&fixture).unwrap();
     let mut tape: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(tape["context"]["allowed_hosts"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        tape["context"]["allowed_hosts"].as_array().unwrap().len(),
+        1
+    );
     let calls = calls_of(&mut tape, "certificate");
     assert_eq!(calls[0]["call"], "tls.inspect", "{text}");
     assert_eq!(calls[0]["request"]["host"], "127.0.0.1");

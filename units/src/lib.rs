@@ -30,7 +30,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     // above zero as a float but would become a zero Duration. Nothing gate
     // times (requests, windows, intervals) means anything below a
     // millisecond.
-    if !seconds.is_finite() || seconds < 0.001 || seconds > 366.0 * 86_400.0 {
+    if !(0.001..=366.0 * 86_400.0).contains(&seconds) {
         return Err(format!(
             "`{text}` is out of range (must be at least 1ms and at most a year)"
         ));

@@ -75,4 +75,3 @@ pub fn setup(pooling: Pooling, cache_dir: Option<PathBuf>, params: &[(String, St
 pub fn suite(name: &str) -> Vec<(String, String)> {
     vec![("suite".to_owned(), name.to_owned())]
 }
-

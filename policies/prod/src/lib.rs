@@ -644,25 +644,32 @@ mod tests {
         #[test]
         fn certificate_of_an_https_target() {
             let target = "https://shop.example.com/";
-            let fresh = MockHost::new()
-                .target(target)
-                .tls("shop.example.com", 443, peer(90.0, true));
+            let fresh =
+                MockHost::new()
+                    .target(target)
+                    .tls("shop.example.com", 443, peer(90.0, true));
             let result = fresh.run(&policy(), "certificate").unwrap();
             assert_eq!(result.outcome, Outcome::Pass, "{}", result.message);
             assert_eq!(fresh.tls_calls(), [("shop.example.com".to_owned(), 443)]);
 
-            let expiring = MockHost::new()
-                .target(target)
-                .tls("shop.example.com", 443, peer(3.0, true));
+            let expiring =
+                MockHost::new()
+                    .target(target)
+                    .tls("shop.example.com", 443, peer(3.0, true));
             let result = expiring.run(&policy(), "certificate").unwrap();
             assert_eq!(result.outcome, Outcome::Fail);
 
-            let untrusted = MockHost::new()
-                .target(target)
-                .tls("shop.example.com", 443, peer(90.0, false));
+            let untrusted =
+                MockHost::new()
+                    .target(target)
+                    .tls("shop.example.com", 443, peer(90.0, false));
             let result = untrusted.run(&policy(), "certificate").unwrap();
             assert_eq!(result.outcome, Outcome::Fail);
-            assert!(result.message.contains("unknown issuer"), "{}", result.message);
+            assert!(
+                result.message.contains("unknown issuer"),
+                "{}",
+                result.message
+            );
         }
 
         #[test]
