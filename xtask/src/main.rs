@@ -214,6 +214,9 @@ fn build() -> Result<()> {
 }
 
 fn test(extra: &[String]) -> Result<()> {
+    // The metrics tests need a real Prometheus: the second quickstart
+    // command works on a fresh machine whether or not the demo ran first.
+    run(Command::new("bash").arg(root().join("scripts/install-prometheus.sh")))?;
     stage_shipped_guests()?;
     let test_packages: Vec<&str> = TEST_GUESTS.iter().map(|(p, _)| *p).collect();
     let out = build_guests(&test_packages)?;
