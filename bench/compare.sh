@@ -78,7 +78,7 @@ GATE_CACHE_DIR="$cache" /usr/bin/time -v "$gate" run "$policy" --param suite=htt
   >/dev/null 2>"$work/rss.txt"
 
 echo "== criterion: per-check overhead, decision logic (gate vs regorus)" >&2
-cargo bench --quiet -p gate-host --bench check -- --noplot 'check/|rules/' >"$work/criterion-gate.txt" 2>&1
+cargo bench --quiet -p gate-host --bench check -- --noplot >"$work/criterion-gate.txt" 2>&1
 cargo bench --quiet -p gate-bench --bench regorus -- --noplot >"$work/criterion-rego.txt" 2>&1
 
 echo "== callgrind: instructions per check" >&2
@@ -129,7 +129,7 @@ row("peak RSS, 50-check run", f"{mib:.1f} MiB", "< 100 MiB", mib < 100)
 for label, bench in (("pooling", "run_pooling"), ("on-demand", "run_on-demand")):
     us = median_us("check", bench)
     row(f"per-check overhead, Runtime::run ({label})", f"{us:.1f} µs", "< 20 µs", us < 20)
-for part in ("instantiate", "instantiate-call", "call"):
+for part in ("instantiate", "instantiate-call"):
     for label in ("pooling", "on-demand"):
         us = median_us("check", f"{part}_{label}")
         rows.append((f"  {part} ({label})", f"{us:.1f} µs", "", ""))

@@ -4,7 +4,8 @@
 //!   it: a task, a fresh store, instantiation from the pre-linked
 //!   component, the `run-check` call, the report;
 //! - `check/instantiate`: a fresh store and instance, dropped;
-//! - `check/call`: `run-check` again on a live instance;
+//! - `check/instantiate-call`: a fresh store and instance, and `run-check`
+//!   (gate never calls an instance twice: each check gets a fresh one);
 //! - `load/cached` and `load/compile`: loading the policy with and without
 //!   the compile cache;
 //! - `rules/gate`: a check judging 20 metric values against thresholds,
@@ -72,25 +73,6 @@ fn per_check(c: &mut Criterion) {
                         .await
                         .unwrap();
                     black_box(result)
-                })
-            })
-        });
-
-        group.bench_function(format!("call/{label}"), |b| {
-            let mut store = s.runtime.store(&s.session, deadline());
-            let instance = s
-                .tokio
-                .block_on(s.policy.pre().instantiate_async(&mut store))
-                .unwrap();
-            b.iter(|| {
-                s.tokio.block_on(async {
-                    black_box(
-                        instance
-                            .gate_policy_checks()
-                            .call_run_check(&mut store, "noop")
-                            .await
-                            .unwrap(),
-                    )
                 })
             })
         });

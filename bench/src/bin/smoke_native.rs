@@ -20,6 +20,9 @@ async fn main() -> ExitCode {
         eprintln!("N and JOBS must be numbers");
         return ExitCode::from(2);
     };
+    // reqwest is built without a crypto provider, as for gate: install the
+    // same one (plain http needs none, but the client insists).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = match reqwest::Client::builder().no_proxy().build() {
         Ok(client) => client,
         Err(e) => {
