@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use gate_e2e::prometheus::{Prometheus, Traffic};
-use gate_e2e::{API_TOKEN, Gate, Outcome, guest, stack};
+use gate_e2e::{API_TOKEN, Gate, Outcome, fixture_check, guest, stack};
 use serde_json::{Value, json};
 
 /// A fresh directory for one test, removed when dropped.
@@ -213,14 +213,7 @@ fn replayed(out: &Outcome, policy: &str) -> Vec<(String, String)> {
 
 /// The recorded `prod/metrics-error-rate` of a fixture.
 fn metrics_error_rate(fixture: &mut Value) -> &mut Value {
-    fixture["policies"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .filter(|p| p["name"] == "prod")
-        .flat_map(|p| p["checks"].as_array_mut().unwrap())
-        .find(|c| c["name"] == "metrics-error-rate")
-        .expect("prod/metrics-error-rate is recorded")
+    fixture_check(fixture, "prod", "metrics-error-rate")
 }
 
 fn gate_test(policy: &str, fixture: &Path) -> Gate {

@@ -323,9 +323,9 @@ fn a_missing_compose_project_param_is_an_error_naming_it() {
 
 /// The calls of check `check` of prod in a fixture.
 fn calls_of<'a>(tape: &'a mut serde_json::Value, check: &str) -> &'a mut Vec<serde_json::Value> {
-    let checks = tape["policies"][0]["checks"].as_array_mut().unwrap();
-    let check = checks.iter_mut().find(|c| c["name"] == check).unwrap();
-    check["calls"].as_array_mut().unwrap()
+    gate_e2e::fixture_check(tape, "prod", check)["calls"]
+        .as_array_mut()
+        .unwrap()
 }
 
 #[test]

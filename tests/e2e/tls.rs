@@ -208,11 +208,9 @@ fn tls_only_reaches_allowed_hosts() {
     );
 }
 
-/// The calls of one check in a fixture.
+/// The calls of one check of the `tls` guest in a fixture.
 fn calls_of<'a>(tape: &'a mut serde_json::Value, check: &str) -> &'a mut serde_json::Value {
-    let checks = tape["policies"][0]["checks"].as_array_mut().unwrap();
-    let check = checks.iter_mut().find(|c| c["name"] == check).unwrap();
-    &mut check["calls"]
+    &mut gate_e2e::fixture_check(tape, "tls", check)["calls"]
 }
 
 #[test]

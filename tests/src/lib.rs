@@ -34,6 +34,23 @@ fn from_env(var: &str) -> PathBuf {
     }
 }
 
+/// Check `check` of policy `policy` in a `gate.tape/v1` fixture, to read or
+/// edit its `calls` and `expect`.
+pub fn fixture_check<'a>(
+    fixture: &'a mut serde_json::Value,
+    policy: &str,
+    check: &str,
+) -> &'a mut serde_json::Value {
+    fixture["policies"]
+        .as_array_mut()
+        .expect("a fixture has policies")
+        .iter_mut()
+        .filter(|p| p["name"] == policy)
+        .flat_map(|p| p["checks"].as_array_mut().expect("a policy has checks"))
+        .find(|c| c["name"] == check)
+        .unwrap_or_else(|| panic!("{policy}/{check} is not in the fixture"))
+}
+
 /// A guest component by short name: the shipped `prod`, `bluegreen` and `api`, or a test
 /// guest such as `hostile`.
 pub fn guest(name: &str) -> PathBuf {
