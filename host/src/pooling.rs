@@ -13,7 +13,9 @@
 //! `gate config check`) instantiates once per policy, where a pool would
 //! not pay for itself.
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+const KEEP_RESIDENT: usize = 1 << 20;
 
 use crate::cli::Pooling;
 use crate::limits::Limits;
@@ -71,7 +73,10 @@ pub fn config(limits: &Limits, pool_slots: Option<usize>) -> Config {
             .max_tables_per_module(per(limits.tables))
             .total_tables(slots.saturating_mul(per(limits.tables)))
             .table_elements(limits.table_elements)
-            .max_memory_size(usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX));
+            .max_memory_size(usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX))
+            .pagemap_scan(Enabled::Auto)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config

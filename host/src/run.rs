@@ -146,9 +146,9 @@ impl Prepared {
         names.join(",")
     }
 
-    /// The HTTP client of the run, for gate's own notifications.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.session.http
+    /// Posts `text`, redacted, to the webhook at `url`.
+    pub async fn notify(&self, url: &url::Url, text: &str) -> Result<(), String> {
+        crate::notify::post(self.session.http()?, url, &self.clean(text)).await
     }
 
     /// Redacts secrets and escapes control characters.
@@ -234,7 +234,7 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
     }
     if let Some(url) = &prepared.plan.webhook {
         let text = notification(&prepared.policy_names(), &report);
-        if let Err(why) = crate::notify::post(prepared.http(), url, &prepared.clean(&text)).await {
+        if let Err(why) = prepared.notify(url, &text).await {
             eprintln!("gate: webhook: {why} (the verdict stands)");
         }
     }

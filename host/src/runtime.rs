@@ -1,10 +1,12 @@
 //! The engine, loading a policy once, and running each check in a fresh
 //! sandboxed instance.
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt as _;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use wasmtime::component::{Component, Linker};
@@ -180,6 +182,10 @@ impl Runtime {
 
     /// Runs every check of `policy`, at most `jobs` at a time, in its own
     /// store and instance. Reports come back in the policy's order.
+    ///
+    /// With one check to run or `jobs` = 1, the checks run on the calling
+    /// task: a task on another thread would only add two cross-thread
+    /// hand-offs per check (see BENCHMARKS.md).
     pub async fn run(
         &self,
         policy: &LoadedPolicy,
@@ -188,46 +194,65 @@ impl Runtime {
         strict: bool,
         progress: &Progress,
     ) -> Vec<CheckReport> {
-        let permits = Arc::new(Semaphore::new(jobs.max(1)));
-        let mut running = JoinSet::new();
         let mut reports: Vec<Option<CheckReport>> = vec![None; policy.info.checks.len()];
+        let mut runnable = Vec::new();
         for (index, check) in policy.info.checks.iter().enumerate() {
             let missing: Vec<&str> = check
                 .needs
                 .iter()
                 .filter_map(|c| session.grants.missing(*c))
                 .collect();
-            if !missing.is_empty() {
+            if missing.is_empty() {
+                runnable.push(index);
+            } else {
                 reports[index] = Some(skipped(check, &missing, strict));
-                continue;
             }
+        }
+        let task = |index: usize| {
             let engine = self.engine.clone();
             let pre = policy.pre.clone();
             let session = session.clone();
-            let permits = permits.clone();
-            let check = check.clone();
-            let tape = crate::tape::CheckCassette::for_check(
-                &session,
-                &policy.info.name,
-                Some(&check.name),
-            );
+            let check = policy.info.checks[index].clone();
             let progress = progress.clone();
             let policy_name = policy.info.name.clone();
-            running.spawn(async move {
-                let _permit = permits
-                    .acquire_owned()
-                    .await
-                    .expect("semaphore never closed");
+            async move {
+                let tape = crate::tape::CheckCassette::for_check(
+                    &session,
+                    &policy_name,
+                    Some(&check.name),
+                );
                 let _spinner = progress.start(&policy_name, &check.name);
-                (index, execute(&engine, &pre, &session, &check, tape).await)
-            });
-        }
-        while let Some(joined) = running.join_next().await {
-            match joined {
-                Ok((index, report)) => reports[index] = Some(report),
+                execute(&engine, &pre, &session, &check, tape).await
+            }
+        };
+        if jobs <= 1 || runnable.len() <= 1 {
+            for index in runnable {
                 // A panic in the host is a gate bug; the check still errors
                 // and the verdict fails closed.
-                Err(e) => tracing::error!("check task failed: {e}"),
+                match AssertUnwindSafe(task(index)).catch_unwind().await {
+                    Ok(report) => reports[index] = Some(report),
+                    Err(_) => tracing::error!("check task panicked"),
+                }
+            }
+        } else {
+            let permits = Arc::new(Semaphore::new(jobs));
+            let mut running = JoinSet::new();
+            for index in runnable {
+                let permits = permits.clone();
+                let check = task(index);
+                running.spawn(async move {
+                    let _permit = permits
+                        .acquire_owned()
+                        .await
+                        .expect("semaphore never closed");
+                    (index, check.await)
+                });
+            }
+            while let Some(joined) = running.join_next().await {
+                match joined {
+                    Ok((index, report)) => reports[index] = Some(report),
+                    Err(e) => tracing::error!("check task failed: {e}"),
+                }
             }
         }
         reports

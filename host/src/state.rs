@@ -2,7 +2,7 @@
 //! `Session` every check shares.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,10 @@ pub struct Session {
     pub grants: Grants,
     pub limits: Limits,
     pub cleaner: Cleaner,
-    pub http: reqwest::Client,
+    /// gate's own client (Prometheus, webhooks), made on first use: making
+    /// it reads every system root certificate, a few milliseconds a run
+    /// that talks to neither would pay for nothing.
+    http: OnceLock<Result<reqwest::Client, String>>,
     /// Policy traffic: dials only addresses checked against the grants.
     pub policy_http: crate::caps::http::PolicyClients,
     /// Recording or replaying host calls (`--record`, `gate test`).
@@ -40,19 +43,32 @@ impl Session {
         redact: impl IntoIterator<Item = String>,
     ) -> anyhow::Result<Session> {
         let cleaner = Cleaner::new(grants.secrets.values().cloned().chain(redact));
-        let http = crate::caps::http::client()?;
         let docker = grants.docker.clone().map(crate::caps::docker::Engine::new);
         let trust = crate::caps::tls::Trust::new(&grants.ca_files)?;
         Ok(Session {
             grants,
             limits,
             cleaner,
-            http,
+            http: OnceLock::new(),
             policy_http: Default::default(),
             tape: None,
             docker,
             trust,
         })
+    }
+}
+
+impl Session {
+    /// The client gate's own requests share (Prometheus, webhooks: hosts
+    /// the operator named), one connection pool.
+    pub fn http(&self) -> Result<&reqwest::Client, String> {
+        self.http
+            .get_or_init(|| {
+                crate::caps::http::client()
+                    .map_err(|e| format!("could not set up gate's HTTP client: {e:#}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 }
 

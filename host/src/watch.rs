@@ -518,7 +518,7 @@ pub async fn watch(
             report.env,
             report.reason
         );
-        if let Err(why) = crate::notify::post(prepared.http(), url, &prepared.clean(&text)).await {
+        if let Err(why) = prepared.notify(url, &text).await {
             let _ = writeln!(progress, "webhook: {why} (the decision stands)");
         }
     }

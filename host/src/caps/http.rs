@@ -55,12 +55,35 @@ pub fn client() -> anyhow::Result<reqwest::Client> {
 #[derive(Default)]
 pub struct PolicyClients {
     clients: Mutex<HashMap<(Origin, Vec<SocketAddr>), reqwest::Client>>,
-    /// The TLS configuration every policy client shares, made once: loading
+    /// The TLS configuration every https client shares, made once: loading
     /// the system's certificates for each client would be slow.
     tls: OnceLock<Result<rustls::ClientConfig, String>>,
+    /// The configuration of plain-http clients: each client talks to one
+    /// origin and follows no redirect, so theirs is never used, and one that
+    /// trusts nothing saves a run over http reading the system's
+    /// certificates at all.
+    plain: OnceLock<rustls::ClientConfig>,
 }
 
 impl PolicyClients {
+    fn tls_for(&self, origin: &Origin) -> Result<rustls::ClientConfig, HttpError> {
+        if origin.scheme != "http" {
+            return self.tls();
+        }
+        Ok(self
+            .plain
+            .get_or_init(|| {
+                rustls::ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default TLS versions")
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+            })
+            .clone())
+    }
+
     fn tls(&self) -> Result<rustls::ClientConfig, HttpError> {
         let made = self.tls.get_or_init(|| {
             let _ = rustls::crypto::ring::default_provider().install_default();
@@ -82,7 +105,7 @@ impl PolicyClients {
             return Ok(client.clone());
         }
         let mut builder = builder()
-            .tls_backend_preconfigured(self.tls()?)
+            .tls_backend_preconfigured(self.tls_for(origin)?)
             .dns_resolver(Arc::new(RefuseUnchecked));
         if origin.ip().is_none() {
             builder = builder.resolve_to_addrs(&origin.host, addrs);

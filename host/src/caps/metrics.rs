@@ -115,7 +115,10 @@ impl HostState {
         server: &Prometheus,
         url: Url,
     ) -> Result<QueryResult, MetricsError> {
-        let mut builder = self.session.http.get(url);
+        let client = self.session.http().map_err(|why| {
+            MetricsError::Unreachable(format!("Prometheus is unreachable: {why}"))
+        })?;
+        let mut builder = client.get(url);
         builder = match &server.auth {
             Some(PrometheusAuth::Bearer(token)) => builder.bearer_auth(token),
             Some(PrometheusAuth::Basic { user, password }) => {
