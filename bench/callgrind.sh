@@ -36,11 +36,10 @@ with=$(total "$work/cg.$runs")
 echo "instructions per check: $(( (with - base) / runs )) (pooling ${GATE_POOLING:-on}; $runs runs)"
 echo
 # Where the per-check instructions go: a third run counting only inside
-# Runtime::run and the check tasks it spawns (store, instantiation,
-# run-check, report), so
-# that compiling, done once, does not drown it.
+# each run of the check (Runtime::run: store, instantiation, run-check,
+# report), so that compiling, done once, does not drown it.
 valgrind --tool=callgrind --callgrind-out-file="$work/cg.check" --collect-atstart=no \
-  '--toggle-collect=*gate::runtime::Runtime::run*' "$bin" "$runs" >/dev/null 2>"$work/log.check"
-echo "inside gate::runtime::Runtime::run, by inclusive cost over the $runs runs:"
+  '--toggle-collect=*setup::run_passing*' "$bin" "$runs" >/dev/null 2>"$work/log.check"
+echo "inside Runtime::run, by inclusive cost over the $runs runs:"
 callgrind_annotate --inclusive=yes "$work/cg.check" 2>/dev/null |
-  grep -E '^ *[0-9,]+ ' | head -n 45 || true
+  grep -E '^ *[0-9,]+ ' | head -n 60 || true

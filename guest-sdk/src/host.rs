@@ -38,7 +38,7 @@ seam! {
     fn metrics_query_range(promql: &str, start: f64, end: f64, step: f64) -> Result<QueryResult, MetricsError> = wit::metrics::query_range;
     fn target() -> Option<String> = wit::context::target;
     fn env_name() -> String = wit::context::env_name;
-    fn param(name: &str) -> Option<String> = wit::context::param;
+    fn param(name: &str) -> Option<String> = cached_param;
     fn params() -> Vec<(String, String)> = wit::context::params;
     fn secret(name: &str) -> Option<String> = wit::context::secret;
     fn log(level: LogLevel, message: &str) = wit::context::log;
@@ -47,4 +47,18 @@ seam! {
     fn docker_inspect(container: &str) -> Result<Container, DockerError> = crate::docker::wit_calls::inspect;
     fn docker_stats(container: &str) -> Result<Stats, DockerError> = crate::docker::wit_calls::stats;
     fn tls_inspect(host: &str, port: u16) -> Result<Peer, TlsError> = crate::tls::wit_inspect;
+}
+
+/// A parameter, from a copy of all of them fetched in one host call the
+/// first time the check asks for one: a check reading twenty parameters
+/// would otherwise cross into the host twenty times. Each instance runs one
+/// check with one set of parameters, so the copy cannot go stale.
+#[cfg(target_arch = "wasm32")]
+fn cached_param(name: &str) -> Option<String> {
+    static PARAMS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    PARAMS
+        .get_or_init(wit::context::params)
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.clone())
 }

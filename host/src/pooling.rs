@@ -2,8 +2,11 @@
 //!
 //! With pooling, wasmtime reserves address space for every check that may
 //! run at once when the engine is made, and each check's instance reuses a
-//! slot instead of mapping fresh memory and tables: instantiating and
-//! dropping a check costs about half (see BENCHMARKS.md). The price is a
+//! slot instead of mapping fresh memory and tables. Slots stay resident:
+//! the pages a check wrote are reset to the initial image with `memset`
+//! (found with `PAGEMAP_SCAN` where the kernel has it), not `madvise`d
+//! away, so the next check takes no page faults; see BENCHMARKS.md for
+//! what each step saves. The price is a
 //! large virtual reservation (about 4 GiB of address space per linear
 //! memory slot, none of it resident), which a `ulimit -v` may refuse.
 //!
@@ -15,6 +18,11 @@
 
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+/// Bytes of each linear memory and table kept resident between checks:
+/// enough for what a Rust guest touches to run a check (its stack top,
+/// data and a small heap). Only with `PAGEMAP_SCAN`, which finds the pages
+/// a check wrote: without it wasmtime would `memset` the lowest megabyte
+/// of every memory, most of it a stack the check never reached.
 const KEEP_RESIDENT: usize = 1 << 20;
 
 use crate::cli::Pooling;
@@ -59,6 +67,11 @@ pub fn config(limits: &Limits, pool_slots: Option<usize>) -> Config {
     config.epoch_interruption(true);
     config.max_wasm_stack(limits.wasm_stack_bytes);
     if let Some(slots) = pool_slots {
+        let keep_resident = if has_pagemap_scan(&kernel_release()) {
+            KEEP_RESIDENT
+        } else {
+            0
+        };
         let slots = u32::try_from(slots).unwrap_or(u32::MAX);
         let per = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let mut pool = PoolingAllocationConfig::new();
@@ -75,9 +88,40 @@ pub fn config(limits: &Limits, pool_slots: Option<usize>) -> Config {
             .table_elements(limits.table_elements)
             .max_memory_size(usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX))
             .pagemap_scan(Enabled::Auto)
-            .linear_memory_keep_resident(KEEP_RESIDENT)
-            .table_keep_resident(KEEP_RESIDENT);
+            .linear_memory_keep_resident(keep_resident)
+            .table_keep_resident(keep_resident);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default()
+}
+
+/// Whether a Linux kernel of this release (`6.18.0-1-amd64`) has the
+/// `PAGEMAP_SCAN` ioctl, new in 6.7.
+fn has_pagemap_scan(release: &str) -> bool {
+    let mut parts = release.trim().split(['.', '-']);
+    let mut number = || parts.next().and_then(|p| p.parse::<u32>().ok());
+    match (number(), number()) {
+        (Some(major), Some(minor)) => (major, minor) >= (6, 7),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_pagemap_scan;
+
+    #[test]
+    fn pagemap_scan_from_kernel_6_7() {
+        assert!(has_pagemap_scan("6.18.0-1-amd64\n"));
+        assert!(has_pagemap_scan("6.7.0"));
+        assert!(has_pagemap_scan("7.0.1"));
+        assert!(!has_pagemap_scan("6.6.87-gke"));
+        assert!(!has_pagemap_scan("5.15.0-91-generic"));
+        assert!(!has_pagemap_scan(""));
+        assert!(!has_pagemap_scan("not a release"));
+    }
 }

@@ -134,7 +134,10 @@ pub struct HostState {
     host_calls: u64,
     stdout: LogPipe,
     stderr: LogPipe,
-    wasi: WasiCtx,
+    /// Made when the guest first calls WASI (a check that prints, reads a
+    /// clock or asks for randomness): most checks never do, and making it
+    /// (seeding its random generators) is most of what this state costs.
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
 }
 
@@ -143,16 +146,6 @@ impl HostState {
         let limits = &session.limits;
         let stdout = LogPipe::new(limits.log_bytes);
         let stderr = LogPipe::new(limits.log_bytes);
-        // Nothing granted: no preopened dirs, env, args, sockets or name
-        // lookups. Clocks and randomness stay, since Rust's std needs them.
-        let wasi = WasiCtx::builder()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .socket_addr_check(|_, _| Box::pin(async { false }))
-            .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(limits.resources);
         HostState {
@@ -163,7 +156,7 @@ impl HostState {
             host_calls: 0,
             stdout,
             stderr,
-            wasi,
+            wasi: None,
             table,
             deadline,
             session,
@@ -200,11 +193,27 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let (stdout, stderr) = (&self.stdout, &self.stderr);
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self
+                .wasi
+                .get_or_insert_with(|| sandboxed_wasi(stdout, stderr)),
             table: &mut self.table,
         }
     }
+}
+
+/// WASI with nothing granted: no preopened dirs, env, args, sockets or name
+/// lookups. Clocks and randomness stay, since Rust's std needs them.
+fn sandboxed_wasi(stdout: &LogPipe, stderr: &LogPipe) -> WasiCtx {
+    WasiCtx::builder()
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }))
+        .build()
 }
 
 /// Log lines of one check, bounded in bytes.
