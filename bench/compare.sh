@@ -126,13 +126,19 @@ rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(f"{work}/rs
 mib = int(rss.group(1)) / 1024
 row("peak RSS, 50-check run", f"{mib:.1f} MiB", "< 100 MiB", mib < 100)
 
-for label, bench in (("pooling", "run_pooling"), ("on-demand", "run_on-demand")):
-    us = median_us("check", bench)
-    row(f"per-check overhead, Runtime::run ({label})", f"{us:.1f} µs", "< 20 µs", us < 20)
-for part in ("instantiate", "instantiate-call"):
-    for label in ("pooling", "on-demand"):
-        us = median_us("check", f"{part}_{label}")
-        rows.append((f"  {part} ({label})", f"{us:.1f} µs", "", ""))
+# The issue's measure of per-check overhead is instantiation from the
+# pre-linked component plus the call of `run-check`; Runtime::run adds what
+# gate wraps around a check (store, limits, report) and is held to the same
+# target.
+for label in ("pooling", "on-demand"):
+    us = median_us("check", f"instantiate-call_{label}")
+    row(f"per-check overhead: instantiate + run-check ({label})", f"{us:.1f} µs", "< 20 µs", us < 20)
+for label in ("pooling", "on-demand"):
+    us = median_us("check", f"run_{label}")
+    row(f"  whole check, Runtime::run ({label})", f"{us:.1f} µs", "< 20 µs", us < 20)
+for label in ("pooling", "on-demand"):
+    us = median_us("check", f"instantiate_{label}")
+    rows.append((f"  instantiate only ({label})", f"{us:.1f} µs", "", ""))
 
 gate_rules, rego = median_us("rules", "gate"), median_us("rules", "regorus")
 row("threshold rules: gate check ÷ regorus eval", f"{gate_rules / rego:.2f}x ({gate_rules:.1f} vs {rego:.1f} µs)", "≤ 1x", gate_rules <= rego)

@@ -9,6 +9,11 @@
 //! entry carries the sha256 of its artifact, checked before the artifact is
 //! handed to wasmtime. An entry that fails any of this is rebuilt.
 //!
+//! The artifact comes first and the gate trailer (magic, digest) last, so
+//! that once checked the file is mapped as it is (`deserialize_file`)
+//! rather than read into memory and copied again: that halves the cost of a
+//! cache hit, which every `gate run` pays.
+//!
 //! An entry is named after what it was compiled from and by:
 //! `<component sha256>-<engine key>.cwasm`, where the engine key hashes
 //! wasmtime's compatibility hash (its version, target and every setting
@@ -25,11 +30,15 @@ use wasmtime::component::Component;
 
 use crate::units::format_size;
 
-/// Starts every entry; the version byte changes with the layout.
-const MAGIC: &[u8; 12] = b"gate-cwasm\x01\n";
+/// Starts the trailer of every entry; the version byte changes with the
+/// layout (version 1 put it first, as a header).
+const MAGIC: &[u8; 12] = b"gate-cwasm\x02\n";
 const DIGEST_LEN: usize = 32;
-const HEADER_LEN: usize = MAGIC.len() + DIGEST_LEN;
+const TRAILER_LEN: usize = MAGIC.len() + DIGEST_LEN;
 const ENTRY_EXTENSION: &str = "cwasm";
+/// Names entries of this layout: an entry of another layout has another
+/// name, so it is a miss, not a warning.
+const LAYOUT: &str = "2";
 
 /// Why the cache directory cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -126,13 +135,16 @@ impl Cache {
         sha256: &str,
     ) -> wasmtime::Result<(Component, Source)> {
         let path = self.entry_path(sha256);
-        match read_entry(&path) {
-            Ok(Some(artifact)) => {
+        match check_entry(&path) {
+            Ok(true) => {
                 // SAFETY: the artifact is byte for byte what gate serialized
-                // (its digest matched), read from a directory only this user
-                // can write to; wasmtime itself refuses one from an
-                // incompatible engine.
-                match unsafe { Component::deserialize(engine, &artifact) } {
+                // (its digest matched), in a directory only this user can
+                // write to, where gate only ever replaces an entry by
+                // renaming a new file over it, so the file mapped is the one
+                // checked or another whole entry for the same component;
+                // wasmtime ignores the trailer after its ELF image and itself
+                // refuses an artifact from an incompatible engine.
+                match unsafe { Component::deserialize_file(engine, &path) } {
                     Ok(component) => {
                         tracing::debug!(entry = %path.display(), "compile cache hit");
                         return Ok((component, Source::Cached));
@@ -142,7 +154,7 @@ impl Cache {
                     }
                 }
             }
-            Ok(None) => tracing::debug!(entry = %path.display(), "compile cache miss"),
+            Ok(false) => tracing::debug!(entry = %path.display(), "compile cache miss"),
             Err(why) => warn(&format!("entry {} is {why}; rebuilding it", path.display())),
         }
         let component = Component::from_binary(engine, bytes)?;
@@ -179,6 +191,7 @@ fn engine_key(engine: &Engine) -> String {
     }
     let mut hasher = Sha(Sha256::new());
     engine.precompile_compatibility_hash().hash(&mut hasher);
+    LAYOUT.hash(&mut hasher);
     hex(&hasher.0.finalize()[..16])
 }
 
@@ -193,19 +206,21 @@ enum BadEntry {
     NotAFile,
     #[error("truncated ({0} bytes)")]
     Truncated(u64),
-    #[error("not a gate cache entry (unknown header)")]
-    Header,
+    #[error("corrupt or cut short (it does not end in a gate cache trailer)")]
+    Trailer,
     #[error("corrupt (its artifact does not match its sha256)")]
     Digest,
     #[error("unreadable ({0})")]
     Io(std::io::Error),
 }
 
-/// The artifact of a valid entry, `None` when there is no entry.
-fn read_entry(path: &Path) -> Result<Option<Vec<u8>>, BadEntry> {
+/// Whether there is an entry at `path` (`false`: none) whose artifact
+/// matches its digest. It is hashed as it streams through a small buffer:
+/// the artifact itself is then mapped, never held twice.
+fn check_entry(path: &Path) -> Result<bool, BadEntry> {
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(BadEntry::Io(e)),
     };
     let bad = |why: BadEntry| {
@@ -216,22 +231,46 @@ fn read_entry(path: &Path) -> Result<Option<Vec<u8>>, BadEntry> {
     if !meta.file_type().is_file() {
         return bad(BadEntry::NotAFile);
     }
-    let mut bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) => return bad(BadEntry::Io(e)),
-    };
-    if bytes.len() < HEADER_LEN {
-        return bad(BadEntry::Truncated(bytes.len() as u64));
+    if meta.len() < TRAILER_LEN as u64 {
+        return bad(BadEntry::Truncated(meta.len()));
     }
-    if &bytes[..MAGIC.len()] != MAGIC {
-        return bad(BadEntry::Header);
+    match artifact_matches(path, meta.len() - TRAILER_LEN as u64) {
+        Ok(Ok(())) => Ok(true),
+        Ok(Err(why)) => bad(why),
+        Err(e) => bad(BadEntry::Io(e)),
     }
-    let digest = &bytes[MAGIC.len()..HEADER_LEN];
-    if Sha256::digest(&bytes[HEADER_LEN..]).as_slice() != digest {
-        return bad(BadEntry::Digest);
+}
+
+/// Compares the digest of the first `artifact_len` bytes of the entry at
+/// `path` with the one in its trailer, which follows them.
+fn artifact_matches(path: &Path, artifact_len: u64) -> std::io::Result<Result<(), BadEntry>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = fs::File::open(path)?;
+    let mut trailer = [0u8; TRAILER_LEN];
+    file.seek(SeekFrom::Start(artifact_len))?;
+    if file.read_exact(&mut trailer).is_err() || &trailer[..MAGIC.len()] != MAGIC {
+        return Ok(Err(BadEntry::Trailer));
     }
-    bytes.drain(..HEADER_LEN);
-    Ok(Some(bytes))
+    file.seek(SeekFrom::Start(0))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut left = artifact_len;
+    while left > 0 {
+        let want = buffer
+            .len()
+            .min(usize::try_from(left).unwrap_or(usize::MAX));
+        let read = file.read(&mut buffer[..want])?;
+        if read == 0 {
+            // Shrunk since it was measured: as good as cut short.
+            return Ok(Err(BadEntry::Trailer));
+        }
+        hasher.update(&buffer[..read]);
+        left -= read as u64;
+    }
+    if hasher.finalize().as_slice() != &trailer[MAGIC.len()..] {
+        return Ok(Err(BadEntry::Digest));
+    }
+    Ok(Ok(()))
 }
 
 /// Writes an entry atomically: a private temporary file in the same
@@ -246,9 +285,9 @@ fn write_entry(dir: &Path, path: &Path, artifact: &[u8]) -> std::io::Result<()> 
     let temp = dir.join(format!(".tmp-{}-{nanos}", std::process::id()));
     let written = (|| {
         let mut file = private_file(&temp)?;
+        file.write_all(artifact)?;
         file.write_all(MAGIC)?;
         file.write_all(&Sha256::digest(artifact))?;
-        file.write_all(artifact)?;
         file.flush()?;
         fs::rename(&temp, path)
     })();
@@ -428,20 +467,21 @@ mod tests {
         let dir = temp_dir("entry");
         create_private_dir(&dir).unwrap();
         let path = dir.join("x.cwasm");
-        assert!(read_entry(&path).unwrap().is_none());
+        assert!(!check_entry(&path).unwrap());
         write_entry(&dir, &path, b"artifact bytes").unwrap();
-        assert_eq!(read_entry(&path).unwrap().unwrap(), b"artifact bytes");
+        assert!(check_entry(&path).unwrap());
+        assert!(fs::read(&path).unwrap().starts_with(b"artifact bytes"));
 
         let mut bytes = fs::read(&path).unwrap();
-        *bytes.last_mut().unwrap() ^= 1;
+        bytes[0] ^= 1;
         fs::write(&path, &bytes).unwrap();
-        assert!(matches!(read_entry(&path), Err(BadEntry::Digest)));
+        assert!(matches!(check_entry(&path), Err(BadEntry::Digest)));
         assert!(!path.exists(), "a bad entry is removed");
 
         fs::write(&path, &MAGIC[..5]).unwrap();
-        assert!(matches!(read_entry(&path), Err(BadEntry::Truncated(5))));
+        assert!(matches!(check_entry(&path), Err(BadEntry::Truncated(5))));
         fs::write(&path, [0u8; 64]).unwrap();
-        assert!(matches!(read_entry(&path), Err(BadEntry::Header)));
+        assert!(matches!(check_entry(&path), Err(BadEntry::Trailer)));
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -116,9 +116,9 @@ fn damaged_entries_are_detected_and_rebuilt() {
     // A well-formed entry whose artifact is not wasmtime's: wasmtime
     // refuses it and gate compiles again.
     let artifact = b"not a compiled component";
-    let mut planted = good[..12].to_vec();
+    let mut planted = artifact.to_vec();
+    planted.extend_from_slice(&good[good.len() - 44..good.len() - 32]);
     planted.extend_from_slice(&sha256(artifact));
-    planted.extend_from_slice(artifact);
     fs::write(&entry, &planted).unwrap();
     let out = run(&dir);
     assert!(
