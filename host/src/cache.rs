@@ -1,5 +1,5 @@
 //! The compile cache: policies precompiled once and kept on disk, so a run
-//! loads a policy in well under a millisecond instead of compiling it (tens
+//! loads a policy in about a millisecond instead of compiling it (tens
 //! of milliseconds to seconds).
 //!
 //! Loading precompiled code is trusting it: wasmtime runs it as native code
