@@ -11,13 +11,13 @@
 //!
 //! The artifact comes first and the gate trailer (magic, digest) last, so
 //! that once checked the file is mapped as it is (`deserialize_file`)
-//! rather than read into memory and copied again: that halves the cost of a
-//! cache hit, which every `gate run` pays.
+//! rather than read into memory and copied again: that takes a cache hit,
+//! which every `gate run` pays, from ~1.6 to ~1.0 ms (see BENCHMARKS.md).
 //!
 //! An entry is named after what it was compiled from and by:
 //! `<component sha256>-<engine key>.cwasm`, where the engine key hashes
 //! wasmtime's compatibility hash (its version, target and every setting
-//! that shapes compiled code).
+//! that shapes compiled code) and the entry layout.
 
 use std::fs;
 use std::hash::{Hash, Hasher};
@@ -176,7 +176,8 @@ pub fn warn(message: &str) {
     eprintln!("gate: compile cache: {message}");
 }
 
-/// Hashes wasmtime's compatibility hash into a short, stable key.
+/// Hashes wasmtime's compatibility hash, and the entry layout, into a
+/// short, stable key.
 /// `DefaultHasher` is not stable across Rust releases, so sha256 it is.
 fn engine_key(engine: &Engine) -> String {
     struct Sha(Sha256);
@@ -216,7 +217,7 @@ enum BadEntry {
 
 /// Whether there is an entry at `path` (`false`: none) whose artifact
 /// matches its digest. It is hashed as it streams through a small buffer:
-/// the artifact itself is then mapped, never held twice.
+/// the artifact itself is then mapped, never read into memory whole.
 fn check_entry(path: &Path) -> Result<bool, BadEntry> {
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
@@ -235,42 +236,33 @@ fn check_entry(path: &Path) -> Result<bool, BadEntry> {
         return bad(BadEntry::Truncated(meta.len()));
     }
     match artifact_matches(path, meta.len() - TRAILER_LEN as u64) {
-        Ok(Ok(())) => Ok(true),
-        Ok(Err(why)) => bad(why),
-        Err(e) => bad(BadEntry::Io(e)),
+        Ok(()) => Ok(true),
+        Err(why) => bad(why),
     }
 }
 
 /// Compares the digest of the first `artifact_len` bytes of the entry at
 /// `path` with the one in its trailer, which follows them.
-fn artifact_matches(path: &Path, artifact_len: u64) -> std::io::Result<Result<(), BadEntry>> {
+fn artifact_matches(path: &Path, artifact_len: u64) -> Result<(), BadEntry> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut file = fs::File::open(path)?;
+    let mut file = fs::File::open(path).map_err(BadEntry::Io)?;
     let mut trailer = [0u8; TRAILER_LEN];
-    file.seek(SeekFrom::Start(artifact_len))?;
+    file.seek(SeekFrom::Start(artifact_len))
+        .map_err(BadEntry::Io)?;
     if file.read_exact(&mut trailer).is_err() || &trailer[..MAGIC.len()] != MAGIC {
-        return Ok(Err(BadEntry::Trailer));
+        return Err(BadEntry::Trailer);
     }
-    file.seek(SeekFrom::Start(0))?;
+    file.seek(SeekFrom::Start(0)).map_err(BadEntry::Io)?;
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut left = artifact_len;
-    while left > 0 {
-        let want = buffer
-            .len()
-            .min(usize::try_from(left).unwrap_or(usize::MAX));
-        let read = file.read(&mut buffer[..want])?;
-        if read == 0 {
-            // Shrunk since it was measured: as good as cut short.
-            return Ok(Err(BadEntry::Trailer));
-        }
-        hasher.update(&buffer[..read]);
-        left -= read as u64;
+    let hashed = std::io::copy(&mut file.take(artifact_len), &mut hasher).map_err(BadEntry::Io)?;
+    if hashed < artifact_len {
+        // Shrunk since it was measured: as good as cut short.
+        return Err(BadEntry::Trailer);
     }
     if hasher.finalize().as_slice() != &trailer[MAGIC.len()..] {
-        return Ok(Err(BadEntry::Digest));
+        return Err(BadEntry::Digest);
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Writes an entry atomically: a private temporary file in the same
