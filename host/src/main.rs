@@ -20,7 +20,10 @@ fn main() -> ExitCode {
         .build()
     {
         Ok(runtime) => runtime,
-        Err(e) => return fail(&anyhow::Error::new(e).context("cannot start the async runtime")),
+        Err(e) => {
+            fail(&anyhow::Error::new(e).context("cannot start the async runtime"));
+            return ExitCode::from(EXIT_UNUSABLE as u8);
+        }
     };
     let config = cli.config.as_deref();
     let result: anyhow::Result<i32> = runtime.block_on(async {
@@ -42,15 +45,21 @@ fn main() -> ExitCode {
             Command::Build(args) => gate::scaffold::build(args),
         }
     });
-    match result {
-        Ok(code) => ExitCode::from(code as u8),
-        Err(error) => fail(&error),
-    }
+    let code = match result {
+        Ok(code) => code,
+        Err(error) => {
+            fail(&error);
+            EXIT_UNUSABLE
+        }
+    };
+    // Straight out: shutting the runtime down joins its worker threads only
+    // for the kernel to end them anyway. Reports are written and flushed by
+    // now, and `exit` flushes stdout once more.
+    std::process::exit(code)
 }
 
-fn fail(error: &anyhow::Error) -> ExitCode {
+fn fail(error: &anyhow::Error) {
     eprintln!("error: {error:#}");
-    ExitCode::from(EXIT_UNUSABLE as u8)
 }
 
 fn init_tracing(verbose: u8) {

@@ -158,7 +158,9 @@ impl Prepared {
 }
 
 /// Runs `gate run` and returns its exit code. `Err` (a policy that could not
-/// be loaded, a bad gate.toml, say) means exit 2.
+/// be loaded, a bad gate.toml, say) means exit 2. Meant to be the last
+/// thing a process does: the loaded policies and the instance pool are
+/// left for the process's end to release.
 pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow::Result<i32> {
     let started_at = SystemTime::now();
     let started = Instant::now();
@@ -238,6 +240,11 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
             eprintln!("gate: webhook: {why} (the verdict stands)");
         }
     }
+    // The process ends now: dropping the loaded policies and the instance
+    // pool would unmap them piece by piece (a TLB shootdown on every worker
+    // thread each time) just before the kernel drops the whole address
+    // space anyway. Everything written is closed or flushed by now.
+    std::mem::forget(prepared);
     if !unwritten.is_empty() {
         anyhow::bail!("{}", unwritten.join("; "));
     }

@@ -3,7 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
@@ -36,7 +36,11 @@ struct DeadlineExceeded;
 /// One engine per process, with every capability linked once.
 pub struct Runtime {
     engine: Engine,
-    linker: Linker<HostState>,
+    /// Linked on a thread of its own while the first policy is read,
+    /// checked and loaded, since linking all of WASI takes a few hundred
+    /// microseconds; taken from there on first use.
+    linker: OnceLock<Linker<HostState>>,
+    linking: Mutex<Option<std::thread::JoinHandle<wasmtime::Result<Linker<HostState>>>>>,
     cache: Option<Arc<Cache>>,
 }
 
@@ -59,15 +63,41 @@ impl Runtime {
         checks_at_once: Option<usize>,
     ) -> anyhow::Result<Runtime> {
         let engine = crate::pooling::engine(limits, options.pooling, checks_at_once)?;
-        let mut linker = Linker::new(&engine);
-        crate::caps::add_to_linker(&mut linker)?;
+        let linking = {
+            let engine = engine.clone();
+            std::thread::Builder::new()
+                .name("gate-link".into())
+                .spawn(move || new_linker(&engine))
+                .ok()
+        };
         start_ticker(&engine);
         let cache = open_cache(&engine, options).map(Arc::new);
         Ok(Runtime {
             engine,
-            linker,
+            linker: OnceLock::new(),
+            linking: Mutex::new(linking),
             cache,
         })
+    }
+
+    /// The linker with WASI and every capability: the one made on its own
+    /// thread, or (should that thread not have started) made here.
+    fn linker(&self) -> wasmtime::Result<&Linker<HostState>> {
+        if let Some(linker) = self.linker.get() {
+            return Ok(linker);
+        }
+        let linking = self
+            .linking
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let linker = match linking {
+            Some(thread) => thread
+                .join()
+                .map_err(|_| wasmtime::Error::msg("the linking thread panicked"))??,
+            None => new_linker(&self.engine)?,
+        };
+        Ok(self.linker.get_or_init(|| linker))
     }
 
     /// Reads, compiles, vets and pre-links a policy, then asks it to describe
@@ -101,18 +131,27 @@ impl Runtime {
         policy::vet(path, &bytes)?;
         let sha256 = policy::sha256_hex(&bytes);
         let size = bytes.len() as u64;
-        let component = self
-            .compile(path, bytes, &sha256, limits.compile_timeout)
-            .await?;
-        let contract = policy::contract(path, &component, &self.engine)?;
         let link_error = |e: wasmtime::Error| LoadError::Link {
             path: path.to_owned(),
             reason: format!("{e:#}"),
         };
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(link_error)?;
+        // A cache hit is a checksum and a mapping, well under a
+        // millisecond: done here rather than handed to a blocking thread
+        // that would first have to start.
+        let cached = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.load(&self.engine, &sha256));
+        let component = match cached {
+            Some(component) => component,
+            None => {
+                self.compile(path, bytes, &sha256, limits.compile_timeout)
+                    .await?
+            }
+        };
+        let linker = self.linker().map_err(link_error)?;
+        let contract = policy::contract(path, &component, &self.engine)?;
+        let pre = linker.instantiate_pre(&component).map_err(link_error)?;
         let pre = PolicyPre::new(pre).map_err(link_error)?;
         let info = describe(&self.engine, &pre, session)
             .await
@@ -135,7 +174,8 @@ impl Runtime {
         })
     }
 
-    /// The component for `bytes`: from the compile cache, or compiled.
+    /// Compiles `bytes` on the blocking pool, and stores the result in the
+    /// compile cache.
     async fn compile(
         &self,
         path: &Path,
@@ -149,11 +189,12 @@ impl Runtime {
         let started = Instant::now();
         // Compilation cannot be interrupted; past the timeout we stop waiting
         // and the run ends with exit 2, which ends the process too.
-        let job = tokio::task::spawn_blocking(move || match cache {
-            Some(cache) => cache
-                .component(&engine, &bytes, &sha256)
-                .map(|(component, _)| component),
-            None => Component::from_binary(&engine, &bytes),
+        let job = tokio::task::spawn_blocking(move || {
+            let component = Component::from_binary(&engine, &bytes)?;
+            if let Some(cache) = cache {
+                cache.store(&sha256, &component);
+            }
+            Ok::<_, wasmtime::Error>(component)
         });
         let compiled =
             tokio::time::timeout(timeout, job)
@@ -171,7 +212,7 @@ impl Runtime {
                 path: path.to_owned(),
                 reason: format!("{e:#}"),
             })?;
-        tracing::debug!(path = %path.display(), elapsed = ?started.elapsed(), "compiled or loaded from the cache");
+        tracing::debug!(path = %path.display(), elapsed = ?started.elapsed(), "compiled");
         Ok(component)
     }
 
@@ -372,6 +413,12 @@ fn open_cache(engine: &Engine, options: &EngineArgs) -> Option<Cache> {
             None
         }
     }
+}
+
+fn new_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    crate::caps::add_to_linker(&mut linker)?;
+    Ok(linker)
 }
 
 fn start_ticker(engine: &Engine) {

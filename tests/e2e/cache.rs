@@ -117,8 +117,8 @@ fn damaged_entries_are_detected_and_rebuilt() {
     // refuses it and gate compiles again.
     let artifact = b"not a compiled component";
     let mut planted = artifact.to_vec();
-    planted.extend_from_slice(&good[good.len() - 44..good.len() - 32]);
-    planted.extend_from_slice(&sha256(artifact));
+    planted.extend_from_slice(&good[good.len() - TRAILER..good.len() - CHECKSUM]);
+    planted.extend_from_slice(&xxhash_rust::xxh3::xxh3_128(artifact).to_le_bytes());
     fs::write(&entry, &planted).unwrap();
     let out = run(&dir);
     assert!(
@@ -133,10 +133,10 @@ fn damaged_entries_are_detected_and_rebuilt() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
-fn sha256(bytes: &[u8]) -> Vec<u8> {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).to_vec()
-}
+/// An entry (layout 3) ends in a trailer: a 12-byte magic, then the
+/// XXH3-128 of the artifact before it, little-endian.
+const TRAILER: usize = 12 + CHECKSUM;
+const CHECKSUM: usize = 16;
 
 #[cfg(unix)]
 #[test]
