@@ -1,5 +1,5 @@
 //! The compile cache: policies precompiled once and kept on disk, so a run
-//! loads a policy in about a millisecond instead of compiling it (tens
+//! loads a policy in well under a millisecond instead of compiling it (tens
 //! of milliseconds to seconds).
 //!
 //! Loading precompiled code is trusting it: wasmtime runs it as native code
@@ -15,7 +15,7 @@
 //! So it is XXH3-128, which every run pays about 15 µs for, not sha256
 //! (about 190 µs for a 260 KB artifact).
 //!
-//! The artifact comes first and the gate trailer (magic, digest) last, so
+//! The artifact comes first and the gate trailer (magic, checksum) last, so
 //! that once checked the file is mapped as it is (`deserialize_file`)
 //! rather than read into memory and copied again: that takes a cache hit,
 //! which every `gate run` pays, from ~1.6 to ~1.0 ms (see BENCHMARKS.md).
