@@ -73,8 +73,8 @@ impl Prepared {
         let mut checked = Vec::with_capacity(plan.policies.len());
         for (planned, requirement) in plan.policies.iter().zip(&requirements) {
             let bytes = crate::policy::read(&planned.path, plan.limits.wasm_bytes)?;
-            crate::integrity::verify(&planned.path, &bytes, requirement)?;
-            checked.push(bytes);
+            let verified = crate::integrity::verify(&planned.path, &bytes, requirement)?;
+            checked.push((bytes, verified.sha256));
         }
         let mut session = Session::new(plan.grants.clone(), plan.limits.clone(), redact)?;
         if args.record.is_some() {
@@ -82,8 +82,10 @@ impl Prepared {
         }
         let session = Arc::new(session);
         let mut loaded = Vec::with_capacity(plan.policies.len());
-        for (planned, bytes) in plan.policies.iter().zip(checked) {
-            let policy = runtime.load_bytes(&planned.path, bytes, &session).await?;
+        for (planned, (bytes, sha256)) in plan.policies.iter().zip(checked) {
+            let policy = runtime
+                .load_hashed(&planned.path, bytes, sha256, &session)
+                .await?;
             planned.confirm(&policy.sha256)?;
             loaded.push(policy);
         }

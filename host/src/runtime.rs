@@ -120,6 +120,20 @@ impl Runtime {
         bytes: Vec<u8>,
         session: &Arc<Session>,
     ) -> Result<LoadedPolicy, LoadError> {
+        let sha256 = policy::sha256_hex(&bytes);
+        self.load_hashed(path, bytes, sha256, session).await
+    }
+
+    /// [`Runtime::load_bytes`] of bytes whose sha256 (hex) is already known,
+    /// as [`crate::integrity::verify`] computed it, so a policy is hashed
+    /// once per run.
+    pub async fn load_hashed(
+        &self,
+        path: &Path,
+        bytes: Vec<u8>,
+        sha256: String,
+        session: &Arc<Session>,
+    ) -> Result<LoadedPolicy, LoadError> {
         let limits = &session.limits;
         if bytes.len() as u64 > limits.wasm_bytes {
             return Err(LoadError::TooLarge {
@@ -129,7 +143,6 @@ impl Runtime {
             });
         }
         policy::vet(path, &bytes)?;
-        let sha256 = policy::sha256_hex(&bytes);
         let size = bytes.len() as u64;
         let link_error = |e: wasmtime::Error| LoadError::Link {
             path: path.to_owned(),
