@@ -6,11 +6,14 @@
 //! Every capability that opens connections for a policy goes through
 //! [`checked_addrs`] (or [`connect`], which dials its result).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
@@ -107,8 +110,8 @@ fn classify_v6(ip: Ipv6Addr) -> Option<Special> {
     }
 }
 
-/// Resolves host names. The runner always uses [`SystemLookup`]; unit tests
-/// of the checker give it names of their own.
+/// Resolves host names. The runner uses [`SystemLookup`] behind a
+/// [`CachedLookup`]; unit tests of the checker give it names of their own.
 pub trait Lookup: Send + Sync {
     fn lookup<'a>(
         &'a self,
@@ -129,6 +132,87 @@ impl Lookup for SystemLookup {
         Box::pin(async move {
             let addrs = tokio::net::lookup_host((host, port)).await?;
             Ok(addrs.map(|a| a.ip()).collect())
+        })
+    }
+}
+
+/// How long a name's addresses are reused once resolved. A run's checks ask
+/// for the same few hosts over and over (50 smoke checks against one
+/// target), and a lookup per request would be a DNS query per request;
+/// short enough that each round of `gate watch` sees a DNS switch.
+pub const NAME_TTL: Duration = Duration::from_secs(5);
+
+/// Names kept at once; past that, expired ones go, and if none had, all.
+const MAX_NAMES: usize = 256;
+
+/// A [`Lookup`] that resolves each host and port once per [`NAME_TTL`]:
+/// checks asking at the same time wait for the one lookup in flight.
+/// Failures are not kept, so the next request asks again. The addresses it
+/// hands out are checked by [`checked_addrs`] on every request, as any
+/// lookup's are.
+pub struct CachedLookup<L = SystemLookup> {
+    inner: L,
+    ttl: Duration,
+    names: Mutex<HashMap<(String, u16), Arc<Resolution>>>,
+}
+
+struct Resolution {
+    made: Instant,
+    addrs: tokio::sync::OnceCell<Vec<IpAddr>>,
+}
+
+impl Default for CachedLookup {
+    fn default() -> Self {
+        CachedLookup::new(SystemLookup, NAME_TTL)
+    }
+}
+
+impl<L: Lookup> CachedLookup<L> {
+    pub fn new(inner: L, ttl: Duration) -> Self {
+        CachedLookup {
+            inner,
+            ttl,
+            names: Mutex::default(),
+        }
+    }
+
+    /// The entry for `host`:`port`, fresh if the one kept has expired.
+    fn entry(&self, host: &str, port: u16) -> Arc<Resolution> {
+        let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (host.to_owned(), port);
+        if let Some(entry) = names.get(&key)
+            && entry.made.elapsed() < self.ttl
+        {
+            return entry.clone();
+        }
+        if names.len() >= MAX_NAMES {
+            names.retain(|_, entry| entry.made.elapsed() < self.ttl);
+            if names.len() >= MAX_NAMES {
+                names.clear();
+            }
+        }
+        let entry = Arc::new(Resolution {
+            made: Instant::now(),
+            addrs: tokio::sync::OnceCell::new(),
+        });
+        names.insert(key, entry.clone());
+        entry
+    }
+}
+
+impl<L: Lookup> Lookup for CachedLookup<L> {
+    fn lookup<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send + 'a>> {
+        let entry = self.entry(host, port);
+        Box::pin(async move {
+            entry
+                .addrs
+                .get_or_try_init(|| self.inner.lookup(host, port))
+                .await
+                .cloned()
         })
     }
 }
@@ -219,8 +303,12 @@ fn address_denial(origin: &Origin, ip: IpAddr, special: Special) -> String {
 /// Dials `origin` at its checked addresses, in the order the resolver gave
 /// them, for capabilities that speak TCP themselves (TLS). It has no
 /// timeout of its own: callers bound it with the request's.
-pub async fn connect(grants: &Grants, origin: &Origin) -> Result<TcpStream, NetError> {
-    let addrs = checked_addrs(grants, origin, &SystemLookup).await?;
+pub async fn connect(
+    grants: &Grants,
+    origin: &Origin,
+    lookup: &dyn Lookup,
+) -> Result<TcpStream, NetError> {
+    let addrs = checked_addrs(grants, origin, lookup).await?;
     let mut failures = Vec::new();
     for addr in addrs {
         match TcpStream::connect(addr).await {
@@ -446,5 +534,102 @@ mod tests {
             check(&g, "http://nothing.example.com/"),
             Err(NetError::Resolve(why)) if why.contains("no address")
         ));
+    }
+
+    /// Counts the lookups that reach it; `slow.example.com` answers only
+    /// after the test has had several lookups wait for it.
+    #[derive(Default)]
+    struct CountingLookup {
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Lookup for CountingLookup {
+        fn lookup<'a>(
+            &'a self,
+            host: &'a str,
+            _port: u16,
+        ) -> Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send + 'a>> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                match host {
+                    "down.example.com" => Err(io::Error::other("no answer")),
+                    _ => Ok(vec!["93.184.215.14".parse().unwrap()]),
+                }
+            })
+        }
+    }
+
+    impl CachedLookup<CountingLookup> {
+        fn calls(&self) -> usize {
+            self.inner.calls.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    fn block_on<F: Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[test]
+    fn a_name_is_resolved_once_for_every_check_asking_together() {
+        let cached = CachedLookup::new(CountingLookup::default(), NAME_TTL);
+        let answers = block_on(async {
+            let asks = (0..8).map(|_| cached.lookup("stage.example.com", 443));
+            futures_util::future::join_all(asks).await
+        });
+        assert_eq!(cached.calls(), 1);
+        for answer in answers {
+            assert_eq!(
+                answer.unwrap(),
+                ["93.184.215.14".parse::<IpAddr>().unwrap()]
+            );
+        }
+        // Another port is another entry.
+        block_on(cached.lookup("stage.example.com", 8443)).unwrap();
+        assert_eq!(cached.calls(), 2);
+    }
+
+    #[test]
+    fn an_expired_name_and_a_failed_lookup_are_asked_again() {
+        let cached = CachedLookup::new(CountingLookup::default(), Duration::ZERO);
+        block_on(cached.lookup("stage.example.com", 443)).unwrap();
+        block_on(cached.lookup("stage.example.com", 443)).unwrap();
+        assert_eq!(cached.calls(), 2);
+
+        let cached = CachedLookup::new(CountingLookup::default(), NAME_TTL);
+        for _ in 0..2 {
+            let error = block_on(cached.lookup("down.example.com", 443)).unwrap_err();
+            assert_eq!(error.to_string(), "no answer");
+        }
+        assert_eq!(cached.calls(), 2);
+    }
+
+    #[test]
+    fn cached_addresses_are_still_checked() {
+        let cached = CachedLookup::new(names(), NAME_TTL);
+        let g = grants("http://127.0.0.1:8080", &["*.example.com"]);
+        let run = |url: &str| block_on(checked_addrs(&g, &origin(url), &cached));
+        assert!(run("http://public.example.com/").is_ok());
+        for _ in 0..2 {
+            let why = denied(run("http://internal.example.com/"));
+            assert!(why.contains("10.1.2.3"), "{why}");
+        }
+    }
+
+    #[test]
+    fn the_name_cache_is_bounded() {
+        let cached = CachedLookup::new(CountingLookup::default(), NAME_TTL);
+        block_on(async {
+            for n in 0..(MAX_NAMES + 10) {
+                cached
+                    .lookup(&format!("h{n}.example.com"), 443)
+                    .await
+                    .unwrap();
+            }
+        });
+        assert!(cached.names.lock().unwrap().len() <= MAX_NAMES);
     }
 }

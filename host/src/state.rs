@@ -26,6 +26,9 @@ pub struct Session {
     http: OnceLock<Result<reqwest::Client, String>>,
     /// Policy traffic: dials only addresses checked against the grants.
     pub policy_http: crate::caps::http::PolicyClients,
+    /// The names policy traffic resolves, each looked up once per
+    /// [`crate::net::NAME_TTL`] for all checks.
+    pub names: crate::net::CachedLookup,
     /// Recording or replaying host calls (`--record`, `gate test`).
     pub tape: Option<Arc<crate::tape::Tape>>,
     /// The Docker engine granted with `--docker`, if any.
@@ -51,6 +54,7 @@ impl Session {
             cleaner,
             http: OnceLock::new(),
             policy_http: Default::default(),
+            names: Default::default(),
             tape: None,
             docker,
             trust,

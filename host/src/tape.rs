@@ -363,11 +363,13 @@ pub struct UnexpectedCall {
 impl HostState {
     /// Runs a host call through the run's tape: live (and kept, when
     /// recording), or answered from the fixture when replaying. `request`
-    /// is what identifies the call; the answer is what the policy gets.
+    /// makes what identifies the call, and is called only when there is a
+    /// tape (a live run without one builds no JSON per request); the answer
+    /// is what the policy gets.
     pub(crate) async fn taped<A>(
         &mut self,
         call: &'static str,
-        request: Value,
+        request: impl FnOnce() -> Value,
         live: impl AsyncFnOnce(&mut HostState) -> A,
     ) -> wasmtime::Result<A>
     where
@@ -375,7 +377,7 @@ impl HostState {
     {
         let cleaner = &self.session.cleaner;
         if self.tape.is_replay() {
-            let request = redact(request, cleaner);
+            let request = redact(request(), cleaner);
             return match self.tape.answer(call, &request) {
                 Ok(answer) => A::deserialize(answer).map_err(|e| {
                     // Fixtures are validated on load; this is a gate bug.
@@ -402,7 +404,7 @@ impl HostState {
             let cleaner = &self.session.cleaner;
             calls.push(Call {
                 call: call.to_owned(),
-                request: redact(request, cleaner),
+                request: redact(request(), cleaner),
                 answer: redact(serde_json::to_value(&answer)?, cleaner),
             });
         }

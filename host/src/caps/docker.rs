@@ -265,7 +265,11 @@ impl HostState {
     {
         let started = Instant::now();
         let result = self
-            .taped(call, request, async |state| Answer::from(live(state).await))
+            .taped(
+                call,
+                move || request,
+                async |state| Answer::from(live(state).await),
+            )
             .await?
             .into_result();
         let record = match &result {

@@ -136,16 +136,20 @@ impl Host for HostState {
     async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, HttpError>> {
         self.count_call()?;
         let method = method_name(request.method);
-        // Show the URL as resolved against the target when it resolves.
-        let shown = match self.session.grants.http_url(&request.url) {
+        // Parsed and checked once: the record shows the URL as resolved
+        // against the target, and the request goes to that same URL.
+        let checked = self.session.grants.http_url(&request.url);
+        let shown = match &checked {
             Ok(url) => url.to_string(),
             Err(_) => request.url.clone(),
         };
         let started = Instant::now();
         let outcome = self
-            .taped("http.send", tape_request(method, &request), async |state| {
-                HttpAnswer::from(state.send_checked(method, &request).await)
-            })
+            .taped(
+                "http.send",
+                || tape_request(method, &request),
+                async |state| HttpAnswer::from(state.send_checked(method, checked, &request).await),
+            )
             .await?
             .into_result();
         let answer = match &outcome {
@@ -181,19 +185,19 @@ impl HostState {
         });
     }
 
+    /// Sends `request` to `url`, what [`Grants::http_url`] made of its URL.
+    ///
+    /// [`Grants::http_url`]: crate::grants::Grants::http_url
     async fn send_checked(
         &mut self,
         method: &'static str,
+        url: Result<url::Url, HttpDenial>,
         request: &Request,
     ) -> Result<Response, HttpError> {
-        let url = self
-            .session
-            .grants
-            .http_url(&request.url)
-            .map_err(|denial| match denial {
-                HttpDenial::Denied(why) => HttpError::Denied(why),
-                HttpDenial::Invalid(why) => HttpError::InvalidRequest(why),
-            })?;
+        let url = url.map_err(|denial| match denial {
+            HttpDenial::Denied(why) => HttpError::Denied(why),
+            HttpDenial::Invalid(why) => HttpError::InvalidRequest(why),
+        })?;
         let origin = Origin::of(&url)
             .ok_or_else(|| HttpError::InvalidRequest(format!("URL `{url}` has no host")))?;
         let mut headers = reqwest::header::HeaderMap::new();
@@ -212,7 +216,7 @@ impl HostState {
         let session = self.session.clone();
         let body = request.body.clone();
         within(timeout, async move {
-            let addrs = net::checked_addrs(&session.grants, &origin, &net::SystemLookup)
+            let addrs = net::checked_addrs(&session.grants, &origin, &session.names)
                 .await
                 .map_err(|e| match e {
                     NetError::Denied(why) => HttpError::Denied(why),

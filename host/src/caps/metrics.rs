@@ -88,9 +88,13 @@ impl HostState {
         let url = api_url(&server, endpoint, params);
         let started = Instant::now();
         let result = self
-            .taped(call, key, async |state| {
-                MetricsAnswer::of(state.ask_prometheus(&server, url.clone()).await, at)
-            })
+            .taped(
+                call,
+                move || key,
+                async |state| {
+                    MetricsAnswer::of(state.ask_prometheus(&server, url.clone()).await, at)
+                },
+            )
             .await?
             .into_result(at);
         let record = match &result {

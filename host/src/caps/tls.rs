@@ -139,9 +139,11 @@ impl Host for HostState {
         let started = Instant::now();
         let request = serde_json::json!({ "host": host, "port": port });
         let result = self
-            .taped("tls.inspect", request, async |state| {
-                InspectAnswer::from(state.handshake(&host, port).await)
-            })
+            .taped(
+                "tls.inspect",
+                move || request,
+                async |state| InspectAnswer::from(state.handshake(&host, port).await),
+            )
             .await?
             .into_result();
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -200,7 +202,7 @@ impl HostState {
         let connect = async {
             // Only addresses checked against the grants are dialled, as for
             // HTTP: a name allowed by the list cannot lead to a private one.
-            let tcp = crate::net::connect(&self.session.grants, &origin)
+            let tcp = crate::net::connect(&self.session.grants, &origin, &self.session.names)
                 .await
                 .map_err(|e| match e {
                     NetError::Denied(why) => TlsError::Denied(why),
