@@ -2,6 +2,12 @@
 //! would hand-write instead of a gate policy. `smoke-native URL N JOBS`
 //! makes N `GET URL` requests, JOBS at a time, on one client, reads each
 //! body and checks each answered 200, as the bench policy's 50 checks do.
+//!
+//! Its client is built as such a program builds one, and so reads every
+//! system root certificate at start, http URL or not. With `--plain` it
+//! trusts no certificate instead (as gate's clients for http origins do),
+//! which leaves what the requests themselves cost: the floor of the
+//! comparison.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,9 +17,13 @@ use tokio::task::JoinSet;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let plain = args.last().is_some_and(|a| a == "--plain");
+    if plain {
+        args.pop();
+    }
     let [url, count, jobs] = args.as_slice() else {
-        eprintln!("usage: smoke-native URL N JOBS");
+        eprintln!("usage: smoke-native URL N JOBS [--plain]");
         return ExitCode::from(2);
     };
     let (Ok(count), Ok(jobs)) = (count.parse::<usize>(), jobs.parse::<usize>()) else {
@@ -23,7 +33,18 @@ async fn main() -> ExitCode {
     // reqwest is built without a crypto provider, as for gate: install the
     // same one (plain http needs none, but the client insists).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = match reqwest::Client::builder().no_proxy().build() {
+    let mut builder = reqwest::Client::builder().no_proxy();
+    if plain {
+        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        builder = builder.tls_backend_preconfigured(tls);
+    }
+    let client = match builder.build() {
         Ok(client) => client,
         Err(e) => {
             eprintln!("cannot build the HTTP client: {e}");
