@@ -536,8 +536,9 @@ mod tests {
         ));
     }
 
-    /// Counts the lookups that reach it; `slow.example.com` answers only
-    /// after the test has had several lookups wait for it.
+    /// Counts the lookups that reach it. Each answers only after yielding
+    /// once, so lookups asked together are in flight at the same time;
+    /// `down.example.com` fails.
     #[derive(Default)]
     struct CountingLookup {
         calls: std::sync::atomic::AtomicUsize,
