@@ -57,6 +57,14 @@ pub enum Capability {
 }
 
 impl Capability {
+    /// Every capability, so that a check's needs fit in place (see [`Needs`]).
+    const ALL: [Capability; 4] = [
+        Capability::Http,
+        Capability::Metrics,
+        Capability::Docker,
+        Capability::Tls,
+    ];
+
     fn to_wit(self) -> wit::Capability {
         match self {
             Capability::Http => wit::Capability::Http,
@@ -89,7 +97,41 @@ pub struct Check {
     description: &'static str,
     run: fn() -> Result<CheckResult>,
     blocking: bool,
-    needs: Vec<Capability>,
+    needs: Needs,
+}
+
+/// The capabilities a check needs, distinct and in the order declared,
+/// held in place: each instance builds the whole policy to run one check,
+/// and a heap list per check is an allocation per check of the policy.
+#[derive(Clone, Copy)]
+struct Needs {
+    list: [Capability; Capability::ALL.len()],
+    len: u8,
+}
+
+impl Needs {
+    const NONE: Needs = Needs {
+        list: Capability::ALL,
+        len: 0,
+    };
+
+    fn as_slice(&self) -> &[Capability] {
+        &self.list[..usize::from(self.len)]
+    }
+
+    fn add(&mut self, capability: Capability) {
+        // A repeated need means nothing more; keep the list as declared.
+        if !self.as_slice().contains(&capability) {
+            self.list[usize::from(self.len)] = capability;
+            self.len += 1;
+        }
+    }
+}
+
+impl core::fmt::Debug for Needs {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
 }
 
 impl Check {
@@ -116,7 +158,7 @@ impl Check {
             description,
             run,
             blocking: true,
-            needs: Vec::new(),
+            needs: Needs::NONE,
         }
     }
 
@@ -146,10 +188,7 @@ impl Check {
     /// assert_eq!(check.needed(), &[Capability::Http, Capability::Tls]);
     /// ```
     pub fn needs(mut self, capability: Capability) -> Self {
-        // A repeated need means nothing more; keep the list as declared.
-        if !self.needs.contains(&capability) {
-            self.needs.push(capability);
-        }
+        self.needs.add(capability);
         self
     }
 
@@ -194,7 +233,7 @@ impl Check {
     /// assert!(check.needed().is_empty());
     /// ```
     pub fn needed(&self) -> &[Capability] {
-        &self.needs
+        self.needs.as_slice()
     }
 
     /// Runs the check here and now, e.g. from a native unit test of a check
@@ -216,7 +255,12 @@ impl Check {
             name: self.name.to_owned(),
             description: self.description.to_owned(),
             blocking: self.blocking,
-            needs: self.needs.iter().map(|need| need.to_wit()).collect(),
+            needs: self
+                .needs
+                .as_slice()
+                .iter()
+                .map(|need| need.to_wit())
+                .collect(),
         }
     }
 }
