@@ -286,6 +286,11 @@ impl CheckCassette {
         }
     }
 
+    /// No tape: calls go out and nothing keeps them.
+    pub fn is_live(&self) -> bool {
+        matches!(self, CheckCassette::Live)
+    }
+
     pub fn is_replay(&self) -> bool {
         matches!(self, CheckCassette::Replay { .. })
     }
