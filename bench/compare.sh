@@ -96,6 +96,7 @@ echo "== callgrind: instructions per check" >&2
 callgrind_note=""
 if command -v valgrind >/dev/null; then
   bench/callgrind.sh 500 >"$work/callgrind.txt"
+  bench/callgrind.sh --http 5 >"$work/callgrind-http.txt"
 else
   callgrind_note="valgrind not installed: skipped"
 fi
@@ -168,8 +169,10 @@ row("threshold rules: gate check ÷ regorus eval", f"{gate_rules / rego:.2f}x ({
 if os.environ["CALLGRIND_NOTE"]:
     rows.append(("instructions per check (callgrind)", os.environ["CALLGRIND_NOTE"], "", ""))
 else:
-    ipc = re.search(r"instructions per check: (\d+)", open(f"{work}/callgrind.txt").read())
+    ipc = re.search(r"instructions per no-I/O check: (\d+)", open(f"{work}/callgrind.txt").read())
     rows.append(("instructions per check (callgrind, pooling)", f"{int(ipc.group(1)):,}", "", ""))
+    ipc = re.search(r"instructions per HTTP check[^:]*: (\d+)", open(f"{work}/callgrind-http.txt").read())
+    rows.append(("  per HTTP check, one at a time (callgrind)", f"{int(ipc.group(1)):,}", "", ""))
 
 width = max(len(r[0]) for r in rows)
 vwidth = max(len(r[1]) for r in rows)

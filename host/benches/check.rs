@@ -33,7 +33,7 @@ fn rules(c: &mut Criterion) {
         params.push((format!("m{i}"), format!("{}", 10.0 + i as f64)));
         params.push((format!("max{i}"), format!("{}", 100.0 + i as f64)));
     }
-    let s = setup(Pooling::On, None, &params);
+    let s = setup(Pooling::On, None, &params, None);
     let mut group = c.benchmark_group("rules");
     group.bench_function("gate", |b| b.iter(|| black_box(run_passing(&s))));
     group.finish();
@@ -45,7 +45,7 @@ fn deadline() -> Instant {
 
 fn per_check(c: &mut Criterion) {
     let setups = [("pooling", Pooling::On), ("on-demand", Pooling::Off)]
-        .map(|(label, pooling)| (label, setup(pooling, None, &suite("one"))));
+        .map(|(label, pooling)| (label, setup(pooling, None, &suite("one"), None)));
     let mut group = c.benchmark_group("check");
     for (label, s) in &setups {
         group.bench_function(format!("run/{label}"), |b| {
@@ -82,8 +82,8 @@ fn per_check(c: &mut Criterion) {
 
 fn load(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("gate-bench-cache-{}", std::process::id()));
-    let s = setup(Pooling::Off, Some(dir.clone()), &suite("one"));
-    let uncached = setup(Pooling::Off, None, &suite("one"));
+    let s = setup(Pooling::Off, Some(dir.clone()), &suite("one"), None);
+    let uncached = setup(Pooling::Off, None, &suite("one"), None);
     let mut group = c.benchmark_group("load");
     group.bench_function("cached", |b| {
         b.iter(|| {

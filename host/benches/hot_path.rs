@@ -2,6 +2,11 @@
 //! one-check no-I/O policy N times through `Runtime::run`, as `gate run`
 //! runs a check (N is the first numeric argument, default 1000).
 //!
+//! With `GATE_BENCH_TARGET=URL` it runs the bench guest's fifty HTTP checks
+//! (`GET /api/v1/products`, expecting 200) against that server instead,
+//! one at a time, N times: the script starts the sample service in its own
+//! process, so that the server's instructions are not counted as gate's.
+//!
 //! Callgrind counts instructions, not seconds, so the count is the same
 //! on a busy machine: the script runs this with N and with 0 and divides
 //! the difference by N, which leaves out loading and compiling.
@@ -19,7 +24,16 @@ fn main() {
         Ok("off") => Pooling::Off,
         _ => Pooling::On,
     };
-    let s = setup::setup(pooling, None, &setup::suite("one"));
+    let target = std::env::var("GATE_BENCH_TARGET").ok().map(|url| {
+        url::Url::parse(&url).unwrap_or_else(|e| panic!("GATE_BENCH_TARGET `{url}`: {e}"))
+    });
+    let suite = if target.is_some() { "http" } else { "one" };
+    let s = setup::setup(pooling, None, &setup::suite(suite), target);
+    if s.session.grants.target.is_some() {
+        // Connections and the resolved name are made once, as in a real
+        // run's first checks; the N runs then measure checks alone.
+        setup::run_passing(&s);
+    }
     for _ in 0..runs {
         std::hint::black_box(setup::run_passing(&s));
     }

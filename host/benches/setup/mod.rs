@@ -42,11 +42,25 @@ pub fn run_passing(s: &Setup) -> Vec<gate::report::CheckReport> {
             s.runtime
                 .run(&s.policy, &s.session, 1, false, &Progress::default()),
         );
-    assert_eq!(reports[0].outcome, gate::report::Outcome::Pass);
+    for report in &reports {
+        assert_eq!(
+            report.outcome,
+            gate::report::Outcome::Pass,
+            "{}: {}",
+            report.name,
+            report.message
+        );
+    }
     reports
 }
 
-pub fn setup(pooling: Pooling, cache_dir: Option<PathBuf>, params: &[(String, String)]) -> Setup {
+/// `target`: the `--target` the checks' HTTP requests go to, if any.
+pub fn setup(
+    pooling: Pooling,
+    cache_dir: Option<PathBuf>,
+    params: &[(String, String)],
+    target: Option<url::Url>,
+) -> Setup {
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -60,6 +74,7 @@ pub fn setup(pooling: Pooling, cache_dir: Option<PathBuf>, params: &[(String, St
     let runtime = Runtime::with_options(&limits, &engine, Some(1)).unwrap();
     let grants = Grants {
         params: params.iter().cloned().collect(),
+        target,
         ..Grants::default()
     };
     let session = Arc::new(Session::new(grants, limits, []).unwrap());
