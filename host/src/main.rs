@@ -15,13 +15,10 @@ fn main() -> ExitCode {
         verbose: cli.verbose > 0,
         quiet: cli.quiet,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match async_runtime() {
         Ok(runtime) => runtime,
-        Err(e) => {
-            fail(&anyhow::Error::new(e).context("cannot start the async runtime"));
+        Err(error) => {
+            fail(&error);
             return ExitCode::from(EXIT_UNUSABLE as u8);
         }
     };
@@ -56,6 +53,38 @@ fn main() -> ExitCode {
     // for the kernel to end them anyway. Reports are written and flushed by
     // now, and `exit` flushes stdout once more.
     std::process::exit(code)
+}
+
+/// gate's async runtime: one thread unless `GATE_WORKER_THREADS` asks for
+/// more. A check costs microseconds of CPU between waits, so a second
+/// thread buys nothing but hand-offs between threads, and page faults in a
+/// fresh sandbox that must flush the other CPU's TLB: one thread took a
+/// 50-check HTTP run from 8.6 to 7.7 ms (BENCHMARKS.md). Checks still run
+/// concurrently, and one that computes yields to the others at every epoch
+/// tick; more threads pay only for policies heavy on CPU.
+fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    let threads = match std::env::var("GATE_WORKER_THREADS") {
+        Err(std::env::VarError::NotPresent) => 1,
+        Ok(text) if text.is_empty() => 1,
+        Ok(text) => match text.parse::<usize>() {
+            Ok(n @ 1..=256) => n,
+            _ => anyhow::bail!("GATE_WORKER_THREADS must be a number from 1 to 256, not `{text}`"),
+        },
+        Err(std::env::VarError::NotUnicode(_)) => {
+            anyhow::bail!("GATE_WORKER_THREADS must be a number from 1 to 256")
+        }
+    };
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
+    };
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::Error::new(e).context("cannot start the async runtime"))
 }
 
 fn fail(error: &anyhow::Error) {

@@ -238,8 +238,8 @@ impl Runtime {
     /// store and instance. Reports come back in the policy's order.
     ///
     /// With one check to run or `jobs` = 1, the checks run on the calling
-    /// task: a task on another thread would only add two cross-thread
-    /// hand-offs per check (see BENCHMARKS.md).
+    /// task: a spawned task would only add a hand-off per check, two
+    /// between threads where the runtime has several (see BENCHMARKS.md).
     pub async fn run(
         &self,
         policy: &LoadedPolicy,

@@ -61,7 +61,8 @@ pub fn setup(
     params: &[(String, String)],
     target: Option<url::Url>,
 ) -> Setup {
-    let tokio = tokio::runtime::Builder::new_multi_thread()
+    // One thread, as `gate` runs by default.
+    let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
