@@ -28,6 +28,8 @@ const OTHER_PATH: &str = "other";
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
     requests_served: AtomicU64,
+    in_flight: AtomicU64,
+    most_in_flight: AtomicU64,
     series: Mutex<Series>,
 }
 
@@ -49,6 +51,10 @@ struct Histogram {
 impl Metrics {
     pub(crate) fn requests_served(&self) -> u64 {
         self.requests_served.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn most_in_flight(&self) -> u64 {
+        self.most_in_flight.load(Ordering::Relaxed)
     }
 
     fn record(&self, method: &'static str, path: &str, status: u16, elapsed: Duration) {
@@ -128,6 +134,7 @@ pub(crate) async fn observe(
     next: Next,
 ) -> Response {
     metrics.requests_served.fetch_add(1, Ordering::Relaxed);
+    let _in_flight = InFlight::enter(&metrics);
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -141,6 +148,24 @@ pub(crate) async fn observe(
     let response = next.run(req).await;
     metrics.record(method, &path, response.status().as_u16(), start.elapsed());
     response
+}
+
+/// A request being answered, counted until it is dropped (answered, or
+/// cancelled by a client that went away).
+struct InFlight<'a>(&'a Metrics);
+
+impl<'a> InFlight<'a> {
+    fn enter(metrics: &'a Metrics) -> InFlight<'a> {
+        let now = metrics.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics.most_in_flight.fetch_max(now, Ordering::Relaxed);
+        InFlight(metrics)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// `GET /metrics`.

@@ -98,6 +98,11 @@ impl Server {
         self.metrics.requests_served()
     }
 
+    /// The most requests that were being answered at once so far.
+    pub fn most_requests_in_flight(&self) -> u64 {
+        self.metrics.most_in_flight()
+    }
+
     /// Shuts down gracefully and waits for the server thread to finish.
     pub fn stop(mut self) {
         self.shut_down();

@@ -291,22 +291,36 @@ impl Runtime {
         } else {
             let permits = Arc::new(Semaphore::new(jobs));
             let mut running = JoinSet::new();
-            for index in runnable {
-                let permits = permits.clone();
-                let check = task(index);
-                running.spawn(async move {
-                    let _permit = permits
-                        .acquire_owned()
-                        .await
-                        .expect("semaphore never closed");
-                    (index, check.await)
-                });
-            }
-            while let Some(joined) = running.join_next().await {
-                match joined {
+            let mut keep =
+                |joined: Result<(usize, CheckReport), tokio::task::JoinError>| match joined {
                     Ok((index, report)) => reports[index] = Some(report),
                     Err(e) => tracing::error!("check task failed: {e}"),
+                };
+            for index in runnable {
+                let permit = permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore never closed");
+                let check = task(index);
+                running.spawn(async move {
+                    let _permit = permit;
+                    (index, check.await)
+                });
+                // The checks whose answers are in go on before another
+                // starts: yield_now resumes this task only after the runtime
+                // has polled for I/O. Against a stack that answers faster
+                // than a sandbox starts, a check ending frees a warm slot
+                // for the next instead of each taking a fresh one (page
+                // faults, a new connection); against a slow one, checks
+                // still start back to back, `jobs` at once.
+                tokio::task::yield_now().await;
+                while let Some(joined) = running.try_join_next() {
+                    keep(joined);
                 }
+            }
+            while let Some(joined) = running.join_next().await {
+                keep(joined);
             }
         }
         reports

@@ -2,7 +2,7 @@
 //! of worker threads where checks run, never what a check is allowed or
 //! how it ends.
 
-use gate_e2e::{Gate, stack};
+use gate_e2e::{Faults, Gate, stack};
 
 /// Each check of the hostile policy as (name, outcome, error kind), run
 /// with `--pooling pooling` on `threads` worker threads (gate's default:
@@ -89,4 +89,23 @@ fn checks_beyond_the_pool_wait_for_a_slot() {
     assert_eq!(checks.len(), 50);
     assert!(checks.iter().all(|c| c["outcome"] == "pass"));
     assert_eq!(stack.requests_served(), 50);
+}
+
+#[test]
+fn against_a_slow_stack_jobs_checks_wait_at_once() {
+    // gate starts the next check once the answers already in are handled;
+    // with none in for 300 ms, that holds none back: 16 requests are out
+    // together, and never more.
+    let stack = stack();
+    stack.set_faults(Faults {
+        latency_ms: 300,
+        ..Faults::default()
+    });
+    let out = Gate::policies(&["bench"])
+        .target(&stack.url())
+        .args(["--param", "suite=http", "--jobs", "16"])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.all_output());
+    assert_eq!(stack.requests_served(), 50);
+    assert_eq!(stack.most_requests_in_flight(), 16);
 }
