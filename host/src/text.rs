@@ -38,6 +38,30 @@ impl Cleaner {
         }
         text
     }
+
+    /// [`Cleaner::redact`] of bytes that need not be text (a binary body):
+    /// each secret's bytes become `[REDACTED]`'s.
+    pub fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut bytes = bytes.to_vec();
+        for secret in self.secrets.iter().map(String::as_bytes) {
+            if secret.is_empty() || !bytes.windows(secret.len()).any(|w| w == secret) {
+                continue;
+            }
+            let mut out = Vec::with_capacity(bytes.len());
+            let mut rest = bytes.as_slice();
+            while !rest.is_empty() {
+                if rest.starts_with(secret) {
+                    out.extend_from_slice(REDACTED.as_bytes());
+                    rest = &rest[secret.len()..];
+                } else {
+                    out.push(rest[0]);
+                    rest = &rest[1..];
+                }
+            }
+            bytes = out;
+        }
+        bytes
+    }
 }
 
 /// Replaces every control character but `\n` and `\t` (ESC, BEL, CR, C1

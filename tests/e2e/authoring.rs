@@ -376,3 +376,51 @@ fn bad_fixtures_cannot_run() {
         out.stderr
     );
 }
+
+/// A body that is not text reaches the policy byte for byte, live and
+/// replayed from its recording, where it is kept as base64.
+#[test]
+fn a_binary_body_reaches_the_policy_exactly_live_and_replayed() {
+    let scratch = Scratch::new("binary");
+    let fixture = scratch.path("binary.json");
+    let body = [
+        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0xff, 0xfe,
+    ];
+    let hex: String = body.iter().map(|b| format!("{b:02x}")).collect();
+    let server = gate_e2e::stub::Stub::with_body(200, &[("content-type", "image/png")], &body);
+    let fetch = |hex: &str| {
+        Gate::policies(&["fetch"])
+            .target(&server.url())
+            .param("url=/logo.png")
+            .param(&format!("body_hex={hex}"))
+            .json()
+    };
+
+    // Any other bytes fail the check: it does compare them.
+    let wrong = fetch("89504e47").run();
+    assert_eq!(wrong.code, 1, "{}", wrong.stdout);
+    assert!(
+        wrong.check("fetch", "get")["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("body {hex}, not 89504e47")),
+        "{}",
+        wrong.stdout
+    );
+
+    let recorded = fetch(&hex).arg("--record").arg(&fixture).run();
+    assert_eq!(recorded.code, 0, "{}", recorded.stdout);
+    drop(server);
+    let mut tape: Value =
+        serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
+    let answer = &fixture_check(&mut tape, "fetch", "get")["calls"][0]["answer"];
+    assert_eq!(answer["body_base64"], "iVBORw0KGgoA//4=", "{answer}");
+    assert!(answer.get("body").is_none(), "{answer}");
+
+    let replay = gate_test("fetch", &fixture).json().run();
+    assert_eq!(replay.code, 0, "{}", replay.stdout);
+    assert_eq!(
+        replayed(&replay, "fetch"),
+        [("fetch/get".into(), "pass".into())]
+    );
+}

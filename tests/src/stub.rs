@@ -26,15 +26,23 @@ pub struct Stub {
 impl Stub {
     /// Starts answering `status` with `headers` (and an empty body).
     pub fn start(status: u16, headers: &[(&str, &str)]) -> Stub {
+        Stub::with_body(status, headers, &[])
+    }
+
+    /// Starts answering `status` with `headers` and `body`.
+    pub fn with_body(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Stub {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a stub");
         listener.set_nonblocking(true).expect("non-blocking stub");
         let addr = listener.local_addr().expect("stub address");
-        let mut answer =
-            format!("HTTP/1.1 {status} Canned\r\ncontent-length: 0\r\nconnection: close\r\n");
+        let mut head = format!(
+            "HTTP/1.1 {status} Canned\r\ncontent-length: {}\r\nconnection: close\r\n",
+            body.len()
+        );
         for (name, value) in headers {
-            answer.push_str(&format!("{name}: {value}\r\n"));
+            head.push_str(&format!("{name}: {value}\r\n"));
         }
-        answer.push_str("\r\n");
+        head.push_str("\r\n");
+        let answer = [head.as_bytes(), body].concat();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -73,7 +81,7 @@ impl Drop for Stub {
     }
 }
 
-fn serve(listener: &TcpListener, answer: &str, requests: &Mutex<Vec<String>>, stop: &AtomicBool) {
+fn serve(listener: &TcpListener, answer: &[u8], requests: &Mutex<Vec<String>>, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((stream, _)) if requests.lock().unwrap().len() < MAX_REQUESTS => {
@@ -87,7 +95,7 @@ fn serve(listener: &TcpListener, answer: &str, requests: &Mutex<Vec<String>>, st
     }
 }
 
-fn answer_one(mut stream: TcpStream, answer: &str) -> Option<String> {
+fn answer_one(mut stream: TcpStream, answer: &[u8]) -> Option<String> {
     stream.set_nonblocking(false).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut head = Vec::new();
@@ -99,6 +107,6 @@ fn answer_one(mut stream: TcpStream, answer: &str) -> Option<String> {
         }
         head.extend_from_slice(&buf[..n]);
     }
-    stream.write_all(answer.as_bytes()).ok()?;
+    stream.write_all(answer).ok()?;
     Some(String::from_utf8_lossy(&head).into_owned())
 }

@@ -14,6 +14,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use reqwest::dns::{Name, Resolve, Resolving};
 use reqwest::header::{HeaderName, HeaderValue};
 use rustls_platform_verifier::ConfigVerifierExt as _;
@@ -361,18 +363,26 @@ pub fn describe(error: &HttpError) -> String {
 /// headers (names lower-cased) and the body as text (`null`: none). The
 /// timeout is left out: it changes nothing the stack answers.
 fn tape_request(method: &str, request: &Request) -> Value {
-    json!({
+    let mut key = json!({
         "method": method,
         "url": request.url,
         "headers": header_map(&request.headers),
-        "body": request.body.as_ref().map(|b| String::from_utf8_lossy(b)),
-    })
+        "body": null,
+    });
+    if let Some(body) = &request.body {
+        let (field, value) = match std::str::from_utf8(body) {
+            Ok(text) => ("body", Value::from(text)),
+            Err(_) => ("body_base64", Value::from(BASE64.encode(body))),
+        };
+        key[field] = value;
+    }
+    key
 }
 
 /// A response as a recording of it replays (see [`HttpAnswer`]): header
 /// names lower-cased, a repeated header's values joined with ", ", headers
-/// in name order, the body as text (invalid UTF-8 replaced), so that a
-/// live run and its replay hand a policy the same thing. The same as
+/// in name order, the body byte for byte, so that a live run and its
+/// replay hand a policy the same thing. The same as
 /// `HttpAnswer::from(Ok(response)).into_result()`, without building the
 /// fixture's map and strings for every response of a run that records
 /// nothing.
@@ -390,9 +400,6 @@ fn as_replayed(mut response: Response) -> Response {
         }
         repeated
     });
-    if let std::borrow::Cow::Owned(text) = String::from_utf8_lossy(&response.body) {
-        response.body = text.into_bytes();
-    }
     response
 }
 
@@ -410,7 +417,8 @@ fn header_map(headers: &[(String, String)]) -> BTreeMap<String, String> {
 }
 
 /// An `http.send` answer as a fixture holds it: a response (`status`,
-/// `headers`, `body` as text, `elapsed_ms`) or an `error`.
+/// `headers`, `body` as text, or `body_base64` where the body is not UTF-8,
+/// `elapsed_ms`) or an `error`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpAnswer {
@@ -420,6 +428,10 @@ pub struct HttpAnswer {
     pub headers: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub body: String,
+    /// The body when it is not UTF-8 text (an image, gzip, protobuf), in
+    /// standard padded base64: written as text it could not replay exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "base64_body")]
+    pub body_base64: Option<Vec<u8>>,
     #[serde(default)]
     pub elapsed_ms: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -441,13 +453,20 @@ pub enum HttpErrorAnswer {
 impl From<Result<Response, HttpError>> for HttpAnswer {
     fn from(result: Result<Response, HttpError>) -> Self {
         match result {
-            Ok(response) => HttpAnswer {
-                status: Some(response.status),
-                headers: header_map(&response.headers),
-                body: String::from_utf8_lossy(&response.body).into_owned(),
-                elapsed_ms: response.elapsed_ms,
-                error: None,
-            },
+            Ok(response) => {
+                let (body, body_base64) = match String::from_utf8(response.body) {
+                    Ok(text) => (text, None),
+                    Err(binary) => (String::new(), Some(binary.into_bytes())),
+                };
+                HttpAnswer {
+                    status: Some(response.status),
+                    headers: header_map(&response.headers),
+                    body,
+                    body_base64,
+                    elapsed_ms: response.elapsed_ms,
+                    error: None,
+                }
+            }
             Err(error) => HttpAnswer {
                 error: Some(match error {
                     HttpError::Denied(why) => HttpErrorAnswer::Denied(why),
@@ -464,6 +483,16 @@ impl From<Result<Response, HttpError>> for HttpAnswer {
 }
 
 impl HttpAnswer {
+    /// Whether `answer` is one a fixture may hold: the fields above, and
+    /// at most one of `body` and `body_base64`.
+    pub fn check(answer: &Value) -> Result<(), String> {
+        let answer = HttpAnswer::deserialize(answer).map_err(|e| e.to_string())?;
+        if answer.body_base64.is_some() && !answer.body.is_empty() {
+            return Err("an answer has `body` or `body_base64`, not both".into());
+        }
+        Ok(())
+    }
+
     /// What the policy gets. An answer with neither a status nor an error
     /// (a hand-written fixture's slip) is a transport error, never a 200.
     fn into_result(self) -> Result<Response, HttpError> {
@@ -479,13 +508,36 @@ impl HttpAnswer {
             (None, Some(status)) => Ok(Response {
                 status,
                 headers: self.headers.into_iter().collect(),
-                body: self.body.into_bytes(),
+                body: self.body_base64.unwrap_or_else(|| self.body.into_bytes()),
                 elapsed_ms: self.elapsed_ms,
             }),
             (None, None) => Err(HttpError::Other(
                 "the fixture's answer has neither `status` nor `error`".into(),
             )),
         }
+    }
+}
+
+/// `body_base64` of a fixture: bytes, written as standard padded base64.
+mod base64_body {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(body: &Option<Vec<u8>>, out: S) -> Result<S::Ok, S::Error> {
+        match body {
+            Some(bytes) => out.serialize_str(&super::BASE64.encode(bytes)),
+            None => out.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(input)? else {
+            return Ok(None);
+        };
+        super::BASE64
+            .decode(text.trim())
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("`body_base64` is not base64: {e}")))
     }
 }
 
@@ -565,6 +617,56 @@ mod tests {
             live.headers,
             [("a".into(), "2, 4".into()), ("b".into(), "1, 3".into())]
         );
-        assert_eq!(live.body, "\u{fffd}".as_bytes());
+        assert_eq!(live.body, [0xff]);
+    }
+
+    /// A body that is not UTF-8 reaches the policy byte for byte, live and
+    /// replayed, and its fixture holds it as base64.
+    #[test]
+    fn binary_bodies_replay_exactly() {
+        let png = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0xff];
+        let answer = HttpAnswer::from(Ok(response(&[], &png)));
+        let written = serde_json::to_value(&answer).unwrap();
+        assert_eq!(written["body_base64"], "iVBORw0KGgoA/w==");
+        assert!(written.get("body").is_none());
+        HttpAnswer::check(&written).unwrap();
+        let read: HttpAnswer = serde_json::from_value(written).unwrap();
+        assert_eq!(read.into_result().unwrap().body, png);
+
+        let text = serde_json::to_value(HttpAnswer::from(Ok(response(&[], b"ok")))).unwrap();
+        assert_eq!(text["body"], "ok");
+        assert!(text.get("body_base64").is_none());
+    }
+
+    #[test]
+    fn a_fixture_body_must_be_base64_and_only_one() {
+        let bad = HttpAnswer::check(&json!({"status": 200, "body_base64": "not base64!"}));
+        assert!(bad.unwrap_err().contains("`body_base64` is not base64"));
+        let both = HttpAnswer::check(&json!({"status": 200, "body": "a", "body_base64": "YQ=="}));
+        assert_eq!(
+            both.unwrap_err(),
+            "an answer has `body` or `body_base64`, not both"
+        );
+        HttpAnswer::check(&json!({"status": 200, "body_base64": "YQ=="})).unwrap();
+    }
+
+    #[test]
+    fn binary_request_bodies_are_keyed_exactly() {
+        let request = |body: Option<&[u8]>| Request {
+            method: Method::Post,
+            url: "/upload".into(),
+            headers: Vec::new(),
+            body: body.map(<[u8]>::to_vec),
+            timeout_ms: None,
+        };
+        let text = tape_request("POST", &request(Some(b"hi")));
+        assert_eq!(text["body"], "hi");
+        assert!(text.get("body_base64").is_none());
+        let a = tape_request("POST", &request(Some(&[0xff, 0x00])));
+        let b = tape_request("POST", &request(Some(&[0xfe, 0x00])));
+        assert_eq!(a["body"], Value::Null);
+        assert_eq!(a["body_base64"], "/wA=");
+        assert_ne!(a, b);
+        assert_eq!(tape_request("GET", &request(None))["body"], Value::Null);
     }
 }

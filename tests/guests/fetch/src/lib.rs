@@ -1,7 +1,8 @@
 //! Test fixture: GETs the URL given in `--param url=…`, following up to
 //! `--param follow=N` redirects (default 0) and sending `--param token=…` as
 //! a bearer token when given, so tests can point a policy anywhere and see
-//! what the allow-list lets through.
+//! what the allow-list lets through. With `--param body_hex=…` it also
+//! fails unless the body is exactly those bytes.
 
 use gate_sdk::http::Request;
 use gate_sdk::{
@@ -24,6 +25,14 @@ fn get() -> Result<CheckResult> {
     }
     let response = request.send()?;
     let message = format!("GET {url} → {} from {}", response.status(), response.url());
+    if let Some(want) = context::param("body_hex") {
+        let got: String = response.body().iter().map(|b| format!("{b:02x}")).collect();
+        if got != want {
+            return Ok(CheckResult::fail(format!(
+                "{message}: body {got}, not {want}"
+            )));
+        }
+    }
     if response.is_success() {
         Ok(CheckResult::pass(message))
     } else {
