@@ -225,7 +225,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub strict: bool,
 
-    /// Checks run at once [default: all, up to 16].
+    /// Checks run at once at most, ramped up to 1 ms a check while none
+    /// ends [default: all, up to 16].
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: Option<u16>,
 

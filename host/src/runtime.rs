@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
@@ -289,35 +288,43 @@ impl Runtime {
                 }
             }
         } else {
-            let permits = Arc::new(Semaphore::new(jobs));
             let mut running = JoinSet::new();
             let mut keep =
                 |joined: Result<(usize, CheckReport), tokio::task::JoinError>| match joined {
                     Ok((index, report)) => reports[index] = Some(report),
                     Err(e) => tracing::error!("check task failed: {e}"),
                 };
+            let mut ramp = Ramp::new(jobs);
             for index in runnable {
-                let permit = permits
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("semaphore never closed");
-                let check = task(index);
-                running.spawn(async move {
-                    let _permit = permit;
-                    (index, check.await)
-                });
                 // The checks whose answers are in go on before another
-                // starts: yield_now resumes this task only after the runtime
-                // has polled for I/O. Against a stack that answers faster
-                // than a sandbox starts, a check ending frees a warm slot
-                // for the next instead of each taking a fresh one (page
-                // faults, a new connection); against a slow one, checks
-                // still start back to back, `jobs` at once.
-                tokio::task::yield_now().await;
-                while let Some(joined) = running.try_join_next() {
-                    keep(joined);
+                // starts (`try_join_next`), and another starts only when
+                // one has ended, or the last to start has been waiting for
+                // RAMP_STEP: a stack that answers within that runs the
+                // checks about one at a time, in warm sandboxes on warm
+                // connections, and a slower one gets `jobs` at once after
+                // `jobs` steps (see BENCHMARKS.md).
+                loop {
+                    while let Some(joined) = running.try_join_next() {
+                        keep(joined);
+                        ramp.ended();
+                    }
+                    let Some(wake) = ramp.next_start(running.len()) else {
+                        break;
+                    };
+                    tokio::select! {
+                        Some(joined) = running.join_next() => {
+                            keep(joined);
+                            ramp.ended();
+                        }
+                        () = tokio::time::sleep_until(wake.into()) => {}
+                    }
                 }
+                let check = task(index);
+                running.spawn(async move { (index, check.await) });
+                ramp.started();
+                // Lets the check run up to its first wait before the loop
+                // looks again.
+                tokio::task::yield_now().await;
             }
             while let Some(joined) = running.join_next().await {
                 keep(joined);
@@ -337,6 +344,66 @@ impl Runtime {
                 })
             })
             .collect()
+    }
+}
+
+/// How long the last check to start may wait on its first answer before
+/// the next starts beside it, while fewer than `jobs` run.
+const RAMP_STEP: Duration = Duration::from_millis(1);
+
+/// When a run's next check may start: at once when none runs or one has
+/// ended since the last start; otherwise once the last start is
+/// [`RAMP_STEP`] old, and never past `jobs` at once. Sixteen checks that
+/// each wait on a fast local stack would each take a fresh sandbox and
+/// connection for nothing; against a slow stack this costs `jobs` steps
+/// once, and then each ended check starts the next at once.
+#[derive(Debug)]
+struct Ramp {
+    jobs: usize,
+    last_start: Option<Instant>,
+    /// Checks ended and not yet replaced.
+    ended: usize,
+}
+
+impl Ramp {
+    fn new(jobs: usize) -> Ramp {
+        Ramp {
+            jobs: jobs.max(1),
+            last_start: None,
+            ended: 0,
+        }
+    }
+
+    fn started(&mut self) {
+        self.started_at(Instant::now());
+    }
+
+    fn started_at(&mut self, now: Instant) {
+        self.last_start = Some(now);
+        self.ended = self.ended.saturating_sub(1);
+    }
+
+    fn ended(&mut self) {
+        self.ended += 1;
+    }
+
+    /// `None`: start the next check now. `Some(when)`: wait for a check to
+    /// end, or until `when`.
+    fn next_start(&self, running: usize) -> Option<Instant> {
+        self.next_start_at(running, Instant::now())
+    }
+
+    fn next_start_at(&self, running: usize, now: Instant) -> Option<Instant> {
+        let far = now + Duration::from_secs(3600);
+        if running >= self.jobs {
+            return Some(far);
+        }
+        match self.last_start {
+            _ if running == 0 || self.ended > 0 => None,
+            None => None,
+            Some(last) if now >= last + RAMP_STEP => None,
+            Some(last) => Some(last + RAMP_STEP),
+        }
     }
 }
 
@@ -783,7 +850,46 @@ fn report(check: &CheckInfo, outcome: Outcome, message: String, duration: Durati
 
 #[cfg(test)]
 mod tests {
-    use super::panic_message;
+    use super::{Instant, RAMP_STEP, Ramp, panic_message};
+
+    #[test]
+    fn the_ramp_starts_one_check_a_step_until_one_ends() {
+        let t0 = Instant::now();
+        let mut ramp = Ramp::new(3);
+        assert_eq!(ramp.next_start_at(0, t0), None, "the first starts at once");
+        ramp.started_at(t0);
+        let half = t0 + RAMP_STEP / 2;
+        assert_eq!(ramp.next_start_at(1, half), Some(t0 + RAMP_STEP));
+        assert_eq!(ramp.next_start_at(1, t0 + RAMP_STEP), None);
+        ramp.started_at(t0 + RAMP_STEP);
+        // One ended: the next replaces it at once, and only that one.
+        ramp.ended();
+        assert_eq!(ramp.next_start_at(1, half + RAMP_STEP), None);
+        ramp.started_at(half + RAMP_STEP);
+        assert_eq!(
+            ramp.next_start_at(2, half + RAMP_STEP),
+            Some(half + 2 * RAMP_STEP)
+        );
+        // Two ended together: both are replaced at once.
+        ramp.ended();
+        ramp.ended();
+        ramp.started_at(half + RAMP_STEP);
+        assert_eq!(ramp.next_start_at(1, half + RAMP_STEP), None);
+    }
+
+    #[test]
+    fn the_ramp_never_passes_jobs() {
+        let t0 = Instant::now();
+        let mut ramp = Ramp::new(2);
+        ramp.started_at(t0);
+        ramp.started_at(t0 + RAMP_STEP);
+        ramp.ended();
+        ramp.ended();
+        let later = t0 + 10 * RAMP_STEP;
+        assert!(ramp.next_start_at(2, later).is_some_and(|at| at > later));
+        assert_eq!(ramp.next_start_at(1, later), None);
+        assert!(Ramp::new(0).next_start_at(1, later).is_some());
+    }
 
     #[test]
     fn reads_panic_message() {
