@@ -398,12 +398,11 @@ impl Ramp {
         if running >= self.jobs {
             return Some(far);
         }
-        match self.last_start {
-            _ if running == 0 || self.ended > 0 => None,
-            None => None,
-            Some(last) if now >= last + RAMP_STEP => None,
-            Some(last) => Some(last + RAMP_STEP),
+        if running == 0 || self.ended > 0 {
+            return None;
         }
+        let due = self.last_start? + RAMP_STEP;
+        (now < due).then_some(due)
     }
 }
 

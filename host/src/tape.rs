@@ -445,10 +445,10 @@ fn redact(value: Value, cleaner: &Cleaner) -> Value {
 /// A base64 body with its secrets redacted; one that is not base64 (never
 /// written by gate) is redacted as text.
 fn redact_base64(encoded: &str, cleaner: &Cleaner) -> String {
+    use crate::caps::http::BASE64;
     use base64::Engine as _;
-    let base64 = base64::engine::general_purpose::STANDARD;
-    match base64.decode(encoded) {
-        Ok(bytes) => base64.encode(cleaner.redact_bytes(&bytes)),
+    match BASE64.decode(encoded) {
+        Ok(bytes) => BASE64.encode(cleaner.redact_bytes(&bytes)),
         Err(_) => cleaner.redact(encoded),
     }
 }
@@ -760,12 +760,12 @@ mod tests {
 
     #[test]
     fn redacts_secrets_in_binary_bodies() {
+        use crate::caps::http::BASE64;
         use base64::Engine as _;
-        let base64 = base64::engine::general_purpose::STANDARD;
         let cleaner = Cleaner::new(["s3cret".to_owned()]);
         let body = [&[0xffu8, 0x00][..], b"s3cret", &[0xfe], b"s3cret"].concat();
-        let value = redact(json!({"body_base64": base64.encode(&body)}), &cleaner);
-        let written = base64
+        let value = redact(json!({"body_base64": BASE64.encode(&body)}), &cleaner);
+        let written = BASE64
             .decode(value["body_base64"].as_str().unwrap())
             .unwrap();
         assert_eq!(

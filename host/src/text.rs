@@ -44,20 +44,17 @@ impl Cleaner {
     pub fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
         let mut bytes = bytes.to_vec();
         for secret in self.secrets.iter().map(String::as_bytes) {
-            if secret.is_empty() || !bytes.windows(secret.len()).any(|w| w == secret) {
+            if secret.is_empty() {
                 continue;
             }
             let mut out = Vec::with_capacity(bytes.len());
             let mut rest = bytes.as_slice();
-            while !rest.is_empty() {
-                if rest.starts_with(secret) {
-                    out.extend_from_slice(REDACTED.as_bytes());
-                    rest = &rest[secret.len()..];
-                } else {
-                    out.push(rest[0]);
-                    rest = &rest[1..];
-                }
+            while let Some(at) = rest.windows(secret.len()).position(|w| w == secret) {
+                out.extend_from_slice(&rest[..at]);
+                out.extend_from_slice(REDACTED.as_bytes());
+                rest = &rest[at + secret.len()..];
             }
+            out.extend_from_slice(rest);
             bytes = out;
         }
         bytes

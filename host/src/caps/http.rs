@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use reqwest::dns::{Name, Resolve, Resolving};
 use reqwest::header::{HeaderName, HeaderValue};
 use rustls_platform_verifier::ConfigVerifierExt as _;
@@ -26,6 +25,10 @@ use crate::bindings::gate::policy::http::{Host, HttpError, Method, Request, Resp
 use crate::grants::{HttpDenial, Origin};
 use crate::net::{self, NetError};
 use crate::state::{HostState, HttpCall};
+
+/// How a body that is not UTF-8 is written in a recording: standard,
+/// padded base64.
+pub(crate) use base64::engine::general_purpose::STANDARD as BASE64;
 
 /// Clients kept at once before the cache starts over; each is one origin
 /// with one set of addresses.
