@@ -39,7 +39,11 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Deferred: a subcommand's arguments are built only when it is the one
+// given, so `gate run` does not build the whole tree of every other
+// command first (~0.1 ms of every run's start-up; BENCHMARKS.md).
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Run policies against a stack and decide: pass, fail or inconclusive.
     // Boxed: it is far larger than the other commands' arguments.
@@ -92,7 +96,9 @@ pub struct CacheDirArgs {
     pub cache_dir: Option<PathBuf>,
 }
 
-/// How policies are compiled and instantiated.
+// How policies are compiled and instantiated. (Not a doc comment: clap
+// would make it the `about` of every command that flattens these, over
+// the command's own once its arguments are deferred.)
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
     /// Where precompiled policies are kept [default: $XDG_CACHE_HOME/gate, else ~/.cache/gate].
@@ -168,8 +174,8 @@ pub struct EnvShowArgs {
     pub format: Format,
 }
 
-/// Where policies may reach: the flags `gate run` grants with and `gate
-/// inspect` shows the blast radius of.
+// Where policies may reach: the flags `gate run` grants with and `gate
+// inspect` shows the blast radius of. (Not a doc comment, as EngineArgs.)
 #[derive(Debug, Args)]
 pub struct GrantArgs {
     /// Base URL of the stack under test; its origin is allowed for HTTP.
@@ -225,8 +231,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub strict: bool,
 
-    /// Checks run at once at most, ramped up to 1 ms a check while none
-    /// ends [default: all, up to 16].
+    /// Checks run at once at most: 4 start at once, then ramped up to 1 ms
+    /// a check while none ends [default: all, up to 16].
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: Option<u16>,
 

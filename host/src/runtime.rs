@@ -297,12 +297,13 @@ impl Runtime {
             let mut ramp = Ramp::new(jobs);
             for index in runnable {
                 // The checks whose answers are in go on before another
-                // starts (`try_join_next`), and another starts only when
-                // one has ended, or the last to start has been waiting for
-                // RAMP_STEP: a stack that answers within that runs the
-                // checks about one at a time, in warm sandboxes on warm
-                // connections, and a slower one gets `jobs` at once after
-                // `jobs` steps (see BENCHMARKS.md).
+                // starts (`try_join_next`); the first RAMP_AT_ONCE start at
+                // once, then another only when one has ended, or the last
+                // to start has been waiting for RAMP_STEP: a stack that
+                // answers within that runs a few checks at a time, in warm
+                // sandboxes on warm connections, and a slower one gets
+                // `jobs` at once after `jobs` − RAMP_AT_ONCE steps (see
+                // BENCHMARKS.md).
                 loop {
                     while let Some(joined) = running.try_join_next() {
                         keep(joined);
@@ -347,16 +348,28 @@ impl Runtime {
     }
 }
 
+/// How many checks start at once, each as soon as the one before it waits
+/// on the network: enough that gate's one async thread has a check to run
+/// while the others wait for their answers, instead of idling through
+/// every round trip; few enough that against a fast stack they take warm
+/// sandboxes and connections. Against the sample service on 127.0.0.1 (a
+/// round trip ~80 µs on a 2-vCPU VM), 2, 3 and 4 measured alike and 8 to
+/// 16 slower (BENCHMARKS.md); 4 so that a slow stack gets a few at once
+/// from the start.
+const RAMP_AT_ONCE: usize = 4;
+
 /// How long the last check to start may wait on its first answer before
-/// the next starts beside it, while fewer than `jobs` run.
+/// the next starts beside it, once [`RAMP_AT_ONCE`] run and while fewer
+/// than `jobs` do.
 const RAMP_STEP: Duration = Duration::from_millis(1);
 
-/// When a run's next check may start: at once when none runs or one has
-/// ended since the last start; otherwise once the last start is
-/// [`RAMP_STEP`] old, and never past `jobs` at once. Sixteen checks that
-/// each wait on a fast local stack would each take a fresh sandbox and
-/// connection for nothing; against a slow stack this costs `jobs` steps
-/// once, and then each ended check starts the next at once.
+/// When a run's next check may start: at once while fewer than
+/// [`RAMP_AT_ONCE`] run or when one has ended since the last start;
+/// otherwise once the last start is [`RAMP_STEP`] old, and never past
+/// `jobs` at once. Sixteen checks that each wait on a fast local stack
+/// would each take a fresh sandbox and connection for nothing; against a
+/// slow stack this costs `jobs` − [`RAMP_AT_ONCE`] steps once, and then
+/// each ended check starts the next at once.
 #[derive(Debug)]
 struct Ramp {
     jobs: usize,
@@ -398,7 +411,7 @@ impl Ramp {
         if running >= self.jobs {
             return Some(far);
         }
-        if running == 0 || self.ended > 0 {
+        if running < RAMP_AT_ONCE || self.ended > 0 {
             return None;
         }
         let due = self.last_start? + RAMP_STEP;
@@ -849,31 +862,38 @@ fn report(check: &CheckInfo, outcome: Outcome, message: String, duration: Durati
 
 #[cfg(test)]
 mod tests {
-    use super::{Instant, RAMP_STEP, Ramp, panic_message};
+    use super::{Instant, RAMP_AT_ONCE, RAMP_STEP, Ramp, panic_message};
 
     #[test]
-    fn the_ramp_starts_one_check_a_step_until_one_ends() {
+    fn the_ramp_starts_a_few_at_once_then_one_a_step_until_one_ends() {
         let t0 = Instant::now();
-        let mut ramp = Ramp::new(3);
-        assert_eq!(ramp.next_start_at(0, t0), None, "the first starts at once");
-        ramp.started_at(t0);
+        let mut ramp = Ramp::new(RAMP_AT_ONCE + 2);
+        for running in 0..RAMP_AT_ONCE {
+            assert_eq!(
+                ramp.next_start_at(running, t0),
+                None,
+                "check {running} starts at once"
+            );
+            ramp.started_at(t0);
+        }
+        let full = RAMP_AT_ONCE;
         let half = t0 + RAMP_STEP / 2;
-        assert_eq!(ramp.next_start_at(1, half), Some(t0 + RAMP_STEP));
-        assert_eq!(ramp.next_start_at(1, t0 + RAMP_STEP), None);
+        assert_eq!(ramp.next_start_at(full, half), Some(t0 + RAMP_STEP));
+        assert_eq!(ramp.next_start_at(full, t0 + RAMP_STEP), None);
         ramp.started_at(t0 + RAMP_STEP);
         // One ended: the next replaces it at once, and only that one.
         ramp.ended();
-        assert_eq!(ramp.next_start_at(1, half + RAMP_STEP), None);
+        assert_eq!(ramp.next_start_at(full, half + RAMP_STEP), None);
         ramp.started_at(half + RAMP_STEP);
         assert_eq!(
-            ramp.next_start_at(2, half + RAMP_STEP),
+            ramp.next_start_at(full + 1, half + RAMP_STEP),
             Some(half + 2 * RAMP_STEP)
         );
         // Two ended together: both are replaced at once.
         ramp.ended();
         ramp.ended();
         ramp.started_at(half + RAMP_STEP);
-        assert_eq!(ramp.next_start_at(1, half + RAMP_STEP), None);
+        assert_eq!(ramp.next_start_at(full, half + RAMP_STEP), None);
     }
 
     #[test]
@@ -888,6 +908,9 @@ mod tests {
         assert!(ramp.next_start_at(2, later).is_some_and(|at| at > later));
         assert_eq!(ramp.next_start_at(1, later), None);
         assert!(Ramp::new(0).next_start_at(1, later).is_some());
+        // Fewer jobs than RAMP_AT_ONCE: still never past them.
+        let ramp = Ramp::new(1);
+        assert!(ramp.next_start_at(1, t0).is_some_and(|at| at > t0));
     }
 
     #[test]
