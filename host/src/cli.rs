@@ -492,6 +492,31 @@ mod tests {
     }
 
     #[test]
+    fn deferred_commands_keep_their_own_about() {
+        // Deferred arguments are added after a command's own `about`: a
+        // doc comment on a flattened struct would silently replace it.
+        let mut cli = Cli::command();
+        cli.build();
+        let about = |name: &str| {
+            let command = cli.find_subcommand(name).unwrap();
+            command.get_about().map(ToString::to_string)
+        };
+        assert_eq!(
+            about("run").as_deref(),
+            Some("Run policies against a stack and decide: pass, fail or inconclusive")
+        );
+        assert_eq!(
+            about("inspect").as_deref(),
+            Some("Show what a policy is: its checks, contract version, imports, sha256")
+        );
+        assert!(
+            about("watch")
+                .unwrap()
+                .starts_with("Run a rollback trigger round after round")
+        );
+    }
+
+    #[test]
     fn params_and_targets() {
         assert_eq!(parse_param("a=b=c"), Ok(("a".into(), "b=c".into())));
         assert!(parse_param("novalue").is_err());
