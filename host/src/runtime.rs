@@ -297,13 +297,8 @@ impl Runtime {
             let mut ramp = Ramp::new(jobs);
             for index in runnable {
                 // The checks whose answers are in go on before another
-                // starts (`try_join_next`); the first RAMP_AT_ONCE start at
-                // once, then another only when one has ended, or the last
-                // to start has been waiting for RAMP_STEP: a stack that
-                // answers within that runs a few checks at a time, in warm
-                // sandboxes on warm connections, and a slower one gets
-                // `jobs` at once after `jobs` − RAMP_AT_ONCE steps (see
-                // BENCHMARKS.md).
+                // starts (`try_join_next`); `Ramp` says when the next may
+                // start.
                 loop {
                     while let Some(joined) = running.try_join_next() {
                         keep(joined);
@@ -353,8 +348,8 @@ impl Runtime {
 /// while the others wait for their answers, instead of idling through
 /// every round trip; few enough that against a fast stack they take warm
 /// sandboxes and connections. Against the sample service on 127.0.0.1 (a
-/// round trip ~80 µs on a 2-vCPU VM), 2, 3 and 4 measured alike and 8 to
-/// 16 slower (BENCHMARKS.md); 4 so that a slow stack gets a few at once
+/// round trip ~80 µs on a 2-vCPU VM), 2, 3 and 4 measured alike and 6
+/// and 8 slower (BENCHMARKS.md); 4 so that a slow stack gets a few at once
 /// from the start.
 const RAMP_AT_ONCE: usize = 4;
 
