@@ -85,9 +85,7 @@ fn serve(listener: &TcpListener, answer: &[u8], requests: &Mutex<Vec<String>>, s
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((stream, _)) if requests.lock().unwrap().len() < MAX_REQUESTS => {
-                if let Some(head) = answer_one(stream, answer) {
-                    requests.lock().unwrap().push(head);
-                }
+                answer_one(stream, answer, requests);
             }
             Ok(_) => {}
             Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -95,7 +93,10 @@ fn serve(listener: &TcpListener, answer: &[u8], requests: &Mutex<Vec<String>>, s
     }
 }
 
-fn answer_one(mut stream: TcpStream, answer: &[u8]) -> Option<String> {
+/// Reads one request head, keeps it, then answers. Kept before answering:
+/// the client may act on the answer (gate exits, the test reads
+/// `requests()`) before this thread runs again.
+fn answer_one(mut stream: TcpStream, answer: &[u8], requests: &Mutex<Vec<String>>) -> Option<()> {
     stream.set_nonblocking(false).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut head = Vec::new();
@@ -107,6 +108,9 @@ fn answer_one(mut stream: TcpStream, answer: &[u8]) -> Option<String> {
         }
         head.extend_from_slice(&buf[..n]);
     }
-    stream.write_all(answer).ok()?;
-    Some(String::from_utf8_lossy(&head).into_owned())
+    requests
+        .lock()
+        .unwrap()
+        .push(String::from_utf8_lossy(&head).into_owned());
+    stream.write_all(answer).ok()
 }
