@@ -2,12 +2,10 @@
 //! gate.toml resolves to and grants, and where each value comes from, so a
 //! reviewer can read what stage and prod may do without running anything.
 
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
-use std::time::Duration;
-
-use serde::Serialize;
 
 use crate::caps::context::secret_key;
 use crate::cli::{EnvCommand, EnvListArgs, EnvShowArgs};
@@ -17,7 +15,7 @@ use crate::grants::PrometheusAuthSpec;
 use crate::limits::Limits;
 use crate::report::Format;
 use crate::text::REDACTED;
-use crate::units::format_size;
+use crate::units::{duration_as_written, format_size};
 use crate::verdict::EXIT_PASS;
 
 /// Version of the JSON shape of `gate env`.
@@ -126,6 +124,8 @@ struct EnvView {
     defined_at: String,
     /// Scalar settings by key; unset ones show their default.
     settings: BTreeMap<&'static str, Shown>,
+    /// `[limits]`: every limit, set or default.
+    limits: BTreeMap<&'static str, Shown>,
     params: BTreeMap<String, Shown>,
     secrets: BTreeMap<String, SecretView>,
     policies: Vec<PolicyView>,
@@ -253,8 +253,8 @@ impl EnvView {
         settings.insert(
             "timeout",
             shown(
-                text(&s.timeout, |d| duration(*d)),
-                Some(duration(defaults.timeout)),
+                text(&s.timeout, |d| duration_as_written(*d)),
+                Some(duration_as_written(defaults.timeout)),
             ),
         );
         settings.insert(
@@ -280,6 +280,23 @@ impl EnvView {
             shown(text(&s.decision_log, |p| p.display().to_string()), None),
         );
         settings.insert("webhook", shown(text(&s.webhook, |w| w.to_string()), None));
+        settings.insert(
+            "verify_key",
+            shown(
+                text(&s.verify_key, |p| p.display().to_string()),
+                Some("none: signatures not required".into()),
+            ),
+        );
+        // Every limit, so that a reviewer sees what a check may consume
+        // here without looking up the defaults.
+        let limits = defaults
+            .settable()
+            .into_iter()
+            .map(|(key, default)| {
+                let set = s.limits.get(key).map(|l| (l.value.clone(), &l.at));
+                (key, shown(set, Some(default)))
+            })
+            .collect();
 
         EnvView {
             schema: SCHEMA,
@@ -293,6 +310,7 @@ impl EnvView {
                 environment.at.column
             ),
             settings,
+            limits,
             params: s
                 .params
                 .iter()
@@ -345,18 +363,7 @@ impl EnvView {
     }
 }
 
-/// `500ms`, `10s`, `5m`, `1h`: as one would write it in the file.
-fn duration(d: Duration) -> String {
-    let millis = d.as_millis();
-    match millis {
-        m if m % 3_600_000 == 0 => format!("{}h", m / 3_600_000),
-        m if m % 60_000 == 0 => format!("{}m", m / 60_000),
-        m if m % 1000 == 0 => format!("{}s", m / 1000),
-        m => format!("{m}ms"),
-    }
-}
-
-const ORDER: [&str; 12] = [
+const ORDER: [&str; 13] = [
     "target",
     "allow_hosts",
     "prometheus",
@@ -369,6 +376,7 @@ const ORDER: [&str; 12] = [
     "strict",
     "decision_log",
     "webhook",
+    "verify_key",
 ];
 
 fn write_human(view: &EnvView, out: &mut impl Write) -> std::io::Result<()> {
@@ -400,6 +408,14 @@ fn write_human(view: &EnvView, out: &mut impl Write) -> std::io::Result<()> {
                 let shown = &view.settings[key];
                 (key.to_string(), value(shown), shown.from.clone())
             })
+            .collect(),
+    )?;
+    writeln!(out, "limits")?;
+    rows(
+        out,
+        view.limits
+            .iter()
+            .map(|(key, shown)| (key.to_string(), value(shown), shown.from.clone()))
             .collect(),
     )?;
     writeln!(out, "params")?;
@@ -455,18 +471,4 @@ fn write_human(view: &EnvView, out: &mut impl Write) -> std::io::Result<()> {
         writeln!(out, "refused   {refused}")?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations_as_written() {
-        assert_eq!(duration(Duration::from_secs(10)), "10s");
-        assert_eq!(duration(Duration::from_millis(1500)), "1500ms");
-        assert_eq!(duration(Duration::from_secs(300)), "5m");
-        assert_eq!(duration(Duration::from_secs(7200)), "2h");
-    }
 }

@@ -87,6 +87,9 @@ struct Spec {
     kind: Kind,
     min: u64,
     max: u64,
+    /// The limit's value in [`Kind`]'s unit (a count, bytes, milliseconds).
+    get: fn(&Limits) -> u64,
+    put: fn(&mut Limits, u64),
 }
 
 /// Every limit that `[limits]` and `--limit` set. `timeout` and
@@ -97,24 +100,32 @@ const SPECS: &[Spec] = &[
         kind: Kind::Count,
         min: 1,
         max: 10_000_000,
+        get: |l| l.table_elements as u64,
+        put: |l, v| l.table_elements = v as usize,
     },
     Spec {
         key: "instances",
         kind: Kind::Count,
         min: 1,
         max: 10_000,
+        get: |l| l.instances as u64,
+        put: |l, v| l.instances = v as usize,
     },
     Spec {
         key: "tables",
         kind: Kind::Count,
         min: 1,
         max: 10_000,
+        get: |l| l.tables as u64,
+        put: |l, v| l.tables = v as usize,
     },
     Spec {
         key: "memories",
         kind: Kind::Count,
         min: 1,
         max: 100,
+        get: |l| l.memories as u64,
+        put: |l, v| l.memories = v as usize,
     },
     // wasmtime needs the wasm stack to fit in its 2 MiB async stack.
     Spec {
@@ -122,72 +133,96 @@ const SPECS: &[Spec] = &[
         kind: Kind::Size,
         min: 64 << 10,
         max: 1 << 20,
+        get: |l| l.wasm_stack_bytes as u64,
+        put: |l, v| l.wasm_stack_bytes = v as usize,
     },
     Spec {
         key: "host_calls",
         kind: Kind::Count,
         min: 1,
         max: 100_000_000,
+        get: |l| l.host_calls,
+        put: |l, v| l.host_calls = v,
     },
     Spec {
         key: "resources",
         kind: Kind::Count,
         min: 1,
         max: 1_000_000,
+        get: |l| l.resources as u64,
+        put: |l, v| l.resources = v as usize,
     },
     Spec {
         key: "host_call_bytes",
         kind: Kind::Size,
         min: 1 << 10,
         max: 1 << 30,
+        get: |l| l.hostcall_bytes as u64,
+        put: |l, v| l.hostcall_bytes = v as usize,
     },
     Spec {
         key: "http_timeout",
         kind: Kind::Duration,
         min: 1,
         max: 3_600_000,
+        get: |l| l.http_timeout.as_millis() as u64,
+        put: |l, v| l.http_timeout = Duration::from_millis(v),
     },
     Spec {
         key: "response_bytes",
         kind: Kind::Size,
         min: 1,
         max: 1 << 30,
+        get: |l| l.response_bytes,
+        put: |l, v| l.response_bytes = v,
     },
     Spec {
         key: "log_bytes",
         kind: Kind::Size,
         min: 1 << 10,
         max: 64 << 20,
+        get: |l| l.log_bytes as u64,
+        put: |l, v| l.log_bytes = v as usize,
     },
     Spec {
         key: "message_bytes",
         kind: Kind::Size,
         min: 64,
         max: 1 << 20,
+        get: |l| l.message_bytes as u64,
+        put: |l, v| l.message_bytes = v as usize,
     },
     Spec {
         key: "measurements",
         kind: Kind::Count,
         min: 1,
         max: 10_000,
+        get: |l| l.measurements as u64,
+        put: |l, v| l.measurements = v as usize,
     },
     Spec {
         key: "result_bytes",
         kind: Kind::Size,
         min: 1 << 10,
         max: 64 << 20,
+        get: |l| l.result_bytes as u64,
+        put: |l, v| l.result_bytes = v as usize,
     },
     Spec {
         key: "wasm_size",
         kind: Kind::Size,
         min: 1 << 10,
         max: 1 << 30,
+        get: |l| l.wasm_bytes,
+        put: |l, v| l.wasm_bytes = v,
     },
     Spec {
         key: "compile_timeout",
         kind: Kind::Duration,
         min: 1_000,
         max: 3_600_000,
+        get: |l| l.compile_timeout.as_millis() as u64,
+        put: |l, v| l.compile_timeout = Duration::from_millis(v),
     },
 ];
 
@@ -204,28 +239,17 @@ impl Limits {
             format!("unknown limit `{key}` (known: {}; `timeout` and `memory_limit` are keys of their own)", keys())
         })?;
         let value = spec.parse(text)?;
-        let count = |v: u64| v as usize;
-        let millis = Duration::from_millis;
-        match key {
-            "table_elements" => self.table_elements = count(value),
-            "instances" => self.instances = count(value),
-            "tables" => self.tables = count(value),
-            "memories" => self.memories = count(value),
-            "wasm_stack" => self.wasm_stack_bytes = count(value),
-            "host_calls" => self.host_calls = value,
-            "resources" => self.resources = count(value),
-            "host_call_bytes" => self.hostcall_bytes = count(value),
-            "http_timeout" => self.http_timeout = millis(value),
-            "response_bytes" => self.response_bytes = value,
-            "log_bytes" => self.log_bytes = count(value),
-            "message_bytes" => self.message_bytes = count(value),
-            "measurements" => self.measurements = count(value),
-            "result_bytes" => self.result_bytes = count(value),
-            "wasm_size" => self.wasm_bytes = value,
-            "compile_timeout" => self.compile_timeout = millis(value),
-            _ => unreachable!("every spec has a field"),
-        }
+        (spec.put)(self, value);
         Ok(())
+    }
+
+    /// Every limit `[limits]` and `--limit` set, by key, with its value
+    /// here written as gate.toml would take it (`20000`, `512 KiB`, `30s`).
+    pub fn settable(&self) -> Vec<(&'static str, String)> {
+        SPECS
+            .iter()
+            .map(|spec| (spec.key, spec.written((spec.get)(self))))
+            .collect()
     }
 }
 
@@ -247,17 +271,21 @@ impl Spec {
         if (self.min..=self.max).contains(&value) {
             return Ok(value);
         }
-        let show = |v: u64| match self.kind {
-            Kind::Count => v.to_string(),
-            Kind::Size => crate::units::format_size(v),
-            Kind::Duration => crate::units::format_duration(Duration::from_millis(v)),
-        };
         Err(format!(
             "`{text}` is out of range for {}: {} to {}",
             self.key,
-            show(self.min),
-            show(self.max)
+            self.written(self.min),
+            self.written(self.max)
         ))
+    }
+
+    /// A value in this limit's unit as gate.toml would take it.
+    fn written(&self, value: u64) -> String {
+        match self.kind {
+            Kind::Count => value.to_string(),
+            Kind::Size => crate::units::size_as_written(value),
+            Kind::Duration => crate::units::duration_as_written(Duration::from_millis(value)),
+        }
     }
 }
 
@@ -320,6 +348,28 @@ mod tests {
     }
 
     #[test]
+    fn every_limit_reads_back_as_written() {
+        let defaults = Limits::default().settable();
+        assert_eq!(defaults.len(), SPECS.len());
+        assert!(defaults.contains(&("wasm_stack", "512 KiB".to_owned())));
+        assert!(defaults.contains(&("http_timeout", "30s".to_owned())));
+        assert!(defaults.contains(&("host_calls", "100000".to_owned())));
+        // What is shown, set again, changes nothing.
+        let mut limits = Limits::default();
+        for (key, written) in &defaults {
+            limits
+                .set(key, written)
+                .unwrap_or_else(|e| panic!("{key}: {e}"));
+        }
+        assert_eq!(limits.settable(), defaults);
+        limits.set("response_bytes", "64KiB").unwrap();
+        limits.set("compile_timeout", "90s").unwrap();
+        let shown = limits.settable();
+        assert!(shown.contains(&("response_bytes", "64 KiB".to_owned())));
+        assert!(shown.contains(&("compile_timeout", "90s".to_owned())));
+    }
+
+    #[test]
     fn bad_limits_say_why() {
         let mut limits = Limits::default();
         let error = limits.set("wasm_stack", "64MiB").unwrap_err();
@@ -332,7 +382,7 @@ mod tests {
         let error = limits.set("host_calls", "lots").unwrap_err();
         assert!(error.contains("not a whole number"), "{error}");
         let error = limits.set("compile_timeout", "10ms").unwrap_err();
-        assert!(error.contains("1.00s to 3600.00s"), "{error}");
+        assert!(error.contains("1s to 1h"), "{error}");
         let error = limits.set("hostcalls", "1").unwrap_err();
         assert!(
             error.starts_with("unknown limit `hostcalls` (known: table_elements"),

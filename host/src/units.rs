@@ -60,6 +60,30 @@ pub fn format_duration(duration: Duration) -> String {
     }
 }
 
+/// A duration as one would write it in gate.toml: `500ms`, `10s`, `5m`,
+/// `2h`, in the largest unit that holds it whole.
+pub fn duration_as_written(duration: Duration) -> String {
+    match duration.as_millis() {
+        m if m >= 3_600_000 && m % 3_600_000 == 0 => format!("{}h", m / 3_600_000),
+        m if m >= 60_000 && m % 60_000 == 0 => format!("{}m", m / 60_000),
+        m if m >= 1000 && m % 1000 == 0 => format!("{}s", m / 1000),
+        m => format!("{m}ms"),
+    }
+}
+
+/// A byte count as [`parse_size`] reads it back: `64 MiB`, `1536 B`, in the
+/// largest unit that holds it whole.
+pub fn size_as_written(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    UNITS
+        .iter()
+        .find(|(_, size)| bytes >= *size && bytes % size == 0)
+        .map_or_else(
+            || format!("{bytes} B"),
+            |(name, size)| format!("{} {name}", bytes / size),
+        )
+}
+
 /// `2026-11-23T13:19:11Z`: a UTC timestamp for reports, to the second.
 pub fn rfc3339(time: std::time::SystemTime) -> String {
     let secs = time
@@ -106,5 +130,23 @@ mod tests {
         assert_eq!(format_size(64 << 20), "64 MiB");
         assert_eq!(format_size(1536), "1.5 KiB");
         assert_eq!(format_size(12), "12 B");
+        for bytes in [12, 1536, 512 << 10, 64 << 20, 3 << 30] {
+            assert_eq!(parse_size(&size_as_written(bytes)), Ok(bytes));
+        }
+        assert_eq!(size_as_written(1536), "1536 B");
+        assert_eq!(size_as_written(64 << 20), "64 MiB");
+        for (millis, written) in [
+            (0, "0ms"),
+            (1500, "1500ms"),
+            (10_000, "10s"),
+            (300_000, "5m"),
+            (7_200_000, "2h"),
+        ] {
+            let duration = Duration::from_millis(millis);
+            assert_eq!(duration_as_written(duration), written);
+            if millis > 0 {
+                assert_eq!(parse_duration(written), Ok(duration));
+            }
+        }
     }
 }

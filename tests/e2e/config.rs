@@ -495,6 +495,7 @@ default_env = "local"
 timeout = "15s"
 params.samples = 20
 secrets.api_token = {}
+limits.host_calls = 5000
 
 [env.local]
 target = "http://127.0.0.1:8080"
@@ -506,6 +507,8 @@ params.samples = 50
 secrets.api_token = { env = "STAGE_API_TOKEN", required = true }
 secrets.deploy_key = { env = "STAGE_DEPLOY_KEY" }
 docker = "tcp://docker.stage.example.com:2376"
+verify_key = "keys/gate.pub"
+limits.http_timeout = "2s"
 "#,
     );
     let show = |format: &str| {
@@ -519,10 +522,16 @@ docker = "tcp://docker.stage.example.com:2376"
     assert_exit(&human, 0);
     assert!(!human.all_output().contains("s3cr3t"), "{}", human.stdout);
     for expected in [
-        "env stage (defined at gate.toml:10:1)",
+        "env stage (defined at gate.toml:11:1)",
         "https://stage.example.com/",
-        "env.stage (gate.toml:11:10)",
+        "env.stage (gate.toml:12:10)",
         "top-level (gate.toml:3:11)",
+        "keys/gate.pub",
+        "limits\n",
+        "host_calls",
+        "top-level (gate.toml:6:21)",
+        "env.stage (gate.toml:19:23)",
+        "table_elements   20000    default",
         "[REDACTED] from STAGE_API_TOKEN, required",
         "not set (STAGE_DEPLOY_KEY)",
         "grants    http, docker, tls",
@@ -546,6 +555,33 @@ docker = "tcp://docker.stage.example.com:2376"
         "top-level (gate.toml:3:11)"
     );
     assert_eq!(view["settings"]["memory_limit"]["from"], "default");
+    assert!(
+        view["settings"]["verify_key"]["value"]
+            .as_str()
+            .unwrap()
+            .ends_with("keys/gate.pub"),
+        "{view}"
+    );
+    assert_eq!(
+        view["settings"]["verify_key"]["from"],
+        "env.stage (gate.toml:18:14)"
+    );
+    // Every limit: the top level's, the environment's, the defaults.
+    assert_eq!(view["limits"]["host_calls"]["value"], "5000");
+    assert_eq!(
+        view["limits"]["host_calls"]["from"],
+        "top-level (gate.toml:6:21)"
+    );
+    assert_eq!(view["limits"]["http_timeout"]["value"], "2s");
+    assert_eq!(
+        view["limits"]["http_timeout"]["from"],
+        "env.stage (gate.toml:19:23)"
+    );
+    assert_eq!(view["limits"]["resources"]["value"], "1024");
+    assert_eq!(view["limits"]["wasm_stack"]["value"], "512 KiB");
+    assert_eq!(view["limits"]["compile_timeout"]["value"], "1m");
+    assert_eq!(view["limits"]["resources"]["from"], "default");
+    assert_eq!(view["limits"].as_object().unwrap().len(), 16);
     assert_eq!(view["params"]["samples"]["value"], "50");
     assert_eq!(view["secrets"]["api_token"]["value"], "[REDACTED]");
     assert_eq!(view["secrets"]["api_token"]["variable"], "STAGE_API_TOKEN");
