@@ -64,9 +64,9 @@ pub fn format_duration(duration: Duration) -> String {
 /// `2h`, in the largest unit that holds it whole.
 pub fn duration_as_written(duration: Duration) -> String {
     match duration.as_millis() {
-        m if m >= 3_600_000 && m % 3_600_000 == 0 => format!("{}h", m / 3_600_000),
-        m if m >= 60_000 && m % 60_000 == 0 => format!("{}m", m / 60_000),
-        m if m >= 1000 && m % 1000 == 0 => format!("{}s", m / 1000),
+        m if m >= 3_600_000 && m.is_multiple_of(3_600_000) => format!("{}h", m / 3_600_000),
+        m if m >= 60_000 && m.is_multiple_of(60_000) => format!("{}m", m / 60_000),
+        m if m >= 1000 && m.is_multiple_of(1000) => format!("{}s", m / 1000),
         m => format!("{m}ms"),
     }
 }
@@ -77,7 +77,7 @@ pub fn size_as_written(bytes: u64) -> String {
     const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
     UNITS
         .iter()
-        .find(|(_, size)| bytes >= *size && bytes % size == 0)
+        .find(|(_, size)| bytes >= *size && bytes.is_multiple_of(*size))
         .map_or_else(
             || format!("{bytes} B"),
             |(name, size)| format!("{} {name}", bytes / size),
