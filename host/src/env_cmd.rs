@@ -2,10 +2,11 @@
 //! gate.toml resolves to and grants, and where each value comes from, so a
 //! reviewer can read what stage and prod may do without running anything.
 
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+
+use serde::Serialize;
 
 use crate::caps::context::secret_key;
 use crate::cli::{EnvCommand, EnvListArgs, EnvShowArgs};
@@ -142,6 +143,20 @@ struct Shown {
     value: Option<String>,
     /// `env.stage (gate.toml:15:10)`, `top-level (…)`, `default` or `not set`.
     from: String,
+}
+
+impl Shown {
+    /// The value as the human table shows it: `-` when there is none.
+    fn text(&self) -> String {
+        self.value.clone().unwrap_or_else(|| "-".to_owned())
+    }
+}
+
+/// A table's rows (key, value, origin) for the human output.
+fn shown_rows<K: ToString>(map: &BTreeMap<K, Shown>) -> Vec<(String, String, String)> {
+    map.iter()
+        .map(|(key, shown)| (key.to_string(), shown.text(), shown.from.clone()))
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -399,36 +414,23 @@ fn write_human(view: &EnvView, out: &mut impl Write) -> std::io::Result<()> {
         }
         Ok(())
     };
-    let value = |shown: &Shown| shown.value.clone().unwrap_or_else(|| "-".to_owned());
     rows(
         out,
         ORDER
             .iter()
             .map(|key| {
                 let shown = &view.settings[key];
-                (key.to_string(), value(shown), shown.from.clone())
+                (key.to_string(), shown.text(), shown.from.clone())
             })
             .collect(),
     )?;
     writeln!(out, "limits")?;
-    rows(
-        out,
-        view.limits
-            .iter()
-            .map(|(key, shown)| (key.to_string(), value(shown), shown.from.clone()))
-            .collect(),
-    )?;
+    rows(out, shown_rows(&view.limits))?;
     writeln!(out, "params")?;
     if view.params.is_empty() {
         writeln!(out, "  (none)")?;
     }
-    rows(
-        out,
-        view.params
-            .iter()
-            .map(|(k, v)| (k.clone(), value(v), v.from.clone()))
-            .collect(),
-    )?;
+    rows(out, shown_rows(&view.params))?;
     writeln!(out, "secrets")?;
     if view.secrets.is_empty() {
         writeln!(out, "  (none: policies read no secret in this environment)")?;

@@ -32,10 +32,12 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is out of range"))
 }
 
+/// The units sizes are shown in, largest first.
+const BINARY_UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+
 /// Formats a byte count for messages: `64 MiB`, `1.5 KiB`, `12 B`.
 pub fn format_size(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-    for (name, size) in UNITS {
+    for (name, size) in BINARY_UNITS {
         if bytes >= size {
             let value = bytes as f64 / size as f64;
             return if value.fract() == 0.0 {
@@ -74,8 +76,7 @@ pub fn duration_as_written(duration: Duration) -> String {
 /// A byte count as [`parse_size`] reads it back: `64 MiB`, `1536 B`, in the
 /// largest unit that holds it whole.
 pub fn size_as_written(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-    UNITS
+    BINARY_UNITS
         .iter()
         .find(|(_, size)| bytes >= *size && bytes.is_multiple_of(*size))
         .map_or_else(
