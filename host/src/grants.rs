@@ -213,12 +213,13 @@ impl HostPattern {
             Some(name) => (true, name),
             None => (false, text),
         };
-        if name.contains('*') {
-            return Err("a wildcard may only be the first label: *.example.com".into());
-        }
         // The URL parser's host syntax (IDNA, IPv4 forms such as `127.1`),
         // so entries compare equal to the hosts of parsed URLs.
         match url::Host::parse(name) {
+            // Checked on the parsed name: the parser decodes `%2A` into `*`.
+            Ok(url::Host::Domain(domain)) if domain.contains('*') => {
+                Err("a wildcard may only be the first label: *.example.com".into())
+            }
             Ok(url::Host::Domain(domain)) => {
                 let domain = domain.to_ascii_lowercase();
                 Ok(if wildcard {
@@ -678,6 +679,10 @@ mod tests {
             ("*", "would allow every host"),
             ("*:80", "would allow every host"),
             ("api.*.com", "first label"),
+            // Percent-encoded, as the fuzzer found: decoded, then refused.
+            ("%2AX7", "first label"),
+            ("%2A.example.com", "first label"),
+            ("*.%2A.example.com", "first label"),
             ("*.10.0.0.1", "needs a domain name"),
             ("ftp://x", "only http and https"),
             ("http://x/path", "not a path"),
