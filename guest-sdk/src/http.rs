@@ -696,7 +696,10 @@ impl Response {
         (200..300).contains(&self.status)
     }
 
-    /// The first value of header `name`, compared case-insensitively.
+    /// The value of header `name`, compared case-insensitively. gate hands
+    /// a policy a repeated header as one, its values joined with `", "`
+    /// (as RFC 9110 allows), except `Set-Cookie`, whose lines stay apart:
+    /// read those with [`Response::header_values`]. Here, the first.
     ///
     /// ```
     /// # use gate_sdk::http::Response;
@@ -709,6 +712,30 @@ impl Response {
         self.headers
             .iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Every value of header `name`, compared case-insensitively, in the
+    /// order received: each `Set-Cookie` line, say.
+    ///
+    /// ```
+    /// # use gate_sdk::http::Response;
+    /// let headers = vec![
+    ///     ("set-cookie".to_owned(), "id=7; Expires=Wed, 21 Oct 2026 07:28:00 GMT".to_owned()),
+    ///     ("set-cookie".to_owned(), "theme=dark".to_owned()),
+    /// ];
+    /// let response = Response::new("/login", 200, headers, "", 1.0);
+    /// let names: Vec<&str> = response
+    ///     .header_values("Set-Cookie")
+    ///     .filter_map(|cookie| cookie.split('=').next())
+    ///     .collect();
+    /// assert_eq!(names, ["id", "theme"]);
+    /// assert_eq!(response.header_values("etag").count(), 0);
+    /// ```
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_str())
     }
 

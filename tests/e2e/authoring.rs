@@ -424,3 +424,72 @@ fn a_binary_body_reaches_the_policy_exactly_live_and_replayed() {
         [("fetch/get".into(), "pass".into())]
     );
 }
+
+/// Each `Set-Cookie` line reaches the policy apart, live and replayed from
+/// its recording, where the lines are kept as a list; another repeated
+/// header is joined with ", ".
+#[test]
+fn set_cookie_lines_stay_apart_live_and_replayed() {
+    let scratch = Scratch::new("cookies");
+    let fixture = scratch.path("cookies.json");
+    let expiring = "id=7; Expires=Wed, 21 Oct 2026 07:28:00 GMT";
+    let server = gate_e2e::stub::Stub::start(
+        200,
+        &[
+            ("Set-Cookie", expiring),
+            ("Vary", "accept"),
+            ("set-cookie", "theme=dark"),
+            ("vary", "origin"),
+        ],
+    );
+    let fetch = |header: &str| {
+        Gate::policies(&["fetch"])
+            .target(&server.url())
+            .param("url=/login")
+            .param(&format!("show_header={header}"))
+            .json()
+    };
+    let message = |out: &Outcome| {
+        out.check("fetch", "get")["message"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let cookies = format!("set-cookie: [{expiring}] [theme=dark]");
+
+    let vary = fetch("vary").run();
+    assert_eq!(vary.code, 0, "{}", vary.stdout);
+    assert!(
+        message(&vary).ends_with("vary: [accept, origin]"),
+        "{}",
+        vary.stdout
+    );
+
+    let recorded = fetch("set-cookie").arg("--record").arg(&fixture).run();
+    assert_eq!(recorded.code, 0, "{}", recorded.stdout);
+    assert!(
+        message(&recorded).ends_with(&cookies),
+        "{}",
+        recorded.stdout
+    );
+    drop(server);
+    let mut tape: Value =
+        serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
+    let answer = &fixture_check(&mut tape, "fetch", "get")["calls"][0]["answer"];
+    assert_eq!(
+        answer["headers"]["set-cookie"],
+        json!([expiring, "theme=dark"]),
+        "{answer}"
+    );
+    assert_eq!(answer["headers"]["vary"], "accept, origin", "{answer}");
+
+    let replay = gate_test("fetch", &fixture).json().run();
+    assert_eq!(replay.code, 0, "{}", replay.stdout);
+    let replayed = &replay.json()["fixtures"][0]["checks"][0];
+    assert_eq!(replayed["actual"], "pass", "{}", replay.stdout);
+    assert!(
+        replayed["message"].as_str().unwrap().ends_with(&cookies),
+        "{}",
+        replay.stdout
+    );
+}

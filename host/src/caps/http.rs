@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
+use std::collections::btree_map::Entry;
 use std::error::Error as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -18,7 +19,7 @@ use base64::Engine as _;
 use reqwest::dns::{Name, Resolve, Resolving};
 use reqwest::header::{HeaderName, HeaderValue};
 use rustls_platform_verifier::ConfigVerifierExt as _;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
 use crate::bindings::gate::policy::http::{Host, HttpError, Method, Request, Response};
@@ -383,12 +384,12 @@ fn tape_request(method: &str, request: &Request) -> Value {
 }
 
 /// A response as a recording of it replays (see [`HttpAnswer`]): header
-/// names lower-cased, a repeated header's values joined with ", ", headers
-/// in name order, the body byte for byte, so that a live run and its
-/// replay hand a policy the same thing. The same as
-/// `HttpAnswer::from(Ok(response)).into_result()`, without building the
-/// fixture's map and strings for every response of a run that records
-/// nothing.
+/// names lower-cased, a repeated header's values joined with ", " (but
+/// `set-cookie`'s, see [`keeps_lines`]), headers in name order, the body
+/// byte for byte, so that a live run and its replay hand a policy the same
+/// thing. The same as `HttpAnswer::from(Ok(response)).into_result()`,
+/// without building the fixture's map and strings for every response of a
+/// run that records nothing.
 fn as_replayed(mut response: Response) -> Response {
     for (name, _) in &mut response.headers {
         name.make_ascii_lowercase();
@@ -396,25 +397,75 @@ fn as_replayed(mut response: Response) -> Response {
     // Stable: a repeated header's values stay in the order they came.
     response.headers.sort_by(|a, b| a.0.cmp(&b.0));
     response.headers.dedup_by(|later, kept| {
-        let repeated = later.0 == kept.0;
-        if repeated {
+        let joined = later.0 == kept.0 && !keeps_lines(&kept.0);
+        if joined {
             kept.1.push_str(", ");
             kept.1.push_str(&later.1);
         }
-        repeated
+        joined
     });
     response
 }
 
-fn header_map(headers: &[(String, String)]) -> BTreeMap<String, String> {
-    let mut map: BTreeMap<String, String> = BTreeMap::new();
+/// Whether the lines of header `name` (lower case) must stay apart. RFC
+/// 9110 (5.3) lets a recipient join a field's lines with ", " except for
+/// `Set-Cookie`, whose values hold commas of their own (`Expires=Wed, 21
+/// Oct 2026 07:28:00 GMT`), so joined they could not be told apart.
+fn keeps_lines(name: &str) -> bool {
+    name == "set-cookie"
+}
+
+/// A header's value on the tape: one line (a repeated header's lines
+/// joined), or a field that came as several lines kept apart
+/// (`"set-cookie": ["a=1", "b=2"]`). A fixture may hold either form for any
+/// header; a list replays as one line per value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum HeaderLines {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for HeaderLines {
+    fn deserialize<D: Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            One(String),
+            Many(Vec<String>),
+        }
+        match Either::deserialize(input) {
+            Ok(Either::One(line)) => Ok(HeaderLines::One(line)),
+            Ok(Either::Many(lines)) => Ok(HeaderLines::Many(lines)),
+            Err(_) => Err(serde::de::Error::custom(
+                "a header's value is a string, or a list of strings for a header sent as \
+                 several lines (\"set-cookie\": [\"a=1\", \"b=2\"])",
+            )),
+        }
+    }
+}
+
+fn header_map(headers: &[(String, String)]) -> BTreeMap<String, HeaderLines> {
+    let mut map: BTreeMap<String, HeaderLines> = BTreeMap::new();
     for (name, value) in headers {
-        map.entry(name.to_ascii_lowercase())
-            .and_modify(|joined| {
-                joined.push_str(", ");
-                joined.push_str(value);
-            })
-            .or_insert_with(|| value.clone());
+        let name = name.to_ascii_lowercase();
+        let apart = keeps_lines(&name);
+        match map.entry(name) {
+            Entry::Vacant(slot) => {
+                slot.insert(HeaderLines::One(value.clone()));
+            }
+            Entry::Occupied(mut slot) => match slot.get_mut() {
+                HeaderLines::One(first) if apart => {
+                    let first = std::mem::take(first);
+                    slot.insert(HeaderLines::Many(vec![first, value.clone()]));
+                }
+                HeaderLines::One(joined) => {
+                    joined.push_str(", ");
+                    joined.push_str(value);
+                }
+                HeaderLines::Many(lines) => lines.push(value.clone()),
+            },
+        }
     }
     map
 }
@@ -428,7 +479,7 @@ pub struct HttpAnswer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, HeaderLines>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub body: String,
     /// The body when it is not UTF-8 text (an image, gzip, protobuf), in
@@ -510,7 +561,17 @@ impl HttpAnswer {
             }),
             (None, Some(status)) => Ok(Response {
                 status,
-                headers: self.headers.into_iter().collect(),
+                headers: self
+                    .headers
+                    .into_iter()
+                    .flat_map(|(name, value)| {
+                        let lines = match value {
+                            HeaderLines::One(line) => vec![line],
+                            HeaderLines::Many(lines) => lines,
+                        };
+                        lines.into_iter().map(move |line| (name.clone(), line))
+                    })
+                    .collect(),
                 body: self.body_base64.unwrap_or_else(|| self.body.into_bytes()),
                 elapsed_ms: self.elapsed_ms,
             }),
@@ -621,6 +682,73 @@ mod tests {
             [("a".into(), "2, 4".into()), ("b".into(), "1, 3".into())]
         );
         assert_eq!(live.body, [0xff]);
+    }
+
+    /// Joined, two cookies with an `Expires` (which holds a comma) could
+    /// not be told apart again: each `Set-Cookie` line reaches the policy
+    /// as it came, live and replayed, and the tape keeps them as a list.
+    #[test]
+    fn set_cookie_lines_stay_apart() {
+        let sent = response(
+            &[
+                ("Set-Cookie", "id=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT"),
+                ("vary", "accept"),
+                ("set-cookie", "theme=dark"),
+                ("Vary", "origin"),
+            ],
+            b"",
+        );
+        let cookies = [
+            (
+                "set-cookie".to_owned(),
+                "id=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT".to_owned(),
+            ),
+            ("set-cookie".to_owned(), "theme=dark".to_owned()),
+            ("vary".to_owned(), "accept, origin".to_owned()),
+        ];
+        assert_eq!(as_replayed(sent.clone()).headers, cookies);
+
+        let written = serde_json::to_value(HttpAnswer::from(Ok(sent))).unwrap();
+        assert_eq!(
+            written["headers"],
+            json!({
+                "set-cookie": ["id=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT", "theme=dark"],
+                "vary": "accept, origin",
+            })
+        );
+        let read: HttpAnswer = serde_json::from_value(written).unwrap();
+        assert_eq!(read.into_result().unwrap().headers, cookies);
+
+        // One cookie is written as one string, as before lists were kept.
+        let one = HttpAnswer::from(Ok(response(&[("set-cookie", "a=1")], b"")));
+        assert_eq!(
+            serde_json::to_value(one).unwrap()["headers"]["set-cookie"],
+            "a=1"
+        );
+    }
+
+    /// A hand-written fixture may give any header as a list: one line each.
+    #[test]
+    fn fixture_header_lists_replay_as_lines_and_bad_values_are_named() {
+        let answer = json!({"status": 200, "headers": {"link": ["<a>", "<b>"], "etag": "x"}});
+        HttpAnswer::check(&answer).unwrap();
+        let read: HttpAnswer = serde_json::from_value(answer).unwrap();
+        assert_eq!(
+            read.into_result().unwrap().headers,
+            [
+                ("etag".to_owned(), "x".to_owned()),
+                ("link".to_owned(), "<a>".to_owned()),
+                ("link".to_owned(), "<b>".to_owned()),
+            ]
+        );
+        for bad in [json!(3), json!([1]), json!({"a": "b"})] {
+            let why =
+                HttpAnswer::check(&json!({"status": 200, "headers": {"x": bad}})).unwrap_err();
+            assert!(
+                why.contains("a header's value is a string, or a list"),
+                "{why}"
+            );
+        }
     }
 
     /// A body that is not UTF-8 reaches the policy byte for byte, live and

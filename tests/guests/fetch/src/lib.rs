@@ -2,7 +2,9 @@
 //! `--param follow=N` redirects (default 0) and sending `--param token=…` as
 //! a bearer token when given, so tests can point a policy anywhere and see
 //! what the allow-list lets through. With `--param body_hex=…` it also
-//! fails unless the body is exactly those bytes.
+//! fails unless the body is exactly those bytes. With `--param
+//! show_header=NAME` its message ends with every value of that header,
+//! each in brackets.
 
 use gate_sdk::http::Request;
 use gate_sdk::{
@@ -24,7 +26,13 @@ fn get() -> Result<CheckResult> {
         request = request.bearer(token);
     }
     let response = request.send()?;
-    let message = format!("GET {url} → {} from {}", response.status(), response.url());
+    let mut message = format!("GET {url} → {} from {}", response.status(), response.url());
+    if let Some(name) = context::param("show_header") {
+        message.push_str(&format!(" {name}:"));
+        for value in response.header_values(&name) {
+            message.push_str(&format!(" [{value}]"));
+        }
+    }
     if let Some(want) = context::param("body_hex") {
         let got: String = response.body().iter().map(|b| format!("{b:02x}")).collect();
         if got != want {
