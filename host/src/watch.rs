@@ -291,25 +291,19 @@ fn troubled_checks(rounds: &[Round]) -> Vec<String> {
     names
 }
 
-/// What a check measured against its threshold: `error_rate 0.25 < 0.01`.
+/// What a check measured against its threshold: `error_rate 0.25 ratio,
+/// limit < 0.01`.
 fn evidence(check: &crate::report::CheckReport) -> Option<String> {
     check
         .measurements
         .iter()
         .find(|m| m.threshold.is_some())
-        .map(|m| {
-            format!(
-                "{} {} {}",
-                m.name,
-                crate::report::number(m.value),
-                m.threshold.as_deref().unwrap_or("")
-            )
-        })
+        .map(crate::report::Measurement::brief)
 }
 
 /// The troubled checks of the last round that had any, with what they
 /// measured or why they errored, for the decision line:
-/// `round 3: prod/error-rate fail: error_rate 0.25 < 0.01`.
+/// `round 3: prod/error-rate fail: error_rate 0.25 ratio, limit < 0.01`.
 fn last_evidence(rounds: &[Round]) -> Option<String> {
     let round = rounds
         .iter()
@@ -328,7 +322,8 @@ fn last_evidence(rounds: &[Round]) -> Option<String> {
     Some(format!("round {}: {}", round.round, checks.join("; ")))
 }
 
-/// One progress line: `round 2/6 · 20.1s · fail · ready=pass error-rate=fail (error_rate 0.25 < 0.01) · left: …`.
+/// One progress line: `round 2/6 · 20.1s · fail · ready=pass
+/// error-rate=fail (error_rate 0.25 ratio, limit < 0.01) · left: …`.
 fn progress_line(
     round: &Round,
     schedule: &Schedule,

@@ -326,3 +326,35 @@ fn log_stats_reads_the_decision_log() {
     let human = Gate::new(["log", "stats"]).arg(&decisions).run();
     assert!(human.stdout.contains("MTTR"), "{}", human.stdout);
 }
+
+/// A round's line and the decision name what was measured and its limit as
+/// a limit (`error_rate 1 ratio, limit < 0.01`), never as a bare comparison
+/// that reads as a false claim (`error_rate 1 < 0.01`).
+#[test]
+fn rounds_and_the_decision_show_the_measured_value_and_its_limit() {
+    let stack = stack();
+    stack.set_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
+    let out = Gate::watch(&["prod"])
+        .target(&stack.url())
+        .args(["--interval", "100ms", "--count", "1"])
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let evidence = "error_rate 1 ratio, limit < 0.01";
+    assert!(
+        out.stdout
+            .contains(&format!("error-rate=fail ({evidence})")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("decision: ROLLBACK (exit 1)")
+            && out
+                .stdout
+                .contains(&format!("prod/error-rate fail: {evidence}")),
+        "{}",
+        out.stdout
+    );
+}

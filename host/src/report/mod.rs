@@ -126,6 +126,23 @@ impl Measurement {
             },
         }
     }
+
+    /// `error_rate 0.25 ratio, limit < 0.01`: a measurement and its bound in
+    /// a few words, for one-line summaries (`gate watch`'s rounds and
+    /// decision). The bound is named as one: written bare after the value
+    /// (`0.25 < 0.01`) it would read as a claim, and a false one.
+    pub fn brief(&self) -> String {
+        let mut text = format!("{} {}", self.name, number(self.value));
+        if !self.unit.is_empty() {
+            text.push(' ');
+            text.push_str(&self.unit);
+        }
+        if let Some(threshold) = &self.threshold {
+            text.push_str(", limit ");
+            text.push_str(threshold.trim());
+        }
+        text
+    }
 }
 
 /// The number in a threshold such as `< 0.01` or `>= 1`; `None` for free
@@ -421,6 +438,19 @@ mod tests {
             measurement(42.0, "", None).describe(),
             "measured 42 (error_rate)"
         );
+    }
+
+    #[test]
+    fn measurements_in_brief_name_their_limit() {
+        assert_eq!(
+            measurement(0.25, "ratio", Some("< 0.01")).brief(),
+            "error_rate 0.25 ratio, limit < 0.01"
+        );
+        assert_eq!(
+            measurement(1.0, "", Some(" <= 0.05")).brief(),
+            "error_rate 1, limit <= 0.05"
+        );
+        assert_eq!(measurement(42.0, "ms", None).brief(), "error_rate 42 ms");
     }
 
     #[test]
