@@ -145,17 +145,16 @@ struct Shown {
     from: String,
 }
 
-impl Shown {
-    /// The value as the human table shows it: `-` when there is none.
-    fn text(&self) -> String {
-        self.value.clone().unwrap_or_else(|| "-".to_owned())
-    }
-}
-
-/// A table's rows (key, value, origin) for the human output.
-fn shown_rows<K: ToString>(map: &BTreeMap<K, Shown>) -> Vec<(String, String, String)> {
-    map.iter()
-        .map(|(key, shown)| (key.to_string(), shown.text(), shown.from.clone()))
+/// A table's rows (key, value or `-`, origin) for the human output.
+fn shown_rows<'a, K: ToString + 'a>(
+    shown: impl IntoIterator<Item = (&'a K, &'a Shown)>,
+) -> Vec<(String, String, String)> {
+    shown
+        .into_iter()
+        .map(|(key, shown)| {
+            let value = shown.value.clone().unwrap_or_else(|| "-".to_owned());
+            (key.to_string(), value, shown.from.clone())
+        })
         .collect()
 }
 
@@ -416,13 +415,7 @@ fn write_human(view: &EnvView, out: &mut impl Write) -> std::io::Result<()> {
     };
     rows(
         out,
-        ORDER
-            .iter()
-            .map(|key| {
-                let shown = &view.settings[key];
-                (key.to_string(), shown.text(), shown.from.clone())
-            })
-            .collect(),
+        shown_rows(ORDER.iter().map(|key| (key, &view.settings[key]))),
     )?;
     writeln!(out, "limits")?;
     rows(out, shown_rows(&view.limits))?;

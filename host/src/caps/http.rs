@@ -19,7 +19,7 @@ use base64::Engine as _;
 use reqwest::dns::{Name, Resolve, Resolving};
 use reqwest::header::{HeaderName, HeaderValue};
 use rustls_platform_verifier::ConfigVerifierExt as _;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::bindings::gate::policy::http::{Host, HttpError, Method, Request, Response};
@@ -383,20 +383,27 @@ fn tape_request(method: &str, request: &Request) -> Value {
     key
 }
 
-/// A response as a recording of it replays (see [`HttpAnswer`]): header
-/// names lower-cased, a repeated header's values joined with ", " (but
-/// `set-cookie`'s, see [`keeps_lines`]), headers in name order, the body
-/// byte for byte, so that a live run and its replay hand a policy the same
-/// thing. The same as `HttpAnswer::from(Ok(response)).into_result()`,
-/// without building the fixture's map and strings for every response of a
-/// run that records nothing.
+/// A response as a recording of it replays (see [`HttpAnswer`]): headers
+/// as [`normalize_headers`] leaves them, the body byte for byte, so that a
+/// live run and its replay hand a policy the same thing. The same as
+/// `HttpAnswer::from(Ok(response)).into_result()`, without building the
+/// fixture's map and strings for every response of a run that records
+/// nothing.
 fn as_replayed(mut response: Response) -> Response {
-    for (name, _) in &mut response.headers {
+    normalize_headers(&mut response.headers);
+    response
+}
+
+/// Header lines as a policy gets them: names lower-cased, in name order, a
+/// repeated header's values joined with ", " in the order they came, but
+/// `set-cookie`'s (see [`keeps_lines`]), which stay one line each.
+fn normalize_headers(headers: &mut Vec<(String, String)>) {
+    for (name, _) in headers.iter_mut() {
         name.make_ascii_lowercase();
     }
     // Stable: a repeated header's values stay in the order they came.
-    response.headers.sort_by(|a, b| a.0.cmp(&b.0));
-    response.headers.dedup_by(|later, kept| {
+    headers.sort_by(|a, b| a.0.cmp(&b.0));
+    headers.dedup_by(|later, kept| {
         let joined = later.0 == kept.0 && !keeps_lines(&kept.0);
         if joined {
             kept.1.push_str(", ");
@@ -404,7 +411,6 @@ fn as_replayed(mut response: Response) -> Response {
         }
         joined
     });
-    response
 }
 
 /// Whether the lines of header `name` (lower case) must stay apart. RFC
@@ -419,52 +425,46 @@ fn keeps_lines(name: &str) -> bool {
 /// joined), or a field that came as several lines kept apart
 /// (`"set-cookie": ["a=1", "b=2"]`). A fixture may hold either form for any
 /// header; a list replays as one line per value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a header's value is a string, or a list of strings for a header sent as \
+                 several lines (\"set-cookie\": [\"a=1\", \"b=2\"])"
+)]
 pub enum HeaderLines {
     One(String),
     Many(Vec<String>),
 }
 
-impl<'de> Deserialize<'de> for HeaderLines {
-    fn deserialize<D: Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Either {
-            One(String),
-            Many(Vec<String>),
+impl HeaderLines {
+    /// Adds a line of a header kept apart.
+    fn push(&mut self, line: String) {
+        match self {
+            HeaderLines::One(first) => *self = HeaderLines::Many(vec![std::mem::take(first), line]),
+            HeaderLines::Many(lines) => lines.push(line),
         }
-        match Either::deserialize(input) {
-            Ok(Either::One(line)) => Ok(HeaderLines::One(line)),
-            Ok(Either::Many(lines)) => Ok(HeaderLines::Many(lines)),
-            Err(_) => Err(serde::de::Error::custom(
-                "a header's value is a string, or a list of strings for a header sent as \
-                 several lines (\"set-cookie\": [\"a=1\", \"b=2\"])",
-            )),
+    }
+
+    fn into_lines(self) -> Vec<String> {
+        match self {
+            HeaderLines::One(line) => vec![line],
+            HeaderLines::Many(lines) => lines,
         }
     }
 }
 
+/// Headers as the tape keeps them: after [`normalize_headers`], only lines
+/// kept apart repeat a name, and those become a list.
 fn header_map(headers: &[(String, String)]) -> BTreeMap<String, HeaderLines> {
+    let mut lines = headers.to_vec();
+    normalize_headers(&mut lines);
     let mut map: BTreeMap<String, HeaderLines> = BTreeMap::new();
-    for (name, value) in headers {
-        let name = name.to_ascii_lowercase();
-        let apart = keeps_lines(&name);
+    for (name, value) in lines {
         match map.entry(name) {
             Entry::Vacant(slot) => {
-                slot.insert(HeaderLines::One(value.clone()));
+                slot.insert(HeaderLines::One(value));
             }
-            Entry::Occupied(mut slot) => match slot.get_mut() {
-                HeaderLines::One(first) if apart => {
-                    let first = std::mem::take(first);
-                    slot.insert(HeaderLines::Many(vec![first, value.clone()]));
-                }
-                HeaderLines::One(joined) => {
-                    joined.push_str(", ");
-                    joined.push_str(value);
-                }
-                HeaderLines::Many(lines) => lines.push(value.clone()),
-            },
+            Entry::Occupied(mut slot) => slot.get_mut().push(value),
         }
     }
     map
@@ -565,11 +565,10 @@ impl HttpAnswer {
                     .headers
                     .into_iter()
                     .flat_map(|(name, value)| {
-                        let lines = match value {
-                            HeaderLines::One(line) => vec![line],
-                            HeaderLines::Many(lines) => lines,
-                        };
-                        lines.into_iter().map(move |line| (name.clone(), line))
+                        value
+                            .into_lines()
+                            .into_iter()
+                            .map(move |line| (name.clone(), line))
                     })
                     .collect(),
                 body: self.body_base64.unwrap_or_else(|| self.body.into_bytes()),
