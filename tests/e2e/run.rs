@@ -245,10 +245,15 @@ fn target_down_fails_closed_with_a_connection_error() {
     assert_eq!(ready["outcome"], "error");
     let message = ready["message"].as_str().unwrap().to_lowercase();
     assert!(message.contains("connect"), "{message}");
-    assert!(matches!(
-        out.check("prod", "latency")["outcome"].as_str(),
-        Some("error" | "fail" | "inconclusive")
-    ));
+    // Nothing answered, so no latency was measured: an error, as for `ready`.
+    let latency = out.check("prod", "latency");
+    assert_eq!(latency["outcome"], "error", "{latency}");
+    let message = latency["message"].as_str().unwrap();
+    assert!(
+        message.contains("no response from `/api/v1/products`"),
+        "{message}"
+    );
+    assert!(message.contains("connect"), "{message}");
     assert_ne!(out.check("prod", "error-rate")["outcome"], "pass");
 }
 

@@ -130,7 +130,7 @@ fn latency() -> Result<CheckResult> {
     let path = latency_path()?;
     let max_ms = max_latency_ms()?;
     let measured = http::sample(samples, |_| Request::get(&path))?;
-    Ok(latency_verdict(&path, &measured, max_ms))
+    latency_verdict(&path, &measured, max_ms)
 }
 
 fn error_rate() -> Result<CheckResult> {
@@ -227,22 +227,23 @@ fn ready_verdict(response: &Response) -> CheckResult {
     }
 }
 
-fn latency_verdict(path: &str, samples: &Samples, max_ms: f64) -> CheckResult {
+fn latency_verdict(path: &str, samples: &Samples, max_ms: f64) -> Result<CheckResult> {
     let completed = samples.latencies_ms().len();
     if completed == 0 {
-        // Nothing answered: there is no latency to judge, and a gate must not
-        // let an unreachable service through.
-        return CheckResult::fail(format!(
-            "no response from `{path}` in {} requests{}",
+        // Nothing answered: there is no latency to judge. That is an error
+        // (could not measure), as `ready` reports the same unreachable
+        // target, never a pass.
+        return Err(Error::Other(format!(
+            "no response from `{path}` in {} requests, so no latency to judge{}",
             samples.count(),
             failures_suffix(samples)
-        ));
+        )));
     }
     let mut result = judge("latency_avg", samples.mean_ms(), "ms", Limit::Below(max_ms)).with(
         Measurement::new("latency_p95", samples.percentile_ms(95.0), "ms"),
     );
     result.message = format!("{} over {completed} responses", result.message);
-    result
+    Ok(result)
 }
 
 fn error_rate_verdict(samples: &Samples, max_rate: f64) -> CheckResult {
@@ -379,28 +380,29 @@ mod tests {
 
     #[test]
     fn latency_judges_the_mean() {
-        let fast = latency_verdict("/p", &samples(&[100.0, 200.0], 0), 500.0);
+        let fast = latency_verdict("/p", &samples(&[100.0, 200.0], 0), 500.0).unwrap();
         assert_eq!(fast.outcome, Outcome::Pass);
         assert_eq!(fast.measurements[0].name, "latency_avg");
         assert_eq!(fast.measurements[0].value, 150.0);
         assert_eq!(fast.measurements[1].name, "latency_p95");
         assert_eq!(fast.measurements[1].threshold, None);
 
-        let slow = latency_verdict("/p", &samples(&[400.0, 800.0], 0), 500.0);
+        let slow = latency_verdict("/p", &samples(&[400.0, 800.0], 0), 500.0).unwrap();
         assert_eq!(slow.outcome, Outcome::Fail);
         assert!(slow.message.contains("600.0 ms"), "{}", slow.message);
         assert!(slow.message.contains("< 500 ms"), "{}", slow.message);
     }
 
     #[test]
-    fn latency_without_responses_fails() {
-        let none = latency_verdict("/p", &samples(&[], 3), 500.0);
-        assert_eq!(none.outcome, Outcome::Fail);
+    fn latency_without_responses_is_an_error() {
+        // Nothing measured is not a verdict on latency: `error`, never pass.
+        let none = latency_verdict("/p", &samples(&[], 3), 500.0).unwrap_err();
+        let message = none.to_string();
         assert!(
-            none.message.contains("GET /p → connect: refused"),
-            "{}",
-            none.message
+            message.contains("no response from `/p` in 3 requests"),
+            "{message}"
         );
+        assert!(message.contains("GET /p → connect: refused"), "{message}");
     }
 
     #[test]
