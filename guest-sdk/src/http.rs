@@ -665,11 +665,16 @@ impl Response {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    /// The response as the host sends it, for the mock host.
+    /// The response as the host sends it, for the mock host: its headers as
+    /// gate hands every response over (names lower-cased and sorted, a
+    /// repeated header's lines joined but `set-cookie`'s), so a mocked check
+    /// reads them as it will in a run.
     pub(crate) fn to_wit(&self) -> wit::Response {
+        let mut headers = self.headers.clone();
+        gate_units::normalize_headers(&mut headers);
         wit::Response {
             status: self.status,
-            headers: self.headers.clone(),
+            headers,
             body: self.body.clone(),
             elapsed_ms: self.elapsed_ms,
         }

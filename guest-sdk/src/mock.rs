@@ -972,6 +972,43 @@ mod tests {
     }
 
     #[test]
+    fn mocked_headers_arrive_as_in_a_run() {
+        let policy = Policy::new("t", PolicyKind::Gate).check(Check::new("headers", "", || {
+            let response = http::get("/h")?;
+            let cookies: Vec<&str> = response.header_values("set-cookie").collect();
+            Ok(CheckResult::pass(format!(
+                "vary={:?} cookies={cookies:?} names={:?}",
+                response.header("vary"),
+                response
+                    .headers()
+                    .iter()
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>(),
+            )))
+        }));
+        let line = |name: &str, value: &str| (name.to_owned(), value.to_owned());
+        let headers = vec![
+            line("Vary", "Accept"),
+            line("Set-Cookie", "a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT"),
+            line("vary", "Origin"),
+            line("set-cookie", "b=2"),
+        ];
+        let host = MockHost::new().http(
+            Method::Get,
+            "/h",
+            Response::new("/h", 200, headers, "", 1.0),
+        );
+        let result = host.run(&policy, "headers").unwrap();
+        // Joined and lower-cased as the live host does; Set-Cookie kept apart.
+        assert_eq!(
+            result.message,
+            "vary=Some(\"Accept, Origin\") \
+             cookies=[\"a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT\", \"b=2\"] \
+             names=[\"set-cookie\", \"set-cookie\", \"vary\"]"
+        );
+    }
+
+    #[test]
     fn transport_errors_reach_the_check() {
         let host = MockHost::new().secret("api_token", "t").http_error(
             Method::Get,

@@ -1,7 +1,8 @@
 //! Human-written durations (`500ms`, `10s`, `5m`, `1h`), read the same way
 //! by the runner (flags, gate.toml) and by policies (`--param window=5m`),
-//! so one spelling means one thing everywhere; and the calendar date of a
-//! Unix time, which both write in messages and reports.
+//! so one spelling means one thing everywhere; the calendar date of a Unix
+//! time, which both write in messages and reports; and the header lines a
+//! policy sees, which the runner hands over and gate-sdk's mock host imitates.
 
 use std::time::Duration;
 
@@ -57,6 +58,50 @@ pub fn civil_date(unix: i64) -> (i64, u32, u32) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month as u32, day as u32)
+}
+
+/// Header lines as a policy gets them: names lower-cased, in name order, a
+/// repeated header's values joined with ", " in the order they came, but
+/// `set-cookie`'s (see [`keeps_lines`]), which stay one line each.
+///
+/// ```
+/// let mut headers = vec![
+///     ("Vary".to_owned(), "Accept".to_owned()),
+///     ("Set-Cookie".to_owned(), "a=1".to_owned()),
+///     ("vary".to_owned(), "Origin".to_owned()),
+///     ("set-cookie".to_owned(), "b=2".to_owned()),
+/// ];
+/// gate_units::normalize_headers(&mut headers);
+/// let lines: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+/// assert_eq!(lines, [("set-cookie", "a=1"), ("set-cookie", "b=2"), ("vary", "Accept, Origin")]);
+/// ```
+pub fn normalize_headers(headers: &mut Vec<(String, String)>) {
+    for (name, _) in headers.iter_mut() {
+        name.make_ascii_lowercase();
+    }
+    // Stable: a repeated header's values stay in the order they came.
+    headers.sort_by(|a, b| a.0.cmp(&b.0));
+    headers.dedup_by(|later, kept| {
+        let joined = later.0 == kept.0 && !keeps_lines(&kept.0);
+        if joined {
+            kept.1.push_str(", ");
+            kept.1.push_str(&later.1);
+        }
+        joined
+    });
+}
+
+/// Whether the lines of header `name` (lower case) must stay apart. RFC
+/// 9110 (5.3) lets a recipient join a field's lines with ", " except for
+/// `Set-Cookie`, whose values hold commas of their own (`Expires=Wed, 21
+/// Oct 2026 07:28:00 GMT`), so joined they could not be told apart.
+///
+/// ```
+/// assert!(gate_units::keeps_lines("set-cookie"));
+/// assert!(!gate_units::keeps_lines("vary"));
+/// ```
+pub fn keeps_lines(name: &str) -> bool {
+    name == "set-cookie"
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use gate_units::normalize_headers;
 use reqwest::dns::{Name, Resolve, Resolving};
 use reqwest::header::{HeaderName, HeaderValue};
 use rustls_platform_verifier::ConfigVerifierExt as _;
@@ -392,33 +393,6 @@ fn tape_request(method: &str, request: &Request) -> Value {
 fn as_replayed(mut response: Response) -> Response {
     normalize_headers(&mut response.headers);
     response
-}
-
-/// Header lines as a policy gets them: names lower-cased, in name order, a
-/// repeated header's values joined with ", " in the order they came, but
-/// `set-cookie`'s (see [`keeps_lines`]), which stay one line each.
-fn normalize_headers(headers: &mut Vec<(String, String)>) {
-    for (name, _) in headers.iter_mut() {
-        name.make_ascii_lowercase();
-    }
-    // Stable: a repeated header's values stay in the order they came.
-    headers.sort_by(|a, b| a.0.cmp(&b.0));
-    headers.dedup_by(|later, kept| {
-        let joined = later.0 == kept.0 && !keeps_lines(&kept.0);
-        if joined {
-            kept.1.push_str(", ");
-            kept.1.push_str(&later.1);
-        }
-        joined
-    });
-}
-
-/// Whether the lines of header `name` (lower case) must stay apart. RFC
-/// 9110 (5.3) lets a recipient join a field's lines with ", " except for
-/// `Set-Cookie`, whose values hold commas of their own (`Expires=Wed, 21
-/// Oct 2026 07:28:00 GMT`), so joined they could not be told apart.
-fn keeps_lines(name: &str) -> bool {
-    name == "set-cookie"
 }
 
 /// A header's value on the tape: one line (a repeated header's lines
