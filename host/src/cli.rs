@@ -213,8 +213,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "URI", num_args = 0..=1, value_parser = crate::caps::docker::parse_host)]
     pub docker: Option<Option<Url>>,
 
-    /// Trust this PEM file's CA certificates in TLS checks, besides the
-    /// system roots (repeatable).
+    /// Trust this PEM file's CA certificates, besides the system roots, for
+    /// https requests, TLS checks and Prometheus (repeatable).
     #[arg(long = "ca-file", value_name = "PATH")]
     pub ca_files: Vec<PathBuf>,
 

@@ -36,6 +36,7 @@ pub mod signing;
 pub mod state;
 pub mod tape;
 pub mod text;
+pub mod trust;
 pub mod units;
 pub mod verdict;
 pub mod watch;

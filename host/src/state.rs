@@ -34,7 +34,7 @@ pub struct Session {
     /// The Docker engine granted with `--docker`, if any.
     pub docker: Option<crate::caps::docker::Engine>,
     /// The roots TLS handshakes verify against (system and `--ca-file`).
-    pub trust: crate::caps::tls::Trust,
+    pub trust: crate::trust::Trust,
 }
 
 impl Session {
@@ -47,13 +47,13 @@ impl Session {
     ) -> anyhow::Result<Session> {
         let cleaner = Cleaner::new(grants.secrets.values().cloned().chain(redact));
         let docker = grants.docker.clone().map(crate::caps::docker::Engine::new);
-        let trust = crate::caps::tls::Trust::new(&grants.ca_files)?;
+        let trust = crate::trust::Trust::new(&grants.ca_files)?;
         Ok(Session {
             grants,
             limits,
             cleaner,
             http: OnceLock::new(),
-            policy_http: Default::default(),
+            policy_http: crate::caps::http::PolicyClients::new(trust.clone()),
             names: Default::default(),
             tape: None,
             docker,
@@ -68,7 +68,7 @@ impl Session {
     pub fn http(&self) -> Result<&reqwest::Client, String> {
         self.http
             .get_or_init(|| {
-                crate::caps::http::client()
+                crate::caps::http::client(&self.trust)
                     .map_err(|e| format!("could not set up gate's HTTP client: {e:#}"))
             })
             .as_ref()

@@ -1,6 +1,7 @@
 //! The tls capability against a real TLS server on 127.0.0.1 with
 //! certificates the tests generate: signed by a test CA given with
-//! `--ca-file`, expiring, expired, self-signed.
+//! `--ca-file`, expiring, expired, self-signed; and https requests
+//! (policies' and gate's own) trusting that CA.
 
 use std::path::PathBuf;
 
@@ -206,6 +207,67 @@ fn tls_only_reaches_allowed_hosts() {
         "{}",
         refused.stderr
     );
+}
+
+#[test]
+fn https_requests_and_prometheus_trust_the_ca_file_as_tls_checks_do() {
+    let ca = TestCa::new();
+    let ca_file = ca.write(&scratch("https"));
+    let ca_flag = ["--ca-file", ca_file.to_str().unwrap()];
+    let leaf = ca.issue(Validity::for_days(90));
+
+    // A policy's HTTP request to an https target signed by the CA.
+    let stage = TlsServer::https(&leaf, "{}");
+    let target = format!("https://127.0.0.1:{}", stage.port());
+    let fetch = |extra: &[&str]| {
+        Gate::policies(&["fetch"])
+            .target(&target)
+            .param("url=/api/v1/health")
+            .args(extra)
+            .json()
+            .run()
+    };
+    let unknown = fetch(&[]);
+    assert_eq!(unknown.code, 1, "{}", unknown.stdout);
+    assert_eq!(text(&unknown, "fetch", "get", "outcome"), "error");
+    let message = text(&unknown, "fetch", "get", "message");
+    assert!(
+        message.contains(
+            "TLS: the certificate is not signed by a trusted root (system roots or --ca-file)"
+        ),
+        "{message}"
+    );
+    let trusted = fetch(&ca_flag);
+    assert_eq!(trusted.code, 0, "{}", trusted.stdout);
+    assert!(
+        text(&trusted, "fetch", "get", "message").contains("→ 200"),
+        "{}",
+        trusted.stdout
+    );
+
+    // gate's own requests: a Prometheus behind the same CA.
+    let answer = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1795439951,"0.25"]}]}}"#;
+    let prometheus = TlsServer::https(&leaf, answer);
+    let url = format!("https://127.0.0.1:{}", prometheus.port());
+    let query = |extra: &[&str]| {
+        Gate::policies(&["promql"])
+            .args(["--prometheus", &url])
+            .param("promql=up")
+            .args(extra)
+            .json()
+            .run()
+    };
+    let unknown = query(&[]);
+    assert_eq!(text(&unknown, "promql", "query", "outcome"), "error");
+    let message = text(&unknown, "promql", "query", "message");
+    assert!(
+        message.contains("Prometheus is unreachable") && message.contains("--ca-file"),
+        "{message}"
+    );
+    let trusted = query(&ca_flag);
+    assert_eq!(trusted.code, 0, "{}", trusted.stdout);
+    let measured = trusted.check("promql", "query")["measurements"][0]["value"].as_f64();
+    assert_eq!(measured, Some(0.25), "{}", trusted.stdout);
 }
 
 /// The calls of one check of the `tls` guest in a fixture.

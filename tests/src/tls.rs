@@ -118,7 +118,8 @@ impl Default for TestCa {
     }
 }
 
-/// A TLS server on 127.0.0.1 that completes handshakes and closes; it stops
+/// A TLS server on 127.0.0.1 that completes handshakes and closes, or with
+/// [`TlsServer::https`] answers one HTTP request per connection; it stops
 /// when dropped.
 pub struct TlsServer {
     addr: SocketAddr,
@@ -128,7 +129,18 @@ pub struct TlsServer {
 }
 
 impl TlsServer {
+    /// Completes each handshake, then closes the connection.
     pub fn start(certified: &Certified) -> TlsServer {
+        TlsServer::serving(certified, None)
+    }
+
+    /// An https server: after the handshake it reads one request and
+    /// answers it `200` with `body` as JSON, then closes the connection.
+    pub fn https(certified: &Certified, body: &str) -> TlsServer {
+        TlsServer::serving(certified, Some(body.to_owned()))
+    }
+
+    fn serving(certified: &Certified, body: Option<String>) -> TlsServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let chain: Vec<CertificateDer<'static>> =
             CertificateDer::pem_slice_iter(certified.chain_pem.as_bytes())
@@ -157,7 +169,7 @@ impl TlsServer {
                 }
                 counted.fetch_add(1, Ordering::SeqCst);
                 if let Ok(stream) = stream {
-                    serve(stream, config.clone());
+                    serve(stream, config.clone(), body.as_deref());
                 }
             }
         });
@@ -179,8 +191,9 @@ impl TlsServer {
     }
 }
 
-/// One connection: handshake, then close. Bounded by socket timeouts.
-fn serve(mut stream: TcpStream, config: Arc<rustls::ServerConfig>) {
+/// One connection: handshake, then (with a body) one HTTP exchange, then
+/// close. Bounded by socket timeouts and the request's size.
+fn serve(mut stream: TcpStream, config: Arc<rustls::ServerConfig>, body: Option<&str>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
     let Ok(mut connection) = rustls::ServerConnection::new(config) else {
@@ -190,6 +203,23 @@ fn serve(mut stream: TcpStream, config: Arc<rustls::ServerConfig>) {
         if connection.complete_io(&mut stream).is_err() {
             return;
         }
+    }
+    if let Some(body) = body {
+        let mut tls = rustls::Stream::new(&mut connection, &mut stream);
+        let mut request = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024 {
+            match tls.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => request.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = tls.write_all(answer.as_bytes());
     }
     connection.send_close_notify();
     let _ = connection.complete_io(&mut stream);

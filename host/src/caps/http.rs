@@ -19,7 +19,6 @@ use base64::Engine as _;
 use gate_units::normalize_headers;
 use reqwest::dns::{Name, Resolve, Resolving};
 use reqwest::header::{HeaderName, HeaderValue};
-use rustls_platform_verifier::ConfigVerifierExt as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -27,6 +26,7 @@ use crate::bindings::gate::policy::http::{Host, HttpError, Method, Request, Resp
 use crate::grants::{HttpDenial, Origin};
 use crate::net::{self, NetError};
 use crate::state::{HostState, HttpCall};
+use crate::trust::{Trust, untrusted_reason};
 
 /// How a body that is not UTF-8 is written in a recording: standard,
 /// padded base64.
@@ -50,35 +50,49 @@ fn builder() -> reqwest::ClientBuilder {
 }
 
 /// The client gate's own requests share (Prometheus, webhooks: hosts the
-/// operator named), one connection pool.
-pub fn client() -> anyhow::Result<reqwest::Client> {
-    Ok(builder().build()?)
+/// operator named), one connection pool, trusting the run's roots.
+pub fn client(trust: &Trust) -> anyhow::Result<reqwest::Client> {
+    Ok(builder()
+        .tls_backend_preconfigured(trust.http_client_config())
+        .build()?)
 }
 
 /// Clients for policy traffic, one per origin and set of checked addresses.
 /// Each resolves its one name to those addresses and refuses every other
 /// name, so it can only dial what [`net::checked_addrs`] approved, while
 /// keeping connections pooled between the requests of a run.
-#[derive(Default)]
 pub struct PolicyClients {
     clients: Mutex<HashMap<(Origin, Vec<SocketAddr>), reqwest::Client>>,
-    /// The TLS configuration every https client shares, made once: loading
-    /// the system's certificates for each client would be slow.
-    tls: OnceLock<Result<rustls::ClientConfig, String>>,
+    trust: Trust,
+    /// The TLS configuration every https client shares, made once.
+    tls: OnceLock<rustls::ClientConfig>,
     /// The configuration of plain-http clients: each client talks to one
     /// origin and follows no redirect, so theirs is never used, and one that
-    /// trusts nothing saves a run over http reading the system's
-    /// certificates at all.
+    /// trusts nothing keeps a run over http from ever reading the system's
+    /// certificates.
     plain: OnceLock<rustls::ClientConfig>,
 }
 
 impl PolicyClients {
-    fn tls_for(&self, origin: &Origin) -> Result<rustls::ClientConfig, HttpError> {
-        if origin.scheme != "http" {
-            return self.tls();
+    /// Clients whose https connections trust `trust`'s roots (the system's
+    /// and `--ca-file`s), as TLS checks and gate's own requests do.
+    pub fn new(trust: Trust) -> PolicyClients {
+        PolicyClients {
+            clients: Mutex::default(),
+            trust,
+            tls: OnceLock::new(),
+            plain: OnceLock::new(),
         }
-        Ok(self
-            .plain
+    }
+
+    fn tls_for(&self, origin: &Origin) -> rustls::ClientConfig {
+        if origin.scheme != "http" {
+            return self
+                .tls
+                .get_or_init(|| self.trust.http_client_config())
+                .clone();
+        }
+        self.plain
             .get_or_init(|| {
                 rustls::ClientConfig::builder_with_provider(Arc::new(
                     rustls::crypto::ring::default_provider(),
@@ -88,19 +102,7 @@ impl PolicyClients {
                 .with_root_certificates(rustls::RootCertStore::empty())
                 .with_no_client_auth()
             })
-            .clone())
-    }
-
-    fn tls(&self) -> Result<rustls::ClientConfig, HttpError> {
-        let made = self.tls.get_or_init(|| {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let mut tls = rustls::ClientConfig::with_platform_verifier()
-                .map_err(|e| format!("could not load the system's TLS roots: {e}"))?;
-            // What reqwest would offer itself, with http2 on.
-            tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-            Ok(tls)
-        });
-        made.clone().map_err(HttpError::Other)
+            .clone()
     }
 
     fn get(&self, origin: &Origin, addrs: &[SocketAddr]) -> Result<reqwest::Client, HttpError> {
@@ -112,7 +114,7 @@ impl PolicyClients {
             return Ok(client.clone());
         }
         let mut builder = builder()
-            .tls_backend_preconfigured(self.tls_for(origin)?)
+            .tls_backend_preconfigured(self.tls_for(origin))
             .dns_resolver(Arc::new(RefuseUnchecked));
         if origin.ip().is_none() {
             builder = builder.resolve_to_addrs(&origin.host, addrs);
@@ -322,6 +324,11 @@ fn transport_error(error: reqwest::Error) -> HttpError {
     let mut causes = Vec::new();
     let mut source = error.source();
     while let Some(cause) = source {
+        if let Some(tls) = rustls_error(cause) {
+            // In the words a TLS check uses, which name `--ca-file`.
+            causes.push(format!("TLS: {}", untrusted_reason(tls, false)));
+            break;
+        }
         let text = cause.to_string();
         if !text.starts_with("client error (") {
             causes.push(text);
@@ -348,6 +355,17 @@ fn transport_error(error: reqwest::Error) -> HttpError {
         HttpError::InvalidRequest(text)
     } else {
         HttpError::Other(text)
+    }
+}
+
+/// The TLS error `cause` is, or wraps in I/O errors (hyper passes it on in
+/// two); `io::Error::source` skips what it wraps, so each is opened here.
+fn rustls_error<'a>(mut cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    loop {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        cause = cause.downcast_ref::<std::io::Error>()?.get_ref()?;
     }
 }
 

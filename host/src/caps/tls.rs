@@ -5,15 +5,13 @@
 //! (nothing is sent over the connection, which is closed right away).
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 use x509_parser::extensions::GeneralName;
 
 use crate::bindings::gate::policy::tls::{Certificate, Host, Peer, TlsError};
@@ -21,113 +19,10 @@ use crate::grants::{HttpDenial, Origin};
 use crate::net::NetError;
 use crate::state::{HostState, HttpCall};
 use crate::tape::Answer;
+use crate::trust::untrusted_reason;
 
 /// What the record/replay tape keeps of each handshake (see [`crate::tape`]).
 pub type InspectAnswer = Answer<Peer, TlsError>;
-
-/// Why the run's trust settings cannot be used. Means exit code 2.
-#[derive(Debug, thiserror::Error)]
-pub enum TrustError {
-    #[error("cannot read CA file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("CA file {path} holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)")]
-    Empty { path: PathBuf },
-    #[error("CA file {path}: certificate {index} is not usable as a root: {reason}")]
-    Bad {
-        path: PathBuf,
-        index: usize,
-        reason: String,
-    },
-}
-
-/// The roots a run trusts: the system's and the `--ca-file`s.
-#[derive(Debug)]
-pub struct Trust {
-    extra: Vec<CertificateDer<'static>>,
-    verifier: OnceLock<Result<Arc<WebPkiServerVerifier>, String>>,
-}
-
-impl Trust {
-    /// Reads every `--ca-file` now, so a bad file stops the run before any
-    /// check; the system roots are read on first use.
-    pub fn new(ca_files: &[PathBuf]) -> Result<Trust, TrustError> {
-        let mut extra = Vec::new();
-        for path in ca_files {
-            extra.extend(read_ca_file(path)?);
-        }
-        Ok(Trust {
-            extra,
-            verifier: OnceLock::new(),
-        })
-    }
-
-    fn verifier(&self) -> Result<Arc<WebPkiServerVerifier>, String> {
-        self.verifier
-            .get_or_init(|| {
-                let mut roots = RootCertStore::empty();
-                // Unreadable system certificates are skipped; the rest
-                // still count.
-                let system = rustls_native_certs::load_native_certs();
-                roots.add_parsable_certificates(system.certs);
-                for cert in &self.extra {
-                    roots
-                        .add(cert.clone())
-                        .map_err(|e| format!("a --ca-file root is not usable: {e}"))?;
-                }
-                if roots.is_empty() {
-                    return Err(
-                        "no trusted roots: the system has no CA certificates (install \
-                         ca-certificates) and no --ca-file was given"
-                            .into(),
-                    );
-                }
-                WebPkiServerVerifier::builder_with_provider(
-                    Arc::new(roots),
-                    Arc::new(rustls::crypto::ring::default_provider()),
-                )
-                .build()
-                .map_err(|e| format!("cannot build the certificate verifier: {e}"))
-            })
-            .clone()
-    }
-}
-
-fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TrustError> {
-    let bytes = std::fs::read(path).map_err(|source| TrustError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let mut certs = Vec::new();
-    for (index, cert) in CertificateDer::pem_slice_iter(&bytes).enumerate() {
-        let cert = cert.map_err(|e| TrustError::Bad {
-            path: path.to_owned(),
-            index: index + 1,
-            reason: e.to_string(),
-        })?;
-        // Check it parses as a root here, where the file can be named.
-        webpki_check(&cert).map_err(|reason| TrustError::Bad {
-            path: path.to_owned(),
-            index: index + 1,
-            reason,
-        })?;
-        certs.push(cert);
-    }
-    if certs.is_empty() {
-        return Err(TrustError::Empty {
-            path: path.to_owned(),
-        });
-    }
-    Ok(certs)
-}
-
-fn webpki_check(cert: &CertificateDer<'_>) -> Result<(), String> {
-    RootCertStore::empty()
-        .add(cert.clone().into_owned())
-        .map_err(|e| e.to_string())
-}
 
 impl Host for HostState {
     async fn inspect(
@@ -246,7 +141,10 @@ impl HostState {
             days_left,
             chain_length: seen.chain.len() as u32,
             trusted: seen.verdict.is_ok(),
-            untrusted_reason: seen.verdict.err().map(|e| reason(&e, self_signed)),
+            untrusted_reason: seen
+                .verdict
+                .err()
+                .map(|e| untrusted_reason(&e, self_signed)),
             protocol,
             certificate,
         })
@@ -277,33 +175,6 @@ pub fn explain(error: &TlsError) -> String {
         TlsError::Connect(why) => format!("connect: {why}"),
         TlsError::Handshake(why) => format!("handshake: {why}"),
         TlsError::Timeout(ms) => format!("timeout after {ms} ms"),
-    }
-}
-
-/// Why a chain is not trusted, in words an operator can act on.
-fn reason(error: &rustls::Error, self_signed: bool) -> String {
-    let rustls::Error::InvalidCertificate(cert) = error else {
-        return error.to_string();
-    };
-    match cert {
-        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-            "the certificate has expired".into()
-        }
-        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-            "the certificate is not valid yet".into()
-        }
-        CertificateError::UnknownIssuer if self_signed => {
-            "the certificate is self-signed and not among the trusted roots (system roots or --ca-file)"
-                .into()
-        }
-        CertificateError::UnknownIssuer => {
-            "the certificate is not signed by a trusted root (system roots or --ca-file)".into()
-        }
-        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-            format!("the certificate is not valid for this host name ({error})")
-        }
-        CertificateError::Revoked => "the certificate is revoked".into(),
-        _ => error.to_string(),
     }
 }
 
@@ -413,28 +284,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ca_file_errors_name_the_file() {
-        let dir = std::env::temp_dir().join(format!("gate-tls-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let missing = dir.join("missing.pem");
-        let error = Trust::new(std::slice::from_ref(&missing)).unwrap_err();
-        assert!(error.to_string().contains("missing.pem"), "{error}");
-        let empty = dir.join("empty.pem");
-        std::fs::write(&empty, "not a certificate\n").unwrap();
-        let error = Trust::new(&[empty]).unwrap_err();
-        assert!(
-            error.to_string().contains("holds no PEM certificate"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn reasons_are_plain() {
-        let expired = rustls::Error::InvalidCertificate(CertificateError::Expired);
-        assert_eq!(reason(&expired, false), "the certificate has expired");
-        let unknown = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
-        assert!(reason(&unknown, true).contains("self-signed"));
-        assert!(!reason(&unknown, false).contains("self-signed"));
+    fn ipv6_literals_are_bracketed() {
         assert_eq!(bracketed("::1"), "[::1]");
         assert_eq!(bracketed("a.example"), "a.example");
     }
