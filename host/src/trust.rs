@@ -165,6 +165,35 @@ impl ServerCertVerifier for Verified {
     }
 }
 
+/// Why a TLS connection failed, in words an operator can act on: the
+/// certificate's fault as [`untrusted_reason`] says it, or a server that
+/// does not speak TLS on that port.
+pub fn failure_reason(error: &rustls::Error) -> String {
+    match error {
+        rustls::Error::InvalidMessage(_) => {
+            "the server did not answer in TLS (is this port plain http?)".into()
+        }
+        rustls::Error::AlertReceived(alert) => {
+            format!("the server refused the handshake ({alert:?})")
+        }
+        other => untrusted_reason(other, false),
+    }
+}
+
+/// The TLS error `cause` is, or wraps in I/O errors (hyper and
+/// tokio-rustls pass it on so); `io::Error::source` skips what it wraps, so
+/// each is opened here.
+pub fn find_tls_error<'a>(
+    mut cause: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
+    loop {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        cause = cause.downcast_ref::<std::io::Error>()?.get_ref()?;
+    }
+}
+
 /// Why a chain is not trusted, in words an operator can act on; the same
 /// words whether a TLS check or an https request met it.
 pub fn untrusted_reason(error: &rustls::Error, self_signed: bool) -> String {
@@ -257,5 +286,17 @@ mod tests {
         let unknown = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
         assert!(untrusted_reason(&unknown, true).contains("self-signed"));
         assert!(!untrusted_reason(&unknown, false).contains("self-signed"));
+        let plain = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
+        assert!(failure_reason(&plain).contains("plain http"));
+        assert!(failure_reason(&unknown).contains("--ca-file"));
+    }
+
+    #[test]
+    fn tls_errors_are_found_inside_io_errors() {
+        let tls = rustls::Error::InvalidCertificate(CertificateError::Expired);
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, tls.clone());
+        let outer = std::io::Error::other(inner);
+        assert_eq!(find_tls_error(&outer), Some(&tls));
+        assert_eq!(find_tls_error(&std::io::Error::other("refused")), None);
     }
 }

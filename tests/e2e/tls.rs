@@ -209,6 +209,31 @@ fn tls_only_reaches_allowed_hosts() {
     );
 }
 
+/// A plain-http server on 127.0.0.1 that answers its first connection as
+/// nginx answers a TLS hello: `400`, whatever came. Its thread gives up
+/// after 10 s without a connection.
+fn plain_http_server() -> std::net::TcpListener {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let serving = listener.try_clone().unwrap();
+    serving.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        for _ in 0..1000 {
+            if let Ok((mut stream, _)) = serving.accept() {
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let _ = stream.read(&mut [0u8; 1024]);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    });
+    listener
+}
+
 #[test]
 fn https_requests_and_prometheus_trust_the_ca_file_as_tls_checks_do() {
     let ca = TestCa::new();
@@ -243,6 +268,23 @@ fn https_requests_and_prometheus_trust_the_ca_file_as_tls_checks_do() {
         text(&trusted, "fetch", "get", "message").contains("→ 200"),
         "{}",
         trusted.stdout
+    );
+
+    // https to a port that speaks plain http: said so, not in rustls's words.
+    let plain = plain_http_server();
+    let out = Gate::policies(&["fetch"])
+        .target(&format!(
+            "https://127.0.0.1:{}",
+            plain.local_addr().unwrap().port()
+        ))
+        .param("url=/")
+        .json()
+        .run();
+    assert_eq!(text(&out, "fetch", "get", "outcome"), "error");
+    let message = text(&out, "fetch", "get", "message");
+    assert!(
+        message.contains("TLS: the server did not answer in TLS (is this port plain http?)"),
+        "{message}"
     );
 
     // gate's own requests: a Prometheus behind the same CA.

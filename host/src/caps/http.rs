@@ -26,7 +26,7 @@ use crate::bindings::gate::policy::http::{Host, HttpError, Method, Request, Resp
 use crate::grants::{HttpDenial, Origin};
 use crate::net::{self, NetError};
 use crate::state::{HostState, HttpCall};
-use crate::trust::{Trust, untrusted_reason};
+use crate::trust::{Trust, failure_reason, find_tls_error};
 
 /// How a body that is not UTF-8 is written in a recording: standard,
 /// padded base64.
@@ -324,9 +324,9 @@ fn transport_error(error: reqwest::Error) -> HttpError {
     let mut causes = Vec::new();
     let mut source = error.source();
     while let Some(cause) = source {
-        if let Some(tls) = rustls_error(cause) {
+        if let Some(tls) = find_tls_error(cause) {
             // In the words a TLS check uses, which name `--ca-file`.
-            causes.push(format!("TLS: {}", untrusted_reason(tls, false)));
+            causes.push(format!("TLS: {}", failure_reason(tls)));
             break;
         }
         let text = cause.to_string();
@@ -355,17 +355,6 @@ fn transport_error(error: reqwest::Error) -> HttpError {
         HttpError::InvalidRequest(text)
     } else {
         HttpError::Other(text)
-    }
-}
-
-/// The TLS error `cause` is, or wraps in I/O errors (hyper passes it on in
-/// two); `io::Error::source` skips what it wraps, so each is opened here.
-fn rustls_error<'a>(mut cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    loop {
-        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        cause = cause.downcast_ref::<std::io::Error>()?.get_ref()?;
     }
 }
 

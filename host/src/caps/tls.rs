@@ -19,7 +19,7 @@ use crate::grants::{HttpDenial, Origin};
 use crate::net::NetError;
 use crate::state::{HostState, HttpCall};
 use crate::tape::Answer;
-use crate::trust::untrusted_reason;
+use crate::trust::{failure_reason, find_tls_error, untrusted_reason};
 
 /// What the record/replay tape keeps of each handshake (see [`crate::tape`]).
 pub type InspectAnswer = Answer<Peer, TlsError>;
@@ -161,8 +161,8 @@ fn bracketed(host: &str) -> String {
 }
 
 fn handshake_reason(error: &std::io::Error) -> String {
-    match error.get_ref() {
-        Some(inner) => inner.to_string(),
+    match find_tls_error(error) {
+        Some(tls) => failure_reason(tls),
         None => error.to_string(),
     }
 }
