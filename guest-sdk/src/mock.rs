@@ -262,7 +262,10 @@ impl MockHost {
     }
 
     /// Answers `method url` (the URL exactly as the check gives it, e.g.
-    /// `/ready`) with `response`, as often as it is asked.
+    /// `/ready`) with `response`, as often as it is asked. The check reads
+    /// the response's headers as gate hands them over in a run: names
+    /// lower-cased, a repeated header's lines joined with ", " (but
+    /// `Set-Cookie`'s, kept apart).
     ///
     /// ```
     /// use gate_sdk::http::{Method, Response};
