@@ -40,7 +40,12 @@ pub async fn post(client: &reqwest::Client, url: &url::Url, text: &str) -> Resul
                 return Err(format!("the webhook answered {}", response.status()));
             }
             Ok(response) => last = format!("the webhook answered {}", response.status()),
-            Err(error) => last = format!("cannot post to the webhook: {error}"),
+            Err(error) => {
+                last = format!(
+                    "cannot post to the webhook: {}",
+                    crate::caps::http::failure_text(error)
+                )
+            }
         }
         tracing::debug!(attempt, %last, "webhook post failed");
     }

@@ -148,9 +148,13 @@ impl Prepared {
         names.join(",")
     }
 
-    /// Posts `text`, redacted, to the webhook at `url`.
+    /// Posts `text`, redacted, to the webhook at `url`; why it could not,
+    /// redacted too (the URL carries a token).
     pub async fn notify(&self, url: &url::Url, text: &str) -> Result<(), String> {
-        crate::notify::post(self.session.http()?, url, &self.clean(text)).await
+        let client = self.session.http()?;
+        crate::notify::post(client, url, &self.clean(text))
+            .await
+            .map_err(|why| self.clean(&why))
     }
 
     /// Redacts secrets and escapes control characters.

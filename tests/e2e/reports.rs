@@ -225,6 +225,34 @@ fn a_passing_run_notifies_and_stays_quiet_outside_github() {
 }
 
 #[test]
+fn a_webhook_that_cannot_be_reached_says_why_without_its_token() {
+    // A port that was free a moment ago: nothing listens there now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let hook = format!("http://127.0.0.1:{port}/services/T000/B000/XOXSECRET");
+    let out = Gate::policies(&["prod"]).args(["--notify", &hook]).run();
+    assert_eq!(out.code, 3, "the verdict stands: {}", out.stdout);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("gate: webhook:"))
+        .unwrap_or_else(|| panic!("no webhook line: {}", out.stderr));
+    assert!(
+        line.contains(&format!("cannot post to the webhook: 127.0.0.1:{port}: "))
+            && line.contains("Connection refused"),
+        "says where and why: {line}"
+    );
+    assert!(
+        !out.all_output().contains("XOXSECRET"),
+        "a webhook URL's path is its token: {}",
+        out.all_output()
+    );
+}
+
+#[test]
 fn bad_report_requests_are_refused() {
     let out = Gate::policies(&["prod"])
         .args(["--report", "xml=gate.xml"])

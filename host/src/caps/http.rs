@@ -318,9 +318,30 @@ async fn read_response(
 }
 
 fn transport_error(error: reqwest::Error) -> HttpError {
-    // reqwest's own text ("error sending request for url …: client error
-    // (Connect)") wraps the cause that says what happened ("Connection
-    // refused"); keep the causes and name the address once.
+    let timeout = error.is_timeout();
+    let connect = error.is_connect();
+    let invalid = error.is_builder() || error.is_request() && error.url().is_none();
+    let text = failure_text(error);
+    if timeout {
+        HttpError::Timeout(0)
+    } else if connect {
+        HttpError::Connect(text)
+    } else if invalid {
+        HttpError::InvalidRequest(text)
+    } else {
+        HttpError::Other(text)
+    }
+}
+
+/// What went wrong with a request, for a person: `HOST:PORT: cause: cause`.
+/// reqwest's own text ("error sending request for url …: client error
+/// (Connect)") wraps the causes that say what happened ("Connection
+/// refused"); they are kept and the address named once, by host and port
+/// only: a URL's path and query may be a credential (a chat webhook's is).
+pub fn failure_text(error: reqwest::Error) -> String {
+    let at = error
+        .url()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)));
     let mut causes = Vec::new();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -336,25 +357,13 @@ fn transport_error(error: reqwest::Error) -> HttpError {
         source = cause.source();
     }
     let what = if causes.is_empty() {
-        error.to_string()
+        error.without_url().to_string()
     } else {
         causes.join(": ")
     };
-    let text = match error
-        .url()
-        .and_then(|u| Some((u.host_str()?.to_owned(), u.port_or_known_default()?)))
-    {
-        Some((host, port)) => format!("{host}:{port}: {what}"),
+    match at {
+        Some(at) => format!("{at}: {what}"),
         None => what,
-    };
-    if error.is_timeout() {
-        HttpError::Timeout(0)
-    } else if error.is_connect() {
-        HttpError::Connect(text)
-    } else if error.is_builder() || error.is_request() && error.url().is_none() {
-        HttpError::InvalidRequest(text)
-    } else {
-        HttpError::Other(text)
     }
 }
 
