@@ -27,6 +27,7 @@ pub mod notify;
 pub mod plan;
 pub mod policy;
 pub mod pooling;
+pub mod proxy;
 pub mod replay;
 pub mod report;
 pub mod run;

@@ -1,6 +1,7 @@
 //! The allow-list as a policy meets it: named hosts and `localhost`,
 //! redirects followed hop by hop by the SDK, credentials kept within their
-//! origin, and proxy variables that never route policy traffic.
+//! origin, and proxy variables that never route policy traffic (gate's own
+//! requests take them, loopback excepted).
 
 use std::net::TcpListener;
 
@@ -172,4 +173,55 @@ fn proxy_variables_never_route_policy_traffic() {
     );
     assert_eq!(out.code, 0);
     assert!(proxy.accept().is_err(), "the proxy never got a connection");
+}
+
+#[test]
+fn gates_own_requests_take_the_proxy_but_never_for_loopback() {
+    let proxy = Stub::start(200, &[]);
+    let (hook, bodies) = gate_e2e::webhook_server();
+    let notify = |url: &str| {
+        let mut gate = Gate::policies(&["fetch"]).args(["--notify", url]);
+        for var in ["http_proxy", "HTTP_PROXY"] {
+            gate = gate.env(var, &proxy.url());
+        }
+        // Whatever the machine's own says, nothing is exempted.
+        for var in ["no_proxy", "NO_PROXY"] {
+            gate = gate.env(var, "");
+        }
+        gate.run()
+    };
+
+    // A webhook elsewhere: the proxy is asked for the whole URL, and it
+    // answers, so nothing but 127.0.0.1 is ever dialled.
+    let out = notify("http://hooks.example.test/services/T0/B0/XOX");
+    assert!(!out.stderr.contains("gate: webhook:"), "{}", out.stderr);
+    let heads = proxy.requests();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    assert!(
+        heads[0].starts_with("POST http://hooks.example.test/services/T0/B0/XOX HTTP/1.1"),
+        "{heads:?}"
+    );
+
+    // A webhook on loopback: posted directly, the proxy not asked.
+    let out = notify(&hook);
+    assert!(!out.stderr.contains("gate: webhook:"), "{}", out.stderr);
+    for _ in 0..100 {
+        if !bodies.lock().unwrap().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(bodies.lock().unwrap().len(), 1, "the webhook got the post");
+    assert_eq!(proxy.requests().len(), 1, "the proxy was not asked again");
+
+    // A proxy variable that is not a URL: the post fails naming it.
+    let out = Gate::policies(&["fetch"])
+        .args(["--notify", &hook])
+        .env("https_proxy", "http://[oops")
+        .run();
+    assert!(
+        out.stderr.contains("https_proxy is not a proxy URL"),
+        "{}",
+        out.stderr
+    );
 }

@@ -36,9 +36,9 @@ pub(crate) use base64::engine::general_purpose::STANDARD as BASE64;
 /// with one set of addresses.
 const MAX_CLIENTS: usize = 64;
 
-/// The builder of every client gate uses: proxy variables are ignored and
-/// redirects are never followed, so a request goes where it was checked to
-/// go.
+/// The builder of every client gate uses: redirects are never followed, and
+/// proxy variables are not read (gate's own client adds the proxies it
+/// takes from them), so a request goes where it was checked to go.
 fn builder() -> reqwest::ClientBuilder {
     // Several runtimes in one process (tests) may race to install it; any
     // installed ring provider will do.
@@ -50,11 +50,16 @@ fn builder() -> reqwest::ClientBuilder {
 }
 
 /// The client gate's own requests share (Prometheus, webhooks: hosts the
-/// operator named), one connection pool, trusting the run's roots.
+/// operator named), one connection pool, trusting the run's roots and going
+/// through the environment's proxies ([`crate::proxy`]).
 pub fn client(trust: &Trust) -> anyhow::Result<reqwest::Client> {
-    Ok(builder()
-        .tls_backend_preconfigured(trust.http_client_config())
-        .build()?)
+    let mut builder = builder().tls_backend_preconfigured(trust.http_client_config());
+    for proxy in
+        crate::proxy::from_env(|name| std::env::var(name).ok()).map_err(anyhow::Error::msg)?
+    {
+        builder = builder.proxy(proxy);
+    }
+    Ok(builder.build()?)
 }
 
 /// Clients for policy traffic, one per origin and set of checked addresses.
