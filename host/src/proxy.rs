@@ -9,6 +9,9 @@
 
 use reqwest::{NoProxy, Proxy};
 
+/// How reqwest makes a proxy for one scheme, or for all.
+type MakeProxy = fn(String) -> reqwest::Result<Proxy>;
+
 /// Hosts never sent through a proxy, whatever `no_proxy` says.
 const ALWAYS_DIRECT: &str = "localhost,127.0.0.0/8,::1";
 
@@ -30,7 +33,7 @@ pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Vec<Proxy>, Stri
         None => ALWAYS_DIRECT.to_owned(),
     };
     let mut proxies = Vec::new();
-    let schemes: [(&str, fn(String) -> reqwest::Result<Proxy>); 3] = [
+    let schemes: [(&str, MakeProxy); 3] = [
         ("HTTP_PROXY", Proxy::http),
         ("HTTPS_PROXY", Proxy::https),
         ("ALL_PROXY", Proxy::all),

@@ -227,11 +227,7 @@ fn a_passing_run_notifies_and_stays_quiet_outside_github() {
 #[test]
 fn a_webhook_that_cannot_be_reached_says_why_without_its_token() {
     // A port that was free a moment ago: nothing listens there now.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = gate_e2e::prometheus::free_port().port();
     let hook = format!("http://127.0.0.1:{port}/services/T000/B000/XOXSECRET");
     let out = Gate::policies(&["prod"]).args(["--notify", &hook]).run();
     assert_eq!(out.code, 3, "the verdict stands: {}", out.stdout);

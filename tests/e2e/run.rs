@@ -233,11 +233,7 @@ fn the_secret_never_appears_in_any_output() {
 #[test]
 fn target_down_fails_closed_with_a_connection_error() {
     // A port that was free a moment ago: nothing listens there now.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = gate_e2e::prometheus::free_port().port();
     let target = format!("http://127.0.0.1:{port}");
     let out = Gate::policies(&["prod"]).target(&target).json().run();
     assert_eq!(out.code, 1, "{}", out.stdout);

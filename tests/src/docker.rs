@@ -239,8 +239,5 @@ impl Drop for Compose {
 
 /// A port nobody listens on right now, for a stack to publish.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    crate::prometheus::free_port().port()
 }
