@@ -179,7 +179,7 @@ pub struct EnvShowArgs {
 #[derive(Debug, Args)]
 pub struct GrantArgs {
     /// Base URL of the stack under test; its origin is allowed for HTTP.
-    #[arg(long, env = "GATE_TARGET", value_name = "URL", value_parser = parse_target)]
+    #[arg(long, env = "GATE_TARGET", value_name = "URL", value_parser = UrlArg(parse_target))]
     pub target: Option<Url>,
 
     /// Allow HTTP to another host: `host` (ports 80/443), `host:port`, or
@@ -188,7 +188,7 @@ pub struct GrantArgs {
     pub allow_hosts: Vec<AllowedHost>,
 
     /// Prometheus server the metrics capability queries (base URL).
-    #[arg(long, env = "GATE_PROMETHEUS", value_name = "URL", value_parser = parse_target)]
+    #[arg(long, env = "GATE_PROMETHEUS", value_name = "URL", value_parser = UrlArg(parse_prometheus))]
     pub prometheus: Option<Url>,
 }
 
@@ -276,7 +276,7 @@ pub struct RunArgs {
 
     /// Post the verdict to this Slack- or Discord-compatible webhook
     /// (overrides gate.toml's `webhook`).
-    #[arg(long, value_name = "URL", value_parser = parse_target)]
+    #[arg(long, value_name = "URL", value_parser = UrlArg(parse_target))]
     pub notify: Option<Url>,
 
     #[command(flatten)]
@@ -329,7 +329,7 @@ pub struct WatchArgs {
 
     /// Post the decision to this Slack- or Discord-compatible webhook
     /// (overrides gate.toml's `webhook`); the same as --notify.
-    #[arg(long, value_name = "URL", value_parser = parse_target, conflicts_with = "notify")]
+    #[arg(long, value_name = "URL", value_parser = UrlArg(parse_target), conflicts_with = "notify")]
     pub webhook: Option<Url>,
 }
 
@@ -441,7 +441,25 @@ pub enum ColorChoice {
     Never,
 }
 
+/// A base URL: the stack's (`--target`), a webhook's.
 pub(crate) fn parse_target(text: &str) -> Result<Url, String> {
+    parse_base_url(
+        text,
+        "credentials in the URL are refused: give them to policies as a secret \
+         (GATE_SECRET_<NAME>)",
+    )
+}
+
+/// Prometheus's base URL, whose credentials have a flag of their own.
+pub(crate) fn parse_prometheus(text: &str) -> Result<Url, String> {
+    parse_base_url(
+        text,
+        "credentials in the Prometheus URL are refused: give them with \
+         --prometheus-auth basic:NAME (the secret GATE_SECRET_<NAME> holds user:password)",
+    )
+}
+
+fn parse_base_url(text: &str, no_credentials: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| match e {
         url::ParseError::RelativeUrlWithoutBase => {
             format!("`{text}` is not a URL: it has no scheme (try https://{text})")
@@ -454,11 +472,40 @@ pub(crate) fn parse_target(text: &str) -> Result<Url, String> {
         ));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(
-            "credentials in the target URL are refused: use a secret (GATE_SECRET_<NAME>)".into(),
-        );
+        return Err(no_credentials.to_owned());
     }
     Ok(url)
+}
+
+/// A URL flag's parser whose errors do not repeat the value, as clap's own
+/// would: a refused URL may hold a password, and `GATE_TARGET` or
+/// `GATE_PROMETHEUS` may come from a CI secret into a CI log. The parser's
+/// message says what is wrong.
+#[derive(Clone)]
+struct UrlArg(fn(&str) -> Result<Url, String>);
+
+impl clap::builder::TypedValueParser for UrlArg {
+    type Value = Url;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Url, clap::Error> {
+        let flag = arg.map_or_else(|| "URL".to_owned(), ToString::to_string);
+        let parsed = match value.to_str() {
+            Some(text) => (self.0)(text),
+            None => Err("the URL is not UTF-8".to_owned()),
+        };
+        parsed.map_err(|why| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for '{flag}': {why}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
 }
 
 fn parse_param(text: &str) -> Result<(String, String), String> {
@@ -522,6 +569,12 @@ mod tests {
         assert!(parse_param("novalue").is_err());
         assert!(parse_target("ftp://x").is_err());
         assert!(parse_target("http://u:p@x").is_err());
+        let refused = parse_prometheus("http://u:p@x").unwrap_err();
+        assert!(
+            refused.contains("--prometheus-auth basic:NAME"),
+            "{refused}"
+        );
+        assert!(!refused.contains("u:p"), "{refused}");
         assert!(parse_target("http://127.0.0.1:8080").is_ok());
         assert!(parse_memory("1KiB").is_err());
         assert_eq!(parse_memory("64MiB"), Ok(64 << 20));

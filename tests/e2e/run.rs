@@ -231,6 +231,32 @@ fn the_secret_never_appears_in_any_output() {
 }
 
 #[test]
+fn a_url_with_credentials_is_refused_without_repeating_them() {
+    let out = Gate::policies(&["prod"])
+        .args(["--prometheus", "http://grafana:s3cretpw@127.0.0.1:9/"])
+        .run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("invalid value for '--prometheus <URL>'")
+            && out.stderr.contains("--prometheus-auth basic:NAME"),
+        "says which flag and what to use instead: {}",
+        out.stderr
+    );
+    assert!(!out.all_output().contains("s3cretpw"), "{}", out.all_output());
+    // GATE_TARGET, as a CI secret would set it.
+    let out = Gate::policies(&["prod"])
+        .env("GATE_TARGET", "https://deploy:s3cretpw@stage.example.test/")
+        .run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("credentials in the URL are refused"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.all_output().contains("s3cretpw"), "{}", out.all_output());
+}
+
+#[test]
 fn target_down_fails_closed_with_a_connection_error() {
     // A port that was free a moment ago: nothing listens there now.
     let port = gate_e2e::prometheus::free_port().port();

@@ -308,7 +308,7 @@ pub fn validate(
                 .collect();
             v.setting(hosts, "allow_hosts", value)
         }),
-        prometheus: v.parse(&raw.prometheus, "prometheus", crate::cli::parse_target),
+        prometheus: v.parse(&raw.prometheus, "prometheus", crate::cli::parse_prometheus),
         prometheus_auth: v.parse(
             &raw.prometheus_auth,
             "prometheus_auth",
