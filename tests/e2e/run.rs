@@ -237,12 +237,17 @@ fn a_url_with_credentials_is_refused_without_repeating_them() {
         .run();
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
-        out.stderr.contains("invalid value for '--prometheus <URL>'")
+        out.stderr
+            .contains("invalid value for '--prometheus <URL>'")
             && out.stderr.contains("--prometheus-auth basic:NAME"),
         "says which flag and what to use instead: {}",
         out.stderr
     );
-    assert!(!out.all_output().contains("s3cretpw"), "{}", out.all_output());
+    assert!(
+        !out.all_output().contains("s3cretpw"),
+        "{}",
+        out.all_output()
+    );
     // GATE_TARGET, as a CI secret would set it.
     let out = Gate::policies(&["prod"])
         .env("GATE_TARGET", "https://deploy:s3cretpw@stage.example.test/")
@@ -253,7 +258,11 @@ fn a_url_with_credentials_is_refused_without_repeating_them() {
         "{}",
         out.stderr
     );
-    assert!(!out.all_output().contains("s3cretpw"), "{}", out.all_output());
+    assert!(
+        !out.all_output().contains("s3cretpw"),
+        "{}",
+        out.all_output()
+    );
 }
 
 #[test]
