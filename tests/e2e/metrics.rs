@@ -109,6 +109,30 @@ fn injected_latency_fails_the_p95_check() {
 }
 
 #[test]
+fn a_prometheus_that_redirects_is_named_with_where_it_points_never_followed() {
+    let moved = gate_e2e::stub::Stub::start(301, &[("location", "https://prom.example.test/")]);
+    let out = Gate::policies(&["promql"])
+        .args(["--prometheus", &moved.url()])
+        .param("promql=up")
+        .json()
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let check = out.check("promql", "query");
+    assert_eq!(check["outcome"], "error", "{check}");
+    let message = check["message"].as_str().unwrap();
+    assert!(
+        message.contains("Prometheus answered 301: a redirect to `https://prom.example.test/`")
+            && message.contains("give --prometheus the URL it moved to"),
+        "{message}"
+    );
+    assert_eq!(
+        moved.requests().len(),
+        2,
+        "one query a check, none followed"
+    );
+}
+
+#[test]
 fn prometheus_down_fails_closed() {
     let stack = stack();
     let nothing_there = format!("http://{}", free_port());

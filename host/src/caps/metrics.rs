@@ -132,10 +132,27 @@ impl HostState {
         };
         let timeout = self.request_timeout(None);
         match exchange(builder, timeout, self.session.limits.response_bytes).await {
+            Ok(response) if (300..400).contains(&response.status) => {
+                Err(redirected(response.status, &response.headers))
+            }
             Ok(response) => parse(response.status, &response.body),
             Err(error) => Err(transport(error)),
         }
     }
+}
+
+/// A redirect from Prometheus, said with where it points: gate does not
+/// follow it (the credentials would go along to wherever it points), so
+/// the operator gives `--prometheus` that URL instead.
+fn redirected(status: u16, headers: &[(String, String)]) -> MetricsError {
+    let message = match headers.iter().find(|(name, _)| name == "location") {
+        Some((_, location)) => format!(
+            "a redirect to `{location}`, which gate does not follow: give --prometheus the \
+             URL it moved to"
+        ),
+        None => "a redirect without a Location, which gate does not follow".to_owned(),
+    };
+    MetricsError::Status(StatusError { status, message })
 }
 
 fn unix_now() -> f64 {
@@ -329,7 +346,11 @@ pub(crate) fn parse(status: u16, body: &[u8]) -> Result<QueryResult, MetricsErro
             let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
             MetricsError::Status(StatusError {
                 status,
-                message: text,
+                message: if text.trim().is_empty() {
+                    "(an empty body)".to_owned()
+                } else {
+                    text
+                },
             })
         }
     })?;
@@ -479,6 +500,22 @@ mod tests {
             unavailable,
             Err(MetricsError::Status(StatusError { status: 503, .. }))
         ));
+        let empty = parse(502, b"");
+        assert!(matches!(
+            empty,
+            Err(MetricsError::Status(StatusError { status: 502, message })) if message == "(an empty body)"
+        ));
+        let headers = [("location".to_owned(), "https://prom.example/".to_owned())];
+        let MetricsError::Status(moved) = redirected(301, &headers) else {
+            panic!("a redirect is a status error")
+        };
+        assert_eq!(moved.status, 301);
+        assert!(
+            moved.message.contains("`https://prom.example/`"),
+            "{}",
+            moved.message
+        );
+        assert!(moved.message.contains("--prometheus"), "{}", moved.message);
         let garbage = parse(200, b"{}");
         assert!(matches!(
             garbage,
