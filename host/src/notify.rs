@@ -39,6 +39,15 @@ pub async fn post(client: &reqwest::Client, url: &url::Url, text: &str) -> Resul
             Ok(response) if response.status().is_client_error() && response.status() != 429 => {
                 return Err(format!("the webhook answered {}", response.status()));
             }
+            // Nor will a redirect, which is not followed: the URL is a
+            // credential, and where it points is not the operator's choice.
+            Ok(response) if response.status().is_redirection() => {
+                return Err(format!(
+                    "the webhook answered {}, a redirect, which gate does not follow: give \
+                     the webhook's current URL",
+                    response.status()
+                ));
+            }
             Ok(response) => last = format!("the webhook answered {}", response.status()),
             Err(error) => {
                 last = format!(

@@ -249,6 +249,23 @@ fn a_webhook_that_cannot_be_reached_says_why_without_its_token() {
 }
 
 #[test]
+fn a_webhook_that_redirects_is_asked_once_and_not_followed() {
+    let moved = gate_e2e::stub::Stub::start(301, &[("location", "https://hooks.example.test/")]);
+    let out = Gate::policies(&["prod"])
+        .args(["--notify", &format!("{}/services/T0/B0/XOX", moved.url())])
+        .run();
+    assert_eq!(out.code, 3, "the verdict stands: {}", out.stdout);
+    assert!(
+        out.stderr.contains(
+            "the webhook answered 301 Moved Permanently, a redirect, which gate does not follow"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(moved.requests().len(), 1, "no retry, no hop");
+}
+
+#[test]
 fn bad_report_requests_are_refused() {
     let out = Gate::policies(&["prod"])
         .args(["--report", "xml=gate.xml"])
