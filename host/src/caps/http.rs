@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::collections::btree_map::Entry;
 use std::error::Error as _;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -68,14 +68,11 @@ pub fn client(trust: &Trust) -> anyhow::Result<reqwest::Client> {
 /// keeping connections pooled between the requests of a run.
 pub struct PolicyClients {
     clients: Mutex<HashMap<(Origin, Vec<SocketAddr>), reqwest::Client>>,
+    /// What https connections trust. Its client configuration reads no
+    /// certificate until a handshake needs one, so every client, http ones
+    /// included, can be given it: a run over plain http never reads the
+    /// system's certificates.
     trust: Trust,
-    /// The TLS configuration every https client shares, made once.
-    tls: OnceLock<rustls::ClientConfig>,
-    /// The configuration of plain-http clients: each client talks to one
-    /// origin and follows no redirect, so theirs is never used, and one that
-    /// trusts nothing keeps a run over http from ever reading the system's
-    /// certificates.
-    plain: OnceLock<rustls::ClientConfig>,
 }
 
 impl PolicyClients {
@@ -85,29 +82,7 @@ impl PolicyClients {
         PolicyClients {
             clients: Mutex::default(),
             trust,
-            tls: OnceLock::new(),
-            plain: OnceLock::new(),
         }
-    }
-
-    fn tls_for(&self, origin: &Origin) -> rustls::ClientConfig {
-        if origin.scheme != "http" {
-            return self
-                .tls
-                .get_or_init(|| self.trust.http_client_config())
-                .clone();
-        }
-        self.plain
-            .get_or_init(|| {
-                rustls::ClientConfig::builder_with_provider(Arc::new(
-                    rustls::crypto::ring::default_provider(),
-                ))
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default TLS versions")
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
-            })
-            .clone()
     }
 
     fn get(&self, origin: &Origin, addrs: &[SocketAddr]) -> Result<reqwest::Client, HttpError> {
@@ -119,7 +94,7 @@ impl PolicyClients {
             return Ok(client.clone());
         }
         let mut builder = builder()
-            .tls_backend_preconfigured(self.tls_for(origin))
+            .tls_backend_preconfigured(self.trust.http_client_config())
             .dns_resolver(Arc::new(RefuseUnchecked));
         if origin.ip().is_none() {
             builder = builder.resolve_to_addrs(&origin.host, addrs);
