@@ -88,7 +88,25 @@ fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn fail(error: &anyhow::Error) {
-    eprintln!("error: {error:#}");
+    eprintln!("error: {}", said_once(error));
+}
+
+/// The error and its causes, as `{:#}` joins them, but each said once:
+/// many of gate's errors quote their cause already (`cannot read CA file
+/// F: No such file or directory`), which `{:#}` would repeat.
+fn said_once(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 fn init_tracing(verbose: u8) {
@@ -103,4 +121,24 @@ fn init_tracing(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::said_once;
+
+    #[test]
+    fn a_cause_an_error_quotes_is_not_repeated() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read F: {source}")]
+        struct Quoting {
+            source: std::io::Error,
+        }
+        let quoting = anyhow::Error::new(Quoting {
+            source: std::io::Error::other("no such file"),
+        });
+        assert_eq!(said_once(&quoting), "cannot read F: no such file");
+        let context = anyhow::Error::new(std::io::Error::other("refused")).context("cannot post");
+        assert_eq!(said_once(&context), "cannot post: refused");
+    }
 }
