@@ -218,6 +218,17 @@ pub struct RunArgs {
     #[arg(long = "ca-file", value_name = "PATH")]
     pub ca_files: Vec<PathBuf>,
 
+    /// Present this PEM client certificate (chain, leaf first) to any server
+    /// that asks for one: https requests, TLS checks, Prometheus; its key
+    /// may be in the same file.
+    #[arg(long = "client-cert", value_name = "PATH")]
+    pub client_cert: Option<PathBuf>,
+
+    /// The private key of --client-cert (PEM, unencrypted), when it is not
+    /// in the certificate's file.
+    #[arg(long = "client-key", value_name = "PATH", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+
     /// Environment: its settings in gate.toml, and the name the policy sees
     /// [default: gate.toml's default_env, else `default`].
     #[arg(long, value_name = "NAME")]

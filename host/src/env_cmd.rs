@@ -265,6 +265,14 @@ impl EnvView {
             shown(text(&s.ca_file, |p| p.display().to_string()), None),
         );
         settings.insert(
+            "client_cert",
+            shown(text(&s.client_cert, |p| p.display().to_string()), None),
+        );
+        settings.insert(
+            "client_key",
+            shown(text(&s.client_key, |p| p.display().to_string()), None),
+        );
+        settings.insert(
             "timeout",
             shown(
                 text(&s.timeout, |d| duration_as_written(*d)),
@@ -377,13 +385,15 @@ impl EnvView {
     }
 }
 
-const ORDER: [&str; 13] = [
+const ORDER: [&str; 15] = [
     "target",
     "allow_hosts",
     "prometheus",
     "prometheus_auth",
     "docker",
     "ca_file",
+    "client_cert",
+    "client_key",
     "timeout",
     "memory_limit",
     "jobs",

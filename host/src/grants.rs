@@ -326,6 +326,9 @@ pub struct Grants {
     pub docker: Option<Url>,
     /// Extra roots TLS handshakes trust (`--ca-file`), besides the system's.
     pub ca_files: Vec<std::path::PathBuf>,
+    /// The client certificate TLS handshakes present when asked
+    /// (`--client-cert`, `--client-key`).
+    pub client_identity: Option<crate::trust::IdentityFiles>,
 }
 
 /// A granted Prometheus server.

@@ -136,6 +136,7 @@ impl Plan {
                 prometheus,
                 docker: docker_host(args.docker.as_ref())?,
                 ca_files: args.ca_files.clone(),
+                client_identity: client_identity(args),
             },
             limits: with_flags(
                 Limits {
@@ -218,6 +219,10 @@ impl Plan {
             grants.docker = docker_host(args.docker.as_ref())?;
         }
         grants.ca_files.extend(args.ca_files.iter().cloned());
+        // A certificate and its key go together: a flag replaces the pair.
+        if let Some(identity) = client_identity(args) {
+            grants.client_identity = Some(identity);
+        }
 
         let mut defaults = Limits::default();
         for (key, setting) in &settings.limits {
@@ -316,6 +321,16 @@ fn same_file<'a>(path: &Path, listed: &'a [PolicyEntry]) -> Option<&'a PolicyEnt
     listed
         .iter()
         .find(|entry| entry.path.canonicalize().is_ok_and(|p| p == wanted))
+}
+
+/// `--client-cert` and `--client-key`, as one identity.
+fn client_identity(args: &RunArgs) -> Option<crate::trust::IdentityFiles> {
+    args.client_cert
+        .as_ref()
+        .map(|cert| crate::trust::IdentityFiles {
+            cert: cert.clone(),
+            key: args.client_key.clone(),
+        })
 }
 
 fn prometheus(

@@ -33,7 +33,8 @@ pub struct Session {
     pub tape: Option<Arc<crate::tape::Tape>>,
     /// The Docker engine granted with `--docker`, if any.
     pub docker: Option<crate::caps::docker::Engine>,
-    /// The roots TLS handshakes verify against (system and `--ca-file`).
+    /// The roots TLS handshakes verify against (system and `--ca-file`) and
+    /// the client certificate they present (`--client-cert`).
     pub trust: crate::trust::Trust,
 }
 
@@ -47,7 +48,7 @@ impl Session {
     ) -> anyhow::Result<Session> {
         let cleaner = Cleaner::new(grants.secrets.values().cloned().chain(redact));
         let docker = grants.docker.clone().map(crate::caps::docker::Engine::new);
-        let trust = crate::trust::Trust::new(&grants.ca_files)?;
+        let trust = crate::trust::Trust::new(&grants.ca_files, grants.client_identity.as_ref())?;
         Ok(Session {
             grants,
             limits,

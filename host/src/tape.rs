@@ -606,6 +606,7 @@ pub fn replay_grants(context: &Context) -> anyhow::Result<Grants> {
             })
             .transpose()?,
         ca_files: Vec::new(),
+        client_identity: None,
         env_name: context.env.clone(),
         params: context.params.clone(),
         secrets: context

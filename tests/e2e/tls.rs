@@ -312,6 +312,157 @@ fn https_requests_and_prometheus_trust_the_ca_file_as_tls_checks_do() {
     assert_eq!(measured, Some(0.25), "{}", trusted.stdout);
 }
 
+#[test]
+fn a_stage_that_demands_a_client_certificate_gets_the_one_given() {
+    let ca = TestCa::new();
+    let dir = scratch("mtls");
+    let ca_file = ca.write(&dir);
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let client = ca.issue_client(Validity::for_days(30));
+    let cert = write("client.pem", &client.chain_pem);
+    let key = write("client.key", &client.key_pem);
+    let both = write(
+        "both.pem",
+        &format!("{}{}", client.chain_pem, client.key_pem),
+    );
+    let stranger = TestCa::named("another CA").issue_client(Validity::for_days(30));
+    let stranger_both = write(
+        "stranger.pem",
+        &format!("{}{}", stranger.chain_pem, stranger.key_pem),
+    );
+    let stranger_key = write("stranger.key", &stranger.key_pem);
+
+    let stage =
+        TlsServer::https_demanding_client_cert(&ca.issue(Validity::for_days(90)), "{}", &ca);
+    let target = format!("https://127.0.0.1:{}", stage.port());
+    let fetch = |extra: &[&str]| {
+        Gate::policies(&["fetch"])
+            .target(&target)
+            .param("url=/api/v1/health")
+            .args(["--ca-file", ca_file.to_str().unwrap()])
+            .args(extra)
+            .json()
+            .run()
+    };
+    let get = |out: &Outcome| {
+        (
+            text(out, "fetch", "get", "outcome"),
+            text(out, "fetch", "get", "message"),
+        )
+    };
+
+    // Without a certificate the server's refusal is named, with the flag.
+    let none = fetch(&[]);
+    assert_eq!(none.code, 1, "{}", none.all_output());
+    let (outcome, message) = get(&none);
+    assert_eq!(outcome, "error", "{message}");
+    assert!(
+        message
+            .contains("TLS: the server asks for a client certificate: give one with --client-cert"),
+        "{message}"
+    );
+
+    // Given one, as two files or as one, the request goes through.
+    for flags in [
+        &["--client-cert", &cert, "--client-key", &key][..],
+        &["--client-cert", &both],
+    ] {
+        let out = fetch(flags);
+        assert_eq!(out.code, 0, "{flags:?}: {}", out.all_output());
+        assert!(get(&out).1.contains("→ 200"), "{}", out.stdout);
+    }
+
+    // A certificate of another CA is refused by the server, and said so.
+    let refused = fetch(&["--client-cert", &stranger_both]);
+    assert_eq!(refused.code, 1, "{}", refused.all_output());
+    let (outcome, message) = get(&refused);
+    assert_eq!(outcome, "error", "{message}");
+    assert!(
+        message
+            .contains("the server refused the client certificate (UnknownCA): check --client-cert"),
+        "{message}"
+    );
+
+    // Files that cannot make an identity stop the run before any check,
+    // naming the file and never quoting a key.
+    let before = stage.handshakes();
+    for (flags, expected) in [
+        (vec!["--client-key", key.as_str()], "--client-cert"),
+        (
+            vec!["--client-cert", key.as_str()],
+            "holds no PEM certificate",
+        ),
+        (
+            vec!["--client-cert", cert.as_str()],
+            "holds no private key (`-----BEGIN PRIVATE KEY-----`): give the key's file with --client-key",
+        ),
+        (
+            vec![
+                "--client-cert",
+                cert.as_str(),
+                "--client-key",
+                stranger_key.as_str(),
+            ],
+            "does not belong to the client certificate",
+        ),
+        (
+            vec!["--client-cert", "/nonexistent/client.pem"],
+            "cannot read client certificate file",
+        ),
+    ] {
+        let out = fetch(&flags);
+        assert_eq!(out.code, 2, "{flags:?}: {}", out.all_output());
+        assert!(out.stderr.contains(expected), "{flags:?}: {}", out.stderr);
+        assert!(
+            !out.all_output().contains("PRIVATE KEY-----\n"),
+            "{}",
+            out.all_output()
+        );
+    }
+    assert_eq!(stage.handshakes(), before, "no check ran");
+
+    // gate.toml: paths relative to the file; gate's own requests present
+    // the certificate too (a Prometheus behind the same mesh).
+    let answer = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1795439951,"0.5"]}]}}"#;
+    let prometheus =
+        TlsServer::https_demanding_client_cert(&ca.issue(Validity::for_days(90)), answer, &ca);
+    let config = write(
+        "gate.toml",
+        &format!(
+            "ca_file = \"ca.pem\"\n[env.mesh]\nclient_cert = \"client.pem\"\n\
+             client_key = \"client.key\"\nprometheus = \"https://127.0.0.1:{}\"\n",
+            prometheus.port()
+        ),
+    );
+    let out = Gate::policies(&["fetch", "promql"])
+        .args(["--config", &config, "--env", "mesh"])
+        .target(&target)
+        .param("url=/api/v1/health")
+        .param("promql=up")
+        .json()
+        .run();
+    assert_eq!(out.code, 0, "{}", out.all_output());
+    let measured = out.check("promql", "query")["measurements"][0]["value"].as_f64();
+    assert_eq!(measured, Some(0.5), "{}", out.stdout);
+
+    let orphan = write(
+        "orphan.toml",
+        "client_key = \"client.key\"\n[env.mesh]\ntarget = \"http://127.0.0.1:1\"\n",
+    );
+    let out = Gate::new(["config", "check", "--config", &orphan]).run();
+    assert_eq!(out.code, 2, "{}", out.all_output());
+    assert!(
+        out.all_output()
+            .contains("client_key: a key without a certificate"),
+        "{}",
+        out.all_output()
+    );
+}
+
 /// The calls of one check of the `tls` guest in a fixture.
 fn calls_of<'a>(tape: &'a mut serde_json::Value, check: &str) -> &'a mut serde_json::Value {
     &mut gate_e2e::fixture_check(tape, "tls", check)["calls"]

@@ -1,5 +1,6 @@
 //! A real TLS server on 127.0.0.1 with certificates the test generates
-//! (rcgen): valid, expiring, expired, self-signed, or signed by a test CA.
+//! (rcgen): valid, expiring, expired, self-signed, or signed by a test CA;
+//! optionally demanding a client certificate signed by a test CA.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -9,7 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use time::OffsetDateTime;
@@ -76,11 +80,18 @@ pub struct TestCa {
 
 impl TestCa {
     pub fn new() -> TestCa {
+        TestCa::named("gate test CA")
+    }
+
+    /// A CA of this common name: two CAs of one name look like one to a
+    /// verifier, which then finds the signature bad rather than the issuer
+    /// unknown.
+    pub fn named(common_name: &str) -> TestCa {
         let key = KeyPair::generate().expect("key");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params
             .distinguished_name
-            .push(DnType::CommonName, "gate test CA");
+            .push(DnType::CommonName, common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let cert = params.self_signed(&key).expect("self-sign the CA");
@@ -97,6 +108,22 @@ impl TestCa {
         let cert = leaf_params(validity)
             .signed_by(&key, &self.issuer)
             .expect("sign");
+        Certified {
+            chain_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
+    /// A client certificate this CA signed, for `--client-cert`.
+    pub fn issue_client(&self, validity: Validity) -> Certified {
+        let key = KeyPair::generate().expect("key");
+        let mut params = leaf_params(validity);
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "gate test client");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &self.issuer).expect("sign");
         Certified {
             chain_pem: cert.pem(),
             key_pem: key.serialize_pem(),
@@ -131,30 +158,56 @@ pub struct TlsServer {
 impl TlsServer {
     /// Completes each handshake, then closes the connection.
     pub fn start(certified: &Certified) -> TlsServer {
-        TlsServer::serving(certified, None)
+        TlsServer::serving(certified, None, None)
     }
 
     /// An https server: after the handshake it reads one request and
     /// answers it `200` with `body` as JSON, then closes the connection.
     pub fn https(certified: &Certified, body: &str) -> TlsServer {
-        TlsServer::serving(certified, Some(body.to_owned()))
+        TlsServer::serving(certified, Some(body.to_owned()), None)
     }
 
-    fn serving(certified: &Certified, body: Option<String>) -> TlsServer {
+    /// As [`TlsServer::https`], but the handshake demands a client
+    /// certificate signed by `clients`: without one, or with another, the
+    /// server ends it with the alert rustls sends.
+    pub fn https_demanding_client_cert(
+        certified: &Certified,
+        body: &str,
+        clients: &TestCa,
+    ) -> TlsServer {
+        TlsServer::serving(certified, Some(body.to_owned()), Some(clients))
+    }
+
+    fn serving(certified: &Certified, body: Option<String>, clients: Option<&TestCa>) -> TlsServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let chain: Vec<CertificateDer<'static>> =
             CertificateDer::pem_slice_iter(certified.chain_pem.as_bytes())
                 .collect::<Result<_, _>>()
                 .expect("chain PEM");
         let key = PrivateKeyDer::from_pem_slice(certified.key_pem.as_bytes()).expect("key PEM");
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .expect("server certificate");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("versions");
+        let builder = match clients {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                roots
+                    .add(CertificateDer::from_pem_slice(ca.pem.as_bytes()).expect("CA PEM"))
+                    .expect("CA root");
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .expect("client verifier");
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let config = builder
+            .with_single_cert(chain, key)
+            .expect("server certificate");
         let config = Arc::new(config);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let addr = listener.local_addr().expect("local address");
@@ -201,6 +254,18 @@ fn serve(mut stream: TcpStream, config: Arc<rustls::ServerConfig>, body: Option<
     };
     while connection.is_handshaking() {
         if connection.complete_io(&mut stream).is_err() {
+            // Send the alert that says why (a client certificate refused),
+            // and read what the client sent meanwhile (its request, under
+            // TLS 1.3): closing with unread data would reset the connection
+            // before the client reads the alert.
+            let _ = connection.write_tls(&mut stream);
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+            let mut rest = [0u8; 4096];
+            for _ in 0..64 {
+                if matches!(stream.read(&mut rest), Ok(0) | Err(_)) {
+                    break;
+                }
+            }
             return;
         }
     }

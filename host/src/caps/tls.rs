@@ -19,7 +19,7 @@ use crate::grants::{HttpDenial, Origin};
 use crate::net::NetError;
 use crate::state::{HostState, HttpCall};
 use crate::tape::Answer;
-use crate::trust::{failure_reason, find_tls_error, untrusted_reason};
+use crate::trust::{config_builder, failure_reason, find_tls_error, untrusted_reason};
 
 /// What the record/replay tape keeps of each handshake (see [`crate::tape`]).
 pub type InspectAnswer = Answer<Peer, TlsError>;
@@ -85,14 +85,12 @@ impl HostState {
             inner,
             seen: Mutex::new(None),
         });
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Handshake(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(recorder.clone())
-        .with_no_client_auth();
+        // The run's client certificate too: a server that demands one
+        // would otherwise end the handshake before it can be inspected.
+        let config = self
+            .session
+            .trust
+            .client_auth(config_builder(recorder.clone()));
         let timeout = self.request_timeout(None);
         let connect = async {
             // Only addresses checked against the grants are dialled, as for

@@ -23,6 +23,8 @@ pub struct RawSettings {
     pub prometheus_auth: Option<Spanned<String>>,
     pub docker: Option<Spanned<String>>,
     pub ca_file: Option<Spanned<String>>,
+    pub client_cert: Option<Spanned<String>>,
+    pub client_key: Option<Spanned<String>>,
 
     pub params: Option<BTreeMap<Spanned<String>, Spanned<RawParam>>>,
     pub secrets: Option<BTreeMap<Spanned<String>, Spanned<RawSecret>>>,
@@ -219,6 +221,8 @@ mod tests {
             prometheus_auth = "bearer:prom"
             docker = "unix:///var/run/docker.sock"
             ca_file = "ca.pem"
+            client_cert = "client.pem"
+            client_key = "client.key"
             timeout = "5s"
             memory_limit = "32MiB"
             jobs = 4

@@ -262,6 +262,15 @@ impl Config {
                 ),
             ));
         }
+        if let (Some(key), None) = (&settings.client_key, &settings.client_cert) {
+            problems.push(self.doc.diagnostic(
+                key.at.clone(),
+                format!(
+                    "a key without a certificate: env `{name}` sets no `client_cert` for it to \
+                     go with"
+                ),
+            ));
+        }
         Ok((environment, problems))
     }
 

@@ -14,6 +14,7 @@ use super::diag::{Diagnostic, Document, Place};
 use super::file::{RawPolicy, RawSecret, RawSettings};
 use crate::caps::context::secret_key;
 use crate::grants::{AllowedHost, Grants, Prometheus, PrometheusAuthSpec};
+use crate::trust::IdentityFiles;
 
 /// A value and where it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,6 +141,8 @@ pub struct Settings {
     pub prometheus_auth: Option<Setting<PrometheusAuthSpec>>,
     pub docker: Option<Setting<Url>>,
     pub ca_file: Option<Setting<PathBuf>>,
+    pub client_cert: Option<Setting<PathBuf>>,
+    pub client_key: Option<Setting<PathBuf>>,
     pub params: BTreeMap<String, Setting<String>>,
     pub secrets: BTreeMap<String, Setting<SecretSpec>>,
     pub policies: Option<Setting<Vec<PolicyEntry>>>,
@@ -171,6 +174,12 @@ impl Settings {
             Some(_) => self.prometheus_auth,
             None => self.prometheus_auth.or(base.prometheus_auth),
         };
+        // A key belongs to its certificate: an environment's own
+        // certificate never takes the top level's key.
+        let client_key = match &self.client_cert {
+            Some(_) => self.client_key,
+            None => self.client_key.or(base.client_key),
+        };
         Settings {
             target: self.target.or(base.target),
             allow_hosts: self.allow_hosts.or(base.allow_hosts),
@@ -178,6 +187,8 @@ impl Settings {
             prometheus_auth,
             docker: self.docker.or(base.docker),
             ca_file: self.ca_file.or(base.ca_file),
+            client_cert: self.client_cert.or(base.client_cert),
+            client_key,
             params,
             secrets,
             policies: self.policies.or(base.policies),
@@ -215,6 +226,10 @@ impl Settings {
             }),
             docker: self.docker.as_ref().map(|d| d.value.clone()),
             ca_files: self.ca_file.iter().map(|c| c.value.clone()).collect(),
+            client_identity: self.client_cert.as_ref().map(|cert| IdentityFiles {
+                cert: cert.value.clone(),
+                key: self.client_key.as_ref().map(|k| k.value.clone()),
+            }),
         }
     }
 
@@ -249,6 +264,12 @@ impl Settings {
         };
         if let Some(s) = &self.ca_file {
             need_file(&s.value, &s.at, "CA file");
+        }
+        if let Some(s) = &self.client_cert {
+            need_file(&s.value, &s.at, "client certificate");
+        }
+        if let Some(s) = &self.client_key {
+            need_file(&s.value, &s.at, "client key");
         }
         for policy in self.policies.iter().flat_map(|p| &p.value) {
             need_file(&policy.path, &policy.at, "policy");
@@ -319,6 +340,14 @@ pub fn validate(
             .ca_file
             .as_ref()
             .and_then(|s| v.value(s, "ca_file", |text| resolve_path(dir, text))),
+        client_cert: raw
+            .client_cert
+            .as_ref()
+            .and_then(|s| v.value(s, "client_cert", |text| resolve_path(dir, text))),
+        client_key: raw
+            .client_key
+            .as_ref()
+            .and_then(|s| v.value(s, "client_key", |text| resolve_path(dir, text))),
         params: v.params(raw),
         secrets: v.secrets(raw),
         policies: raw.policies.as_ref().map(|list| {
