@@ -24,11 +24,18 @@
 //! `<component sha256>-<engine key>.cwasm`, where the engine key hashes
 //! wasmtime's compatibility hash (its version, target and every setting
 //! that shapes compiled code) and the entry layout.
+//!
+//! Every build of a policy and every gate upgrade makes a new entry, so the
+//! directory would grow for ever. An entry's modification time says when it
+//! was last used (a hit refreshes it, at most once a day), and writing an
+//! entry removes those unused for [`UNUSED_FOR`]: what a team runs stays,
+//! what it stopped running goes, and a run that needs it again compiles it.
 
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -47,6 +54,11 @@ const ENTRY_EXTENSION: &str = "cwasm";
 /// Names entries of this layout: an entry of another layout has another
 /// name, so it is a miss, not a warning.
 const LAYOUT: &str = "3";
+/// An entry unused for this long is removed when an entry is next written.
+pub const UNUSED_FOR: Duration = Duration::from_secs(30 * 86_400);
+/// A hit marks its entry used at most this often: one more system call a
+/// day, not one a run.
+const MARK_EVERY: Duration = Duration::from_secs(86_400);
 
 /// Why the cache directory cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -130,7 +142,7 @@ impl Cache {
     pub fn load(&self, engine: &Engine, sha256: &str) -> Option<Component> {
         let path = self.entry_path(sha256);
         match check_entry(&path) {
-            Ok(true) => {
+            Ok(Some(used)) => {
                 // SAFETY: the artifact is byte for byte what gate serialized
                 // (its checksum matched), in a directory only this user can
                 // write to, where gate only ever replaces an entry by
@@ -141,6 +153,7 @@ impl Cache {
                 match unsafe { Component::deserialize_file(engine, &path) } {
                     Ok(component) => {
                         tracing::debug!(entry = %path.display(), "compile cache hit");
+                        mark_used(&path, used, SystemTime::now());
                         return Some(component);
                     }
                     Err(e) => {
@@ -148,15 +161,15 @@ impl Cache {
                     }
                 }
             }
-            Ok(false) => tracing::debug!(entry = %path.display(), "compile cache miss"),
+            Ok(None) => tracing::debug!(entry = %path.display(), "compile cache miss"),
             Err(why) => warn(&format!("entry {} is {why}; rebuilding it", path.display())),
         }
         None
     }
 
     /// Stores `component`, compiled from the policy whose sha256 is
-    /// `sha256`. A failure is reported and only costs the next run a
-    /// compile.
+    /// `sha256`, and removes the entries unused for [`UNUSED_FOR`]. A
+    /// failure is reported and only costs the next run a compile.
     pub fn store(&self, sha256: &str, component: &Component) {
         let path = self.entry_path(sha256);
         match component
@@ -166,6 +179,16 @@ impl Cache {
         {
             Ok(()) => tracing::debug!(entry = %path.display(), "compile cache entry written"),
             Err(e) => warn(&format!("cannot write {}: {e}", path.display())),
+        }
+        let now = SystemTime::now();
+        match sweep(&self.dir, Remove::UnusedSince(now - UNUSED_FOR)) {
+            Ok(removed) if removed.entries > 0 => tracing::debug!(
+                removed = %entries(&removed),
+                "compile cache entries unused for {} days removed",
+                UNUSED_FOR.as_secs() / 86_400
+            ),
+            Ok(_) => {}
+            Err(e) => warn(&format!("cannot remove unused entries: {e}")),
         }
     }
 }
@@ -215,13 +238,14 @@ enum BadEntry {
     Io(std::io::Error),
 }
 
-/// Whether there is an entry at `path` (`false`: none) whose artifact
-/// matches its checksum. It is hashed as it streams through a buffer: the
-/// artifact itself is then mapped, never read into memory whole.
-fn check_entry(path: &Path) -> Result<bool, BadEntry> {
+/// Whether there is an entry at `path` (`None`: none) whose artifact
+/// matches its checksum, and when it was last used. It is hashed as it
+/// streams through a buffer: the artifact itself is then mapped, never read
+/// into memory whole.
+fn check_entry(path: &Path) -> Result<Option<SystemTime>, BadEntry> {
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(BadEntry::Io(e)),
     };
     let bad = |why: BadEntry| {
@@ -236,8 +260,24 @@ fn check_entry(path: &Path) -> Result<bool, BadEntry> {
         return bad(BadEntry::Truncated(meta.len()));
     }
     match artifact_matches(path, meta.len() - TRAILER_LEN as u64) {
-        Ok(()) => Ok(true),
+        Ok(()) => Ok(Some(meta.modified().unwrap_or(SystemTime::UNIX_EPOCH))),
         Err(why) => bad(why),
+    }
+}
+
+/// Marks the entry at `path`, last used at `used`, as used `now`, unless
+/// that was less than [`MARK_EVERY`] ago. Best effort: an entry that could
+/// not be marked is at worst removed early and compiled again.
+fn mark_used(path: &Path, used: SystemTime, now: SystemTime) {
+    if now.duration_since(used).is_ok_and(|age| age < MARK_EVERY) {
+        return;
+    }
+    let marked = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|file| file.set_modified(now));
+    if let Err(e) = marked {
+        tracing::debug!(entry = %path.display(), "cannot mark the entry used: {e}");
     }
 }
 
@@ -368,10 +408,20 @@ pub struct Summary {
     pub bytes: u64,
 }
 
-/// Counts (or, with `remove`, deletes) the entries and leftover temporary
-/// files in `dir`. Other files are left alone: the directory may be shared
-/// with nothing else, but gate only ever touches its own names.
-fn sweep(dir: &Path, remove: bool) -> Result<Summary, CacheError> {
+/// Which of gate's files a [`sweep`] removes.
+#[derive(Debug, Clone, Copy)]
+enum Remove {
+    Nothing,
+    All,
+    /// Those last used (or, for a temporary file, written) before this.
+    UnusedSince(SystemTime),
+}
+
+/// Removes gate's files in `dir` (its entries and the temporary files a
+/// write cut short) as `remove` says, and sums up the entries removed, or
+/// with [`Remove::Nothing`] those found. Other files are left alone: gate
+/// only ever touches its own names.
+fn sweep(dir: &Path, remove: Remove) -> Result<Summary, CacheError> {
     let read_error = |source| CacheError::Read {
         path: dir.to_owned(),
         source,
@@ -389,10 +439,20 @@ fn sweep(dir: &Path, remove: bool) -> Result<Summary, CacheError> {
         if !ours || !meta.file_type().is_file() {
             continue;
         }
-        if remove {
-            fs::remove_file(entry.path()).map_err(read_error)?;
+        let removed = match remove {
+            Remove::Nothing => false,
+            Remove::All => true,
+            Remove::UnusedSince(cutoff) => meta.modified().is_ok_and(|used| used < cutoff),
+        };
+        if removed {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => {}
+                // Another gate removed it first.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(read_error(e)),
+            }
         }
-        if !name.starts_with(".tmp-") {
+        if (removed || matches!(remove, Remove::Nothing)) && !name.starts_with(".tmp-") {
             summary.entries += 1;
             summary.bytes += meta.len();
         }
@@ -421,11 +481,11 @@ pub fn command(command: crate::cli::CacheCommand) -> anyhow::Result<i32> {
         if let Err(e @ (CacheError::NotOwned { .. } | CacheError::NotADir { .. })) = safety {
             return Err(e.into());
         }
-        let removed = sweep(&dir, true)?;
+        let removed = sweep(&dir, Remove::All)?;
         println!("removed {} from {}", entries(&removed), dir.display());
         return Ok(crate::verdict::EXIT_PASS);
     }
-    let summary = sweep(&dir, false)?;
+    let summary = sweep(&dir, Remove::Nothing)?;
     match safety {
         Ok(()) => println!("cache dir  {} (private: used)", dir.display()),
         Err(e) => println!("cache dir  {} (NOT used: {e})", dir.display()),
@@ -462,9 +522,9 @@ mod tests {
         let dir = temp_dir("entry");
         create_private_dir(&dir).unwrap();
         let path = dir.join("x.cwasm");
-        assert!(!check_entry(&path).unwrap());
+        assert!(check_entry(&path).unwrap().is_none());
         write_entry(&dir, &path, b"artifact bytes").unwrap();
-        assert!(check_entry(&path).unwrap());
+        assert!(check_entry(&path).unwrap().is_some());
         assert!(fs::read(&path).unwrap().starts_with(b"artifact bytes"));
 
         let mut bytes = fs::read(&path).unwrap();
@@ -477,6 +537,67 @@ mod tests {
         assert!(matches!(check_entry(&path), Err(BadEntry::Truncated(5))));
         fs::write(&path, [0u8; 64]).unwrap();
         assert!(matches!(check_entry(&path), Err(BadEntry::Trailer)));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn set_used(path: &Path, days_ago: u64) {
+        let file = fs::OpenOptions::new().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(days_ago * 86_400))
+            .unwrap();
+    }
+
+    #[test]
+    fn entries_unused_for_a_month_are_removed_and_nothing_else() {
+        let dir = temp_dir("unused");
+        create_private_dir(&dir).unwrap();
+        let stale = dir.join("stale.cwasm");
+        let recent = dir.join("recent.cwasm");
+        let leftover = dir.join(".tmp-1-2");
+        let foreign = dir.join("notes.txt");
+        for path in [&stale, &recent, &leftover, &foreign] {
+            fs::write(path, b"x").unwrap();
+        }
+        set_used(&stale, 31);
+        set_used(&leftover, 31);
+        set_used(&foreign, 400);
+        set_used(&recent, 29);
+        let now = SystemTime::now();
+        let removed = sweep(&dir, Remove::UnusedSince(now - UNUSED_FOR)).unwrap();
+        assert_eq!(
+            removed.entries, 1,
+            "the stale entry; a temporary file is not an entry"
+        );
+        assert!(!stale.exists() && !leftover.exists());
+        assert!(
+            recent.exists() && foreign.exists(),
+            "used entries and other files stay"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_hit_marks_its_entry_used_at_most_once_a_day() {
+        let dir = temp_dir("mark");
+        create_private_dir(&dir).unwrap();
+        let path = dir.join("x.cwasm");
+        write_entry(&dir, &path, b"artifact bytes").unwrap();
+        let used = |path: &Path| check_entry(path).unwrap().unwrap();
+        // File systems keep times at their own resolution.
+        let near = |a: SystemTime, b: SystemTime| {
+            a.duration_since(b)
+                .or_else(|e| Ok::<_, ()>(e.duration()))
+                .unwrap()
+                < Duration::from_secs(1)
+        };
+        set_used(&path, 2);
+        let two_days_ago = used(&path);
+        let now = SystemTime::now();
+        mark_used(&path, two_days_ago, now);
+        assert!(near(used(&path), now), "marked");
+        let an_hour_later = now + Duration::from_secs(3_600);
+        mark_used(&path, now, an_hour_later);
+        assert!(near(used(&path), now), "not marked again within the day");
+        assert!(check_entry(&path).is_ok(), "the checksum still holds");
         fs::remove_dir_all(&dir).unwrap();
     }
 

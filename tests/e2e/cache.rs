@@ -198,3 +198,59 @@ fn clear_removes_entries_and_no_cache_bypasses_it() {
     assert!(out.stderr.contains("compile cache miss"), "{}", out.stderr);
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Sets the file's modification time, which gate reads as its last use.
+fn set_used(path: &Path, days_ago: u64) {
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(days_ago * 86_400);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+}
+
+fn days_since_used(path: &Path) -> u64 {
+    let used = fs::metadata(path).unwrap().modified().unwrap();
+    used.elapsed().map_or(0, |age| age.as_secs() / 86_400)
+}
+
+#[test]
+fn entries_unused_for_a_month_go_when_an_entry_is_written() {
+    let dir = cache_dir("unused");
+    run(&dir);
+    let bench = entries(&dir).pop().unwrap();
+    // Two more entries: a policy last run 31 days ago, one 2 days ago.
+    let stale = dir.join("stale.cwasm");
+    let recent = dir.join("recent.cwasm");
+    let notes = dir.join("notes.txt");
+    for path in [&stale, &recent, &notes] {
+        fs::copy(&bench, path).unwrap();
+    }
+    set_used(&stale, 31);
+    set_used(&notes, 31);
+    set_used(&recent, 2);
+    set_used(&bench, 2);
+
+    // A hit marks its entry used; it writes nothing, so nothing is removed.
+    let hit = run(&dir);
+    assert!(hit.stderr.contains("compile cache hit"), "{}", hit.stderr);
+    assert_eq!(days_since_used(&bench), 0);
+    assert!(stale.exists());
+
+    // A miss writes an entry, and the one unused for a month goes with it.
+    let miss = Gate::policies(&["tls"])
+        .args(["-v"])
+        .env("GATE_CACHE_DIR", dir.to_str().unwrap())
+        .run();
+    assert!(
+        miss.stderr.contains("compile cache entry written"),
+        "{}",
+        miss.stderr
+    );
+    assert!(!stale.exists(), "unused for 31 days");
+    assert!(recent.exists() && bench.exists(), "used within the month");
+    assert!(notes.exists(), "not gate's file");
+    assert_eq!(entries(&dir).len(), 3, "bench, recent and tls");
+    let _ = fs::remove_dir_all(&dir);
+}
