@@ -297,6 +297,16 @@ pub struct RunArgs {
     /// check's outcome to this fixture, for `gate test` (gate run only).
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+
+    /// Run a check that ended fail, error or inconclusive again, up to N
+    /// more times, each in a fresh sandbox, until it passes: for a stage
+    /// still rolling out right after its deploy (gate run only).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100), conflicts_with = "record")]
+    pub retry: Option<u32>,
+
+    /// Time between a check's attempts with --retry [default: 1s].
+    #[arg(long = "retry-interval", value_name = "DURATION", value_parser = parse_duration, requires = "retry")]
+    pub retry_interval: Option<Duration>,
 }
 
 #[derive(Debug, Args)]

@@ -162,6 +162,7 @@ async fn replay(
             session,
             JOBS,
             false,
+            crate::runtime::Retry::NONE,
             &crate::report::progress::Progress::default(),
         )
         .await;

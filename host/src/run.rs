@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::cli::{ColorChoice, RunArgs};
 use crate::decision_log;
@@ -11,13 +11,16 @@ use crate::plan::Plan;
 use crate::report::github::{self, Actions};
 use crate::report::progress::Progress;
 use crate::report::{self, PolicyReport, ReportFormat, RunReport};
-use crate::runtime::{LoadedPolicy, Runtime};
+use crate::runtime::{LoadedPolicy, Retry, Runtime};
 use crate::state::Session;
 use crate::units::rfc3339;
 use crate::verdict;
 
 /// Most checks that run at once when `--jobs` is not given.
 const DEFAULT_MAX_JOBS: usize = 16;
+
+/// Time between a check's attempts when `--retry-interval` is not given.
+const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Output settings shared by the commands.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +50,7 @@ pub struct Prepared {
     runtime: Runtime,
     session: Arc<Session>,
     loaded: Vec<LoadedPolicy>,
+    retry: Retry,
 }
 
 impl Prepared {
@@ -98,6 +102,10 @@ impl Prepared {
             runtime,
             session,
             loaded,
+            retry: Retry {
+                retries: args.retry.unwrap_or(0),
+                interval: args.retry_interval.unwrap_or(DEFAULT_RETRY_INTERVAL),
+            },
         })
     }
 
@@ -118,7 +126,14 @@ impl Prepared {
                 .unwrap_or(policy.info.checks.len().clamp(1, DEFAULT_MAX_JOBS));
             let checks = self
                 .runtime
-                .run(policy, &self.session, jobs, self.plan.strict, progress)
+                .run(
+                    policy,
+                    &self.session,
+                    jobs,
+                    self.plan.strict,
+                    self.retry,
+                    progress,
+                )
                 .await;
             policies.push(PolicyReport {
                 path: policy.path.clone(),

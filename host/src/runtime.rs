@@ -245,6 +245,7 @@ impl Runtime {
         session: &Arc<Session>,
         jobs: usize,
         strict: bool,
+        retry: Retry,
         progress: &Progress,
     ) -> Vec<CheckReport> {
         let mut reports: Vec<Option<CheckReport>> = vec![None; policy.info.checks.len()];
@@ -269,13 +270,23 @@ impl Runtime {
             let progress = progress.clone();
             let policy_name = policy.info.name.clone();
             async move {
-                let tape = crate::tape::CheckCassette::for_check(
-                    &session,
-                    &policy_name,
-                    Some(&check.name),
-                );
                 let _spinner = progress.start(&policy_name, &check.name);
-                execute(&engine, &pre, &session, &check, tape).await
+                let started = Instant::now();
+                let mut attempt = 1;
+                loop {
+                    let tape = crate::tape::CheckCassette::for_check(
+                        &session,
+                        &policy_name,
+                        Some(&check.name),
+                    );
+                    let mut report = execute(&engine, &pre, &session, &check, tape).await;
+                    if attempt > retry.retries || !report.retryable() {
+                        retry.settle(&mut report, attempt, started.elapsed());
+                        return report;
+                    }
+                    tokio::time::sleep(retry.interval).await;
+                    attempt += 1;
+                }
             }
         };
         if jobs <= 1 || runnable.len() <= 1 {
@@ -340,6 +351,40 @@ impl Runtime {
                 })
             })
             .collect()
+    }
+}
+
+/// `--retry`: how often a check that did not pass runs again, and how long
+/// apart. Each attempt is a whole check in a fresh sandbox with its own
+/// deadline, and the last attempt's result is the check's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    pub retries: u32,
+    pub interval: Duration,
+}
+
+impl Retry {
+    /// Every check runs once.
+    pub const NONE: Retry = Retry {
+        retries: 0,
+        interval: Duration::ZERO,
+    };
+
+    /// Records on `report`, the result of attempt `attempt`, how many it
+    /// took; `elapsed` is the time since the first began, waits included.
+    fn settle(&self, report: &mut CheckReport, attempt: u32, elapsed: Duration) {
+        if self.retries == 0 {
+            return;
+        }
+        report.attempts = Some(attempt);
+        report.duration_ms = elapsed.as_secs_f64() * 1000.0;
+        if attempt > 1 {
+            report.message = format!(
+                "{} (attempt {attempt} of {})",
+                report.message,
+                self.retries + 1
+            );
+        }
     }
 }
 
@@ -850,6 +895,7 @@ fn report(check: &CheckInfo, outcome: Outcome, message: String, duration: Durati
         error: None,
         measurements: Vec::new(),
         duration_ms: duration.as_secs_f64() * 1000.0,
+        attempts: None,
         calls: Vec::new(),
         log: Vec::new(),
     }

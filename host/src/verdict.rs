@@ -114,6 +114,7 @@ mod tests {
             error: None,
             measurements: vec![],
             duration_ms: 0.0,
+            attempts: None,
             calls: vec![],
             log: vec![],
         }

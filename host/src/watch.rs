@@ -624,6 +624,11 @@ pub async fn command(
         args.run.record.is_none(),
         "--record records one `gate run`, not a watch window: record with gate run, then replay with gate test"
     );
+    anyhow::ensure!(
+        args.run.retry.is_none(),
+        "--retry is for gate run: a watch window judges each round as it ran, and its limits \
+         (--failure-limit, --inconclusive-limit, --consecutive-error-limit) say how many bad rounds it tolerates"
+    );
     let json = match args.run.format {
         ReportFormat::Human => false,
         ReportFormat::Json => true,

@@ -1,5 +1,6 @@
 //! `gate run` with the shipped policies against the real sample service.
 
+use gate_e2e::stub::Stub;
 use gate_e2e::{API_TOKEN, Faults, Gate, guest, stack};
 
 #[test]
@@ -393,4 +394,96 @@ fn inspect_shows_checks_contract_and_sha256() {
     assert_eq!(human.code, 0);
     assert!(human.stdout.contains(&sha));
     assert!(human.stdout.contains("gate:policy@0.1.2"));
+}
+
+#[test]
+fn retry_runs_a_check_again_until_the_stage_answers() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(gate_e2e::root().join("schema/gate.report.v1.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let fetch = |stage: &Stub, extra: &[&str]| {
+        let out = Gate::policies(&["fetch"])
+            .target(&stage.url())
+            .param("url=/health")
+            .args(extra)
+            .json()
+            .run();
+        let errors: Vec<String> = validator
+            .iter_errors(&out.json())
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        out
+    };
+    let retry = ["--retry", "3", "--retry-interval", "20ms"];
+
+    // A stage still rolling out: 503 twice, then 200. The third attempt
+    // passes, and the report says which it was.
+    let rolling = Stub::sequence(&[503, 503, 200]);
+    let out = fetch(&rolling, &retry);
+    assert_eq!(out.code, 0, "{}", out.all_output());
+    let check = out.check("fetch", "get");
+    assert_eq!(check["outcome"], "pass");
+    assert_eq!(check["attempts"], 3);
+    let message = check["message"].as_str().unwrap();
+    assert!(
+        message.contains("→ 200") && message.ends_with("(attempt 3 of 4)"),
+        "{message}"
+    );
+    assert_eq!(
+        rolling.requests().len(),
+        3,
+        "one request per attempt, none after the pass"
+    );
+
+    // A stage that never comes up: every attempt is made, and the last
+    // one's failure is the check's.
+    let down = Stub::sequence(&[503]);
+    let out = fetch(&down, &retry);
+    assert_eq!(out.code, 1, "{}", out.all_output());
+    let check = out.check("fetch", "get");
+    assert_eq!(check["outcome"], "fail");
+    assert_eq!(check["attempts"], 4);
+    assert!(
+        check["message"].as_str().unwrap().contains("→ 503"),
+        "{check}"
+    );
+    assert_eq!(down.requests().len(), 4);
+
+    // Without --retry a check runs once, and the report has no attempts.
+    let once = Stub::sequence(&[503, 200]);
+    let out = fetch(&once, &[]);
+    assert_eq!(out.code, 1, "{}", out.all_output());
+    assert!(out.check("fetch", "get").get("attempts").is_none());
+    assert_eq!(once.requests().len(), 1);
+
+    // Combinations that make no sense are refused before anything runs.
+    for (args, expected) in [
+        (vec!["--retry-interval", "1s"], "--retry"),
+        (
+            vec!["--retry", "2", "--record", "/tmp/gate-retry.json"],
+            "--record",
+        ),
+        (vec!["--retry", "0"], "0"),
+    ] {
+        let out = Gate::policies(&["fetch"])
+            .target(&once.url())
+            .args(&args)
+            .run();
+        assert_eq!(out.code, 2, "{args:?}: {}", out.all_output());
+        assert!(out.stderr.contains(expected), "{args:?}: {}", out.stderr);
+    }
+    let out = Gate::watch(&["fetch"])
+        .target(&once.url())
+        .args(["--retry", "2", "--interval", "1s", "--count", "1"])
+        .run();
+    assert_eq!(out.code, 2, "{}", out.all_output());
+    assert!(
+        out.stderr.contains("--retry is for gate run"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(once.requests().len(), 1, "nothing ran");
 }

@@ -31,23 +31,26 @@ impl Stub {
 
     /// Starts answering `status` with `headers` and `body`.
     pub fn with_body(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Stub {
+        Stub::answering(vec![canned(status, headers, body)])
+    }
+
+    /// Answers the nth request with the nth status (and an empty body),
+    /// and every request past the list with its last: a stage that comes
+    /// up after a few requests.
+    pub fn sequence(statuses: &[u16]) -> Stub {
+        assert!(!statuses.is_empty(), "a stub needs an answer");
+        Stub::answering(statuses.iter().map(|s| canned(*s, &[], &[])).collect())
+    }
+
+    fn answering(answers: Vec<Vec<u8>>) -> Stub {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a stub");
         listener.set_nonblocking(true).expect("non-blocking stub");
         let addr = listener.local_addr().expect("stub address");
-        let mut head = format!(
-            "HTTP/1.1 {status} Canned\r\ncontent-length: {}\r\nconnection: close\r\n",
-            body.len()
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        let answer = [head.as_bytes(), body].concat();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (requests, stop) = (requests.clone(), stop.clone());
-            std::thread::spawn(move || serve(&listener, &answer, &requests, &stop))
+            std::thread::spawn(move || serve(&listener, &answers, &requests, &stop))
         };
         Stub {
             addr,
@@ -81,11 +84,31 @@ impl Drop for Stub {
     }
 }
 
-fn serve(listener: &TcpListener, answer: &[u8], requests: &Mutex<Vec<String>>, stop: &AtomicBool) {
+/// A whole answer: `status` with `headers` and `body`, closing the
+/// connection.
+fn canned(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut head = format!(
+        "HTTP/1.1 {status} Canned\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    [head.as_bytes(), body].concat()
+}
+
+fn serve(
+    listener: &TcpListener,
+    answers: &[Vec<u8>],
+    requests: &Mutex<Vec<String>>,
+    stop: &AtomicBool,
+) {
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((stream, _)) if requests.lock().unwrap().len() < MAX_REQUESTS => {
-                answer_one(stream, answer, requests);
+                let seen = requests.lock().unwrap().len();
+                answer_one(stream, &answers[seen.min(answers.len() - 1)], requests);
             }
             Ok(_) => {}
             Err(_) => std::thread::sleep(Duration::from_millis(5)),

@@ -37,11 +37,14 @@ pub struct Setup {
 /// Runs the policy's checks once, one at a time, as `gate run` would, and
 /// insists they passed (a benchmark of a failing check measures nothing).
 pub fn run_passing(s: &Setup) -> Vec<gate::report::CheckReport> {
-    let reports =
-        s.tokio.block_on(
-            s.runtime
-                .run(&s.policy, &s.session, 1, false, &Progress::default()),
-        );
+    let reports = s.tokio.block_on(s.runtime.run(
+        &s.policy,
+        &s.session,
+        1,
+        false,
+        gate::runtime::Retry::NONE,
+        &Progress::default(),
+    ));
     for report in &reports {
         assert_eq!(
             report.outcome,

@@ -20,6 +20,7 @@ fn check(name: &str, outcome: Outcome, message: &str) -> CheckReport {
         error: None,
         measurements: vec![],
         duration_ms: 12.5,
+        attempts: None,
         calls: vec![],
         log: vec![],
     }

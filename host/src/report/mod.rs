@@ -164,12 +164,24 @@ pub struct CheckReport {
     pub error: Option<ErrorKind>,
     pub measurements: Vec<Measurement>,
     pub duration_ms: f64,
+    /// With `--retry`: the attempt whose result this is (1 for the first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
     /// HTTP requests the check made, as the host saw them.
     pub calls: Vec<HttpCall>,
     pub log: Vec<LogLine>,
 }
 
 impl CheckReport {
+    /// Whether `--retry` runs the check again: it ended neither in a pass
+    /// (warnings included) nor skipped.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self.outcome,
+            Outcome::Fail | Outcome::Error | Outcome::Inconclusive
+        )
+    }
+
     /// Whether the check ended anything but `pass` or `skipped`: such a
     /// check shows its measurements, requests and log.
     pub fn troubled(&self) -> bool {
