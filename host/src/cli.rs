@@ -192,6 +192,9 @@ pub struct GrantArgs {
     pub prometheus: Option<Url>,
 }
 
+/// Most further attempts `--retry` (and gate.toml's `retry`) may ask for.
+pub const MAX_RETRIES: u32 = 100;
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Policy components (.wasm) to run; their checks decide one verdict.
@@ -300,12 +303,13 @@ pub struct RunArgs {
 
     /// Run a check that ended fail, error or inconclusive again, up to N
     /// more times, each in a fresh sandbox, until it passes: for a stage
-    /// still rolling out right after its deploy (gate run only).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100), conflicts_with = "record")]
+    /// still rolling out right after its deploy (gate run only; 0 runs each
+    /// check once whatever gate.toml's retry says).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=MAX_RETRIES as i64), conflicts_with = "record")]
     pub retry: Option<u32>,
 
     /// Time between a check's attempts with --retry [default: 1s].
-    #[arg(long = "retry-interval", value_name = "DURATION", value_parser = parse_duration, requires = "retry")]
+    #[arg(long = "retry-interval", value_name = "DURATION", value_parser = parse_duration)]
     pub retry_interval: Option<Duration>,
 }
 

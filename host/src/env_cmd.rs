@@ -298,6 +298,20 @@ impl EnvView {
             shown(text(&s.strict, bool::to_string), Some("false".into())),
         );
         settings.insert(
+            "retry",
+            shown(
+                text(&s.retry, u32::to_string),
+                Some("0 (each check runs once)".into()),
+            ),
+        );
+        settings.insert(
+            "retry_interval",
+            shown(
+                text(&s.retry_interval, |d| duration_as_written(*d)),
+                Some(duration_as_written(crate::runtime::Retry::DEFAULT_INTERVAL)),
+            ),
+        );
+        settings.insert(
             "decision_log",
             shown(text(&s.decision_log, |p| p.display().to_string()), None),
         );
@@ -385,7 +399,7 @@ impl EnvView {
     }
 }
 
-const ORDER: [&str; 15] = [
+const ORDER: [&str; 17] = [
     "target",
     "allow_hosts",
     "prometheus",
@@ -398,6 +412,8 @@ const ORDER: [&str; 15] = [
     "memory_limit",
     "jobs",
     "strict",
+    "retry",
+    "retry_interval",
     "decision_log",
     "webhook",
     "verify_key",

@@ -39,6 +39,8 @@ pub enum PlanError {
     Limit { key: String, reason: String },
     #[error("{0}")]
     Docker(String),
+    #[error("{0}")]
+    Retry(String),
     #[error(
         "policy {} changed while gate was reading it: its sha256 is now {actual}, not the \
          pinned {expected}", path.display()
@@ -81,6 +83,8 @@ pub struct Plan {
     pub limits: Limits,
     pub jobs: Option<u16>,
     pub strict: bool,
+    /// `--retry` and gate.toml's `retry`.
+    pub retry: crate::runtime::Retry,
     /// Every secret value gate knows, to redact from all output, also
     /// those the environment does not give its policies.
     pub redact: Vec<String>,
@@ -148,6 +152,11 @@ impl Plan {
             )?,
             jobs: args.jobs,
             strict: args.strict,
+            retry: crate::runtime::Retry::from_settings(
+                (args.retry, None),
+                (args.retry_interval, None),
+            )
+            .map_err(PlanError::Retry)?,
             redact: secrets.into_values().collect(),
             smoke_first: false,
             decision_log: args.decision_log.clone(),
@@ -250,6 +259,14 @@ impl Plan {
             jobs: args.jobs.or(settings.jobs.as_ref().map(|s| s.value)),
             // A flag can only make a run stricter.
             strict: args.strict || settings.strict.as_ref().is_some_and(|s| s.value),
+            retry: crate::runtime::Retry::from_settings(
+                (args.retry, settings.retry.as_ref().map(|s| s.value)),
+                (
+                    args.retry_interval,
+                    settings.retry_interval.as_ref().map(|s| s.value),
+                ),
+            )
+            .map_err(PlanError::Retry)?,
             decision_log: args
                 .decision_log
                 .clone()

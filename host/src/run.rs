@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use crate::cli::{ColorChoice, RunArgs};
 use crate::decision_log;
@@ -18,9 +18,6 @@ use crate::verdict;
 
 /// Most checks that run at once when `--jobs` is not given.
 const DEFAULT_MAX_JOBS: usize = 16;
-
-/// Time between a check's attempts when `--retry-interval` is not given.
-const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Output settings shared by the commands.
 #[derive(Debug, Clone, Copy)]
@@ -98,15 +95,18 @@ impl Prepared {
             loaded.sort_by_key(|policy| policy.info.kind != "smoke");
         }
         Ok(Prepared {
+            retry: plan.retry,
             plan,
             runtime,
             session,
             loaded,
-            retry: Retry {
-                retries: args.retry.unwrap_or(0),
-                interval: args.retry_interval.unwrap_or(DEFAULT_RETRY_INTERVAL),
-            },
         })
+    }
+
+    /// Stops retrying checks (`gate watch` judges rounds as they ran), and
+    /// says what was asked for.
+    pub fn without_retry(&mut self) -> Retry {
+        std::mem::replace(&mut self.retry, Retry::NONE)
     }
 
     /// Runs every check of every policy once, each in a fresh sandbox.

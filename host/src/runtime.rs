@@ -370,6 +370,30 @@ impl Retry {
         interval: Duration::ZERO,
     };
 
+    /// Time between attempts when `--retry-interval` (gate.toml's
+    /// `retry_interval`) is not given.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+    /// `--retry` and `--retry-interval` over gate.toml's `retry` and
+    /// `retry_interval` (`None` where not set). An interval with no retries
+    /// is a mistake worth saying, not a setting to ignore.
+    pub fn from_settings(
+        retries: (Option<u32>, Option<u32>),
+        interval: (Option<Duration>, Option<Duration>),
+    ) -> Result<Retry, String> {
+        let retries = retries.0.or(retries.1).unwrap_or(0);
+        if interval.0.is_some() && retries == 0 {
+            return Err(
+                "--retry-interval without retries: give --retry N (or retry = N in gate.toml)"
+                    .into(),
+            );
+        }
+        Ok(Retry {
+            retries,
+            interval: interval.0.or(interval.1).unwrap_or(Retry::DEFAULT_INTERVAL),
+        })
+    }
+
     /// Records on `report`, the result of attempt `attempt`, how many it
     /// took; `elapsed` is the time since the first began, waits included.
     fn settle(&self, report: &mut CheckReport, attempt: u32, elapsed: Duration) {

@@ -644,7 +644,15 @@ pub async fn command(
             file.format.name()
         );
     }
-    let prepared = crate::run::Prepared::new(&args.run, config).await?;
+    let mut prepared = crate::run::Prepared::new(&args.run, config).await?;
+    // Only gate.toml's `retry` can be left here: the flag was refused.
+    if prepared.without_retry().retries > 0 {
+        eprintln!(
+            "gate watch: env `{}` sets retry in gate.toml, which is for gate run: each round runs \
+             every check once, and the window's limits judge the rounds",
+            prepared.env_name()
+        );
+    }
     let options = WatchOptions {
         schedule: Schedule::new(args.interval, args.count, args.duration),
         limits: WatchLimits {

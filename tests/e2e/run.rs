@@ -466,7 +466,7 @@ fn retry_runs_a_check_again_until_the_stage_answers() {
             vec!["--retry", "2", "--record", "/tmp/gate-retry.json"],
             "--record",
         ),
-        (vec!["--retry", "0"], "0"),
+        (vec!["--retry", "101"], "101"),
     ] {
         let out = Gate::policies(&["fetch"])
             .target(&once.url())
@@ -486,4 +486,75 @@ fn retry_runs_a_check_again_until_the_stage_answers() {
         out.stderr
     );
     assert_eq!(once.requests().len(), 1, "nothing ran");
+}
+
+#[test]
+fn an_environment_retries_its_checks_and_a_flag_overrides_it() {
+    let dir = std::env::temp_dir().join(format!("gate-e2e-retry-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let config = write(
+        "gate.toml",
+        "[env.stage]\nretry = 2\nretry_interval = \"20ms\"\n",
+    );
+    let fetch = |stage: &Stub, extra: &[&str]| {
+        Gate::policies(&["fetch"])
+            .args(["--config", config.as_str(), "--env", "stage"])
+            .target(&stage.url())
+            .param("url=/health")
+            .args(extra)
+            .json()
+            .run()
+    };
+    let rolling = Stub::sequence(&[503, 200]);
+    let out = fetch(&rolling, &[]);
+    assert_eq!(out.code, 0, "{}", out.all_output());
+    assert_eq!(out.check("fetch", "get")["attempts"], 2);
+
+    let rolling = Stub::sequence(&[503, 200]);
+    let out = fetch(&rolling, &["--retry", "0"]);
+    assert_eq!(
+        out.code,
+        1,
+        "--retry 0 runs each check once: {}",
+        out.all_output()
+    );
+    assert_eq!(rolling.requests().len(), 1);
+
+    // gate watch runs every check once a round, and says why.
+    let up = Stub::sequence(&[200]);
+    let out = Gate::watch(&["fetch"])
+        .args(["--config", config.as_str(), "--env", "stage"])
+        .target(&up.url())
+        .param("url=/health")
+        .args(["--interval", "10ms", "--count", "1"])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.all_output());
+    assert!(
+        out.stderr.contains("which is for gate run"),
+        "{}",
+        out.stderr
+    );
+
+    // Bad values are named with the file, line and key.
+    for (text, expected) in [
+        (
+            "[env.stage]\nretry = 500\n",
+            ":2:9: env.stage.retry: 500 more attempts is out of range (0 to 100)",
+        ),
+        (
+            "[env.stage]\nretry_interval = \"1s\"\n",
+            "env.stage.retry_interval: an interval without retries",
+        ),
+    ] {
+        let bad = write("bad.toml", text);
+        let out = Gate::new(["config", "check", "--config", &bad]).run();
+        assert_eq!(out.code, 2, "{}", out.all_output());
+        assert!(out.all_output().contains(expected), "{}", out.all_output());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -34,6 +34,8 @@ pub struct RawSettings {
     pub memory_limit: Option<Spanned<String>>,
     pub jobs: Option<Spanned<i64>>,
     pub strict: Option<Spanned<bool>>,
+    pub retry: Option<Spanned<i64>>,
+    pub retry_interval: Option<Spanned<String>>,
     /// Limits of each check beyond `timeout` and `memory_limit`:
     /// `[limits]`, numbers or text (`host_calls = 5000`, `wasm_stack = "256KiB"`).
     pub limits: Option<BTreeMap<Spanned<String>, Spanned<RawParam>>>,
@@ -227,6 +229,8 @@ mod tests {
             memory_limit = "32MiB"
             jobs = 4
             strict = true
+            retry = 3
+            retry_interval = "2s"
             decision_log = "decisions.jsonl"
             webhook = "secret:slack"
             policies = ["a.wasm", { path = "b.wasm", sha256 = "00", signature = "b.sig", verify_key = "k.pub" }]

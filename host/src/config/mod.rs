@@ -262,6 +262,16 @@ impl Config {
                 ),
             ));
         }
+        let retries = settings.retry.as_ref().map_or(0, |r| r.value);
+        if let (Some(interval), 0) = (&settings.retry_interval, retries) {
+            problems.push(self.doc.diagnostic(
+                interval.at.clone(),
+                format!(
+                    "an interval without retries: env `{name}` sets no `retry` (or `retry = 0`), \
+                     so there is nothing to wait between"
+                ),
+            ));
+        }
         if let (Some(key), None) = (&settings.client_key, &settings.client_cert) {
             problems.push(self.doc.diagnostic(
                 key.at.clone(),

@@ -150,6 +150,8 @@ pub struct Settings {
     pub memory_limit: Option<Setting<u64>>,
     pub jobs: Option<Setting<u16>>,
     pub strict: Option<Setting<bool>>,
+    pub retry: Option<Setting<u32>>,
+    pub retry_interval: Option<Setting<Duration>>,
     /// `[limits]`, by key; checked with [`crate::limits::Limits::set`].
     pub limits: BTreeMap<String, Setting<String>>,
     /// The key every policy must be signed with, unless its entry names its own.
@@ -196,6 +198,8 @@ impl Settings {
             memory_limit: self.memory_limit.or(base.memory_limit),
             jobs: self.jobs.or(base.jobs),
             strict: self.strict.or(base.strict),
+            retry: self.retry.or(base.retry),
+            retry_interval: self.retry_interval.or(base.retry_interval),
             limits,
             verify_key: self.verify_key.or(base.verify_key),
             decision_log: self.decision_log.or(base.decision_log),
@@ -373,6 +377,24 @@ pub fn validate(
             .strict
             .as_ref()
             .map(|s| v.setting(s, "strict", *s.get_ref())),
+        retry: raw.retry.as_ref().and_then(|retry| {
+            v.value(retry, "retry", |n| {
+                u32::try_from(*n)
+                    .ok()
+                    .filter(|n| *n <= crate::cli::MAX_RETRIES)
+                    .ok_or_else(|| {
+                        format!(
+                            "{n} more attempts is out of range (0 to {})",
+                            crate::cli::MAX_RETRIES
+                        )
+                    })
+            })
+        }),
+        retry_interval: v.parse(
+            &raw.retry_interval,
+            "retry_interval",
+            crate::units::parse_duration,
+        ),
         limits: v.limits(raw),
         verify_key: raw
             .verify_key
