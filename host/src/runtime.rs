@@ -409,6 +409,14 @@ impl Retry {
                 self.retries + 1
             );
         }
+        if attempt <= self.retries
+            && !report.retryable()
+            && report.calls.iter().any(|c| c.permanent)
+        {
+            report
+                .message
+                .push_str(" (not retried: a call was denied or malformed, which no retry changes)");
+        }
     }
 }
 

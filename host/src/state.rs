@@ -118,6 +118,20 @@ pub struct HttpCall {
     pub elapsed_ms: f64,
     /// Why there was no usable response (denied, connect, timeout…).
     pub error: Option<String>,
+    /// The call failed in a way no retry changes (see [`CallFailure`]).
+    #[serde(skip)]
+    pub permanent: bool,
+}
+
+/// Why a host call got no usable answer, as the check's record of calls
+/// keeps it.
+#[derive(Debug, Clone)]
+pub struct CallFailure {
+    pub text: String,
+    /// The same call would fail the same way whatever the stack does:
+    /// denied by the run's grants, or malformed. `--retry` does not run a
+    /// check again after one.
+    pub permanent: bool,
 }
 
 /// The trap a host function raises when the check used up its host calls.

@@ -459,6 +459,23 @@ fn retry_runs_a_check_again_until_the_stage_answers() {
     assert!(out.check("fetch", "get").get("attempts").is_none());
     assert_eq!(once.requests().len(), 1);
 
+    // A request the grants deny is not tried again: no retry changes that.
+    let denied = Gate::policies(&["fetch"])
+        .target(&once.url())
+        .param("url=http://10.0.0.1/")
+        .args(retry)
+        .json()
+        .run();
+    assert_eq!(denied.code, 1, "{}", denied.all_output());
+    let check = denied.check("fetch", "get");
+    assert_eq!(check["outcome"], "error");
+    assert_eq!(check["attempts"], 1);
+    let message = check["message"].as_str().unwrap();
+    assert!(
+        message.contains("10.0.0.1") && message.contains("(not retried: a call was denied"),
+        "{message}"
+    );
+
     // Combinations that make no sense are refused before anything runs.
     for (args, expected) in [
         (vec!["--retry-interval", "1s"], "--retry"),

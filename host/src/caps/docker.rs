@@ -19,7 +19,7 @@ use crate::bindings::gate::policy::docker::{
     Container, ContainerFilter, ContainerState, ContainerSummary, DockerError, Health,
     HealthStatus, Host, ImageRef, Port, StatsSnapshot,
 };
-use crate::state::HostState;
+use crate::state::{CallFailure, HostState};
 use crate::tape::Answer;
 
 /// Where `--docker` without a value points when `DOCKER_HOST` is not set.
@@ -316,14 +316,21 @@ impl HostState {
 }
 
 /// The one-line form kept in the check's record of calls.
-pub fn explain(error: &DockerError) -> String {
-    match error {
+pub fn explain(error: &DockerError) -> CallFailure {
+    let text = match error {
         DockerError::NotGranted(why) => format!("denied: {why}"),
         DockerError::Unreachable(why) => why.clone(),
         DockerError::NotFound(why) => format!("not found: {why}"),
         DockerError::InvalidRequest(why) => format!("invalid request: {why}"),
         DockerError::Timeout(ms) => format!("timeout after {ms} ms"),
         DockerError::Engine(why) => why.clone(),
+    };
+    CallFailure {
+        text,
+        permanent: matches!(
+            error,
+            DockerError::NotGranted(_) | DockerError::InvalidRequest(_)
+        ),
     }
 }
 

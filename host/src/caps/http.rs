@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use crate::bindings::gate::policy::http::{Host, HttpError, Method, Request, Response};
 use crate::grants::{HttpDenial, Origin};
 use crate::net::{self, NetError};
-use crate::state::{HostState, HttpCall};
+use crate::state::{CallFailure, HostState, HttpCall};
 use crate::trust::{Trust, failure_reason, find_tls_error};
 
 /// How a body that is not UTF-8 is written in a recording: standard,
@@ -162,12 +162,12 @@ impl HostState {
         method: &str,
         url: String,
         started: Instant,
-        answer: Result<u16, String>,
+        answer: Result<u16, CallFailure>,
     ) {
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let (status, error) = match answer {
-            Ok(status) => (Some(status), None),
-            Err(error) => (None, Some(error)),
+        let (status, error, permanent) = match answer {
+            Ok(status) => (Some(status), None, false),
+            Err(failure) => (None, Some(failure.text), failure.permanent),
         };
         tracing::debug!(method, %url, ?status, elapsed_ms, error, "host request");
         self.calls.push(HttpCall {
@@ -176,6 +176,7 @@ impl HostState {
             status,
             elapsed_ms,
             error,
+            permanent,
         });
     }
 
@@ -348,14 +349,18 @@ pub fn failure_text(error: reqwest::Error) -> String {
 }
 
 /// The one-line form used in the check's record of calls.
-pub fn describe(error: &HttpError) -> String {
-    match error {
+pub fn describe(error: &HttpError) -> CallFailure {
+    let text = match error {
         HttpError::Denied(why) => format!("denied: {why}"),
         HttpError::InvalidRequest(why) => format!("invalid request: {why}"),
         HttpError::Connect(why) => format!("connect: {why}"),
         HttpError::Timeout(ms) => format!("timeout after {ms} ms"),
         HttpError::TooLarge(limit) => format!("response larger than {limit} bytes"),
         HttpError::Other(why) => why.clone(),
+    };
+    CallFailure {
+        text,
+        permanent: matches!(error, HttpError::Denied(_) | HttpError::InvalidRequest(_)),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::bindings::gate::policy::metrics::{
     Host, MetricsError, QueryResult, Sample, Series, StatusError,
 };
 use crate::grants::{Prometheus, PrometheusAuth};
-use crate::state::HostState;
+use crate::state::{CallFailure, HostState};
 
 impl Host for HostState {
     async fn query(
@@ -316,15 +316,16 @@ fn transport(error: HttpError) -> MetricsError {
         HttpError::TooLarge(limit) => {
             MetricsError::InvalidResponse(format!("the answer is larger than {limit} bytes"))
         }
-        other => {
-            MetricsError::Unreachable(format!("Prometheus is unreachable: {}", describe(&other)))
-        }
+        other => MetricsError::Unreachable(format!(
+            "Prometheus is unreachable: {}",
+            describe(&other).text
+        )),
     }
 }
 
 /// The one-line form kept in the check's record of requests.
-pub fn explain(error: &MetricsError) -> String {
-    match error {
+pub fn explain(error: &MetricsError) -> CallFailure {
+    let text = match error {
         MetricsError::NotGranted(why) => format!("denied: {why}"),
         MetricsError::Unreachable(why) => why.clone(),
         MetricsError::BadQuery(why) => format!("bad query: {why}"),
@@ -333,6 +334,13 @@ pub fn explain(error: &MetricsError) -> String {
             format!("status {status}: {message}")
         }
         MetricsError::InvalidResponse(why) => format!("invalid response: {why}"),
+    };
+    CallFailure {
+        text,
+        permanent: matches!(
+            error,
+            MetricsError::NotGranted(_) | MetricsError::BadQuery(_)
+        ),
     }
 }
 

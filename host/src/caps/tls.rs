@@ -50,6 +50,10 @@ impl Host for HostState {
             status: None,
             elapsed_ms,
             error,
+            permanent: matches!(
+                result,
+                Err(TlsError::Denied(_) | TlsError::InvalidRequest(_))
+            ),
         });
         Ok(result)
     }

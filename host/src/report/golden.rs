@@ -33,6 +33,7 @@ fn call(url: &str, status: Option<u16>, error: Option<&str>) -> HttpCall {
         status,
         elapsed_ms: 1.25,
         error: error.map(Into::into),
+        permanent: false,
     }
 }
 

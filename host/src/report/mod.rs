@@ -174,12 +174,13 @@ pub struct CheckReport {
 
 impl CheckReport {
     /// Whether `--retry` runs the check again: it ended neither in a pass
-    /// (warnings included) nor skipped.
+    /// (warnings included) nor skipped, and none of its calls failed in a
+    /// way a retry cannot change ([`HttpCall::permanent`]).
     pub fn retryable(&self) -> bool {
         matches!(
             self.outcome,
             Outcome::Fail | Outcome::Error | Outcome::Inconclusive
-        )
+        ) && !self.calls.iter().any(|c| c.permanent)
     }
 
     /// Whether the check ended anything but `pass` or `skipped`: such a
