@@ -935,7 +935,32 @@ fn report(check: &CheckInfo, outcome: Outcome, message: String, duration: Durati
 
 #[cfg(test)]
 mod tests {
-    use super::{Instant, RAMP_AT_ONCE, RAMP_STEP, Ramp, panic_message};
+    use super::{Duration, Instant, RAMP_AT_ONCE, RAMP_STEP, Ramp, Retry, panic_message};
+
+    #[test]
+    fn a_flag_overrides_the_file_and_an_interval_needs_retries() {
+        let secs = Duration::from_secs;
+        let retry = |flag: (Option<u32>, Option<Duration>),
+                     file: (Option<u32>, Option<Duration>)| {
+            Retry::from_settings((flag.0, file.0), (flag.1, file.1))
+        };
+        assert_eq!(retry((None, None), (None, None)).unwrap().retries, 0);
+        let from_file = retry((None, None), (Some(3), Some(secs(2)))).unwrap();
+        assert_eq!((from_file.retries, from_file.interval), (3, secs(2)));
+        let flagged = retry((Some(0), None), (Some(3), Some(secs(2)))).unwrap();
+        assert_eq!(flagged.retries, 0, "--retry 0 runs each check once");
+        let interval = retry((None, Some(secs(5))), (Some(3), None)).unwrap();
+        assert_eq!((interval.retries, interval.interval), (3, secs(5)));
+        assert_eq!(
+            retry((Some(2), None), (None, None)).unwrap().interval,
+            Retry::DEFAULT_INTERVAL
+        );
+        let error = retry((None, Some(secs(1))), (None, None)).unwrap_err();
+        assert!(
+            error.contains("--retry-interval without retries"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn the_ramp_starts_a_few_at_once_then_one_a_step_until_one_ends() {
