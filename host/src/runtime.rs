@@ -273,6 +273,7 @@ impl Runtime {
                 let _spinner = progress.start(&policy_name, &check.name);
                 let started = Instant::now();
                 let mut attempt = 1;
+                let mut earlier = Vec::new();
                 loop {
                     let tape = crate::tape::CheckCassette::for_check(
                         &session,
@@ -282,8 +283,10 @@ impl Runtime {
                     let mut report = execute(&engine, &pre, &session, &check, tape).await;
                     if attempt > retry.retries || !report.retryable() {
                         retry.settle(&mut report, attempt, started.elapsed());
+                        report.earlier_attempts = earlier;
                         return report;
                     }
+                    earlier.push(report.as_attempt());
                     tokio::time::sleep(retry.interval).await;
                     attempt += 1;
                 }
@@ -928,6 +931,7 @@ fn report(check: &CheckInfo, outcome: Outcome, message: String, duration: Durati
         measurements: Vec::new(),
         duration_ms: duration.as_secs_f64() * 1000.0,
         attempts: None,
+        earlier_attempts: Vec::new(),
         calls: Vec::new(),
         log: Vec::new(),
     }

@@ -115,6 +115,7 @@ mod tests {
             measurements: vec![],
             duration_ms: 0.0,
             attempts: None,
+            earlier_attempts: vec![],
             calls: vec![],
             log: vec![],
         }

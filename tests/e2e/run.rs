@@ -437,6 +437,42 @@ fn retry_runs_a_check_again_until_the_stage_answers() {
         3,
         "one request per attempt, none after the pass"
     );
+    let earlier = check["earlier_attempts"].as_array().unwrap();
+    assert_eq!(earlier.len(), 2, "{check}");
+    assert_eq!(earlier[0]["outcome"], "fail");
+    assert!(
+        earlier[0]["message"].as_str().unwrap().contains("→ 503"),
+        "{check}"
+    );
+
+    // The earlier attempts in the human report (-v) and as JUnit reruns.
+    let junit = std::env::temp_dir().join(format!("gate-e2e-retry-{}.xml", std::process::id()));
+    let rolling = Stub::sequence(&[503, 200]);
+    let out = Gate::policies(&["fetch"])
+        .target(&rolling.url())
+        .param("url=/health")
+        .args(retry)
+        .args(["-v", "--color", "never", "--report"])
+        .arg(format!("junit={}", junit.display()))
+        .run();
+    assert_eq!(out.code, 0, "{}", out.all_output());
+    assert!(
+        out.stdout.contains("↻ attempt 1: FAIL GET /health → 503"),
+        "{}",
+        out.stdout
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let flaky: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("flakyFailure"))
+        .collect();
+    assert_eq!(flaky.len(), 1, "{xml}");
+    assert!(
+        flaky[0].attribute("message").unwrap().contains("→ 503"),
+        "{xml}"
+    );
+    let _ = std::fs::remove_file(&junit);
 
     // A stage that never comes up: every attempt is made, and the last
     // one's failure is the check's.
@@ -446,6 +482,7 @@ fn retry_runs_a_check_again_until_the_stage_answers() {
     let check = out.check("fetch", "get");
     assert_eq!(check["outcome"], "fail");
     assert_eq!(check["attempts"], 4);
+    assert_eq!(check["earlier_attempts"].as_array().unwrap().len(), 3);
     assert!(
         check["message"].as_str().unwrap().contains("→ 503"),
         "{check}"

@@ -21,6 +21,7 @@ fn check(name: &str, outcome: Outcome, message: &str) -> CheckReport {
         measurements: vec![],
         duration_ms: 12.5,
         attempts: None,
+        earlier_attempts: vec![],
         calls: vec![],
         log: vec![],
     }

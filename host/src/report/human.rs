@@ -102,6 +102,17 @@ fn write_check(
     for line in check.message.lines().skip(1) {
         writeln!(out, "        {line}")?;
     }
+    if options.verbose {
+        for (n, attempt) in check.earlier_attempts.iter().enumerate() {
+            let first_line = attempt.message.lines().next().unwrap_or("");
+            writeln!(
+                out,
+                "        ↻ attempt {}: {} {first_line}",
+                n + 1,
+                short_label(attempt.outcome)
+            )?;
+        }
+    }
 
     let troubled = check.troubled();
     if troubled || options.verbose {

@@ -11,9 +11,11 @@
 use std::io::Write;
 use std::time::Duration;
 
-use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{
+    NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
+};
 
-use super::{CheckReport, Outcome, RunReport};
+use super::{Attempt, CheckReport, ErrorKind, Outcome, RunReport};
 
 pub fn write(report: &RunReport, out: &mut impl Write) -> std::io::Result<()> {
     let xml = to_junit(report)
@@ -56,7 +58,37 @@ pub fn to_junit(report: &RunReport) -> Report {
     junit
 }
 
+/// The check's status, with the attempts `--retry` made before its last as
+/// reruns: `<flakyFailure>` under a check that passed in the end,
+/// `<rerunFailure>` under one that did not, as Maven Surefire writes them
+/// and Jenkins and GitLab read them.
 fn status(check: &CheckReport) -> TestCaseStatus {
+    let mut status = last_status(check);
+    status.add_reruns(check.earlier_attempts.iter().map(rerun));
+    status
+}
+
+fn rerun(attempt: &Attempt) -> TestRerun {
+    let kind = match attempt.outcome {
+        Outcome::Error => NonSuccessKind::Error,
+        _ => NonSuccessKind::Failure,
+    };
+    let mut rerun = TestRerun::new(kind);
+    rerun.set_message(attempt.message.as_str());
+    rerun.set_type(type_label(attempt.outcome, attempt.error));
+    rerun.set_time(millis(attempt.duration_ms));
+    rerun
+}
+
+/// A failure's `type`: the error class of an error, else the outcome.
+fn type_label(outcome: Outcome, error: Option<ErrorKind>) -> &'static str {
+    match (outcome, error) {
+        (Outcome::Error, Some(error)) => error.label(),
+        (outcome, _) => outcome.label(),
+    }
+}
+
+fn last_status(check: &CheckReport) -> TestCaseStatus {
     let kind = match check.outcome {
         Outcome::Pass | Outcome::Warn => return TestCaseStatus::success(),
         Outcome::Skipped => {
@@ -69,11 +101,7 @@ fn status(check: &CheckReport) -> TestCaseStatus {
     };
     let mut status = TestCaseStatus::non_success(kind);
     status.set_message(message(check));
-    let ty = match (check.outcome, check.error) {
-        (Outcome::Error, Some(error)) => error.label(),
-        (outcome, _) => outcome.label(),
-    };
-    status.set_type(ty);
+    status.set_type(type_label(check.outcome, check.error));
     status.set_description(check.evidence());
     status
 }

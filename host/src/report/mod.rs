@@ -167,12 +167,35 @@ pub struct CheckReport {
     /// With `--retry`: the attempt whose result this is (1 for the first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts: Option<u32>,
+    /// With `--retry`: the attempts before that one, first first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub earlier_attempts: Vec<Attempt>,
     /// HTTP requests the check made, as the host saw them.
     pub calls: Vec<HttpCall>,
     pub log: Vec<LogLine>,
 }
 
+/// An attempt of a check that `--retry` ran again: why it did not pass.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorKind>,
+    pub message: String,
+    pub duration_ms: f64,
+}
+
 impl CheckReport {
+    /// What this result says as an earlier attempt of a retried check.
+    pub fn as_attempt(&self) -> Attempt {
+        Attempt {
+            outcome: self.outcome,
+            error: self.error,
+            message: self.message.clone(),
+            duration_ms: self.duration_ms,
+        }
+    }
+
     /// Whether `--retry` runs the check again: it ended neither in a pass
     /// (warnings included) nor skipped, and none of its calls failed in a
     /// way a retry cannot change ([`HttpCall::permanent`]).
