@@ -490,7 +490,7 @@ pub fn command(command: crate::cli::CacheCommand) -> anyhow::Result<i32> {
         Ok(()) => println!("cache dir  {} (private: used)", dir.display()),
         Err(e) => println!("cache dir  {} (NOT used: {e})", dir.display()),
     }
-    println!("entries    {}", entries(&summary));
+    println!("holds      {}", entries(&summary));
     Ok(crate::verdict::EXIT_PASS)
 }
 

@@ -62,7 +62,7 @@ fn second_run_loads_the_precompiled_policy() {
     let info = info(&dir);
     assert!(info.stdout.contains("(private: used)"), "{}", info.stdout);
     assert!(
-        info.stdout.contains("entries    1 entry"),
+        info.stdout.contains("holds      1 entry"),
         "{}",
         info.stdout
     );
@@ -180,7 +180,7 @@ fn clear_removes_entries_and_no_cache_bypasses_it() {
     assert!(out.stdout.contains("removed 1 entry"), "{}", out.stdout);
     assert!(entries(&dir).is_empty());
     assert!(dir.join("notes.txt").exists(), "other files are left alone");
-    assert!(info(&dir).stdout.contains("entries    0 entries"));
+    assert!(info(&dir).stdout.contains("holds      0 entries"));
 
     let out = Gate::policies(&["bench"])
         .args(["-v", "--no-cache"])
