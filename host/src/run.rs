@@ -47,7 +47,6 @@ pub struct Prepared {
     runtime: Runtime,
     session: Arc<Session>,
     loaded: Vec<LoadedPolicy>,
-    retry: Retry,
 }
 
 impl Prepared {
@@ -95,7 +94,6 @@ impl Prepared {
             loaded.sort_by_key(|policy| policy.info.kind != "smoke");
         }
         Ok(Prepared {
-            retry: plan.retry,
             plan,
             runtime,
             session,
@@ -106,7 +104,7 @@ impl Prepared {
     /// Stops retrying checks (`gate watch` judges rounds as they ran), and
     /// says what was asked for.
     pub fn without_retry(&mut self) -> Retry {
-        std::mem::replace(&mut self.retry, Retry::NONE)
+        std::mem::replace(&mut self.plan.retry, Retry::NONE)
     }
 
     /// Runs every check of every policy once, each in a fresh sandbox.
@@ -131,7 +129,7 @@ impl Prepared {
                     &self.session,
                     jobs,
                     self.plan.strict,
-                    self.retry,
+                    self.plan.retry,
                     progress,
                 )
                 .await;

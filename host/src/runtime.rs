@@ -18,7 +18,7 @@ use crate::limiter::{MemoryLimitExceeded, TableLimitExceeded};
 use crate::limits::Limits;
 use crate::policy::{self, Contract, LoadError};
 use crate::report::progress::Progress;
-use crate::report::{CheckReport, ErrorKind, Measurement, Outcome};
+use crate::report::{Attempt, CheckReport, ErrorKind, Measurement, Outcome};
 use crate::state::{HostCallLimit, HostState, Session};
 use crate::text::truncate;
 use crate::units::{format_duration, format_size};
@@ -272,7 +272,6 @@ impl Runtime {
             async move {
                 let _spinner = progress.start(&policy_name, &check.name);
                 let started = Instant::now();
-                let mut attempt = 1;
                 let mut earlier = Vec::new();
                 loop {
                     let tape = crate::tape::CheckCassette::for_check(
@@ -281,14 +280,12 @@ impl Runtime {
                         Some(&check.name),
                     );
                     let mut report = execute(&engine, &pre, &session, &check, tape).await;
-                    if attempt > retry.retries || !report.retryable() {
-                        retry.settle(&mut report, attempt, started.elapsed());
-                        report.earlier_attempts = earlier;
+                    if earlier.len() >= retry.retries as usize || !report.retryable() {
+                        retry.settle(&mut report, earlier, started.elapsed());
                         return report;
                     }
                     earlier.push(report.as_attempt());
                     tokio::time::sleep(retry.interval).await;
-                    attempt += 1;
                 }
             }
         };
@@ -397,12 +394,15 @@ impl Retry {
         })
     }
 
-    /// Records on `report`, the result of attempt `attempt`, how many it
-    /// took; `elapsed` is the time since the first began, waits included.
-    fn settle(&self, report: &mut CheckReport, attempt: u32, elapsed: Duration) {
+    /// Records on `report`, the last attempt's result, the attempts
+    /// before it; `elapsed` is the time since the first began, waits
+    /// included.
+    fn settle(&self, report: &mut CheckReport, earlier: Vec<Attempt>, elapsed: Duration) {
         if self.retries == 0 {
             return;
         }
+        let attempt = earlier.len() as u32 + 1;
+        report.earlier_attempts = earlier;
         report.attempts = Some(attempt);
         report.duration_ms = elapsed.as_secs_f64() * 1000.0;
         if attempt > 1 {
