@@ -412,10 +412,7 @@ impl Retry {
                 self.retries + 1
             );
         }
-        if attempt <= self.retries
-            && !report.retryable()
-            && report.calls.iter().any(|c| c.permanent)
-        {
+        if attempt <= self.retries && report.failed_for_good() {
             report
                 .message
                 .push_str(" (not retried: a call was denied or malformed, which no retry changes)");
@@ -939,7 +936,58 @@ fn report(check: &CheckInfo, outcome: Outcome, message: String, duration: Durati
 
 #[cfg(test)]
 mod tests {
-    use super::{Duration, Instant, RAMP_AT_ONCE, RAMP_STEP, Ramp, Retry, panic_message};
+    use super::{
+        CheckInfo, CheckReport, Duration, Instant, Outcome, RAMP_AT_ONCE, RAMP_STEP, Ramp, Retry,
+        panic_message, report,
+    };
+
+    fn checked(outcome: Outcome, permanent: bool) -> CheckReport {
+        let mut report = report(
+            &CheckInfo {
+                name: "get".into(),
+                description: String::new(),
+                blocking: true,
+                needs: Vec::new(),
+            },
+            outcome,
+            "GET /health".into(),
+            Duration::ZERO,
+        );
+        report.calls.push(crate::state::HttpCall {
+            method: "GET".into(),
+            url: "http://10.0.0.1/".into(),
+            status: None,
+            elapsed_ms: 0.0,
+            error: Some("denied: 10.0.0.1".into()),
+            permanent,
+        });
+        report
+    }
+
+    #[test]
+    fn only_a_check_that_did_not_pass_is_stopped_by_a_permanent_failure() {
+        let retry = Retry {
+            retries: 3,
+            interval: Duration::ZERO,
+        };
+        let mut failed = checked(Outcome::Error, true);
+        assert!(!failed.retryable());
+        retry.settle(&mut failed, Vec::new(), Duration::ZERO);
+        assert!(
+            failed
+                .message
+                .ends_with("(not retried: a call was denied or malformed, which no retry changes)")
+        );
+
+        // A check may pass because a request was denied (it checks the
+        // allow-list): nothing to retry, and nothing to explain.
+        let mut passed = checked(Outcome::Pass, true);
+        assert!(!passed.retryable());
+        retry.settle(&mut passed, Vec::new(), Duration::ZERO);
+        assert_eq!(passed.message, "GET /health");
+
+        assert!(checked(Outcome::Fail, false).retryable());
+    }
 
     #[test]
     fn a_flag_overrides_the_file_and_an_interval_needs_retries() {

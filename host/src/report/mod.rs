@@ -196,14 +196,24 @@ impl CheckReport {
         }
     }
 
-    /// Whether `--retry` runs the check again: it ended neither in a pass
-    /// (warnings included) nor skipped, and none of its calls failed in a
-    /// way a retry cannot change ([`HttpCall::permanent`]).
+    /// Whether `--retry` runs the check again: it did not pass and no retry
+    /// would change that ([`CheckReport::failed_for_good`]).
     pub fn retryable(&self) -> bool {
+        self.did_not_pass() && !self.failed_for_good()
+    }
+
+    /// Whether the check did not pass, and one of its calls failed in a way
+    /// no retry changes ([`HttpCall::permanent`]).
+    pub fn failed_for_good(&self) -> bool {
+        self.did_not_pass() && self.calls.iter().any(|c| c.permanent)
+    }
+
+    /// Ended neither in a pass (warnings included) nor skipped.
+    fn did_not_pass(&self) -> bool {
         matches!(
             self.outcome,
             Outcome::Fail | Outcome::Error | Outcome::Inconclusive
-        ) && !self.calls.iter().any(|c| c.permanent)
+        )
     }
 
     /// Whether the check ended anything but `pass` or `skipped`: such a
