@@ -331,21 +331,15 @@ fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, TrustError> {
 }
 
 fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TrustError> {
-    let bytes = read("CA file", path)?;
-    let mut certs = Vec::new();
-    for (index, cert) in CertificateDer::pem_slice_iter(&bytes).enumerate() {
-        let cert = cert.map_err(|e| TrustError::Bad {
-            path: path.to_owned(),
-            index: index + 1,
-            reason: e.to_string(),
-        })?;
+    let bad = |index, reason| TrustError::Bad {
+        path: path.to_owned(),
+        index,
+        reason,
+    };
+    let certs = pem_certificates(&read("CA file", path)?).map_err(|(i, why)| bad(i, why))?;
+    for (index, cert) in certs.iter().enumerate() {
         // Check it parses as a root here, where the file can be named.
-        webpki_check(&cert).map_err(|reason| TrustError::Bad {
-            path: path.to_owned(),
-            index: index + 1,
-            reason,
-        })?;
-        certs.push(cert);
+        webpki_check(cert).map_err(|reason| bad(index + 1, reason))?;
     }
     if certs.is_empty() {
         return Err(TrustError::Empty {
@@ -360,14 +354,12 @@ fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TrustError>
 /// handshake.
 fn read_identity(files: &IdentityFiles) -> Result<CertifiedKey, TrustError> {
     let cert_bytes = read("client certificate file", &files.cert)?;
-    let mut chain = Vec::new();
-    for (index, cert) in CertificateDer::pem_slice_iter(&cert_bytes).enumerate() {
-        chain.push(cert.map_err(|e| TrustError::BadClientCert {
+    let chain =
+        pem_certificates(&cert_bytes).map_err(|(index, reason)| TrustError::BadClientCert {
             path: files.cert.clone(),
-            index: index + 1,
-            reason: e.to_string(),
-        })?);
-    }
+            index,
+            reason,
+        })?;
     if chain.is_empty() {
         return Err(TrustError::NoClientCert {
             path: files.cert.clone(),
@@ -409,6 +401,15 @@ fn read_identity(files: &IdentityFiles) -> Result<CertifiedKey, TrustError> {
             reason: other.to_string(),
         },
     })
+}
+
+/// The PEM certificates in `bytes`, in order; one that cannot be read is
+/// named by its position, from 1.
+fn pem_certificates(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, (usize, String)> {
+    CertificateDer::pem_slice_iter(bytes)
+        .enumerate()
+        .map(|(index, cert)| cert.map_err(|e| (index + 1, e.to_string())))
+        .collect()
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
