@@ -412,10 +412,10 @@ impl Retry {
                 self.retries + 1
             );
         }
-        if attempt <= self.retries && report.failed_for_good() {
-            report
-                .message
-                .push_str(" (not retried: a call was denied or malformed, which no retry changes)");
+        if attempt <= self.retries
+            && let Some(why) = report.beyond_retry()
+        {
+            report.message.push_str(&format!(" (not retried: {why})"));
         }
     }
 }
@@ -937,8 +937,8 @@ fn report(check: &CheckInfo, outcome: Outcome, message: String, duration: Durati
 #[cfg(test)]
 mod tests {
     use super::{
-        CheckInfo, CheckReport, Duration, Instant, Outcome, RAMP_AT_ONCE, RAMP_STEP, Ramp, Retry,
-        panic_message, report,
+        CheckInfo, CheckReport, Duration, ErrorKind, Instant, Outcome, RAMP_AT_ONCE, RAMP_STEP,
+        Ramp, Retry, panic_message, report,
     };
 
     fn checked(outcome: Outcome, permanent: bool) -> CheckReport {
@@ -964,12 +964,14 @@ mod tests {
         report
     }
 
+    const THREE_RETRIES: Retry = Retry {
+        retries: 3,
+        interval: Duration::ZERO,
+    };
+
     #[test]
     fn only_a_check_that_did_not_pass_is_stopped_by_a_permanent_failure() {
-        let retry = Retry {
-            retries: 3,
-            interval: Duration::ZERO,
-        };
+        let retry = THREE_RETRIES;
         let mut failed = checked(Outcome::Error, true);
         assert!(!failed.retryable());
         retry.settle(&mut failed, Vec::new(), Duration::ZERO);
@@ -987,6 +989,36 @@ mod tests {
         assert_eq!(passed.message, "GET /health");
 
         assert!(checked(Outcome::Fail, false).retryable());
+    }
+
+    #[test]
+    fn a_check_that_asked_nothing_of_the_stack_is_not_retried_unless_cut_short() {
+        let retry = THREE_RETRIES;
+        let mut on_its_own = checked(Outcome::Error, false);
+        on_its_own.calls.clear();
+        on_its_own.error = Some(ErrorKind::Check);
+        assert!(!on_its_own.retryable());
+        retry.settle(&mut on_its_own, Vec::new(), Duration::ZERO);
+        assert!(
+            on_its_own
+                .message
+                .ends_with("(not retried: the check asked nothing of the stack, so another attempt would end the same)"),
+            "{}",
+            on_its_own.message
+        );
+
+        // A deadline or a limit may have cut a call short, before the
+        // record of calls kept it: that attempt proves nothing.
+        for kind in [
+            ErrorKind::Deadline,
+            ErrorKind::ResourceLimit,
+            ErrorKind::Host,
+        ] {
+            let mut cut_short = checked(Outcome::Error, false);
+            cut_short.calls.clear();
+            cut_short.error = Some(kind);
+            assert!(cut_short.retryable(), "{kind:?}");
+        }
     }
 
     #[test]

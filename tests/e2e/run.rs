@@ -496,21 +496,31 @@ fn retry_runs_a_check_again_until_the_stage_answers() {
     assert!(out.check("fetch", "get").get("attempts").is_none());
     assert_eq!(once.requests().len(), 1);
 
-    // A request the grants deny is not tried again: no retry changes that.
-    let denied = Gate::policies(&["fetch"])
-        .target(&once.url())
-        .param("url=http://10.0.0.1/")
-        .args(retry)
-        .json()
-        .run();
-    assert_eq!(denied.code, 1, "{}", denied.all_output());
-    let check = denied.check("fetch", "get");
-    assert_eq!(check["outcome"], "error");
-    assert_eq!(check["attempts"], 1);
-    let message = check["message"].as_str().unwrap();
-    assert!(
-        message.contains("10.0.0.1") && message.contains("(not retried: a call was denied"),
-        "{message}"
+    // A check that did not pass for a reason no retry changes runs once and
+    // says why.
+    let runs_once = |params: &[&str], says: &[&str]| {
+        let mut gate = Gate::policies(&["fetch"]).target(&once.url()).args(retry);
+        for param in params {
+            gate = gate.param(param);
+        }
+        let out = gate.json().run();
+        assert_eq!(out.code, 1, "{}", out.all_output());
+        let check = out.check("fetch", "get");
+        assert_eq!(check["outcome"], "error");
+        assert_eq!(check["attempts"], 1);
+        let message = check["message"].as_str().unwrap();
+        assert!(says.iter().all(|s| message.contains(s)), "{message}");
+    };
+    // A request the grants deny: no retry changes that.
+    runs_once(
+        &["url=http://10.0.0.1/"],
+        &["10.0.0.1", "(not retried: a call was denied"],
+    );
+    // A check that erred without asking the stack anything (here a missing
+    // --param): another attempt would read the same params.
+    runs_once(
+        &[],
+        &["--param url", "(not retried: the check asked nothing"],
     );
 
     // Combinations that make no sense are refused before anything runs.

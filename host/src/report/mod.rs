@@ -196,16 +196,37 @@ impl CheckReport {
         }
     }
 
-    /// Whether `--retry` runs the check again: it did not pass and no retry
-    /// would change that ([`CheckReport::failed_for_good`]).
+    /// Whether `--retry` runs the check again: it did not pass and another
+    /// attempt could end otherwise ([`CheckReport::beyond_retry`]).
     pub fn retryable(&self) -> bool {
-        self.did_not_pass() && !self.failed_for_good()
+        self.did_not_pass() && self.beyond_retry().is_none()
     }
 
-    /// Whether the check did not pass, and one of its calls failed in a way
-    /// no retry changes ([`HttpCall::permanent`]).
-    pub fn failed_for_good(&self) -> bool {
-        self.did_not_pass() && self.calls.iter().any(|c| c.permanent)
+    /// Why another attempt of a check that did not pass would end the same,
+    /// if it would:
+    /// - one of its calls failed in a way no retry changes
+    ///   ([`HttpCall::permanent`]: denied by the grants, or malformed);
+    /// - it ended without asking the stack anything (no call at all, e.g. a
+    ///   missing `--param`), so all it read were the run's params and
+    ///   secrets, which stay as they are. A check stopped by its deadline or
+    ///   a limit does not count: a call cut short is not in its record.
+    pub fn beyond_retry(&self) -> Option<&'static str> {
+        if !self.did_not_pass() {
+            return None;
+        }
+        if self.calls.iter().any(|c| c.permanent) {
+            return Some("a call was denied or malformed, which no retry changes");
+        }
+        let ran_to_its_end = matches!(
+            self.error,
+            None | Some(ErrorKind::Check | ErrorKind::Panic | ErrorKind::Trap)
+        );
+        if self.calls.is_empty() && ran_to_its_end {
+            return Some(
+                "the check asked nothing of the stack, so another attempt would end the same",
+            );
+        }
+        None
     }
 
     /// Ended neither in a pass (warnings included) nor skipped.
