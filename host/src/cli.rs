@@ -237,6 +237,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub env: Option<String>,
 
+    /// Run only the checks this names: `NAME`, `POLICY/NAME`, `*` matching
+    /// any run of characters (`http-*`); repeatable. The verdict then covers
+    /// those checks alone, and says so.
+    #[arg(long = "check", value_name = "NAME", value_parser = crate::selection::CheckPattern::parse)]
+    pub checks: Vec<crate::selection::CheckPattern>,
+
     /// A parameter for the policy (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,

@@ -29,6 +29,10 @@ pub struct Decision {
     pub reason: String,
     pub failed_checks: Vec<FailedCheck>,
     pub duration_ms: f64,
+    /// `--check`: the decision covers only the checks these name, so
+    /// `gate log stats` leaves it out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only_checks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -69,7 +73,7 @@ impl From<&Measurement> for Measured {
 impl Decision {
     /// The decision of one `gate run`.
     pub fn of_run(report: &crate::report::RunReport) -> Decision {
-        Decision::new(
+        let decision = Decision::new(
             "run",
             &report.env,
             report.target.clone(),
@@ -78,7 +82,11 @@ impl Decision {
             report.verdict.exit_code,
             &report.verdict.reason,
             report.duration_ms,
-        )
+        );
+        Decision {
+            only_checks: report.only_checks.clone(),
+            ..decision
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -108,6 +116,7 @@ impl Decision {
             reason: reason.into(),
             failed_checks: failed_checks(policies),
             duration_ms,
+            only_checks: Vec::new(),
         }
     }
 }
@@ -177,6 +186,9 @@ pub struct Stats {
     /// same environment: the mean time to restore.
     pub mean_time_to_restore_s: Option<f64>,
     pub restores: usize,
+    /// Decisions over part of the checks (`--check`), left out of every
+    /// figure above: a partial run neither promotes nor rolls back.
+    pub partial: usize,
 }
 
 /// Reads a log; lines that are not decisions are reported by number.
@@ -210,10 +222,12 @@ pub fn stats(decisions: &[Decision]) -> BTreeMap<String, Stats> {
 }
 
 fn stats_of(decisions: &[&Decision]) -> Stats {
-    let mut sorted = decisions.to_vec();
+    let (partial, mut sorted): (Vec<&Decision>, Vec<&Decision>) =
+        decisions.iter().partition(|d| !d.only_checks.is_empty());
     sorted.sort_by_key(|d| d.unix);
     let mut stats = Stats {
         decisions: sorted.len(),
+        partial: partial.len(),
         ..Stats::default()
     };
     let mut restore_total = 0u64;
@@ -273,6 +287,15 @@ pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std
             mttr
         )?;
     }
+    if let Some(all) = stats.get("*")
+        && all.partial > 0
+    {
+        writeln!(
+            out,
+            "not counted: {} decision(s) over part of the checks (--check)",
+            all.partial
+        )?;
+    }
     Ok(())
 }
 
@@ -310,6 +333,7 @@ mod tests {
             reason: String::new(),
             failed_checks: vec![],
             duration_ms: 1.0,
+            only_checks: vec![],
         }
     }
 
@@ -359,5 +383,36 @@ mod tests {
         let all = &stats["*"];
         assert_eq!(all.decisions, 7);
         assert_eq!(all.mean_time_to_restore_s, Some(200.0));
+    }
+
+    #[test]
+    fn a_decision_over_part_of_the_checks_counts_for_nothing() {
+        let partial = |env: &str, unix: u64, word: &str| Decision {
+            only_checks: vec!["health".into()],
+            ..decision(env, unix, word)
+        };
+        let log = [
+            decision("prod", 100, "pass"),
+            partial("prod", 150, "fail"),
+            partial("prod", 160, "pass"),
+            decision("prod", 200, "rollback"),
+            decision("prod", 500, "pass"),
+        ];
+        let stats = stats(&log);
+        let prod = &stats["prod"];
+        assert_eq!(
+            (prod.decisions, prod.passed, prod.failed, prod.partial),
+            (3, 2, 1, 2)
+        );
+        // Broken at 200, not at the partial failure at 150; restored at 500,
+        // not by the partial pass at 160.
+        assert_eq!(prod.mean_time_to_restore_s, Some(300.0));
+        let mut text = Vec::new();
+        write_stats(&stats, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.contains("not counted: 2 decision(s) over part of the checks (--check)"),
+            "{text}"
+        );
     }
 }

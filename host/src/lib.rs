@@ -33,6 +33,7 @@ pub mod report;
 pub mod run;
 pub mod runtime;
 pub mod scaffold;
+pub mod selection;
 pub mod signing;
 pub mod state;
 pub mod tape;

@@ -12,6 +12,7 @@ use crate::report::github::{self, Actions};
 use crate::report::progress::Progress;
 use crate::report::{self, PolicyReport, ReportFormat, RunReport};
 use crate::runtime::{LoadedPolicy, Retry, Runtime};
+use crate::selection::Selection;
 use crate::state::Session;
 use crate::units::rfc3339;
 use crate::verdict;
@@ -47,6 +48,8 @@ pub struct Prepared {
     runtime: Runtime,
     session: Arc<Session>,
     loaded: Vec<LoadedPolicy>,
+    /// What `--check` left of the policies' checks.
+    pub selection: Selection,
 }
 
 impl Prepared {
@@ -93,11 +96,13 @@ impl Prepared {
             // Stable: smoke suites first, each group in the listed order.
             loaded.sort_by_key(|policy| policy.info.kind != "smoke");
         }
+        let selection = crate::selection::select(&mut loaded, &args.checks)?;
         Ok(Prepared {
             plan,
             runtime,
             session,
             loaded,
+            selection,
         })
     }
 
@@ -145,6 +150,14 @@ impl Prepared {
             });
         }
         policies
+    }
+
+    /// A decision's reason, saying when `--check` ran part of the checks.
+    pub fn qualify(&self, reason: String) -> String {
+        match self.selection.note() {
+            Some(note) => format!("{reason}; {note}"),
+            None => reason,
+        }
     }
 
     pub fn env_name(&self) -> &str {
@@ -197,7 +210,8 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
     if let Some(path) = &args.record {
         crate::tape::write_recording(path, &prepared.session, &policies, rfc3339(started_at))?;
     }
-    let verdict = verdict::decide(&policies);
+    let mut verdict = verdict::decide(&policies);
+    verdict.reason = prepared.qualify(verdict.reason);
     let exit_code = verdict.exit_code;
     let report = RunReport {
         schema: report::SCHEMA,
@@ -205,6 +219,7 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
         env: prepared.env_name().to_owned(),
         target: prepared.target(),
         strict: prepared.plan.strict,
+        only_checks: prepared.selection.patterns.clone(),
         started_at: rfc3339(started_at),
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         policies,

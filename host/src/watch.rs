@@ -234,6 +234,9 @@ pub struct WindowReport {
     pub decision: WatchDecision,
     pub exit_code: i32,
     pub reason: String,
+    /// `--check`: the window ran only the checks these name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub only_checks: Vec<String>,
     pub failed_checks: Vec<String>,
     pub rounds: Vec<Round>,
 }
@@ -448,6 +451,7 @@ pub async fn watch(
     }
 
     let (decision, reason) = early.unwrap_or_else(|| tally.at_end());
+    let reason = prepared.qualify(reason);
     let failed_checks = troubled_checks(&rounds);
     let report = WindowReport {
         schema: "gate.watch/v1",
@@ -463,6 +467,7 @@ pub async fn watch(
         decision,
         exit_code: decision.exit_code(),
         reason,
+        only_checks: prepared.selection.patterns.clone(),
         failed_checks,
         rounds,
     };
@@ -521,7 +526,7 @@ pub async fn watch(
     if let Some(path) = &options.decision_log {
         let last: &[PolicyReport] = report.rounds.last().map_or(&[], |r| r.policies.as_slice());
         let decision = report.decision.to_string();
-        let entry = crate::decision_log::Decision::new(
+        let mut entry = crate::decision_log::Decision::new(
             "watch",
             &report.env,
             report.target.clone(),
@@ -531,6 +536,7 @@ pub async fn watch(
             &report.reason,
             report.duration_ms,
         );
+        entry.only_checks = report.only_checks.clone();
         crate::decision_log::append(path, &entry).map_err(|e| {
             anyhow::anyhow!("cannot append to the decision log {}: {e}", path.display())
         })?;

@@ -622,3 +622,121 @@ fn an_environment_retries_its_checks_and_a_flag_overrides_it() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn check_runs_only_the_checks_it_names_and_the_verdict_says_so() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(gate_e2e::root().join("schema/gate.report.v1.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let stage = Stub::sequence(&[200]);
+    let decisions =
+        std::env::temp_dir().join(format!("gate-e2e-check-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&decisions);
+    // The hostile policy has checks that loop, hog memory and panic; with
+    // --check only its harmless one runs, and fetch (no check named) not at all.
+    let run = |checks: &[&str]| {
+        let mut gate = Gate::policies(&["hostile", "fetch"])
+            .target(&stage.url())
+            .param("url=/health")
+            .args(["--decision-log"])
+            .arg(&decisions)
+            .json();
+        for check in checks {
+            gate = gate.args(["--check", check]);
+        }
+        gate.run()
+    };
+
+    let out = run(&["ok"]);
+    assert_eq!(out.code, 0, "{}", out.all_output());
+    let report = out.json();
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let policies = report["policies"].as_array().unwrap();
+    assert_eq!(policies.len(), 1, "{report}");
+    assert_eq!(policies[0]["name"], "hostile");
+    let checks: Vec<&str> = policies[0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(checks, ["ok"]);
+    assert_eq!(report["only_checks"], serde_json::json!(["ok"]));
+    let reason = report["verdict"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("only 1 of ") && reason.ends_with("checks ran (--check ok)"),
+        "{reason}"
+    );
+    assert!(stage.requests().is_empty(), "fetch's check did not run");
+
+    // POLICY/NAME and a glob pick across policies; the checks picked run
+    // and decide as usual (the hostile panic fails the run).
+    let out = run(&["fetch/get", "hostile/pan*"]);
+    assert_eq!(out.code, 1, "{}", out.all_output());
+    assert_eq!(out.check("hostile", "panic")["outcome"], "error");
+    assert_eq!(out.check("fetch", "get")["outcome"], "pass");
+    assert_eq!(stage.requests().len(), 1);
+    let report = out.json();
+    let ran: usize = report["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["checks"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(ran, 2, "{report}");
+
+    // A name that picks nothing stops the run before any check: a typo must
+    // not pass as a run of no checks.
+    let out = run(&["helth"]);
+    assert_eq!(out.code, 2, "{}", out.all_output());
+    assert!(
+        out.stderr
+            .contains("--check helth names no check of hostile: ok, spin")
+            && out.stderr.contains("fetch: get"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(stage.requests().len(), 1, "nothing ran");
+    let out = Gate::policies(&["fetch"]).args(["--check", ""]).run();
+    assert_eq!(out.code, 2, "{}", out.all_output());
+    assert!(out.stderr.contains("POLICY/NAME"), "{}", out.stderr);
+
+    // The decision log keeps what was run; its figures leave partial runs out.
+    let log = std::fs::read_to_string(&decisions).unwrap();
+    let entries: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 2, "{log}");
+    assert_eq!(
+        entries[1]["only_checks"],
+        serde_json::json!(["fetch/get", "hostile/pan*"])
+    );
+    let stats = Gate::new(["log", "stats"]).arg(&decisions).run();
+    assert_eq!(stats.code, 0, "{}", stats.all_output());
+    assert!(
+        stats
+            .stdout
+            .contains("not counted: 2 decision(s) over part of the checks (--check)"),
+        "{}",
+        stats.stdout
+    );
+    let _ = std::fs::remove_file(&decisions);
+
+    // gate watch takes --check as well: a window of the harmless check alone.
+    let out = Gate::watch(&["hostile"])
+        .args(["--check", "ok", "--interval", "10ms", "--count", "2"])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.all_output());
+    assert!(
+        out.all_output().contains("checks ran (--check ok)"),
+        "{}",
+        out.all_output()
+    );
+}
