@@ -79,6 +79,34 @@ pub enum Command {
     /// Show or clear the compile cache (precompiled policies).
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Print a shell completion script for gate: `gate completions bash`.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Load it in the running shell, or install it for good:
+  bash:  source <(gate completions bash)
+         gate completions bash > ~/.local/share/bash-completion/completions/gate
+  zsh:   gate completions zsh > ~/.zfunc/_gate   (with fpath+=(~/.zfunc) before compinit)
+  fish:  gate completions fish > ~/.config/fish/completions/gate.fish")]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `gate completions SHELL`: the script on stdout. Written whole from a
+/// buffer, since clap_complete panics on a failed write, and a closed pipe
+/// (`gate completions bash | head`) is not an error worth one.
+pub fn completions(args: CompletionsArgs) -> anyhow::Result<i32> {
+    use clap::CommandFactory;
+    use std::io::Write;
+
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "gate", &mut script);
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(&script).and_then(|()| stdout.flush());
+    Ok(crate::verdict::EXIT_PASS)
 }
 
 #[derive(Debug, Subcommand)]

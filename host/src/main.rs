@@ -40,6 +40,7 @@ fn main() -> ExitCode {
             Command::Test(args) => gate::replay::command(args, output).await,
             Command::New(args) => gate::scaffold::new(args),
             Command::Build(args) => gate::scaffold::build(args),
+            Command::Completions(args) => gate::cli::completions(args),
         }
     });
     let code = match result {

@@ -1,6 +1,7 @@
 //! The authoring toolkit: `gate new` + `gate build` + `gate run` of the
 //! scaffold against the sample stack, and `gate run --record` then
-//! `gate test` with the stack stopped.
+//! `gate test` with the stack stopped; and the shell completions an author
+//! types them with.
 
 use std::path::{Path, PathBuf};
 
@@ -492,4 +493,66 @@ fn set_cookie_lines_stay_apart_live_and_replayed() {
         "{}",
         replay.stdout
     );
+}
+
+#[test]
+fn bash_completes_gates_commands_and_flags() {
+    let scratch = Scratch::new("completions");
+    let out = Gate::new(["completions", "bash"]).run();
+    assert_eq!(out.code, 0, "{}", out.all_output());
+    let script = scratch.path("gate.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    // What bash offers at a Tab after `line`: its completion function run as
+    // bash runs it, with the words typed so far.
+    let offers = |line: &str| -> Vec<String> {
+        let program = format!(
+            "source '{}' && COMP_LINE='{line}' && COMP_POINT=${{#COMP_LINE}} && \
+             read -ra COMP_WORDS <<< \"$COMP_LINE\" && \
+             {{ [[ $COMP_LINE == *' ' ]] && COMP_WORDS+=(''); true; }} && \
+             COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 )) && \
+             _gate gate \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\" && \
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        );
+        let out = std::process::Command::new("bash")
+            .args(["--norc", "--noprofile", "-c", &program])
+            .output()
+            .expect("run bash");
+        assert!(
+            out.status.success(),
+            "{line}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim().to_owned())
+            .collect()
+    };
+    let has = |line: &str, word: &str| {
+        let offered = offers(line);
+        assert!(
+            offered.iter().any(|w| w == word),
+            "`{line}` offers {offered:?}, not {word}"
+        );
+    };
+    has("gate ", "run");
+    has("gate ", "watch");
+    has("gate run --", "--check");
+    has("gate run --", "--retry");
+    has("gate watch --", "--failure-limit");
+    has("gate run --format ", "junit");
+    has("gate completions ", "zsh");
+
+    for shell in ["zsh", "fish"] {
+        let out = Gate::new(["completions", shell]).run();
+        assert_eq!(out.code, 0, "{}", out.all_output());
+        assert!(
+            out.stdout.contains("failure-limit") && out.stdout.contains("retry-interval"),
+            "{shell}: {}",
+            out.stdout
+        );
+    }
+    let out = Gate::new(["completions", "tcsh"]).run();
+    assert_eq!(out.code, 2, "{}", out.all_output());
+    assert!(out.stderr.contains("bash"), "{}", out.stderr);
 }
