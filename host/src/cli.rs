@@ -365,6 +365,12 @@ pub struct WatchArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
+    /// Wait this long before the first round, once the policies are loaded
+    /// and checked: time for the new version's metrics to build up (Argo
+    /// Rollouts' initialDelay). The window starts after it.
+    #[arg(long = "initial-delay", value_name = "DURATION", value_parser = parse_duration)]
+    pub initial_delay: Option<Duration>,
+
     /// Roll back when failed rounds exceed this.
     #[arg(long = "failure-limit", default_value_t = 0, value_name = "F")]
     pub failure_limit: u32,

@@ -228,6 +228,8 @@ pub struct WindowReport {
     pub started_at: String,
     pub duration_ms: f64,
     pub interval_ms: f64,
+    /// `--initial-delay`, waited before the first round (0 without).
+    pub initial_delay_ms: f64,
     pub planned_rounds: u32,
     pub limits: WatchLimits,
     pub tally: Tally,
@@ -362,6 +364,8 @@ fn progress_line(
 #[derive(Debug, Clone)]
 pub struct WatchOptions {
     pub schedule: Schedule,
+    /// `--initial-delay`: the wait before the first round.
+    pub initial_delay: std::time::Duration,
     pub limits: WatchLimits,
     pub on_rollback: Option<String>,
     pub webhook: Option<url::Url>,
@@ -402,7 +406,28 @@ pub async fn watch(
         Box::new(std::io::stdout())
     };
 
-    for n in 1..=schedule.rounds {
+    if !options.initial_delay.is_zero() {
+        let _ = writeln!(
+            progress,
+            "waiting {} before the first round (--initial-delay)",
+            crate::units::duration_as_written(options.initial_delay)
+        );
+        let _ = progress.flush();
+        tokio::select! {
+            () = tokio::time::sleep(options.initial_delay) => {}
+            () = &mut shutdown => {
+                early = Some((
+                    WatchDecision::Aborted,
+                    "stopped by a signal before the first round (--initial-delay)".to_owned(),
+                ));
+            }
+        }
+    }
+    // Rounds start at a fixed rate from here, whatever each one took.
+    let window_started = tokio::time::Instant::now();
+    let rounds_to_run = if early.is_some() { 0 } else { schedule.rounds };
+
+    for n in 1..=rounds_to_run {
         let round_started = std::time::SystemTime::now();
         let policies = tokio::select! {
             policies = prepared.round() => policies,
@@ -425,7 +450,7 @@ pub async fn watch(
             progress_line(
                 &round,
                 &schedule,
-                started.elapsed(),
+                window_started.elapsed(),
                 &tally,
                 &options.limits
             )
@@ -439,8 +464,7 @@ pub async fn watch(
         if n == schedule.rounds {
             break;
         }
-        // Rounds start at a fixed rate, whatever each one took.
-        let next = started + schedule.interval * n;
+        let next = window_started + schedule.interval * n;
         tokio::select! {
             () = tokio::time::sleep_until(next) => {}
             () = &mut shutdown => {
@@ -461,6 +485,7 @@ pub async fn watch(
         started_at: crate::units::rfc3339(started_at),
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         interval_ms: schedule.interval.as_secs_f64() * 1000.0,
+        initial_delay_ms: options.initial_delay.as_secs_f64() * 1000.0,
         planned_rounds: schedule.rounds,
         limits: options.limits,
         tally,
@@ -661,6 +686,7 @@ pub async fn command(
     }
     let options = WatchOptions {
         schedule: Schedule::new(args.interval, args.count, args.duration),
+        initial_delay: args.initial_delay.unwrap_or_default(),
         limits: WatchLimits {
             failure_limit: args.failure_limit,
             inconclusive_limit: args.inconclusive_limit,

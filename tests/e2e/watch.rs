@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::Child;
 
 use gate_e2e::prometheus::free_port;
+use gate_e2e::stub::Stub;
 use gate_e2e::{API_TOKEN, Faults, Gate, Outcome, stack, webhook_server};
 
 fn temp(name: &str) -> PathBuf {
@@ -357,4 +358,87 @@ fn rounds_and_the_decision_show_the_measured_value_and_its_limit() {
         "{}",
         out.stdout
     );
+}
+
+/// Waits for gate to end, at most `bound` (a hang is a failure, not a CI
+/// timeout); `None` if it was still running and had to be killed.
+fn ended_within(mut child: Child, bound: std::time::Duration) -> Option<Outcome> {
+    let until = std::time::Instant::now() + bound;
+    while std::time::Instant::now() < until {
+        if child.try_wait().unwrap().is_some() {
+            return Some(finish(child, Vec::new()));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn initial_delay_waits_after_loading_and_a_signal_during_it_aborts() {
+    let stage = Stub::sequence(&[200]);
+    let decisions = temp("delay-decisions.jsonl");
+    let watch = |delay: &str| {
+        Gate::watch(&["fetch"])
+            .target(&stage.url())
+            .param("url=/health")
+            .args([
+                "--initial-delay",
+                delay,
+                "--interval",
+                "10ms",
+                "--count",
+                "2",
+            ])
+    };
+
+    // The policies load and are checked before the wait: a bad one stops
+    // gate at once, not an hour later.
+    let out = ended_within(
+        Gate::new(["watch", "/nonexistent/policy.wasm"])
+            .args(["--initial-delay", "1h", "--count", "1"])
+            .spawn(),
+        std::time::Duration::from_secs(60),
+    )
+    .expect("a policy that cannot be read ends gate before the delay");
+    assert_eq!(out.code, 2, "{}", out.all_output());
+    assert!(
+        out.stderr.contains("/nonexistent/policy.wasm"),
+        "{}",
+        out.stderr
+    );
+
+    // No round runs during the delay, and a signal then aborts the window,
+    // logged like any other.
+    let mut child = watch("1h").args(["--decision-log"]).arg(&decisions).spawn();
+    let lines = read_until(
+        &mut child,
+        "waiting 1h before the first round (--initial-delay)",
+    );
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = finish(child, lines);
+    assert_eq!(out.code, 130, "{}", out.all_output());
+    assert!(
+        out.stdout
+            .contains("decision: ABORTED (exit 130): stopped by a signal before the first round"),
+        "{}",
+        out.stdout
+    );
+    assert!(stage.requests().is_empty(), "no round ran");
+    let log = std::fs::read_to_string(&decisions).expect("the decision log was written");
+    let entry: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(entry["decision"], "aborted");
+
+    // After a short delay the window runs as without one.
+    let out = watch("50ms").json().run();
+    assert_eq!(out.code, 0, "{}", out.all_output());
+    let report = out.json();
+    assert_eq!(report["initial_delay_ms"], 50.0);
+    assert_eq!(report["rounds"].as_array().unwrap().len(), 2);
+    assert_eq!(stage.requests().len(), 2);
 }
