@@ -45,6 +45,15 @@ fn read_until(child: &mut Child, pattern: &str) -> Vec<String> {
     }
 }
 
+/// Sends gate SIGTERM, as a CI runner cancelling a job does.
+fn terminate(child: &Child) {
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+}
+
 fn finish(mut child: Child, earlier: Vec<String>) -> Outcome {
     let status = child.wait().unwrap();
     let mut stdout = earlier.concat();
@@ -276,11 +285,7 @@ fn sigterm_mid_window_aborts_with_130_and_logs_the_decision() {
         .env("GATE_SECRET_API_TOKEN", API_TOKEN)
         .spawn();
     let lines = read_until(&mut child, "round 1/30");
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    terminate(&child);
     let out = finish(child, lines);
     assert_eq!(out.code, 130, "{}", out.stdout);
     assert!(
@@ -416,11 +421,7 @@ fn initial_delay_waits_after_loading_and_a_signal_during_it_aborts() {
         &mut child,
         "waiting 1h before the first round (--initial-delay)",
     );
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    terminate(&child);
     let out = finish(child, lines);
     assert_eq!(out.code, 130, "{}", out.all_output());
     assert!(

@@ -25,6 +25,20 @@ pub fn root() -> PathBuf {
         .to_owned()
 }
 
+/// Where a JSON run report breaks the documented schema
+/// (`schema/gate.report.v1.json`); empty when it keeps to it.
+pub fn schema_errors(report: &serde_json::Value) -> Vec<String> {
+    let path = root().join("schema/gate.report.v1.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("the schema is JSON");
+    jsonschema::validator_for(&schema)
+        .expect("the schema is a JSON Schema")
+        .iter_errors(report)
+        .map(|e| e.to_string())
+        .collect()
+}
+
 fn from_env(var: &str) -> PathBuf {
     match std::env::var_os(var) {
         Some(path) => PathBuf::from(path),
