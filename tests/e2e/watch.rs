@@ -163,6 +163,8 @@ fn errors_injected_after_round_2_roll_back_at_round_3() {
         .expect("GATE_REPORT set");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(report_path).unwrap()).unwrap();
+    let errors = gate_e2e::watch_schema_errors(&report);
+    assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(report["decision"], "rollback");
     assert_eq!(report["rounds"].as_array().unwrap().len(), 3);
     assert_eq!(report["rounds"][2]["outcome"], "fail");
@@ -431,6 +433,16 @@ fn initial_delay_waits_after_loading_and_a_signal_during_it_aborts() {
         out.stdout
     );
     assert!(stage.requests().is_empty(), "no round ran");
+    let report_path = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("report: "))
+        .expect("the window report's path");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report_path).unwrap()).unwrap();
+    let errors = gate_e2e::watch_schema_errors(&report);
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(report["rounds"], serde_json::json!([]));
     let log = std::fs::read_to_string(&decisions).expect("the decision log was written");
     let entry: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
     assert_eq!(entry["decision"], "aborted");
@@ -439,6 +451,8 @@ fn initial_delay_waits_after_loading_and_a_signal_during_it_aborts() {
     let out = watch("50ms").json().run();
     assert_eq!(out.code, 0, "{}", out.all_output());
     let report = out.json();
+    let errors = gate_e2e::watch_schema_errors(&report);
+    assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(report["initial_delay_ms"], 50.0);
     assert_eq!(report["rounds"].as_array().unwrap().len(), 2);
     assert_eq!(stage.requests().len(), 2);

@@ -28,12 +28,45 @@ pub fn root() -> PathBuf {
 /// Where a JSON run report breaks the documented schema
 /// (`schema/gate.report.v1.json`); empty when it keeps to it.
 pub fn schema_errors(report: &serde_json::Value) -> Vec<String> {
-    let path = root().join("schema/gate.report.v1.json");
+    errors_against("gate.report.v1.json", report)
+}
+
+/// Where a `gate watch` window report breaks its schema
+/// (`schema/gate.watch.v1.json`, whose rounds hold the run report's
+/// policies); empty when it keeps to it.
+pub fn watch_schema_errors(report: &serde_json::Value) -> Vec<String> {
+    errors_against("gate.watch.v1.json", report)
+}
+
+fn read_schema(file: &str) -> serde_json::Value {
+    let path = root().join("schema").join(file);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let schema: serde_json::Value = serde_json::from_str(&text).expect("the schema is JSON");
-    jsonschema::validator_for(&schema)
-        .expect("the schema is a JSON Schema")
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Resolves `urn:gate:schema:NAME` references to `schema/NAME.json`, and
+/// nothing else: the schemas refer to each other, never to the network.
+struct SchemaFiles;
+
+impl jsonschema::Retrieve for SchemaFiles {
+    fn retrieve(
+        &self,
+        uri: &jsonschema::Uri<String>,
+    ) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
+        let name = uri
+            .as_str()
+            .strip_prefix("urn:gate:schema:")
+            .ok_or_else(|| format!("{uri} is not one of gate's schemas"))?;
+        Ok(read_schema(&format!("{name}.json")))
+    }
+}
+
+fn errors_against(file: &str, report: &serde_json::Value) -> Vec<String> {
+    jsonschema::options()
+        .with_retriever(SchemaFiles)
+        .build(&read_schema(file))
+        .unwrap_or_else(|e| panic!("{file} is not a usable JSON Schema: {e}"))
         .iter_errors(report)
         .map(|e| e.to_string())
         .collect()
