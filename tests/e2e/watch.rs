@@ -4,6 +4,8 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::Child;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 use gate_e2e::prometheus::free_port;
 use gate_e2e::stub::Stub;
@@ -25,59 +27,105 @@ fn recording_hook(log: &std::path::Path) -> String {
     )
 }
 
-/// Reads gate's stdout line by line until `pattern` shows up; returns the
-/// lines read.
-fn read_until(child: &mut Child, pattern: &str) -> Vec<String> {
-    let stdout = child.stdout.as_mut().unwrap();
-    let mut reader = BufReader::new(stdout);
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "gate ended before `{pattern}`: {lines:?}"
-        );
-        let found = line.contains(pattern);
-        lines.push(line);
-        if found {
-            return lines;
+/// How long a test waits for a line from gate, or for gate to end, before
+/// it kills gate and fails: a hang is a failure, not a CI timeout.
+const BOUND: Duration = Duration::from_secs(120);
+
+/// gate started in the background, its stdout read on a thread so that
+/// every wait on it is bounded.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(gate: Gate) -> Running {
+        let mut child = gate.spawn();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
         }
     }
-}
 
-/// Sends gate SIGTERM, as a CI runner cancelling a job does.
-fn terminate(child: &Child) {
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-}
+    /// Reads gate's stdout until a line holds `pattern`.
+    fn wait_for(&mut self, pattern: &str) {
+        let until = Instant::now() + BOUND;
+        loop {
+            match self
+                .lines
+                .recv_timeout(until.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => {
+                    let found = line.contains(pattern);
+                    self.seen.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("gate ended before `{pattern}`: {:?}", self.seen)
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = self.child.kill();
+                    panic!("no `{pattern}` within {BOUND:?}: {:?}", self.seen)
+                }
+            }
+        }
+    }
 
-fn finish(mut child: Child, earlier: Vec<String>) -> Outcome {
-    let status = child.wait().unwrap();
-    let mut stdout = earlier.concat();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    eprintln!(
-        "exit {:?}\n--- stdout\n{stdout}--- stderr\n{stderr}",
-        status.code()
-    );
-    Outcome {
-        code: status.code().expect("exited normally"),
-        stdout,
-        stderr,
+    /// Sends gate SIGTERM, as a CI runner cancelling a job does.
+    fn terminate(&self) {
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+    }
+
+    /// Waits for gate to end and gathers what it wrote.
+    fn finish(mut self) -> Outcome {
+        let until = Instant::now() + BOUND;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() >= until {
+                let _ = self.child.kill();
+                panic!("gate still running after {BOUND:?}: {:?}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // The reader ends with gate's stdout.
+        self.seen.extend(self.lines.iter());
+        let stdout = self.seen.iter().map(|l| format!("{l}\n")).collect();
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        eprintln!(
+            "exit {:?}\n--- stdout\n{stdout}--- stderr\n{stderr}",
+            status.code()
+        );
+        Outcome {
+            code: status.code().expect("exited normally"),
+            stdout,
+            stderr,
+        }
     }
 }
 
@@ -113,26 +161,27 @@ fn errors_injected_after_round_2_roll_back_at_round_3() {
     let hook_log = temp("breach-hook.log");
     let decisions = temp("breach-decisions.jsonl");
     let (webhook, bodies) = webhook_server();
-    let mut child = Gate::watch(&["api"])
-        .target(&stack.url())
-        .args([
-            "--interval",
-            "1s",
-            "--count",
-            "6",
-            "--on-rollback",
-            &recording_hook(&hook_log),
-        ])
-        .args(["--webhook", &webhook, "--decision-log"])
-        .arg(&decisions)
-        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
-        .spawn();
-    let lines = read_until(&mut child, "round 2/6");
+    let mut gate = Running::start(
+        Gate::watch(&["api"])
+            .target(&stack.url())
+            .args([
+                "--interval",
+                "1s",
+                "--count",
+                "6",
+                "--on-rollback",
+                &recording_hook(&hook_log),
+            ])
+            .args(["--webhook", &webhook, "--decision-log"])
+            .arg(&decisions)
+            .env("GATE_SECRET_API_TOKEN", API_TOKEN),
+    );
+    gate.wait_for("round 2/6");
     stack.set_faults(Faults {
         error_rate: 1.0,
         ..Faults::default()
     });
-    let out = finish(child, lines);
+    let out = gate.finish();
 
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(out.stdout.contains("round 3/6"), "{}", out.stdout);
@@ -280,15 +329,16 @@ fn bad_durations_and_limits_exit_2_naming_the_flag() {
 fn sigterm_mid_window_aborts_with_130_and_logs_the_decision() {
     let stack = stack();
     let decisions = temp("aborted-decisions.jsonl");
-    let mut child = Gate::watch(&["api"])
-        .target(&stack.url())
-        .args(["--interval", "1s", "--count", "30", "--decision-log"])
-        .arg(&decisions)
-        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
-        .spawn();
-    let lines = read_until(&mut child, "round 1/30");
-    terminate(&child);
-    let out = finish(child, lines);
+    let mut gate = Running::start(
+        Gate::watch(&["api"])
+            .target(&stack.url())
+            .args(["--interval", "1s", "--count", "30", "--decision-log"])
+            .arg(&decisions)
+            .env("GATE_SECRET_API_TOKEN", API_TOKEN),
+    );
+    gate.wait_for("round 1/30");
+    gate.terminate();
+    let out = gate.finish();
     assert_eq!(out.code, 130, "{}", out.stdout);
     assert!(
         out.stdout.contains("decision: ABORTED (exit 130)"),
@@ -367,21 +417,6 @@ fn rounds_and_the_decision_show_the_measured_value_and_its_limit() {
     );
 }
 
-/// Waits for gate to end, at most `bound` (a hang is a failure, not a CI
-/// timeout); `None` if it was still running and had to be killed.
-fn ended_within(mut child: Child, bound: std::time::Duration) -> Option<Outcome> {
-    let until = std::time::Instant::now() + bound;
-    while std::time::Instant::now() < until {
-        if child.try_wait().unwrap().is_some() {
-            return Some(finish(child, Vec::new()));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
-}
-
 #[test]
 fn initial_delay_waits_after_loading_and_a_signal_during_it_aborts() {
     let stage = Stub::sequence(&[200]);
@@ -402,13 +437,13 @@ fn initial_delay_waits_after_loading_and_a_signal_during_it_aborts() {
 
     // The policies load and are checked before the wait: a bad one stops
     // gate at once, not an hour later.
-    let out = ended_within(
-        Gate::new(["watch", "/nonexistent/policy.wasm"])
-            .args(["--initial-delay", "1h", "--count", "1"])
-            .spawn(),
-        std::time::Duration::from_secs(60),
-    )
-    .expect("a policy that cannot be read ends gate before the delay");
+    let out = Running::start(Gate::new(["watch", "/nonexistent/policy.wasm"]).args([
+        "--initial-delay",
+        "1h",
+        "--count",
+        "1",
+    ]))
+    .finish();
     assert_eq!(out.code, 2, "{}", out.all_output());
     assert!(
         out.stderr.contains("/nonexistent/policy.wasm"),
@@ -418,13 +453,10 @@ fn initial_delay_waits_after_loading_and_a_signal_during_it_aborts() {
 
     // No round runs during the delay, and a signal then aborts the window,
     // logged like any other.
-    let mut child = watch("1h").args(["--decision-log"]).arg(&decisions).spawn();
-    let lines = read_until(
-        &mut child,
-        "waiting 1h before the first round (--initial-delay)",
-    );
-    terminate(&child);
-    let out = finish(child, lines);
+    let mut gate = Running::start(watch("1h").args(["--decision-log"]).arg(&decisions));
+    gate.wait_for("waiting 1h before the first round (--initial-delay)");
+    gate.terminate();
+    let out = gate.finish();
     assert_eq!(out.code, 130, "{}", out.all_output());
     assert!(
         out.stdout
