@@ -112,9 +112,16 @@ pub fn select(
             .retain(|c| patterns.iter().any(|p| p.matches(&name, &c.name)));
     }
     policies.retain(|p| !p.info.checks.is_empty());
+    let selected = policies.iter().map(|p| p.info.checks.len()).sum();
+    // Names that pick every check make a whole run, counted as one.
+    let patterns = if selected == total {
+        Vec::new()
+    } else {
+        patterns.iter().map(ToString::to_string).collect()
+    };
     Ok(Selection {
-        patterns: patterns.iter().map(ToString::to_string).collect(),
-        selected: policies.iter().map(|p| p.info.checks.len()).sum(),
+        patterns,
+        selected,
         total,
     })
 }

@@ -687,6 +687,22 @@ fn check_runs_only_the_checks_it_names_and_the_verdict_says_so() {
         out.stderr
     );
     assert_eq!(stage.requests().len(), 1, "nothing ran");
+    // Names that pick every check make a whole run, not a partial one.
+    let out = Gate::policies(&["fetch"])
+        .target(&stage.url())
+        .param("url=/health")
+        .args(["--check", "*", "--format", "json"])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.all_output());
+    let report = out.json();
+    assert!(report.get("only_checks").is_none(), "{report}");
+    assert!(
+        !report["verdict"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("--check"),
+        "{report}"
+    );
     let out = Gate::policies(&["fetch"]).args(["--check", ""]).run();
     assert_eq!(out.code, 2, "{}", out.all_output());
     assert!(out.stderr.contains("POLICY/NAME"), "{}", out.stderr);
