@@ -271,6 +271,11 @@ pub struct RunArgs {
     #[arg(long = "check", value_name = "NAME", value_parser = crate::selection::CheckPattern::parse)]
     pub checks: Vec<crate::selection::CheckPattern>,
 
+    /// Leave out the checks this names (the same forms as --check);
+    /// repeatable. The verdict then covers the rest alone, and says so.
+    #[arg(long = "skip-check", value_name = "NAME", value_parser = crate::selection::CheckPattern::parse)]
+    pub skip_checks: Vec<crate::selection::CheckPattern>,
+
     /// A parameter for the policy (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,

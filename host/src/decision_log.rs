@@ -33,6 +33,10 @@ pub struct Decision {
     /// `gate log stats` leaves it out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub only_checks: Vec<String>,
+    /// `--skip-check`: the decision leaves out the checks these name, so
+    /// `gate log stats` leaves it out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_checks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -85,6 +89,7 @@ impl Decision {
         );
         Decision {
             only_checks: report.only_checks.clone(),
+            skip_checks: report.skip_checks.clone(),
             ..decision
         }
     }
@@ -117,7 +122,14 @@ impl Decision {
             failed_checks: failed_checks(policies),
             duration_ms,
             only_checks: Vec::new(),
+            skip_checks: Vec::new(),
         }
+    }
+
+    /// Whether the decision covers only some of its policies' checks
+    /// (`--check`, `--skip-check`).
+    pub fn is_partial(&self) -> bool {
+        !self.only_checks.is_empty() || !self.skip_checks.is_empty()
     }
 }
 
@@ -186,7 +198,7 @@ pub struct Stats {
     /// same environment: the mean time to restore.
     pub mean_time_to_restore_s: Option<f64>,
     pub restores: usize,
-    /// Decisions over part of the checks (`--check`), left out of every
+    /// Decisions over part of the checks (`--check`, `--skip-check`), left out of every
     /// figure above: a partial run neither promotes nor rolls back.
     pub partial: usize,
 }
@@ -223,7 +235,7 @@ pub fn stats(decisions: &[Decision]) -> BTreeMap<String, Stats> {
 
 fn stats_of(decisions: &[&Decision]) -> Stats {
     let (partial, mut sorted): (Vec<&Decision>, Vec<&Decision>) =
-        decisions.iter().partition(|d| !d.only_checks.is_empty());
+        decisions.iter().partition(|d| d.is_partial());
     sorted.sort_by_key(|d| d.unix);
     let mut stats = Stats {
         decisions: sorted.len(),
@@ -292,7 +304,7 @@ pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std
     {
         writeln!(
             out,
-            "not counted: {} decision(s) over part of the checks (--check)",
+            "not counted: {} decision(s) over part of the checks (--check, --skip-check)",
             all.partial
         )?;
     }
@@ -334,6 +346,7 @@ mod tests {
             failed_checks: vec![],
             duration_ms: 1.0,
             only_checks: vec![],
+            skip_checks: vec![],
         }
     }
 
@@ -387,14 +400,16 @@ mod tests {
 
     #[test]
     fn a_decision_over_part_of_the_checks_counts_for_nothing() {
-        let partial = |env: &str, unix: u64, word: &str| Decision {
-            only_checks: vec!["health".into()],
-            ..decision(env, unix, word)
-        };
         let log = [
             decision("prod", 100, "pass"),
-            partial("prod", 150, "fail"),
-            partial("prod", 160, "pass"),
+            Decision {
+                only_checks: vec!["health".into()],
+                ..decision("prod", 150, "fail")
+            },
+            Decision {
+                skip_checks: vec!["health".into()],
+                ..decision("prod", 160, "pass")
+            },
             decision("prod", 200, "rollback"),
             decision("prod", 500, "pass"),
         ];
@@ -411,7 +426,9 @@ mod tests {
         write_stats(&stats, &mut text).unwrap();
         let text = String::from_utf8(text).unwrap();
         assert!(
-            text.contains("not counted: 2 decision(s) over part of the checks (--check)"),
+            text.contains(
+                "not counted: 2 decision(s) over part of the checks (--check, --skip-check)"
+            ),
             "{text}"
         );
     }

@@ -48,7 +48,7 @@ pub struct Prepared {
     runtime: Runtime,
     session: Arc<Session>,
     loaded: Vec<LoadedPolicy>,
-    /// What `--check` left of the policies' checks.
+    /// What `--check` and `--skip-check` left of the policies' checks.
     pub selection: Selection,
 }
 
@@ -96,7 +96,7 @@ impl Prepared {
             // Stable: smoke suites first, each group in the listed order.
             loaded.sort_by_key(|policy| policy.info.kind != "smoke");
         }
-        let selection = crate::selection::select(&mut loaded, &args.checks)?;
+        let selection = crate::selection::select(&mut loaded, &args.checks, &args.skip_checks)?;
         Ok(Prepared {
             plan,
             runtime,
@@ -152,7 +152,8 @@ impl Prepared {
         policies
     }
 
-    /// A decision's reason, saying when `--check` ran part of the checks.
+    /// A decision's reason, saying when `--check` or `--skip-check` ran part
+    /// of the checks.
     pub fn qualify(&self, reason: String) -> String {
         match self.selection.note() {
             Some(note) => format!("{reason}; {note}"),
@@ -219,7 +220,8 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
         env: prepared.env_name().to_owned(),
         target: prepared.target(),
         strict: prepared.plan.strict,
-        only_checks: prepared.selection.patterns.clone(),
+        only_checks: prepared.selection.checks.clone(),
+        skip_checks: prepared.selection.skips.clone(),
         started_at: rfc3339(started_at),
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         policies,

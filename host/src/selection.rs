@@ -1,13 +1,15 @@
-//! `--check`: running some of a run's checks rather than all of them.
+//! `--check` and `--skip-check`: running some of a run's checks rather than
+//! all of them.
 //!
 //! A name that picks nothing is an error, not an empty run: a typo in
-//! `--check` must not turn into a green verdict over zero checks.
+//! `--check` must not turn into a green verdict over zero checks, nor one in
+//! `--skip-check` into a run of the check it meant to leave out.
 
 use std::fmt;
 
 use crate::runtime::LoadedPolicy;
 
-/// One `--check`: `NAME` or `POLICY/NAME`, each part a glob where `*`
+/// One `--check` or `--skip-check`: `NAME` or `POLICY/NAME`, each part a glob where `*`
 /// stands for any run of characters. A check's own name may hold a `/`, so
 /// the whole text is also tried against the check's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +18,7 @@ pub struct CheckPattern {
 }
 
 impl CheckPattern {
-    /// Parses `--check`'s value (clap's value parser).
+    /// Parses `--check`'s and `--skip-check`'s value (clap's value parser).
     pub fn parse(text: &str) -> Result<CheckPattern, String> {
         if text.trim().is_empty() {
             return Err(
@@ -44,11 +46,13 @@ impl fmt::Display for CheckPattern {
     }
 }
 
-/// What `--check` left of a run.
+/// What `--check` and `--skip-check` left of a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
-    /// The patterns, as given; empty when every check runs.
-    pub patterns: Vec<String>,
+    /// `--check` names, as given; empty when every check may run.
+    pub checks: Vec<String>,
+    /// `--skip-check` names, as given.
+    pub skips: Vec<String>,
     /// Checks that run, of how many the policies have.
     pub selected: usize,
     pub total: usize,
@@ -58,69 +62,96 @@ impl Selection {
     /// What the verdict's reason gains, so that every report, the decision
     /// log and the webhook say the verdict covers part of the policies.
     pub fn note(&self) -> Option<String> {
-        (!self.patterns.is_empty()).then(|| {
+        let mut given = Vec::new();
+        if !self.checks.is_empty() {
+            given.push(format!("--check {}", self.checks.join(", ")));
+        }
+        if !self.skips.is_empty() {
+            given.push(format!("--skip-check {}", self.skips.join(", ")));
+        }
+        (!given.is_empty()).then(|| {
             format!(
-                "only {} of {} checks ran (--check {})",
+                "only {} of {} checks ran ({})",
                 self.selected,
                 self.total,
-                self.patterns.join(", ")
+                given.join("; ")
             )
         })
     }
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("--check {pattern} names no check of {available}")]
-pub struct NoSuchCheck {
-    pattern: String,
-    available: String,
+pub enum SelectionError {
+    #[error("{flag} {pattern} names no check of {available}")]
+    NoSuchCheck {
+        flag: &'static str,
+        pattern: String,
+        available: String,
+    },
+    #[error("--check and --skip-check leave no check to run of {available}")]
+    NothingLeft { available: String },
 }
 
-/// Keeps, of `policies`, the checks some pattern names, and the policies
-/// left with any. Every pattern must name at least one check.
+/// Keeps, of `policies`, the checks `checks` names (all when it is empty)
+/// that `skips` does not, and the policies left with any. Every name must
+/// pick at least one check, and some check must be left.
 pub fn select(
     policies: &mut Vec<LoadedPolicy>,
-    patterns: &[CheckPattern],
-) -> Result<Selection, NoSuchCheck> {
+    checks: &[CheckPattern],
+    skips: &[CheckPattern],
+) -> Result<Selection, SelectionError> {
     let total = policies.iter().map(|p| p.info.checks.len()).sum();
-    if patterns.is_empty() {
-        return Ok(Selection {
-            patterns: Vec::new(),
-            selected: total,
-            total,
-        });
-    }
-    for pattern in patterns {
-        let named = policies.iter().any(|p| {
-            p.info
-                .checks
-                .iter()
-                .any(|c| pattern.matches(&p.info.name, &c.name))
-        });
-        if !named {
-            return Err(NoSuchCheck {
+    for (flag, patterns) in [("--check", checks), ("--skip-check", skips)] {
+        if let Some(pattern) = patterns.iter().find(|pattern| {
+            !policies.iter().any(|p| {
+                p.info
+                    .checks
+                    .iter()
+                    .any(|c| pattern.matches(&p.info.name, &c.name))
+            })
+        }) {
+            return Err(SelectionError::NoSuchCheck {
+                flag,
                 pattern: pattern.to_string(),
                 available: available(policies),
             });
         }
     }
-    for policy in policies.iter_mut() {
-        let name = policy.info.name.clone();
+    let keep = |policy: &str, check: &str| {
+        (checks.is_empty() || checks.iter().any(|p| p.matches(policy, check)))
+            && !skips.iter().any(|p| p.matches(policy, check))
+    };
+    let kept = |policy: &LoadedPolicy| {
+        let name = &policy.info.name;
         policy
             .info
             .checks
-            .retain(|c| patterns.iter().any(|p| p.matches(&name, &c.name)));
+            .iter()
+            .filter(|c| keep(name, &c.name))
+            .count()
+    };
+    if policies.iter().map(kept).sum::<usize>() == 0 {
+        return Err(SelectionError::NothingLeft {
+            available: available(policies),
+        });
+    }
+    for policy in policies.iter_mut() {
+        let name = policy.info.name.clone();
+        policy.info.checks.retain(|c| keep(&name, &c.name));
     }
     policies.retain(|p| !p.info.checks.is_empty());
     let selected = policies.iter().map(|p| p.info.checks.len()).sum();
     // Names that pick every check make a whole run, counted as one.
-    let patterns = if selected == total {
-        Vec::new()
-    } else {
-        patterns.iter().map(ToString::to_string).collect()
+    let given = |patterns: &[CheckPattern]| -> Vec<String> {
+        if selected == total {
+            Vec::new()
+        } else {
+            patterns.iter().map(ToString::to_string).collect()
+        }
     };
     Ok(Selection {
-        patterns,
+        checks: given(checks),
+        skips: given(skips),
         selected,
         total,
     })

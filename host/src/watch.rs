@@ -239,6 +239,9 @@ pub struct WindowReport {
     /// `--check`: the window ran only the checks these name.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub only_checks: Vec<String>,
+    /// `--skip-check`: the window left out the checks these name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skip_checks: Vec<String>,
     pub failed_checks: Vec<String>,
     pub rounds: Vec<Round>,
 }
@@ -492,7 +495,8 @@ pub async fn watch(
         decision,
         exit_code: decision.exit_code(),
         reason,
-        only_checks: prepared.selection.patterns.clone(),
+        only_checks: prepared.selection.checks.clone(),
+        skip_checks: prepared.selection.skips.clone(),
         failed_checks,
         rounds,
     };
@@ -562,6 +566,7 @@ pub async fn watch(
             report.duration_ms,
         );
         entry.only_checks = report.only_checks.clone();
+        entry.skip_checks = report.skip_checks.clone();
         crate::decision_log::append(path, &entry).map_err(|e| {
             anyhow::anyhow!("cannot append to the decision log {}: {e}", path.display())
         })?;

@@ -703,6 +703,42 @@ fn check_runs_only_the_checks_it_names_and_the_verdict_says_so() {
             .contains("--check"),
         "{report}"
     );
+    // --skip-check leaves checks out instead, and says so the same way.
+    let out = Gate::policies(&["hostile", "fetch"])
+        .target(&stage.url())
+        .param("url=/health")
+        .args(["--skip-check", "hostile/*", "--format", "json"])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.all_output());
+    let report = out.json();
+    let errors = gate_e2e::schema_errors(&report);
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(report["skip_checks"], serde_json::json!(["hostile/*"]));
+    assert_eq!(report["policies"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(out.check("fetch", "get")["outcome"], "pass");
+    let reason = report["verdict"]["reason"].as_str().unwrap();
+    assert!(
+        reason.ends_with("only 1 of 17 checks ran (--skip-check hostile/*)"),
+        "{reason}"
+    );
+    for (args, says) in [
+        (
+            ["--check", "get", "--skip-check", "get"],
+            "leave no check to run",
+        ),
+        (
+            ["--check", "get", "--skip-check", "nope"],
+            "--skip-check nope names no check of fetch: get",
+        ),
+    ] {
+        let out = Gate::policies(&["fetch"])
+            .target(&stage.url())
+            .param("url=/health")
+            .args(args)
+            .run();
+        assert_eq!(out.code, 2, "{args:?}: {}", out.all_output());
+        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+    }
     let out = Gate::policies(&["fetch"]).args(["--check", ""]).run();
     assert_eq!(out.code, 2, "{}", out.all_output());
     assert!(out.stderr.contains("POLICY/NAME"), "{}", out.stderr);
@@ -723,7 +759,7 @@ fn check_runs_only_the_checks_it_names_and_the_verdict_says_so() {
     assert!(
         stats
             .stdout
-            .contains("not counted: 2 decision(s) over part of the checks (--check)"),
+            .contains("not counted: 2 decision(s) over part of the checks (--check, --skip-check)"),
         "{}",
         stats.stdout
     );

@@ -143,6 +143,7 @@ pub(crate) fn fixture() -> RunReport {
         target: Some("http://127.0.0.1:8080/".into()),
         strict: false,
         only_checks: vec![],
+        skip_checks: vec![],
         started_at: "2026-11-23T16:00:00Z".into(),
         duration_ms: 10100.0,
         policies,

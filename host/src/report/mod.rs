@@ -302,6 +302,9 @@ pub struct RunReport {
     /// `--check`: the run ran only the checks these name.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub only_checks: Vec<String>,
+    /// `--skip-check`: the run left out the checks these name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skip_checks: Vec<String>,
     /// Start of the run, RFC 3339 in UTC.
     pub started_at: String,
     pub duration_ms: f64,
