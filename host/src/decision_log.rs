@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::report::{Measurement, Outcome, PolicyReport};
+use crate::selection::Names;
 
 /// One decision, as one line of the log.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -29,14 +30,10 @@ pub struct Decision {
     pub reason: String,
     pub failed_checks: Vec<FailedCheck>,
     pub duration_ms: f64,
-    /// `--check`: the decision covers only the checks these name, so
-    /// `gate log stats` leaves it out.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub only_checks: Vec<String>,
-    /// `--skip-check`: the decision leaves out the checks these name, so
-    /// `gate log stats` leaves it out.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub skip_checks: Vec<String>,
+    /// `--check` and `--skip-check`, when the decision covers only some
+    /// checks: `gate log stats` then leaves it out.
+    #[serde(flatten)]
+    pub selection: Names,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -77,7 +74,7 @@ impl From<&Measurement> for Measured {
 impl Decision {
     /// The decision of one `gate run`.
     pub fn of_run(report: &crate::report::RunReport) -> Decision {
-        let decision = Decision::new(
+        Decision::new(
             "run",
             &report.env,
             report.target.clone(),
@@ -86,12 +83,8 @@ impl Decision {
             report.verdict.exit_code,
             &report.verdict.reason,
             report.duration_ms,
-        );
-        Decision {
-            only_checks: report.only_checks.clone(),
-            skip_checks: report.skip_checks.clone(),
-            ..decision
-        }
+        )
+        .over(&report.selection)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -121,15 +114,16 @@ impl Decision {
             reason: reason.into(),
             failed_checks: failed_checks(policies),
             duration_ms,
-            only_checks: Vec::new(),
-            skip_checks: Vec::new(),
+            selection: Names::default(),
         }
     }
 
-    /// Whether the decision covers only some of its policies' checks
-    /// (`--check`, `--skip-check`).
-    pub fn is_partial(&self) -> bool {
-        !self.only_checks.is_empty() || !self.skip_checks.is_empty()
+    /// The decision, over the checks `selection` left.
+    pub fn over(self, selection: &Names) -> Decision {
+        Decision {
+            selection: selection.clone(),
+            ..self
+        }
     }
 }
 
@@ -235,7 +229,7 @@ pub fn stats(decisions: &[Decision]) -> BTreeMap<String, Stats> {
 
 fn stats_of(decisions: &[&Decision]) -> Stats {
     let (partial, mut sorted): (Vec<&Decision>, Vec<&Decision>) =
-        decisions.iter().partition(|d| d.is_partial());
+        decisions.iter().partition(|d| d.selection.is_partial());
     sorted.sort_by_key(|d| d.unix);
     let mut stats = Stats {
         decisions: sorted.len(),
@@ -345,8 +339,7 @@ mod tests {
             reason: String::new(),
             failed_checks: vec![],
             duration_ms: 1.0,
-            only_checks: vec![],
-            skip_checks: vec![],
+            selection: Names::default(),
         }
     }
 
@@ -402,14 +395,14 @@ mod tests {
     fn a_decision_over_part_of_the_checks_counts_for_nothing() {
         let log = [
             decision("prod", 100, "pass"),
-            Decision {
+            decision("prod", 150, "fail").over(&Names {
                 only_checks: vec!["health".into()],
-                ..decision("prod", 150, "fail")
-            },
-            Decision {
+                ..Names::default()
+            }),
+            decision("prod", 160, "pass").over(&Names {
                 skip_checks: vec!["health".into()],
-                ..decision("prod", 160, "pass")
-            },
+                ..Names::default()
+            }),
             decision("prod", 200, "rollback"),
             decision("prod", 500, "pass"),
         ];

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::runtime::LoadedPolicy;
 
 /// One `--check` or `--skip-check`: `NAME` or `POLICY/NAME`, each part a glob where `*`
@@ -46,13 +48,31 @@ impl fmt::Display for CheckPattern {
     }
 }
 
+/// The names `--check` and `--skip-check` were given, as the run report,
+/// the window report and the decision log keep them (flattened into each):
+/// both empty for a run of every check.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Names {
+    /// `--check`: only the checks these name ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only_checks: Vec<String>,
+    /// `--skip-check`: the checks these name were left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_checks: Vec<String>,
+}
+
+impl Names {
+    /// Whether only some of the policies' checks ran.
+    pub fn is_partial(&self) -> bool {
+        !self.only_checks.is_empty() || !self.skip_checks.is_empty()
+    }
+}
+
 /// What `--check` and `--skip-check` left of a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
-    /// `--check` names, as given; empty when every check may run.
-    pub checks: Vec<String>,
-    /// `--skip-check` names, as given.
-    pub skips: Vec<String>,
+    /// The names given; none when every check runs.
+    pub names: Names,
     /// Checks that run, of how many the policies have.
     pub selected: usize,
     pub total: usize,
@@ -63,11 +83,14 @@ impl Selection {
     /// log and the webhook say the verdict covers part of the policies.
     pub fn note(&self) -> Option<String> {
         let mut given = Vec::new();
-        if !self.checks.is_empty() {
-            given.push(format!("--check {}", self.checks.join(", ")));
+        if !self.names.only_checks.is_empty() {
+            given.push(format!("--check {}", self.names.only_checks.join(", ")));
         }
-        if !self.skips.is_empty() {
-            given.push(format!("--skip-check {}", self.skips.join(", ")));
+        if !self.names.skip_checks.is_empty() {
+            given.push(format!(
+                "--skip-check {}",
+                self.names.skip_checks.join(", ")
+            ));
         }
         (!given.is_empty()).then(|| {
             format!(
@@ -150,8 +173,10 @@ pub fn select(
         }
     };
     Ok(Selection {
-        checks: given(checks),
-        skips: given(skips),
+        names: Names {
+            only_checks: given(checks),
+            skip_checks: given(skips),
+        },
         selected,
         total,
     })

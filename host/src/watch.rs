@@ -236,12 +236,9 @@ pub struct WindowReport {
     pub decision: WatchDecision,
     pub exit_code: i32,
     pub reason: String,
-    /// `--check`: the window ran only the checks these name.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub only_checks: Vec<String>,
-    /// `--skip-check`: the window left out the checks these name.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub skip_checks: Vec<String>,
+    /// `--check` and `--skip-check`, when the window left checks out.
+    #[serde(flatten)]
+    pub selection: crate::selection::Names,
     pub failed_checks: Vec<String>,
     pub rounds: Vec<Round>,
 }
@@ -495,8 +492,7 @@ pub async fn watch(
         decision,
         exit_code: decision.exit_code(),
         reason,
-        only_checks: prepared.selection.checks.clone(),
-        skip_checks: prepared.selection.skips.clone(),
+        selection: prepared.selection.names.clone(),
         failed_checks,
         rounds,
     };
@@ -555,7 +551,7 @@ pub async fn watch(
     if let Some(path) = &options.decision_log {
         let last: &[PolicyReport] = report.rounds.last().map_or(&[], |r| r.policies.as_slice());
         let decision = report.decision.to_string();
-        let mut entry = crate::decision_log::Decision::new(
+        let entry = crate::decision_log::Decision::new(
             "watch",
             &report.env,
             report.target.clone(),
@@ -564,9 +560,8 @@ pub async fn watch(
             report.exit_code,
             &report.reason,
             report.duration_ms,
-        );
-        entry.only_checks = report.only_checks.clone();
-        entry.skip_checks = report.skip_checks.clone();
+        )
+        .over(&report.selection);
         crate::decision_log::append(path, &entry).map_err(|e| {
             anyhow::anyhow!("cannot append to the decision log {}: {e}", path.display())
         })?;

@@ -299,12 +299,9 @@ pub struct RunReport {
     pub env: String,
     pub target: Option<String>,
     pub strict: bool,
-    /// `--check`: the run ran only the checks these name.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub only_checks: Vec<String>,
-    /// `--skip-check`: the run left out the checks these name.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub skip_checks: Vec<String>,
+    /// `--check` and `--skip-check`, when the run left checks out.
+    #[serde(flatten)]
+    pub selection: crate::selection::Names,
     /// Start of the run, RFC 3339 in UTC.
     pub started_at: String,
     pub duration_ms: f64,
