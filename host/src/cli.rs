@@ -353,17 +353,19 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("window").required(true).args(["count", "duration"])))]
+#[command(group(clap::ArgGroup::new("window").args(["count", "duration"])))]
 pub struct WatchArgs {
     #[command(flatten)]
     pub run: RunArgs,
 
-    /// Time between the starts of two rounds.
-    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
-    pub interval: Duration,
+    /// Time between the starts of two rounds [default: gate.toml's
+    /// watch.interval, else 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
 
-    /// Number of rounds in the window.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    /// Number of rounds in the window (this, --duration or gate.toml's
+    /// watch.count or watch.duration is required).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::watch::MAX_ROUNDS)))]
     pub count: Option<u32>,
 
     /// Length of the window: as many rounds as whole intervals fit in it.
@@ -376,21 +378,18 @@ pub struct WatchArgs {
     #[arg(long = "initial-delay", value_name = "DURATION", value_parser = parse_duration)]
     pub initial_delay: Option<Duration>,
 
-    /// Roll back when failed rounds exceed this.
-    #[arg(long = "failure-limit", default_value_t = 0, value_name = "F")]
-    pub failure_limit: u32,
+    /// Roll back when failed rounds exceed this [default: 0].
+    #[arg(long = "failure-limit", value_name = "F")]
+    pub failure_limit: Option<u32>,
 
-    /// End inconclusive (exit 3) when inconclusive rounds exceed this.
-    #[arg(long = "inconclusive-limit", default_value_t = 0, value_name = "I")]
-    pub inconclusive_limit: u32,
+    /// End inconclusive (exit 3) when inconclusive rounds exceed this
+    /// [default: 0].
+    #[arg(long = "inconclusive-limit", value_name = "I")]
+    pub inconclusive_limit: Option<u32>,
 
-    /// Roll back when consecutive errored rounds exceed this.
-    #[arg(
-        long = "consecutive-error-limit",
-        default_value_t = 2,
-        value_name = "E"
-    )]
-    pub consecutive_error_limit: u32,
+    /// Roll back when consecutive errored rounds exceed this [default: 2].
+    #[arg(long = "consecutive-error-limit", value_name = "E")]
+    pub consecutive_error_limit: Option<u32>,
 
     /// Run this through `sh -c` once on rollback, with GATE_DECISION,
     /// GATE_POLICY, GATE_ENV, GATE_FAILED_CHECKS and GATE_REPORT set.

@@ -18,6 +18,7 @@ use crate::report::Format;
 use crate::text::REDACTED;
 use crate::units::{duration_as_written, format_size};
 use crate::verdict::EXIT_PASS;
+use crate::watch::{DEFAULT_INTERVAL, WatchLimits, Window};
 
 /// Version of the JSON shape of `gate env`.
 pub const SCHEMA: &str = "gate.env/v1";
@@ -127,6 +128,8 @@ struct EnvView {
     settings: BTreeMap<&'static str, Shown>,
     /// `[limits]`: every limit, set or default.
     limits: BTreeMap<&'static str, Shown>,
+    /// `[watch]`: `gate watch`'s window, set or default.
+    watch: BTreeMap<&'static str, Shown>,
     params: BTreeMap<String, Shown>,
     secrets: BTreeMap<String, SecretView>,
     policies: Vec<PolicyView>,
@@ -334,6 +337,55 @@ impl EnvView {
             })
             .collect();
 
+        let watch = &s.watch;
+        let window = |rounds: bool| {
+            watch.window.as_ref().and_then(|w| match w.value {
+                Window::Rounds(n) if rounds => Some((n.to_string(), &w.at)),
+                Window::Lasting(d) if !rounds => Some((duration_as_written(d), &w.at)),
+                _ => None,
+            })
+        };
+        let watch_defaults = WatchLimits::default();
+        let watch = BTreeMap::from([
+            (
+                "interval",
+                shown(
+                    text(&watch.interval, |d| duration_as_written(*d)),
+                    Some(duration_as_written(DEFAULT_INTERVAL)),
+                ),
+            ),
+            ("count", shown(window(true), None)),
+            ("duration", shown(window(false), None)),
+            (
+                "initial_delay",
+                shown(
+                    text(&watch.initial_delay, |d| duration_as_written(*d)),
+                    Some("none".into()),
+                ),
+            ),
+            (
+                "failure_limit",
+                shown(
+                    text(&watch.failure_limit, u32::to_string),
+                    Some(watch_defaults.failure_limit.to_string()),
+                ),
+            ),
+            (
+                "inconclusive_limit",
+                shown(
+                    text(&watch.inconclusive_limit, u32::to_string),
+                    Some(watch_defaults.inconclusive_limit.to_string()),
+                ),
+            ),
+            (
+                "consecutive_error_limit",
+                shown(
+                    text(&watch.consecutive_error_limit, u32::to_string),
+                    Some(watch_defaults.consecutive_error_limit.to_string()),
+                ),
+            ),
+        ]);
+
         EnvView {
             schema: SCHEMA,
             config: config.file().to_owned(),
@@ -347,6 +399,7 @@ impl EnvView {
             ),
             settings,
             limits,
+            watch,
             params: s
                 .params
                 .iter()
@@ -419,6 +472,17 @@ const ORDER: [&str; 17] = [
     "verify_key",
 ];
 
+/// `[watch]` as `gate watch --help` lists its flags.
+const WATCH_ORDER: [&str; 7] = [
+    "interval",
+    "count",
+    "duration",
+    "initial_delay",
+    "failure_limit",
+    "inconclusive_limit",
+    "consecutive_error_limit",
+];
+
 fn write_human(view: &EnvView, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,
@@ -445,6 +509,11 @@ fn write_human(view: &EnvView, out: &mut impl Write) -> std::io::Result<()> {
     )?;
     writeln!(out, "limits")?;
     rows(out, shown_rows(&view.limits))?;
+    writeln!(out, "watch")?;
+    rows(
+        out,
+        shown_rows(WATCH_ORDER.iter().map(|key| (key, &view.watch[key]))),
+    )?;
     writeln!(out, "params")?;
     if view.params.is_empty() {
         writeln!(out, "  (none)")?;

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use url::Url;
 
 use crate::cli::RunArgs;
-use crate::config::{Config, ConfigError, Environment, PolicyEntry, Setting, Webhook};
+use crate::config::{
+    Config, ConfigError, Environment, PolicyEntry, Setting, WatchSettings, Webhook,
+};
 use crate::grants::{Grants, Prometheus, PrometheusAuthSpec};
 use crate::limits::Limits;
 
@@ -100,6 +102,8 @@ pub struct Plan {
     /// The environment's key every policy must be signed with (see
     /// [`crate::integrity`]).
     pub verify_key: Option<Setting<PathBuf>>,
+    /// gate.toml's `[watch]`, for `gate watch` (whose flags win).
+    pub watch: WatchSettings,
 }
 
 impl Plan {
@@ -163,6 +167,7 @@ impl Plan {
             webhook: args.notify.clone(),
             config_file: None,
             verify_key: None,
+            watch: WatchSettings::default(),
         })
     }
 
@@ -281,6 +286,7 @@ impl Plan {
             smoke_first: args.policies.is_empty(),
             config_file: Some(config.file().to_owned()),
             verify_key: settings.verify_key.clone(),
+            watch: settings.watch.clone(),
         })
     }
 }

@@ -57,7 +57,12 @@ impl Prepared {
     /// code runs) and loads every policy before running any, so a bad
     /// policy never leaves a half run.
     pub async fn new(args: &RunArgs, config: Option<&Path>) -> anyhow::Result<Prepared> {
-        let plan = Plan::new(args, config)?;
+        Prepared::of_plan(Plan::new(args, config)?, args).await
+    }
+
+    /// [`Prepared::new`] of a plan already made, so that a command can
+    /// refuse what else it was given before any policy is loaded.
+    pub async fn of_plan(plan: Plan, args: &RunArgs) -> anyhow::Result<Prepared> {
         let checks_at_once = plan.jobs.map_or(DEFAULT_MAX_JOBS, usize::from);
         let runtime = Runtime::with_options(&plan.limits, &args.engine, Some(checks_at_once))?;
         // Policies may read fewer secrets than gate knows; all are redacted,

@@ -3,9 +3,11 @@
 //! than Argo Rollouts analysis: errors are never healthy.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::config::Setting;
 use crate::report::{Outcome, PolicyReport, ReportFormat};
 
 /// What a round of checks amounted to, by its worst blocking check.
@@ -252,28 +254,55 @@ pub struct Round {
 }
 
 /// The window: how often, how long.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Schedule {
-    pub interval: std::time::Duration,
+    pub interval: Duration,
     pub rounds: u32,
 }
 
+/// Time between rounds when neither `--interval` nor gate.toml sets it.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Most rounds a window may have, however it is given.
+pub const MAX_ROUNDS: u32 = 100_000;
+
+/// How long a window lasts: `--count N` rounds, or `--duration D`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Window {
+    Rounds(u32),
+    Lasting(Duration),
+}
+
+impl fmt::Display for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Window::Rounds(1) => f.write_str("1 round"),
+            Window::Rounds(n) => write!(f, "{n} rounds"),
+            Window::Lasting(d) => f.write_str(&crate::units::duration_as_written(*d)),
+        }
+    }
+}
+
 impl Schedule {
-    /// `--count N` rounds, or as many whole intervals as fit in `--duration`
-    /// (at least one).
-    pub fn new(
-        interval: std::time::Duration,
-        count: Option<u32>,
-        duration: Option<std::time::Duration>,
-    ) -> Schedule {
-        let rounds = match (count, duration) {
-            (Some(count), _) => count,
-            (None, Some(duration)) => {
-                ((duration.as_secs_f64() / interval.as_secs_f64()).floor() as u32).max(1)
+    /// `rounds` rounds, or as many whole intervals as fit in the duration
+    /// (at least one, at most [`MAX_ROUNDS`]).
+    pub fn new(interval: Duration, window: Window) -> Result<Schedule, String> {
+        let rounds = match window {
+            Window::Rounds(rounds) => rounds,
+            Window::Lasting(duration) => {
+                let fit = (duration.as_secs_f64() / interval.as_secs_f64()).floor();
+                if fit > f64::from(MAX_ROUNDS) {
+                    return Err(format!(
+                        "a {} window with a round every {} is {fit} rounds, more than the {MAX_ROUNDS} \
+                         a window may have: lengthen the interval or shorten the duration",
+                        window,
+                        crate::units::duration_as_written(interval),
+                    ));
+                }
+                (fit as u32).max(1)
             }
-            (None, None) => 1,
         };
-        Schedule { interval, rounds }
+        Ok(Schedule { interval, rounds })
     }
 }
 
@@ -332,7 +361,7 @@ fn last_evidence(rounds: &[Round]) -> Option<String> {
 fn progress_line(
     round: &Round,
     schedule: &Schedule,
-    elapsed: std::time::Duration,
+    elapsed: Duration,
     tally: &Tally,
     limits: &WatchLimits,
 ) -> String {
@@ -365,7 +394,7 @@ fn progress_line(
 pub struct WatchOptions {
     pub schedule: Schedule,
     /// `--initial-delay`: the wait before the first round.
-    pub initial_delay: std::time::Duration,
+    pub initial_delay: Duration,
     pub limits: WatchLimits,
     pub on_rollback: Option<String>,
     pub webhook: Option<url::Url>,
@@ -381,7 +410,7 @@ pub struct HookRun {
 }
 
 /// Longest a rollback command may run before gate stops waiting for it.
-const HOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+const HOOK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Runs the watch loop on prepared policies; returns the exit code.
 pub async fn watch(
@@ -675,7 +704,10 @@ pub async fn command(
             file.format.name()
         );
     }
-    let mut prepared = crate::run::Prepared::new(&args.run, config).await?;
+    let plan = crate::plan::Plan::new(&args.run, config)?;
+    // Refused before any policy is loaded.
+    let window = Resolved::of(&args, &plan)?;
+    let mut prepared = crate::run::Prepared::of_plan(plan, &args.run).await?;
     // Only gate.toml's `retry` can be left here: the flag was refused.
     if prepared.without_retry().retries > 0 {
         eprintln!(
@@ -685,13 +717,9 @@ pub async fn command(
         );
     }
     let options = WatchOptions {
-        schedule: Schedule::new(args.interval, args.count, args.duration),
-        initial_delay: args.initial_delay.unwrap_or_default(),
-        limits: WatchLimits {
-            failure_limit: args.failure_limit,
-            inconclusive_limit: args.inconclusive_limit,
-            consecutive_error_limit: args.consecutive_error_limit,
-        },
+        schedule: window.schedule,
+        initial_delay: window.initial_delay,
+        limits: window.limits,
         on_rollback: args.on_rollback.clone(),
         webhook: args
             .webhook
@@ -700,6 +728,71 @@ pub async fn command(
         decision_log: prepared.plan.decision_log.clone(),
     };
     watch(&prepared, &options, json, shutdown_signal()).await
+}
+
+/// The window's settings: each flag over gate.toml's `[watch]` (an
+/// environment's table over the top level's) over the defaults.
+#[derive(Debug, PartialEq)]
+struct Resolved {
+    schedule: Schedule,
+    initial_delay: Duration,
+    limits: WatchLimits,
+}
+
+impl Resolved {
+    fn of(args: &crate::cli::WatchArgs, plan: &crate::plan::Plan) -> anyhow::Result<Resolved> {
+        let config = plan
+            .config_file
+            .as_deref()
+            .map(|file| (file, plan.env_name.as_str()));
+        Resolved::from(args, &plan.watch, config)
+    }
+
+    /// `config`: the gate.toml read and the environment, for the message
+    /// when no window is given.
+    fn from(
+        args: &crate::cli::WatchArgs,
+        file: &crate::config::WatchSettings,
+        config: Option<(&str, &str)>,
+    ) -> anyhow::Result<Resolved> {
+        fn pick<T: Copy>(flag: Option<T>, file: &Option<Setting<T>>) -> Option<T> {
+            flag.or(file.as_ref().map(|setting| setting.value))
+        }
+        let flag_window = match (args.count, args.duration) {
+            (Some(rounds), _) => Some(Window::Rounds(rounds)),
+            (None, Some(duration)) => Some(Window::Lasting(duration)),
+            (None, None) => None,
+        };
+        let Some(window) = pick(flag_window, &file.window) else {
+            let or_file = match config {
+                Some((file, env)) => format!(
+                    ", or set `count` or `duration` in [watch] or [env.{env}.watch] of {file}"
+                ),
+                None => String::new(),
+            };
+            anyhow::bail!(
+                "gate watch needs the length of its window: give --count N (rounds) or \
+                 --duration D (as many intervals as fit){or_file}"
+            );
+        };
+        let interval = pick(args.interval, &file.interval).unwrap_or(DEFAULT_INTERVAL);
+        let defaults = WatchLimits::default();
+        Ok(Resolved {
+            schedule: Schedule::new(interval, window).map_err(anyhow::Error::msg)?,
+            initial_delay: pick(args.initial_delay, &file.initial_delay).unwrap_or_default(),
+            limits: WatchLimits {
+                failure_limit: pick(args.failure_limit, &file.failure_limit)
+                    .unwrap_or(defaults.failure_limit),
+                inconclusive_limit: pick(args.inconclusive_limit, &file.inconclusive_limit)
+                    .unwrap_or(defaults.inconclusive_limit),
+                consecutive_error_limit: pick(
+                    args.consecutive_error_limit,
+                    &file.consecutive_error_limit,
+                )
+                .unwrap_or(defaults.consecutive_error_limit),
+            },
+        })
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -819,6 +912,113 @@ mod tests {
             play(&[Pass, Inconclusive, Pass], one),
             (WatchDecision::Healthy, 3)
         );
+    }
+
+    fn watch_args(flags: &[&str]) -> crate::cli::WatchArgs {
+        use clap::Parser;
+        let argv = ["gate", "watch", "p.wasm"].iter().chain(flags);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Watch(args) => *args,
+            _ => unreachable!(),
+        }
+    }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    #[test]
+    fn flags_win_over_gate_toml_over_the_defaults() {
+        fn set<T>(value: T) -> Option<Setting<T>> {
+            let at = crate::config::Place {
+                key: "watch.x".into(),
+                line: 1,
+                column: 1,
+            };
+            Some(Setting { value, at })
+        }
+        let file = crate::config::WatchSettings {
+            interval: set(secs(30)),
+            window: set(Window::Lasting(secs(300))),
+            failure_limit: set(1),
+            ..Default::default()
+        };
+        let from_file = Resolved::from(&watch_args(&[]), &file, None).unwrap();
+        assert_eq!(
+            from_file,
+            Resolved {
+                schedule: Schedule {
+                    interval: secs(30),
+                    rounds: 10
+                },
+                initial_delay: Duration::ZERO,
+                limits: WatchLimits {
+                    failure_limit: 1,
+                    ..WatchLimits::default()
+                },
+            }
+        );
+        let flags = watch_args(&[
+            "--count",
+            "4",
+            "--interval",
+            "1s",
+            "--failure-limit",
+            "0",
+            "--consecutive-error-limit",
+            "5",
+            "--initial-delay",
+            "2s",
+        ]);
+        let from_flags = Resolved::from(&flags, &file, None).unwrap();
+        assert_eq!(
+            from_flags,
+            Resolved {
+                schedule: Schedule {
+                    interval: secs(1),
+                    rounds: 4
+                },
+                initial_delay: secs(2),
+                limits: WatchLimits {
+                    failure_limit: 0,
+                    inconclusive_limit: 0,
+                    consecutive_error_limit: 5,
+                },
+            }
+        );
+        // --duration replaces the file's window too, at the file's interval.
+        let lasting = Resolved::from(&watch_args(&["--duration", "1m"]), &file, None).unwrap();
+        assert_eq!(lasting.schedule.rounds, 2);
+    }
+
+    #[test]
+    fn a_window_must_be_given_somewhere_and_stay_within_bounds() {
+        let none = crate::config::WatchSettings::default();
+        let error = Resolved::from(&watch_args(&[]), &none, Some(("gate.toml", "prod")))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "gate watch needs the length of its window: give --count N (rounds) or --duration D \
+             (as many intervals as fit), or set `count` or `duration` in [watch] or \
+             [env.prod.watch] of gate.toml"
+        );
+        let error = Resolved::from(
+            &watch_args(&["--duration", "5h", "--interval", "1ms"]),
+            &none,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            error,
+            "a 5h window with a round every 1ms is 18000000 rounds, more than the 100000 a \
+             window may have: lengthen the interval or shorten the duration"
+        );
+        // A window shorter than the interval still runs one round.
+        let short = Resolved::from(&watch_args(&["--duration", "1s"]), &none, None).unwrap();
+        assert_eq!(short.schedule.rounds, 1);
+        assert_eq!(short.schedule.interval, DEFAULT_INTERVAL);
     }
 
     #[test]

@@ -509,6 +509,8 @@ secrets.deploy_key = { env = "STAGE_DEPLOY_KEY" }
 docker = "tcp://docker.stage.example.com:2376"
 verify_key = "keys/gate.pub"
 limits.http_timeout = "2s"
+watch.count = 3
+watch.interval = "30s"
 "#,
     );
     let show = |format: &str| {
@@ -536,6 +538,11 @@ limits.http_timeout = "2s"
         "not set (STAGE_DEPLOY_KEY)",
         "grants    http, docker, tls",
         "tcp://docker.stage.example.com:2376",
+        "watch\n",
+        "  interval                 30s   env.stage (gate.toml:21:18)\n",
+        "  count                    3     env.stage (gate.toml:20:15)\n",
+        "  duration                 -     not set\n",
+        "  consecutive_error_limit  2     default\n",
     ] {
         assert!(
             human.stdout.contains(expected),
@@ -582,6 +589,17 @@ limits.http_timeout = "2s"
     assert_eq!(view["limits"]["compile_timeout"]["value"], "1m");
     assert_eq!(view["limits"]["resources"]["from"], "default");
     assert_eq!(view["limits"].as_object().unwrap().len(), 16);
+    // `gate watch`'s window: set, or its default.
+    assert_eq!(view["watch"]["count"]["value"], "3");
+    assert_eq!(
+        view["watch"]["count"]["from"],
+        "env.stage (gate.toml:20:15)"
+    );
+    assert_eq!(view["watch"]["duration"]["value"], serde_json::Value::Null);
+    assert_eq!(view["watch"]["interval"]["value"], "30s");
+    assert_eq!(view["watch"]["failure_limit"]["value"], "0");
+    assert_eq!(view["watch"]["failure_limit"]["from"], "default");
+    assert_eq!(view["watch"].as_object().unwrap().len(), 7);
     assert_eq!(view["params"]["samples"]["value"], "50");
     assert_eq!(view["secrets"]["api_token"]["value"], "[REDACTED]");
     assert_eq!(view["secrets"]["api_token"]["variable"], "STAGE_API_TOKEN");

@@ -300,6 +300,101 @@ fn prometheus_down_rolls_back_after_e_plus_1_errored_rounds() {
 }
 
 #[test]
+fn the_window_can_be_set_in_gate_toml_and_flags_win_over_it() {
+    let stack = stack();
+    let dir = temp("window-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("gate.toml"),
+        format!(
+            r#"
+default_env = "bake"
+policies = ['{api}']
+secrets.api_token = {{}}
+target = "{target}"
+
+[watch]
+interval = "10m"
+
+[env.bake.watch]
+interval = "100ms"
+count = 2
+failure_limit = 1
+
+[env.bare]
+"#,
+            api = gate_e2e::guest("api").display(),
+            target = stack.url(),
+        ),
+    )
+    .unwrap();
+    let watch = |args: &[&str]| {
+        Gate::new(["watch", "--format", "json"])
+            .args(args)
+            .current_dir(&dir)
+            .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+            .run()
+    };
+
+    // The environment's table over the top level's, every key.
+    let out = watch(&[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = out.json();
+    let errors = gate_e2e::watch_schema_errors(&report);
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(report["interval_ms"], 100.0);
+    assert_eq!(report["planned_rounds"], 2);
+    assert_eq!(report["rounds"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        report["limits"],
+        serde_json::json!({
+            "failure_limit": 1,
+            "inconclusive_limit": 0,
+            "consecutive_error_limit": 2,
+        })
+    );
+
+    // A flag wins over the file, key by key.
+    let out = watch(&["--count", "1", "--failure-limit", "0"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = out.json();
+    assert_eq!(report["planned_rounds"], 1);
+    assert_eq!(report["interval_ms"], 100.0);
+    assert_eq!(report["limits"]["failure_limit"], 0);
+
+    // No window anywhere: refused before any policy is loaded or any
+    // request made, naming both the flags and the table.
+    let served = stack.requests_served();
+    let out = watch(&["--env", "bare"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "give --count N (rounds) or --duration D (as many intervals as fit), or set `count` \
+             or `duration` in [watch] or [env.bare.watch] of"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(stack.requests_served(), served);
+
+    // A bad value names its line and key.
+    std::fs::write(
+        dir.join("gate.toml"),
+        "default_env = \"bake\"\n[env.bake.watch]\ncount = 0\n",
+    )
+    .unwrap();
+    let out = watch(&[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "gate.toml:3:9: env.bake.watch.count: 0 rounds is out of range (1 to 100000)"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn bad_durations_and_limits_exit_2_naming_the_flag() {
     for (args, flag) in [
         (vec!["--interval", "soon", "--count", "2"], "--interval"),

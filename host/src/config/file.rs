@@ -44,6 +44,22 @@ pub struct RawSettings {
 
     pub decision_log: Option<Spanned<String>>,
     pub webhook: Option<Spanned<String>>,
+
+    /// `[watch]`: the bake window of `gate watch`, as its flags set it.
+    pub watch: Option<Spanned<RawWatch>>,
+}
+
+/// `[watch]` / `[env.NAME.watch]`: the keys are `gate watch`'s flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWatch {
+    pub interval: Option<Spanned<String>>,
+    pub count: Option<Spanned<i64>>,
+    pub duration: Option<Spanned<String>>,
+    pub initial_delay: Option<Spanned<String>>,
+    pub failure_limit: Option<Spanned<i64>>,
+    pub inconclusive_limit: Option<Spanned<i64>>,
+    pub consecutive_error_limit: Option<Spanned<i64>>,
 }
 
 /// A param value: policies read strings, so numbers and booleans are
@@ -242,8 +258,16 @@ mod tests {
             [secrets]
             api_token = { env = "STAGE_TOKEN", required = true }
             other = {}
+            [watch]
+            interval = "30s"
+            duration = "10m"
+            initial_delay = "1m"
+            failure_limit = 1
+            inconclusive_limit = 2
+            consecutive_error_limit = 3
             [env.local]
             target = "http://127.0.0.1:8081"
+            watch.count = 3
             "#,
         )
         .unwrap();
@@ -262,7 +286,24 @@ mod tests {
         let token = secrets.values().next().unwrap().get_ref();
         assert_eq!(token.env.as_ref().unwrap().get_ref(), "STAGE_TOKEN");
         assert!(*token.required.as_ref().unwrap().get_ref());
-        assert!(raw.env.unwrap().len() == 1);
+        let watch = raw.watch.unwrap().into_inner();
+        assert_eq!(watch.interval.unwrap().into_inner(), "30s");
+        assert_eq!(*watch.consecutive_error_limit.unwrap().get_ref(), 3);
+        let env = raw.env.unwrap();
+        assert!(env.len() == 1);
+        let local = env.values().next().unwrap().get_ref();
+        assert_eq!(
+            *local
+                .watch
+                .as_ref()
+                .unwrap()
+                .get_ref()
+                .count
+                .as_ref()
+                .unwrap()
+                .get_ref(),
+            3
+        );
     }
 
     #[test]
@@ -283,6 +324,11 @@ mod tests {
             error
                 .message()
                 .contains("invalid type: boolean `true`, expected a table"),
+            "{error}"
+        );
+        let error = parse("[watch]\nintervall = \"1s\"").unwrap_err();
+        assert!(
+            error.message().contains("unknown field `intervall`"),
             "{error}"
         );
         let error = parse("secrets.x = { from = \"b\" }").unwrap_err();

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 pub use diag::{Diagnostic, Place};
-pub use settings::{PinError, PolicyEntry, SecretSpec, Setting, Settings, Webhook};
+pub use settings::{PinError, PolicyEntry, SecretSpec, Setting, Settings, WatchSettings, Webhook};
 
 use diag::Document;
 use file::RawSettings;

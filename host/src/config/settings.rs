@@ -11,16 +11,55 @@ use toml::Spanned;
 use url::Url;
 
 use super::diag::{Diagnostic, Document, Place};
-use super::file::{RawPolicy, RawSecret, RawSettings};
+use super::file::{RawPolicy, RawSecret, RawSettings, RawWatch};
 use crate::caps::context::secret_key;
 use crate::grants::{AllowedHost, Grants, Prometheus, PrometheusAuthSpec};
 use crate::trust::IdentityFiles;
+use crate::watch::{MAX_ROUNDS, Window};
 
 /// A value and where it was written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Setting<T> {
     pub value: T,
     pub at: Place,
+}
+
+impl<T> Setting<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Setting<U> {
+        Setting {
+            value: f(self.value),
+            at: self.at,
+        }
+    }
+}
+
+/// `[watch]`: `gate watch`'s window, each key as its flag (which wins).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WatchSettings {
+    pub interval: Option<Setting<Duration>>,
+    /// `count` or `duration`: one slot, so that an environment's `count`
+    /// replaces the top level's `duration` rather than clash with it.
+    pub window: Option<Setting<Window>>,
+    pub initial_delay: Option<Setting<Duration>>,
+    pub failure_limit: Option<Setting<u32>>,
+    pub inconclusive_limit: Option<Setting<u32>>,
+    pub consecutive_error_limit: Option<Setting<u32>>,
+}
+
+impl WatchSettings {
+    /// These over `base`, key by key.
+    fn over(self, base: WatchSettings) -> WatchSettings {
+        WatchSettings {
+            interval: self.interval.or(base.interval),
+            window: self.window.or(base.window),
+            initial_delay: self.initial_delay.or(base.initial_delay),
+            failure_limit: self.failure_limit.or(base.failure_limit),
+            inconclusive_limit: self.inconclusive_limit.or(base.inconclusive_limit),
+            consecutive_error_limit: self
+                .consecutive_error_limit
+                .or(base.consecutive_error_limit),
+        }
+    }
 }
 
 /// Where a secret comes from. Its value never is in the file.
@@ -158,6 +197,7 @@ pub struct Settings {
     pub verify_key: Option<Setting<PathBuf>>,
     pub decision_log: Option<Setting<PathBuf>>,
     pub webhook: Option<Setting<Webhook>>,
+    pub watch: WatchSettings,
 }
 
 impl Settings {
@@ -204,6 +244,7 @@ impl Settings {
             verify_key: self.verify_key.or(base.verify_key),
             decision_log: self.decision_log.or(base.decision_log),
             webhook: self.webhook.or(base.webhook),
+            watch: self.watch.over(base.watch),
         }
     }
 
@@ -405,6 +446,11 @@ pub fn validate(
             .as_ref()
             .and_then(|s| v.value(s, "decision_log", |text| resolve_path(dir, text))),
         webhook: v.parse(&raw.webhook, "webhook", parse_webhook),
+        watch: raw
+            .watch
+            .as_ref()
+            .map(|watch| v.watch(watch.get_ref()))
+            .unwrap_or_default(),
     };
     if !prefix.is_empty() {
         let nested = "environments do not nest: set it at the top level of the file";
@@ -465,6 +511,52 @@ impl Validator<'_> {
         parse: fn(&str) -> Result<U, String>,
     ) -> Option<Setting<U>> {
         self.value(spanned.as_ref()?, key, |text| parse(text))
+    }
+
+    fn watch(&mut self, raw: &RawWatch) -> WatchSettings {
+        let duration = |key: &str, v: &mut Self, text: &Option<Spanned<String>>| {
+            v.parse(text, &format!("watch.{key}"), crate::units::parse_duration)
+        };
+        let tolerated = |key: &str, v: &mut Self, n: &Option<Spanned<i64>>| {
+            v.value(n.as_ref()?, &format!("watch.{key}"), |n| {
+                u32::try_from(*n)
+                    .map_err(|_| format!("{n} rounds is out of range (0 to {})", u32::MAX))
+            })
+        };
+        let interval = duration("interval", self, &raw.interval);
+        let count = raw.count.as_ref().and_then(|n| {
+            self.value(n, "watch.count", |n| {
+                u32::try_from(*n)
+                    .ok()
+                    .filter(|n| (1..=MAX_ROUNDS).contains(n))
+                    .ok_or_else(|| format!("{n} rounds is out of range (1 to {MAX_ROUNDS})"))
+            })
+        });
+        let lasting = duration("duration", self, &raw.duration);
+        let window = match (count, lasting) {
+            (Some(_), Some(lasting)) => {
+                self.diagnostics.push(self.doc.diagnostic(
+                    lasting.at,
+                    "set `count` or `duration`, not both: the window is N rounds, or as many \
+                     intervals as fit in a time",
+                ));
+                None
+            }
+            (Some(count), None) => Some(count.map(Window::Rounds)),
+            (None, lasting) => lasting.map(|lasting| lasting.map(Window::Lasting)),
+        };
+        WatchSettings {
+            interval,
+            window,
+            initial_delay: duration("initial_delay", self, &raw.initial_delay),
+            failure_limit: tolerated("failure_limit", self, &raw.failure_limit),
+            inconclusive_limit: tolerated("inconclusive_limit", self, &raw.inconclusive_limit),
+            consecutive_error_limit: tolerated(
+                "consecutive_error_limit",
+                self,
+                &raw.consecutive_error_limit,
+            ),
+        }
     }
 
     fn params(&mut self, raw: &RawSettings) -> BTreeMap<String, Setting<String>> {

@@ -494,3 +494,76 @@ limits.hostcalls = 3
         "{error}"
     );
 }
+
+#[test]
+fn watch_merges_key_by_key_and_count_or_duration_is_one_slot() {
+    use crate::watch::Window;
+    let text = r#"
+[watch]
+interval = "30s"
+duration = "10m"
+failure_limit = 1
+[env.stage]
+watch.count = 3
+watch.consecutive_error_limit = 0
+[env.prod.watch]
+initial_delay = "2m"
+"#;
+    let config = config(text);
+    let stage = config.environment("stage").unwrap().settings.watch;
+    let value = |s: &Option<Setting<Duration>>| s.as_ref().map(|s| s.value);
+    assert_eq!(value(&stage.interval), Some(Duration::from_secs(30)));
+    // The environment's count replaces the top level's duration.
+    assert_eq!(stage.window.as_ref().unwrap().value, Window::Rounds(3));
+    assert_eq!(
+        stage.window.as_ref().unwrap().at.key,
+        "env.stage.watch.count"
+    );
+    assert_eq!(stage.failure_limit.as_ref().unwrap().value, 1);
+    assert_eq!(stage.consecutive_error_limit.as_ref().unwrap().value, 0);
+    assert!(stage.inconclusive_limit.is_none() && stage.initial_delay.is_none());
+
+    let prod = config.environment("prod").unwrap().settings.watch;
+    assert_eq!(
+        prod.window.as_ref().unwrap().value,
+        Window::Lasting(Duration::from_secs(600))
+    );
+    assert_eq!(prod.window.as_ref().unwrap().at.key, "watch.duration");
+    assert_eq!(value(&prod.initial_delay), Some(Duration::from_secs(120)));
+    assert_eq!(prod.initial_delay.as_ref().unwrap().at.line, 10);
+}
+
+#[test]
+fn bad_watch_keys_name_line_column_and_key() {
+    let text = r#"
+[env.bad.watch]
+interval = "soon"
+count = 0
+failure_limit = -1
+[env.both.watch]
+count = 5
+duration = "5m"
+"#;
+    assert_eq!(
+        problems(text, "bad"),
+        [
+            "gate.toml:3:12: env.bad.watch.interval: `soon` is not a duration (try 500ms, 10s, \
+             5m, 1h)",
+            "gate.toml:4:9: env.bad.watch.count: 0 rounds is out of range (1 to 100000)",
+            "gate.toml:5:17: env.bad.watch.failure_limit: -1 rounds is out of range (0 to \
+             4294967295)",
+        ]
+    );
+    assert_eq!(
+        one_problem(text, "both"),
+        "gate.toml:8:12: env.both.watch.duration: set `count` or `duration`, not both: the \
+         window is N rounds, or as many intervals as fit in a time"
+    );
+    let error = parse_error("[watch]\nintervall = \"1s\"\n");
+    assert!(
+        error.starts_with(
+            "gate.toml:2:1: watch.intervall: unknown key `intervall` (did you mean `interval`?)"
+        ),
+        "{error}"
+    );
+}
