@@ -272,6 +272,18 @@ impl Config {
                 ),
             ));
         }
+        // The window the file gives must be one gate watch can run; a flag
+        // can still change it, and is checked again then.
+        if let Some(window) = &settings.watch.window {
+            let interval = settings
+                .watch
+                .interval
+                .as_ref()
+                .map_or(crate::watch::DEFAULT_INTERVAL, |i| i.value);
+            if let Err(reason) = crate::watch::Schedule::new(interval, window.value) {
+                problems.push(self.doc.diagnostic(window.at.clone(), reason));
+            }
+        }
         if let (Some(key), None) = (&settings.client_key, &settings.client_cert) {
             problems.push(self.doc.diagnostic(
                 key.at.clone(),

@@ -559,6 +559,15 @@ duration = "5m"
         "gate.toml:8:12: env.both.watch.duration: set `count` or `duration`, not both: the \
          window is N rounds, or as many intervals as fit in a time"
     );
+    // The window as merged: the top level's duration at the environment's
+    // interval.
+    let text = "[watch]\nduration = \"24h\"\n[env.fast]\nwatch.interval = \"100ms\"\n";
+    assert_eq!(
+        one_problem(text, "fast"),
+        "gate.toml:2:12: watch.duration: a 24h window with a round every 100ms is 864000 \
+         rounds, more than the 100000 a window may have: lengthen the interval or shorten the \
+         duration"
+    );
     let error = parse_error("[watch]\nintervall = \"1s\"\n");
     assert!(
         error.starts_with(
