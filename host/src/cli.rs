@@ -9,7 +9,7 @@ use url::Url;
 use crate::grants::{AllowedHost, PrometheusAuthSpec};
 use crate::integrity::{KeySource, ShaFlag};
 use crate::report::{Format, ReportFile, ReportFormat};
-use crate::units::{parse_duration, parse_size};
+use crate::units::{parse_delay, parse_duration, parse_size};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -374,8 +374,9 @@ pub struct WatchArgs {
 
     /// Wait this long before the first round, once the policies are loaded
     /// and checked: time for the new version's metrics to build up (Argo
-    /// Rollouts' initialDelay). The window starts after it.
-    #[arg(long = "initial-delay", value_name = "DURATION", value_parser = parse_duration)]
+    /// Rollouts' initialDelay). The window starts after it. 0 for none,
+    /// whatever gate.toml's watch.initial_delay says.
+    #[arg(long = "initial-delay", value_name = "DURATION", value_parser = parse_delay)]
     pub initial_delay: Option<Duration>,
 
     /// Roll back when failed rounds exceed this [default: 0].

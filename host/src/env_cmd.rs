@@ -359,7 +359,13 @@ impl EnvView {
             (
                 "initial_delay",
                 shown(
-                    text(&watch.initial_delay, |d| duration_as_written(*d)),
+                    text(&watch.initial_delay, |d| {
+                        if d.is_zero() {
+                            "none".to_owned()
+                        } else {
+                            duration_as_written(*d)
+                        }
+                    }),
                     Some("none".into()),
                 ),
             ),

@@ -315,6 +315,7 @@ target = "{target}"
 
 [watch]
 interval = "10m"
+initial_delay = "2s"
 
 [env.bake.watch]
 interval = "100ms"
@@ -343,6 +344,7 @@ failure_limit = 1
     let errors = gate_e2e::watch_schema_errors(&report);
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(report["interval_ms"], 100.0);
+    assert_eq!(report["initial_delay_ms"], 2000.0);
     assert_eq!(report["planned_rounds"], 2);
     assert_eq!(report["rounds"].as_array().unwrap().len(), 2);
     assert_eq!(
@@ -354,10 +356,19 @@ failure_limit = 1
         })
     );
 
-    // A flag wins over the file, key by key.
-    let out = watch(&["--count", "1", "--failure-limit", "0"]);
+    // A flag wins over the file, key by key; `--initial-delay 0` cancels
+    // the file's delay.
+    let out = watch(&[
+        "--count",
+        "1",
+        "--failure-limit",
+        "0",
+        "--initial-delay",
+        "0",
+    ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let report = out.json();
+    assert_eq!(report["initial_delay_ms"], 0.0);
     assert_eq!(report["planned_rounds"], 1);
     assert_eq!(report["interval_ms"], 100.0);
     assert_eq!(report["limits"]["failure_limit"], 0);

@@ -548,7 +548,11 @@ impl Validator<'_> {
         WatchSettings {
             interval,
             window,
-            initial_delay: duration("initial_delay", self, &raw.initial_delay),
+            initial_delay: self.parse(
+                &raw.initial_delay,
+                "watch.initial_delay",
+                crate::units::parse_delay,
+            ),
             failure_limit: tolerated("failure_limit", self, &raw.failure_limit),
             inconclusive_limit: tolerated("inconclusive_limit", self, &raw.inconclusive_limit),
             consecutive_error_limit: tolerated(
