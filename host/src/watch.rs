@@ -435,10 +435,21 @@ pub async fn watch(
         Box::new(std::io::stdout())
     };
 
+    // What the window is, flags and gate.toml resolved, before anything
+    // waits: a watch whose settings came from the file says what it runs.
+    let _ = writeln!(
+        progress,
+        "window: {}, one every {} · tolerated: failures {}, inconclusive {}, consecutive errors {}",
+        Window::Rounds(schedule.rounds),
+        crate::units::duration_as_written(schedule.interval),
+        options.limits.failure_limit,
+        options.limits.inconclusive_limit,
+        options.limits.consecutive_error_limit,
+    );
     if !options.initial_delay.is_zero() {
         let _ = writeln!(
             progress,
-            "waiting {} before the first round (--initial-delay)",
+            "waiting {} before the first round (initial delay)",
             crate::units::duration_as_written(options.initial_delay)
         );
         let _ = progress.flush();
@@ -447,7 +458,7 @@ pub async fn watch(
             () = &mut shutdown => {
                 early = Some((
                     WatchDecision::Aborted,
-                    "stopped by a signal before the first round (--initial-delay)".to_owned(),
+                    "stopped by a signal before the first round (initial delay)".to_owned(),
                 ));
             }
         }

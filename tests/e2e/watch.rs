@@ -343,6 +343,14 @@ failure_limit = 1
     let report = out.json();
     let errors = gate_e2e::watch_schema_errors(&report);
     assert!(errors.is_empty(), "{errors:#?}");
+    assert!(
+        out.stderr.contains(
+            "window: 2 rounds, one every 100ms · tolerated: failures 1, inconclusive 0, \
+             consecutive errors 2\nwaiting 2s before the first round (initial delay)\n"
+        ),
+        "the window as resolved is shown first: {}",
+        out.stderr
+    );
     assert_eq!(report["interval_ms"], 100.0);
     assert_eq!(report["initial_delay_ms"], 2000.0);
     assert_eq!(report["planned_rounds"], 2);
@@ -560,7 +568,7 @@ fn initial_delay_waits_after_loading_and_a_signal_during_it_aborts() {
     // No round runs during the delay, and a signal then aborts the window,
     // logged like any other.
     let mut gate = Running::start(watch("1h").args(["--decision-log"]).arg(&decisions));
-    gate.wait_for("waiting 1h before the first round (--initial-delay)");
+    gate.wait_for("waiting 1h before the first round (initial delay)");
     gate.terminate();
     let out = gate.finish();
     assert_eq!(out.code, 130, "{}", out.all_output());
