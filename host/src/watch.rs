@@ -158,7 +158,7 @@ impl Tally {
             return Some((
                 WatchDecision::Rollback,
                 format!(
-                    "{} failed rounds exceed --failure-limit {}",
+                    "{} failed rounds exceed the failure limit of {}",
                     self.failed, limits.failure_limit
                 ),
             ));
@@ -167,7 +167,7 @@ impl Tally {
             return Some((
                 WatchDecision::Rollback,
                 format!(
-                    "{} consecutive errored rounds exceed --consecutive-error-limit {}",
+                    "{} consecutive errored rounds exceed the consecutive error limit of {}",
                     self.consecutive_errors, limits.consecutive_error_limit
                 ),
             ));
@@ -176,7 +176,7 @@ impl Tally {
             return Some((
                 WatchDecision::Inconclusive,
                 format!(
-                    "{} inconclusive rounds exceed --inconclusive-limit {}",
+                    "{} inconclusive rounds exceed the inconclusive limit of {}",
                     self.inconclusive, limits.inconclusive_limit
                 ),
             ));

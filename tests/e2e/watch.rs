@@ -249,7 +249,7 @@ fn target_down_for_the_whole_window_is_never_healthy() {
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(
         out.stdout
-            .contains("consecutive errored rounds exceed --consecutive-error-limit 2"),
+            .contains("consecutive errored rounds exceed the consecutive error limit of 2"),
         "{}",
         out.stdout
     );
