@@ -338,12 +338,13 @@ impl EnvView {
             .collect();
 
         let watch = &s.watch;
-        let window = |rounds: bool| {
-            watch.window.as_ref().and_then(|w| match w.value {
-                Window::Rounds(n) if rounds => Some((n.to_string(), &w.at)),
-                Window::Lasting(d) if !rounds => Some((duration_as_written(d), &w.at)),
-                _ => None,
-            })
+        // One key of the two holds the window, the other is not set.
+        let (count, lasting) = match &watch.window {
+            Some(w) => match w.value {
+                Window::Rounds(n) => (Some((n.to_string(), &w.at)), None),
+                Window::Lasting(d) => (None, Some((duration_as_written(d), &w.at))),
+            },
+            None => (None, None),
         };
         let watch_defaults = WatchLimits::default();
         let watch = BTreeMap::from([
@@ -354,8 +355,8 @@ impl EnvView {
                     Some(duration_as_written(DEFAULT_INTERVAL)),
                 ),
             ),
-            ("count", shown(window(true), None)),
-            ("duration", shown(window(false), None)),
+            ("count", shown(count, None)),
+            ("duration", shown(lasting, None)),
             (
                 "initial_delay",
                 shown(
