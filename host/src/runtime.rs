@@ -13,6 +13,7 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use crate::bindings::{self, PolicyPre};
 use crate::cache::{self, Cache, CacheError};
+use crate::caps::Wasi;
 use crate::cli::EngineArgs;
 use crate::limiter::{MemoryLimitExceeded, TableLimitExceeded};
 use crate::limits::Limits;
@@ -35,11 +36,15 @@ struct DeadlineExceeded;
 /// One engine per process, with every capability linked once.
 pub struct Runtime {
     engine: Engine,
-    /// Linked on a thread of its own while the first policy is read,
-    /// checked and loaded, since linking all of WASI takes a few hundred
-    /// microseconds; taken from there on first use.
+    /// The common part of WASI and every capability, linked on a thread of
+    /// its own while the first policy is read, checked and loaded, since
+    /// linking takes a few hundred microseconds; taken from there on first
+    /// use.
     linker: OnceLock<Linker<HostState>>,
     linking: Mutex<Option<std::thread::JoinHandle<wasmtime::Result<Linker<HostState>>>>>,
+    /// All of WASI, for a policy that imports the filesystem or sockets:
+    /// linked when the first such policy is loaded.
+    linker_all: OnceLock<Linker<HostState>>,
     cache: Option<Arc<Cache>>,
 }
 
@@ -66,7 +71,7 @@ impl Runtime {
             let engine = engine.clone();
             std::thread::Builder::new()
                 .name("gate-link".into())
-                .spawn(move || new_linker(&engine))
+                .spawn(move || new_linker(&engine, Wasi::Common))
                 .ok()
         };
         start_ticker(&engine);
@@ -75,12 +80,29 @@ impl Runtime {
             engine,
             linker: OnceLock::new(),
             linking: Mutex::new(linking),
+            linker_all: OnceLock::new(),
             cache,
         })
     }
 
-    /// The linker with WASI and every capability: the one made on its own
-    /// thread, or (should that thread not have started) made here.
+    /// The linker for a component that imports `imports`: with all of WASI
+    /// only when it imports what the common part leaves out.
+    fn linker_for(&self, imports: &[String]) -> wasmtime::Result<&Linker<HostState>> {
+        match Wasi::for_imports(imports.iter().map(String::as_str)) {
+            Wasi::Common => self.linker(),
+            Wasi::All => match self.linker_all.get() {
+                Some(linker) => Ok(linker),
+                None => {
+                    let linker = new_linker(&self.engine, Wasi::All)?;
+                    Ok(self.linker_all.get_or_init(|| linker))
+                }
+            },
+        }
+    }
+
+    /// The linker with the common part of WASI and every capability: the
+    /// one made on its own thread, or (should that thread not have started)
+    /// made here.
     fn linker(&self) -> wasmtime::Result<&Linker<HostState>> {
         if let Some(linker) = self.linker.get() {
             return Ok(linker);
@@ -94,7 +116,7 @@ impl Runtime {
             Some(thread) => thread
                 .join()
                 .map_err(|_| wasmtime::Error::msg("the linking thread panicked"))??,
-            None => new_linker(&self.engine)?,
+            None => new_linker(&self.engine, Wasi::Common)?,
         };
         Ok(self.linker.get_or_init(|| linker))
     }
@@ -161,8 +183,8 @@ impl Runtime {
                     .await?
             }
         };
-        let linker = self.linker().map_err(link_error)?;
         let contract = policy::contract(path, &component, &self.engine)?;
+        let linker = self.linker_for(&contract.imports).map_err(link_error)?;
         let pre = linker.instantiate_pre(&component).map_err(link_error)?;
         let pre = PolicyPre::new(pre).map_err(link_error)?;
         let info = describe(&self.engine, &pre, session)
@@ -593,9 +615,9 @@ fn open_cache(engine: &Engine, options: &EngineArgs) -> Option<Cache> {
     }
 }
 
-fn new_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+fn new_linker(engine: &Engine, wasi: Wasi) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
-    crate::caps::add_to_linker(&mut linker)?;
+    crate::caps::add_to_linker(&mut linker, wasi)?;
     Ok(linker)
 }
 
