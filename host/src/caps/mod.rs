@@ -49,72 +49,44 @@ impl Wasi {
 
 type AddInterface = fn(&mut Linker<HostState>) -> wasmtime::Result<()>;
 
+/// An entry of [`COMMON`]: `interface`, linked by wasmtime-wasi's
+/// `module`, whose functions reach their part of the host state through
+/// `view`.
+macro_rules! wasi {
+    ($interface:literal, $($module:ident)::+, $data:ty, $view:expr) => {
+        ($interface, |l| $($module)::+::add_to_linker::<_, $data>(l, $view))
+    };
+}
+
 /// The interfaces of [`Wasi::Common`], each with what links it. The
 /// filesystem and sockets left out are more than half of WASI's functions,
 /// and linking them was most of a run's time to link, on the path to its
 /// first check.
+#[rustfmt::skip] // a table: one line an interface
 pub const COMMON: &[(&str, AddInterface)] = &[
-    ("wasi:io/error", |l| {
-        io::error::add_to_linker::<_, Io>(l, |t| t.ctx().table)
-    }),
-    ("wasi:io/poll", |l| {
-        io::poll::add_to_linker::<_, Io>(l, |t| t.ctx().table)
-    }),
-    ("wasi:io/streams", |l| {
-        io::streams::add_to_linker::<_, Io>(l, |t| t.ctx().table)
-    }),
-    ("wasi:clocks/wall-clock", |l| {
-        clocks::wall_clock::add_to_linker::<_, WasiClocks>(l, <HostState as WasiClocksView>::clocks)
-    }),
-    ("wasi:clocks/monotonic-clock", |l| {
-        clocks::monotonic_clock::add_to_linker::<_, WasiClocks>(
-            l,
-            <HostState as WasiClocksView>::clocks,
-        )
-    }),
-    ("wasi:random/random", |l| {
-        random::random::add_to_linker::<_, WasiRandom>(l, <HostState as WasiRandomView>::random)
-    }),
-    ("wasi:random/insecure", |l| {
-        random::insecure::add_to_linker::<_, WasiRandom>(l, <HostState as WasiRandomView>::random)
-    }),
-    ("wasi:random/insecure-seed", |l| {
-        random::insecure_seed::add_to_linker::<_, WasiRandom>(
-            l,
-            <HostState as WasiRandomView>::random,
-        )
-    }),
-    ("wasi:cli/exit", |l| {
-        cli::exit::add_to_linker::<_, WasiCli>(l, <HostState as WasiCliView>::cli)
-    }),
-    ("wasi:cli/environment", |l| {
-        cli::environment::add_to_linker::<_, WasiCli>(l, <HostState as WasiCliView>::cli)
-    }),
-    ("wasi:cli/stdin", |l| {
-        cli::stdin::add_to_linker::<_, WasiCli>(l, <HostState as WasiCliView>::cli)
-    }),
-    ("wasi:cli/stdout", |l| {
-        cli::stdout::add_to_linker::<_, WasiCli>(l, <HostState as WasiCliView>::cli)
-    }),
-    ("wasi:cli/stderr", |l| {
-        cli::stderr::add_to_linker::<_, WasiCli>(l, <HostState as WasiCliView>::cli)
-    }),
-    ("wasi:cli/terminal-input", |l| {
-        cli::terminal_input::add_to_linker::<_, WasiCli>(l, <HostState as WasiCliView>::cli)
-    }),
-    ("wasi:cli/terminal-output", |l| {
-        cli::terminal_output::add_to_linker::<_, WasiCli>(l, <HostState as WasiCliView>::cli)
-    }),
-    ("wasi:cli/terminal-stdin", |l| {
-        cli::terminal_stdin::add_to_linker::<_, WasiCli>(l, <HostState as WasiCliView>::cli)
-    }),
-    ("wasi:cli/terminal-stdout", |l| {
-        cli::terminal_stdout::add_to_linker::<_, WasiCli>(l, <HostState as WasiCliView>::cli)
-    }),
-    ("wasi:cli/terminal-stderr", |l| {
-        cli::terminal_stderr::add_to_linker::<_, WasiCli>(l, <HostState as WasiCliView>::cli)
-    }),
+    wasi!("wasi:io/error", io::error, Io, table),
+    wasi!("wasi:io/poll", io::poll, Io, table),
+    wasi!("wasi:io/streams", io::streams, Io, table),
+    wasi!("wasi:clocks/wall-clock", clocks::wall_clock, WasiClocks, HostState::clocks),
+    wasi!("wasi:clocks/monotonic-clock", clocks::monotonic_clock, WasiClocks, HostState::clocks),
+    wasi!("wasi:random/random", random::random, WasiRandom, HostState::random),
+    wasi!("wasi:random/insecure", random::insecure, WasiRandom, HostState::random),
+    wasi!("wasi:random/insecure-seed", random::insecure_seed, WasiRandom, HostState::random),
+    wasi!("wasi:cli/exit", cli::exit, WasiCli, HostState::cli),
+    wasi!("wasi:cli/environment", cli::environment, WasiCli, HostState::cli),
+    wasi!("wasi:cli/stdin", cli::stdin, WasiCli, HostState::cli),
+    wasi!("wasi:cli/stdout", cli::stdout, WasiCli, HostState::cli),
+    wasi!("wasi:cli/stderr", cli::stderr, WasiCli, HostState::cli),
+    wasi!("wasi:cli/terminal-input", cli::terminal_input, WasiCli, HostState::cli),
+    wasi!("wasi:cli/terminal-output", cli::terminal_output, WasiCli, HostState::cli),
+    wasi!("wasi:cli/terminal-stdin", cli::terminal_stdin, WasiCli, HostState::cli),
+    wasi!("wasi:cli/terminal-stdout", cli::terminal_stdout, WasiCli, HostState::cli),
+    wasi!("wasi:cli/terminal-stderr", cli::terminal_stderr, WasiCli, HostState::cli),
 ];
+
+fn table(state: &mut HostState) -> &mut wasmtime::component::ResourceTable {
+    state.ctx().table
+}
 
 /// wasmtime-wasi's I/O interfaces reach the resource table alone.
 struct Io;
