@@ -2,22 +2,7 @@
 
 use std::time::Duration;
 
-pub use gate_units::parse_duration;
-
-/// A wait that may be none: a duration as [`parse_duration`] reads it, or
-/// zero (`0`, `0s`, `0ms`…), so that `--initial-delay 0` can cancel a
-/// delay gate.toml sets.
-pub fn parse_delay(text: &str) -> Result<Duration, String> {
-    let trimmed = text.trim();
-    let number = trimmed.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = &trimmed[number.len()..];
-    let zero = number.chars().all(|c| c.is_ascii_digit() || c == '.')
-        && number.parse::<f64>().is_ok_and(|n| n == 0.0);
-    if zero && matches!(unit, "" | "ms" | "s" | "m" | "h") {
-        return Ok(Duration::ZERO);
-    }
-    parse_duration(text).map_err(|e| format!("{e}; 0 for none"))
-}
+pub use gate_units::{parse_delay, parse_duration};
 
 /// Parses a byte size: `65536`, `512KiB`, `64MiB`, `1GiB` (also `KB`/`MB`/`GB`,
 /// read as binary units since that is what memory limits mean).
@@ -118,21 +103,6 @@ pub fn rfc3339(time: std::time::SystemTime) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_delay, parse_duration};
-    use std::time::Duration;
-
-    #[test]
-    fn delays_may_be_zero_durations_may_not() {
-        for zero in ["0", "0s", "0ms", " 0.0m ", "0h"] {
-            assert_eq!(parse_delay(zero), Ok(Duration::ZERO), "{zero}");
-        }
-        assert_eq!(parse_delay("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("0s").is_err());
-        let error = parse_delay("0 parsecs").unwrap_err();
-        assert!(error.ends_with("; 0 for none"), "{error}");
-        assert!(parse_delay("-0s").is_err());
-    }
-
     #[test]
     fn timestamps() {
         use std::time::{Duration, UNIX_EPOCH};

@@ -8,6 +8,31 @@ use std::time::Duration;
 
 /// Parses `500ms`, `10s`, `5m`, `1h` (a bare number is seconds).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let seconds = seconds(text)?;
+    in_range(text, seconds)
+}
+
+/// Parses a wait that may be none: a duration as [`parse_duration`] reads
+/// it, or zero in any unit, so that a zero (`--initial-delay 0`) can cancel
+/// a wait set elsewhere.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(gate_units::parse_delay("0s"), Ok(Duration::ZERO));
+/// assert_eq!(gate_units::parse_delay("2m"), Ok(Duration::from_secs(120)));
+/// assert!(gate_units::parse_duration("0s").is_err());
+/// ```
+pub fn parse_delay(text: &str) -> Result<Duration, String> {
+    match seconds(text) {
+        Ok(0.0) => Ok(Duration::ZERO),
+        Ok(seconds) => in_range(text, seconds),
+        Err(e) => Err(e),
+    }
+    .map_err(|e| format!("{e}; 0 for none"))
+}
+
+/// The seconds `text` (`500ms`, `10s`, `5m`, `1h`, a bare number) says.
+fn seconds(text: &str) -> Result<f64, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -16,24 +41,27 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let value: f64 = number
         .parse()
         .map_err(|_| format!("`{text}` is not a duration (try 500ms, 10s, 5m, 1h)"))?;
-    let seconds = match unit.trim() {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "`{text}` is not a duration: unknown unit `{other}` (try 500ms, 10s, 5m, 1h)"
-            ));
-        }
-    };
+    match unit.trim() {
+        "ms" => Ok(value / 1000.0),
+        "" | "s" => Ok(value),
+        "m" => Ok(value * 60.0),
+        "h" => Ok(value * 3600.0),
+        other => Err(format!(
+            "`{text}` is not a duration: unknown unit `{other}` (try 500ms, 10s, 5m, 1h)"
+        )),
+    }
+}
+
+/// `seconds` as a duration, from a millisecond to a year.
+fn in_range(text: &str, seconds: f64) -> Result<Duration, String> {
     // Checked on the float, before rounding to nanoseconds: `1e-10s` is
     // above zero as a float but would become a zero Duration. Nothing gate
     // times (requests, windows, intervals) means anything below a
     // millisecond.
     if !(0.001..=366.0 * 86_400.0).contains(&seconds) {
         return Err(format!(
-            "`{text}` is out of range (must be at least 1ms and at most a year)"
+            "`{}` is out of range (must be at least 1ms and at most a year)",
+            text.trim()
         ));
     }
     Ok(Duration::from_secs_f64(seconds))
@@ -107,6 +135,18 @@ pub fn keeps_lines(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delays_may_be_zero_durations_may_not() {
+        for zero in ["0", "0s", "0ms", " 0.0m ", "0h"] {
+            assert_eq!(parse_delay(zero), Ok(Duration::ZERO), "{zero}");
+        }
+        assert_eq!(parse_delay("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("0s").is_err());
+        let error = parse_delay("0 parsecs").unwrap_err();
+        assert!(error.ends_with("; 0 for none"), "{error}");
+        assert!(parse_delay("-0s").is_err());
+    }
 
     #[test]
     fn durations() {
