@@ -117,6 +117,9 @@ mod tests {
 
     use super::*;
 
+    /// The WASI version Rust's std for wasm32-wasip2 imports.
+    const STD_WASI: &str = "0.2.6";
+
     fn engine() -> Engine {
         let mut config = Config::new();
         config.wasm_component_model(true);
@@ -138,7 +141,7 @@ mod tests {
     /// as Rust's std does: the resource's own interface.
     fn uses(interface: &str, resource: &str) -> String {
         format!(
-            r#"(import "{interface}@0.2.6" (instance $used (export "{resource}" (type (sub resource)))))
+            r#"(import "{interface}@{STD_WASI}" (instance $used (export "{resource}" (type (sub resource)))))
                (alias export $used "{resource}" (type $resource))"#
         )
     }
@@ -210,9 +213,8 @@ mod tests {
     fn each_common_interface_is_linked_by_its_own_entry() {
         let engine = engine();
         for (name, add) in COMMON {
-            // The version Rust's std for wasm32-wasip2 imports.
             let (before, items) = item(name);
-            let component = importing(&engine, &before, &format!("{name}@0.2.6"), &items);
+            let component = importing(&engine, &before, &format!("{name}@{STD_WASI}"), &items);
             // Every other entry, since an interface may use another's types
             // (`wasi:cli/stdin` returns `wasi:io/streams`' input-stream).
             let mut linker = Linker::<HostState>::new(&engine);
