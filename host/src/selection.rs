@@ -117,13 +117,22 @@ pub enum SelectionError {
 
 /// Keeps, of `policies`, the checks `checks` names (all when it is empty)
 /// that `skips` does not, and the policies left with any. Every name must
-/// pick at least one check, and some check must be left.
+/// pick at least one check, and when any is given, some check must be left.
 pub fn select(
     policies: &mut Vec<LoadedPolicy>,
     checks: &[CheckPattern],
     skips: &[CheckPattern],
 ) -> Result<Selection, SelectionError> {
     let total = policies.iter().map(|p| p.info.checks.len()).sum();
+    if checks.is_empty() && skips.is_empty() {
+        // Nothing named: the run is whole, even of a policy that declares
+        // no checks (the verdict then says no check ran to a decision).
+        return Ok(Selection {
+            names: Names::default(),
+            selected: total,
+            total,
+        });
+    }
     for (flag, patterns) in [("--check", checks), ("--skip-check", skips)] {
         if let Some(pattern) = patterns.iter().find(|pattern| {
             !policies.iter().any(|p| {

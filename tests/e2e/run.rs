@@ -776,3 +776,32 @@ fn check_runs_only_the_checks_it_names_and_the_verdict_says_so() {
         out.all_output()
     );
 }
+
+#[test]
+fn a_policy_of_no_checks_is_inconclusive() {
+    // Nothing was named, so nothing was selected away: the run is whole, of
+    // no checks, and fails closed as inconclusive rather than passing.
+    let out = Gate::policies(&["bench"])
+        .param("suite=http")
+        .param("checks=0")
+        .json()
+        .run();
+    assert_eq!(out.code, 3, "{}", out.all_output());
+    assert!(!out.stderr.contains("--check"), "{}", out.stderr);
+    let report = out.json();
+    let errors = gate_e2e::schema_errors(&report);
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(report["verdict"]["decision"], "inconclusive", "{report}");
+    assert!(
+        report["verdict"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no check ran to a decision"),
+        "{report}"
+    );
+    assert_eq!(report["policies"][0]["name"], "bench", "{report}");
+    assert_eq!(
+        report["policies"][0]["checks"].as_array().map(Vec::len),
+        Some(0)
+    );
+}

@@ -3,22 +3,37 @@
 //! - (none): five checks that do nothing but pass, the no-I/O policy of the
 //!   cold-start comparison;
 //! - `one`: one such check, for the per-check overhead;
-//! - `http`: fifty checks, each `GET /api/v1/products` answering 200, the
-//!   smoke suite compared with a native client and with Hurl;
+//! - `http`: fifty checks (`--param checks=N`: N, 0 to 1000), each
+//!   `GET /api/v1/products` answering 200, the smoke suite compared with a
+//!   native client and with Hurl;
 //! - `rules`: one check judging metric values (`--param m0=…` to `m19=…`)
 //!   against thresholds (`max0=…` to `max19=…`), compared with regorus.
 
 use gate_sdk::http::Request;
 use gate_sdk::{Capability, Check, CheckResult, Measurement, Policy, PolicyKind, Result, context};
 
-const HTTP_CHECKS: [&str; 50] = [
-    "get-00", "get-01", "get-02", "get-03", "get-04", "get-05", "get-06", "get-07", "get-08",
-    "get-09", "get-10", "get-11", "get-12", "get-13", "get-14", "get-15", "get-16", "get-17",
-    "get-18", "get-19", "get-20", "get-21", "get-22", "get-23", "get-24", "get-25", "get-26",
-    "get-27", "get-28", "get-29", "get-30", "get-31", "get-32", "get-33", "get-34", "get-35",
-    "get-36", "get-37", "get-38", "get-39", "get-40", "get-41", "get-42", "get-43", "get-44",
-    "get-45", "get-46", "get-47", "get-48", "get-49",
-];
+/// Most checks the `http` suite declares (`--param checks=N`, default 50).
+const MAX_HTTP_CHECKS: usize = 1000;
+
+/// `get-000` … `get-999`, built at compile time: check names are
+/// `&'static str`, and a policy of many checks must cost each instance no
+/// more to declare than one of few (every check's instance builds the
+/// policy anew).
+static HTTP_NAMES: [[u8; 7]; MAX_HTTP_CHECKS] = {
+    let mut names = [*b"get-000"; MAX_HTTP_CHECKS];
+    let mut i = 0;
+    while i < MAX_HTTP_CHECKS {
+        names[i][4] = b'0' + (i / 100) as u8;
+        names[i][5] = b'0' + (i / 10 % 10) as u8;
+        names[i][6] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    names
+};
+
+fn http_name(i: usize) -> &'static str {
+    std::str::from_utf8(&HTTP_NAMES[i]).expect("ASCII digits")
+}
 
 /// Metric values the `rules` check reads.
 pub const RULES: usize = 20;
@@ -35,12 +50,19 @@ fn policy() -> Policy {
     let policy = Policy::new("bench", PolicyKind::Gate).version(env!("CARGO_PKG_VERSION"));
     match context::param("suite").as_deref() {
         Some("one") => policy.check(Check::new("noop", "passes without I/O", noop)),
-        Some("http") => HTTP_CHECKS.iter().fold(policy, |policy, name| {
-            policy.check(
-                Check::new(name, "GET /api/v1/products answers 200", products)
-                    .needs(Capability::Http),
-            )
-        }),
+        Some("http") => {
+            let count = context::param_or("checks", 50_usize).unwrap_or(usize::MAX);
+            assert!(
+                count <= MAX_HTTP_CHECKS,
+                "--param checks must be a number from 0 to {MAX_HTTP_CHECKS}"
+            );
+            (0..count).fold(policy, |policy, i| {
+                policy.check(
+                    Check::new(http_name(i), "GET /api/v1/products answers 200", products)
+                        .needs(Capability::Http),
+                )
+            })
+        }
         Some("rules") => policy.check(Check::new(
             "rules",
             "every metric mN is below its maxN",
