@@ -153,16 +153,10 @@ pub fn select(
         (checks.is_empty() || checks.iter().any(|p| p.matches(policy, check)))
             && !skips.iter().any(|p| p.matches(policy, check))
     };
-    let kept = |policy: &LoadedPolicy| {
-        let name = &policy.info.name;
-        policy
-            .info
-            .checks
-            .iter()
-            .filter(|c| keep(name, &c.name))
-            .count()
-    };
-    if policies.iter().map(kept).sum::<usize>() == 0 {
+    if !policies
+        .iter()
+        .any(|p| p.info.checks.iter().any(|c| keep(&p.info.name, &c.name)))
+    {
         return Err(SelectionError::NothingLeft {
             available: available(policies),
         });
