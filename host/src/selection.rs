@@ -134,14 +134,10 @@ pub fn select(
         });
     }
     for (flag, patterns) in [("--check", checks), ("--skip-check", skips)] {
-        if let Some(pattern) = patterns.iter().find(|pattern| {
-            !policies.iter().any(|p| {
-                p.info
-                    .checks
-                    .iter()
-                    .any(|c| pattern.matches(&p.info.name, &c.name))
-            })
-        }) {
+        if let Some(pattern) = patterns
+            .iter()
+            .find(|pattern| !any_check(policies, |p, c| pattern.matches(p, c)))
+        {
             return Err(SelectionError::NoSuchCheck {
                 flag,
                 pattern: pattern.to_string(),
@@ -153,10 +149,7 @@ pub fn select(
         (checks.is_empty() || checks.iter().any(|p| p.matches(policy, check)))
             && !skips.iter().any(|p| p.matches(policy, check))
     };
-    if !policies
-        .iter()
-        .any(|p| p.info.checks.iter().any(|c| keep(&p.info.name, &c.name)))
-    {
+    if !any_check(policies, keep) {
         return Err(SelectionError::NothingLeft {
             available: available(policies),
         });
@@ -183,6 +176,13 @@ pub fn select(
         selected,
         total,
     })
+}
+
+/// Whether `test(policy name, check name)` holds for any check of any policy.
+fn any_check(policies: &[LoadedPolicy], test: impl Fn(&str, &str) -> bool) -> bool {
+    policies
+        .iter()
+        .any(|p| p.info.checks.iter().any(|c| test(&p.info.name, &c.name)))
 }
 
 /// `prod: error-rate, p99-latency; smoke: health` — what could be named.
