@@ -171,16 +171,20 @@ else:
 # whether gate's start-up, its checks or both stand between it and the
 # target.
 one, fifty = rounds("http1"), http
-split = [(label, one[k], (fifty[k] - one[k]) / 49 * 1000)
-         for label, k in (("gate", "gate"), ("native", "native"), ("native, no certificates", "native-plain"), ("Hurl", "hurl"))
-         if k in one and k in fifty]
-for label, start, each in split:
-    rows.append((f"  {label}: one check answered + each further one", f"{start:.1f} ms + {each:.0f} µs", "", ""))
+
+def fifty_checks(start_of, checks_of):
+    """50 checks in the time of one program's start-up and another's further checks."""
+    return one[start_of] + fifty[checks_of] - one[checks_of]
+
+for label, k in (("gate", "gate"), ("native", "native"), ("native, no certificates", "native-plain"), ("Hurl", "hurl")):
+    if k in one and k in fifty:
+        each = (fifty[k] - one[k]) / 49 * 1000
+        rows.append((f"  {label}: one check answered + each further one", f"{one[k]:.1f} ms + {each:.0f} µs", "", ""))
 if "hurl" in fifty:
     rows.append(("  Hurl ÷ gate, 50 checks, if gate started as the bare client",
-                 f"{fifty['hurl'] / (one['native-plain'] + (fifty['gate'] - one['gate'])):.1f}x", "", ""))
+                 f"{fifty['hurl'] / fifty_checks('native-plain', 'gate'):.1f}x", "", ""))
     rows.append(("  Hurl ÷ gate, 50 checks, if its checks cost the bare requests",
-                 f"{fifty['hurl'] / (one['gate'] + (fifty['native-plain'] - one['native-plain'])):.1f}x", "", ""))
+                 f"{fifty['hurl'] / fifty_checks('gate', 'native-plain'):.1f}x", "", ""))
 # Beside the targets, not in place of them: the same suite ten times over.
 http = rounds("http500")
 g, n, plain = http["gate"], http["native"], http["native-plain"]
