@@ -393,7 +393,9 @@ pub struct WatchArgs {
     pub consecutive_error_limit: Option<u32>,
 
     /// Run this through `sh -c` once on rollback, with GATE_DECISION,
-    /// GATE_POLICY, GATE_ENV, GATE_FAILED_CHECKS and GATE_REPORT set.
+    /// GATE_POLICY, GATE_ENV, GATE_FAILED_CHECKS and GATE_REPORT set
+    /// [default: gate.toml's watch.on_rollback, else none]. '' runs
+    /// nothing, whatever gate.toml says.
     #[arg(long = "on-rollback", value_name = "CMD")]
     pub on_rollback: Option<String>,
 

@@ -391,6 +391,16 @@ impl EnvView {
                     Some(watch_defaults.consecutive_error_limit.to_string()),
                 ),
             ),
+            (
+                "on_rollback",
+                shown(
+                    text(&watch.on_rollback, |hook| match hook {
+                        Some(hook) => hook.command.clone(),
+                        None => "none".to_owned(),
+                    }),
+                    Some("none".into()),
+                ),
+            ),
         ]);
 
         EnvView {
@@ -480,7 +490,7 @@ const ORDER: [&str; 17] = [
 ];
 
 /// `[watch]` as `gate watch --help` lists its flags.
-const WATCH_ORDER: [&str; 7] = [
+const WATCH_ORDER: [&str; 8] = [
     "interval",
     "count",
     "duration",
@@ -488,6 +498,7 @@ const WATCH_ORDER: [&str; 7] = [
     "failure_limit",
     "inconclusive_limit",
     "consecutive_error_limit",
+    "on_rollback",
 ];
 
 fn write_human(view: &EnvView, out: &mut impl Write) -> std::io::Result<()> {

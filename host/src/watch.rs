@@ -396,9 +396,48 @@ pub struct WatchOptions {
     /// `--initial-delay`: the wait before the first round.
     pub initial_delay: Duration,
     pub limits: WatchLimits,
-    pub on_rollback: Option<String>,
+    pub on_rollback: Option<RollbackCommand>,
     pub webhook: Option<url::Url>,
     pub decision_log: Option<std::path::PathBuf>,
+}
+
+/// The command `gate watch` runs through `sh -c` when it decides to roll
+/// back: `--on-rollback`, or `on_rollback` in gate.toml's `[watch]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackCommand {
+    pub command: String,
+    /// Where it runs. gate.toml's command runs in the file's directory, as
+    /// the file's paths resolve there, so that `./rollback.sh` is the
+    /// script beside it wherever gate is started; `--on-rollback` runs
+    /// where gate does.
+    pub dir: Option<std::path::PathBuf>,
+}
+
+impl RollbackCommand {
+    /// gate.toml's `on_rollback`, in the file's directory `dir`: `None`
+    /// for an empty one, which cancels the top level's.
+    pub fn in_file(dir: &std::path::Path, text: &str) -> Result<Option<RollbackCommand>, String> {
+        if text.contains('\0') {
+            return Err("holds a NUL character, which no shell command can".into());
+        }
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(RollbackCommand {
+            command: text.to_owned(),
+            // A file found in the current directory has no directory part:
+            // that is where gate runs.
+            dir: (!dir.as_os_str().is_empty()).then(|| dir.to_owned()),
+        }))
+    }
+
+    /// ` in DIR` for a command that runs in a directory of its own.
+    fn place(&self) -> String {
+        self.dir
+            .as_ref()
+            .map(|dir| format!(" in {}", dir.display()))
+            .unwrap_or_default()
+    }
 }
 
 /// What the rollback command did.
@@ -446,6 +485,14 @@ pub async fn watch(
         options.limits.inconclusive_limit,
         options.limits.consecutive_error_limit,
     );
+    if let Some(rollback) = &options.on_rollback {
+        let _ = writeln!(
+            progress,
+            "on rollback: `{}`{}",
+            rollback.command,
+            rollback.place()
+        );
+    }
     if !options.initial_delay.is_zero() {
         let _ = writeln!(
             progress,
@@ -551,9 +598,10 @@ pub async fn watch(
     let _ = writeln!(progress, "report: {}", report_path.display());
 
     if decision == WatchDecision::Rollback
-        && let Some(command) = &options.on_rollback
+        && let Some(rollback) = &options.on_rollback
     {
-        let hook = run_hook(command, &report, &prepared.policy_names(), &report_path).await;
+        let command = &rollback.command;
+        let hook = run_hook(rollback, &report, &prepared.policy_names(), &report_path).await;
         match hook.exit_code {
             Some(0) => {
                 let _ = writeln!(progress, "rollback command `{command}` succeeded");
@@ -631,12 +679,17 @@ fn write_report(report: &WindowReport) -> anyhow::Result<std::path::PathBuf> {
 /// Runs the rollback command once through the shell, with the decision in
 /// its environment, and keeps the first 64 KiB of its output.
 async fn run_hook(
-    command: &str,
+    rollback: &RollbackCommand,
     report: &WindowReport,
     policies: &str,
     report_path: &std::path::Path,
 ) -> HookRun {
-    let spawned = tokio::process::Command::new("sh")
+    let command = rollback.command.as_str();
+    let mut shell = tokio::process::Command::new("sh");
+    if let Some(dir) = &rollback.dir {
+        shell.current_dir(dir);
+    }
+    let spawned = shell
         .arg("-c")
         .arg(command)
         .env("GATE_DECISION", report.decision.to_string())
@@ -655,7 +708,7 @@ async fn run_hook(
             return HookRun {
                 command: command.into(),
                 exit_code: None,
-                output: format!("cannot start sh: {e}"),
+                output: format!("cannot start sh{}: {e}", rollback.place()),
             };
         }
     };
@@ -731,7 +784,7 @@ pub async fn command(
         schedule: window.schedule,
         initial_delay: window.initial_delay,
         limits: window.limits,
-        on_rollback: args.on_rollback.clone(),
+        on_rollback: window.on_rollback,
         webhook: args
             .webhook
             .clone()
@@ -748,6 +801,7 @@ struct Resolved {
     schedule: Schedule,
     initial_delay: Duration,
     limits: WatchLimits,
+    on_rollback: Option<RollbackCommand>,
 }
 
 impl Resolved {
@@ -801,6 +855,15 @@ impl Resolved {
                     &file.consecutive_error_limit,
                 )
                 .unwrap_or(defaults.consecutive_error_limit),
+            },
+            // An empty `--on-rollback ''` runs nothing, not even the file's.
+            on_rollback: match &args.on_rollback {
+                Some(flag) if flag.trim().is_empty() => None,
+                Some(flag) => Some(RollbackCommand {
+                    command: flag.clone(),
+                    dir: None,
+                }),
+                None => file.on_rollback.as_ref().and_then(|s| s.value.clone()),
             },
         })
     }
@@ -967,6 +1030,7 @@ mod tests {
                     failure_limit: 1,
                     ..WatchLimits::default()
                 },
+                on_rollback: None,
             }
         );
         let flags = watch_args(&[
@@ -995,11 +1059,54 @@ mod tests {
                     inconclusive_limit: 0,
                     consecutive_error_limit: 5,
                 },
+                on_rollback: None,
             }
         );
         // --duration replaces the file's window too, at the file's interval.
         let lasting = Resolved::from(&watch_args(&["--duration", "1m"]), &file, None).unwrap();
         assert_eq!(lasting.schedule.rounds, 2);
+    }
+
+    #[test]
+    fn the_rollback_flag_wins_over_the_file_and_an_empty_one_runs_nothing() {
+        let beside_the_file = RollbackCommand {
+            command: "./rollback.sh".into(),
+            dir: Some("ci".into()),
+        };
+        let file = crate::config::WatchSettings {
+            window: Some(Setting {
+                value: Window::Rounds(3),
+                at: crate::config::Place {
+                    key: "watch.count".into(),
+                    line: 1,
+                    column: 1,
+                },
+            }),
+            on_rollback: Some(Setting {
+                value: Some(beside_the_file.clone()),
+                at: crate::config::Place {
+                    key: "watch.on_rollback".into(),
+                    line: 2,
+                    column: 1,
+                },
+            }),
+            ..Default::default()
+        };
+        let hook = |flags: &[&str]| {
+            Resolved::from(&watch_args(flags), &file, None)
+                .unwrap()
+                .on_rollback
+        };
+        assert_eq!(hook(&[]), Some(beside_the_file));
+        assert_eq!(
+            hook(&["--on-rollback", "kubectl rollout undo deploy/api"]),
+            Some(RollbackCommand {
+                command: "kubectl rollout undo deploy/api".into(),
+                dir: None,
+            })
+        );
+        assert_eq!(hook(&["--on-rollback", ""]), None);
+        assert_eq!(hook(&["--on-rollback", "  "]), None);
     }
 
     #[test]

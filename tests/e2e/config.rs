@@ -543,6 +543,7 @@ watch.interval = "30s"
         "  count                    3     env.stage (gate.toml:20:15)\n",
         "  duration                 -     not set\n",
         "  consecutive_error_limit  2     default\n",
+        "  on_rollback              none  default\n",
     ] {
         assert!(
             human.stdout.contains(expected),
@@ -599,7 +600,9 @@ watch.interval = "30s"
     assert_eq!(view["watch"]["interval"]["value"], "30s");
     assert_eq!(view["watch"]["failure_limit"]["value"], "0");
     assert_eq!(view["watch"]["failure_limit"]["from"], "default");
-    assert_eq!(view["watch"].as_object().unwrap().len(), 7);
+    assert_eq!(view["watch"]["on_rollback"]["value"], "none");
+    assert_eq!(view["watch"]["on_rollback"]["from"], "default");
+    assert_eq!(view["watch"].as_object().unwrap().len(), 8);
     assert_eq!(view["params"]["samples"]["value"], "50");
     assert_eq!(view["secrets"]["api_token"]["value"], "[REDACTED]");
     assert_eq!(view["secrets"]["api_token"]["variable"], "STAGE_API_TOKEN");

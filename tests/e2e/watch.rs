@@ -19,6 +19,16 @@ fn temp(name: &str) -> PathBuf {
     path
 }
 
+/// A gate.toml that runs the api smoke suite against `target` in
+/// `default_env`, then `tables`.
+fn api_config(target: &str, default_env: &str, tables: &str) -> String {
+    format!(
+        "default_env = \"{default_env}\"\npolicies = ['{api}']\nsecrets.api_token = {{}}\n\
+         target = \"{target}\"\n{tables}",
+        api = gate_e2e::guest("api").display(),
+    )
+}
+
 /// A rollback command that appends its GATE_* environment to `log`.
 fn recording_hook(log: &std::path::Path) -> String {
     format!(
@@ -306,13 +316,10 @@ fn the_window_can_be_set_in_gate_toml_and_flags_win_over_it() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("gate.toml"),
-        format!(
+        api_config(
+            &stack.url(),
+            "bake",
             r#"
-default_env = "bake"
-policies = ['{api}']
-secrets.api_token = {{}}
-target = "{target}"
-
 [watch]
 interval = "10m"
 initial_delay = "2s"
@@ -324,8 +331,6 @@ failure_limit = 1
 
 [env.bare]
 "#,
-            api = gate_e2e::guest("api").display(),
-            target = stack.url(),
         ),
     )
     .unwrap();
@@ -411,6 +416,127 @@ failure_limit = 1
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn the_rollback_command_can_be_set_in_gate_toml_and_runs_beside_the_file() {
+    let stack = stack();
+    // Every request fails from the start: the first round rolls back.
+    stack.set_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
+    let dir = temp("rollback-config");
+    let ci = dir.join("ci");
+    std::fs::create_dir_all(&ci).unwrap();
+    // A relative script, as a team keeps it beside gate.toml; it notes
+    // where it ran and the decision it was given.
+    let script = ci.join("rollback.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n{ pwd; echo \"$GATE_DECISION $GATE_ENV $1\"; } >> rolled-back.log\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        ci.join("gate.toml"),
+        api_config(
+            &stack.url(),
+            "prod",
+            r#"
+[watch]
+interval = "100ms"
+count = 3
+on_rollback = "./rollback.sh from-top-level"
+
+[env.prod.watch]
+on_rollback = "./rollback.sh from-prod"
+
+[env.local.watch]
+on_rollback = ""
+"#,
+        ),
+    )
+    .unwrap();
+    let log = ci.join("rolled-back.log");
+    // Started from the directory above the file's, which holds no script.
+    let watch = |args: &[&str]| {
+        Gate::new(["watch", "--config", "ci/gate.toml"])
+            .args(args)
+            .current_dir(&dir)
+            .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+            .run()
+    };
+
+    let out = watch(&[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("on rollback: `./rollback.sh from-prod` in ci\n"),
+        "the command is shown before the first round: {}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("rollback command `./rollback.sh from-prod` succeeded"),
+        "{}",
+        out.stdout
+    );
+    let ran = std::fs::read_to_string(&log).expect("the rollback command ran");
+    let ci_dir = ci.canonicalize().unwrap();
+    assert_eq!(
+        ran,
+        format!("{}\nrollback prod from-prod\n", ci_dir.display()),
+        "the file's command runs in the file's directory"
+    );
+
+    // The flag wins over the file, and runs where gate does.
+    std::fs::remove_file(&log).unwrap();
+    let out = watch(&["--on-rollback", "./ci/rollback.sh from-flag"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("on rollback: `./ci/rollback.sh from-flag`\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(!log.exists(), "the file's command must not run");
+    let ran = std::fs::read_to_string(dir.join("rolled-back.log")).expect("the flag's ran");
+    assert!(ran.ends_with("rollback prod from-flag\n"), "{ran}");
+
+    // An empty command in the environment cancels the top level's; an
+    // empty flag cancels the file's.
+    for (env, flag) in [("local", None), ("prod", Some(""))] {
+        let mut args = vec!["--env", env];
+        args.extend(
+            flag.map(|flag| ["--on-rollback", flag])
+                .into_iter()
+                .flatten(),
+        );
+        let out = watch(&args);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(out.stdout.contains("decision: ROLLBACK"), "{}", out.stdout);
+        assert!(!out.stdout.contains("on rollback:"), "{}", out.stdout);
+        assert!(!out.stdout.contains("rollback command"), "{}", out.stdout);
+        assert!(!log.exists(), "no command runs for {env} {flag:?}");
+    }
+
+    // A bad value names its line and key, before anything runs.
+    std::fs::write(
+        ci.join("gate.toml"),
+        "default_env = \"prod\"\n[env.prod.watch]\non_rollback = [\"./rollback.sh\"]\n",
+    )
+    .unwrap();
+    let served = stack.requests_served();
+    let out = watch(&["--count", "1"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("gate.toml:3:15: env.prod.watch.on_rollback:"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(stack.requests_served(), served);
 }
 
 #[test]

@@ -15,7 +15,7 @@ use super::file::{RawPolicy, RawSecret, RawSettings, RawWatch};
 use crate::caps::context::secret_key;
 use crate::grants::{AllowedHost, Grants, Prometheus, PrometheusAuthSpec};
 use crate::trust::IdentityFiles;
-use crate::watch::{MAX_ROUNDS, Window};
+use crate::watch::{MAX_ROUNDS, RollbackCommand, Window};
 
 /// A value and where it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +44,8 @@ pub struct WatchSettings {
     pub failure_limit: Option<Setting<u32>>,
     pub inconclusive_limit: Option<Setting<u32>>,
     pub consecutive_error_limit: Option<Setting<u32>>,
+    /// `None` inside: an empty command, which cancels the top level's.
+    pub on_rollback: Option<Setting<Option<RollbackCommand>>>,
 }
 
 impl WatchSettings {
@@ -58,6 +60,7 @@ impl WatchSettings {
             consecutive_error_limit: self
                 .consecutive_error_limit
                 .or(base.consecutive_error_limit),
+            on_rollback: self.on_rollback.or(base.on_rollback),
         }
     }
 }
@@ -449,7 +452,7 @@ pub fn validate(
         watch: raw
             .watch
             .as_ref()
-            .map(|watch| v.watch(watch.get_ref()))
+            .map(|watch| v.watch(watch.get_ref(), dir))
             .unwrap_or_default(),
     };
     if !prefix.is_empty() {
@@ -513,7 +516,7 @@ impl Validator<'_> {
         self.value(spanned.as_ref()?, key, |text| parse(text))
     }
 
-    fn watch(&mut self, raw: &RawWatch) -> WatchSettings {
+    fn watch(&mut self, raw: &RawWatch, dir: &Path) -> WatchSettings {
         let duration = |key: &str, v: &mut Self, text: &Option<Spanned<String>>| {
             v.parse(text, &format!("watch.{key}"), crate::units::parse_duration)
         };
@@ -560,6 +563,11 @@ impl Validator<'_> {
                 self,
                 &raw.consecutive_error_limit,
             ),
+            on_rollback: raw.on_rollback.as_ref().and_then(|text| {
+                self.value(text, "watch.on_rollback", |text| {
+                    RollbackCommand::in_file(dir, text)
+                })
+            }),
         }
     }
 

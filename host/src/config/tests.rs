@@ -576,3 +576,72 @@ duration = "5m"
         "{error}"
     );
 }
+
+#[test]
+fn the_rollback_command_runs_beside_its_file_and_an_empty_one_cancels_the_top_levels() {
+    use crate::watch::RollbackCommand;
+    let text = r#"
+[watch]
+on_rollback = "./rollback.sh"
+[env.stage]
+[env.prod.watch]
+on_rollback = "./prod-rollback.sh --now"
+[env.local.watch]
+on_rollback = ""
+"#;
+    let in_ci = Config::parse(Path::new("ci/gate.toml"), text.to_owned()).unwrap();
+    let hook = |config: &Config, env: &str| {
+        config
+            .environment(env)
+            .unwrap()
+            .settings
+            .watch
+            .on_rollback
+            .map(|s| (s.value, s.at.key))
+    };
+    assert_eq!(
+        hook(&in_ci, "stage"),
+        Some((
+            Some(RollbackCommand {
+                command: "./rollback.sh".into(),
+                dir: Some(PathBuf::from("ci")),
+            }),
+            "watch.on_rollback".into()
+        ))
+    );
+    assert_eq!(
+        hook(&in_ci, "prod"),
+        Some((
+            Some(RollbackCommand {
+                command: "./prod-rollback.sh --now".into(),
+                dir: Some(PathBuf::from("ci")),
+            }),
+            "env.prod.watch.on_rollback".into()
+        ))
+    );
+    assert_eq!(
+        hook(&in_ci, "local"),
+        Some((None, "env.local.watch.on_rollback".into()))
+    );
+    // A file found in the current directory: the command runs there.
+    let here = config(text);
+    assert_eq!(
+        hook(&here, "stage").and_then(|(hook, _)| hook),
+        Some(RollbackCommand {
+            command: "./rollback.sh".into(),
+            dir: None,
+        })
+    );
+
+    let bad = "[env.bad.watch]\non_rollback = \"rollback\\u0000.sh\"\n";
+    assert_eq!(
+        one_problem(bad, "bad"),
+        "gate.toml:2:15: env.bad.watch.on_rollback: holds a NUL character, which no shell \
+         command can"
+    );
+    let error = parse_error("[watch]\non_rollback = 1\n");
+    assert!(
+        error.starts_with("gate.toml:2:15: watch.on_rollback:"),
+        "{error}"
+    );
+}
