@@ -395,7 +395,7 @@ impl EnvView {
                 "on_rollback",
                 shown(
                     text(&watch.on_rollback, |hook| match hook {
-                        Some(hook) => hook.command.clone(),
+                        Some(hook) => format!("{}{}", hook.command, hook.place()),
                         None => "none".to_owned(),
                     }),
                     Some("none".into()),

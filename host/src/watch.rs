@@ -432,7 +432,7 @@ impl RollbackCommand {
     }
 
     /// ` in DIR` for a command that runs in a directory of its own.
-    fn place(&self) -> String {
+    pub fn place(&self) -> String {
         self.dir
             .as_ref()
             .map(|dir| format!(" in {}", dir.display()))

@@ -459,6 +459,17 @@ on_rollback = ""
     )
     .unwrap();
     let log = ci.join("rolled-back.log");
+
+    // `gate env show` says what would run, and where.
+    let shown = Gate::new(["env", "show", "prod", "--config", "ci/gate.toml"])
+        .current_dir(&dir)
+        .run();
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(
+        shown.stdout.contains("./rollback.sh from-prod in ci"),
+        "{}",
+        shown.stdout
+    );
     // Started from the directory above the file's, which holds no script.
     let watch = |args: &[&str]| {
         Gate::new(["watch", "--config", "ci/gate.toml"])
