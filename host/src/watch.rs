@@ -414,21 +414,24 @@ pub struct RollbackCommand {
 }
 
 impl RollbackCommand {
-    /// gate.toml's `on_rollback`, in the file's directory `dir`: `None`
-    /// for an empty one, which cancels the top level's.
+    /// `text` run in `dir`: `None` for a blank command, which is how an
+    /// empty `--on-rollback` or `on_rollback` cancels one set elsewhere.
+    fn new(text: &str, dir: Option<std::path::PathBuf>) -> Option<RollbackCommand> {
+        (!text.trim().is_empty()).then(|| RollbackCommand {
+            command: text.to_owned(),
+            dir,
+        })
+    }
+
+    /// gate.toml's `on_rollback`, in the file's directory `dir`.
     pub fn in_file(dir: &std::path::Path, text: &str) -> Result<Option<RollbackCommand>, String> {
         if text.contains('\0') {
             return Err("holds a NUL character, which no shell command can".into());
         }
-        if text.trim().is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(RollbackCommand {
-            command: text.to_owned(),
-            // A file found in the current directory has no directory part:
-            // that is where gate runs.
-            dir: (!dir.as_os_str().is_empty()).then(|| dir.to_owned()),
-        }))
+        // A file found in the current directory has no directory part:
+        // that is where gate runs.
+        let dir = (!dir.as_os_str().is_empty()).then(|| dir.to_owned());
+        Ok(RollbackCommand::new(text, dir))
     }
 
     /// ` in DIR` for a command that runs in a directory of its own.
@@ -858,11 +861,7 @@ impl Resolved {
             },
             // An empty `--on-rollback ''` runs nothing, not even the file's.
             on_rollback: match &args.on_rollback {
-                Some(flag) if flag.trim().is_empty() => None,
-                Some(flag) => Some(RollbackCommand {
-                    command: flag.clone(),
-                    dir: None,
-                }),
+                Some(flag) => RollbackCommand::new(flag, None),
                 None => file.on_rollback.as_ref().and_then(|s| s.value.clone()),
             },
         })
