@@ -74,7 +74,7 @@ impl Runtime {
                 .spawn(move || new_linker(&engine, Wasi::Common))
                 .ok()
         };
-        start_ticker(&engine);
+        start_ticker(&engine)?;
         let cache = open_cache(&engine, options).map(Arc::new);
         Ok(Runtime {
             engine,
@@ -621,7 +621,10 @@ fn new_linker(engine: &Engine, wasi: Wasi) -> wasmtime::Result<Linker<HostState>
     Ok(linker)
 }
 
-fn start_ticker(engine: &Engine) {
+/// Starts the thread that advances the epoch. Without it no deadline would
+/// ever stop a looping policy, so a host that cannot start it (out of
+/// threads or memory) refuses to run anything.
+fn start_ticker(engine: &Engine) -> anyhow::Result<()> {
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("gate-epoch".into())
@@ -632,7 +635,10 @@ fn start_ticker(engine: &Engine) {
                 std::thread::sleep(TICK);
             }
         })
-        .expect("spawn the epoch thread");
+        .map(drop)
+        .map_err(|e| {
+            anyhow::Error::new(e).context("cannot start the thread that enforces check deadlines")
+        })
 }
 
 fn new_store(engine: &Engine, session: &Arc<Session>, deadline: Instant) -> Store<HostState> {
