@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use futures_util::FutureExt as _;
 use tokio::task::JoinSet;
 use wasmtime::component::{Component, Linker};
@@ -636,9 +637,7 @@ fn start_ticker(engine: &Engine) -> anyhow::Result<()> {
             }
         })
         .map(drop)
-        .map_err(|e| {
-            anyhow::Error::new(e).context("cannot start the thread that enforces check deadlines")
-        })
+        .context("cannot start the thread that enforces check deadlines")
 }
 
 fn new_store(engine: &Engine, session: &Arc<Session>, deadline: Instant) -> Store<HostState> {
