@@ -343,6 +343,8 @@ fn judge_value(
 /// is beyond the limit and the data covers the whole window; it passes if any
 /// point is within the limit; it is `inconclusive` with no data, or when the
 /// data that exists is all beyond the limit but does not cover the window.
+/// A point without a value (NaN, e.g. an error ratio over a step with no
+/// requests) is a gap in the data, never a point within the limit.
 ///
 /// Points are taken every `window / 30`, at least every second.
 ///
@@ -426,14 +428,26 @@ fn evaluate_window(
         return CheckResult::inconclusive(format!("no data for {name} over the last {window}"))
             .with(Measurement::new(name, f64::NAN, unit).threshold(limit.to_string()));
     }
-    // The series closest to a breach decides: most points beyond the limit.
+    // The series closest to a breach decides: fewest points within the limit.
+    let within = |p: &Sample| !p.value.is_nan() && limit.allows(p.value);
     let worst = measured
         .iter()
-        .max_by_key(|s| s.samples.iter().filter(|p| beyond(p)).count())
+        .min_by_key(|s| {
+            let count = |f: &dyn Fn(&Sample) -> bool| s.samples.iter().filter(|p| f(p)).count();
+            (count(&within), core::cmp::Reverse(count(&beyond)))
+        })
         .expect("not empty");
-    let points = worst.samples.len();
-    let over = worst.samples.iter().filter(|p| beyond(p)).count();
-    let latest = worst.samples.last().map(|s| s.value).unwrap_or(f64::NAN);
+    // Only points with a value count: a NaN point is a hole in the data,
+    // which `covered_by` judges, not a point that stayed within the limit.
+    let valued: Vec<Sample> = worst
+        .samples
+        .iter()
+        .filter(|p| !p.value.is_nan())
+        .copied()
+        .collect();
+    let points = valued.len();
+    let over = valued.iter().filter(|p| beyond(p)).count();
+    let latest = valued.last().map(|s| s.value).unwrap_or(f64::NAN);
     let peak = worst
         .samples
         .iter()
@@ -460,7 +474,7 @@ fn evaluate_window(
         }
     };
 
-    let result = if over == points && span.covered_by(&worst.samples) {
+    let result = if over == points && span.covered_by(&valued) {
         CheckResult::fail(format!(
             "{name}{labels} stayed beyond {limit} for the whole {window}: all {points} points, latest {}, peak {}",
             value(latest),
@@ -574,6 +588,38 @@ mod tests {
         );
         assert_eq!(result.outcome, Outcome::Pass, "{}", result.message);
         assert!(result.message.contains("10 of 11"), "{}", result.message);
+    }
+
+    #[test]
+    fn a_point_without_a_value_is_a_gap_not_a_good_point() {
+        // No traffic for one step makes an error ratio 0/0: that says
+        // nothing about health, so the rest of the window decides.
+        let mut values = [0.2; 11];
+        values[5] = f64::NAN;
+        let result = evaluate_window(
+            "error_ratio",
+            "ratio",
+            Limit::AtMost(0.05),
+            SPAN,
+            &[series(&values, 100.0, 1.0)],
+        );
+        assert_eq!(result.outcome, Outcome::Fail, "{}", result.message);
+        assert!(
+            result.message.contains("all 10 points"),
+            "{}",
+            result.message
+        );
+        // The latest value is the last one measured, not the trailing gap.
+        values[10] = f64::NAN;
+        let result = evaluate_window(
+            "error_ratio",
+            "ratio",
+            Limit::AtMost(0.05),
+            SPAN,
+            &[series(&values, 100.0, 1.0)],
+        );
+        assert_eq!(result.outcome, Outcome::Fail, "{}", result.message);
+        assert_eq!(result.measurements[0].value, 0.2);
     }
 
     #[test]
