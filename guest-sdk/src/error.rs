@@ -269,15 +269,10 @@ impl From<HttpError> for Error {
     }
 }
 
-/// The variable the host reads a secret from; mirrors the rule documented on
+/// The variable the host reads a secret from, by the rule documented on
 /// `context.secret` in the WIT contract.
 pub(crate) fn secret_env_var(name: &str) -> String {
-    let mut var = String::from("GATE_SECRET_");
-    var.extend(name.chars().map(|c| match c {
-        '-' => '_',
-        c => c.to_ascii_uppercase(),
-    }));
-    var
+    format!("GATE_SECRET_{}", gate_units::secret_key(name))
 }
 
 /// Up to `max` characters of `text` on one line: control characters (line
@@ -304,6 +299,8 @@ mod tests {
     fn secret_variable_follows_host_rule() {
         assert_eq!(secret_env_var("api_token"), "GATE_SECRET_API_TOKEN");
         assert_eq!(secret_env_var("db-pass"), "GATE_SECRET_DB_PASS");
+        // The variable gate actually reads, and one a shell can export.
+        assert_eq!(secret_env_var("db.password"), "GATE_SECRET_DB_PASSWORD");
     }
 
     #[test]

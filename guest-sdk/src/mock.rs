@@ -604,7 +604,7 @@ impl MockHost {
 
 /// `api-token` and `api_token` both name `API_TOKEN`, as in gate.
 fn secret_key(name: &str) -> String {
-    name.trim().to_ascii_uppercase().replace(['-', '.'], "_")
+    gate_units::secret_key(name)
 }
 
 thread_local! {

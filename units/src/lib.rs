@@ -1,8 +1,9 @@
 //! Human-written durations (`500ms`, `10s`, `5m`, `1h`), read the same way
 //! by the runner (flags, gate.toml) and by policies (`--param window=5m`),
 //! so one spelling means one thing everywhere; the calendar date of a Unix
-//! time, which both write in messages and reports; and the header lines a
-//! policy sees, which the runner hands over and gate-sdk's mock host imitates.
+//! time, which both write in messages and reports; the header lines a
+//! policy sees, which the runner hands over and gate-sdk's mock host
+//! imitates; and the variable a secret is read from.
 
 use std::time::Duration;
 
@@ -117,6 +118,19 @@ pub fn normalize_headers(headers: &mut Vec<(String, String)>) {
         }
         joined
     });
+}
+
+/// The name a secret is kept under, `GATE_SECRET_<key>`: `name` trimmed,
+/// upper-cased, `-` and `.` turned into `_`, so that `api-token`,
+/// `api_token` and `api.token` are one secret and the variable is one a
+/// shell can export. The runner reads secrets by it and gate-sdk's messages
+/// and mock host name them by it.
+///
+/// ```
+/// assert_eq!(gate_units::secret_key(" db.pass-word "), "DB_PASS_WORD");
+/// ```
+pub fn secret_key(name: &str) -> String {
+    name.trim().to_ascii_uppercase().replace(['-', '.'], "_")
 }
 
 /// Whether the lines of header `name` (lower case) must stay apart. RFC

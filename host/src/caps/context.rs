@@ -65,7 +65,7 @@ impl Host for HostState {
 /// The key a secret is stored under: `api-token` and `api_token` both read
 /// `GATE_SECRET_API_TOKEN`.
 pub fn secret_key(name: &str) -> String {
-    name.trim().to_ascii_uppercase().replace(['-', '.'], "_")
+    gate_units::secret_key(name)
 }
 
 /// Reads every `GATE_SECRET_<NAME>` of the host's environment.
