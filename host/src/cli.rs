@@ -241,7 +241,7 @@ pub struct RunArgs {
     /// Grant read-only Docker engine queries: `--docker` alone for
     /// DOCKER_HOST or the default socket, or `--docker unix:///PATH` /
     /// `--docker tcp://HOST:PORT`.
-    #[arg(long, value_name = "URI", num_args = 0..=1, value_parser = crate::caps::docker::parse_host)]
+    #[arg(long, value_name = "URI", num_args = 0..=1, value_parser = docker_host)]
     pub docker: Option<Option<Url>>,
 
     /// Trust this PEM file's CA certificates, besides the system roots, for
@@ -513,6 +513,21 @@ pub enum ColorChoice {
     Never,
 }
 
+/// `--docker`'s optional URI. The value is optional, so `gate run --docker
+/// policies/prod.wasm` reads the policy as the engine's address: say so,
+/// rather than only that it is no Docker host.
+fn docker_host(text: &str) -> Result<Url, String> {
+    let looks_like_a_policy =
+        !text.contains("://") && (text.ends_with(".wasm") || std::path::Path::new(text).is_file());
+    if looks_like_a_policy {
+        return Err(format!(
+            "`{text}` is a policy, not a Docker host: --docker takes an optional URI, so put it \
+             after the policy paths (gate run POLICY... --docker) or give the engine's URI"
+        ));
+    }
+    crate::caps::docker::parse_host(text)
+}
+
 /// A base URL: the stack's (`--target`), a webhook's.
 pub(crate) fn parse_target(text: &str) -> Result<Url, String> {
     parse_base_url(
@@ -650,5 +665,24 @@ mod tests {
         assert!(parse_target("http://127.0.0.1:8080").is_ok());
         assert!(parse_memory("1KiB").is_err());
         assert_eq!(parse_memory("64MiB"), Ok(64 << 20));
+    }
+
+    #[test]
+    fn docker_before_the_policies_says_where_it_goes() {
+        let error = Cli::try_parse_from(["gate", "run", "--docker", "policies/prod.wasm"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("is a policy, not a Docker host"), "{error}");
+        assert!(error.contains("after the policy paths"), "{error}");
+        let cli =
+            Cli::try_parse_from(["gate", "run", "p.wasm", "--docker", "unix:///d.sock"]).unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(
+            args.docker,
+            Some(Some(Url::parse("unix:///d.sock").unwrap()))
+        );
+        assert!(docker_host("tcp://").is_err());
     }
 }
