@@ -31,7 +31,15 @@ fn main() -> ExitCode {
                 gate::config::check::check(args, config).await
             }
             Command::Env(command) => gate::env_cmd::env(command, config),
-            Command::Watch(args) => gate::watch::command(*args, config).await,
+            Command::Watch(mut args) => {
+                // `--webhook` is gate watch's name for `--notify`: made one
+                // before the plan, so that it overrides gate.toml's webhook
+                // (whose secret then need not be set) and is redacted.
+                if let Some(url) = args.webhook.take() {
+                    args.run.notify = Some(url);
+                }
+                gate::watch::command(*args, config).await
+            }
             Command::Log(LogCommand::Stats(args)) => gate::decision_log::command(args),
             Command::Verify(args) => gate::integrity::verify_command(args),
             Command::Sign(args) => gate::signing::sign(args),

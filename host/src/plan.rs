@@ -35,8 +35,6 @@ pub enum PlanError {
     EnvWithoutPolicies { file: String, env: String },
     #[error("{0}")]
     PrometheusAuth(String),
-    #[error("{0}")]
-    Webhook(String),
     #[error("--limit {key}: {reason}")]
     Limit { key: String, reason: String },
     #[error("{0}")]
@@ -187,9 +185,31 @@ impl Plan {
 
         let mut problems = config.unsupported(&environment);
         problems.extend(config.check_files(&environment));
+        // Before the pins: a pin is checked on a file the run would load.
+        let mut defaults = Limits::default();
+        for (key, setting) in &environment.settings.limits {
+            // Validated when the file was read.
+            defaults.set(key, &setting.value).map_err(|reason| {
+                ConfigError::Invalid(vec![config.diagnostic(setting.at.clone(), reason)])
+            })?;
+        }
+        let limits = with_flags(
+            Limits {
+                timeout: args
+                    .timeout
+                    .or(environment.settings.timeout.as_ref().map(|s| s.value))
+                    .unwrap_or(defaults.timeout),
+                memory_bytes: args
+                    .memory_limit
+                    .or(environment.settings.memory_limit.as_ref().map(|s| s.value))
+                    .unwrap_or(defaults.memory_bytes),
+                ..defaults
+            },
+            args,
+        )?;
         for entry in policies.iter().filter_map(|p| p.entry.as_ref()) {
             if entry.path.is_file()
-                && let Err(pin) = entry.verify_pin()
+                && let Err(pin) = entry.verify_pin(limits.wasm_bytes)
             {
                 let at = entry.sha256.as_ref().map_or(&entry.at, |s| &s.at);
                 problems.push(config.diagnostic(
@@ -221,11 +241,22 @@ impl Plan {
         grants.prometheus = match (&args.grants.prometheus, &settings.prometheus) {
             // Credentials go with the server they were written for.
             (Some(url), _) => Some(prometheus(url, args.prometheus_auth.as_ref(), &readable)?),
-            (None, Some(url)) => Some(prometheus(
-                &url.value,
-                settings.prometheus_auth.as_ref().map(|a| &a.value),
-                &readable,
-            )?),
+            (None, Some(url)) => Some(
+                prometheus(
+                    &url.value,
+                    settings.prometheus_auth.as_ref().map(|a| &a.value),
+                    &readable,
+                )
+                // The credentials were named in the file: point at them.
+                .map_err(|e| match (&e, &settings.prometheus_auth) {
+                    (PlanError::PrometheusAuth(reason), Some(auth)) => {
+                        PlanError::from(ConfigError::Invalid(vec![
+                            config.diagnostic(auth.at.clone(), reason.clone()),
+                        ]))
+                    }
+                    _ => e,
+                })?,
+            ),
             (None, None) => None,
         };
         grants.secrets = secrets;
@@ -238,29 +269,11 @@ impl Plan {
             grants.client_identity = Some(identity);
         }
 
-        let mut defaults = Limits::default();
-        for (key, setting) in &settings.limits {
-            // Validated when the file was read.
-            defaults.set(key, &setting.value).map_err(|reason| {
-                ConfigError::Invalid(vec![config.diagnostic(setting.at.clone(), reason)])
-            })?;
-        }
-        let limits = Limits {
-            timeout: args
-                .timeout
-                .or(settings.timeout.as_ref().map(|s| s.value))
-                .unwrap_or(defaults.timeout),
-            memory_bytes: args
-                .memory_limit
-                .or(settings.memory_limit.as_ref().map(|s| s.value))
-                .unwrap_or(defaults.memory_bytes),
-            ..defaults
-        };
         Ok(Plan {
             env_name: environment.name.clone(),
             policies,
             grants,
-            limits: with_flags(limits, args)?,
+            limits,
             jobs: args.jobs.or(settings.jobs.as_ref().map(|s| s.value)),
             // A flag can only make a run stricter.
             strict: args.strict || settings.strict.as_ref().is_some_and(|s| s.value),
@@ -276,11 +289,20 @@ impl Plan {
                 .decision_log
                 .clone()
                 .or(settings.decision_log.as_ref().map(|s| s.value.clone())),
-            webhook: match (&args.notify, settings.webhook.as_ref().map(|s| &s.value)) {
+            webhook: match (&args.notify, settings.webhook.as_ref()) {
                 (Some(url), _) => Some(url.clone()),
-                (None, Some(Webhook::Url(url))) => Some(url.clone()),
-                (None, Some(Webhook::Secret(name))) => Some(webhook_from_secret(name, &readable)?),
                 (None, None) => None,
+                (None, Some(setting)) => match &setting.value {
+                    Webhook::Url(url) => Some(url.clone()),
+                    // Named in the file: the error points at the key.
+                    Webhook::Secret(name) => {
+                        Some(webhook_from_secret(name, &readable).map_err(|reason| {
+                            ConfigError::Invalid(vec![
+                                config.diagnostic(setting.at.clone(), reason),
+                            ])
+                        })?)
+                    }
+                },
             },
             redact: readable.into_values().collect(),
             smoke_first: args.policies.is_empty(),
@@ -380,21 +402,15 @@ fn docker_host(flag: Option<&Option<Url>>) -> Result<Option<Url>, PlanError> {
 
 /// A webhook URL kept in a secret (chat webhooks carry their token in the
 /// URL, so it must not live in gate.toml).
-fn webhook_from_secret(name: &str, secrets: &BTreeMap<String, String>) -> Result<Url, PlanError> {
+fn webhook_from_secret(name: &str, secrets: &BTreeMap<String, String>) -> Result<Url, String> {
     let key = crate::caps::context::secret_key(name);
     let value = secrets.get(&key).ok_or_else(|| {
-        PlanError::Webhook(format!(
-            "webhook = \"secret:{name}\" but the secret is not set: export GATE_SECRET_{key}"
-        ))
+        format!("webhook = \"secret:{name}\" but the secret is not set: export GATE_SECRET_{key}")
     })?;
     Url::parse(value)
         .ok()
         .filter(|url| matches!(url.scheme(), "http" | "https"))
-        .ok_or_else(|| {
-            PlanError::Webhook(format!(
-                "secret `{name}` does not hold an http(s) webhook URL"
-            ))
-        })
+        .ok_or_else(|| format!("secret `{name}` does not hold an http(s) webhook URL"))
 }
 
 #[cfg(test)]
@@ -436,6 +452,45 @@ timeout = "5s"
 params.samples = 4
 allow_hosts = ["auth.example.com"]
 "#;
+
+    #[test]
+    fn credentials_named_in_the_file_point_at_their_key() {
+        // Secrets no test environment sets.
+        let config = project(
+            "credentials",
+            "policies = [\"p.wasm\"]\n[env.a]\nprometheus = \"http://127.0.0.1:9\"\n\
+             prometheus_auth = \"bearer:plan_test_prom\"\n[env.b]\nwebhook = \"secret:plan_test_hook\"\n",
+        );
+        let file = config.display().to_string();
+        let error = |env: &str| {
+            Plan::new(&args(&["gate", "run", "--env", env]), Some(&config))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let a = error("a");
+        assert!(a.contains(&format!("{file}:4:")), "{a}");
+        assert!(a.contains("env.a.prometheus_auth"), "{a}");
+        assert!(a.contains("export GATE_SECRET_PLAN_TEST_PROM"), "{a}");
+        let b = error("b");
+        assert!(b.contains(&format!("{file}:6:")), "{b}");
+        assert!(b.contains("env.b.webhook"), "{b}");
+        assert!(b.contains("export GATE_SECRET_PLAN_TEST_HOOK"), "{b}");
+        // A flag's webhook overrides the file's: its secret is not needed.
+        let plan = Plan::new(
+            &args(&[
+                "gate",
+                "run",
+                "--env",
+                "b",
+                "--notify",
+                "http://127.0.0.1:9/hook",
+            ]),
+            Some(&config),
+        )
+        .unwrap();
+        assert_eq!(plan.webhook.unwrap().as_str(), "http://127.0.0.1:9/hook");
+    }
 
     #[test]
     fn flags_over_the_environment_over_the_top_level() {

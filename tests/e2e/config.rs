@@ -715,3 +715,51 @@ fn the_demo_config_checks_out_and_runs_against_the_sample_stack() {
     assert_eq!(report["policies"][0]["name"], "api");
     assert_eq!(report["policies"][1]["name"], "prod");
 }
+
+#[test]
+fn a_webhook_flag_overrides_the_files_secret_webhook() {
+    // The file keeps its webhook in a secret this run does not set.
+    let project = Project::new(
+        "webhook-flag",
+        &format!(
+            "default_env = \"stage\"\n[env.stage]\npolicies = [{}]\nwebhook = \"secret:team_hook\"\n",
+            lit(&guest("fetch"))
+        ),
+    );
+    let up = gate_e2e::stub::Stub::sequence(&[200]);
+    let run = project
+        .gate(["run", "--param", "url=/health", "--target"])
+        .arg(up.url())
+        .run();
+    assert_exit(&run, 2);
+    assert!(
+        run.stderr.contains("gate.toml:4:") && run.stderr.contains("env.stage.webhook"),
+        "the error points at the key: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("export GATE_SECRET_TEAM_HOOK"),
+        "{}",
+        run.stderr
+    );
+
+    // gate watch's --webhook replaces it, as gate run's --notify does.
+    let hook = gate_e2e::stub::Stub::sequence(&[200]);
+    for (command, flag) in [("watch", "--webhook"), ("run", "--notify")] {
+        let mut args = vec![command, "--param", "url=/health"];
+        if command == "watch" {
+            args.extend(["--interval", "10ms", "--count", "1"]);
+        }
+        let out = project
+            .gate(args)
+            .args(["--target", &up.url(), flag, &format!("{}/hook", hook.url())])
+            .run();
+        assert_exit(&out, 0);
+    }
+    let posts = hook.requests();
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert!(
+        posts.iter().all(|p| p.starts_with("POST /hook")),
+        "{posts:?}"
+    );
+}

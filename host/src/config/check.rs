@@ -116,7 +116,7 @@ struct Checker<'a> {
     config: &'a Config,
     runtime: Runtime,
     session: Arc<Session>,
-    loaded: HashMap<PathBuf, Result<Arc<LoadedPolicy>, String>>,
+    loaded: HashMap<(PathBuf, u64), Result<Arc<LoadedPolicy>, String>>,
 }
 
 impl<'a> Checker<'a> {
@@ -133,17 +133,23 @@ impl<'a> Checker<'a> {
         })
     }
 
-    async fn load(&mut self, path: &Path) -> Result<Arc<LoadedPolicy>, String> {
-        if let Some(loaded) = self.loaded.get(path) {
+    /// The policy at `path`, as an environment whose `wasm_size` is
+    /// `wasm_bytes` would load it.
+    async fn load(&mut self, path: &Path, wasm_bytes: u64) -> Result<Arc<LoadedPolicy>, String> {
+        let key = (path.to_owned(), wasm_bytes);
+        if let Some(loaded) = self.loaded.get(&key) {
             return loaded.clone();
         }
-        let loaded = self
-            .runtime
-            .load(path, &self.session)
-            .await
-            .map(Arc::new)
-            .map_err(|e| e.to_string());
-        self.loaded.insert(path.to_owned(), loaded.clone());
+        let loaded = match crate::policy::read(path, wasm_bytes) {
+            Ok(bytes) => self
+                .runtime
+                .load_bytes(path, bytes, &self.session)
+                .await
+                .map(Arc::new)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        self.loaded.insert(key, loaded.clone());
         loaded
     }
 
@@ -166,8 +172,10 @@ impl<'a> Checker<'a> {
                 "lists no policies: `gate run --env {name}` needs POLICY paths"
             ));
         }
+        // What a run of this environment would load: its own `wasm_size`.
+        let wasm_bytes = environment.settings.wasm_bytes();
         for entry in entries.iter().filter(|e| e.path.is_file()) {
-            if let Err(pin) = entry.verify_pin() {
+            if let Err(pin) = entry.verify_pin(wasm_bytes) {
                 let at = entry.sha256.as_ref().map_or(&entry.at, |s| &s.at);
                 problems.push(config.diagnostic(
                     at.clone(),
@@ -184,7 +192,7 @@ impl<'a> Checker<'a> {
                 problems.push(config.diagnostic(at.clone(), problem));
                 continue;
             }
-            match self.load(&entry.path).await {
+            match self.load(&entry.path, wasm_bytes).await {
                 Ok(policy) => {
                     let (fatal, other) = ungranted(&policy, &grants, &environment);
                     problems.extend(
@@ -225,7 +233,7 @@ fn signed_as_required(
     if requirement.signature.is_none() {
         return Ok(());
     }
-    let bytes = crate::policy::read(&entry.path, Limits::default().wasm_bytes)
+    let bytes = crate::policy::read(&entry.path, environment.settings.wasm_bytes())
         .map_err(|e| e.to_string())?;
     crate::integrity::verify(&entry.path, &bytes, &requirement)
         .map(drop)

@@ -54,6 +54,11 @@ pub enum ConfigError {
          or set default_env = \"NAME\" at the top of the file"
     )]
     NoEnvChosen { file: String, known: String },
+    #[error(
+        "{file} defines no environment: add an [env.NAME] table (settings at the top level \
+         apply to every environment), then pick it with --env NAME or default_env = \"NAME\""
+    )]
+    NoEnvs { file: String },
     #[error("{}", MissingSecrets(.0))]
     MissingSecrets(Vec<MissingSecret>),
 }
@@ -312,6 +317,9 @@ impl Config {
     pub fn select(&self, requested: Option<&str>) -> Result<Environment, ConfigError> {
         match requested.or(self.default_env()) {
             Some(name) => self.environment(name),
+            None if self.env_names().is_empty() => Err(ConfigError::NoEnvs {
+                file: self.doc.file.clone(),
+            }),
             None => Err(ConfigError::NoEnvChosen {
                 file: self.doc.file.clone(),
                 known: self.known(),

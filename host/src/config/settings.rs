@@ -146,14 +146,14 @@ impl fmt::Display for PinError {
 
 impl PolicyEntry {
     /// Hashes the file and compares it with the pin. Reads the file only,
-    /// so no policy code has run when this fails.
-    pub fn verify_pin(&self) -> Result<(), PinError> {
+    /// so no policy code has run when this fails. `limit` is the run's
+    /// `wasm_size`: the loader refuses larger files anyway, so they are not
+    /// read whole.
+    pub fn verify_pin(&self, limit: u64) -> Result<(), PinError> {
         let Some(pin) = &self.sha256 else {
             return Ok(());
         };
         let unreadable = |e: std::io::Error| PinError::Unreadable(e.to_string());
-        // The loader refuses larger files anyway; do not read them whole.
-        let limit = crate::limits::Limits::default().wasm_bytes;
         if std::fs::metadata(&self.path).map_err(unreadable)?.len() > limit {
             return Err(PinError::Unreadable(format!(
                 "it is over the {} limit for policies",
@@ -204,6 +204,17 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The largest policy file the environment loads: its `[limits]
+    /// wasm_size`, else gate's default. Values were checked when the file
+    /// was read.
+    pub fn wasm_bytes(&self) -> u64 {
+        let mut limits = crate::limits::Limits::default();
+        if let Some(size) = self.limits.get("wasm_size") {
+            let _ = limits.set("wasm_size", &size.value);
+        }
+        limits.wasm_bytes
+    }
+
     /// These settings over `base`: a value set here wins; params and
     /// secrets merge key by key.
     pub fn over(self, base: Settings) -> Settings {

@@ -292,6 +292,13 @@ fn choosing_an_environment() {
         message.contains("defines environments local, stage: pick one with --env NAME"),
         "{message}"
     );
+    // A file of top-level settings only says what to add, not "none".
+    let bare = self::config("timeout = \"5s\"\n");
+    let message = bare.select(None).unwrap_err().to_string();
+    assert!(
+        message.contains("defines no environment: add an [env.NAME] table"),
+        "{message}"
+    );
     let with_default = self::config("default_env = \"b\"\n[env.a]\n[env.b]\n");
     assert_eq!(with_default.select(None).unwrap().name, "b");
     assert_eq!(with_default.select(Some("a")).unwrap().name, "a");
@@ -342,6 +349,32 @@ decision_log = "logs/decisions.jsonl"
 }
 
 #[test]
+fn pins_are_checked_within_the_environments_wasm_size() {
+    // A pin is checked on what the run would load: the environment's
+    // `wasm_size`, raised or lowered, not gate's default.
+    let dir = temp_dir("pin-size");
+    let bytes = vec![7u8; 2000];
+    std::fs::write(dir.join("p.wasm"), &bytes).unwrap();
+    let digest = crate::policy::sha256_hex(&bytes);
+    let text = format!(
+        "[env.big]\nlimits = {{ wasm_size = \"64MiB\" }}\npolicies = [{{ path = \"p.wasm\", sha256 = \"{digest}\" }}]\n\
+         [env.small]\nlimits = {{ wasm_size = \"1KiB\" }}\npolicies = [{{ path = \"p.wasm\", sha256 = \"{digest}\" }}]\n"
+    );
+    let config = Config::parse(&dir.join("gate.toml"), text).unwrap();
+    let big = config.environment("big").unwrap();
+    assert_eq!(big.settings.wasm_bytes(), 64 << 20);
+    let entry = &big.settings.policies.as_ref().unwrap().value[0];
+    assert_eq!(entry.verify_pin(big.settings.wasm_bytes()), Ok(()));
+    let small = config.environment("small").unwrap();
+    let entry = &small.settings.policies.as_ref().unwrap().value[0];
+    let refused = entry.verify_pin(small.settings.wasm_bytes()).unwrap_err();
+    assert!(
+        refused.to_string().contains("over the 1 KiB limit"),
+        "{refused}"
+    );
+}
+
+#[test]
 fn pins_compare_the_file_digest() {
     let dir = temp_dir("pins");
     std::fs::write(dir.join("p.wasm"), b"abc").unwrap();
@@ -354,15 +387,17 @@ fn pins_compare_the_file_digest() {
     let config = Config::parse(&dir.join("gate.toml"), text).unwrap();
     let environment = config.environment("a").unwrap();
     let policies = &environment.settings.policies.as_ref().unwrap().value;
-    assert_eq!(policies[0].verify_pin(), Ok(()));
+    let limit = environment.settings.wasm_bytes();
+    assert_eq!(limit, crate::limits::Limits::default().wasm_bytes);
+    assert_eq!(policies[0].verify_pin(limit), Ok(()));
     assert_eq!(
-        policies[1].verify_pin(),
+        policies[1].verify_pin(limit),
         Err(PinError::Mismatch {
             expected: "0".repeat(64),
             actual: abc.to_owned()
         })
     );
-    let message = policies[1].verify_pin().unwrap_err().to_string();
+    let message = policies[1].verify_pin(limit).unwrap_err().to_string();
     assert!(
         message.contains(&format!("expected {}", "0".repeat(64))),
         "{message}"
