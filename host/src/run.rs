@@ -62,7 +62,20 @@ impl Prepared {
 
     /// [`Prepared::new`] of a plan already made, so that a command can
     /// refuse what else it was given before any policy is loaded.
-    pub async fn of_plan(plan: Plan, args: &RunArgs) -> anyhow::Result<Prepared> {
+    pub async fn of_plan(mut plan: Plan, args: &RunArgs) -> anyhow::Result<Prepared> {
+        // A recording keeps one attempt per check, and `gate test` replays
+        // it once: a retried check would be written with its first
+        // attempt's answers and its last attempt's outcome, a fixture that
+        // fails the moment it is replayed. `--retry` is refused with
+        // `--record`; gate.toml's `retry` is set aside here.
+        if args.record.is_some() && plan.retry.retries > 0 {
+            plan.retry = Retry::NONE;
+            eprintln!(
+                "gate run: env `{}` sets retry in gate.toml, which --record sets aside: a \
+                 recording keeps one attempt per check",
+                plan.env_name
+            );
+        }
         let checks_at_once = plan.jobs.map_or(DEFAULT_MAX_JOBS, usize::from);
         let runtime = Runtime::with_options(&plan.limits, &args.engine, Some(checks_at_once))?;
         // Policies may read fewer secrets than gate knows; all are redacted,

@@ -126,7 +126,7 @@ pub fn select(
     let total = policies.iter().map(|p| p.info.checks.len()).sum();
     if checks.is_empty() && skips.is_empty() {
         // Nothing named: the run is whole, even of a policy that declares
-        // no checks (the verdict then says no check ran to a decision).
+        // no checks (the verdict then says no blocking check ran to a decision).
         return Ok(Selection {
             names: Names::default(),
             selected: total,

@@ -41,7 +41,9 @@ pub struct Verdict {
 
 /// Fails closed, in this order: any blocking `fail` or `error` fails the
 /// run; else any blocking `inconclusive` makes it inconclusive; else a run
-/// in which no check decided anything is inconclusive too; else it passes.
+/// in which no blocking check decided anything is inconclusive too; else it
+/// passes. Non-blocking checks never change the verdict, so a passing one
+/// cannot stand in for blocking checks that were all skipped.
 pub fn decide(policies: &[PolicyReport]) -> Verdict {
     let blocking = || {
         policies
@@ -71,15 +73,12 @@ pub fn decide(policies: &[PolicyReport]) -> Verdict {
             reason: format!("blocking checks could not decide: {}", undecided.join(", ")),
         };
     }
-    let decided = policies
-        .iter()
-        .flat_map(|p| &p.checks)
-        .any(|c| matches!(c.outcome, Outcome::Pass | Outcome::Warn));
+    let decided = blocking().any(|(_, c)| matches!(c.outcome, Outcome::Pass | Outcome::Warn));
     if !decided {
         return Verdict {
             decision: Decision::Inconclusive,
             exit_code: EXIT_INCONCLUSIVE,
-            reason: "no check ran to a decision (all skipped, or no checks)".into(),
+            reason: "no blocking check ran to a decision (all skipped, or none to run)".into(),
         };
     }
     let skipped = named(&[Outcome::Skipped]);
@@ -168,5 +167,15 @@ mod tests {
         ]));
         assert_eq!(v.exit_code, 0);
         assert!(v.reason.contains("--strict"));
+        // A non-blocking pass decides nothing: with every blocking check
+        // skipped, the run could not measure what gates it.
+        let v = decide(&policy(vec![
+            check("a", true, Skipped),
+            check("b", false, Pass),
+        ]));
+        assert_eq!(v.exit_code, 3, "{}", v.reason);
+        assert!(v.reason.contains("no blocking check ran"), "{}", v.reason);
+        let v = decide(&policy(vec![check("b", false, Warn)]));
+        assert_eq!(v.exit_code, 3, "{}", v.reason);
     }
 }

@@ -596,6 +596,29 @@ fn an_environment_retries_its_checks_and_a_flag_overrides_it() {
         out.stderr
     );
 
+    // --record keeps one attempt per check, so the file's retry is set
+    // aside: the recording holds the answer the check was judged on.
+    let fixture = dir.join("stage.json");
+    let rolling = Stub::sequence(&[503, 200]);
+    let out = fetch(&rolling, &["--record", fixture.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{}", out.all_output());
+    assert!(out.stderr.contains("--record sets aside"), "{}", out.stderr);
+    assert_eq!(rolling.requests().len(), 1);
+    let recording: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
+    let text = recording.to_string();
+    assert!(
+        text.contains("503") && !text.contains("\"status\":200"),
+        "{text}"
+    );
+    let replay = Gate::new(["test"]).arg(guest("fetch")).arg(&fixture).run();
+    assert_eq!(
+        replay.code,
+        0,
+        "the fixture replays as recorded: {}",
+        replay.all_output()
+    );
+
     // Bad values are named with the file, line and key.
     for (text, expected) in [
         (
@@ -796,7 +819,7 @@ fn a_policy_of_no_checks_is_inconclusive() {
         report["verdict"]["reason"]
             .as_str()
             .unwrap()
-            .contains("no check ran to a decision"),
+            .contains("no blocking check ran to a decision"),
         "{report}"
     );
     assert_eq!(report["policies"][0]["name"], "bench", "{report}");
