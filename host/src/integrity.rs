@@ -127,15 +127,13 @@ impl KeySource {
         };
         let (text, inline) = match self {
             KeySource::File(path) => {
-                let size = std::fs::metadata(path)
-                    .map_err(|e| bad(format!("cannot read it: {e}")))?
-                    .len();
                 // A public key file is two short lines.
-                if size > 4096 {
-                    return Err(bad("is not a minisign public key (too large)".into()));
-                }
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| bad(format!("cannot read it: {e}")))?;
+                let text = crate::files::read_text_capped(path, 4096).map_err(|e| match e {
+                    crate::files::ReadError::TooLarge { .. } => {
+                        bad("is not a minisign public key (too large)".into())
+                    }
+                    e => bad(format!("cannot read it: {e}")),
+                })?;
                 (text, false)
             }
             KeySource::Inline(key) => (key.clone(), true),
@@ -399,8 +397,11 @@ fn verify_signature(
         signature: rule.signature.clone(),
         reason,
     };
-    let text = match std::fs::metadata(&rule.signature) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    use crate::files::ReadError;
+    // A signature is four lines; a trusted comment is short.
+    let text = match crate::files::read_text_capped(&rule.signature, 64 << 10) {
+        Ok(text) => text,
+        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(IntegrityError::Unsigned {
                 path: path.to_owned(),
                 signature: rule.signature.clone(),
@@ -408,13 +409,10 @@ fn verify_signature(
                 key_id: trusted.id,
             });
         }
-        Err(e) => return Err(bad(format!("cannot read it: {e}"))),
-        // A signature is four lines; a trusted comment is short.
-        Ok(meta) if meta.len() > 64 << 10 => {
+        Err(ReadError::TooLarge { .. }) => {
             return Err(bad("it is not a minisign signature (too large)".into()));
         }
-        Ok(_) => std::fs::read_to_string(&rule.signature)
-            .map_err(|e| bad(format!("cannot read it: {e}")))?,
+        Err(e) => return Err(bad(format!("cannot read it: {e}"))),
     };
     check_signature(path, bytes, rule, &trusted, &text, actual)
 }

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod decision_log;
 pub mod env_cmd;
+pub mod files;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use crate::files::ReadError;
 use crate::units::format_size;
 
 /// The package every policy is built against.
@@ -69,21 +70,22 @@ fn compatible_range() -> String {
     }
 }
 
-/// The file's bytes, read with the size cap applied before reading it whole.
+/// The file's bytes, if it is a regular file within the size cap.
 pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, LoadError> {
     let read_error = |source| LoadError::Read {
         path: path.to_owned(),
         source,
     };
-    let size = std::fs::metadata(path).map_err(read_error)?.len();
-    if size > limit {
-        return Err(LoadError::TooLarge {
+    let bytes = crate::files::read_capped(path, limit).map_err(|error| match error {
+        ReadError::Io(source) => read_error(source),
+        ReadError::NotAFile => read_error(std::io::Error::other(error.to_string())),
+        ReadError::TooLarge { size, limit } => LoadError::TooLarge {
             path: path.to_owned(),
-            size,
+            // Grown while read: more than the limit, at least.
+            size: size.unwrap_or(limit + 1),
             limit,
-        });
-    }
-    let bytes = std::fs::read(path).map_err(read_error)?;
+        },
+    })?;
     vet(path, &bytes)?;
     Ok(bytes)
 }

@@ -530,7 +530,8 @@ fn flatten(path: &str, value: &Value, out: &mut BTreeMap<String, String>) {
 /// Reads and validates a fixture: its schema, that every call is one gate
 /// knows, and that every answer parses.
 pub fn load(path: &Path) -> anyhow::Result<Fixture> {
-    let text = std::fs::read_to_string(path)
+    // Bodies make fixtures big, but not this big; a device or FIFO is refused.
+    let text = crate::files::read_text_capped(path, 1 << 30)
         .map_err(|e| anyhow::anyhow!("cannot read the fixture {}: {e}", path.display()))?;
     let fixture: Fixture = serde_json::from_str(&text).map_err(|e| {
         anyhow::anyhow!(

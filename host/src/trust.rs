@@ -323,10 +323,11 @@ pub fn untrusted_reason(error: &rustls::Error, self_signed: bool) -> String {
 }
 
 fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, TrustError> {
-    std::fs::read(path).map_err(|source| TrustError::Read {
+    // PEM bundles are kilobytes, the system's whole CA store under 1 MiB.
+    crate::files::read_capped(path, 16 << 20).map_err(|source| TrustError::Read {
         what,
         path: path.to_owned(),
-        source,
+        source: source.into(),
     })
 }
 

@@ -124,6 +124,28 @@ fn missing_file() {
 }
 
 #[test]
+fn a_fifo_or_device_is_refused_not_read() {
+    // A FIFO would block gate in `open` with nothing to end the wait;
+    // /dev/zero reads as 0 bytes long and never ends.
+    let fifo = write("fifo.wasm", b"");
+    std::fs::remove_file(&fifo).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for path in [fifo.as_path(), Path::new("/dev/zero")] {
+        let out = run(path);
+        assert_eq!(out.code, 2, "{}", out.all_output());
+        assert!(out.stderr.contains("not a regular file"), "{}", out.stderr);
+    }
+    // gate inspect and gate verify read policies the same way.
+    let out = Gate::new(["inspect", "/dev/zero"]).run();
+    assert_eq!(out.code, 2, "{}", out.all_output());
+    assert!(out.stderr.contains("not a regular file"), "{}", out.stderr);
+}
+
+#[test]
 fn oversized_file_is_refused_before_compiling() {
     let mut bytes = b"\0asm\x0d\0\x01\0".to_vec();
     bytes.resize(33 << 20, 0);

@@ -146,10 +146,13 @@ impl Config {
     /// Reads and parses the file; syntax, shape and unknown keys are checked
     /// here, values later.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        // No real gate.toml comes near this; a device or FIFO is refused.
+        const CAP: u64 = 16 << 20;
+        let text =
+            crate::files::read_text_capped(path, CAP).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source: source.into(),
+            })?;
         Config::parse(path, text)
     }
 

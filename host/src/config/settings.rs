@@ -153,14 +153,13 @@ impl PolicyEntry {
         let Some(pin) = &self.sha256 else {
             return Ok(());
         };
-        let unreadable = |e: std::io::Error| PinError::Unreadable(e.to_string());
-        if std::fs::metadata(&self.path).map_err(unreadable)?.len() > limit {
-            return Err(PinError::Unreadable(format!(
+        let bytes = crate::files::read_capped(&self.path, limit).map_err(|e| match e {
+            crate::files::ReadError::TooLarge { .. } => PinError::Unreadable(format!(
                 "it is over the {} limit for policies",
                 crate::units::format_size(limit)
-            )));
-        }
-        let bytes = std::fs::read(&self.path).map_err(unreadable)?;
+            )),
+            e => PinError::Unreadable(e.to_string()),
+        })?;
         let actual = crate::policy::sha256_hex(&bytes);
         if actual == pin.value {
             Ok(())

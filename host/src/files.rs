@@ -1,0 +1,113 @@
+//! Reading a file a user named: a policy, a key, a signature, a config, a
+//! fixture. The path may be anything, so it is read only if it is a regular
+//! file, and never past a cap: a FIFO would block gate in `open` or `read`
+//! with no deadline to end it, and a device such as `/dev/zero` (whose
+//! length reads as 0) would be read until memory runs out.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("it is not a regular file (a directory, FIFO, socket or device)")]
+    NotAFile,
+    #[error("it is {} bytes, over the {limit}-byte cap", .size.map_or("more".to_owned(), |s| s.to_string()))]
+    TooLarge {
+        /// As the file system said, or `None` when it grew while being read.
+        size: Option<u64>,
+        limit: u64,
+    },
+}
+
+impl From<ReadError> for io::Error {
+    /// For errors that carry an `io::Error`: the reason, as its text.
+    fn from(error: ReadError) -> io::Error {
+        match error {
+            ReadError::Io(error) => error,
+            other => io::Error::other(other.to_string()),
+        }
+    }
+}
+
+/// The whole of `path` if it is a regular file of at most `limit` bytes.
+pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    // Non-blocking, so that opening a FIFO returns at once (it blocks until
+    // a writer comes otherwise); it changes nothing for a regular file.
+    let file = File::options()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    // The opened file's own type and size: the path may have changed since
+    // anyone looked at it.
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(ReadError::NotAFile);
+    }
+    if metadata.len() > limit {
+        return Err(ReadError::TooLarge {
+            size: Some(metadata.len()),
+            limit,
+        });
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge { size: None, limit });
+    }
+    Ok(bytes)
+}
+
+/// [`read_capped`] of a text file.
+pub fn read_text_capped(path: &Path, limit: u64) -> Result<String, ReadError> {
+    String::from_utf8(read_capped(path, limit)?)
+        .map_err(|e| ReadError::Io(io::Error::new(io::ErrorKind::InvalidData, e.utf8_error())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regular_files_within_the_cap_only() {
+        let dir = std::env::temp_dir().join(format!("gate-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("f");
+        std::fs::write(&file, b"12345").unwrap();
+        assert_eq!(read_capped(&file, 5).unwrap(), b"12345");
+        assert!(matches!(
+            read_capped(&file, 4),
+            Err(ReadError::TooLarge {
+                size: Some(5),
+                limit: 4
+            })
+        ));
+        assert!(matches!(read_capped(&dir, 100), Err(ReadError::NotAFile)));
+        // A device reads as 0 bytes long and never ends.
+        assert!(matches!(
+            read_capped(Path::new("/dev/zero"), 100),
+            Err(ReadError::NotAFile)
+        ));
+        // A FIFO with no writer: refused at once, not waited on.
+        let fifo = dir.join("fifo");
+        let _ = std::fs::remove_file(&fifo);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert!(matches!(read_capped(&fifo, 100), Err(ReadError::NotAFile)));
+        assert!(matches!(
+            read_capped(&dir.join("missing"), 100),
+            Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound
+        ));
+        std::fs::write(&file, [0xff, 0xfe]).unwrap();
+        assert!(read_text_capped(&file, 10).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
