@@ -219,6 +219,30 @@ fn engine_key(engine: &Engine) -> String {
     hex(&hasher.0.finalize()[..16])
 }
 
+/// Whether `name` is an entry gate writes, `<sha256>-<engine key>.cwasm`
+/// in lower-case hex: the cache dir may be one the user shares with other
+/// tools (`wasmtime compile` writes `.cwasm` files too), and `gate cache
+/// clear` and the sweep remove only gate's own files.
+fn is_entry_name(name: &str) -> bool {
+    let lower_hex = |s: &str, len: usize| {
+        s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    name.strip_suffix(&format!(".{ENTRY_EXTENSION}"))
+        .and_then(|stem| stem.split_once('-'))
+        .is_some_and(|(sha256, key)| lower_hex(sha256, 64) && lower_hex(key, 32))
+}
+
+/// Whether `name` is a temporary file of gate's, `.tmp-<pid>-<nanos>`.
+fn is_temporary_name(name: &str) -> bool {
+    name.strip_prefix(".tmp-")
+        .and_then(|rest| rest.split_once('-'))
+        .is_some_and(|(pid, nanos)| {
+            [pid, nanos]
+                .iter()
+                .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -431,12 +455,9 @@ fn sweep(dir: &Path, remove: Remove) -> Result<Summary, CacheError> {
         let entry = entry.map_err(read_error)?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let ours = name.starts_with(".tmp-")
-            || Path::new(&*name)
-                .extension()
-                .is_some_and(|e| e == ENTRY_EXTENSION);
+        let temporary = is_temporary_name(&name);
         let meta = entry.metadata().map_err(read_error)?;
-        if !ours || !meta.file_type().is_file() {
+        if !(temporary || is_entry_name(&name)) || !meta.file_type().is_file() {
             continue;
         }
         let removed = match remove {
@@ -452,7 +473,7 @@ fn sweep(dir: &Path, remove: Remove) -> Result<Summary, CacheError> {
                 Err(e) => return Err(read_error(e)),
             }
         }
-        if (removed || matches!(remove, Remove::Nothing)) && !name.starts_with(".tmp-") {
+        if (removed || matches!(remove, Remove::Nothing)) && !temporary {
             summary.entries += 1;
             summary.bytes += meta.len();
         }
@@ -550,16 +571,29 @@ mod tests {
     fn entries_unused_for_a_month_are_removed_and_nothing_else() {
         let dir = temp_dir("unused");
         create_private_dir(&dir).unwrap();
-        let stale = dir.join("stale.cwasm");
-        let recent = dir.join("recent.cwasm");
+        let entry = |sha: char| {
+            dir.join(format!(
+                "{}-{}.cwasm",
+                sha.to_string().repeat(64),
+                "0".repeat(32)
+            ))
+        };
+        let stale = entry('a');
+        let recent = entry('b');
         let leftover = dir.join(".tmp-1-2");
         let foreign = dir.join("notes.txt");
-        for path in [&stale, &recent, &leftover, &foreign] {
+        // Another tool's compiled module and temporary file, in a cache dir
+        // shared with it.
+        let wasmtime = dir.join("app.cwasm");
+        let other_tmp = dir.join(".tmp-build");
+        for path in [&stale, &recent, &leftover, &foreign, &wasmtime, &other_tmp] {
             fs::write(path, b"x").unwrap();
         }
         set_used(&stale, 31);
         set_used(&leftover, 31);
         set_used(&foreign, 400);
+        set_used(&wasmtime, 400);
+        set_used(&other_tmp, 400);
         set_used(&recent, 29);
         let now = SystemTime::now();
         let removed = sweep(&dir, Remove::UnusedSince(now - UNUSED_FOR)).unwrap();
@@ -569,8 +603,14 @@ mod tests {
         );
         assert!(!stale.exists() && !leftover.exists());
         assert!(
-            recent.exists() && foreign.exists(),
+            recent.exists() && foreign.exists() && wasmtime.exists() && other_tmp.exists(),
             "used entries and other files stay"
+        );
+        sweep(&dir, Remove::All).unwrap();
+        assert!(!recent.exists());
+        assert!(
+            foreign.exists() && wasmtime.exists() && other_tmp.exists(),
+            "clear removes gate's files only"
         );
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -221,14 +221,19 @@ fn entries_unused_for_a_month_go_when_an_entry_is_written() {
     run(&dir);
     let bench = entries(&dir).pop().unwrap();
     // Two more entries: a policy last run 31 days ago, one 2 days ago.
-    let stale = dir.join("stale.cwasm");
-    let recent = dir.join("recent.cwasm");
+    let name = bench.file_name().unwrap().to_str().unwrap().to_owned();
+    let (_, engine_key) = name.split_once('-').unwrap();
+    let stale = dir.join(format!("{}-{engine_key}", "a".repeat(64)));
+    let recent = dir.join(format!("{}-{engine_key}", "b".repeat(64)));
     let notes = dir.join("notes.txt");
-    for path in [&stale, &recent, &notes] {
+    // What another tool keeps in a directory it shares with gate's cache.
+    let wasmtime = dir.join("app.cwasm");
+    for path in [&stale, &recent, &notes, &wasmtime] {
         fs::copy(&bench, path).unwrap();
     }
     set_used(&stale, 31);
     set_used(&notes, 31);
+    set_used(&wasmtime, 31);
     set_used(&recent, 2);
     set_used(&bench, 2);
 
@@ -250,7 +255,11 @@ fn entries_unused_for_a_month_go_when_an_entry_is_written() {
     );
     assert!(!stale.exists(), "unused for 31 days");
     assert!(recent.exists() && bench.exists(), "used within the month");
-    assert!(notes.exists(), "not gate's file");
-    assert_eq!(entries(&dir).len(), 3, "bench, recent and tls");
+    assert!(notes.exists() && wasmtime.exists(), "not gate's files");
+    assert_eq!(
+        entries(&dir).len(),
+        4,
+        "bench, recent, tls and the other tool's"
+    );
     let _ = fs::remove_dir_all(&dir);
 }
