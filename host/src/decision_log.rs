@@ -197,18 +197,36 @@ pub struct Stats {
     pub partial: usize,
 }
 
-/// Reads a log; lines that are not decisions are reported by number.
-pub fn read(path: &Path) -> Result<Vec<Decision>, String> {
-    let text = std::fs::read_to_string(path)
+/// A decision log as read: its decisions, and each line that is not one.
+#[derive(Debug, Default)]
+pub struct Log {
+    pub decisions: Vec<Decision>,
+    /// `FILE:LINE: not a decision: why`, one per line left out.
+    pub unreadable: Vec<String>,
+}
+
+/// Reads a log. A line that is not a decision (one cut short by a full
+/// disk or a killed process, with the next decision appended to it) is left
+/// out and named, so that one torn write does not hide the whole history.
+pub fn read(path: &Path) -> Result<Log, String> {
+    // A log is never rotated by gate, so the cap is generous; a device or
+    // FIFO is refused rather than read forever.
+    let text = crate::files::read_text_capped(path, 4 << 30)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(n, line)| {
-            serde_json::from_str(line)
-                .map_err(|e| format!("{}:{}: not a decision: {e}", path.display(), n + 1))
-        })
-        .collect()
+    let mut log = Log::default();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(line) {
+            Ok(decision) => log.decisions.push(decision),
+            Err(e) => {
+                log.unreadable
+                    .push(format!("{}:{}: not a decision: {e}", path.display(), n + 1))
+            }
+        }
+    }
+    Ok(log)
 }
 
 /// Metrics per environment, plus `*` for all together.
@@ -236,7 +254,9 @@ fn stats_of(decisions: &[&Decision]) -> Stats {
         partial: partial.len(),
         ..Stats::default()
     };
-    let mut restore_total = 0u64;
+    // In f64: timestamps come from a file anyone may have edited, and a sum
+    // of u64 seconds could overflow.
+    let mut restore_total = 0f64;
     // Per environment, the time of the first failure not yet restored.
     let mut broken_since: BTreeMap<&str, u64> = BTreeMap::new();
     for d in &sorted {
@@ -244,7 +264,7 @@ fn stats_of(decisions: &[&Decision]) -> Stats {
             "pass" | "healthy" => {
                 stats.passed += 1;
                 if let Some(since) = broken_since.remove(d.env.as_str()) {
-                    restore_total += d.unix.saturating_sub(since);
+                    restore_total += d.unix.saturating_sub(since) as f64;
                     stats.restores += 1;
                 }
             }
@@ -265,7 +285,7 @@ fn stats_of(decisions: &[&Decision]) -> Stats {
         stats.change_failure_rate = Some(stats.failed as f64 / decided as f64);
     }
     if stats.restores > 0 {
-        stats.mean_time_to_restore_s = Some(restore_total as f64 / stats.restores as f64);
+        stats.mean_time_to_restore_s = Some(restore_total / stats.restores as f64);
     }
     stats
 }
@@ -280,7 +300,8 @@ pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std
     )?;
     for (env, s) in stats {
         let mttr = s.mean_time_to_restore_s.map_or("-".to_owned(), |secs| {
-            crate::units::format_duration(std::time::Duration::from_secs_f64(secs))
+            std::time::Duration::try_from_secs_f64(secs)
+                .map_or_else(|_| format!("{secs:.0}s"), crate::units::format_duration)
         });
         let env = if env == "*" { "(all)" } else { env };
         writeln!(
@@ -307,8 +328,26 @@ pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std
 
 /// `gate log stats PATH`.
 pub fn command(args: crate::cli::LogStatsArgs) -> anyhow::Result<i32> {
-    let decisions = read(&args.path).map_err(anyhow::Error::msg)?;
-    let stats = stats(&decisions);
+    let log = read(&args.path).map_err(anyhow::Error::msg)?;
+    if !log.unreadable.is_empty() {
+        const SHOWN: usize = 5;
+        for line in log.unreadable.iter().take(SHOWN) {
+            eprintln!("gate log stats: {line} (left out)");
+        }
+        if log.unreadable.len() > SHOWN {
+            eprintln!(
+                "gate log stats: … and {} more lines that are not decisions (left out)",
+                log.unreadable.len() - SHOWN
+            );
+        }
+        if log.decisions.is_empty() {
+            anyhow::bail!(
+                "{} holds no decision gate can read: is it a decision log (--decision-log)?",
+                args.path.display()
+            );
+        }
+    }
+    let stats = stats(&log.decisions);
     let mut stdout = std::io::stdout().lock();
     match args.format {
         crate::report::Format::Human => write_stats(&stats, &mut stdout)?,
@@ -352,14 +391,27 @@ mod tests {
         append(&path, &decision("prod", 200, "rollback")).unwrap();
         let read_back = read(&path).unwrap();
         assert_eq!(
-            read_back,
+            read_back.decisions,
             [
                 decision("prod", 100, "pass"),
                 decision("prod", 200, "rollback")
             ]
         );
-        std::fs::write(&path, "{\"not\":1}\n").unwrap();
-        assert!(read(&path).unwrap_err().contains(":1: not a decision"));
+        assert!(read_back.unreadable.is_empty());
+        // A torn append: the next decision lands on the cut line. Both are
+        // lost, the rest of the history is not.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (first, second) = text.split_once('\n').unwrap();
+        let torn = format!("{}{second}{first}\n", &first[..first.len() / 2]);
+        std::fs::write(&path, torn).unwrap();
+        let log = read(&path).unwrap();
+        assert_eq!(log.decisions, [decision("prod", 100, "pass")]);
+        assert_eq!(log.unreadable.len(), 1, "{:?}", log.unreadable);
+        assert!(
+            log.unreadable[0].contains(":1: not a decision"),
+            "{:?}",
+            log.unreadable
+        );
         std::fs::remove_file(&path).unwrap();
     }
 
@@ -389,6 +441,25 @@ mod tests {
         let all = &stats["*"];
         assert_eq!(all.decisions, 7);
         assert_eq!(all.mean_time_to_restore_s, Some(200.0));
+    }
+
+    #[test]
+    fn edited_timestamps_cannot_overflow_the_figures() {
+        let at_the_end_of_time = |env: &str| Decision {
+            unix: u64::MAX,
+            ..decision(env, 0, "pass")
+        };
+        let log = [
+            decision("a", 0, "fail"),
+            at_the_end_of_time("a"),
+            decision("b", 0, "fail"),
+            at_the_end_of_time("b"),
+        ];
+        let stats = stats(&log);
+        assert_eq!(stats["*"].mean_time_to_restore_s, Some(u64::MAX as f64));
+        let mut text = Vec::new();
+        write_stats(&stats, &mut text).unwrap();
+        assert!(String::from_utf8(text).unwrap().contains("(all)"));
     }
 
     #[test]
