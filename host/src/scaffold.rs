@@ -196,9 +196,11 @@ fn sdk_dependency(dir: &Path, sdk: Option<&Path>) -> anyhow::Result<SdkDependenc
 /// When `dir` lies inside gate's repository, the path from it to the
 /// repository's `guest-sdk/`.
 fn repository_sdk(dir: &Path) -> Option<PathBuf> {
-    let absolute = std::path::absolute(dir).ok()?;
+    // Counting parents is only right on a path without `..` in it:
+    // `repo/../x` is two levels below `/`, not three.
+    let resolved = resolved(&std::path::absolute(dir).ok()?);
     let mut depth = 0;
-    let mut ancestor = absolute.as_path();
+    let mut ancestor = resolved.as_path();
     loop {
         // `dir` itself does not exist yet; start from its parent.
         ancestor = ancestor.parent()?;
@@ -209,6 +211,26 @@ fn repository_sdk(dir: &Path) -> Option<PathBuf> {
             return Some(relative);
         }
     }
+}
+
+/// An absolute `path` as the file system will resolve it once created:
+/// the part that exists canonicalized (links and `..` resolved), `.` and
+/// `..` applied to the rest.
+fn resolved(path: &Path) -> PathBuf {
+    let mut resolved = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                resolved.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => resolved.push(other),
+        }
+        if let Ok(canonical) = resolved.canonicalize() {
+            resolved = canonical;
+        }
+    }
+    resolved
 }
 
 fn is_sdk(dir: &Path) -> bool {
@@ -379,6 +401,21 @@ mod tests {
         assert_eq!(
             repository_sdk(&root.join("mine")).unwrap(),
             Path::new("../guest-sdk")
+        );
+        // `..` leads out of a folder, not one level further down.
+        assert_eq!(
+            repository_sdk(&root.join("policies/../mine")).unwrap(),
+            Path::new("../guest-sdk")
+        );
+        assert_eq!(
+            repository_sdk(&root.join("policies/./x/../new-one")).unwrap(),
+            Path::new("../../guest-sdk")
+        );
+        let outside = root.join("..").join("gate-scaffold-test-outside");
+        assert_ne!(
+            repository_sdk(&outside),
+            Some(PathBuf::from("../../guest-sdk")),
+            "a project beside the repository is not inside it"
         );
     }
 
