@@ -290,8 +290,13 @@ impl Schedule {
         let rounds = match window {
             Window::Rounds(rounds) => rounds,
             Window::Lasting(duration) => {
-                let fit = (duration.as_secs_f64() / interval.as_secs_f64()).floor();
-                if fit > f64::from(MAX_ROUNDS) {
+                // Whole nanoseconds: in floating point, 1.2 s / 400 ms is
+                // 2.9999999999999996, which would floor to 2 rounds, not 3.
+                let fit = duration
+                    .as_nanos()
+                    .checked_div(interval.as_nanos())
+                    .ok_or_else(|| "the interval between rounds must be above zero".to_owned())?;
+                if fit > u128::from(MAX_ROUNDS) {
                     return Err(format!(
                         "a {} window with a round every {} is {fit} rounds, more than the {MAX_ROUNDS} \
                          a window may have: lengthen the interval or shorten the duration",
@@ -299,7 +304,8 @@ impl Schedule {
                         crate::units::duration_as_written(interval),
                     ));
                 }
-                (fit as u32).max(1)
+                // At most MAX_ROUNDS here, so it fits.
+                u32::try_from(fit).unwrap_or(MAX_ROUNDS).max(1)
             }
         };
         Ok(Schedule { interval, rounds })
@@ -1132,6 +1138,22 @@ mod tests {
             "a 5h window with a round every 1ms is 18000000 rounds, more than the 100000 a \
              window may have: lengthen the interval or shorten the duration"
         );
+        // Whole intervals, counted exactly: 1.2 s holds three of 400 ms
+        // (in floating point it held two).
+        let exact = Resolved::from(
+            &watch_args(&["--duration", "1.2s", "--interval", "400ms"]),
+            &none,
+            None,
+        )
+        .unwrap();
+        assert_eq!(exact.schedule.rounds, 3);
+        let just_short = Resolved::from(
+            &watch_args(&["--duration", "1199ms", "--interval", "400ms"]),
+            &none,
+            None,
+        )
+        .unwrap();
+        assert_eq!(just_short.schedule.rounds, 2);
         // A window shorter than the interval still runs one round.
         let short = Resolved::from(&watch_args(&["--duration", "1s"]), &none, None).unwrap();
         assert_eq!(short.schedule.rounds, 1);
