@@ -188,11 +188,23 @@ impl Tally {
     /// only if some round passed.
     pub fn at_end(&self) -> (WatchDecision, String) {
         if self.passed == 0 {
+            // Only the kinds of round the window had: "0 errored" beside a
+            // window of failures would name a cause that was not there.
+            let had: Vec<String> = [
+                (self.failed, "failed"),
+                (self.errored, "errored"),
+                (self.inconclusive, "inconclusive"),
+            ]
+            .iter()
+            .filter(|(count, _)| *count > 0)
+            .map(|(count, kind)| format!("{count} {kind}"))
+            .collect();
             (
                 WatchDecision::Rollback,
                 format!(
-                    "no round passed in the whole window ({} errored, {} inconclusive): errors are never healthy",
-                    self.errored, self.inconclusive
+                    "no round passed in the whole window ({}, each within its limit): \
+                     a window without a passing round is never healthy",
+                    had.join(", ")
                 ),
             )
         } else {
@@ -312,18 +324,30 @@ impl Schedule {
     }
 }
 
-/// Checks that did not pass in any round, as `policy/check`, first seen
-/// first.
+/// Whether `check` is one of those that made `round` end as it did: a
+/// blocking check that failed or errored, or, in a round that ended
+/// inconclusive, one that was inconclusive. A window of inconclusive rounds
+/// rolls back (or ends inconclusive) because of those checks, so they are
+/// named too; in a round that failed, an inconclusive check changed nothing.
+fn made_the_round(round: &Round, check: &crate::report::CheckReport) -> bool {
+    check.blocking
+        && match check.outcome {
+            Outcome::Fail | Outcome::Error => true,
+            Outcome::Inconclusive => round.outcome == RoundOutcome::Inconclusive,
+            Outcome::Pass | Outcome::Warn | Outcome::Skipped => false,
+        }
+}
+
+/// The checks that made some round fail, error or end inconclusive
+/// ([`made_the_round`]), as `policy/check`, first seen first.
 fn troubled_checks(rounds: &[Round]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for round in rounds {
         for policy in &round.policies {
-            for check in policy.checks.iter().filter(|c| c.blocking) {
-                if matches!(check.outcome, Outcome::Fail | Outcome::Error) {
-                    let name = format!("{}/{}", policy.name, check.name);
-                    if !names.contains(&name) {
-                        names.push(name);
-                    }
+            for check in policy.checks.iter().filter(|c| made_the_round(round, c)) {
+                let name = format!("{}/{}", policy.name, check.name);
+                if !names.contains(&name) {
+                    names.push(name);
                 }
             }
         }
@@ -341,24 +365,32 @@ fn evidence(check: &crate::report::CheckReport) -> Option<String> {
         .map(crate::report::Measurement::brief)
 }
 
-/// The troubled checks of the last round that had any, with what they
-/// measured or why they errored, for the decision line:
+/// The checks that made the last round that did not pass end as it did
+/// ([`made_the_round`]), with what they measured or why they did not
+/// decide, for the decision line:
 /// `round 3: prod/error-rate fail: error_rate 0.25 ratio, limit < 0.01`.
 fn last_evidence(rounds: &[Round]) -> Option<String> {
     let round = rounds
         .iter()
         .rev()
-        .find(|r| matches!(r.outcome, RoundOutcome::Fail | RoundOutcome::Error))?;
+        .find(|r| r.outcome != RoundOutcome::Pass)?;
     let checks: Vec<String> = round
         .policies
         .iter()
         .flat_map(|p| p.checks.iter().map(move |c| (p, c)))
-        .filter(|(_, c)| c.blocking && matches!(c.outcome, Outcome::Fail | Outcome::Error))
+        .filter(|(_, c)| made_the_round(round, c))
         .map(|(p, c)| {
             let why = evidence(c).unwrap_or_else(|| crate::text::truncate(&c.message, 120));
             format!("{}/{} {}: {why}", p.name, c.name, c.outcome)
         })
         .collect();
+    if checks.is_empty() {
+        // Inconclusive with no inconclusive check: nothing decided at all.
+        return Some(format!(
+            "round {}: no check reached a decision",
+            round.round
+        ));
+    }
     Some(format!("round {}: {}", round.round, checks.join("; ")))
 }
 
@@ -991,6 +1023,140 @@ mod tests {
             play(&[Pass, Inconclusive, Pass], one),
             (WatchDecision::Healthy, 3)
         );
+    }
+
+    #[test]
+    fn a_window_without_a_passing_round_says_which_rounds_it_had() {
+        let tolerant = WatchLimits {
+            failure_limit: 2,
+            ..WatchLimits::default()
+        };
+        let mut tally = Tally::default();
+        for _ in 0..2 {
+            assert_eq!(tally.record(Fail, &tolerant), None);
+        }
+        assert_eq!(
+            tally.at_end(),
+            (
+                WatchDecision::Rollback,
+                "no round passed in the whole window (2 failed, each within its limit): a window \
+                 without a passing round is never healthy"
+                    .to_owned()
+            )
+        );
+        let lenient = WatchLimits {
+            consecutive_error_limit: 10,
+            inconclusive_limit: 10,
+            ..WatchLimits::default()
+        };
+        let mut tally = Tally::default();
+        for outcome in [Error, Inconclusive, Error] {
+            assert_eq!(tally.record(outcome, &lenient), None);
+        }
+        assert_eq!(
+            tally.at_end().1,
+            "no round passed in the whole window (2 errored, 1 inconclusive, each within its \
+             limit): a window without a passing round is never healthy"
+        );
+    }
+
+    fn check(name: &str, outcome: Outcome) -> crate::report::CheckReport {
+        crate::report::CheckReport {
+            name: name.into(),
+            description: String::new(),
+            blocking: true,
+            needs: vec![],
+            outcome,
+            message: format!("{name} said {outcome}"),
+            error: None,
+            measurements: vec![],
+            duration_ms: 1.0,
+            attempts: None,
+            earlier_attempts: vec![],
+            calls: vec![],
+            log: vec![],
+        }
+    }
+
+    fn round(n: u32, checks: Vec<crate::report::CheckReport>) -> Round {
+        let policies = vec![PolicyReport {
+            path: "p.wasm".into(),
+            name: "p".into(),
+            version: "1.0.0".into(),
+            kind: "trigger".into(),
+            sha256: String::new(),
+            wit_version: String::new(),
+            duration_ms: 1.0,
+            checks,
+        }];
+        Round {
+            round: n,
+            started_at: String::new(),
+            outcome: RoundOutcome::of(&policies),
+            policies,
+        }
+    }
+
+    #[test]
+    fn a_window_of_inconclusive_rounds_names_the_checks_that_made_them() {
+        let rounds = [
+            round(
+                1,
+                vec![
+                    check("up", Outcome::Pass),
+                    check("p95", Outcome::Inconclusive),
+                ],
+            ),
+            round(
+                2,
+                vec![
+                    check("up", Outcome::Inconclusive),
+                    check("p95", Outcome::Inconclusive),
+                ],
+            ),
+        ];
+        assert_eq!(troubled_checks(&rounds), ["p/p95", "p/up"]);
+        assert_eq!(
+            last_evidence(&rounds).unwrap(),
+            "round 2: p/up inconclusive: up said inconclusive; p/p95 inconclusive: p95 said \
+             inconclusive"
+        );
+        // Nothing decided at all, not even inconclusive.
+        let undecided = [round(1, vec![check("up", Outcome::Skipped)])];
+        assert_eq!(undecided[0].outcome, Inconclusive);
+        assert!(troubled_checks(&undecided).is_empty());
+        assert_eq!(
+            last_evidence(&undecided).unwrap(),
+            "round 1: no check reached a decision"
+        );
+    }
+
+    #[test]
+    fn an_inconclusive_check_beside_a_failure_is_not_named() {
+        let rounds = [
+            round(
+                1,
+                vec![
+                    check("up", Outcome::Fail),
+                    check("p95", Outcome::Inconclusive),
+                ],
+            ),
+            round(
+                2,
+                vec![check("up", Outcome::Pass), check("p95", Outcome::Pass)],
+            ),
+        ];
+        assert_eq!(troubled_checks(&rounds), ["p/up"]);
+        assert_eq!(
+            last_evidence(&rounds).unwrap(),
+            "round 1: p/up fail: up said fail"
+        );
+        // Errors are named in a failed round, as before.
+        let mixed = [round(
+            1,
+            vec![check("up", Outcome::Error), check("p95", Outcome::Fail)],
+        )];
+        assert_eq!(troubled_checks(&mixed), ["p/up", "p/p95"]);
     }
 
     fn watch_args(flags: &[&str]) -> crate::cli::WatchArgs {
