@@ -427,6 +427,27 @@ fn progress_line(
     )
 }
 
+/// When the round after one that was due at `due` starts, the last round
+/// having ended at `now`: an interval after `due`, so that rounds keep a
+/// fixed rate; but if that time has passed (the round took longer than the
+/// interval), an interval after `now`, and the fixed rate goes on from
+/// there. Catching up instead would run the rounds missed meanwhile back to
+/// back: several measurements of one moment, which could use up
+/// `--failure-limit` in a second. Argo Rollouts likewise waits a whole
+/// interval after a measurement before the next.
+fn next_round(
+    due: tokio::time::Instant,
+    now: tokio::time::Instant,
+    interval: Duration,
+) -> tokio::time::Instant {
+    let on_time = due + interval;
+    if on_time >= now {
+        on_time
+    } else {
+        now + interval
+    }
+}
+
 /// Options of `gate watch` beyond those of `gate run`.
 #[derive(Debug, Clone)]
 pub struct WatchOptions {
@@ -551,8 +572,10 @@ pub async fn watch(
             }
         }
     }
-    // Rounds start at a fixed rate from here, whatever each one took.
+    // Rounds start at a fixed rate from here, but for one that overran its
+    // interval (see `next_round`).
     let window_started = tokio::time::Instant::now();
+    let mut due = window_started;
     let rounds_to_run = if early.is_some() { 0 } else { schedule.rounds };
 
     for n in 1..=rounds_to_run {
@@ -592,9 +615,9 @@ pub async fn watch(
         if n == schedule.rounds {
             break;
         }
-        let next = window_started + schedule.interval * n;
+        due = next_round(due, tokio::time::Instant::now(), schedule.interval);
         tokio::select! {
-            () = tokio::time::sleep_until(next) => {}
+            () = tokio::time::sleep_until(due) => {}
             () = &mut shutdown => {
                 early = Some((WatchDecision::Aborted, format!("stopped by a signal after round {n}")));
                 break;
@@ -1157,6 +1180,24 @@ mod tests {
             vec![check("up", Outcome::Error), check("p95", Outcome::Fail)],
         )];
         assert_eq!(troubled_checks(&mixed), ["p/up", "p/p95"]);
+    }
+
+    #[test]
+    fn rounds_keep_a_fixed_rate_and_a_slow_one_delays_the_next_by_an_interval() {
+        let start = tokio::time::Instant::now();
+        let interval = Duration::from_secs(10);
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        // Rounds that end within their interval: every 10 s from the start,
+        // however long each took.
+        assert_eq!(next_round(at(0), at(3), interval), at(10));
+        assert_eq!(next_round(at(10), at(19), interval), at(20));
+        assert_eq!(next_round(at(20), at(30), interval), at(30));
+        // A round due at 30 s that ran until 65 s: the rounds due at 40, 50
+        // and 60 s are not run back to back at 65 s; the next starts at 75 s
+        // and the rate goes on from there.
+        let next = next_round(at(30), at(65), interval);
+        assert_eq!(next, at(75));
+        assert_eq!(next_round(next, at(76), interval), at(85));
     }
 
     fn watch_args(flags: &[&str]) -> crate::cli::WatchArgs {
