@@ -665,7 +665,8 @@ pub async fn watch(
         && let Some(rollback) = &options.on_rollback
     {
         let command = &rollback.command;
-        let hook = run_hook(rollback, &report, &prepared.policy_names(), &report_path).await;
+        let env = hook_env(&report, &prepared.policy_names(), Some(&report_path));
+        let hook = run_hook(rollback, &env, HOOK_TIMEOUT, &mut shutdown).await;
         match hook.exit_code {
             Some(0) => {
                 let _ = writeln!(progress, "rollback command `{command}` succeeded");
@@ -740,14 +741,101 @@ fn write_report(report: &WindowReport) -> anyhow::Result<std::path::PathBuf> {
     Ok(path)
 }
 
-/// Runs the rollback command once through the shell, with the decision in
-/// its environment, and keeps the first 64 KiB of its output.
-async fn run_hook(
-    rollback: &RollbackCommand,
+/// The decision, as the rollback command finds it in its environment.
+/// `report_path` is `None` when the window report could not be written:
+/// `GATE_REPORT` is then set but empty, so that a script under `set -u`
+/// still runs its rollback (`[ -n "$GATE_REPORT" ]` tells the two apart).
+fn hook_env(
     report: &WindowReport,
     policies: &str,
-    report_path: &std::path::Path,
+    report_path: Option<&std::path::Path>,
+) -> Vec<(&'static str, std::ffi::OsString)> {
+    vec![
+        ("GATE_DECISION", report.decision.to_string().into()),
+        ("GATE_POLICY", policies.into()),
+        ("GATE_ENV", report.env.clone().into()),
+        ("GATE_FAILED_CHECKS", report.failed_checks.join(",").into()),
+        (
+            "GATE_REPORT",
+            report_path
+                .map(|p| p.as_os_str().to_owned())
+                .unwrap_or_default(),
+        ),
+    ]
+}
+
+/// Most output kept of each of the rollback command's streams; the rest is
+/// read and dropped, so the command never blocks on a full pipe.
+const MAX_HOOK_OUTPUT: usize = 64 << 10;
+
+/// How long gate keeps reading the rollback command's output once its
+/// shell has exited. A process it started in the background (`cmd &`,
+/// `nohup cmd &`) holds the pipes open for as long as it runs, and the
+/// command is done when its shell is, not when every such process is.
+const OUTPUT_GRACE: Duration = Duration::from_millis(500);
+
+/// What was read of one of the rollback command's streams.
+#[derive(Default)]
+struct Captured {
+    /// The first [`MAX_HOOK_OUTPUT`] bytes.
+    kept: Vec<u8>,
+    /// How many more were read and dropped.
+    dropped: usize,
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        let mut text = String::from_utf8_lossy(&self.kept).into_owned();
+        if self.dropped > 0 {
+            text.push_str(&format!("… [{} more bytes cut]\n", self.dropped));
+        }
+        text
+    }
+}
+
+/// Reads `pipe` to its end into `into`. Reads straight into it, so what
+/// was read survives the read being given up.
+async fn drain(pipe: Option<impl tokio::io::AsyncRead + Unpin>, into: &mut Captured) {
+    use tokio::io::AsyncReadExt;
+    let Some(mut pipe) = pipe else { return };
+    let mut chunk = [0u8; 8192];
+    loop {
+        match pipe.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let room = MAX_HOOK_OUTPUT.saturating_sub(into.kept.len());
+                into.kept.extend_from_slice(&chunk[..n.min(room)]);
+                into.dropped += n.saturating_sub(room);
+            }
+        }
+    }
+}
+
+/// Sends `signal` to every process of the rollback command's group.
+fn signal_group(group: Option<rustix::process::Pid>, signal: rustix::process::Signal) {
+    if let Some(group) = group {
+        // ESRCH: every process of the group has already ended.
+        let _ = rustix::process::kill_process_group(group, signal);
+    }
+}
+
+/// Runs the rollback command once through the shell, with `env` (see
+/// [`hook_env`]) in its environment, and keeps the start of its output.
+///
+/// The command is done when its shell exits, whatever it left running in
+/// the background. It runs in a process group of its own, so that past
+/// `timeout` every process it started is stopped, not the shell alone.
+/// Being its own group also keeps a Ctrl-C at the terminal from reaching it
+/// directly: gate passes SIGINT or SIGTERM on (`stop` resolving) as one
+/// SIGTERM to the group, and waits for the command to end.
+async fn run_hook(
+    rollback: &RollbackCommand,
+    env: &[(&str, std::ffi::OsString)],
+    timeout: Duration,
+    stop: impl std::future::Future<Output = ()>,
 ) -> HookRun {
+    use rustix::process::Signal;
+
     let command = rollback.command.as_str();
     let mut shell = tokio::process::Command::new("sh");
     if let Some(dir) = &rollback.dir {
@@ -756,17 +844,14 @@ async fn run_hook(
     let spawned = shell
         .arg("-c")
         .arg(command)
-        .env("GATE_DECISION", report.decision.to_string())
-        .env("GATE_POLICY", policies)
-        .env("GATE_ENV", &report.env)
-        .env("GATE_FAILED_CHECKS", report.failed_checks.join(","))
-        .env("GATE_REPORT", report_path)
+        .envs(env.iter().map(|(key, value)| (key, value)))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true)
         .spawn();
-    let child = match spawned {
+    let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
             return HookRun {
@@ -776,29 +861,83 @@ async fn run_hook(
             };
         }
     };
-    match tokio::time::timeout(HOOK_TIMEOUT, child.wait_with_output()).await {
-        Ok(Ok(output)) => {
-            let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-            text.push_str(&String::from_utf8_lossy(&output.stderr));
-            HookRun {
-                command: command.into(),
-                exit_code: output.status.code(),
-                output: crate::text::truncate(&crate::text::escape_controls(&text), 64 << 10),
+    // The shell leads its group: the group's id is its pid.
+    let group = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw);
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let (mut out, mut err) = (Captured::default(), Captured::default());
+    let mut notes: Vec<String> = Vec::new();
+    let exit_code = {
+        // Read while waiting: a command that fills a pipe waits for it to
+        // be read.
+        let reading = async {
+            tokio::join!(drain(stdout, &mut out), drain(stderr, &mut err));
+        };
+        tokio::pin!(reading);
+        tokio::pin!(stop);
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let (mut read_all, mut stopped) = (false, false);
+        let ended = loop {
+            tokio::select! {
+                status = child.wait() => break Some(status),
+                () = &mut deadline => break None,
+                () = &mut reading, if !read_all => read_all = true,
+                () = &mut stop, if !stopped => {
+                    stopped = true;
+                    signal_group(group, Signal::TERM);
+                    notes.push(
+                        "gate was asked to stop (SIGINT or SIGTERM) and passed SIGTERM on to it"
+                            .to_owned(),
+                    );
+                }
             }
+        };
+        let exit_code = match ended {
+            Some(Ok(status)) => status.code(),
+            Some(Err(e)) => {
+                notes.push(format!("waiting for it failed: {e}"));
+                None
+            }
+            None => {
+                // Killed while the shell is not yet reaped, so the group's
+                // id cannot have been taken by another process.
+                signal_group(group, Signal::KILL);
+                // Bounded even so: a process stuck in the kernel (a dead
+                // NFS mount) does not die of SIGKILL until it returns.
+                let _ = tokio::time::timeout(OUTPUT_GRACE, child.wait()).await;
+                notes.push(format!(
+                    "still running after {}: stopped it and every process it started",
+                    crate::units::duration_as_written(timeout)
+                ));
+                None
+            }
+        };
+        if !read_all
+            && tokio::time::timeout(OUTPUT_GRACE, &mut reading)
+                .await
+                .is_err()
+        {
+            notes.push(
+                "(its output ends here: a process it left running still holds it open)".to_owned(),
+            );
         }
-        Ok(Err(e)) => HookRun {
-            command: command.into(),
-            exit_code: None,
-            output: format!("waiting for it failed: {e}"),
-        },
-        Err(_) => HookRun {
-            command: command.into(),
-            exit_code: None,
-            output: format!(
-                "still running after {}s: stopped waiting",
-                HOOK_TIMEOUT.as_secs()
-            ),
-        },
+        exit_code
+    };
+    let mut output = crate::text::escape_controls(&(out.text() + &err.text()));
+    // gate's own notes last, where a long output cannot hide them.
+    for note in notes {
+        if !output.is_empty() && !output.ends_with('\n') {
+            output.push('\n');
+        }
+        output.push_str(&note);
+    }
+    HookRun {
+        command: command.into(),
+        exit_code,
+        output,
     }
 }
 
@@ -1198,6 +1337,126 @@ mod tests {
         let next = next_round(at(30), at(65), interval);
         assert_eq!(next, at(75));
         assert_eq!(next_round(next, at(76), interval), at(85));
+    }
+
+    /// A fresh directory for one test's files.
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("gate-watch-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn hook(command: String) -> RollbackCommand {
+        RollbackCommand { command, dir: None }
+    }
+
+    /// The pid a hook wrote to `file`.
+    fn pid_in(file: &std::path::Path) -> rustix::process::Pid {
+        let text = std::fs::read_to_string(file).unwrap();
+        rustix::process::Pid::from_raw(text.trim().parse().unwrap()).unwrap()
+    }
+
+    /// Whether `pid` runs: not gone, nor a zombie no one has reaped yet.
+    fn running(pid: rustix::process::Pid) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero()))
+            .ok()
+            .and_then(|stat| {
+                let (_, state) = stat.rsplit_once(')')?;
+                Some(!state.trim_start().starts_with(['Z', 'X']))
+            })
+            .unwrap_or(false)
+    }
+
+    fn kill(pid: rustix::process::Pid) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_hook_is_done_when_its_shell_exits_whatever_it_left_running() {
+        let dir = scratch("hook-background");
+        let sleeper = dir.join("sleeper.pid");
+        // `kubectl rollout undo … && (notify &)`: the background process
+        // holds the hook's stdout and stderr open for 30 s.
+        let command = format!(
+            "echo rolled back; echo on stderr >&2; sleep 30 & echo $! > '{}'",
+            sleeper.display()
+        );
+        let run = run_hook(&hook(command), &[], HOOK_TIMEOUT, std::future::pending()).await;
+        let sleeper = pid_in(&sleeper);
+        let still_running = running(sleeper);
+        kill(sleeper);
+        assert_eq!(run.exit_code, Some(0), "{}", run.output);
+        assert!(
+            still_running,
+            "gate waited for the background process, not for the shell"
+        );
+        assert!(
+            run.output.starts_with("rolled back\non stderr\n"),
+            "{}",
+            run.output
+        );
+        assert!(
+            run.output
+                .ends_with("(its output ends here: a process it left running still holds it open)"),
+            "{}",
+            run.output
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_hook_past_its_timeout_is_stopped_with_every_process_it_started() {
+        let dir = scratch("hook-timeout");
+        let sleeper = dir.join("sleeper.pid");
+        let command = format!(
+            "sleep 30 & echo $! > '{}'; echo started; sleep 30",
+            sleeper.display()
+        );
+        let run = run_hook(
+            &hook(command),
+            &[],
+            Duration::from_secs(2),
+            std::future::pending(),
+        )
+        .await;
+        let sleeper = pid_in(&sleeper);
+        // SIGKILL ends it at once, but not within the kill call itself.
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while running(sleeper) && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let survived = running(sleeper);
+        kill(sleeper);
+        assert_eq!(run.exit_code, None, "{}", run.output);
+        assert!(!survived, "the background process outlived the timeout");
+        assert_eq!(
+            run.output,
+            "started\nstill running after 2s: stopped it and every process it started"
+        );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_signal_to_gate_reaches_the_hook_as_sigterm() {
+        let dir = scratch("hook-signal");
+        let ready = dir.join("ready");
+        let command = format!(
+            "trap 'echo got TERM; exit 7' TERM; touch '{}'; sleep 30 & wait",
+            ready.display()
+        );
+        let stop = async {
+            while !ready.exists() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let run = run_hook(&hook(command), &[], HOOK_TIMEOUT, stop).await;
+        assert_eq!(run.exit_code, Some(7), "{}", run.output);
+        assert_eq!(
+            run.output,
+            "got TERM\ngate was asked to stop (SIGINT or SIGTERM) and passed SIGTERM on to it"
+        );
     }
 
     fn watch_args(flags: &[&str]) -> crate::cli::WatchArgs {

@@ -105,7 +105,16 @@ impl Running {
     }
 
     /// Waits for gate to end and gathers what it wrote.
-    fn finish(mut self) -> Outcome {
+    fn finish(self) -> Outcome {
+        let (status, stdout, stderr) = self.end();
+        Outcome {
+            code: status.code().expect("exited normally"),
+            stdout,
+            stderr,
+        }
+    }
+
+    fn end(mut self) -> (std::process::ExitStatus, String, String) {
         let until = Instant::now() + BOUND;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -119,7 +128,7 @@ impl Running {
         };
         // The reader ends with gate's stdout.
         self.seen.extend(self.lines.iter());
-        let stdout = self.seen.iter().map(|l| format!("{l}\n")).collect();
+        let stdout: String = self.seen.iter().map(|l| format!("{l}\n")).collect();
         let mut stderr = String::new();
         self.child
             .stderr
@@ -127,16 +136,39 @@ impl Running {
             .unwrap()
             .read_to_string(&mut stderr)
             .unwrap();
-        eprintln!(
-            "exit {:?}\n--- stdout\n{stdout}--- stderr\n{stderr}",
-            status.code()
-        );
-        Outcome {
-            code: status.code().expect("exited normally"),
-            stdout,
-            stderr,
-        }
+        eprintln!("{status}\n--- stdout\n{stdout}--- stderr\n{stderr}");
+        (status, stdout, stderr)
     }
+}
+
+/// Whether process `pid` runs: not gone, nor a zombie no one reaped yet.
+fn running(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, state) = stat.rsplit_once(')')?;
+            Some(!state.trim_start().starts_with(['Z', 'X']))
+        })
+        .unwrap_or(false)
+}
+
+/// Sends SIGKILL to a process (`1234`) or a process group (`-1234`) a
+/// rollback command left behind.
+fn kill(target: &str) {
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", target])
+        .status();
+}
+
+/// The sample service answering every request with an error, so that the
+/// first round of the api suite fails and the window rolls back.
+fn failing_stack() -> gate_e2e::Server {
+    let stack = stack();
+    stack.set_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
+    stack
 }
 
 #[test]
@@ -739,4 +771,45 @@ fn initial_delay_waits_after_loading_and_a_signal_during_it_aborts() {
     assert_eq!(report["initial_delay_ms"], 50.0);
     assert_eq!(report["rounds"].as_array().unwrap().len(), 2);
     assert_eq!(stage.requests().len(), 2);
+}
+
+/// A rollback command that leaves a process in the background (`cmd &`,
+/// `nohup cmd &`), which keeps its output open, is done when its shell
+/// exits: gate reports it succeeded and ends while that process still runs.
+#[test]
+fn a_rollback_command_is_done_when_its_shell_exits() {
+    let stack = failing_stack();
+    let sleeper = temp("background.pid");
+    let hook = format!(
+        "echo rolled back; sleep 30 & echo $! > '{}'",
+        sleeper.display()
+    );
+    let out = Gate::watch(&["api"])
+        .target(&stack.url())
+        .args([
+            "--interval",
+            "100ms",
+            "--count",
+            "1",
+            "--on-rollback",
+            &hook,
+        ])
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .run();
+    let sleeper = std::fs::read_to_string(&sleeper).expect("the rollback command ran");
+    let sleeper = sleeper.trim();
+    let still_running = running(sleeper);
+    kill(sleeper);
+    assert_eq!(out.code, 1, "{}", out.all_output());
+    assert!(
+        out.stdout.contains(&format!(
+            "rollback command `{hook}` succeeded\n  | rolled back\n"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        still_running,
+        "gate waited for the background process, not for the rollback command"
+    );
 }
