@@ -647,7 +647,6 @@ pub async fn watch(
         failed_checks,
         rounds,
     };
-    let report_path = write_report(&report)?;
 
     let _ = writeln!(
         progress,
@@ -659,48 +658,16 @@ pub async fn watch(
             .map(|e| format!("; {e}"))
             .unwrap_or_default()
     );
-    let _ = writeln!(progress, "report: {}", report_path.display());
 
-    if decision == WatchDecision::Rollback
-        && let Some(rollback) = &options.on_rollback
-    {
-        let command = &rollback.command;
-        let env = hook_env(&report, &prepared.policy_names(), Some(&report_path));
-        let hook = run_hook(rollback, &env, HOOK_TIMEOUT, &mut shutdown).await;
-        match hook.exit_code {
-            Some(0) => {
-                let _ = writeln!(progress, "rollback command `{command}` succeeded");
-            }
-            code => {
-                let code = code.map_or("no exit code (killed or timed out)".to_owned(), |c| {
-                    format!("exit {c}")
-                });
-                // Loud: the stack may still be on the bad release.
-                let _ = writeln!(
-                    progress,
-                    "ROLLBACK COMMAND FAILED: `{command}` ended with {code}"
-                );
-                eprintln!("gate: ROLLBACK COMMAND FAILED: `{command}` ended with {code}");
-            }
-        }
-        for line in hook.output.lines() {
-            let _ = writeln!(progress, "  | {line}");
-        }
-    }
-
-    if let Some(url) = &options.webhook {
-        let text = format!(
-            "gate watch {}: {} on env `{}` — {}",
-            prepared.policy_names(),
-            report.decision,
-            report.env,
-            report.reason
-        );
-        if let Err(why) = prepared.notify(url, &text).await {
-            let _ = writeln!(progress, "webhook: {why} (the decision stands)");
-        }
-    }
-
+    // Everything that records the decision comes before anything that acts
+    // on it. The rollback command may run for minutes and the webhook
+    // retries for seconds; a CI job cancelled meanwhile (SIGKILL after its
+    // grace period) must still leave the decision line and the report. So
+    // the decision line holds the decision alone, not the rollback
+    // command's outcome, which gate prints as it ends. And none of these
+    // records is worth more than the rollback: one that cannot be written
+    // is a loud warning, never a reason to skip the command or to change
+    // the exit code.
     if let Some(path) = &options.decision_log {
         let last: &[PolicyReport] = report.rounds.last().map_or(&[], |r| r.policies.as_slice());
         let decision = report.decision.to_string();
@@ -715,30 +682,112 @@ pub async fn watch(
             report.duration_ms,
         )
         .over(&report.selection);
-        crate::decision_log::append(path, &entry).map_err(|e| {
-            anyhow::anyhow!("cannot append to the decision log {}: {e}", path.display())
-        })?;
+        if let Err(e) = crate::decision_log::append(path, &entry) {
+            warn(&format!(
+                "cannot append to the decision log {}: {e}; the decision ({}, exit {}) stands",
+                path.display(),
+                report.decision,
+                report.exit_code
+            ));
+        }
     }
-
+    let report_path = report_path();
+    let report_path = match write_report(&report_path, &report) {
+        Ok(()) => {
+            let _ = writeln!(progress, "report: {}", report_path.display());
+            Some(report_path)
+        }
+        Err(e) => {
+            let hook = match (&options.on_rollback, decision) {
+                (Some(_), WatchDecision::Rollback) => {
+                    "; the rollback command runs all the same, with GATE_REPORT empty"
+                }
+                _ => "",
+            };
+            warn(&format!(
+                "cannot write the window report {}: {e}{hook}",
+                report_path.display()
+            ));
+            None
+        }
+    };
     if json {
         let mut stdout = std::io::stdout().lock();
         let _ = serde_json::to_writer_pretty(&mut stdout, &report).map(|()| writeln!(stdout));
         let _ = stdout.flush();
     }
     let _ = progress.flush();
+
+    let mut hook_outcome = None;
+    if decision == WatchDecision::Rollback
+        && let Some(rollback) = &options.on_rollback
+    {
+        let command = &rollback.command;
+        let env = hook_env(&report, &prepared.policy_names(), report_path.as_deref());
+        let hook = run_hook(rollback, &env, HOOK_TIMEOUT, &mut shutdown).await;
+        let outcome = match hook.exit_code {
+            Some(0) => {
+                let _ = writeln!(progress, "rollback command `{command}` succeeded");
+                "rollback command succeeded".to_owned()
+            }
+            code => {
+                let code = code.map_or("no exit code (killed or timed out)".to_owned(), |c| {
+                    format!("exit {c}")
+                });
+                // Loud: the stack may still be on the bad release.
+                let _ = writeln!(
+                    progress,
+                    "ROLLBACK COMMAND FAILED: `{command}` ended with {code}"
+                );
+                eprintln!("gate: ROLLBACK COMMAND FAILED: `{command}` ended with {code}");
+                format!("ROLLBACK COMMAND FAILED ({code})")
+            }
+        };
+        for line in hook.output.lines() {
+            let _ = writeln!(progress, "  | {line}");
+        }
+        let _ = progress.flush();
+        hook_outcome = Some(outcome);
+    }
+
+    if let Some(url) = &options.webhook {
+        let mut text = format!(
+            "gate watch {}: {} on env `{}` — {}",
+            prepared.policy_names(),
+            report.decision,
+            report.env,
+            report.reason
+        );
+        if let Some(outcome) = &hook_outcome {
+            text.push_str("; ");
+            text.push_str(outcome);
+        }
+        if let Err(why) = prepared.notify(url, &text).await {
+            let _ = writeln!(progress, "webhook: {why} (the decision stands)");
+        }
+    }
+    let _ = progress.flush();
     Ok(report.exit_code)
 }
 
-fn write_report(report: &WindowReport) -> anyhow::Result<std::path::PathBuf> {
+/// A loud line on stderr for something that went wrong around a decision
+/// without changing it.
+fn warn(message: &str) {
+    eprintln!("gate: WARNING: {message}");
+}
+
+/// Where the window report goes: a fresh file in the temporary directory.
+fn report_path() -> std::path::PathBuf {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
-    let path = std::env::temp_dir().join(format!("gate-watch-{}-{stamp}.json", std::process::id()));
-    let json = serde_json::to_vec_pretty(report)?;
-    std::fs::write(&path, json)
-        .map_err(|e| anyhow::anyhow!("cannot write the window report {}: {e}", path.display()))?;
-    Ok(path)
+    std::env::temp_dir().join(format!("gate-watch-{}-{stamp}.json", std::process::id()))
+}
+
+fn write_report(path: &std::path::Path, report: &WindowReport) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
+    std::fs::write(path, json)
 }
 
 /// The decision, as the rollback command finds it in its environment.
@@ -1456,6 +1505,49 @@ mod tests {
         assert_eq!(
             run.output,
             "got TERM\ngate was asked to stop (SIGINT or SIGTERM) and passed SIGTERM on to it"
+        );
+    }
+
+    #[test]
+    fn the_hook_gets_an_empty_gate_report_when_the_report_could_not_be_written() {
+        let report = WindowReport {
+            schema: "gate.watch/v1",
+            gate_version: "0",
+            env: "prod".into(),
+            target: None,
+            started_at: String::new(),
+            duration_ms: 0.0,
+            interval_ms: 0.0,
+            initial_delay_ms: 0.0,
+            planned_rounds: 1,
+            limits: WatchLimits::default(),
+            tally: Tally::default(),
+            decision: WatchDecision::Rollback,
+            exit_code: 1,
+            reason: String::new(),
+            selection: crate::selection::Names::default(),
+            failed_checks: vec!["p/up".into(), "p/p95".into()],
+            rounds: vec![],
+        };
+        let value = |env: &[(&str, std::ffi::OsString)], key: &str| {
+            env.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+        };
+        let written = hook_env(&report, "p", Some(std::path::Path::new("/tmp/r.json")));
+        assert_eq!(
+            value(&written, "GATE_REPORT").as_deref(),
+            Some("/tmp/r.json")
+        );
+        assert_eq!(
+            value(&written, "GATE_FAILED_CHECKS").as_deref(),
+            Some("p/up,p/p95")
+        );
+        let unwritten = hook_env(&report, "p", None);
+        assert_eq!(value(&unwritten, "GATE_REPORT").as_deref(), Some(""));
+        assert_eq!(
+            value(&unwritten, "GATE_DECISION").as_deref(),
+            Some("rollback")
         );
     }
 
