@@ -188,11 +188,23 @@ impl Tally {
     /// only if some round passed.
     pub fn at_end(&self) -> (WatchDecision, String) {
         if self.passed == 0 {
+            // Only the kinds of round the window had: "0 errored" beside a
+            // window of failures would name a cause that was not there.
+            let had: Vec<String> = [
+                (self.failed, "failed"),
+                (self.errored, "errored"),
+                (self.inconclusive, "inconclusive"),
+            ]
+            .iter()
+            .filter(|(count, _)| *count > 0)
+            .map(|(count, kind)| format!("{count} {kind}"))
+            .collect();
             (
                 WatchDecision::Rollback,
                 format!(
-                    "no round passed in the whole window ({} errored, {} inconclusive): errors are never healthy",
-                    self.errored, self.inconclusive
+                    "no round passed in the whole window ({}, each within its limit): \
+                     a window without a passing round is never healthy",
+                    had.join(", ")
                 ),
             )
         } else {
@@ -290,8 +302,13 @@ impl Schedule {
         let rounds = match window {
             Window::Rounds(rounds) => rounds,
             Window::Lasting(duration) => {
-                let fit = (duration.as_secs_f64() / interval.as_secs_f64()).floor();
-                if fit > f64::from(MAX_ROUNDS) {
+                // Whole nanoseconds: in floating point, 1.2 s / 400 ms is
+                // 2.9999999999999996, which would floor to 2 rounds, not 3.
+                let fit = duration
+                    .as_nanos()
+                    .checked_div(interval.as_nanos())
+                    .ok_or_else(|| "the interval between rounds must be above zero".to_owned())?;
+                if fit > u128::from(MAX_ROUNDS) {
                     return Err(format!(
                         "a {} window with a round every {} is {fit} rounds, more than the {MAX_ROUNDS} \
                          a window may have: lengthen the interval or shorten the duration",
@@ -299,25 +316,38 @@ impl Schedule {
                         crate::units::duration_as_written(interval),
                     ));
                 }
-                (fit as u32).max(1)
+                // At most MAX_ROUNDS here, so it fits.
+                u32::try_from(fit).unwrap_or(MAX_ROUNDS).max(1)
             }
         };
         Ok(Schedule { interval, rounds })
     }
 }
 
-/// Checks that did not pass in any round, as `policy/check`, first seen
-/// first.
+/// Whether `check` is one of those that made `round` end as it did: a
+/// blocking check that failed or errored, or, in a round that ended
+/// inconclusive, one that was inconclusive. A window of inconclusive rounds
+/// rolls back (or ends inconclusive) because of those checks, so they are
+/// named too; in a round that failed, an inconclusive check changed nothing.
+fn made_the_round(round: &Round, check: &crate::report::CheckReport) -> bool {
+    check.blocking
+        && match check.outcome {
+            Outcome::Fail | Outcome::Error => true,
+            Outcome::Inconclusive => round.outcome == RoundOutcome::Inconclusive,
+            Outcome::Pass | Outcome::Warn | Outcome::Skipped => false,
+        }
+}
+
+/// The checks that made some round fail, error or end inconclusive
+/// ([`made_the_round`]), as `policy/check`, first seen first.
 fn troubled_checks(rounds: &[Round]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for round in rounds {
         for policy in &round.policies {
-            for check in policy.checks.iter().filter(|c| c.blocking) {
-                if matches!(check.outcome, Outcome::Fail | Outcome::Error) {
-                    let name = format!("{}/{}", policy.name, check.name);
-                    if !names.contains(&name) {
-                        names.push(name);
-                    }
+            for check in policy.checks.iter().filter(|c| made_the_round(round, c)) {
+                let name = format!("{}/{}", policy.name, check.name);
+                if !names.contains(&name) {
+                    names.push(name);
                 }
             }
         }
@@ -335,24 +365,32 @@ fn evidence(check: &crate::report::CheckReport) -> Option<String> {
         .map(crate::report::Measurement::brief)
 }
 
-/// The troubled checks of the last round that had any, with what they
-/// measured or why they errored, for the decision line:
+/// The checks that made the last round that did not pass end as it did
+/// ([`made_the_round`]), with what they measured or why they did not
+/// decide, for the decision line:
 /// `round 3: prod/error-rate fail: error_rate 0.25 ratio, limit < 0.01`.
 fn last_evidence(rounds: &[Round]) -> Option<String> {
     let round = rounds
         .iter()
         .rev()
-        .find(|r| matches!(r.outcome, RoundOutcome::Fail | RoundOutcome::Error))?;
+        .find(|r| r.outcome != RoundOutcome::Pass)?;
     let checks: Vec<String> = round
         .policies
         .iter()
         .flat_map(|p| p.checks.iter().map(move |c| (p, c)))
-        .filter(|(_, c)| c.blocking && matches!(c.outcome, Outcome::Fail | Outcome::Error))
+        .filter(|(_, c)| made_the_round(round, c))
         .map(|(p, c)| {
             let why = evidence(c).unwrap_or_else(|| crate::text::truncate(&c.message, 120));
             format!("{}/{} {}: {why}", p.name, c.name, c.outcome)
         })
         .collect();
+    if checks.is_empty() {
+        // Inconclusive with no inconclusive check: nothing decided at all.
+        return Some(format!(
+            "round {}: no check reached a decision",
+            round.round
+        ));
+    }
     Some(format!("round {}: {}", round.round, checks.join("; ")))
 }
 
@@ -387,6 +425,27 @@ fn progress_line(
         checks.join(" "),
         tally.headroom(limits)
     )
+}
+
+/// When the round after one that was due at `due` starts, the last round
+/// having ended at `now`: an interval after `due`, so that rounds keep a
+/// fixed rate; but if that time has passed (the round took longer than the
+/// interval), an interval after `now`, and the fixed rate goes on from
+/// there. Catching up instead would run the rounds missed meanwhile back to
+/// back: several measurements of one moment, which could use up
+/// `--failure-limit` in a second. Argo Rollouts likewise waits a whole
+/// interval after a measurement before the next.
+fn next_round(
+    due: tokio::time::Instant,
+    now: tokio::time::Instant,
+    interval: Duration,
+) -> tokio::time::Instant {
+    let on_time = due + interval;
+    if on_time >= now {
+        on_time
+    } else {
+        now + interval
+    }
 }
 
 /// Options of `gate watch` beyond those of `gate run`.
@@ -513,8 +572,10 @@ pub async fn watch(
             }
         }
     }
-    // Rounds start at a fixed rate from here, whatever each one took.
+    // Rounds start at a fixed rate from here, but for one that overran its
+    // interval (see `next_round`).
     let window_started = tokio::time::Instant::now();
+    let mut due = window_started;
     let rounds_to_run = if early.is_some() { 0 } else { schedule.rounds };
 
     for n in 1..=rounds_to_run {
@@ -554,9 +615,9 @@ pub async fn watch(
         if n == schedule.rounds {
             break;
         }
-        let next = window_started + schedule.interval * n;
+        due = next_round(due, tokio::time::Instant::now(), schedule.interval);
         tokio::select! {
-            () = tokio::time::sleep_until(next) => {}
+            () = tokio::time::sleep_until(due) => {}
             () = &mut shutdown => {
                 early = Some((WatchDecision::Aborted, format!("stopped by a signal after round {n}")));
                 break;
@@ -586,7 +647,6 @@ pub async fn watch(
         failed_checks,
         rounds,
     };
-    let report_path = write_report(&report)?;
 
     let _ = writeln!(
         progress,
@@ -598,47 +658,16 @@ pub async fn watch(
             .map(|e| format!("; {e}"))
             .unwrap_or_default()
     );
-    let _ = writeln!(progress, "report: {}", report_path.display());
 
-    if decision == WatchDecision::Rollback
-        && let Some(rollback) = &options.on_rollback
-    {
-        let command = &rollback.command;
-        let hook = run_hook(rollback, &report, &prepared.policy_names(), &report_path).await;
-        match hook.exit_code {
-            Some(0) => {
-                let _ = writeln!(progress, "rollback command `{command}` succeeded");
-            }
-            code => {
-                let code = code.map_or("no exit code (killed or timed out)".to_owned(), |c| {
-                    format!("exit {c}")
-                });
-                // Loud: the stack may still be on the bad release.
-                let _ = writeln!(
-                    progress,
-                    "ROLLBACK COMMAND FAILED: `{command}` ended with {code}"
-                );
-                eprintln!("gate: ROLLBACK COMMAND FAILED: `{command}` ended with {code}");
-            }
-        }
-        for line in hook.output.lines() {
-            let _ = writeln!(progress, "  | {line}");
-        }
-    }
-
-    if let Some(url) = &options.webhook {
-        let text = format!(
-            "gate watch {}: {} on env `{}` — {}",
-            prepared.policy_names(),
-            report.decision,
-            report.env,
-            report.reason
-        );
-        if let Err(why) = prepared.notify(url, &text).await {
-            let _ = writeln!(progress, "webhook: {why} (the decision stands)");
-        }
-    }
-
+    // Everything that records the decision comes before anything that acts
+    // on it. The rollback command may run for minutes and the webhook
+    // retries for seconds; a CI job cancelled meanwhile (SIGKILL after its
+    // grace period) must still leave the decision line and the report. So
+    // the decision line holds the decision alone, not the rollback
+    // command's outcome, which gate prints as it ends. And none of these
+    // records is worth more than the rollback: one that cannot be written
+    // is a loud warning, never a reason to skip the command or to change
+    // the exit code.
     if let Some(path) = &options.decision_log {
         let last: &[PolicyReport] = report.rounds.last().map_or(&[], |r| r.policies.as_slice());
         let decision = report.decision.to_string();
@@ -653,40 +682,209 @@ pub async fn watch(
             report.duration_ms,
         )
         .over(&report.selection);
-        crate::decision_log::append(path, &entry).map_err(|e| {
-            anyhow::anyhow!("cannot append to the decision log {}: {e}", path.display())
-        })?;
+        if let Err(e) = crate::decision_log::append(path, &entry) {
+            warn(&format!(
+                "cannot append to the decision log {}: {e}; the decision ({}, exit {}) stands",
+                path.display(),
+                report.decision,
+                report.exit_code
+            ));
+        }
     }
-
+    let report_path = report_path();
+    let report_path = match write_report(&report_path, &report) {
+        Ok(()) => {
+            let _ = writeln!(progress, "report: {}", report_path.display());
+            Some(report_path)
+        }
+        Err(e) => {
+            let hook = match (&options.on_rollback, decision) {
+                (Some(_), WatchDecision::Rollback) => {
+                    "; the rollback command runs all the same, with GATE_REPORT empty"
+                }
+                _ => "",
+            };
+            warn(&format!(
+                "cannot write the window report {}: {e}{hook}",
+                report_path.display()
+            ));
+            None
+        }
+    };
     if json {
         let mut stdout = std::io::stdout().lock();
         let _ = serde_json::to_writer_pretty(&mut stdout, &report).map(|()| writeln!(stdout));
         let _ = stdout.flush();
     }
     let _ = progress.flush();
+
+    let mut hook_outcome = None;
+    if decision == WatchDecision::Rollback
+        && let Some(rollback) = &options.on_rollback
+    {
+        let command = &rollback.command;
+        let env = hook_env(&report, &prepared.policy_names(), report_path.as_deref());
+        let hook = run_hook(rollback, &env, HOOK_TIMEOUT, &mut shutdown).await;
+        let outcome = match hook.exit_code {
+            Some(0) => {
+                let _ = writeln!(progress, "rollback command `{command}` succeeded");
+                "rollback command succeeded".to_owned()
+            }
+            code => {
+                let code = code.map_or("no exit code (killed or timed out)".to_owned(), |c| {
+                    format!("exit {c}")
+                });
+                // Loud: the stack may still be on the bad release.
+                let _ = writeln!(
+                    progress,
+                    "ROLLBACK COMMAND FAILED: `{command}` ended with {code}"
+                );
+                eprintln!("gate: ROLLBACK COMMAND FAILED: `{command}` ended with {code}");
+                format!("ROLLBACK COMMAND FAILED ({code})")
+            }
+        };
+        for line in hook.output.lines() {
+            let _ = writeln!(progress, "  | {line}");
+        }
+        let _ = progress.flush();
+        hook_outcome = Some(outcome);
+    }
+
+    if let Some(url) = &options.webhook {
+        let mut text = format!(
+            "gate watch {}: {} on env `{}` — {}",
+            prepared.policy_names(),
+            report.decision,
+            report.env,
+            report.reason
+        );
+        if let Some(outcome) = &hook_outcome {
+            text.push_str("; ");
+            text.push_str(outcome);
+        }
+        if let Err(why) = prepared.notify(url, &text).await {
+            let _ = writeln!(progress, "webhook: {why} (the decision stands)");
+        }
+    }
+    let _ = progress.flush();
     Ok(report.exit_code)
 }
 
-fn write_report(report: &WindowReport) -> anyhow::Result<std::path::PathBuf> {
+/// A loud line on stderr for something that went wrong around a decision
+/// without changing it.
+fn warn(message: &str) {
+    eprintln!("gate: WARNING: {message}");
+}
+
+/// Where the window report goes: a fresh file in the temporary directory.
+fn report_path() -> std::path::PathBuf {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
-    let path = std::env::temp_dir().join(format!("gate-watch-{}-{stamp}.json", std::process::id()));
-    let json = serde_json::to_vec_pretty(report)?;
-    std::fs::write(&path, json)
-        .map_err(|e| anyhow::anyhow!("cannot write the window report {}: {e}", path.display()))?;
-    Ok(path)
+    std::env::temp_dir().join(format!("gate-watch-{}-{stamp}.json", std::process::id()))
 }
 
-/// Runs the rollback command once through the shell, with the decision in
-/// its environment, and keeps the first 64 KiB of its output.
-async fn run_hook(
-    rollback: &RollbackCommand,
+fn write_report(path: &std::path::Path, report: &WindowReport) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
+    std::fs::write(path, json)
+}
+
+/// The decision, as the rollback command finds it in its environment.
+/// `report_path` is `None` when the window report could not be written:
+/// `GATE_REPORT` is then set but empty, so that a script under `set -u`
+/// still runs its rollback (`[ -n "$GATE_REPORT" ]` tells the two apart).
+fn hook_env(
     report: &WindowReport,
     policies: &str,
-    report_path: &std::path::Path,
+    report_path: Option<&std::path::Path>,
+) -> Vec<(&'static str, std::ffi::OsString)> {
+    vec![
+        ("GATE_DECISION", report.decision.to_string().into()),
+        ("GATE_POLICY", policies.into()),
+        ("GATE_ENV", report.env.clone().into()),
+        ("GATE_FAILED_CHECKS", report.failed_checks.join(",").into()),
+        (
+            "GATE_REPORT",
+            report_path
+                .map(|p| p.as_os_str().to_owned())
+                .unwrap_or_default(),
+        ),
+    ]
+}
+
+/// Most output kept of each of the rollback command's streams; the rest is
+/// read and dropped, so the command never blocks on a full pipe.
+const MAX_HOOK_OUTPUT: usize = 64 << 10;
+
+/// How long gate keeps reading the rollback command's output once its
+/// shell has exited. A process it started in the background (`cmd &`,
+/// `nohup cmd &`) holds the pipes open for as long as it runs, and the
+/// command is done when its shell is, not when every such process is.
+const OUTPUT_GRACE: Duration = Duration::from_millis(500);
+
+/// What was read of one of the rollback command's streams.
+#[derive(Default)]
+struct Captured {
+    /// The first [`MAX_HOOK_OUTPUT`] bytes.
+    kept: Vec<u8>,
+    /// How many more were read and dropped.
+    dropped: usize,
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        let mut text = String::from_utf8_lossy(&self.kept).into_owned();
+        if self.dropped > 0 {
+            text.push_str(&format!("… [{} more bytes cut]\n", self.dropped));
+        }
+        text
+    }
+}
+
+/// Reads `pipe` to its end into `into`. Reads straight into it, so what
+/// was read survives the read being given up.
+async fn drain(pipe: Option<impl tokio::io::AsyncRead + Unpin>, into: &mut Captured) {
+    use tokio::io::AsyncReadExt;
+    let Some(mut pipe) = pipe else { return };
+    let mut chunk = [0u8; 8192];
+    loop {
+        match pipe.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let room = MAX_HOOK_OUTPUT.saturating_sub(into.kept.len());
+                into.kept.extend_from_slice(&chunk[..n.min(room)]);
+                into.dropped += n.saturating_sub(room);
+            }
+        }
+    }
+}
+
+/// Sends `signal` to every process of the rollback command's group.
+fn signal_group(group: Option<rustix::process::Pid>, signal: rustix::process::Signal) {
+    if let Some(group) = group {
+        // ESRCH: every process of the group has already ended.
+        let _ = rustix::process::kill_process_group(group, signal);
+    }
+}
+
+/// Runs the rollback command once through the shell, with `env` (see
+/// [`hook_env`]) in its environment, and keeps the start of its output.
+///
+/// The command is done when its shell exits, whatever it left running in
+/// the background. It runs in a process group of its own, so that past
+/// `timeout` every process it started is stopped, not the shell alone.
+/// Being its own group also keeps a Ctrl-C at the terminal from reaching it
+/// directly: gate passes SIGINT or SIGTERM on (`stop` resolving) as one
+/// SIGTERM to the group, and waits for the command to end.
+async fn run_hook(
+    rollback: &RollbackCommand,
+    env: &[(&str, std::ffi::OsString)],
+    timeout: Duration,
+    stop: impl std::future::Future<Output = ()>,
 ) -> HookRun {
+    use rustix::process::Signal;
+
     let command = rollback.command.as_str();
     let mut shell = tokio::process::Command::new("sh");
     if let Some(dir) = &rollback.dir {
@@ -695,17 +893,14 @@ async fn run_hook(
     let spawned = shell
         .arg("-c")
         .arg(command)
-        .env("GATE_DECISION", report.decision.to_string())
-        .env("GATE_POLICY", policies)
-        .env("GATE_ENV", &report.env)
-        .env("GATE_FAILED_CHECKS", report.failed_checks.join(","))
-        .env("GATE_REPORT", report_path)
+        .envs(env.iter().map(|(key, value)| (key, value)))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true)
         .spawn();
-    let child = match spawned {
+    let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
             return HookRun {
@@ -715,29 +910,83 @@ async fn run_hook(
             };
         }
     };
-    match tokio::time::timeout(HOOK_TIMEOUT, child.wait_with_output()).await {
-        Ok(Ok(output)) => {
-            let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-            text.push_str(&String::from_utf8_lossy(&output.stderr));
-            HookRun {
-                command: command.into(),
-                exit_code: output.status.code(),
-                output: crate::text::truncate(&crate::text::escape_controls(&text), 64 << 10),
+    // The shell leads its group: the group's id is its pid.
+    let group = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw);
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let (mut out, mut err) = (Captured::default(), Captured::default());
+    let mut notes: Vec<String> = Vec::new();
+    let exit_code = {
+        // Read while waiting: a command that fills a pipe waits for it to
+        // be read.
+        let reading = async {
+            tokio::join!(drain(stdout, &mut out), drain(stderr, &mut err));
+        };
+        tokio::pin!(reading);
+        tokio::pin!(stop);
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let (mut read_all, mut stopped) = (false, false);
+        let ended = loop {
+            tokio::select! {
+                status = child.wait() => break Some(status),
+                () = &mut deadline => break None,
+                () = &mut reading, if !read_all => read_all = true,
+                () = &mut stop, if !stopped => {
+                    stopped = true;
+                    signal_group(group, Signal::TERM);
+                    notes.push(
+                        "gate was asked to stop (SIGINT or SIGTERM) and passed SIGTERM on to it"
+                            .to_owned(),
+                    );
+                }
             }
+        };
+        let exit_code = match ended {
+            Some(Ok(status)) => status.code(),
+            Some(Err(e)) => {
+                notes.push(format!("waiting for it failed: {e}"));
+                None
+            }
+            None => {
+                // Killed while the shell is not yet reaped, so the group's
+                // id cannot have been taken by another process.
+                signal_group(group, Signal::KILL);
+                // Bounded even so: a process stuck in the kernel (a dead
+                // NFS mount) does not die of SIGKILL until it returns.
+                let _ = tokio::time::timeout(OUTPUT_GRACE, child.wait()).await;
+                notes.push(format!(
+                    "still running after {}: stopped it and every process it started",
+                    crate::units::duration_as_written(timeout)
+                ));
+                None
+            }
+        };
+        if !read_all
+            && tokio::time::timeout(OUTPUT_GRACE, &mut reading)
+                .await
+                .is_err()
+        {
+            notes.push(
+                "(its output ends here: a process it left running still holds it open)".to_owned(),
+            );
         }
-        Ok(Err(e)) => HookRun {
-            command: command.into(),
-            exit_code: None,
-            output: format!("waiting for it failed: {e}"),
-        },
-        Err(_) => HookRun {
-            command: command.into(),
-            exit_code: None,
-            output: format!(
-                "still running after {}s: stopped waiting",
-                HOOK_TIMEOUT.as_secs()
-            ),
-        },
+        exit_code
+    };
+    let mut output = crate::text::escape_controls(&(out.text() + &err.text()));
+    // gate's own notes last, where a long output cannot hide them.
+    for note in notes {
+        if !output.is_empty() && !output.ends_with('\n') {
+            output.push('\n');
+        }
+        output.push_str(&note);
+    }
+    HookRun {
+        command: command.into(),
+        exit_code,
+        output,
     }
 }
 
@@ -987,6 +1236,321 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_window_without_a_passing_round_says_which_rounds_it_had() {
+        let tolerant = WatchLimits {
+            failure_limit: 2,
+            ..WatchLimits::default()
+        };
+        let mut tally = Tally::default();
+        for _ in 0..2 {
+            assert_eq!(tally.record(Fail, &tolerant), None);
+        }
+        assert_eq!(
+            tally.at_end(),
+            (
+                WatchDecision::Rollback,
+                "no round passed in the whole window (2 failed, each within its limit): a window \
+                 without a passing round is never healthy"
+                    .to_owned()
+            )
+        );
+        let lenient = WatchLimits {
+            consecutive_error_limit: 10,
+            inconclusive_limit: 10,
+            ..WatchLimits::default()
+        };
+        let mut tally = Tally::default();
+        for outcome in [Error, Inconclusive, Error] {
+            assert_eq!(tally.record(outcome, &lenient), None);
+        }
+        assert_eq!(
+            tally.at_end().1,
+            "no round passed in the whole window (2 errored, 1 inconclusive, each within its \
+             limit): a window without a passing round is never healthy"
+        );
+    }
+
+    fn check(name: &str, outcome: Outcome) -> crate::report::CheckReport {
+        crate::report::CheckReport {
+            name: name.into(),
+            description: String::new(),
+            blocking: true,
+            needs: vec![],
+            outcome,
+            message: format!("{name} said {outcome}"),
+            error: None,
+            measurements: vec![],
+            duration_ms: 1.0,
+            attempts: None,
+            earlier_attempts: vec![],
+            calls: vec![],
+            log: vec![],
+        }
+    }
+
+    fn round(n: u32, checks: Vec<crate::report::CheckReport>) -> Round {
+        let policies = vec![PolicyReport {
+            path: "p.wasm".into(),
+            name: "p".into(),
+            version: "1.0.0".into(),
+            kind: "trigger".into(),
+            sha256: String::new(),
+            wit_version: String::new(),
+            duration_ms: 1.0,
+            checks,
+        }];
+        Round {
+            round: n,
+            started_at: String::new(),
+            outcome: RoundOutcome::of(&policies),
+            policies,
+        }
+    }
+
+    #[test]
+    fn a_window_of_inconclusive_rounds_names_the_checks_that_made_them() {
+        let rounds = [
+            round(
+                1,
+                vec![
+                    check("up", Outcome::Pass),
+                    check("p95", Outcome::Inconclusive),
+                ],
+            ),
+            round(
+                2,
+                vec![
+                    check("up", Outcome::Inconclusive),
+                    check("p95", Outcome::Inconclusive),
+                ],
+            ),
+        ];
+        assert_eq!(troubled_checks(&rounds), ["p/p95", "p/up"]);
+        assert_eq!(
+            last_evidence(&rounds).unwrap(),
+            "round 2: p/up inconclusive: up said inconclusive; p/p95 inconclusive: p95 said \
+             inconclusive"
+        );
+        // Nothing decided at all, not even inconclusive.
+        let undecided = [round(1, vec![check("up", Outcome::Skipped)])];
+        assert_eq!(undecided[0].outcome, Inconclusive);
+        assert!(troubled_checks(&undecided).is_empty());
+        assert_eq!(
+            last_evidence(&undecided).unwrap(),
+            "round 1: no check reached a decision"
+        );
+    }
+
+    #[test]
+    fn an_inconclusive_check_beside_a_failure_is_not_named() {
+        let rounds = [
+            round(
+                1,
+                vec![
+                    check("up", Outcome::Fail),
+                    check("p95", Outcome::Inconclusive),
+                ],
+            ),
+            round(
+                2,
+                vec![check("up", Outcome::Pass), check("p95", Outcome::Pass)],
+            ),
+        ];
+        assert_eq!(troubled_checks(&rounds), ["p/up"]);
+        assert_eq!(
+            last_evidence(&rounds).unwrap(),
+            "round 1: p/up fail: up said fail"
+        );
+        // Errors are named in a failed round, as before.
+        let mixed = [round(
+            1,
+            vec![check("up", Outcome::Error), check("p95", Outcome::Fail)],
+        )];
+        assert_eq!(troubled_checks(&mixed), ["p/up", "p/p95"]);
+    }
+
+    #[test]
+    fn rounds_keep_a_fixed_rate_and_a_slow_one_delays_the_next_by_an_interval() {
+        let start = tokio::time::Instant::now();
+        let interval = Duration::from_secs(10);
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        // Rounds that end within their interval: every 10 s from the start,
+        // however long each took.
+        assert_eq!(next_round(at(0), at(3), interval), at(10));
+        assert_eq!(next_round(at(10), at(19), interval), at(20));
+        assert_eq!(next_round(at(20), at(30), interval), at(30));
+        // A round due at 30 s that ran until 65 s: the rounds due at 40, 50
+        // and 60 s are not run back to back at 65 s; the next starts at 75 s
+        // and the rate goes on from there.
+        let next = next_round(at(30), at(65), interval);
+        assert_eq!(next, at(75));
+        assert_eq!(next_round(next, at(76), interval), at(85));
+    }
+
+    /// A fresh directory for one test's files.
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("gate-watch-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn hook(command: String) -> RollbackCommand {
+        RollbackCommand { command, dir: None }
+    }
+
+    /// The pid a hook wrote to `file`.
+    fn pid_in(file: &std::path::Path) -> rustix::process::Pid {
+        let text = std::fs::read_to_string(file).unwrap();
+        rustix::process::Pid::from_raw(text.trim().parse().unwrap()).unwrap()
+    }
+
+    /// Whether `pid` runs: not gone, nor a zombie no one has reaped yet.
+    fn running(pid: rustix::process::Pid) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero()))
+            .ok()
+            .and_then(|stat| {
+                let (_, state) = stat.rsplit_once(')')?;
+                Some(!state.trim_start().starts_with(['Z', 'X']))
+            })
+            .unwrap_or(false)
+    }
+
+    fn kill(pid: rustix::process::Pid) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_hook_is_done_when_its_shell_exits_whatever_it_left_running() {
+        let dir = scratch("hook-background");
+        let sleeper = dir.join("sleeper.pid");
+        // `kubectl rollout undo … && (notify &)`: the background process
+        // holds the hook's stdout and stderr open for 30 s.
+        let command = format!(
+            "echo rolled back; echo on stderr >&2; sleep 30 & echo $! > '{}'",
+            sleeper.display()
+        );
+        let run = run_hook(&hook(command), &[], HOOK_TIMEOUT, std::future::pending()).await;
+        let sleeper = pid_in(&sleeper);
+        let still_running = running(sleeper);
+        kill(sleeper);
+        assert_eq!(run.exit_code, Some(0), "{}", run.output);
+        assert!(
+            still_running,
+            "gate waited for the background process, not for the shell"
+        );
+        assert!(
+            run.output.starts_with("rolled back\non stderr\n"),
+            "{}",
+            run.output
+        );
+        assert!(
+            run.output
+                .ends_with("(its output ends here: a process it left running still holds it open)"),
+            "{}",
+            run.output
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_hook_past_its_timeout_is_stopped_with_every_process_it_started() {
+        let dir = scratch("hook-timeout");
+        let sleeper = dir.join("sleeper.pid");
+        let command = format!(
+            "sleep 30 & echo $! > '{}'; echo started; sleep 30",
+            sleeper.display()
+        );
+        let run = run_hook(
+            &hook(command),
+            &[],
+            Duration::from_secs(2),
+            std::future::pending(),
+        )
+        .await;
+        let sleeper = pid_in(&sleeper);
+        // SIGKILL ends it at once, but not within the kill call itself.
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while running(sleeper) && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let survived = running(sleeper);
+        kill(sleeper);
+        assert_eq!(run.exit_code, None, "{}", run.output);
+        assert!(!survived, "the background process outlived the timeout");
+        assert_eq!(
+            run.output,
+            "started\nstill running after 2s: stopped it and every process it started"
+        );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_signal_to_gate_reaches_the_hook_as_sigterm() {
+        let dir = scratch("hook-signal");
+        let ready = dir.join("ready");
+        let command = format!(
+            "trap 'echo got TERM; exit 7' TERM; touch '{}'; sleep 30 & wait",
+            ready.display()
+        );
+        let stop = async {
+            while !ready.exists() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let run = run_hook(&hook(command), &[], HOOK_TIMEOUT, stop).await;
+        assert_eq!(run.exit_code, Some(7), "{}", run.output);
+        assert_eq!(
+            run.output,
+            "got TERM\ngate was asked to stop (SIGINT or SIGTERM) and passed SIGTERM on to it"
+        );
+    }
+
+    #[test]
+    fn the_hook_gets_an_empty_gate_report_when_the_report_could_not_be_written() {
+        let report = WindowReport {
+            schema: "gate.watch/v1",
+            gate_version: "0",
+            env: "prod".into(),
+            target: None,
+            started_at: String::new(),
+            duration_ms: 0.0,
+            interval_ms: 0.0,
+            initial_delay_ms: 0.0,
+            planned_rounds: 1,
+            limits: WatchLimits::default(),
+            tally: Tally::default(),
+            decision: WatchDecision::Rollback,
+            exit_code: 1,
+            reason: String::new(),
+            selection: crate::selection::Names::default(),
+            failed_checks: vec!["p/up".into(), "p/p95".into()],
+            rounds: vec![],
+        };
+        let value = |env: &[(&str, std::ffi::OsString)], key: &str| {
+            env.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+        };
+        let written = hook_env(&report, "p", Some(std::path::Path::new("/tmp/r.json")));
+        assert_eq!(
+            value(&written, "GATE_REPORT").as_deref(),
+            Some("/tmp/r.json")
+        );
+        assert_eq!(
+            value(&written, "GATE_FAILED_CHECKS").as_deref(),
+            Some("p/up,p/p95")
+        );
+        let unwritten = hook_env(&report, "p", None);
+        assert_eq!(value(&unwritten, "GATE_REPORT").as_deref(), Some(""));
+        assert_eq!(
+            value(&unwritten, "GATE_DECISION").as_deref(),
+            Some("rollback")
+        );
+    }
+
     fn watch_args(flags: &[&str]) -> crate::cli::WatchArgs {
         use clap::Parser;
         let argv = ["gate", "watch", "p.wasm"].iter().chain(flags);
@@ -1132,6 +1696,22 @@ mod tests {
             "a 5h window with a round every 1ms is 18000000 rounds, more than the 100000 a \
              window may have: lengthen the interval or shorten the duration"
         );
+        // Whole intervals, counted exactly: 1.2 s holds three of 400 ms
+        // (in floating point it held two).
+        let exact = Resolved::from(
+            &watch_args(&["--duration", "1.2s", "--interval", "400ms"]),
+            &none,
+            None,
+        )
+        .unwrap();
+        assert_eq!(exact.schedule.rounds, 3);
+        let just_short = Resolved::from(
+            &watch_args(&["--duration", "1199ms", "--interval", "400ms"]),
+            &none,
+            None,
+        )
+        .unwrap();
+        assert_eq!(just_short.schedule.rounds, 2);
         // A window shorter than the interval still runs one round.
         let short = Resolved::from(&watch_args(&["--duration", "1s"]), &none, None).unwrap();
         assert_eq!(short.schedule.rounds, 1);

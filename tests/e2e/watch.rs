@@ -105,7 +105,29 @@ impl Running {
     }
 
     /// Waits for gate to end and gathers what it wrote.
-    fn finish(mut self) -> Outcome {
+    fn finish(self) -> Outcome {
+        let (status, stdout, stderr) = self.end();
+        Outcome {
+            code: status.code().expect("exited normally"),
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Kills gate with SIGKILL, as a CI runner does once a cancelled job's
+    /// grace period is over, and gathers what it wrote: (stdout, stderr).
+    fn kill(mut self) -> (String, String) {
+        self.child.kill().unwrap();
+        let (status, stdout, stderr) = self.end();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "gate ended before it was killed: {stdout}"
+        );
+        (stdout, stderr)
+    }
+
+    fn end(mut self) -> (std::process::ExitStatus, String, String) {
         let until = Instant::now() + BOUND;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -119,7 +141,7 @@ impl Running {
         };
         // The reader ends with gate's stdout.
         self.seen.extend(self.lines.iter());
-        let stdout = self.seen.iter().map(|l| format!("{l}\n")).collect();
+        let stdout: String = self.seen.iter().map(|l| format!("{l}\n")).collect();
         let mut stderr = String::new();
         self.child
             .stderr
@@ -127,16 +149,57 @@ impl Running {
             .unwrap()
             .read_to_string(&mut stderr)
             .unwrap();
-        eprintln!(
-            "exit {:?}\n--- stdout\n{stdout}--- stderr\n{stderr}",
-            status.code()
-        );
-        Outcome {
-            code: status.code().expect("exited normally"),
-            stdout,
-            stderr,
-        }
+        eprintln!("{status}\n--- stdout\n{stdout}--- stderr\n{stderr}");
+        (status, stdout, stderr)
     }
+}
+
+/// Waits, bounded, for a file a rollback command writes, and reads it.
+fn wait_for_file(path: &std::path::Path) -> String {
+    let until = Instant::now() + BOUND;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.ends_with('\n')
+        {
+            return text;
+        }
+        assert!(
+            Instant::now() < until,
+            "no {} within {BOUND:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether process `pid` runs: not gone, nor a zombie no one reaped yet.
+fn running(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, state) = stat.rsplit_once(')')?;
+            Some(!state.trim_start().starts_with(['Z', 'X']))
+        })
+        .unwrap_or(false)
+}
+
+/// Sends SIGKILL to a process (`1234`) or a process group (`-1234`) a
+/// rollback command left behind.
+fn kill(target: &str) {
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", target])
+        .status();
+}
+
+/// The sample service answering every request with an error, so that the
+/// first round of the api suite fails and the window rolls back.
+fn failing_stack() -> gate_e2e::Server {
+    let stack = stack();
+    stack.set_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
+    stack
 }
 
 #[test]
@@ -739,4 +802,154 @@ fn initial_delay_waits_after_loading_and_a_signal_during_it_aborts() {
     assert_eq!(report["initial_delay_ms"], 50.0);
     assert_eq!(report["rounds"].as_array().unwrap().len(), 2);
     assert_eq!(stage.requests().len(), 2);
+}
+
+/// The window report is for diagnosis: when it cannot be written (a full
+/// or read-only temporary directory), the rollback command, the webhook and
+/// the decision log all happen as without it, and gate exits 1.
+#[test]
+fn a_report_that_cannot_be_written_stops_no_rollback() {
+    let stack = failing_stack();
+    let hook_log = temp("no-report-hook.log");
+    let decisions = temp("no-report-decisions.jsonl");
+    let (webhook, bodies) = webhook_server();
+    let out = Gate::watch(&["api"])
+        .target(&stack.url())
+        .args(["--interval", "100ms", "--count", "1"])
+        .args(["--on-rollback", &recording_hook(&hook_log)])
+        .args(["--webhook", &webhook, "--decision-log"])
+        .arg(&decisions)
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .env("TMPDIR", "/nonexistent/gate-tmp")
+        .run();
+    assert_eq!(out.code, 1, "{}", out.all_output());
+    assert!(
+        out.stderr.contains(
+            "gate: WARNING: cannot write the window report /nonexistent/gate-tmp/gate-watch-"
+        ) && out
+            .stderr
+            .contains("; the rollback command runs all the same, with GATE_REPORT empty"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains("report: "), "{}", out.stdout);
+    let hook = std::fs::read_to_string(&hook_log).expect("the rollback command ran");
+    assert!(hook.contains("GATE_DECISION=rollback\n"), "{hook}");
+    assert!(hook.contains("GATE_REPORT=\n"), "set, and empty: {hook}");
+    assert!(hook.contains("GATE_FAILED_CHECKS=api/"), "{hook}");
+    assert!(out.stdout.contains("` succeeded\n"), "{}", out.stdout);
+    assert_eq!(bodies.lock().unwrap().len(), 1, "the webhook was posted");
+    let log = std::fs::read_to_string(&decisions).expect("the decision was logged");
+    let entry: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(entry["decision"], "rollback");
+    assert_eq!(entry["exit_code"], 1);
+}
+
+/// A decision log that cannot be appended to warns loudly; the rollback
+/// still runs, the report is still printed, and the exit code is the
+/// decision's, not 2.
+#[test]
+fn a_decision_log_that_cannot_be_written_changes_no_decision() {
+    let stack = failing_stack();
+    let hook_log = temp("no-log-hook.log");
+    let out = Gate::watch(&["api"])
+        .target(&stack.url())
+        .json()
+        .args(["--interval", "100ms", "--count", "1"])
+        .args(["--on-rollback", &recording_hook(&hook_log)])
+        .args(["--decision-log", "/nonexistent/decisions.jsonl"])
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .run();
+    assert_eq!(out.code, 1, "{}", out.all_output());
+    assert!(
+        out.stderr.contains(
+            "gate: WARNING: cannot append to the decision log /nonexistent/decisions.jsonl: "
+        ) && out
+            .stderr
+            .contains("; the decision (rollback, exit 1) stands"),
+        "{}",
+        out.stderr
+    );
+    let hook = std::fs::read_to_string(&hook_log).expect("the rollback command ran");
+    assert!(hook.contains("GATE_DECISION=rollback\n"), "{hook}");
+    let report = out.json();
+    let errors = gate_e2e::watch_schema_errors(&report);
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(report["decision"], "rollback");
+}
+
+/// The decision is recorded before the rollback command runs: gate killed
+/// while the command is still running (a CI job cancelled mid-rollback)
+/// has already logged the decision and printed the JSON report.
+#[test]
+fn gate_killed_during_the_rollback_command_has_recorded_the_decision() {
+    let stack = failing_stack();
+    let decisions = temp("killed-decisions.jsonl");
+    let group = temp("killed-hook.pgid");
+    // The command leads its own process group; it notes the group's id and
+    // then takes its time.
+    let hook = format!("echo $$ > '{}'; exec sleep 30", group.display());
+    let gate = Running::start(
+        Gate::watch(&["api"])
+            .target(&stack.url())
+            .json()
+            .args(["--interval", "100ms", "--count", "1"])
+            .args(["--on-rollback", &hook, "--decision-log"])
+            .arg(&decisions)
+            .env("GATE_SECRET_API_TOKEN", API_TOKEN),
+    );
+    let group = format!("-{}", wait_for_file(&group).trim());
+    let (stdout, _) = gate.kill();
+    kill(&group);
+
+    let report: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("no JSON report on stdout ({e}): {stdout}"));
+    assert_eq!(report["decision"], "rollback");
+    let log = std::fs::read_to_string(&decisions).expect("the decision was logged");
+    let entry: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (entry["decision"].as_str(), entry["exit_code"].as_i64()),
+        (Some("rollback"), Some(1))
+    );
+}
+
+/// A rollback command that leaves a process in the background (`cmd &`,
+/// `nohup cmd &`), which keeps its output open, is done when its shell
+/// exits: gate reports it succeeded and ends while that process still runs.
+#[test]
+fn a_rollback_command_is_done_when_its_shell_exits() {
+    let stack = failing_stack();
+    let sleeper = temp("background.pid");
+    let hook = format!(
+        "echo rolled back; sleep 30 & echo $! > '{}'",
+        sleeper.display()
+    );
+    let out = Gate::watch(&["api"])
+        .target(&stack.url())
+        .args([
+            "--interval",
+            "100ms",
+            "--count",
+            "1",
+            "--on-rollback",
+            &hook,
+        ])
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .run();
+    let sleeper = std::fs::read_to_string(&sleeper).expect("the rollback command ran");
+    let sleeper = sleeper.trim();
+    let still_running = running(sleeper);
+    kill(sleeper);
+    assert_eq!(out.code, 1, "{}", out.all_output());
+    assert!(
+        out.stdout.contains(&format!(
+            "rollback command `{hook}` succeeded\n  | rolled back\n"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        still_running,
+        "gate waited for the background process, not for the rollback command"
+    );
 }
