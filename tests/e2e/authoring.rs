@@ -495,6 +495,43 @@ fn set_cookie_lines_stay_apart_live_and_replayed() {
     );
 }
 
+/// A policy's message is text in `gate test`'s output, never a GitHub
+/// Actions workflow command: here a replayed header the fetch guest puts in
+/// its message tries to start a line with `::error::`.
+#[test]
+fn a_replayed_message_issues_no_workflow_command() {
+    let scratch = Scratch::new("replay-commands");
+    let fixture = json!({
+        "schema": "gate.tape/v1",
+        "context": {
+            "target": "http://stage.example.com",
+            "params": {"url": "/health", "show_header": "x-note"}
+        },
+        "policies": [{
+            "name": "fetch",
+            "checks": [{
+                "name": "get",
+                "expect": {"outcome": "fail"},
+                "calls": [{"call": "http.send",
+                           "request": {"method": "GET", "url": "/health"},
+                           "answer": {"status": 200,
+                                      "headers": {"x-note": "ok\n::error::forged\n  ::add-mask::x ##[error]y"}}}]
+            }]
+        }]
+    });
+    let path = scratch.path("forged.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&fixture).unwrap()).unwrap();
+    let out = gate_test("fetch", &path).run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    // The header did reach the message, so the test can fail.
+    assert!(out.stdout.contains("expected fail, got pass"), "{}", out.stdout);
+    assert!(out.stdout.contains("\\::error::forged"), "{}", out.stdout);
+    for line in out.stdout.lines() {
+        assert!(!line.trim_start().starts_with("::"), "{line}");
+        assert!(!line.contains("##["), "{line}");
+    }
+}
+
 #[test]
 fn bash_completes_gates_commands_and_flags() {
     let scratch = Scratch::new("completions");
