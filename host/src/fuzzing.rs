@@ -126,7 +126,9 @@ pub fn host_call_args(data: &[u8]) {
         "{clean:?}"
     );
     assert!(!clean.contains("s3cr3t"), "{clean:?}");
-    // Nor a CI log command.
+    // Nor a character XML 1.0 and YAML refuse (JUnit and TAP reports must
+    // parse), nor a CI log command.
+    assert!(!clean.contains(['\u{fffe}', '\u{ffff}']), "{clean:?}");
     assert!(
         clean.lines().all(|l| !l.trim_start().starts_with("::")),
         "{clean:?}"

@@ -71,13 +71,17 @@ pub fn printable(text: &str) -> String {
 
 /// Replaces every control character but `\n` and `\t` (ESC, BEL, CR, C1
 /// controls, DEL) by a visible escape, so guest text can never drive the
-/// terminal (colours, titles, cursor moves, hyperlinks).
+/// terminal (colours, titles, cursor moves, hyperlinks); and U+FFFE and
+/// U+FFFF too, which XML 1.0 and YAML do not allow anywhere, so that a JUnit
+/// or TAP report holding them would not parse.
 pub fn escape_controls(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
             '\n' | '\t' => out.push(c),
-            c if c.is_control() => out.extend(c.escape_default()),
+            c if c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}') => {
+                out.extend(c.escape_default())
+            }
             c => out.push(c),
         }
     }
@@ -148,6 +152,12 @@ mod tests {
         assert!(cleaned.contains("\\u{1b}[31mred"));
         assert!(cleaned.ends_with("\nok\tfine"));
         assert_eq!(cleaner.clean_line("a\nb"), "a\\nb");
+    }
+
+    #[test]
+    fn escapes_what_xml_and_yaml_do_not_allow() {
+        let cleaned = Cleaner::default().clean("a\u{fffe}b\u{ffff}c\u{fffd}");
+        assert_eq!(cleaned, "a\\u{fffe}b\\u{ffff}c\u{fffd}");
     }
 
     #[test]

@@ -41,7 +41,7 @@ fn call(url: &str, status: Option<u16>, error: Option<&str>) -> HttpCall {
 /// What a hostile check returns: text that tries to break each format, and
 /// CI log commands (GitHub Actions' `::…::` at the start of a line and its
 /// legacy `##[…]`, Azure Pipelines' `##vso[…]`) that try to reach the log.
-const HOSTILE_MESSAGE: &str = "a | b <script>alert(1)</script> # not a directive\n```\n::error::forged\n  ::stop-commands::tok\n%0A & \"quoted\" ]]> ##[error]legacy ##vso[task.complete result=Succeeded]";
+const HOSTILE_MESSAGE: &str = "a | b <script>alert(1)</script> # not a directive\n```\n::error::forged\n  ::stop-commands::tok\n%0A & \"quoted\" ]]> \u{fffe}\u{ffff} ##[error]legacy ##vso[task.complete result=Succeeded]";
 const HOSTILE_LOG: &str = "```` fence </details> ::warning::x\n::add-mask::y";
 
 /// A run with every outcome, measurements, requests, logs, a non-blocking
@@ -362,6 +362,20 @@ fn junit_structure() {
     // The message's lines survive the attribute (as `&#10;`, which XML
     // does not normalise to a space).
     assert!(message.contains("```\n\\::error::forged\n"), "{message:?}");
+}
+
+/// U+FFFE and U+FFFF from a policy reach no report as they are: XML 1.0 and
+/// YAML allow them nowhere, so the JUnit and TAP reports would not parse.
+#[test]
+fn junit_and_tap_hold_only_characters_xml_and_yaml_allow() {
+    // roxmltree does refuse them, so the parse below can fail.
+    assert!(roxmltree::Document::parse("<a>\u{ffff}</a>").is_err());
+    let xml = written(ReportFormat::Junit, human::Options::default());
+    roxmltree::Document::parse(&xml).expect("well-formed XML");
+    assert!(xml.contains("\\u{fffe}\\u{ffff}"), "{xml}");
+    let tap = written(ReportFormat::Tap, human::Options::default());
+    assert!(!tap.contains(['\u{fffe}', '\u{ffff}']), "{tap}");
+    assert!(tap.contains("\\\\u{fffe}\\\\u{ffff}"), "{tap}");
 }
 
 /// No line of any report starts, after its leading blanks, with `::` (GitHub
