@@ -550,10 +550,8 @@ fn a_recording_that_cannot_be_written_keeps_the_report() {
         out.stdout
     );
     assert!(
-        out.stderr.contains(&format!(
-            "cannot write the recording {}",
-            fixture.display()
-        )),
+        out.stderr
+            .contains(&format!("cannot write the recording {}", fixture.display())),
         "{}",
         out.stderr
     );
@@ -590,7 +588,11 @@ fn a_replayed_message_issues_no_workflow_command() {
     let out = gate_test("fetch", &path).run();
     assert_eq!(out.code, 1, "{}", out.stdout);
     // The header did reach the message, so the test can fail.
-    assert!(out.stdout.contains("expected fail, got pass"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("expected fail, got pass"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("\\::error::forged"), "{}", out.stdout);
     for line in out.stdout.lines() {
         assert!(!line.trim_start().starts_with("::"), "{line}");

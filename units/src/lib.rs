@@ -204,7 +204,11 @@ mod tests {
         for exponent in -320..0 {
             let value = 3.0 * 10f64.powi(exponent);
             if value > 0.0 {
-                assert_ne!(format_decimal(value, 0, 3).parse::<f64>(), Ok(0.0), "{value}");
+                assert_ne!(
+                    format_decimal(value, 0, 3).parse::<f64>(),
+                    Ok(0.0),
+                    "{value}"
+                );
             }
         }
     }

@@ -110,11 +110,7 @@ pub(crate) fn fixture() -> RunReport {
     // Guest text is untrusted: it must not break out of any format. It is
     // cleaned as the runtime cleans it before any report sees it.
     let cleaner = crate::text::Cleaner::default();
-    let mut hostile = check(
-        "hostile",
-        Outcome::Fail,
-        &cleaner.clean(HOSTILE_MESSAGE),
-    );
+    let mut hostile = check("hostile", Outcome::Fail, &cleaner.clean(HOSTILE_MESSAGE));
     hostile.log = vec![LogLine {
         source: LogSource::Stdout,
         text: cleaner.clean_line(HOSTILE_LOG),
