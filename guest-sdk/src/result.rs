@@ -384,19 +384,13 @@ fn with_unit(value: &str, unit: &str) -> String {
 
 /// Formats a measured value for people: one decimal from 1 upwards (latencies
 /// in ms), three significant digits below 1 (ratios), so that `0.0123` does not
-/// print as `0.0`. The exact value travels in the measurement.
+/// print as `0.0`, as the runner's reports write them (gate-units). The exact
+/// value travels in the measurement.
 pub(crate) fn format_value(value: f64) -> String {
-    let magnitude = value.abs();
-    if magnitude >= 1.0 || !value.is_finite() {
+    if value.abs() >= 1.0 || !value.is_finite() {
         format!("{value:.1}")
-    } else if magnitude == 0.0 {
-        "0".to_owned()
     } else {
-        // Digits after the point needed for three significant ones; capped so
-        // denormals cannot ask for hundreds.
-        let decimals = ((-magnitude.log10()).floor() as usize + 3).min(12);
-        let text = format!("{value:.decimals$}");
-        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+        gate_units::format_decimal(value, 0, 3)
     }
 }
 
@@ -493,6 +487,7 @@ mod tests {
         assert_eq!(format_value(0.0123), "0.0123");
         assert_eq!(format_value(0.012345), "0.0123");
         assert_eq!(format_value(-0.25), "-0.25");
-        assert_eq!(format_value(1e-300), "0");
+        // Not 0, which would read as equal to a limit of 0.
+        assert_eq!(format_value(1e-300), "1e-300");
     }
 }

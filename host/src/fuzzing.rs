@@ -126,8 +126,20 @@ pub fn host_call_args(data: &[u8]) {
         "{clean:?}"
     );
     assert!(!clean.contains("s3cr3t"), "{clean:?}");
+    // Nor a character XML 1.0 and YAML refuse (JUnit and TAP reports must
+    // parse), nor a CI log command.
+    assert!(!clean.contains(['\u{fffe}', '\u{ffff}']), "{clean:?}");
+    assert!(
+        clean.lines().all(|l| !l.trim_start().starts_with("::")),
+        "{clean:?}"
+    );
+    assert!(
+        !clean.contains("##[") && !clean.contains("##vso["),
+        "{clean:?}"
+    );
     let line = cleaner.clean_line(&text);
     assert!(!line.contains('\n'), "{line:?}");
+    assert!(!line.trim_start().starts_with("::"), "{line:?}");
     let cut = crate::text::truncate(&text, 64);
     assert!(cut.len() <= text.len().max(64 + 40), "{cut:?}");
 

@@ -16,7 +16,7 @@ use crate::run::Output;
 use crate::runtime::{LoadedPolicy, Runtime};
 use crate::state::Session;
 use crate::tape::{self, Fixture, Tape, Unexpected};
-use crate::text::escape_controls;
+use crate::text::printable;
 use crate::verdict::{EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_PASS};
 
 /// Checks replayed at once.
@@ -274,7 +274,11 @@ fn write_human(
                 let actual = check.actual.map_or("-", Outcome::label);
                 writeln!(out, "  {mark}  {:width$}  {actual}", check.name)?;
                 for problem in &check.problems {
-                    writeln!(out, "        {}", escape_controls(problem))?;
+                    // A problem quotes the check's message, which may
+                    // hold lines of its own: each is indented.
+                    for line in printable(problem).lines() {
+                        writeln!(out, "        {line}")?;
+                    }
                 }
                 for call in &check.unexpected {
                     write_unexpected(out, call)?;
@@ -298,17 +302,17 @@ fn write_unexpected(out: &mut impl Write, call: &Unexpected) -> std::io::Result<
     writeln!(
         out,
         "          asked:    {}",
-        escape_controls(&call.asked.to_string())
+        printable(&call.asked.to_string())
     )?;
     match &call.recorded {
         Some(recorded) => {
             writeln!(
                 out,
                 "          recorded: {} (nearest)",
-                escape_controls(&recorded.to_string())
+                printable(&recorded.to_string())
             )?;
             for line in &call.diff {
-                writeln!(out, "          {}", escape_controls(line))?;
+                writeln!(out, "          {}", printable(line))?;
             }
         }
         None => writeln!(

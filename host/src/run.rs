@@ -226,9 +226,11 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
     let policies = prepared.round_with(&progress).await;
     progress.finish();
 
-    if let Some(path) = &args.record {
-        crate::tape::write_recording(path, &prepared.session, &policies, rfc3339(started_at))?;
-    }
+    // Like a --report file, a recording that cannot be written fails the
+    // run (exit 2) only after the report is out.
+    let unrecorded = args.record.as_ref().and_then(|path| {
+        crate::tape::write_recording(path, &prepared.session, &policies, rfc3339(started_at)).err()
+    });
     let mut verdict = verdict::decide(&policies);
     verdict.reason = prepared.qualify(verdict.reason);
     let exit_code = verdict.exit_code;
@@ -275,10 +277,14 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
         verbose: output.verbose,
         quiet: false,
     };
-    let unwritten: Vec<String> = args
-        .reports
-        .iter()
-        .filter_map(|file| file.write(&report, in_file).err())
+    let unwritten: Vec<String> = unrecorded
+        .map(|e| e.to_string())
+        .into_iter()
+        .chain(
+            args.reports
+                .iter()
+                .filter_map(|file| file.write(&report, in_file).err()),
+        )
         .collect();
 
     if let Some(path) = &prepared.plan.decision_log {

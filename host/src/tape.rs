@@ -16,7 +16,7 @@
 //! an [`Answer`].
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
@@ -623,19 +623,34 @@ pub fn replay_grants(context: &Context) -> anyhow::Result<Grants> {
     })
 }
 
+/// Why `--record FILE` could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordingError {
+    /// A bug: only a session with a recorder gets here.
+    #[error("this run was not recorded")]
+    NotRecorded,
+    #[error("cannot write the recording {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Writes what a recorded run did: its context, every check's calls and
-/// outcome.
+/// outcome. Missing folders are created, as for `--report`; the file is
+/// written whole or not at all ([`write_atomically`]).
 pub fn write_recording(
     path: &Path,
     session: &Session,
     policies: &[PolicyReport],
     recorded_at: String,
-) -> anyhow::Result<()> {
+) -> Result<(), RecordingError> {
     let Some(tape) = &session.tape else {
-        anyhow::bail!("this run was not recorded");
+        return Err(RecordingError::NotRecorded);
     };
     let Tape::Record(checks) = tape.as_ref() else {
-        anyhow::bail!("this run was not recorded");
+        return Err(RecordingError::NotRecorded);
     };
     let mut recorded = std::mem::take(&mut *checks.lock().unwrap());
     let grants = &session.grants;
@@ -684,10 +699,49 @@ pub fn write_recording(
         context,
         policies,
     };
-    let mut text = serde_json::to_string_pretty(&fixture)?;
+    let fail = |source| RecordingError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut text = serde_json::to_string_pretty(&fixture).map_err(|e| fail(e.into()))?;
     text.push('\n');
-    std::fs::write(path, text)
-        .map_err(|e| anyhow::anyhow!("cannot write the recording {}: {e}", path.display()))
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(fail)?;
+    }
+    write_atomically(path, text.as_bytes()).map_err(fail)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over
+/// `path`: a failure (a full disk, say) leaves no half-written fixture, and
+/// a fixture already at `path` as it was.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("the path names no file"))?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    // Unique to this process and moment, so that `create_new` never meets
+    // a leftover of another writer.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    temp_name.push(format!(".{}-{nanos}.tmp", std::process::id()));
+    let temp = path.with_file_name(temp_name);
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
 }
 
 #[cfg(test)]
@@ -717,6 +771,29 @@ mod tests {
             request: json!({"method": "GET", "url": url}),
             answer: json!({"status": status}),
         }
+    }
+
+    #[test]
+    fn a_recording_is_written_whole_or_not_at_all() {
+        let dir = std::env::temp_dir().join(format!("gate-tape-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stage.json");
+        write_atomically(&path, b"old").unwrap();
+        write_atomically(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        // A folder where the file should be: the write fails, and leaves
+        // nothing behind.
+        let folder = dir.join("taken");
+        std::fs::create_dir(&folder).unwrap();
+        assert!(write_atomically(&folder, b"x").is_err());
+        let mut left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["stage.json", "taken"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

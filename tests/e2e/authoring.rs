@@ -495,6 +495,111 @@ fn set_cookie_lines_stay_apart_live_and_replayed() {
     );
 }
 
+/// The authoring flow's `--record checkout/fixtures/stage.json`, where
+/// `gate new` made no `fixtures/`: the folder is created, and the recording
+/// replays.
+#[test]
+fn a_recording_goes_into_a_folder_that_did_not_exist() {
+    let scratch = Scratch::new("record-folder");
+    let fixture = scratch.path("checkout/fixtures/stage.json");
+    let server = gate_e2e::stub::Stub::start(200, &[]);
+    let recorded = Gate::policies(&["fetch"])
+        .target(&server.url())
+        .param("url=/health")
+        .arg("--record")
+        .arg(&fixture)
+        .json()
+        .run();
+    assert_eq!(recorded.code, 0, "{}", recorded.stderr);
+    assert_eq!(recorded.json()["verdict"]["decision"], "pass");
+    let tape: Value = serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
+    assert_eq!(tape["schema"], "gate.tape/v1");
+    // Only the fixture is there: no temporary file was left beside it.
+    let files: Vec<_> = std::fs::read_dir(fixture.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files, ["stage.json"]);
+    drop(server);
+    let replay = gate_test("fetch", &fixture).run();
+    assert_eq!(replay.code, 0, "{}", replay.stdout);
+}
+
+/// A recording that cannot be written (its folder is a file) loses nothing
+/// of the run: the report is printed, `--report` files are written, and
+/// then gate exits 2 saying why.
+#[test]
+fn a_recording_that_cannot_be_written_keeps_the_report() {
+    let scratch = Scratch::new("record-blocked");
+    std::fs::write(scratch.path("blocker"), "a file, not a folder").unwrap();
+    let fixture = scratch.path("blocker/stage.json");
+    let junit = scratch.path("reports/gate.xml");
+    let server = gate_e2e::stub::Stub::start(200, &[]);
+    let out = Gate::policies(&["fetch"])
+        .target(&server.url())
+        .param("url=/health")
+        .arg("--record")
+        .arg(&fixture)
+        .arg("--report")
+        .arg(format!("junit={}", junit.display()))
+        .run();
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("PASS  get") && out.stdout.contains("verdict: PASS (exit 0)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("cannot write the recording {}", fixture.display())),
+        "{}",
+        out.stderr
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<testcase name=\"get\""), "{xml}");
+}
+
+/// A policy's message is text in `gate test`'s output, never a GitHub
+/// Actions workflow command: here a replayed header the fetch guest puts in
+/// its message tries to start a line with `::error::`.
+#[test]
+fn a_replayed_message_issues_no_workflow_command() {
+    let scratch = Scratch::new("replay-commands");
+    let fixture = json!({
+        "schema": "gate.tape/v1",
+        "context": {
+            "target": "http://stage.example.com",
+            "params": {"url": "/health", "show_header": "x-note"}
+        },
+        "policies": [{
+            "name": "fetch",
+            "checks": [{
+                "name": "get",
+                "expect": {"outcome": "fail"},
+                "calls": [{"call": "http.send",
+                           "request": {"method": "GET", "url": "/health"},
+                           "answer": {"status": 200,
+                                      "headers": {"x-note": "ok\n::error::forged\n  ::add-mask::x ##[error]y"}}}]
+            }]
+        }]
+    });
+    let path = scratch.path("forged.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&fixture).unwrap()).unwrap();
+    let out = gate_test("fetch", &path).run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    // The header did reach the message, so the test can fail.
+    assert!(
+        out.stdout.contains("expected fail, got pass"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("\\::error::forged"), "{}", out.stdout);
+    for line in out.stdout.lines() {
+        assert!(!line.trim_start().starts_with("::"), "{line}");
+        assert!(!line.contains("##["), "{line}");
+    }
+}
+
 #[test]
 fn bash_completes_gates_commands_and_flags() {
     let scratch = Scratch::new("completions");

@@ -1,9 +1,9 @@
 //! Human-written durations (`500ms`, `10s`, `5m`, `1h`), read the same way
 //! by the runner (flags, gate.toml) and by policies (`--param window=5m`),
 //! so one spelling means one thing everywhere; the calendar date of a Unix
-//! time, which both write in messages and reports; the header lines a
-//! policy sees, which the runner hands over and gate-sdk's mock host
-//! imitates; and the variable a secret is read from.
+//! time, and measured values, which both write in messages and reports; the
+//! header lines a policy sees, which the runner hands over and gate-sdk's
+//! mock host imitates; and the variable a secret is read from.
 
 use std::time::Duration;
 
@@ -146,9 +146,85 @@ pub fn keeps_lines(name: &str) -> bool {
     name == "set-cookie"
 }
 
+/// Beyond this many decimals a value is written with an exponent
+/// (`3.1e-15`): a reader cannot count that many zeros.
+const MAX_DECIMALS: usize = 12;
+
+/// A measured value for people, with no float noise: `decimals` decimals, or
+/// below 1 as many as show `significant` significant digits, so that a small
+/// ratio (`0.00003`) never reads as `0`; trailing zeros dropped. A value too
+/// small for 12 decimals is written with an exponent (`3.1e-15`).
+///
+/// ```
+/// use gate_units::format_decimal;
+/// assert_eq!(format_decimal(123.456789, 4, 3), "123.4568");
+/// assert_eq!(format_decimal(500.0, 4, 3), "500");
+/// assert_eq!(format_decimal(0.00003, 4, 3), "0.00003");
+/// assert_eq!(format_decimal(0.012345, 0, 3), "0.0123");
+/// assert_eq!(format_decimal(-3.1e-15, 4, 3), "-3.1e-15");
+/// ```
+pub fn format_decimal(value: f64, decimals: usize, significant: usize) -> String {
+    if !value.is_finite() {
+        return value.to_string();
+    }
+    if value == 0.0 {
+        // -0.0 too: a measurement of "-0" reads as a sign that means something.
+        return "0".to_owned();
+    }
+    let magnitude = value.abs();
+    let needed = if magnitude >= 1.0 {
+        decimals
+    } else {
+        // log10 of 0.001 may come out a hair above -3: a digit more, at worst.
+        decimals.max((-magnitude.log10()).floor() as usize + significant)
+    };
+    if needed > MAX_DECIMALS {
+        let precision = significant.saturating_sub(1);
+        let text = format!("{value:.precision$e}");
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+        return format!("{}e{exponent}", trim_zeros(mantissa));
+    }
+    trim_zeros(&format!("{value:.needed$}")).to_owned()
+}
+
+/// `1.500` → `1.5`, `2.000` → `2`; a number without a point as it is.
+fn trim_zeros(text: &str) -> &str {
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_keep_their_significant_digits() {
+        assert_eq!(format_decimal(0.0, 4, 3), "0");
+        assert_eq!(format_decimal(-0.0, 4, 3), "0");
+        assert_eq!(format_decimal(-0.25, 0, 3), "-0.25");
+        assert_eq!(format_decimal(0.5, 0, 3), "0.5");
+        assert_eq!(format_decimal(0.15, 4, 3), "0.15");
+        assert_eq!(format_decimal(0.00001, 4, 3), "0.00001");
+        assert_eq!(format_decimal(0.000012345, 4, 3), "0.0000123");
+        assert_eq!(format_decimal(1e-300, 0, 3), "1e-300");
+        assert_eq!(format_decimal(1e20, 4, 3), "100000000000000000000");
+        assert_eq!(format_decimal(f64::NAN, 4, 3), "NaN");
+        assert_eq!(format_decimal(f64::NEG_INFINITY, 4, 3), "-inf");
+        // Never zero for a value that is not.
+        for exponent in -320..0 {
+            let value = 3.0 * 10f64.powi(exponent);
+            if value > 0.0 {
+                assert_ne!(
+                    format_decimal(value, 0, 3).parse::<f64>(),
+                    Ok(0.0),
+                    "{value}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn delays_may_be_zero_durations_may_not() {

@@ -38,6 +38,12 @@ fn call(url: &str, status: Option<u16>, error: Option<&str>) -> HttpCall {
     }
 }
 
+/// What a hostile check returns: text that tries to break each format, and
+/// CI log commands (GitHub Actions' `::…::` at the start of a line and its
+/// legacy `##[…]`, Azure Pipelines' `##vso[…]`) that try to reach the log.
+const HOSTILE_MESSAGE: &str = "a | b <script>alert(1)</script> # not a directive\n```\n::error::forged\n  ::stop-commands::tok\n%0A & \"quoted\" ]]> \u{fffe}\u{ffff} ##[error]legacy ##vso[task.complete result=Succeeded]";
+const HOSTILE_LOG: &str = "```` fence </details> ::warning::x\n::add-mask::y";
+
 /// A run with every outcome, measurements, requests, logs, a non-blocking
 /// check and text that tries to break each format.
 pub(crate) fn fixture() -> RunReport {
@@ -101,15 +107,13 @@ pub(crate) fn fixture() -> RunReport {
     slow.duration_ms = 10000.0;
     slow.calls = vec![call("http://127.0.0.1:8080/slow", None, Some("timed out"))];
 
-    // Guest text is untrusted: it must not break out of any format.
-    let mut hostile = check(
-        "hostile",
-        Outcome::Fail,
-        "a | b <script>alert(1)</script> # not a directive\n```\n::error::forged\n%0A & \"quoted\" ]]>",
-    );
+    // Guest text is untrusted: it must not break out of any format. It is
+    // cleaned as the runtime cleans it before any report sees it.
+    let cleaner = crate::text::Cleaner::default();
+    let mut hostile = check("hostile", Outcome::Fail, &cleaner.clean(HOSTILE_MESSAGE));
     hostile.log = vec![LogLine {
         source: LogSource::Stdout,
-        text: "```` fence </details> ::warning::x".into(),
+        text: cleaner.clean_line(HOSTILE_LOG),
     }];
     let smoke_health = check("health", Outcome::Pass, "`/api/v1/health` answered 200");
 
@@ -349,7 +353,77 @@ fn junit_structure() {
         .children()
         .find(|n| n.has_tag_name("failure"))
         .unwrap();
-    assert!(hostile.attribute("message").unwrap().contains("<script>"));
+    let message = hostile.attribute("message").unwrap();
+    assert!(message.contains("<script>"), "{message:?}");
+    // The message's lines survive the attribute (as `&#10;`, which XML
+    // does not normalise to a space).
+    assert!(message.contains("```\n\\::error::forged\n"), "{message:?}");
+}
+
+/// U+FFFE and U+FFFF from a policy reach no report as they are: XML 1.0 and
+/// YAML allow them nowhere, so the JUnit and TAP reports would not parse.
+#[test]
+fn junit_and_tap_hold_only_characters_xml_and_yaml_allow() {
+    // roxmltree does refuse them, so the parse below can fail.
+    assert!(roxmltree::Document::parse("<a>\u{ffff}</a>").is_err());
+    let xml = written(ReportFormat::Junit, human::Options::default());
+    roxmltree::Document::parse(&xml).expect("well-formed XML");
+    assert!(xml.contains("\\u{fffe}\\u{ffff}"), "{xml}");
+    let tap = written(ReportFormat::Tap, human::Options::default());
+    assert!(!tap.contains(['\u{fffe}', '\u{ffff}']), "{tap}");
+    assert!(tap.contains("\\\\u{fffe}\\\\u{ffff}"), "{tap}");
+}
+
+/// No line of any report starts, after its leading blanks, with `::` (GitHub
+/// Actions runs such a line as a workflow command), and none holds `##[` or
+/// `##vso[` (GitHub's legacy form and Azure Pipelines' logging commands,
+/// read anywhere in a line): a policy's text never commands the CI log.
+/// Only gate's own annotations are commands.
+#[test]
+fn guest_text_issues_no_ci_log_command() {
+    let verbose = human::Options {
+        verbose: true,
+        ..human::Options::default()
+    };
+    let plain = human::Options::default();
+    for (format, options) in [
+        (ReportFormat::Human, plain),
+        (ReportFormat::Human, verbose),
+        (ReportFormat::Json, plain),
+        (ReportFormat::Junit, plain),
+        (ReportFormat::Tap, plain),
+        (ReportFormat::Markdown, plain),
+    ] {
+        let text = written(format, options);
+        // The hostile text is there, so the test can fail.
+        assert!(text.contains("forged") && text.contains("legacy"), "{text}");
+        for line in text.lines() {
+            assert!(
+                !line.trim_start().starts_with("::"),
+                "{}: a workflow command: {line}",
+                format.name()
+            );
+            assert!(
+                !line.contains("##[") && !line.contains("##vso["),
+                "{}: a logging command: {line}",
+                format.name()
+            );
+        }
+    }
+
+    let mut out = Vec::new();
+    github::write_annotations(&fixture(), &mut out).unwrap();
+    let annotations = String::from_utf8(out).unwrap();
+    let troubled = fixture().checks().filter(|(_, c)| c.troubled()).count();
+    assert_eq!(annotations.lines().count(), troubled, "{annotations}");
+    for line in annotations.lines() {
+        assert!(
+            line.starts_with("::error title=gate%3A ")
+                || line.starts_with("::warning title=gate%3A "),
+            "{line}"
+        );
+        assert!(!line.contains("##[") && !line.contains("##vso["), "{line}");
+    }
 }
 
 #[test]

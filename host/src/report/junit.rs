@@ -21,8 +21,39 @@ pub fn write(report: &RunReport, out: &mut impl Write) -> std::io::Result<()> {
     let xml = to_junit(report)
         .to_string()
         .map_err(|e| std::io::Error::other(format!("cannot write JUnit XML: {e}")))?;
-    out.write_all(xml.as_bytes())?;
+    out.write_all(attribute_breaks_as_references(&xml).as_bytes())?;
     writeln!(out)
+}
+
+/// quick-junit writes a newline in an attribute (a multi-line message) as
+/// it is. A reader then gets a space instead (XML normalises attribute
+/// values), and a CI log showing the file gets a line that starts inside
+/// the attribute. Written as `&#10;` (tab `&#9;`), it is neither.
+///
+/// In quick-junit's output a `<` outside a tag always opens one (text is
+/// escaped, there is no CDATA), and inside a tag a `"` always opens or
+/// closes a value (values are escaped), so this needs no XML parser.
+fn attribute_breaks_as_references(xml: &str) -> String {
+    let mut out = String::with_capacity(xml.len());
+    let (mut in_tag, mut in_value) = (false, false);
+    for c in xml.chars() {
+        match c {
+            '<' if !in_tag => in_tag = true,
+            '>' if in_tag && !in_value => in_tag = false,
+            '"' if in_tag => in_value = !in_value,
+            '\n' if in_value => {
+                out.push_str("&#10;");
+                continue;
+            }
+            '\t' if in_value => {
+                out.push_str("&#9;");
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
 }
 
 pub fn to_junit(report: &RunReport) -> Report {
@@ -137,4 +168,16 @@ fn system_out(check: &CheckReport) -> String {
 
 fn millis(ms: f64) -> Duration {
     Duration::try_from_secs_f64(ms / 1000.0).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn breaks_in_attributes_become_references() {
+        let xml = "<a m=\"x\ny\tz\">\n  <b/>text\nmore</a>";
+        assert_eq!(
+            super::attribute_breaks_as_references(xml),
+            "<a m=\"x&#10;y&#9;z\">\n  <b/>text\nmore</a>"
+        );
+    }
 }

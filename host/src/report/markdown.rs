@@ -69,10 +69,12 @@ pub fn write(report: &RunReport, out: &mut impl Write) -> std::io::Result<()> {
         }
         let fence = "`".repeat(longest_backtick_run(&text).max(2) + 1);
         writeln!(out)?;
+        // An HTML block: CommonMark leaves its text as it is, so Markdown
+        // escapes would show; HTML escapes are what it reads.
         writeln!(
             out,
             "<details><summary>{}: requests and log</summary>",
-            cell(&format!("{}/{}", policy.name, check.name))
+            html(&format!("{}/{}", policy.name, check.name))
         )?;
         writeln!(out)?;
         writeln!(out, "{fence}text")?;
@@ -127,6 +129,22 @@ fn cell(text: &str) -> String {
     escaped
 }
 
+/// Text safe inside an HTML element: `&`, `<`, `>` and quotes as entities.
+fn html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
 /// Inline code that cannot be closed early by the text it holds.
 fn code(text: &str) -> String {
     let ticks = "`".repeat(longest_backtick_run(text) + 1);
@@ -144,6 +162,28 @@ fn longest_backtick_run(text: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    /// The folded block's summary is HTML, where a Markdown escape would
+    /// show as a stray backslash (`my\_api`).
+    #[test]
+    fn summaries_are_escaped_as_html() {
+        let mut report = crate::report::golden::fixture();
+        report.policies[0].name = "my_api".into();
+        report.policies[0].checks[2].name = "<b>*rate*</b>".into();
+        let mut out = Vec::new();
+        super::write(&report, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                "<details><summary>my_api/&lt;b&gt;*rate*&lt;/b&gt;: requests and log</summary>"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("<summary>my_api/slow: requests and log</summary>"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn guest_text_cannot_escape_its_cell() {
         let text = super::cell("a | b <img src=x> [x](http://evil) @team\nnext");
@@ -152,6 +192,10 @@ mod tests {
             "a \\| b &lt;img src=x&gt; \\[x\\]\\(http://evil\\) \\@team<br>next"
         );
         assert_eq!(super::code("a`b"), "``a`b``");
+        assert_eq!(
+            super::html("my_api/*x* <b>&\"'"),
+            "my_api/*x* &lt;b&gt;&amp;&quot;&#39;"
+        );
         assert_eq!(super::longest_backtick_run("x ``` y ` z"), 3);
     }
 }

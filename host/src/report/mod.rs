@@ -117,9 +117,15 @@ impl Measurement {
                     } else {
                         "="
                     };
+                    let mut shown = (value, number(bound));
+                    // Two values that differ must not read as equal:
+                    // `measured 500 > threshold 500` would contradict itself.
+                    if relation != "=" && shown.0 == shown.1 {
+                        shown = (exact(self.value), exact(bound));
+                    }
                     format!(
-                        "measured {value} {relation} threshold {} ({what})",
-                        number(bound)
+                        "measured {} {relation} threshold {} ({what})",
+                        shown.0, shown.1
                     )
                 }
                 _ => format!("measured {value}, threshold {threshold} ({what})"),
@@ -448,16 +454,23 @@ impl ReportFile {
     }
 }
 
-/// Formats a number the way a person reads a measurement: no float noise.
+/// Formats a number the way a person reads a measurement: no float noise,
+/// up to 4 decimals, and below 1 at least 3 significant digits, so that
+/// 0.00003 does not read as 0.
 pub fn number(value: f64) -> String {
-    if !value.is_finite() {
-        return value.to_string();
+    gate_units::format_decimal(value, 4, 3)
+}
+
+/// The shortest text that reads back as `value` exactly, for two values
+/// [`number`] would show alike.
+fn exact(value: f64) -> String {
+    let plain = value.to_string();
+    // Display never uses an exponent: 1e-300 would be 300 zeros.
+    if plain.len() > 24 {
+        format!("{value:e}")
+    } else {
+        plain
     }
-    if value == value.trunc() && value.abs() < 1e15 {
-        return format!("{value:.0}");
-    }
-    let text = format!("{value:.4}");
-    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 #[cfg(test)]
@@ -471,6 +484,34 @@ mod tests {
         assert_eq!(super::number(0.15), "0.15");
         assert_eq!(super::number(123.456789), "123.4568");
         assert_eq!(super::number(f64::NAN), "NaN");
+        assert_eq!(super::number(0.00003), "0.00003");
+        assert_eq!(super::number(-1e-300), "-1e-300");
+    }
+
+    /// The evidence line never contradicts itself: a value beyond its
+    /// bound is never shown equal to it, nor as 0 against 0.
+    #[test]
+    fn evidence_never_reads_as_equal_when_it_is_not() {
+        assert_eq!(
+            measurement(0.00003, "ratio", Some("< 0.00001")).describe(),
+            "measured 0.00003 > threshold 0.00001 (error_rate, ratio)"
+        );
+        assert_eq!(
+            measurement(500.00001, "ms", Some("< 500")).describe(),
+            "measured 500.00001 > threshold 500 (error_rate, ms)"
+        );
+        assert_eq!(
+            measurement(1e-300, "", Some("<= 0")).describe(),
+            "measured 1e-300 > threshold 0 (error_rate)"
+        );
+        assert_eq!(
+            measurement(0.0100000001, "", Some("< 0.01")).describe(),
+            "measured 0.0100000001 > threshold 0.01 (error_rate)"
+        );
+        assert_eq!(
+            measurement(0.1 + 0.2, "", Some("= 0.3")).describe(),
+            "measured 0.30000000000000004 > threshold 0.3 (error_rate)"
+        );
     }
 
     fn measurement(value: f64, unit: &str, threshold: Option<&str>) -> super::Measurement {
