@@ -21,7 +21,7 @@ use crate::limits::Limits;
 use crate::policy::{self, Contract, LoadError};
 use crate::report::progress::Progress;
 use crate::report::{Attempt, CheckReport, ErrorKind, Measurement, Outcome};
-use crate::state::{HostCallLimit, HostState, Session};
+use crate::state::{CALLS_KEPT, HostCallLimit, HostState, LogLine, LogSource, Session};
 use crate::text::truncate;
 use crate::units::{format_duration, format_size};
 
@@ -705,8 +705,17 @@ async fn execute(
     let duration = started.elapsed();
     let stderr = store.data().stderr_text();
     let state = store.data_mut();
-    let log = state.take_log();
-    let calls = std::mem::take(&mut state.calls);
+    let mut log = state.take_log();
+    let (calls, calls_dropped) = state.take_calls();
+    if calls_dropped > 0 {
+        log.push(LogLine {
+            source: LogSource::Warn,
+            text: format!(
+                "[gate: {calls_dropped} more host calls made, not kept: the record keeps \
+                 the first {CALLS_KEPT}]"
+            ),
+        });
+    }
     state.tape.finish();
 
     let mut report = match result {
@@ -714,7 +723,7 @@ async fn execute(
         Ok(Ok(Err(message))) => errored(
             check,
             ErrorKind::Check,
-            session.cleaner.clean_line(&message),
+            truncate(&session.cleaner.clean_line(&message), limits.message_bytes),
             duration,
         ),
         Ok(Err(error)) => {
@@ -728,14 +737,8 @@ async fn execute(
             duration,
         ),
     };
-    report.calls = calls
-        .into_iter()
-        .map(|mut call| {
-            call.url = session.cleaner.clean_line(&call.url);
-            call.error = call.error.map(|e| session.cleaner.clean_line(&e));
-            call
-        })
-        .collect();
+    // Cleaned as they were kept (`HostState::keep_call`).
+    report.calls = calls;
     report.log = log
         .into_iter()
         .map(|mut line| {

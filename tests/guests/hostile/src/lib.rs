@@ -20,13 +20,14 @@
 //! | `redirect`    | GETs `--param redirect_url` following redirects (needs HTTP) | deny the hop to a forbidden host |
 //! | `huge-result` | passes with a 1 MiB message and 50 000 measurements | refuse the result (result limit) |
 //! | `grab`        | holds WASI pollables without bound | stop it at the resource-table cap |
+//! | `call-flood`  | makes thousands of failing calls, some with a URL or host of megabytes (`--param flood_mib=N`, default 4) | keep a bounded record of them (passes if all were refused) |
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use gate_sdk::{
     Capability, Check, CheckResult, Error, Measurement, Policy, PolicyKind, Result, context,
-    export_policy, http, log,
+    export_policy, http, log, tls,
 };
 
 /// Colours, resets, and sets the terminal title: harmless if the host
@@ -88,6 +89,46 @@ fn policy() -> Policy {
             "holds host resources without bound",
             grab,
         ))
+        .check(Check::new(
+            "call-flood",
+            "makes thousands of failing calls with huge URLs and hosts",
+            call_flood,
+        ))
+}
+
+/// Calls with a URL or host of `--param flood_mib` MiB (each one refused
+/// without any I/O), then many small refused calls: a host that kept every
+/// call whole would keep megabytes per call.
+fn call_flood() -> Result<CheckResult> {
+    const HUGE_CALLS: usize = 3;
+    const SMALL_CALLS: usize = 1500;
+    let mib = context::param("flood_mib")
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(4);
+    // Built to its exact size: a doubling buffer would need twice the
+    // memory under the test's memory limit.
+    let prefix = "http://[";
+    let mut huge = String::with_capacity(prefix.len() + mib * MIB);
+    huge.push_str(prefix);
+    huge.extend(std::iter::repeat_n('x', mib * MIB));
+    let mut answered = 0;
+    for _ in 0..HUGE_CALLS {
+        answered += usize::from(http::Request::get(huge.as_str()).send().is_ok());
+        answered += usize::from(tls::inspect(&huge[prefix.len()..], 443).is_ok());
+    }
+    for n in 0..SMALL_CALLS {
+        answered += usize::from(http::get(&format!("http://[bad-{n}")).is_ok());
+    }
+    let calls = 2 * HUGE_CALLS + SMALL_CALLS;
+    if answered > 0 {
+        return Ok(CheckResult::fail(format!(
+            "{answered} of {calls} malformed calls were answered"
+        )));
+    }
+    Ok(CheckResult::pass(format!(
+        "made {calls} calls, {HUGE_CALLS} with a {mib} MiB URL and {HUGE_CALLS} with a {mib} MiB \
+         host; all were refused"
+    )))
 }
 
 fn redirect() -> Result<CheckResult> {
@@ -309,7 +350,8 @@ mod tests {
                 "socket",
                 "redirect",
                 "huge-result",
-                "grab"
+                "grab",
+                "call-flood"
             ]
         );
         for check in policy.checks() {
