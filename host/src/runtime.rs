@@ -672,7 +672,7 @@ async fn describe(
         Ok(Ok(info)) => Ok(info),
         Ok(Err(error)) => {
             let stderr = store.data().stderr_text();
-            Err(classify(&error, &stderr, &session.limits).1)
+            Err(failure(&error, &stderr, session).1)
         }
         Err(_) => Err(format!(
             "did not answer within {}",
@@ -727,7 +727,7 @@ async fn execute(
             duration,
         ),
         Ok(Err(error)) => {
-            let (kind, message) = classify(&error, &stderr, limits);
+            let (kind, message) = failure(&error, &stderr, session);
             errored(check, kind, message, duration)
         }
         Err(_) => errored(
@@ -754,6 +754,16 @@ fn deadline_message(timeout: Duration) -> String {
         "deadline exceeded: the check did not finish within {} (--timeout)",
         format_duration(timeout)
     )
+}
+
+/// [`classify`], cleaned as all guest text is: a panic message is the
+/// guest's own text (`.expect(&format!("bad token {token}"))`). stderr is
+/// redacted before the panic message is cut from it, so that the cut leaves
+/// no part of a secret.
+fn failure(error: &wasmtime::Error, stderr: &str, session: &Session) -> (ErrorKind, String) {
+    let stderr = session.cleaner.redact(stderr);
+    let (kind, message) = classify(error, &stderr, &session.limits);
+    (kind, session.cleaner.clean_line(&message))
 }
 
 /// Names the cause of a failed call: the limit it hit, its panic message, or
@@ -967,9 +977,10 @@ fn report(check: &CheckInfo, outcome: Outcome, message: String, duration: Durati
 #[cfg(test)]
 mod tests {
     use super::{
-        CheckInfo, CheckReport, Duration, ErrorKind, Instant, Outcome, RAMP_AT_ONCE, RAMP_STEP,
-        Ramp, Retry, panic_message, report,
+        CheckInfo, CheckReport, Duration, ErrorKind, Instant, Limits, Outcome, RAMP_AT_ONCE,
+        RAMP_STEP, Ramp, Retry, Session, Trap, failure, panic_message, report,
     };
+    use crate::grants::Grants;
 
     fn checked(outcome: Outcome, permanent: bool) -> CheckReport {
         let mut report = report(
@@ -1123,6 +1134,33 @@ mod tests {
         // Fewer jobs than RAMP_AT_ONCE: still never past them.
         let ramp = Ramp::new(1);
         assert!(ramp.next_start_at(1, t0).is_some_and(|at| at > t0));
+    }
+
+    fn session(redact: &[&str]) -> Session {
+        let redact = redact.iter().map(|s| (*s).to_owned());
+        Session::new(Grants::default(), Limits::default(), redact).unwrap()
+    }
+
+    #[test]
+    fn a_panic_message_is_redacted_and_escaped() {
+        let session = session(&["tok3n-value"]);
+        let trap = || wasmtime::Error::new(Trap::UnreachableCodeReached);
+        let stderr = "thread '<unnamed>' panicked at src/lib.rs:1:5:\nbad token tok3n-value \u{1b}[31mred\u{7}\n";
+        let (kind, message) = failure(&trap(), stderr, &session);
+        assert!(matches!(kind, ErrorKind::Panic), "{kind:?}");
+        assert_eq!(
+            message,
+            "the policy panicked: bad token [REDACTED] \\u{1b}[31mred\\u{7} (at src/lib.rs:1:5)"
+        );
+        // A secret the 1 KiB cut of the message runs through is redacted
+        // before the cut, so no part of it is left.
+        let stderr = format!(
+            "thread 'x' panicked at a.rs:1:1:\n{}tok3n-value and more\n",
+            "a".repeat(1020)
+        );
+        let (_, message) = failure(&trap(), &stderr, &session);
+        assert!(!message.contains("tok3"), "{message}");
+        assert!(message.contains("[RED"), "{message}");
     }
 
     #[test]

@@ -479,6 +479,37 @@ fn a_flood_of_huge_failing_calls_keeps_a_bounded_record() {
 }
 
 #[test]
+fn a_panic_message_is_redacted_and_escaped() {
+    let secret = "p4nic-5ecret-value";
+    let out = Gate::policies(&["hostile"])
+        .json()
+        .args(["--check", "panic", "--timeout", "5s"])
+        .env("GATE_SECRET_API_TOKEN", secret)
+        .run();
+    let panic = out.check("hostile", "panic");
+    assert_eq!(panic["error"], "panic", "{panic}");
+    let message = panic["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("the policy panicked: hostile panic: bad token [REDACTED] \\u{1b}[31mred"),
+        "{message}"
+    );
+    assert!(!message.contains('\u{1b}') && !message.contains('\u{7}'), "{message}");
+    assert!(!out.all_output().contains(secret), "{}", out.all_output());
+
+    let human = Gate::policies(&["hostile"])
+        .args(["--check", "panic", "--timeout", "5s", "--color", "never"])
+        .env("GATE_SECRET_API_TOKEN", secret)
+        .run();
+    assert!(
+        human.stdout.contains("bad token [REDACTED]"),
+        "{}",
+        human.stdout
+    );
+    assert!(!human.all_output().contains(secret));
+    assert!(!human.stdout.contains('\u{1b}'), "{}", human.stdout);
+}
+
+#[test]
 fn verbose_diagnostics_redact_secrets_in_request_urls() {
     let secret = "v3rbose-5ecret-value";
     let forbidden = TcpListener::bind("127.0.0.1:0").unwrap();

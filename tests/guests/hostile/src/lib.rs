@@ -7,7 +7,7 @@
 //! | `ok`          | none, passes without I/O | report pass |
 //! | `spin`        | loops forever | stop it at the deadline |
 //! | `hog`         | allocates 1 MiB chunks forever | stop it at the memory cap |
-//! | `panic`       | panics with `hostile panic` | report an error |
+//! | `panic`       | panics with `hostile panic`, secret `api_token` (if set) and escapes | report an error, the secret redacted, the escapes neutralised |
 //! | `forbidden`   | GETs `--param forbidden_url` (needs HTTP) | deny the request |
 //! | `sleepy`      | sleeps an hour | cut the sleep at the deadline |
 //! | `leak-secret` | puts secret `api_token` in its message and log | redact it |
@@ -283,8 +283,11 @@ fn hog() -> Result<CheckResult> {
     }
 }
 
+/// Panics with the secret in the text, as `.expect(&format!("bad token
+/// {token}"))` would, and with terminal escapes.
 fn panic() -> Result<CheckResult> {
-    panic!("hostile panic");
+    let token = context::secret("api_token").unwrap_or_default();
+    panic!("hostile panic: bad token {token} {ESCAPES}");
 }
 
 fn forbidden() -> Result<CheckResult> {
