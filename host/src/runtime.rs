@@ -882,6 +882,9 @@ fn finished(
         bindings::Outcome::Inconclusive => Outcome::Inconclusive,
     };
     let mut message = truncate(&cleaner.clean(&result.message), limits.message_bytes);
+    // Over every measurement, before those past the limit are dropped: a
+    // value the report leaves out still counts against a pass.
+    let not_finite = result.measurements.iter().any(|m| !m.value.is_finite());
     let total = result.measurements.len();
     let measurements: Vec<Measurement> = result
         .measurements
@@ -902,9 +905,7 @@ fn finished(
     }
     // Fail closed: a pass that rests on a measurement that is not a number
     // is no pass.
-    let outcome = if matches!(outcome, Outcome::Pass | Outcome::Warn)
-        && measurements.iter().any(|m| !m.value.is_finite())
-    {
+    let outcome = if matches!(outcome, Outcome::Pass | Outcome::Warn) && not_finite {
         message.push_str(" [gate: a measurement is not a finite number, so this cannot pass]");
         Outcome::Inconclusive
     } else {
@@ -978,7 +979,7 @@ fn report(check: &CheckInfo, outcome: Outcome, message: String, duration: Durati
 mod tests {
     use super::{
         CheckInfo, CheckReport, Duration, ErrorKind, Instant, Limits, Outcome, RAMP_AT_ONCE,
-        RAMP_STEP, Ramp, Retry, Session, Trap, failure, panic_message, report,
+        RAMP_STEP, Ramp, Retry, Session, Trap, bindings, failure, finished, panic_message, report,
     };
     use crate::grants::Grants;
 
@@ -1136,9 +1137,59 @@ mod tests {
         assert!(ramp.next_start_at(1, t0).is_some_and(|at| at > t0));
     }
 
+    fn check_info() -> CheckInfo {
+        CheckInfo {
+            name: "latency".into(),
+            description: String::new(),
+            blocking: true,
+            needs: Vec::new(),
+        }
+    }
+
     fn session(redact: &[&str]) -> Session {
         let redact = redact.iter().map(|s| (*s).to_owned());
         Session::new(Grants::default(), Limits::default(), redact).unwrap()
+    }
+
+    fn measurement(value: f64) -> bindings::Measurement {
+        bindings::Measurement {
+            name: "latency".into(),
+            value,
+            unit: "ms".into(),
+            threshold: None,
+        }
+    }
+
+    #[test]
+    fn a_value_that_is_not_a_number_past_the_measurement_limit_still_stops_a_pass() {
+        let session = session(&[]);
+        let limit = session.limits.measurements;
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let mut measurements = vec![measurement(1.0); limit];
+            measurements.push(measurement(bad));
+            let result = bindings::CheckResult {
+                outcome: bindings::Outcome::Pass,
+                message: "fast".into(),
+                measurements,
+            };
+            let report = finished(&check_info(), result, &session, Duration::ZERO);
+            assert_eq!(report.outcome, Outcome::Inconclusive, "{bad}");
+            assert_eq!(report.measurements.len(), limit);
+            assert!(
+                report
+                    .message
+                    .ends_with("[gate: 1 more measurements dropped] [gate: a measurement is not a finite number, so this cannot pass]"),
+                "{}",
+                report.message
+            );
+        }
+        let fine = bindings::CheckResult {
+            outcome: bindings::Outcome::Pass,
+            message: "fast".into(),
+            measurements: vec![measurement(1.0); limit + 1],
+        };
+        let report = finished(&check_info(), fine, &session, Duration::ZERO);
+        assert_eq!(report.outcome, Outcome::Pass);
     }
 
     #[test]
