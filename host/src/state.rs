@@ -193,6 +193,21 @@ fn clear_cut(text: &str, max: usize, secrets: &[String]) -> usize {
     }
 }
 
+/// The length of the longest end of `bytes` that is the start of one of
+/// `secrets` (but not all of it), 0 if none.
+fn secret_start_at_end(bytes: &[u8], secrets: &[String]) -> usize {
+    secrets
+        .iter()
+        .filter_map(|secret| {
+            let secret = secret.as_bytes();
+            (1..secret.len())
+                .rev()
+                .find(|&len| bytes.ends_with(&secret[..len]))
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// A check's record of calls, bounded: the first [`CALLS_KEPT`] calls, each
 /// with its URL and error cut to [`CALL_TEXT_BYTES`], and a count of the
 /// calls past them.
@@ -320,14 +335,15 @@ impl HostState {
     /// The check's log: its `log` lines, then what it printed.
     pub fn take_log(&mut self) -> Vec<LogLine> {
         let mut log = std::mem::take(&mut self.log);
-        log.push_text(LogSource::Stdout, &self.stdout.contents());
-        log.push_text(LogSource::Stderr, &self.stderr.contents());
+        let secrets = &self.session.redacted;
+        log.push_text(LogSource::Stdout, &self.stdout.contents(secrets));
+        log.push_text(LogSource::Stderr, &self.stderr.contents(secrets));
         log.finish()
     }
 
     /// What the guest wrote to stderr, e.g. a panic message.
     pub fn stderr_text(&self) -> String {
-        self.stderr.contents()
+        self.stderr.contents(&self.session.redacted)
     }
 }
 
@@ -419,8 +435,16 @@ impl LogPipe {
         }
     }
 
-    fn contents(&self) -> String {
-        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
+    /// What was written, up to the cap. Past it, the end may be the start
+    /// of a secret whose rest was dropped, which redaction could not
+    /// recognise: such an end is left out too.
+    fn contents(&self, secrets: &[String]) -> String {
+        let buffer = self.buffer.lock().unwrap();
+        let mut end = buffer.len();
+        if end >= self.capacity {
+            end -= secret_start_at_end(&buffer, secrets);
+        }
+        String::from_utf8_lossy(&buffer[..end]).into_owned()
     }
 }
 
@@ -503,6 +527,29 @@ mod tests {
         assert_eq!(shorten(&long, 10, &[]), "http://[xx… (108 bytes in all)");
         // Never inside a char.
         assert_eq!(shorten("ééé", 3, &[]), "é… (6 bytes in all)");
+    }
+
+    #[test]
+    fn a_full_pipe_drops_a_secret_its_cap_cut_short() {
+        use std::task::Waker;
+        let secrets = ["s3cr3t".to_owned()];
+        let write = |pipe: &LogPipe, text: &str| {
+            let mut pipe = pipe.clone();
+            let mut context = TaskContext::from_waker(Waker::noop());
+            let written = Pin::new(&mut pipe).poll_write(&mut context, text.as_bytes());
+            assert!(matches!(written, Poll::Ready(Ok(n)) if n == text.len()));
+        };
+        let pipe = LogPipe::new(12);
+        write(&pipe, "token: s3cr3t\n");
+        assert_eq!(pipe.contents(&secrets), "token: ", "not `token: s3cr3`");
+        // Under the cap nothing was cut, and a secret's start is just text.
+        let pipe = LogPipe::new(64);
+        write(&pipe, "no s3cr");
+        assert_eq!(pipe.contents(&secrets), "no s3cr");
+        // A whole secret is kept, for the cleaner to redact.
+        let pipe = LogPipe::new(13);
+        write(&pipe, "token: s3cr3t and more");
+        assert_eq!(pipe.contents(&secrets), "token: s3cr3t");
     }
 
     #[test]
