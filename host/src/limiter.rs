@@ -166,7 +166,8 @@ mod tests {
     #[test]
     fn the_cap_holds_for_all_memories_together() {
         for mut store in stores() {
-            let module = Module::new(store.engine(), wat::parse_str(two_memories(1)).unwrap()).unwrap();
+            let module =
+                Module::new(store.engine(), wat::parse_str(two_memories(1)).unwrap()).unwrap();
             let instance = Instance::new(&mut store, &module, &[]).unwrap();
             let grow = instance
                 .get_typed_func::<(i32, i32), i32>(&mut store, "grow")
@@ -185,7 +186,8 @@ mod tests {
     #[test]
     fn memories_count_from_their_creation() {
         for mut store in stores() {
-            let module = Module::new(store.engine(), wat::parse_str(two_memories(20)).unwrap()).unwrap();
+            let module =
+                Module::new(store.engine(), wat::parse_str(two_memories(20)).unwrap()).unwrap();
             let error = Instance::new(&mut store, &module, &[]).unwrap_err();
             let exceeded = exceeded(&error);
             assert_eq!((exceeded.desired, exceeded.limit), (40 * MIB, 32 * MIB));
@@ -201,7 +203,11 @@ mod tests {
         let mib = |n: u64| usize::try_from(n * MIB).unwrap();
         assert!(limiter.memory_growing(0, mib(1), Some(mib(2))).unwrap());
         for _ in 0..100 {
-            assert!(!limiter.memory_growing(mib(1), mib(4), Some(mib(2))).unwrap());
+            assert!(
+                !limiter
+                    .memory_growing(mib(1), mib(4), Some(mib(2)))
+                    .unwrap()
+            );
         }
         assert!(limiter.memory_growing(0, mib(31), None).unwrap());
         assert!(limiter.memory_growing(mib(31), mib(32), None).is_err());

@@ -505,7 +505,10 @@ mod tests {
         let (kept, dropped) = record.take();
         assert_eq!((kept.len(), dropped), (CALLS_KEPT, 500));
         assert_eq!(kept[0].url, "http://127.0.0.1/0");
-        assert_eq!(kept.last().unwrap().url, format!("http://127.0.0.1/{}", CALLS_KEPT - 1));
+        assert_eq!(
+            kept.last().unwrap().url,
+            format!("http://127.0.0.1/{}", CALLS_KEPT - 1)
+        );
     }
 
     #[test]
@@ -559,8 +562,7 @@ mod tests {
         for max in 17..=27 {
             let cut = shorten(text, max, &secrets);
             assert_eq!(
-                cut,
-                "http://h/?token=… (32 bytes in all)",
+                cut, "http://h/?token=… (32 bytes in all)",
                 "a cut at {max} runs through the secret"
             );
         }

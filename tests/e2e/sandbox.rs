@@ -428,9 +428,7 @@ fn a_flood_of_huge_failing_calls_keeps_a_bounded_record() {
         (flood["outcome"].as_str(), flood["message"].as_str()),
         (
             Some("pass"),
-            Some(
-                "made 1506 calls, 3 with a 4 MiB URL and 3 with a 4 MiB host; all were refused"
-            )
+            Some("made 1506 calls, 3 with a 4 MiB URL and 3 with a 4 MiB host; all were refused")
         ),
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -448,7 +446,10 @@ fn a_flood_of_huge_failing_calls_keeps_a_bounded_record() {
     assert!(url.starts_with("http://[xxx"), "{url:.100}");
     assert!(url.ends_with("… (4194312 bytes in all)"), "{http}");
     let error = http["error"].as_str().unwrap();
-    assert!(error.starts_with("invalid request: bad URL `http://[xxx"), "{error:.100}");
+    assert!(
+        error.starts_with("invalid request: bad URL `http://[xxx"),
+        "{error:.100}"
+    );
     assert!(
         error.ends_with("… (4194312 bytes in all)`: invalid IPv6 address"),
         "says why, after the URL it cut: {error}"
@@ -473,7 +474,9 @@ fn a_flood_of_huge_failing_calls_keeps_a_bounded_record() {
         .map(|line| line["text"].as_str().unwrap())
         .collect();
     assert!(
-        log.contains(&"[gate: 506 more host calls made, not kept: the record keeps the first 1000]"),
+        log.contains(
+            &"[gate: 506 more host calls made, not kept: the record keeps the first 1000]"
+        ),
         "the report says calls were left out: {log:?}"
     );
 }
@@ -490,10 +493,14 @@ fn a_panic_message_is_redacted_and_escaped() {
     assert_eq!(panic["error"], "panic", "{panic}");
     let message = panic["message"].as_str().unwrap();
     assert!(
-        message.starts_with("the policy panicked: hostile panic: bad token [REDACTED] \\u{1b}[31mred"),
+        message
+            .starts_with("the policy panicked: hostile panic: bad token [REDACTED] \\u{1b}[31mred"),
         "{message}"
     );
-    assert!(!message.contains('\u{1b}') && !message.contains('\u{7}'), "{message}");
+    assert!(
+        !message.contains('\u{1b}') && !message.contains('\u{7}'),
+        "{message}"
+    );
     assert!(!out.all_output().contains(secret), "{}", out.all_output());
 
     let human = Gate::policies(&["hostile"])
