@@ -417,6 +417,7 @@ fn a_flood_of_huge_failing_calls_keeps_a_bounded_record() {
     let out = Gate::policies(&["hostile"])
         .json()
         .args(["--check", "call-flood", "--timeout", "30s"])
+        .param("flood_kib=4096")
         .run();
     assert!(
         out.stdout.len() < 1 << 20,
@@ -428,7 +429,9 @@ fn a_flood_of_huge_failing_calls_keeps_a_bounded_record() {
         (flood["outcome"].as_str(), flood["message"].as_str()),
         (
             Some("pass"),
-            Some("made 1506 calls, 3 with a 4 MiB URL and 3 with a 4 MiB host; all were refused")
+            Some(
+                "made 1506 calls, 3 with a 4096 KiB URL and 3 with a 4096 KiB host; all were refused"
+            )
         ),
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
