@@ -75,6 +75,14 @@ impl Session {
 }
 
 impl Session {
+    /// A URL or error text as a call record keeps it: cut before it is
+    /// cleaned, so that a URL of megabytes is not copied whole to be
+    /// cleaned; the cut leaves no part of a secret behind.
+    fn clean_call_text(&self, text: &str) -> String {
+        self.cleaner
+            .clean_line(&shorten(text, CALL_TEXT_BYTES, &self.redacted))
+    }
+
     /// The client gate's own requests share (Prometheus, webhooks: hosts
     /// the operator named), one connection pool.
     pub fn http(&self) -> Result<&reqwest::Client, String> {
@@ -302,16 +310,8 @@ impl HostState {
     /// its text redacted and cut first: nothing a guest passes reaches the
     /// record, or gate's own diagnostics, whole or unredacted.
     pub fn keep_call(&mut self, mut call: HttpCall) {
-        let session = &self.session;
-        // Cut before it is cleaned, so that a URL of megabytes is not copied
-        // whole to be cleaned; the cut leaves no part of a secret behind.
-        let clean = |text: &str| {
-            session
-                .cleaner
-                .clean_line(&shorten(text, CALL_TEXT_BYTES, &session.redacted))
-        };
-        call.url = clean(&call.url);
-        call.error = call.error.as_deref().map(clean);
+        call.url = self.session.clean_call_text(&call.url);
+        call.error = call.error.map(|error| self.session.clean_call_text(&error));
         tracing::debug!(
             method = call.method,
             url = call.url,
