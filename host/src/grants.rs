@@ -9,6 +9,9 @@ use url::Url;
 
 use crate::bindings::Capability;
 
+/// Bytes of a policy's URL or host that an error message repeats.
+const SHOWN_BYTES: usize = 512;
+
 /// An HTTP origin: scheme, host and port, matched exactly.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Origin {
@@ -436,17 +439,25 @@ impl Grants {
             Err(url::ParseError::RelativeUrlWithoutBase) => {
                 let base = self.target.as_ref().ok_or_else(|| {
                     HttpDenial::Invalid(format!(
-                        "relative URL `{raw}` needs a target: run with --target URL"
+                        "relative URL `{}` needs a target: run with --target URL",
+                        self.shown(raw)
                     ))
                 })?;
-                base.join(raw)
-                    .map_err(|e| HttpDenial::Invalid(format!("bad URL `{raw}`: {e}")))?
+                base.join(raw).map_err(|e| {
+                    HttpDenial::Invalid(format!("bad URL `{}`: {e}", self.shown(raw)))
+                })?
             }
-            Err(e) => return Err(HttpDenial::Invalid(format!("bad URL `{raw}`: {e}"))),
+            Err(e) => {
+                return Err(HttpDenial::Invalid(format!(
+                    "bad URL `{}`: {e}",
+                    self.shown(raw)
+                )));
+            }
         };
         if !matches!(url.scheme(), "http" | "https") {
             return Err(HttpDenial::Invalid(format!(
-                "URL `{url}`: only http and https are supported"
+                "URL `{}`: only http and https are supported",
+                self.shown(url.as_str())
             )));
         }
         if !url.username().is_empty() || url.password().is_some() {
@@ -455,10 +466,22 @@ impl Grants {
                     .into(),
             ));
         }
-        let origin = Origin::of(&url)
-            .ok_or_else(|| HttpDenial::Invalid(format!("URL `{url}` has no host")))?;
+        let origin = Origin::of(&url).ok_or_else(|| {
+            HttpDenial::Invalid(format!("URL `{}` has no host", self.shown(url.as_str())))
+        })?;
         self.check_origin(&origin)?;
         Ok(url)
+    }
+
+    /// A policy's URL or host as an error shows it: cut to
+    /// [`SHOWN_BYTES`], since a policy may pass megabytes, and its error
+    /// is kept in the check's record and report.
+    fn shown(&self, text: &str) -> String {
+        if text.len() <= SHOWN_BYTES {
+            return text.to_owned();
+        }
+        let secrets: Vec<String> = self.secrets.values().cloned().collect();
+        crate::state::shorten(text, SHOWN_BYTES, &secrets)
     }
 
     /// Whether the target or an allow-list entry allows `origin` (scheme,
@@ -469,9 +492,10 @@ impl Grants {
             Ok(())
         } else {
             Err(HttpDenial::Denied(format!(
-                "{origin} is not allowed for this run (allowed: {}); grant it with --allow-host {}:{}",
+                "{} is not allowed for this run (allowed: {}); grant it with --allow-host {}:{}",
+                self.shown(&origin.to_string()),
                 self.describe_allowed(),
-                origin.host_for_flag(),
+                self.shown(&origin.host_for_flag()),
                 origin.port
             )))
         }

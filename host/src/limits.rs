@@ -6,7 +6,8 @@ use std::time::Duration;
 pub struct Limits {
     /// Wall-clock budget of one check, host calls included (`--timeout`).
     pub timeout: Duration,
-    /// Linear memory of one check's instance (`--memory-limit`).
+    /// Linear memory of one check, all its memories together
+    /// (`--memory-limit`).
     pub memory_bytes: u64,
     /// Table elements per table.
     pub table_elements: usize,

@@ -86,6 +86,8 @@ pub fn config(limits: &Limits, pool_slots: Option<usize>) -> Config {
             .max_tables_per_module(per(limits.tables))
             .total_tables(slots.saturating_mul(per(limits.tables)))
             .table_elements(limits.table_elements)
+            // A slot per memory, each as large as a check's whole cap; the
+            // store's limiter holds the check's memories to the cap together.
             .max_memory_size(usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX))
             .pagemap_scan(Enabled::Auto)
             .linear_memory_keep_resident(keep_resident)

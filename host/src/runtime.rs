@@ -21,7 +21,7 @@ use crate::limits::Limits;
 use crate::policy::{self, Contract, LoadError};
 use crate::report::progress::Progress;
 use crate::report::{Attempt, CheckReport, ErrorKind, Measurement, Outcome};
-use crate::state::{HostCallLimit, HostState, Session};
+use crate::state::{CALLS_KEPT, HostCallLimit, HostState, LogLine, LogSource, Session};
 use crate::text::truncate;
 use crate::units::{format_duration, format_size};
 
@@ -672,7 +672,7 @@ async fn describe(
         Ok(Ok(info)) => Ok(info),
         Ok(Err(error)) => {
             let stderr = store.data().stderr_text();
-            Err(classify(&error, &stderr, &session.limits).1)
+            Err(failure(&error, &stderr, session).1)
         }
         Err(_) => Err(format!(
             "did not answer within {}",
@@ -705,8 +705,17 @@ async fn execute(
     let duration = started.elapsed();
     let stderr = store.data().stderr_text();
     let state = store.data_mut();
-    let log = state.take_log();
-    let calls = std::mem::take(&mut state.calls);
+    let mut log = state.take_log();
+    let (calls, calls_dropped) = state.take_calls();
+    if calls_dropped > 0 {
+        log.push(LogLine {
+            source: LogSource::Warn,
+            text: format!(
+                "[gate: {calls_dropped} more host calls made, not kept: the record keeps \
+                 the first {CALLS_KEPT}]"
+            ),
+        });
+    }
     state.tape.finish();
 
     let mut report = match result {
@@ -714,11 +723,11 @@ async fn execute(
         Ok(Ok(Err(message))) => errored(
             check,
             ErrorKind::Check,
-            session.cleaner.clean_line(&message),
+            truncate(&session.cleaner.clean_line(&message), limits.message_bytes),
             duration,
         ),
         Ok(Err(error)) => {
-            let (kind, message) = classify(&error, &stderr, limits);
+            let (kind, message) = failure(&error, &stderr, session);
             errored(check, kind, message, duration)
         }
         Err(_) => errored(
@@ -728,14 +737,8 @@ async fn execute(
             duration,
         ),
     };
-    report.calls = calls
-        .into_iter()
-        .map(|mut call| {
-            call.url = session.cleaner.clean_line(&call.url);
-            call.error = call.error.map(|e| session.cleaner.clean_line(&e));
-            call
-        })
-        .collect();
+    // Cleaned as they were kept (`HostState::keep_call`).
+    report.calls = calls;
     report.log = log
         .into_iter()
         .map(|mut line| {
@@ -751,6 +754,16 @@ fn deadline_message(timeout: Duration) -> String {
         "deadline exceeded: the check did not finish within {} (--timeout)",
         format_duration(timeout)
     )
+}
+
+/// [`classify`], cleaned as all guest text is: a panic message is the
+/// guest's own text (`.expect(&format!("bad token {token}"))`). stderr is
+/// redacted before the panic message is cut from it, so that the cut leaves
+/// no part of a secret.
+fn failure(error: &wasmtime::Error, stderr: &str, session: &Session) -> (ErrorKind, String) {
+    let stderr = session.cleaner.redact(stderr);
+    let (kind, message) = classify(error, &stderr, &session.limits);
+    (kind, session.cleaner.clean_line(&message))
 }
 
 /// Names the cause of a failed call: the limit it hit, its panic message, or
@@ -869,6 +882,9 @@ fn finished(
         bindings::Outcome::Inconclusive => Outcome::Inconclusive,
     };
     let mut message = truncate(&cleaner.clean(&result.message), limits.message_bytes);
+    // Over every measurement, before those past the limit are dropped: a
+    // value the report leaves out still counts against a pass.
+    let not_finite = result.measurements.iter().any(|m| !m.value.is_finite());
     let total = result.measurements.len();
     let measurements: Vec<Measurement> = result
         .measurements
@@ -889,9 +905,7 @@ fn finished(
     }
     // Fail closed: a pass that rests on a measurement that is not a number
     // is no pass.
-    let outcome = if matches!(outcome, Outcome::Pass | Outcome::Warn)
-        && measurements.iter().any(|m| !m.value.is_finite())
-    {
+    let outcome = if matches!(outcome, Outcome::Pass | Outcome::Warn) && not_finite {
         message.push_str(" [gate: a measurement is not a finite number, so this cannot pass]");
         Outcome::Inconclusive
     } else {
@@ -964,9 +978,10 @@ fn report(check: &CheckInfo, outcome: Outcome, message: String, duration: Durati
 #[cfg(test)]
 mod tests {
     use super::{
-        CheckInfo, CheckReport, Duration, ErrorKind, Instant, Outcome, RAMP_AT_ONCE, RAMP_STEP,
-        Ramp, Retry, panic_message, report,
+        CheckInfo, CheckReport, Duration, ErrorKind, Instant, Limits, Outcome, RAMP_AT_ONCE,
+        RAMP_STEP, Ramp, Retry, Session, Trap, bindings, failure, finished, panic_message, report,
     };
+    use crate::grants::Grants;
 
     fn checked(outcome: Outcome, permanent: bool) -> CheckReport {
         let mut report = report(
@@ -1120,6 +1135,83 @@ mod tests {
         // Fewer jobs than RAMP_AT_ONCE: still never past them.
         let ramp = Ramp::new(1);
         assert!(ramp.next_start_at(1, t0).is_some_and(|at| at > t0));
+    }
+
+    fn check_info() -> CheckInfo {
+        CheckInfo {
+            name: "latency".into(),
+            description: String::new(),
+            blocking: true,
+            needs: Vec::new(),
+        }
+    }
+
+    fn session(redact: &[&str]) -> Session {
+        let redact = redact.iter().map(|s| (*s).to_owned());
+        Session::new(Grants::default(), Limits::default(), redact).unwrap()
+    }
+
+    fn measurement(value: f64) -> bindings::Measurement {
+        bindings::Measurement {
+            name: "latency".into(),
+            value,
+            unit: "ms".into(),
+            threshold: None,
+        }
+    }
+
+    #[test]
+    fn a_value_that_is_not_a_number_past_the_measurement_limit_still_stops_a_pass() {
+        let session = session(&[]);
+        let limit = session.limits.measurements;
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let mut measurements = vec![measurement(1.0); limit];
+            measurements.push(measurement(bad));
+            let result = bindings::CheckResult {
+                outcome: bindings::Outcome::Pass,
+                message: "fast".into(),
+                measurements,
+            };
+            let report = finished(&check_info(), result, &session, Duration::ZERO);
+            assert_eq!(report.outcome, Outcome::Inconclusive, "{bad}");
+            assert_eq!(report.measurements.len(), limit);
+            assert!(
+                report
+                    .message
+                    .ends_with("[gate: 1 more measurements dropped] [gate: a measurement is not a finite number, so this cannot pass]"),
+                "{}",
+                report.message
+            );
+        }
+        let fine = bindings::CheckResult {
+            outcome: bindings::Outcome::Pass,
+            message: "fast".into(),
+            measurements: vec![measurement(1.0); limit + 1],
+        };
+        let report = finished(&check_info(), fine, &session, Duration::ZERO);
+        assert_eq!(report.outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn a_panic_message_is_redacted_and_escaped() {
+        let session = session(&["tok3n-value"]);
+        let trap = || wasmtime::Error::new(Trap::UnreachableCodeReached);
+        let stderr = "thread '<unnamed>' panicked at src/lib.rs:1:5:\nbad token tok3n-value \u{1b}[31mred\u{7}\n";
+        let (kind, message) = failure(&trap(), stderr, &session);
+        assert!(matches!(kind, ErrorKind::Panic), "{kind:?}");
+        assert_eq!(
+            message,
+            "the policy panicked: bad token [REDACTED] \\u{1b}[31mred\\u{7} (at src/lib.rs:1:5)"
+        );
+        // A secret the 1 KiB cut of the message runs through is redacted
+        // before the cut, so no part of it is left.
+        let stderr = format!(
+            "thread 'x' panicked at a.rs:1:1:\n{}tok3n-value and more\n",
+            "a".repeat(1020)
+        );
+        let (_, message) = failure(&trap(), &stderr, &session);
+        assert!(!message.contains("tok3"), "{message}");
+        assert!(message.contains("[RED"), "{message}");
     }
 
     #[test]

@@ -63,20 +63,31 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<i32> {
     Ok(EXIT_PASS)
 }
 
-/// The secret key is readable by its owner only.
+/// The secret key is readable by its owner only. It is written to a new
+/// file made 0600, then renamed over `path`: opening an existing file
+/// (`--force`) would keep its mode, 0644 say, and anyone who had it open
+/// could read the new key through it.
 fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    // Left over from a run of the same process id that was killed.
+    let _ = std::fs::remove_file(&temporary);
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))
+    let written = options.open(&temporary).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    let renamed = written.and_then(|()| std::fs::rename(&temporary, path));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    renamed.with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Runs `gate sign`: one `POLICY.minisig` per policy.
@@ -142,4 +153,42 @@ pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
         );
     }
     Ok(EXIT_PASS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_replaced_secret_key_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("gate-signing-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gate.key");
+        std::fs::write(&path, "old key").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+        write_secret(&path, b"new key").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new key");
+        assert_eq!(mode(&path), 0o600);
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file is left: {left:?}");
+
+        // A new file, too.
+        let fresh = dir.join("fresh.key");
+        write_secret(&fresh, b"key").unwrap();
+        assert_eq!(mode(&fresh), 0o600);
+
+        // A folder that is not there: an error naming the file, nothing left.
+        let error = write_secret(&dir.join("none/gate.key"), b"key").unwrap_err();
+        assert!(format!("{error:#}").contains("cannot write"), "{error:#}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

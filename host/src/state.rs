@@ -20,6 +20,9 @@ pub struct Session {
     pub grants: Grants,
     pub limits: Limits,
     pub cleaner: Cleaner,
+    /// The values `cleaner` redacts, so that text can be cut clear of them
+    /// (see [`shorten`]).
+    pub redacted: Vec<String>,
     /// gate's own client (Prometheus, webhooks), made on first use: making
     /// it reads every system root certificate, a few milliseconds a run
     /// that talks to neither would pay for nothing.
@@ -46,13 +49,21 @@ impl Session {
         limits: Limits,
         redact: impl IntoIterator<Item = String>,
     ) -> anyhow::Result<Session> {
-        let cleaner = Cleaner::new(grants.secrets.values().cloned().chain(redact));
+        let redacted: Vec<String> = grants
+            .secrets
+            .values()
+            .cloned()
+            .chain(redact)
+            .filter(|value| !value.is_empty())
+            .collect();
+        let cleaner = Cleaner::new(redacted.iter().cloned());
         let docker = grants.docker.clone().map(crate::caps::docker::Engine::new);
         let trust = crate::trust::Trust::new(&grants.ca_files, grants.client_identity.as_ref())?;
         Ok(Session {
             grants,
             limits,
             cleaner,
+            redacted,
             http: OnceLock::new(),
             policy_http: crate::caps::http::PolicyClients::new(trust.clone()),
             names: Default::default(),
@@ -64,6 +75,14 @@ impl Session {
 }
 
 impl Session {
+    /// A URL or error text as a call record keeps it: cut before it is
+    /// cleaned, so that a URL of megabytes is not copied whole to be
+    /// cleaned; the cut leaves no part of a secret behind.
+    fn clean_call_text(&self, text: &str) -> String {
+        self.cleaner
+            .clean_line(&shorten(text, CALL_TEXT_BYTES, &self.redacted))
+    }
+
     /// The client gate's own requests share (Prometheus, webhooks: hosts
     /// the operator named), one connection pool.
     pub fn http(&self) -> Result<&reqwest::Client, String> {
@@ -134,6 +153,101 @@ pub struct CallFailure {
     pub permanent: bool,
 }
 
+/// Call records one check keeps. A check may make up to `host_calls` calls
+/// (100 000 by default), each naming a URL of up to `host_call_bytes`: kept
+/// whole, they would let one check fill the host's memory.
+pub const CALLS_KEPT: usize = 1000;
+
+/// Bytes of a URL or an error text that a call record keeps.
+pub const CALL_TEXT_BYTES: usize = 2048;
+
+/// `text` cut to at most `max` bytes, with an ellipsis and its whole length,
+/// so that a reader knows it was longer and by how much. The cut never runs
+/// through one of `secrets`: one it would is left out whole, since the part
+/// before the cut would no longer be recognised, and so redacted, as a
+/// secret.
+pub fn shorten(text: &str, max: usize, secrets: &[String]) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let end = clear_cut(text, max, secrets);
+    format!("{}… ({} bytes in all)", &text[..end], text.len())
+}
+
+/// The largest char boundary at most `max` where no occurrence of one of
+/// `secrets` starts before and ends after.
+fn clear_cut(text: &str, max: usize, secrets: &[String]) -> usize {
+    let bytes = text.as_bytes();
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    loop {
+        // Only the bytes around the cut can hold a secret it runs through.
+        let straddling = secrets
+            .iter()
+            .filter(|s| s.len() > 1)
+            .filter_map(|secret| {
+                let secret = secret.as_bytes();
+                let from = end.saturating_sub(secret.len() - 1);
+                (from..end).find(|&at| bytes[at..].starts_with(secret) && at + secret.len() > end)
+            })
+            .min();
+        // A match starts where the secret's first char does: a boundary.
+        match straddling {
+            Some(at) => end = at,
+            None => return end,
+        }
+    }
+}
+
+/// The length of the longest end of `bytes` that is the start of one of
+/// `secrets` (but not all of it), 0 if none.
+fn secret_start_at_end(bytes: &[u8], secrets: &[String]) -> usize {
+    secrets
+        .iter()
+        .filter_map(|secret| {
+            let secret = secret.as_bytes();
+            (1..secret.len())
+                .rev()
+                .find(|&len| bytes.ends_with(&secret[..len]))
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// A check's record of calls, bounded: the first [`CALLS_KEPT`] calls, each
+/// with its URL and error cut to [`CALL_TEXT_BYTES`], and a count of the
+/// calls past them.
+#[derive(Debug, Default)]
+pub struct CallRecord {
+    kept: Vec<HttpCall>,
+    dropped: usize,
+    /// Whether a kept call failed permanently.
+    permanent: bool,
+}
+
+impl CallRecord {
+    fn push(&mut self, call: HttpCall) {
+        // A permanent failure decides whether `--retry` runs the check again
+        // (see `CheckReport::beyond_retry`), so the first one is kept even
+        // past the cap: at most one record more.
+        let first_permanent = call.permanent && !self.permanent;
+        if self.kept.len() < CALLS_KEPT || first_permanent {
+            self.permanent |= call.permanent;
+            self.kept.push(call);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// The calls kept, and how many were not.
+    pub fn take(&mut self) -> (Vec<HttpCall>, usize) {
+        let record = std::mem::take(self);
+        (record.kept, record.dropped)
+    }
+}
+
 /// The trap a host function raises when the check used up its host calls.
 #[derive(Debug, thiserror::Error)]
 #[error("the check made more than {limit} host calls")]
@@ -147,7 +261,7 @@ pub struct HostState {
     pub deadline: Instant,
     pub limiter: crate::limiter::Limiter,
     pub log: CheckLog,
-    pub calls: Vec<HttpCall>,
+    calls: CallRecord,
     /// This check's part of the run's tape, if any.
     pub tape: crate::tape::CheckCassette,
     host_calls: u64,
@@ -170,7 +284,7 @@ impl HostState {
         HostState {
             limiter: crate::limiter::Limiter::new(limits),
             log: CheckLog::new(limits.log_bytes),
-            calls: Vec::new(),
+            calls: CallRecord::default(),
             tape: crate::tape::CheckCassette::for_check(&session, "", None),
             host_calls: 0,
             stdout,
@@ -192,6 +306,28 @@ impl HostState {
         Ok(())
     }
 
+    /// Keeps a call in the check's record (shown on failure and in JSON),
+    /// its text redacted and cut first: nothing a guest passes reaches the
+    /// record, or gate's own diagnostics, whole or unredacted.
+    pub fn keep_call(&mut self, mut call: HttpCall) {
+        call.url = self.session.clean_call_text(&call.url);
+        call.error = call.error.map(|error| self.session.clean_call_text(&error));
+        tracing::debug!(
+            method = call.method,
+            url = call.url,
+            status = ?call.status,
+            elapsed_ms = call.elapsed_ms,
+            error = call.error,
+            "host call"
+        );
+        self.calls.push(call);
+    }
+
+    /// The check's record of calls, and how many calls it left out.
+    pub fn take_calls(&mut self) -> (Vec<HttpCall>, usize) {
+        self.calls.take()
+    }
+
     pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
@@ -199,14 +335,15 @@ impl HostState {
     /// The check's log: its `log` lines, then what it printed.
     pub fn take_log(&mut self) -> Vec<LogLine> {
         let mut log = std::mem::take(&mut self.log);
-        log.push_text(LogSource::Stdout, &self.stdout.contents());
-        log.push_text(LogSource::Stderr, &self.stderr.contents());
+        let secrets = &self.session.redacted;
+        log.push_text(LogSource::Stdout, &self.stdout.contents(secrets));
+        log.push_text(LogSource::Stderr, &self.stderr.contents(secrets));
         log.finish()
     }
 
     /// What the guest wrote to stderr, e.g. a panic message.
     pub fn stderr_text(&self) -> String {
-        self.stderr.contents()
+        self.stderr.contents(&self.session.redacted)
     }
 }
 
@@ -298,8 +435,16 @@ impl LogPipe {
         }
     }
 
-    fn contents(&self) -> String {
-        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
+    /// What was written, up to the cap. Past it, the end may be the start
+    /// of a secret whose rest was dropped, which redaction could not
+    /// recognise: such an end is left out too.
+    fn contents(&self, secrets: &[String]) -> String {
+        let buffer = self.buffer.lock().unwrap();
+        let mut end = buffer.len();
+        if end >= self.capacity {
+            end -= secret_start_at_end(&buffer, secrets);
+        }
+        String::from_utf8_lossy(&buffer[..end]).into_owned()
     }
 }
 
@@ -333,5 +478,99 @@ impl AsyncWrite for LogPipe {
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(n: usize, permanent: bool) -> HttpCall {
+        HttpCall {
+            method: "GET".into(),
+            url: format!("http://127.0.0.1/{n}"),
+            status: None,
+            elapsed_ms: 0.0,
+            error: Some("connect: refused".into()),
+            permanent,
+        }
+    }
+
+    #[test]
+    fn the_record_keeps_the_first_calls_and_counts_the_rest() {
+        let mut record = CallRecord::default();
+        for n in 0..CALLS_KEPT + 500 {
+            record.push(call(n, false));
+        }
+        let (kept, dropped) = record.take();
+        assert_eq!((kept.len(), dropped), (CALLS_KEPT, 500));
+        assert_eq!(kept[0].url, "http://127.0.0.1/0");
+        assert_eq!(
+            kept.last().unwrap().url,
+            format!("http://127.0.0.1/{}", CALLS_KEPT - 1)
+        );
+    }
+
+    #[test]
+    fn a_permanent_failure_past_the_cap_is_still_kept_once() {
+        let mut record = CallRecord::default();
+        for n in 0..CALLS_KEPT + 10 {
+            record.push(call(n, n >= CALLS_KEPT + 5));
+        }
+        let (kept, dropped) = record.take();
+        assert_eq!(kept.len(), CALLS_KEPT + 1);
+        assert_eq!(dropped, 9);
+        assert!(kept.last().unwrap().permanent, "--retry still sees it");
+    }
+
+    #[test]
+    fn shorten_says_how_long_the_text_was() {
+        assert_eq!(shorten("short", 10, &[]), "short");
+        let long = format!("http://[{}", "x".repeat(100));
+        assert_eq!(shorten(&long, 10, &[]), "http://[xx… (108 bytes in all)");
+        // Never inside a char.
+        assert_eq!(shorten("ééé", 3, &[]), "é… (6 bytes in all)");
+    }
+
+    #[test]
+    fn a_full_pipe_drops_a_secret_its_cap_cut_short() {
+        use std::task::Waker;
+        let secrets = ["s3cr3t".to_owned()];
+        let write = |pipe: &LogPipe, text: &str| {
+            let mut pipe = pipe.clone();
+            let mut context = TaskContext::from_waker(Waker::noop());
+            let written = Pin::new(&mut pipe).poll_write(&mut context, text.as_bytes());
+            assert!(matches!(written, Poll::Ready(Ok(n)) if n == text.len()));
+        };
+        let pipe = LogPipe::new(12);
+        write(&pipe, "token: s3cr3t\n");
+        assert_eq!(pipe.contents(&secrets), "token: ", "not `token: s3cr3`");
+        // Under the cap nothing was cut, and a secret's start is just text.
+        let pipe = LogPipe::new(64);
+        write(&pipe, "no s3cr");
+        assert_eq!(pipe.contents(&secrets), "no s3cr");
+        // A whole secret is kept, for the cleaner to redact.
+        let pipe = LogPipe::new(13);
+        write(&pipe, "token: s3cr3t and more");
+        assert_eq!(pipe.contents(&secrets), "token: s3cr3t");
+    }
+
+    #[test]
+    fn shorten_never_cuts_through_a_secret() {
+        let secrets = ["s3cr3t-token".to_owned(), "other".to_owned()];
+        let text = "http://h/?token=s3cr3t-token&x=1";
+        for max in 17..=27 {
+            let cut = shorten(text, max, &secrets);
+            assert_eq!(
+                cut, "http://h/?token=… (32 bytes in all)",
+                "a cut at {max} runs through the secret"
+            );
+        }
+        // Past the secret, it is kept whole, for the cleaner to redact.
+        assert!(shorten(text, 28, &secrets).starts_with("http://h/?token=s3cr3t-token"));
+        // Secrets that overlap the cut in turn are all left out.
+        let text = "aaaa-s3cr3t-tokenother-tail";
+        let secrets = ["tokenother".to_owned(), "s3cr3t-token".to_owned()];
+        assert_eq!(shorten(text, 20, &secrets), "aaaa-… (27 bytes in all)");
     }
 }

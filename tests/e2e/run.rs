@@ -741,7 +741,7 @@ fn check_runs_only_the_checks_it_names_and_the_verdict_says_so() {
     assert_eq!(out.check("fetch", "get")["outcome"], "pass");
     let reason = report["verdict"]["reason"].as_str().unwrap();
     assert!(
-        reason.ends_with("only 1 of 17 checks ran (--skip-check hostile/*)"),
+        reason.ends_with("only 1 of 18 checks ran (--skip-check hostile/*)"),
         "{reason}"
     );
     for (args, says) in [

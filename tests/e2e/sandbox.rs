@@ -408,3 +408,138 @@ fn a_huge_result_and_unbounded_resources_are_stopped_precisely() {
     );
     assert_eq!(out.code, 1, "the verdict fails closed");
 }
+
+#[test]
+fn a_flood_of_huge_failing_calls_keeps_a_bounded_record() {
+    // Each of the check's six huge calls carries a 4 MiB URL or host; kept
+    // whole (and repeated in its error), they alone would make a report of
+    // about 50 MiB.
+    let out = Gate::policies(&["hostile"])
+        .json()
+        .args(["--check", "call-flood", "--timeout", "30s"])
+        .param("flood_kib=4096")
+        .run();
+    assert!(
+        out.stdout.len() < 1 << 20,
+        "the report stays small: {} bytes",
+        out.stdout.len()
+    );
+    let flood = out.check("hostile", "call-flood");
+    assert_eq!(
+        (flood["outcome"].as_str(), flood["message"].as_str()),
+        (
+            Some("pass"),
+            Some(
+                "made 1506 calls, 3 with a 4096 KiB URL and 3 with a 4096 KiB host; all were refused"
+            )
+        ),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let calls = flood["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1000, "the record keeps the first 1000 calls");
+    for call in calls {
+        let url = call["url"].as_str().unwrap();
+        let error = call["error"].as_str().unwrap();
+        assert!(url.len() < 4096 && error.len() < 4096, "{call}");
+    }
+    let (http, tls) = (&calls[0], &calls[1]);
+    assert_eq!(http["method"], "GET");
+    let url = http["url"].as_str().unwrap();
+    assert!(url.starts_with("http://[xxx"), "{url:.100}");
+    assert!(url.ends_with("… (4194312 bytes in all)"), "{http}");
+    let error = http["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("invalid request: bad URL `http://[xxx"),
+        "{error:.100}"
+    );
+    assert!(
+        error.ends_with("… (4194312 bytes in all)`: invalid IPv6 address"),
+        "says why, after the URL it cut: {error}"
+    );
+    assert_eq!(tls["method"], "TLS");
+    assert!(
+        tls["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("… (4194308 bytes in all)"),
+        "{tls}"
+    );
+    let error = tls["error"].as_str().unwrap();
+    assert!(error.starts_with("denied: https://xxx"), "{error:.100}");
+    assert!(error.contains("is not allowed for this run"), "{error}");
+    assert_eq!(calls[6]["url"], "http://[bad-0");
+
+    let log: Vec<&str> = flood["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        log.contains(
+            &"[gate: 506 more host calls made, not kept: the record keeps the first 1000]"
+        ),
+        "the report says calls were left out: {log:?}"
+    );
+}
+
+#[test]
+fn a_panic_message_is_redacted_and_escaped() {
+    let secret = "p4nic-5ecret-value";
+    let out = Gate::policies(&["hostile"])
+        .json()
+        .args(["--check", "panic", "--timeout", "5s"])
+        .env("GATE_SECRET_API_TOKEN", secret)
+        .run();
+    let panic = out.check("hostile", "panic");
+    assert_eq!(panic["error"], "panic", "{panic}");
+    let message = panic["message"].as_str().unwrap();
+    assert!(
+        message
+            .starts_with("the policy panicked: hostile panic: bad token [REDACTED] \\u{1b}[31mred"),
+        "{message}"
+    );
+    assert!(
+        !message.contains('\u{1b}') && !message.contains('\u{7}'),
+        "{message}"
+    );
+    assert!(!out.all_output().contains(secret), "{}", out.all_output());
+
+    let human = Gate::policies(&["hostile"])
+        .args(["--check", "panic", "--timeout", "5s", "--color", "never"])
+        .env("GATE_SECRET_API_TOKEN", secret)
+        .run();
+    assert!(
+        human.stdout.contains("bad token [REDACTED]"),
+        "{}",
+        human.stdout
+    );
+    assert!(!human.all_output().contains(secret));
+    assert!(!human.stdout.contains('\u{1b}'), "{}", human.stdout);
+}
+
+#[test]
+fn verbose_diagnostics_redact_secrets_in_request_urls() {
+    let secret = "v3rbose-5ecret-value";
+    let forbidden = TcpListener::bind("127.0.0.1:0").unwrap();
+    forbidden.set_nonblocking(true).unwrap();
+    let port = forbidden.local_addr().unwrap().port();
+    let out = Gate::policies(&["hostile"])
+        .args(["--check", "forbidden", "--timeout", "5s", "-v"])
+        // Grants HTTP, to a port nothing listens on and the URL does not name.
+        .args(["--allow-host", "127.0.0.1:1"])
+        .param(&format!(
+            "forbidden_url=http://127.0.0.1:{port}/steal?token={secret}"
+        ))
+        .env("GATE_SECRET_API_TOKEN", secret)
+        .run();
+    assert_eq!(out.code, 1, "{}", out.all_output());
+    assert!(
+        out.stderr.contains("host call") && out.stderr.contains("/steal?token=[REDACTED]"),
+        "-v shows the request, redacted: {}",
+        out.stderr
+    );
+    assert!(!out.all_output().contains(secret), "{}", out.all_output());
+    assert!(forbidden.accept().is_err(), "nothing was dialled");
+}

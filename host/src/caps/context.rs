@@ -45,6 +45,9 @@ impl Host for HostState {
             LogLevel::Error => LogSource::Error,
         };
         let limit = self.session.limits.log_bytes;
+        // Redacted before it is cut, so that the cut leaves no part of a
+        // secret (the whole log is cleaned again when the check ends).
+        let message = self.session.cleaner.redact(&message);
         self.log.push(source, truncate(&message, limit));
         Ok(())
     }

@@ -128,10 +128,7 @@ impl Host for HostState {
         // Parsed and checked once: the record shows the URL as resolved
         // against the target, and the request goes to that same URL.
         let checked = self.session.grants.http_url(&request.url);
-        let shown = match &checked {
-            Ok(url) => url.to_string(),
-            Err(_) => request.url.clone(),
-        };
+        let resolved = checked.as_ref().ok().map(url::Url::to_string);
         let started = Instant::now();
         let outcome = if self.tape.is_live() {
             self.send_checked(method, checked, &request)
@@ -150,13 +147,16 @@ impl Host for HostState {
             Ok(response) => Ok(response.status),
             Err(error) => Err(describe(error)),
         };
+        // The URL as given when it did not parse: taken, not copied, since
+        // it may be megabytes long.
+        let shown = resolved.unwrap_or(request.url);
         self.record_call(method, shown, started, answer);
         Ok(outcome)
     }
 }
 
 impl HostState {
-    /// Keeps a request in the check's record (shown on failure and in JSON).
+    /// Keeps a request in the check's record (see [`HostState::keep_call`]).
     pub(crate) fn record_call(
         &mut self,
         method: &str,
@@ -169,8 +169,7 @@ impl HostState {
             Ok(status) => (Some(status), None, false),
             Err(failure) => (None, Some(failure.text), failure.permanent),
         };
-        tracing::debug!(method, %url, ?status, elapsed_ms, error, "host request");
-        self.calls.push(HttpCall {
+        self.keep_call(HttpCall {
             method: method.to_owned(),
             url,
             status,

@@ -43,8 +43,7 @@ impl Host for HostState {
             .into_result();
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let error = result.as_ref().err().map(explain);
-        tracing::debug!(%host, port, elapsed_ms, error, "tls handshake");
-        self.calls.push(HttpCall {
+        self.keep_call(HttpCall {
             method: "TLS".into(),
             url: format!("{}:{port}", bracketed(&host)),
             status: None,

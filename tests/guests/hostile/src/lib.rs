@@ -7,7 +7,7 @@
 //! | `ok`          | none, passes without I/O | report pass |
 //! | `spin`        | loops forever | stop it at the deadline |
 //! | `hog`         | allocates 1 MiB chunks forever | stop it at the memory cap |
-//! | `panic`       | panics with `hostile panic` | report an error |
+//! | `panic`       | panics with `hostile panic`, secret `api_token` (if set) and escapes | report an error, the secret redacted, the escapes neutralised |
 //! | `forbidden`   | GETs `--param forbidden_url` (needs HTTP) | deny the request |
 //! | `sleepy`      | sleeps an hour | cut the sleep at the deadline |
 //! | `leak-secret` | puts secret `api_token` in its message and log | redact it |
@@ -20,18 +20,20 @@
 //! | `redirect`    | GETs `--param redirect_url` following redirects (needs HTTP) | deny the hop to a forbidden host |
 //! | `huge-result` | passes with a 1 MiB message and 50 000 measurements | refuse the result (result limit) |
 //! | `grab`        | holds WASI pollables without bound | stop it at the resource-table cap |
+//! | `call-flood`  | makes 1 506 failing calls, six with a URL or host of `--param flood_kib=N` KiB (default 64) | keep a bounded record of them (passes if all were refused) |
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use gate_sdk::{
     Capability, Check, CheckResult, Error, Measurement, Policy, PolicyKind, Result, context,
-    export_policy, http, log,
+    export_policy, http, log, tls,
 };
 
 /// Colours, resets, and sets the terminal title: harmless if the host
 /// neutralises escapes, visible if it does not.
 const ESCAPES: &str = "\x1b[31mred\x1b[0m\x1b]0;title\x07";
+const KIB: usize = 1 << 10;
 const MIB: usize = 1 << 20;
 const FLOOD_LINES: u32 = 10_000_000;
 
@@ -88,6 +90,48 @@ fn policy() -> Policy {
             "holds host resources without bound",
             grab,
         ))
+        .check(Check::new(
+            "call-flood",
+            "makes thousands of failing calls with huge URLs and hosts",
+            call_flood,
+        ))
+}
+
+/// Calls with a URL or host of `--param flood_kib` KiB (each one refused
+/// without any I/O), then many small refused calls: a host that kept every
+/// call whole would keep twice that per call. The default is small, so that
+/// runs of every hostile check under a short deadline end alike; the test
+/// of this check asks for megabytes.
+fn call_flood() -> Result<CheckResult> {
+    const HUGE_CALLS: usize = 3;
+    const SMALL_CALLS: usize = 1500;
+    let kib = context::param("flood_kib")
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(64);
+    // Built to its exact size: a doubling buffer would need twice the
+    // memory under the test's memory limit.
+    let prefix = "http://[";
+    let mut huge = String::with_capacity(prefix.len() + kib * KIB);
+    huge.push_str(prefix);
+    huge.extend(std::iter::repeat_n('x', kib * KIB));
+    let mut answered = 0;
+    for _ in 0..HUGE_CALLS {
+        answered += usize::from(http::Request::get(huge.as_str()).send().is_ok());
+        answered += usize::from(tls::inspect(&huge[prefix.len()..], 443).is_ok());
+    }
+    for n in 0..SMALL_CALLS {
+        answered += usize::from(http::get(&format!("http://[bad-{n}")).is_ok());
+    }
+    let calls = 2 * HUGE_CALLS + SMALL_CALLS;
+    if answered > 0 {
+        return Ok(CheckResult::fail(format!(
+            "{answered} of {calls} malformed calls were answered"
+        )));
+    }
+    Ok(CheckResult::pass(format!(
+        "made {calls} calls, {HUGE_CALLS} with a {kib} KiB URL and {HUGE_CALLS} with a {kib} KiB \
+         host; all were refused"
+    )))
 }
 
 fn redirect() -> Result<CheckResult> {
@@ -242,8 +286,11 @@ fn hog() -> Result<CheckResult> {
     }
 }
 
+/// Panics with the secret in the text, as `.expect(&format!("bad token
+/// {token}"))` would, and with terminal escapes.
 fn panic() -> Result<CheckResult> {
-    panic!("hostile panic");
+    let token = context::secret("api_token").unwrap_or_default();
+    panic!("hostile panic: bad token {token} {ESCAPES}");
 }
 
 fn forbidden() -> Result<CheckResult> {
@@ -309,7 +356,8 @@ mod tests {
                 "socket",
                 "redirect",
                 "huge-result",
-                "grab"
+                "grab",
+                "call-flood"
             ]
         );
         for check in policy.checks() {
