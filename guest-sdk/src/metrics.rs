@@ -594,15 +594,18 @@ mod tests {
     fn a_point_without_a_value_is_a_gap_not_a_good_point() {
         // No traffic for one step makes an error ratio 0/0: that says
         // nothing about health, so the rest of the window decides.
+        let judge = |values: &[f64]| {
+            evaluate_window(
+                "error_ratio",
+                "ratio",
+                Limit::AtMost(0.05),
+                SPAN,
+                &[series(values, 100.0, 1.0)],
+            )
+        };
         let mut values = [0.2; 11];
         values[5] = f64::NAN;
-        let result = evaluate_window(
-            "error_ratio",
-            "ratio",
-            Limit::AtMost(0.05),
-            SPAN,
-            &[series(&values, 100.0, 1.0)],
-        );
+        let result = judge(&values);
         assert_eq!(result.outcome, Outcome::Fail, "{}", result.message);
         assert!(
             result.message.contains("all 10 points"),
@@ -611,13 +614,7 @@ mod tests {
         );
         // The latest value is the last one measured, not the trailing gap.
         values[10] = f64::NAN;
-        let result = evaluate_window(
-            "error_ratio",
-            "ratio",
-            Limit::AtMost(0.05),
-            SPAN,
-            &[series(&values, 100.0, 1.0)],
-        );
+        let result = judge(&values);
         assert_eq!(result.outcome, Outcome::Fail, "{}", result.message);
         assert_eq!(result.measurements[0].value, 0.2);
     }
