@@ -481,7 +481,7 @@ impl Grants {
             return text.to_owned();
         }
         let secrets: Vec<String> = self.secrets.values().cloned().collect();
-        crate::state::shorten(text, SHOWN_BYTES, &secrets)
+        crate::text::shorten(text, SHOWN_BYTES, &secrets)
     }
 
     /// Whether the target or an allow-list entry allows `origin` (scheme,

@@ -13,16 +13,13 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::grants::Grants;
 use crate::limits::Limits;
-use crate::text::Cleaner;
+use crate::text::{Cleaner, secret_start_at_end, shorten};
 
 /// What every check of a run shares.
 pub struct Session {
     pub grants: Grants,
     pub limits: Limits,
     pub cleaner: Cleaner,
-    /// The values `cleaner` redacts, so that text can be cut clear of them
-    /// (see [`shorten`]).
-    pub redacted: Vec<String>,
     /// gate's own client (Prometheus, webhooks), made on first use: making
     /// it reads every system root certificate, a few milliseconds a run
     /// that talks to neither would pay for nothing.
@@ -49,21 +46,13 @@ impl Session {
         limits: Limits,
         redact: impl IntoIterator<Item = String>,
     ) -> anyhow::Result<Session> {
-        let redacted: Vec<String> = grants
-            .secrets
-            .values()
-            .cloned()
-            .chain(redact)
-            .filter(|value| !value.is_empty())
-            .collect();
-        let cleaner = Cleaner::new(redacted.iter().cloned());
+        let cleaner = Cleaner::new(grants.secrets.values().cloned().chain(redact));
         let docker = grants.docker.clone().map(crate::caps::docker::Engine::new);
         let trust = crate::trust::Trust::new(&grants.ca_files, grants.client_identity.as_ref())?;
         Ok(Session {
             grants,
             limits,
             cleaner,
-            redacted,
             http: OnceLock::new(),
             policy_http: crate::caps::http::PolicyClients::new(trust.clone()),
             names: Default::default(),
@@ -80,7 +69,7 @@ impl Session {
     /// cleaned; the cut leaves no part of a secret behind.
     fn clean_call_text(&self, text: &str) -> String {
         self.cleaner
-            .clean_line(&shorten(text, CALL_TEXT_BYTES, &self.redacted))
+            .clean_line(&shorten(text, CALL_TEXT_BYTES, self.cleaner.secrets()))
     }
 
     /// The client gate's own requests share (Prometheus, webhooks: hosts
@@ -160,61 +149,6 @@ pub const CALLS_KEPT: usize = 1000;
 
 /// Bytes of a URL or an error text that a call record keeps.
 pub const CALL_TEXT_BYTES: usize = 2048;
-
-/// `text` cut to at most `max` bytes, with an ellipsis and its whole length,
-/// so that a reader knows it was longer and by how much. The cut never runs
-/// through one of `secrets`: one it would is left out whole, since the part
-/// before the cut would no longer be recognised, and so redacted, as a
-/// secret.
-pub fn shorten(text: &str, max: usize, secrets: &[String]) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let end = clear_cut(text, max, secrets);
-    format!("{}… ({} bytes in all)", &text[..end], text.len())
-}
-
-/// The largest char boundary at most `max` where no occurrence of one of
-/// `secrets` starts before and ends after.
-fn clear_cut(text: &str, max: usize, secrets: &[String]) -> usize {
-    let bytes = text.as_bytes();
-    let mut end = max.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    loop {
-        // Only the bytes around the cut can hold a secret it runs through.
-        let straddling = secrets
-            .iter()
-            .filter(|s| s.len() > 1)
-            .filter_map(|secret| {
-                let secret = secret.as_bytes();
-                let from = end.saturating_sub(secret.len() - 1);
-                (from..end).find(|&at| bytes[at..].starts_with(secret) && at + secret.len() > end)
-            })
-            .min();
-        // A match starts where the secret's first char does: a boundary.
-        match straddling {
-            Some(at) => end = at,
-            None => return end,
-        }
-    }
-}
-
-/// The length of the longest end of `bytes` that is the start of one of
-/// `secrets` (but not all of it), 0 if none.
-fn secret_start_at_end(bytes: &[u8], secrets: &[String]) -> usize {
-    secrets
-        .iter()
-        .filter_map(|secret| {
-            let secret = secret.as_bytes();
-            (1..secret.len())
-                .rev()
-                .find(|&len| bytes.ends_with(&secret[..len]))
-        })
-        .max()
-        .unwrap_or(0)
-}
 
 /// A check's record of calls, bounded: the first [`CALLS_KEPT`] calls, each
 /// with its URL and error cut to [`CALL_TEXT_BYTES`], and a count of the
@@ -335,7 +269,7 @@ impl HostState {
     /// The check's log: its `log` lines, then what it printed.
     pub fn take_log(&mut self) -> Vec<LogLine> {
         let mut log = std::mem::take(&mut self.log);
-        let secrets = &self.session.redacted;
+        let secrets = self.session.cleaner.secrets();
         log.push_text(LogSource::Stdout, &self.stdout.contents(secrets));
         log.push_text(LogSource::Stderr, &self.stderr.contents(secrets));
         log.finish()
@@ -343,7 +277,7 @@ impl HostState {
 
     /// What the guest wrote to stderr, e.g. a panic message.
     pub fn stderr_text(&self) -> String {
-        self.stderr.contents(&self.session.redacted)
+        self.stderr.contents(self.session.cleaner.secrets())
     }
 }
 
@@ -524,15 +458,6 @@ mod tests {
     }
 
     #[test]
-    fn shorten_says_how_long_the_text_was() {
-        assert_eq!(shorten("short", 10, &[]), "short");
-        let long = format!("http://[{}", "x".repeat(100));
-        assert_eq!(shorten(&long, 10, &[]), "http://[xx… (108 bytes in all)");
-        // Never inside a char.
-        assert_eq!(shorten("ééé", 3, &[]), "é… (6 bytes in all)");
-    }
-
-    #[test]
     fn a_full_pipe_drops_a_secret_its_cap_cut_short() {
         use std::task::Waker;
         let secrets = ["s3cr3t".to_owned()];
@@ -553,24 +478,5 @@ mod tests {
         let pipe = LogPipe::new(13);
         write(&pipe, "token: s3cr3t and more");
         assert_eq!(pipe.contents(&secrets), "token: s3cr3t");
-    }
-
-    #[test]
-    fn shorten_never_cuts_through_a_secret() {
-        let secrets = ["s3cr3t-token".to_owned(), "other".to_owned()];
-        let text = "http://h/?token=s3cr3t-token&x=1";
-        for max in 17..=27 {
-            let cut = shorten(text, max, &secrets);
-            assert_eq!(
-                cut, "http://h/?token=… (32 bytes in all)",
-                "a cut at {max} runs through the secret"
-            );
-        }
-        // Past the secret, it is kept whole, for the cleaner to redact.
-        assert!(shorten(text, 28, &secrets).starts_with("http://h/?token=s3cr3t-token"));
-        // Secrets that overlap the cut in turn are all left out.
-        let text = "aaaa-s3cr3t-tokenother-tail";
-        let secrets = ["tokenother".to_owned(), "s3cr3t-token".to_owned()];
-        assert_eq!(shorten(text, 20, &secrets), "aaaa-… (27 bytes in all)");
     }
 }

@@ -20,6 +20,12 @@ impl Cleaner {
         Self { secrets }
     }
 
+    /// The values redacted, longest first: text cut to a limit is cut clear
+    /// of them ([`shorten`]), so that the cleaner still recognises them.
+    pub fn secrets(&self) -> &[String] {
+        &self.secrets
+    }
+
     /// Redacts, then neutralises control characters (newlines and tabs kept)
     /// and CI log commands ([`printable`]).
     pub fn clean(&self, text: &str) -> String {
@@ -125,11 +131,69 @@ pub fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
     }
-    let mut end = max;
+    let end = char_floor(text, max);
+    format!("{}… [{} more bytes cut]", &text[..end], text.len() - end)
+}
+
+/// The largest char boundary of `text` at most `max`.
+fn char_floor(text: &str, max: usize) -> usize {
+    let mut end = max.min(text.len());
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}… [{} more bytes cut]", &text[..end], text.len() - end)
+    end
+}
+
+/// `text` cut to at most `max` bytes, with an ellipsis and its whole length,
+/// so that a reader knows it was longer and by how much. The cut never runs
+/// through one of `secrets`: one it would is left out whole, since the part
+/// before the cut would no longer be recognised, and so redacted, as a
+/// secret.
+pub fn shorten(text: &str, max: usize, secrets: &[String]) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let end = clear_cut(text, max, secrets);
+    format!("{}… ({} bytes in all)", &text[..end], text.len())
+}
+
+/// The largest char boundary at most `max` where no occurrence of one of
+/// `secrets` starts before and ends after.
+fn clear_cut(text: &str, max: usize, secrets: &[String]) -> usize {
+    let bytes = text.as_bytes();
+    let mut end = char_floor(text, max);
+    loop {
+        // Only the bytes around the cut can hold a secret it runs through.
+        let straddling = secrets
+            .iter()
+            .filter(|s| s.len() > 1)
+            .filter_map(|secret| {
+                let secret = secret.as_bytes();
+                let from = end.saturating_sub(secret.len() - 1);
+                (from..end).find(|&at| bytes[at..].starts_with(secret) && at + secret.len() > end)
+            })
+            .min();
+        // A match starts where the secret's first char does: a boundary.
+        match straddling {
+            Some(at) => end = at,
+            None => return end,
+        }
+    }
+}
+
+/// The length of the longest end of `bytes` that is the start of one of
+/// `secrets` (but not all of it), 0 if none.
+pub fn secret_start_at_end(bytes: &[u8], secrets: &[String]) -> usize {
+    secrets
+        .iter()
+        .filter_map(|secret| {
+            let secret = secret.as_bytes();
+            (1..secret.len())
+                .rev()
+                .find(|&len| bytes.ends_with(&secret[..len]))
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -186,5 +250,33 @@ mod tests {
         assert_eq!(truncate("short", 10), "short");
         let cut = truncate("ééé", 3);
         assert_eq!(cut, "é… [4 more bytes cut]");
+    }
+
+    #[test]
+    fn shorten_says_how_long_the_text_was() {
+        assert_eq!(shorten("short", 10, &[]), "short");
+        let long = format!("http://[{}", "x".repeat(100));
+        assert_eq!(shorten(&long, 10, &[]), "http://[xx… (108 bytes in all)");
+        // Never inside a char.
+        assert_eq!(shorten("ééé", 3, &[]), "é… (6 bytes in all)");
+    }
+
+    #[test]
+    fn shorten_never_cuts_through_a_secret() {
+        let secrets = ["s3cr3t-token".to_owned(), "other".to_owned()];
+        let text = "http://h/?token=s3cr3t-token&x=1";
+        for max in 17..=27 {
+            let cut = shorten(text, max, &secrets);
+            assert_eq!(
+                cut, "http://h/?token=… (32 bytes in all)",
+                "a cut at {max} runs through the secret"
+            );
+        }
+        // Past the secret, it is kept whole, for the cleaner to redact.
+        assert!(shorten(text, 28, &secrets).starts_with("http://h/?token=s3cr3t-token"));
+        // Secrets that overlap the cut in turn are all left out.
+        let text = "aaaa-s3cr3t-tokenother-tail";
+        let secrets = ["tokenother".to_owned(), "s3cr3t-token".to_owned()];
+        assert_eq!(shorten(text, 20, &secrets), "aaaa-… (27 bytes in all)");
     }
 }
