@@ -2,7 +2,6 @@
 //! in minisign's own format, so the standard `minisign` tool verifies what
 //! gate signs and gate verifies what `minisign -S` signs.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -68,26 +67,8 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<i32> {
 /// (`--force`) would keep its mode, 0644 say, and anyone who had it open
 /// could read the new key through it.
 fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    // Left over from a run of the same process id that was killed.
-    let _ = std::fs::remove_file(&temporary);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let written = options.open(&temporary).and_then(|mut file| {
-        file.write_all(bytes)?;
-        file.sync_all()
-    });
-    let renamed = written.and_then(|()| std::fs::rename(&temporary, path));
-    if renamed.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    renamed.with_context(|| format!("cannot write {}", path.display()))
+    crate::files::write_atomically(path, bytes, 0o600)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Runs `gate sign`: one `POLICY.minisig` per policy.

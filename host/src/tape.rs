@@ -639,7 +639,7 @@ pub enum RecordingError {
 
 /// Writes what a recorded run did: its context, every check's calls and
 /// outcome. Missing folders are created, as for `--report`; the file is
-/// written whole or not at all ([`write_atomically`]).
+/// written whole or not at all ([`crate::files::write_atomically`]).
 pub fn write_recording(
     path: &Path,
     session: &Session,
@@ -708,40 +708,8 @@ pub fn write_recording(
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder).map_err(fail)?;
     }
-    write_atomically(path, text.as_bytes()).map_err(fail)
-}
-
-/// Writes `bytes` to a temporary file beside `path`, then renames it over
-/// `path`: a failure (a full disk, say) leaves no half-written fixture, and
-/// a fixture already at `path` as it was.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("the path names no file"))?;
-    let mut temp_name = std::ffi::OsString::from(".");
-    temp_name.push(name);
-    // Unique to this process and moment, so that `create_new` never meets
-    // a leftover of another writer.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    temp_name.push(format!(".{}-{nanos}.tmp", std::process::id()));
-    let temp = path.with_file_name(temp_name);
-    let written = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    written
+    // Read and written by the user's tools, as any file they write.
+    crate::files::write_atomically(path, text.as_bytes(), 0o666).map_err(fail)
 }
 
 #[cfg(test)]
@@ -779,6 +747,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("stage.json");
+        let write_atomically =
+            |path: &Path, bytes: &[u8]| crate::files::write_atomically(path, bytes, 0o666);
         write_atomically(&path, b"old").unwrap();
         write_atomically(&path, b"new").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
