@@ -12,6 +12,10 @@
 //! The checksum is there for accidents (a disk error, a file cut short or
 //! edited by hand), not for an attacker: anyone who could write an entry
 //! could write its checksum too, which is why the directory is checked.
+//! It is checked through a descriptor gate then keeps open, and every entry
+//! is reached through that descriptor (`/proc/self/fd/N/ENTRY`), not by the
+//! directory's name: whoever can write to a directory above it could
+//! otherwise swap in a directory of their own after the check.
 //! So it is XXH3-128, not sha256: checking a 260 KB entry takes ~0.07 ms
 //! instead of ~0.19 ms (BENCHMARKS.md), and every run checks one.
 //!
@@ -110,7 +114,11 @@ pub fn default_dir() -> Option<PathBuf> {
 /// A cache directory that passed the ownership checks, for one engine.
 #[derive(Debug)]
 pub struct Cache {
+    /// The directory as the user named it, for messages.
     dir: PathBuf,
+    /// The directory checked, held open: entries are read and written
+    /// through it.
+    checked: CheckedDir,
     engine_key: String,
 }
 
@@ -119,9 +127,9 @@ impl Cache {
     /// artifacts of `engine`.
     pub fn open(dir: &Path, engine: &Engine) -> Result<Cache, CacheError> {
         create_private_dir(dir)?;
-        check_dir(dir)?;
         Ok(Cache {
             dir: dir.to_owned(),
+            checked: CheckedDir::open(dir)?,
             engine_key: engine_key(engine),
         })
     }
@@ -130,17 +138,21 @@ impl Cache {
         &self.dir
     }
 
-    /// The entry for a component with this sha256.
+    fn entry_name(&self, sha256: &str) -> String {
+        format!("{sha256}-{}.{ENTRY_EXTENSION}", self.engine_key)
+    }
+
+    /// The entry for a component with this sha256, as the user names it.
     pub fn entry_path(&self, sha256: &str) -> PathBuf {
-        self.dir
-            .join(format!("{sha256}-{}.{ENTRY_EXTENSION}", self.engine_key))
+        self.dir.join(self.entry_name(sha256))
     }
 
     /// The component compiled from the policy whose sha256 is `sha256`,
     /// from a valid entry; `None` when there is none. A bad entry is
     /// reported and removed, so that [`Cache::store`] rebuilds it.
     pub fn load(&self, engine: &Engine, sha256: &str) -> Option<Component> {
-        let path = self.entry_path(sha256);
+        let shown = self.entry_path(sha256);
+        let path = self.checked.path().join(self.entry_name(sha256));
         match check_entry(&path) {
             Ok(Some(used)) => {
                 // SAFETY: the artifact is byte for byte what gate serialized
@@ -152,17 +164,20 @@ impl Cache {
                 // refuses an artifact from an incompatible engine.
                 match unsafe { Component::deserialize_file(engine, &path) } {
                     Ok(component) => {
-                        tracing::debug!(entry = %path.display(), "compile cache hit");
+                        tracing::debug!(entry = %shown.display(), "compile cache hit");
                         mark_used(&path, used, SystemTime::now());
                         return Some(component);
                     }
                     Err(e) => {
-                        tracing::debug!(entry = %path.display(), "stale compile cache entry ({e}); rebuilding it");
+                        tracing::debug!(entry = %shown.display(), "stale compile cache entry ({e}); rebuilding it");
                     }
                 }
             }
-            Ok(None) => tracing::debug!(entry = %path.display(), "compile cache miss"),
-            Err(why) => warn(&format!("entry {} is {why}; rebuilding it", path.display())),
+            Ok(None) => tracing::debug!(entry = %shown.display(), "compile cache miss"),
+            Err(why) => warn(&format!(
+                "entry {} is {why}; rebuilding it",
+                shown.display()
+            )),
         }
         None
     }
@@ -171,17 +186,18 @@ impl Cache {
     /// `sha256`, and removes the entries unused for [`UNUSED_FOR`]. A
     /// failure is reported and only costs the next run a compile.
     pub fn store(&self, sha256: &str, component: &Component) {
-        let path = self.entry_path(sha256);
+        let shown = self.entry_path(sha256);
+        let dir = self.checked.path();
         match component
             .serialize()
             .map_err(|e| std::io::Error::other(e.to_string()))
-            .and_then(|artifact| write_entry(&self.dir, &path, &artifact))
+            .and_then(|artifact| write_entry(dir, &dir.join(self.entry_name(sha256)), &artifact))
         {
-            Ok(()) => tracing::debug!(entry = %path.display(), "compile cache entry written"),
-            Err(e) => warn(&format!("cannot write {}: {e}", path.display())),
+            Ok(()) => tracing::debug!(entry = %shown.display(), "compile cache entry written"),
+            Err(e) => warn(&format!("cannot write {}: {e}", shown.display())),
         }
         let now = SystemTime::now();
-        match sweep(&self.dir, Remove::UnusedSince(now - UNUSED_FOR)) {
+        match sweep(dir, Remove::UnusedSince(now - UNUSED_FOR)) {
             Ok(removed) if removed.entries > 0 => tracing::debug!(
                 removed = %entries(&removed),
                 "compile cache entries unused for {} days removed",
@@ -391,38 +407,78 @@ fn create_private_dir(_dir: &Path) -> Result<(), CacheError> {
 
 /// The directory is the user's and nobody else can write to it, so nobody
 /// else can plant or swap an entry.
-#[cfg(unix)]
 pub fn check_dir(dir: &Path) -> Result<(), CacheError> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = fs::metadata(dir).map_err(|source| CacheError::Read {
-        path: dir.to_owned(),
-        source,
-    })?;
-    if !meta.is_dir() {
-        return Err(CacheError::NotADir {
-            path: dir.to_owned(),
-        });
-    }
-    let me = rustix::process::geteuid().as_raw();
-    if meta.uid() != me {
-        return Err(CacheError::NotOwned {
-            path: dir.to_owned(),
-            owner: meta.uid(),
-            me,
-        });
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(CacheError::Writable {
-            path: dir.to_owned(),
-            mode: meta.mode() & 0o7777,
-        });
-    }
-    Ok(())
+    CheckedDir::open(dir).map(drop)
 }
 
-#[cfg(not(unix))]
-pub fn check_dir(_dir: &Path) -> Result<(), CacheError> {
-    Err(CacheError::Unsupported)
+/// A cache directory open, and checked through what was opened.
+#[derive(Debug)]
+struct CheckedDir {
+    /// Kept open for as long as `path` goes through it.
+    #[cfg(unix)]
+    _handle: std::os::fd::OwnedFd,
+    /// `/proc/self/fd/N`, the directory opened whatever its name now
+    /// leads to; its name where there is no /proc.
+    path: PathBuf,
+}
+
+impl CheckedDir {
+    #[cfg(unix)]
+    fn open(dir: &Path) -> Result<CheckedDir, CacheError> {
+        use rustix::fs::{Mode, OFlags};
+        use std::os::fd::AsRawFd;
+        let read_error = |source: std::io::Error| CacheError::Read {
+            path: dir.to_owned(),
+            source,
+        };
+        let handle = rustix::fs::open(
+            dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            rustix::io::Errno::NOTDIR => CacheError::NotADir {
+                path: dir.to_owned(),
+            },
+            e => read_error(e.into()),
+        })?;
+        let stat = rustix::fs::fstat(&handle).map_err(|e| read_error(e.into()))?;
+        let me = rustix::process::geteuid().as_raw();
+        if stat.st_uid != me {
+            return Err(CacheError::NotOwned {
+                path: dir.to_owned(),
+                owner: stat.st_uid,
+                me,
+            });
+        }
+        let mode = stat.st_mode & 0o7777;
+        if mode & 0o022 != 0 {
+            return Err(CacheError::Writable {
+                path: dir.to_owned(),
+                mode,
+            });
+        }
+        let through = PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd()));
+        // Without /proc (some sandboxes), by name, as checked a moment ago.
+        let path = if through.is_dir() {
+            through
+        } else {
+            dir.to_owned()
+        };
+        Ok(CheckedDir {
+            _handle: handle,
+            path,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn open(_dir: &Path) -> Result<CheckedDir, CacheError> {
+        Err(CacheError::Unsupported)
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 /// What `gate cache info` reports.
@@ -654,6 +710,42 @@ mod tests {
         assert!(matches!(check_dir(&dir), Err(CacheError::Writable { .. })));
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o720)).unwrap();
         assert!(matches!(check_dir(&dir), Err(CacheError::Writable { .. })));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Whoever can write to a directory above the cache could rename it
+    /// after the check and put one of their own in its place: gate goes on
+    /// reading and writing the directory it checked.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn entries_go_through_the_directory_checked_not_its_name() {
+        let dir = temp_dir("swap");
+        create_private_dir(&dir).unwrap();
+        let checked = CheckedDir::open(&dir).unwrap();
+        assert!(checked.path().starts_with("/proc/self/fd/"), "{checked:?}");
+        let moved = dir.with_extension("moved");
+        let _ = fs::remove_dir_all(&moved);
+        fs::rename(&dir, &moved).unwrap();
+        create_private_dir(&dir).unwrap();
+        let entry = format!("{}-{}.{ENTRY_EXTENSION}", "a".repeat(64), "b".repeat(32));
+        fs::write(dir.join("planted"), "x").unwrap();
+        fs::write(moved.join(&entry), "x").unwrap();
+        assert!(!checked.path().join("planted").exists());
+        assert!(checked.path().join(&entry).exists());
+        let summary = sweep(checked.path(), Remove::Nothing).unwrap();
+        assert_eq!(summary.entries, 1, "the sweep reads the same directory");
+        fs::remove_dir_all(&dir).unwrap();
+        fs::remove_dir_all(&moved).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_is_not_a_cache_directory() {
+        let dir = temp_dir("file");
+        create_private_dir(&dir).unwrap();
+        let file = dir.join("not-a-dir");
+        fs::write(&file, "x").unwrap();
+        assert!(matches!(check_dir(&file), Err(CacheError::NotADir { .. })));
         fs::remove_dir_all(&dir).unwrap();
     }
 
