@@ -213,7 +213,7 @@ const SPECS: &[Spec] = &[
         key: "wasm_size",
         kind: Kind::Size,
         min: 1 << 10,
-        max: 1 << 30,
+        max: MAX_WASM_BYTES,
         get: |l| l.wasm_bytes,
         put: |l, v| l.wasm_bytes = v,
     },
@@ -226,6 +226,11 @@ const SPECS: &[Spec] = &[
         put: |l, v| l.compile_timeout = Duration::from_millis(v),
     },
 ];
+
+/// The largest `wasm_size` any environment may set: what `gate sign` and
+/// `gate verify`, which read no environment, accept, so that they never
+/// refuse a policy some run is allowed to load.
+pub const MAX_WASM_BYTES: u64 = 1 << 30;
 
 /// The keys `[limits]` and `--limit` accept, for messages.
 pub fn keys() -> String {

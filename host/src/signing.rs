@@ -73,7 +73,8 @@ fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 /// Runs `gate sign`: one `POLICY.minisig` per policy.
 pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
-    let text = std::fs::read_to_string(&args.secret_key)
+    // A key file is a few hundred bytes; a device or FIFO is refused.
+    let text = crate::files::read_text_capped(&args.secret_key, 64 << 10)
         .with_context(|| format!("cannot read the secret key {}", args.secret_key.display()))?;
     let secret_box = minisign::SecretKeyBox::from_string(&text).map_err(|e| {
         anyhow::anyhow!(
@@ -95,9 +96,9 @@ pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
     let public = minisign::PublicKey::from_secret_key(&secret)
         .map_err(|e| anyhow::anyhow!("the secret key holds no public key: {e}"))?;
     for policy in &args.policies {
-        let limit = crate::limits::Limits::default().wasm_bytes;
-        // Sign only what gate would run: a component under the size limit.
-        let bytes = crate::policy::read(policy, limit)?;
+        // Sign only what gate could run: a component within the largest
+        // wasm_size an environment may set (this reads none).
+        let bytes = crate::policy::read(policy, crate::limits::MAX_WASM_BYTES)?;
         let file_name = policy
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
