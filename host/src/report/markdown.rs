@@ -4,7 +4,9 @@
 //!
 //! Guest text is untrusted: in table cells every character Markdown or HTML
 //! would act on is escaped, and the folded blocks are code blocks fenced
-//! longer than any run of backticks they hold.
+//! longer than any run of backticks they hold. Outside code, an `@` is
+//! followed by a zero-width space, so that a policy cannot mention (and
+//! notify) a GitHub user or team from a PR comment.
 
 use std::io::Write;
 
@@ -105,6 +107,11 @@ fn time(check: &CheckReport) -> String {
     ))
 }
 
+/// Breaks `@name` apart for GitHub, which finds mentions in the rendered
+/// text, where a Markdown escape (`\@name`) is gone again: a zero-width space
+/// after the `@`, as Renovate writes its release notes.
+const AT: &str = "@&#8203;";
+
 /// Text safe in a table cell: Markdown and HTML punctuation escaped, lines
 /// joined with `<br>`.
 fn cell(text: &str) -> String {
@@ -118,7 +125,8 @@ fn cell(text: &str) -> String {
                 '&' => escaped.push_str("&amp;"),
                 '<' => escaped.push_str("&lt;"),
                 '>' => escaped.push_str("&gt;"),
-                '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '|' | '~' | '!' | '@' | '#' => {
+                '@' => escaped.push_str(AT),
+                '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '|' | '~' | '!' | '#' => {
                     escaped.push('\\');
                     escaped.push(c);
                 }
@@ -139,6 +147,7 @@ fn html(text: &str) -> String {
             '>' => escaped.push_str("&gt;"),
             '"' => escaped.push_str("&quot;"),
             '\'' => escaped.push_str("&#39;"),
+            '@' => escaped.push_str(AT),
             c => escaped.push(c),
         }
     }
@@ -189,13 +198,14 @@ mod tests {
         let text = super::cell("a | b <img src=x> [x](http://evil) @team\nnext");
         assert_eq!(
             text,
-            "a \\| b &lt;img src=x&gt; \\[x\\]\\(http://evil\\) \\@team<br>next"
+            "a \\| b &lt;img src=x&gt; \\[x\\]\\(http://evil\\) @&#8203;team<br>next"
         );
         assert_eq!(super::code("a`b"), "``a`b``");
         assert_eq!(
             super::html("my_api/*x* <b>&\"'"),
             "my_api/*x* &lt;b&gt;&amp;&quot;&#39;"
         );
+        assert_eq!(super::html("@octo/team"), "@&#8203;octo/team");
         assert_eq!(super::longest_backtick_run("x ``` y ` z"), 3);
     }
 }
