@@ -174,16 +174,62 @@ pub struct Call {
     pub answer: Value,
 }
 
+/// Most a run's recording may hold, as compact JSON: its calls are kept in
+/// memory until the run ends, and a policy decides how many it makes and
+/// how big they are (a looped request with a 15 MiB URL). Well under what
+/// `gate test` reads back (see [`load`]), once pretty-printed.
+pub const MAX_RECORDING_BYTES: u64 = 256 << 20;
+
 /// The run's tape, shared by its checks.
 #[derive(Debug)]
 pub enum Tape {
     /// `--record`: calls are made for real and kept.
-    Record(Mutex<Vec<RecordedCheck>>),
+    Record(Recorder),
     /// `gate test`: calls are answered from the fixture, never made.
     Replay {
         fixture: Box<Fixture>,
         unexpected: Mutex<Vec<Unexpected>>,
     },
+}
+
+/// What `--record` has kept so far.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    checks: Mutex<Vec<RecordedCheck>>,
+    /// Bytes of the calls kept, as compact JSON.
+    bytes: std::sync::atomic::AtomicU64,
+    /// The first call that did not fit in [`MAX_RECORDING_BYTES`]: the
+    /// recording is incomplete and is not written.
+    overflow: Mutex<Option<String>>,
+}
+
+impl Recorder {
+    /// Whether `call` still fits; the first that does not is named in
+    /// `overflow`, and nothing is kept from then on.
+    fn keeps(&self, call: &Call, policy: &str, check: &str) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.bytes.load(Ordering::Relaxed) > MAX_RECORDING_BYTES {
+            return false;
+        }
+        // Only the size is wanted; a failure to serialise counts as too big.
+        let size = serde_json::to_vec(call)
+            .map_or(u64::MAX, |bytes| bytes.len() as u64)
+            .min(MAX_RECORDING_BYTES + 1);
+        let total = self.bytes.fetch_add(size, Ordering::Relaxed) + size;
+        if total <= MAX_RECORDING_BYTES {
+            return true;
+        }
+        let mut overflow = self.overflow.lock().unwrap();
+        overflow.get_or_insert_with(|| {
+            format!(
+                "policy `{policy}` check `{check}`: its {} call of {} brings it to {}",
+                call.call,
+                crate::units::format_size(size),
+                crate::units::format_size(total),
+            )
+        });
+        false
+    }
 }
 
 #[derive(Debug)]
@@ -208,7 +254,7 @@ pub struct Unexpected {
 
 impl Tape {
     pub fn recorder() -> Tape {
-        Tape::Record(Mutex::default())
+        Tape::Record(Recorder::default())
     }
 
     pub fn replay(fixture: Fixture) -> Tape {
@@ -304,9 +350,9 @@ impl CheckCassette {
             check,
             calls,
         } = std::mem::take(self)
-            && let Tape::Record(checks) = tape.as_ref()
+            && let Tape::Record(recorder) = tape.as_ref()
         {
-            checks.lock().unwrap().push(RecordedCheck {
+            recorder.checks.lock().unwrap().push(RecordedCheck {
                 policy,
                 check,
                 calls,
@@ -405,13 +451,23 @@ impl HostState {
             };
         }
         let answer = live(self).await;
-        if let CheckCassette::Record { calls, .. } = &mut self.tape {
+        if let CheckCassette::Record {
+            tape,
+            policy,
+            check,
+            calls,
+        } = &mut self.tape
+            && let Tape::Record(recorder) = tape.as_ref()
+        {
             let cleaner = &self.session.cleaner;
-            calls.push(Call {
+            let kept = Call {
                 call: call.to_owned(),
                 request: redact(request(), cleaner),
                 answer: redact(serde_json::to_value(&answer)?, cleaner),
-            });
+            };
+            if recorder.keeps(&kept, policy, check) {
+                calls.push(kept);
+            }
         }
         Ok(answer)
     }
@@ -629,6 +685,13 @@ pub enum RecordingError {
     /// A bug: only a session with a recorder gets here.
     #[error("this run was not recorded")]
     NotRecorded,
+    #[error(
+        "the recording {} was not written: it would hold more than {} of calls ({at}); record \
+         fewer checks (--check), or a policy that makes fewer or smaller calls",
+        path.display(),
+        crate::units::format_size(MAX_RECORDING_BYTES)
+    )]
+    TooBig { path: PathBuf, at: String },
     #[error("cannot write the recording {}: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -649,10 +712,16 @@ pub fn write_recording(
     let Some(tape) = &session.tape else {
         return Err(RecordingError::NotRecorded);
     };
-    let Tape::Record(checks) = tape.as_ref() else {
+    let Tape::Record(recorder) = tape.as_ref() else {
         return Err(RecordingError::NotRecorded);
     };
-    let mut recorded = std::mem::take(&mut *checks.lock().unwrap());
+    if let Some(at) = recorder.overflow.lock().unwrap().clone() {
+        return Err(RecordingError::TooBig {
+            path: path.to_owned(),
+            at,
+        });
+    }
+    let mut recorded = std::mem::take(&mut *recorder.checks.lock().unwrap());
     let grants = &session.grants;
     let context = Context {
         env: grants.env_name.clone(),
@@ -764,6 +833,29 @@ mod tests {
         left.sort();
         assert_eq!(left, ["stage.json", "taken"]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_recorder_keeps_calls_up_to_its_cap_then_none_and_names_the_first_left_out() {
+        let recorder = Recorder::default();
+        let sized = |mib: usize| Call {
+            call: "http.send".into(),
+            request: json!({"url": "x".repeat(mib << 20)}),
+            answer: json!({"status": 200}),
+        };
+        // 100 + 100 MiB fit in 256 MiB; the next 100 do not, nor does a
+        // small call after them: a recording with a hole would not replay.
+        assert!(recorder.keeps(&sized(100), "p", "first"));
+        assert!(recorder.keeps(&sized(100), "p", "first"));
+        assert!(!recorder.keeps(&sized(100), "p", "second"));
+        assert!(!recorder.keeps(&call("/small", 200), "p", "third"));
+        let overflow = recorder.overflow.lock().unwrap().clone().unwrap();
+        assert!(
+            overflow.starts_with(
+                "policy `p` check `second`: its http.send call of 100.0 MiB brings it to 300.0 MiB"
+            ),
+            "{overflow}"
+        );
     }
 
     #[test]

@@ -484,6 +484,41 @@ fn a_flood_of_huge_failing_calls_keeps_a_bounded_record() {
     );
 }
 
+/// `--record` keeps every call whole, so that it replays; a policy that
+/// makes more of them than a recording holds (256 MiB) gets its report, and
+/// no fixture that would replay only part of it.
+#[test]
+fn a_recording_past_its_cap_is_not_written_and_the_report_stands() {
+    let dir = std::env::temp_dir().join(format!("gate-e2e-record-cap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let fixture = dir.join("flood.json");
+    // 24 calls with a 12 MiB URL or host: ~290 MiB of requests alone.
+    let out = Gate::policies(&["hostile"])
+        .args(["--check", "call-flood", "--timeout", "60s"])
+        .param("flood_kib=12288")
+        .param("flood_huge=12")
+        .arg("--record")
+        .arg(&fixture)
+        .run();
+    assert_eq!(out.code, 2, "{}", out.all_output());
+    assert!(
+        out.stdout.contains("PASS  call-flood"),
+        "the report is out: {}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "the recording {} was not written: it would hold more than 256 MiB of calls (policy \
+             `hostile` check `call-flood`: its ",
+            fixture.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!fixture.exists(), "no partial fixture");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_panic_message_is_redacted_and_escaped() {
     let secret = "p4nic-5ecret-value";
