@@ -277,6 +277,15 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
         verbose: output.verbose,
         quiet: false,
     };
+    // Like a report file, a decision the log could not keep is exit 2 once
+    // everything else is out (the webhook included): a gate that promotes
+    // must leave its record. `gate watch` only warns, as nothing may stop a
+    // rollback.
+    let unlogged = prepared.plan.decision_log.as_ref().and_then(|path| {
+        decision_log::append(path, &decision_log::Decision::of_run(&report))
+            .err()
+            .map(|e| format!("cannot append to the decision log {}: {e}", path.display()))
+    });
     let unwritten: Vec<String> = unrecorded
         .map(|e| e.to_string())
         .into_iter()
@@ -285,14 +294,9 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
                 .iter()
                 .filter_map(|file| file.write(&report, in_file).err()),
         )
+        .chain(unlogged)
         .collect();
 
-    if let Some(path) = &prepared.plan.decision_log {
-        let entry = decision_log::Decision::of_run(&report);
-        decision_log::append(path, &entry).map_err(|e| {
-            anyhow::anyhow!("cannot append to the decision log {}: {e}", path.display())
-        })?;
-    }
     if let Some(url) = &prepared.plan.webhook {
         let text = notification(&prepared.policy_names(), &report);
         if let Err(why) = prepared.notify(url, &text).await {

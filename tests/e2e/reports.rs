@@ -358,3 +358,36 @@ fn colour_and_progress_on_a_terminal_only() {
         "no progress in a pipe"
     );
 }
+
+/// A decision the log cannot keep fails a `gate run` (exit 2) as a report
+/// file that cannot be written does: after every other output is out, the
+/// report files and the webhook included, and saying what was lost.
+#[test]
+fn a_decision_log_that_cannot_be_appended_to_is_exit_2_after_every_other_output() {
+    let stack = stack();
+    let dir = temp_dir("unlogged");
+    let (hook, bodies) = webhook_server();
+    let out = Gate::policies(&["prod"])
+        .target(&stack.url())
+        .args(["--decision-log", "/nonexistent/decisions.jsonl"])
+        .arg("--report")
+        .arg(format!("json={}", dir.join("gate.json").display()))
+        .args(["--notify", &hook])
+        .run();
+    assert_eq!(out.code, 2, "{}", out.all_output());
+    assert!(
+        out.stdout.contains("verdict: PASS (exit 0)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr
+            .contains("cannot append to the decision log /nonexistent/decisions.jsonl: "),
+        "{}",
+        out.stderr
+    );
+    let report: serde_json::Value = serde_json::from_str(&read(&dir.join("gate.json"))).unwrap();
+    assert_eq!(report["verdict"]["exit_code"], 0);
+    let bodies = bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1, "the webhook was posted: {bodies:?}");
+}
