@@ -399,6 +399,12 @@ pub struct WatchArgs {
     #[arg(long = "on-rollback", value_name = "CMD")]
     pub on_rollback: Option<String>,
 
+    /// Longest the rollback command may run; past it, the command and
+    /// every process it started are stopped and the rollback reported
+    /// FAILED [default: gate.toml's watch.rollback_timeout, else 10m].
+    #[arg(long = "rollback-timeout", value_name = "DURATION", value_parser = parse_duration)]
+    pub rollback_timeout: Option<Duration>,
+
     /// Post the decision to this Slack- or Discord-compatible webhook
     /// (overrides gate.toml's `webhook`); the same as --notify.
     #[arg(long, value_name = "URL", value_parser = UrlArg(parse_target), conflicts_with = "notify")]

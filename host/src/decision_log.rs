@@ -1,6 +1,7 @@
 //! The decision log: one JSON line per decision of `gate run` and
-//! `gate watch` (`--decision-log PATH`), and the deployment metrics read
-//! back from it (`gate log stats PATH`).
+//! `gate watch` (`--decision-log PATH`), one more for what a watch's
+//! rollback command did, and the deployment metrics read back from it
+//! (`gate log stats PATH`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -101,10 +102,7 @@ impl Decision {
         let now = std::time::SystemTime::now();
         Decision {
             timestamp: crate::units::rfc3339(now),
-            unix: now
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
+            unix: unix_seconds(now),
             command: command.into(),
             env: env.into(),
             target,
@@ -125,6 +123,57 @@ impl Decision {
             ..self
         }
     }
+}
+
+/// What `gate watch`'s rollback command did: a line of its own, appended
+/// when the command ends, after its window's decision. The decision is
+/// logged before the command runs, so that a gate killed meanwhile still
+/// leaves it; this line says whether the stack was actually rolled back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RollbackRun {
+    /// RFC 3339, UTC, when the command ended.
+    pub timestamp: String,
+    pub unix: u64,
+    /// Always `rollback`: what tells this line from a decision.
+    pub command: String,
+    pub env: String,
+    pub target: Option<String>,
+    /// The shell command run.
+    pub rollback_command: String,
+    /// Its shell exited 0.
+    pub succeeded: bool,
+    /// `None`: killed (timeout, a second stop request) or never started.
+    pub exit_code: Option<i32>,
+    pub duration_ms: f64,
+}
+
+impl RollbackRun {
+    pub fn new(
+        env: &str,
+        target: Option<String>,
+        rollback_command: &str,
+        exit_code: Option<i32>,
+        duration_ms: f64,
+    ) -> RollbackRun {
+        let now = std::time::SystemTime::now();
+        RollbackRun {
+            timestamp: crate::units::rfc3339(now),
+            unix: unix_seconds(now),
+            command: "rollback".into(),
+            env: env.into(),
+            target,
+            rollback_command: rollback_command.into(),
+            succeeded: exit_code == Some(0),
+            exit_code,
+            duration_ms,
+        }
+    }
+}
+
+fn unix_seconds(time: std::time::SystemTime) -> u64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The policies of a run, as the log names them.
@@ -161,10 +210,11 @@ pub fn failed_checks(policies: &[PolicyReport]) -> Vec<FailedCheck> {
         .collect()
 }
 
-/// Appends one line. Each decision is a single `write` on a file opened
-/// for appending, so concurrent writers do not interleave lines.
-pub fn append(path: &Path, decision: &Decision) -> std::io::Result<()> {
-    let mut line = serde_json::to_vec(decision).map_err(std::io::Error::other)?;
+/// Appends one line: a [`Decision`] or a [`RollbackRun`]. Each is a single
+/// `write` on a file opened for appending, so concurrent writers do not
+/// interleave lines.
+pub fn append(path: &Path, line: &impl Serialize) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(line).map_err(std::io::Error::other)?;
     line.push(b'\n');
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -195,12 +245,19 @@ pub struct Stats {
     /// Decisions over part of the checks (`--check`, `--skip-check`), left out of every
     /// figure above: a partial run neither promotes nor rolls back.
     pub partial: usize,
+    /// Rollback commands `gate watch` ran, and how many of them failed
+    /// (a non-zero exit, killed, timed out): rollbacks that may have left
+    /// the stack on the bad release.
+    pub rollback_commands: usize,
+    pub rollback_commands_failed: usize,
 }
 
-/// A decision log as read: its decisions, and each line that is not one.
+/// A decision log as read: its decisions, its rollback commands' lines,
+/// and each line that is neither.
 #[derive(Debug, Default)]
 pub struct Log {
     pub decisions: Vec<Decision>,
+    pub rollbacks: Vec<RollbackRun>,
     /// `FILE:LINE: not a decision: why`, one per line left out.
     pub unreadable: Vec<String>,
 }
@@ -220,17 +277,21 @@ pub fn read(path: &Path) -> Result<Log, String> {
         }
         match serde_json::from_str(line) {
             Ok(decision) => log.decisions.push(decision),
-            Err(e) => {
-                log.unreadable
-                    .push(format!("{}:{}: not a decision: {e}", path.display(), n + 1))
-            }
+            Err(e) => match serde_json::from_str::<RollbackRun>(line) {
+                Ok(rollback) if rollback.command == "rollback" => log.rollbacks.push(rollback),
+                _ => log.unreadable.push(format!(
+                    "{}:{}: not a decision: {e}",
+                    path.display(),
+                    n + 1
+                )),
+            },
         }
     }
     Ok(log)
 }
 
 /// Metrics per environment, plus `*` for all together.
-pub fn stats(decisions: &[Decision]) -> BTreeMap<String, Stats> {
+pub fn stats(decisions: &[Decision], rollbacks: &[RollbackRun]) -> BTreeMap<String, Stats> {
     let mut by_env: BTreeMap<String, Vec<&Decision>> = BTreeMap::new();
     for decision in decisions {
         by_env
@@ -239,10 +300,20 @@ pub fn stats(decisions: &[Decision]) -> BTreeMap<String, Stats> {
             .push(decision);
         by_env.entry("*".to_owned()).or_default().push(decision);
     }
-    by_env
+    let mut stats: BTreeMap<String, Stats> = by_env
         .into_iter()
         .map(|(env, list)| (env, stats_of(&list)))
-        .collect()
+        .collect();
+    for rollback in rollbacks {
+        for env in [rollback.env.as_str(), "*"] {
+            let stats = stats.entry(env.to_owned()).or_default();
+            stats.rollback_commands += 1;
+            if !rollback.succeeded {
+                stats.rollback_commands_failed += 1;
+            }
+        }
+    }
+    stats
 }
 
 fn stats_of(decisions: &[&Decision]) -> Stats {
@@ -323,6 +394,24 @@ pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std
             all.partial
         )?;
     }
+    if let Some(all) = stats.get("*")
+        && all.rollback_commands > 0
+    {
+        let failed_in: Vec<&str> = stats
+            .iter()
+            .filter(|(env, s)| *env != "*" && s.rollback_commands_failed > 0)
+            .map(|(env, _)| env.as_str())
+            .collect();
+        let failed = match all.rollback_commands_failed {
+            0 => "none failed".to_owned(),
+            n => format!("{n} FAILED ({})", failed_in.join(", ")),
+        };
+        writeln!(
+            out,
+            "rollback commands: {} run, {failed}",
+            all.rollback_commands
+        )?;
+    }
     Ok(())
 }
 
@@ -340,14 +429,14 @@ pub fn command(args: crate::cli::LogStatsArgs) -> anyhow::Result<i32> {
                 log.unreadable.len() - SHOWN
             );
         }
-        if log.decisions.is_empty() {
+        if log.decisions.is_empty() && log.rollbacks.is_empty() {
             anyhow::bail!(
                 "{} holds no decision gate can read: is it a decision log (--decision-log)?",
                 args.path.display()
             );
         }
     }
-    let stats = stats(&log.decisions);
+    let stats = stats(&log.decisions, &log.rollbacks);
     let mut stdout = std::io::stdout().lock();
     match args.format {
         crate::report::Format::Human => write_stats(&stats, &mut stdout)?,
@@ -426,7 +515,7 @@ mod tests {
             decision("stage", 250, "healthy"),
             decision("stage", 300, "inconclusive"),
         ];
-        let stats = stats(&log);
+        let stats = stats(&log, &[]);
         let prod = &stats["prod"];
         assert_eq!(
             (prod.decisions, prod.passed, prod.failed, prod.rollbacks),
@@ -455,7 +544,7 @@ mod tests {
             decision("b", 0, "fail"),
             at_the_end_of_time("b"),
         ];
-        let stats = stats(&log);
+        let stats = stats(&log, &[]);
         assert_eq!(stats["*"].mean_time_to_restore_s, Some(u64::MAX as f64));
         let mut text = Vec::new();
         write_stats(&stats, &mut text).unwrap();
@@ -477,7 +566,7 @@ mod tests {
             decision("prod", 200, "rollback"),
             decision("prod", 500, "pass"),
         ];
-        let stats = stats(&log);
+        let stats = stats(&log, &[]);
         let prod = &stats["prod"];
         assert_eq!(
             (prod.decisions, prod.passed, prod.failed, prod.partial),
@@ -493,6 +582,62 @@ mod tests {
             text.contains(
                 "not counted: 2 decision(s) over part of the checks (--check, --skip-check)"
             ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn rollback_commands_are_read_back_and_counted_apart_from_decisions() {
+        let path = std::env::temp_dir().join(format!(
+            "gate-decisions-rollback-{}.jsonl",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let ran =
+            |env: &str, exit_code| RollbackRun::new(env, None, "./rollback.sh", exit_code, 5.0);
+        append(&path, &decision("prod", 100, "rollback")).unwrap();
+        append(&path, &ran("prod", Some(0))).unwrap();
+        append(&path, &decision("prod", 200, "rollback")).unwrap();
+        append(&path, &ran("prod", None)).unwrap();
+        append(&path, &decision("stage", 300, "rollback")).unwrap();
+        append(&path, &ran("stage", Some(3))).unwrap();
+        let log = read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(log.unreadable.is_empty(), "{:?}", log.unreadable);
+        assert_eq!(log.decisions.len(), 3);
+        assert_eq!(
+            log.rollbacks
+                .iter()
+                .map(|r| (r.env.as_str(), r.succeeded, r.exit_code))
+                .collect::<Vec<_>>(),
+            [
+                ("prod", true, Some(0)),
+                ("prod", false, None),
+                ("stage", false, Some(3))
+            ]
+        );
+        let stats = stats(&log.decisions, &log.rollbacks);
+        // The rollback lines are no decisions: they change no figure of them.
+        assert_eq!((stats["prod"].decisions, stats["prod"].rollbacks), (2, 2));
+        assert_eq!(
+            (
+                stats["prod"].rollback_commands,
+                stats["prod"].rollback_commands_failed
+            ),
+            (2, 1)
+        );
+        assert_eq!(
+            (
+                stats["*"].rollback_commands,
+                stats["*"].rollback_commands_failed
+            ),
+            (3, 2)
+        );
+        let mut text = Vec::new();
+        write_stats(&stats, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.ends_with("rollback commands: 3 run, 2 FAILED (prod, stage)\n"),
             "{text}"
         );
     }

@@ -18,7 +18,7 @@ use crate::report::Format;
 use crate::text::REDACTED;
 use crate::units::{duration_as_written, format_size};
 use crate::verdict::EXIT_PASS;
-use crate::watch::{DEFAULT_INTERVAL, WatchLimits, Window};
+use crate::watch::{DEFAULT_INTERVAL, DEFAULT_ROLLBACK_TIMEOUT, WatchLimits, Window};
 
 /// Version of the JSON shape of `gate env`.
 pub const SCHEMA: &str = "gate.env/v1";
@@ -401,6 +401,13 @@ impl EnvView {
                     Some("none".into()),
                 ),
             ),
+            (
+                "rollback_timeout",
+                shown(
+                    text(&watch.rollback_timeout, |d| duration_as_written(*d)),
+                    Some(duration_as_written(DEFAULT_ROLLBACK_TIMEOUT)),
+                ),
+            ),
         ]);
 
         EnvView {
@@ -490,7 +497,7 @@ const ORDER: [&str; 17] = [
 ];
 
 /// `[watch]` as `gate watch --help` lists its flags.
-const WATCH_ORDER: [&str; 8] = [
+const WATCH_ORDER: [&str; 9] = [
     "interval",
     "count",
     "duration",
@@ -499,6 +506,7 @@ const WATCH_ORDER: [&str; 8] = [
     "inconclusive_limit",
     "consecutive_error_limit",
     "on_rollback",
+    "rollback_timeout",
 ];
 
 fn write_human(view: &EnvView, out: &mut impl Write) -> std::io::Result<()> {

@@ -456,6 +456,8 @@ pub struct WatchOptions {
     pub initial_delay: Duration,
     pub limits: WatchLimits,
     pub on_rollback: Option<RollbackCommand>,
+    /// `--rollback-timeout`: longest the rollback command may run.
+    pub rollback_timeout: Duration,
     pub webhook: Option<url::Url>,
     pub decision_log: Option<std::path::PathBuf>,
 }
@@ -510,15 +512,28 @@ pub struct HookRun {
     pub output: String,
 }
 
-/// Longest a rollback command may run before gate stops waiting for it.
-const HOOK_TIMEOUT: Duration = Duration::from_secs(600);
+/// Longest a rollback command may run before gate stops it, unless
+/// `--rollback-timeout` or gate.toml's `watch.rollback_timeout` says.
+pub const DEFAULT_ROLLBACK_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// SIGINT and SIGTERM, one message each, as they arrive. The first stops the
+/// window, or is passed on to a running rollback command; a second stops
+/// that command at once. A closed channel is a run nobody can stop.
+pub type Stops = tokio::sync::mpsc::UnboundedReceiver<()>;
+
+/// The next stop request; never, once no one can send one.
+async fn next_stop(stops: &mut Stops) {
+    if stops.recv().await.is_none() {
+        std::future::pending::<()>().await;
+    }
+}
 
 /// Runs the watch loop on prepared policies; returns the exit code.
 pub async fn watch(
     prepared: &crate::run::Prepared,
     options: &WatchOptions,
     json: bool,
-    shutdown: impl std::future::Future<Output = ()>,
+    mut stops: Stops,
 ) -> anyhow::Result<i32> {
     use std::io::Write;
 
@@ -528,7 +543,6 @@ pub async fn watch(
     let mut tally = Tally::default();
     let mut rounds: Vec<Round> = Vec::new();
     let mut early: Option<(WatchDecision, String)> = None;
-    tokio::pin!(shutdown);
     // Progress goes to stdout, unless stdout carries the JSON report.
     let mut progress: Box<dyn Write> = if json {
         Box::new(std::io::stderr())
@@ -550,9 +564,10 @@ pub async fn watch(
     if let Some(rollback) = &options.on_rollback {
         let _ = writeln!(
             progress,
-            "on rollback: `{}`{}",
+            "on rollback: `{}`{} (stopped after {})",
             rollback.command,
-            rollback.place()
+            rollback.place(),
+            crate::units::duration_as_written(options.rollback_timeout)
         );
     }
     if !options.initial_delay.is_zero() {
@@ -564,7 +579,7 @@ pub async fn watch(
         let _ = progress.flush();
         tokio::select! {
             () = tokio::time::sleep(options.initial_delay) => {}
-            () = &mut shutdown => {
+            () = next_stop(&mut stops) => {
                 early = Some((
                     WatchDecision::Aborted,
                     "stopped by a signal before the first round (initial delay)".to_owned(),
@@ -582,7 +597,7 @@ pub async fn watch(
         let round_started = std::time::SystemTime::now();
         let policies = tokio::select! {
             policies = prepared.round() => policies,
-            () = &mut shutdown => {
+            () = next_stop(&mut stops) => {
                 early = Some((WatchDecision::Aborted, format!("stopped by a signal during round {n}")));
                 break;
             }
@@ -618,7 +633,7 @@ pub async fn watch(
         due = next_round(due, tokio::time::Instant::now(), schedule.interval);
         tokio::select! {
             () = tokio::time::sleep_until(due) => {}
-            () = &mut shutdown => {
+            () = next_stop(&mut stops) => {
                 early = Some((WatchDecision::Aborted, format!("stopped by a signal after round {n}")));
                 break;
             }
@@ -724,7 +739,23 @@ pub async fn watch(
     {
         let command = &rollback.command;
         let env = hook_env(&report, &prepared.policy_names(), report_path.as_deref());
-        let hook = run_hook(rollback, &env, HOOK_TIMEOUT, &mut shutdown).await;
+        let hook_started = std::time::Instant::now();
+        let hook = run_hook(rollback, &env, options.rollback_timeout, &mut stops).await;
+        if let Some(path) = &options.decision_log {
+            let line = crate::decision_log::RollbackRun::new(
+                &report.env,
+                report.target.clone(),
+                command,
+                hook.exit_code,
+                hook_started.elapsed().as_secs_f64() * 1000.0,
+            );
+            if let Err(e) = crate::decision_log::append(path, &line) {
+                warn(&format!(
+                    "cannot append the rollback command's result to the decision log {}: {e}",
+                    path.display()
+                ));
+            }
+        }
         let outcome = match hook.exit_code {
             Some(0) => {
                 let _ = writeln!(progress, "rollback command `{command}` succeeded");
@@ -762,8 +793,20 @@ pub async fn watch(
             text.push_str("; ");
             text.push_str(outcome);
         }
-        if let Err(why) = prepared.notify(url, &text).await {
-            let _ = writeln!(progress, "webhook: {why} (the decision stands)");
+        // The webhook retries for seconds; a stop request ends it, as
+        // everything else gate waits for.
+        tokio::select! {
+            sent = prepared.notify(url, &text) => {
+                if let Err(why) = sent {
+                    let _ = writeln!(progress, "webhook: {why} (the decision stands)");
+                }
+            }
+            () = next_stop(&mut stops) => {
+                let _ = writeln!(
+                    progress,
+                    "webhook: not sent, gate was asked to stop (the decision stands)"
+                );
+            }
         }
     }
     let _ = progress.flush();
@@ -860,6 +903,13 @@ async fn drain(pipe: Option<impl tokio::io::AsyncRead + Unpin>, into: &mut Captu
     }
 }
 
+/// How the wait for the rollback command's shell ended.
+enum Ended {
+    Exited(std::io::Result<std::process::ExitStatus>),
+    TimedOut,
+    StoppedTwice,
+}
+
 /// Sends `signal` to every process of the rollback command's group.
 fn signal_group(group: Option<rustix::process::Pid>, signal: rustix::process::Signal) {
     if let Some(group) = group {
@@ -875,13 +925,14 @@ fn signal_group(group: Option<rustix::process::Pid>, signal: rustix::process::Si
 /// the background. It runs in a process group of its own, so that past
 /// `timeout` every process it started is stopped, not the shell alone.
 /// Being its own group also keeps a Ctrl-C at the terminal from reaching it
-/// directly: gate passes SIGINT or SIGTERM on (`stop` resolving) as one
-/// SIGTERM to the group, and waits for the command to end.
+/// directly: gate passes the first SIGINT or SIGTERM on (a message on
+/// `stops`) as SIGTERM to the group, and waits for the command to end; a
+/// second one kills the group, as the timeout does.
 async fn run_hook(
     rollback: &RollbackCommand,
     env: &[(&str, std::ffi::OsString)],
     timeout: Duration,
-    stop: impl std::future::Future<Output = ()>,
+    stops: &mut Stops,
 ) -> HookRun {
     use rustix::process::Signal;
 
@@ -925,16 +976,18 @@ async fn run_hook(
             tokio::join!(drain(stdout, &mut out), drain(stderr, &mut err));
         };
         tokio::pin!(reading);
-        tokio::pin!(stop);
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         let (mut read_all, mut stopped) = (false, false);
         let ended = loop {
             tokio::select! {
-                status = child.wait() => break Some(status),
-                () = &mut deadline => break None,
+                status = child.wait() => break Ended::Exited(status),
+                () = &mut deadline => break Ended::TimedOut,
                 () = &mut reading, if !read_all => read_all = true,
-                () = &mut stop, if !stopped => {
+                () = next_stop(stops) => {
+                    if stopped {
+                        break Ended::StoppedTwice;
+                    }
                     stopped = true;
                     signal_group(group, Signal::TERM);
                     notes.push(
@@ -945,22 +998,28 @@ async fn run_hook(
             }
         };
         let exit_code = match ended {
-            Some(Ok(status)) => status.code(),
-            Some(Err(e)) => {
+            Ended::Exited(Ok(status)) => status.code(),
+            Ended::Exited(Err(e)) => {
                 notes.push(format!("waiting for it failed: {e}"));
                 None
             }
-            None => {
+            Ended::TimedOut | Ended::StoppedTwice => {
                 // Killed while the shell is not yet reaped, so the group's
                 // id cannot have been taken by another process.
                 signal_group(group, Signal::KILL);
                 // Bounded even so: a process stuck in the kernel (a dead
                 // NFS mount) does not die of SIGKILL until it returns.
                 let _ = tokio::time::timeout(OUTPUT_GRACE, child.wait()).await;
-                notes.push(format!(
-                    "still running after {}: stopped it and every process it started",
-                    crate::units::duration_as_written(timeout)
-                ));
+                notes.push(if matches!(ended, Ended::TimedOut) {
+                    format!(
+                        "still running after {}: stopped it and every process it started",
+                        crate::units::duration_as_written(timeout)
+                    )
+                } else {
+                    "gate was asked to stop again: stopped it and every process it started \
+                     (SIGKILL)"
+                        .to_owned()
+                });
                 None
             }
         };
@@ -1037,13 +1096,14 @@ pub async fn command(
         initial_delay: window.initial_delay,
         limits: window.limits,
         on_rollback: window.on_rollback,
+        rollback_timeout: window.rollback_timeout,
         webhook: args
             .webhook
             .clone()
             .or_else(|| prepared.plan.webhook.clone()),
         decision_log: prepared.plan.decision_log.clone(),
     };
-    watch(&prepared, &options, json, shutdown_signal()).await
+    watch(&prepared, &options, json, stop_requests()).await
 }
 
 /// The window's settings: each flag over gate.toml's `[watch]` (an
@@ -1054,6 +1114,7 @@ struct Resolved {
     initial_delay: Duration,
     limits: WatchLimits,
     on_rollback: Option<RollbackCommand>,
+    rollback_timeout: Duration,
 }
 
 impl Resolved {
@@ -1113,32 +1174,43 @@ impl Resolved {
                 Some(flag) => RollbackCommand::new(flag, None),
                 None => file.on_rollback.as_ref().and_then(|s| s.value.clone()),
             },
+            rollback_timeout: pick(args.rollback_timeout, &file.rollback_timeout)
+                .unwrap_or(DEFAULT_ROLLBACK_TIMEOUT),
         })
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = interrupt.await;
+/// SIGINT and SIGTERM, for as long as gate runs: once tokio handles a
+/// signal, its default action (ending the process) is gone for good, so a
+/// stop request after the decision must be read too, or it is lost.
+fn stop_requests() -> Stops {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    // A signal gate cannot listen for keeps its default action (SIGINT and
+    // SIGTERM end the process): never waited for here.
+    async fn next(signal: &mut Option<Signal>) {
+        if let Some(signal) = signal {
+            let received = signal.recv().await;
+            if received.is_some() {
+                return;
             }
         }
+        std::future::pending().await
     }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    let (sender, stops) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = next(&mut interrupt) => {}
+                () = next(&mut terminate) => {}
+            }
+            if sender.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    stops
 }
 
 #[cfg(test)]
@@ -1432,7 +1504,13 @@ mod tests {
             "echo rolled back; echo on stderr >&2; sleep 30 & echo $! > '{}'",
             sleeper.display()
         );
-        let run = run_hook(&hook(command), &[], HOOK_TIMEOUT, std::future::pending()).await;
+        let run = run_hook(
+            &hook(command),
+            &[],
+            DEFAULT_ROLLBACK_TIMEOUT,
+            &mut no_stops(),
+        )
+        .await;
         let sleeper = pid_in(&sleeper);
         let still_running = running(sleeper);
         kill(sleeper);
@@ -1463,13 +1541,7 @@ mod tests {
             "sleep 30 & echo $! > '{}'; echo started; sleep 30",
             sleeper.display()
         );
-        let run = run_hook(
-            &hook(command),
-            &[],
-            Duration::from_secs(2),
-            std::future::pending(),
-        )
-        .await;
+        let run = run_hook(&hook(command), &[], Duration::from_secs(2), &mut no_stops()).await;
         let sleeper = pid_in(&sleeper);
         // SIGKILL ends it at once, but not within the kill call itself.
         let until = std::time::Instant::now() + Duration::from_secs(10);
@@ -1495,17 +1567,72 @@ mod tests {
             "trap 'echo got TERM; exit 7' TERM; touch '{}'; sleep 30 & wait",
             ready.display()
         );
-        let stop = async {
-            while !ready.exists() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
-        let run = run_hook(&hook(command), &[], HOOK_TIMEOUT, stop).await;
+        let mut stops = stop_as_each_appears(vec![ready]);
+        let run = run_hook(&hook(command), &[], DEFAULT_ROLLBACK_TIMEOUT, &mut stops).await;
         assert_eq!(run.exit_code, Some(7), "{}", run.output);
         assert_eq!(
             run.output,
             "got TERM\ngate was asked to stop (SIGINT or SIGTERM) and passed SIGTERM on to it"
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_second_signal_kills_a_hook_that_ignored_the_first() {
+        let dir = scratch("hook-signal-twice");
+        let (ready, sleeper) = (dir.join("ready"), dir.join("sleeper.pid"));
+        // A command that shrugs SIGTERM off and goes on waiting.
+        let command = format!(
+            "trap 'echo got TERM' TERM; touch '{ready}'; sleep 30 & wait; \
+             sleep 30 & echo $! > '{sleeper}.tmp'; mv '{sleeper}.tmp' '{sleeper}'; wait; \
+             echo finished",
+            sleeper = sleeper.display(),
+            ready = ready.display()
+        );
+        let mut stops = stop_as_each_appears(vec![ready, sleeper.clone()]);
+        let run = run_hook(&hook(command), &[], DEFAULT_ROLLBACK_TIMEOUT, &mut stops).await;
+        let sleeper = pid_in(&sleeper);
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while running(sleeper) && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let survived = running(sleeper);
+        kill(sleeper);
+        assert_eq!(run.exit_code, None, "{}", run.output);
+        assert!(
+            !survived,
+            "a process of the command outlived the second signal"
+        );
+        assert!(!run.output.contains("finished"), "{}", run.output);
+        assert!(
+            run.output.ends_with(
+                "gate was asked to stop (SIGINT or SIGTERM) and passed SIGTERM on to it\n\
+                 gate was asked to stop again: stopped it and every process it started (SIGKILL)"
+            ),
+            "{}",
+            run.output
+        );
+    }
+
+    /// No stop request, ever.
+    fn no_stops() -> Stops {
+        tokio::sync::mpsc::unbounded_channel().1
+    }
+
+    /// A stop request as each of `files` appears, in turn.
+    fn stop_as_each_appears(files: Vec<std::path::PathBuf>) -> Stops {
+        let (sender, stops) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            for file in files {
+                while !file.exists() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let _ = sender.send(());
+            }
+            // Held open: a closed channel would mean no more requests.
+            std::future::pending::<()>().await;
+        });
+        stops
     }
 
     #[test]
@@ -1578,6 +1705,7 @@ mod tests {
             interval: set(secs(30)),
             window: set(Window::Lasting(secs(300))),
             failure_limit: set(1),
+            rollback_timeout: set(secs(120)),
             ..Default::default()
         };
         let from_file = Resolved::from(&watch_args(&[]), &file, None).unwrap();
@@ -1594,6 +1722,7 @@ mod tests {
                     ..WatchLimits::default()
                 },
                 on_rollback: None,
+                rollback_timeout: secs(120),
             }
         );
         let flags = watch_args(&[
@@ -1607,6 +1736,8 @@ mod tests {
             "5",
             "--initial-delay",
             "2s",
+            "--rollback-timeout",
+            "90s",
         ]);
         let from_flags = Resolved::from(&flags, &file, None).unwrap();
         assert_eq!(
@@ -1623,11 +1754,14 @@ mod tests {
                     consecutive_error_limit: 5,
                 },
                 on_rollback: None,
+                rollback_timeout: secs(90),
             }
         );
         // --duration replaces the file's window too, at the file's interval.
         let lasting = Resolved::from(&watch_args(&["--duration", "1m"]), &file, None).unwrap();
         assert_eq!(lasting.schedule.rounds, 2);
+        let defaults = Resolved::from(&watch_args(&["--count", "1"]), &Default::default(), None);
+        assert_eq!(defaults.unwrap().rollback_timeout, DEFAULT_ROLLBACK_TIMEOUT);
     }
 
     #[test]

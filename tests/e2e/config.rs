@@ -544,6 +544,7 @@ watch.interval = "30s"
         "  duration                 -     not set\n",
         "  consecutive_error_limit  2     default\n",
         "  on_rollback              none  default\n",
+        "  rollback_timeout         10m   default\n",
     ] {
         assert!(
             human.stdout.contains(expected),
@@ -602,7 +603,8 @@ watch.interval = "30s"
     assert_eq!(view["watch"]["failure_limit"]["from"], "default");
     assert_eq!(view["watch"]["on_rollback"]["value"], "none");
     assert_eq!(view["watch"]["on_rollback"]["from"], "default");
-    assert_eq!(view["watch"].as_object().unwrap().len(), 8);
+    assert_eq!(view["watch"]["rollback_timeout"]["value"], "10m");
+    assert_eq!(view["watch"].as_object().unwrap().len(), 9);
     assert_eq!(view["params"]["samples"]["value"], "50");
     assert_eq!(view["secrets"]["api_token"]["value"], "[REDACTED]");
     assert_eq!(view["secrets"]["api_token"]["variable"], "STAGE_API_TOKEN");

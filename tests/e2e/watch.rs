@@ -304,12 +304,140 @@ fn errors_injected_after_round_2_roll_back_at_round_3() {
     );
 
     let log = std::fs::read_to_string(&decisions).unwrap();
-    let entry: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "the decision, then the rollback: {log}");
+    let entry = &lines[0];
     assert_eq!(
         (entry["command"].as_str(), entry["decision"].as_str()),
         (Some("watch"), Some("rollback"))
     );
     assert!(!entry["failed_checks"].as_array().unwrap().is_empty());
+    let rollback = &lines[1];
+    assert_eq!(
+        (
+            rollback["command"].as_str(),
+            rollback["succeeded"].as_bool(),
+            rollback["exit_code"].as_i64(),
+            rollback["env"].as_str(),
+        ),
+        (Some("rollback"), Some(true), Some(0), Some("default"))
+    );
+    assert_eq!(
+        rollback["rollback_command"].as_str(),
+        Some(recording_hook(&hook_log).as_str())
+    );
+}
+
+/// A rollback command past `--rollback-timeout` is stopped and reported
+/// FAILED, on the output and in the decision log, which `gate log stats`
+/// then counts.
+#[test]
+fn a_rollback_command_past_its_timeout_fails_loudly_and_is_logged() {
+    let stack = failing_stack();
+    let decisions = temp("timeout-decisions.jsonl");
+    let out = Gate::watch(&["api"])
+        .target(&stack.url())
+        .args(["--interval", "100ms", "--count", "1"])
+        .args([
+            "--on-rollback",
+            "echo undoing; sleep 30",
+            "--rollback-timeout",
+            "1s",
+        ])
+        .args(["--decision-log"])
+        .arg(&decisions)
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .run();
+    assert_eq!(out.code, 1, "{}", out.all_output());
+    assert!(
+        out.stdout
+            .contains("on rollback: `echo undoing; sleep 30` (stopped after 1s)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "ROLLBACK COMMAND FAILED: `echo undoing; sleep 30` ended with no exit code \
+             (killed or timed out)\n  | undoing\n  | still running after 1s: stopped it and \
+             every process it started\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    let log = std::fs::read_to_string(&decisions).unwrap();
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (
+            last["command"].as_str(),
+            last["succeeded"].as_bool(),
+            last["exit_code"].is_null()
+        ),
+        (Some("rollback"), Some(false), true),
+        "{log}"
+    );
+    let stats = Gate::new(["log", "stats"]).arg(&decisions).run();
+    assert_eq!(stats.code, 0, "{}", stats.all_output());
+    assert!(
+        stats
+            .stdout
+            .contains("rollback commands: 1 run, 1 FAILED (default)"),
+        "{}",
+        stats.stdout
+    );
+    assert!(stats.stderr.is_empty(), "{}", stats.stderr);
+    let json = Gate::new(["log", "stats", "--format", "json"])
+        .arg(&decisions)
+        .run()
+        .json();
+    assert_eq!(json["default"]["decisions"], 1);
+    assert_eq!(json["default"]["rollback_commands_failed"], 1);
+}
+
+/// The first SIGTERM during the rollback command is passed on to it; a
+/// command that goes on regardless is killed by the second, and gate ends.
+#[test]
+fn a_second_sigterm_kills_a_rollback_command_that_ignored_the_first() {
+    let stack = failing_stack();
+    let group = temp("stubborn-hook.pgid");
+    let hook = format!(
+        "trap 'echo got TERM' TERM; echo $$ > '{}'; sleep 30 & wait; sleep 30 & wait; \
+         echo finished",
+        group.display()
+    );
+    let gate = Running::start(
+        Gate::watch(&["api"])
+            .target(&stack.url())
+            .args([
+                "--interval",
+                "100ms",
+                "--count",
+                "1",
+                "--on-rollback",
+                &hook,
+            ])
+            .env("GATE_SECRET_API_TOKEN", API_TOKEN),
+    );
+    let group = format!("-{}", wait_for_file(&group).trim());
+    gate.terminate();
+    // Two signals close together may reach gate as one.
+    std::thread::sleep(Duration::from_millis(500));
+    gate.terminate();
+    let out = gate.finish();
+    kill(&group);
+    assert_eq!(out.code, 1, "the rollback decision stands: {}", out.stdout);
+    assert!(
+        out.stdout.contains("  | got TERM\n")
+            && out.stdout.contains(
+                "  | gate was asked to stop again: stopped it and every process it started \
+                 (SIGKILL)\n"
+            ),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("  | finished"), "{}", out.stdout);
 }
 
 #[test]
@@ -546,7 +674,7 @@ on_rollback = ""
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stdout
-            .contains("on rollback: `./rollback.sh from-prod` in ci\n"),
+            .contains("on rollback: `./rollback.sh from-prod` in ci (stopped after 10m)\n"),
         "the command is shown before the first round: {}",
         out.stdout
     );
@@ -570,7 +698,7 @@ on_rollback = ""
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stdout
-            .contains("on rollback: `./ci/rollback.sh from-flag`\n"),
+            .contains("on rollback: `./ci/rollback.sh from-flag` (stopped after 10m)\n"),
         "{}",
         out.stdout
     );

@@ -61,6 +61,7 @@ pub struct RawWatch {
     pub inconclusive_limit: Option<Spanned<i64>>,
     pub consecutive_error_limit: Option<Spanned<i64>>,
     pub on_rollback: Option<Spanned<String>>,
+    pub rollback_timeout: Option<Spanned<String>>,
 }
 
 /// A param value: policies read strings, so numbers and booleans are

@@ -46,6 +46,7 @@ pub struct WatchSettings {
     pub consecutive_error_limit: Option<Setting<u32>>,
     /// `None` inside: an empty command, which cancels the top level's.
     pub on_rollback: Option<Setting<Option<RollbackCommand>>>,
+    pub rollback_timeout: Option<Setting<Duration>>,
 }
 
 impl WatchSettings {
@@ -61,6 +62,7 @@ impl WatchSettings {
                 .consecutive_error_limit
                 .or(base.consecutive_error_limit),
             on_rollback: self.on_rollback.or(base.on_rollback),
+            rollback_timeout: self.rollback_timeout.or(base.rollback_timeout),
         }
     }
 }
@@ -578,6 +580,7 @@ impl Validator<'_> {
                     RollbackCommand::in_file(dir, text)
                 })
             }),
+            rollback_timeout: duration("rollback_timeout", self, &raw.rollback_timeout),
         }
     }
 

@@ -680,3 +680,41 @@ on_rollback = ""
         "{error}"
     );
 }
+
+#[test]
+fn the_rollback_timeout_is_a_duration_an_environment_may_change() {
+    let text = r#"
+[watch]
+rollback_timeout = "2m"
+[env.stage]
+[env.prod.watch]
+rollback_timeout = "30m"
+[env.bad.watch]
+rollback_timeout = "0s"
+"#;
+    let timeout = |env: &str| {
+        config(text)
+            .environment(env)
+            .unwrap()
+            .settings
+            .watch
+            .rollback_timeout
+            .map(|s| (s.value, s.at.key))
+    };
+    assert_eq!(
+        timeout("stage"),
+        Some((Duration::from_secs(120), "watch.rollback_timeout".into()))
+    );
+    assert_eq!(
+        timeout("prod"),
+        Some((
+            Duration::from_secs(1800),
+            "env.prod.watch.rollback_timeout".into()
+        ))
+    );
+    assert_eq!(
+        one_problem(text, "bad"),
+        "gate.toml:8:20: env.bad.watch.rollback_timeout: `0s` is out of range (must be at least \
+         1ms and at most a year)"
+    );
+}
