@@ -1489,6 +1489,18 @@ mod tests {
             .unwrap_or(false)
     }
 
+    /// Whether `pid` is still running 10 s on (it is then killed): a
+    /// process sent SIGKILL ends at once, but not within the kill call.
+    fn outlives(pid: rustix::process::Pid) -> bool {
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while running(pid) && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let survived = running(pid);
+        kill(pid);
+        survived
+    }
+
     fn kill(pid: rustix::process::Pid) {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
     }
@@ -1542,14 +1554,7 @@ mod tests {
             sleeper.display()
         );
         let run = run_hook(&hook(command), &[], Duration::from_secs(2), &mut no_stops()).await;
-        let sleeper = pid_in(&sleeper);
-        // SIGKILL ends it at once, but not within the kill call itself.
-        let until = std::time::Instant::now() + Duration::from_secs(10);
-        while running(sleeper) && std::time::Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let survived = running(sleeper);
-        kill(sleeper);
+        let survived = outlives(pid_in(&sleeper));
         assert_eq!(run.exit_code, None, "{}", run.output);
         assert!(!survived, "the background process outlived the timeout");
         assert_eq!(
@@ -1591,13 +1596,7 @@ mod tests {
         );
         let mut stops = stop_as_each_appears(vec![ready, sleeper.clone()]);
         let run = run_hook(&hook(command), &[], DEFAULT_ROLLBACK_TIMEOUT, &mut stops).await;
-        let sleeper = pid_in(&sleeper);
-        let until = std::time::Instant::now() + Duration::from_secs(10);
-        while running(sleeper) && std::time::Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let survived = running(sleeper);
-        kill(sleeper);
+        let survived = outlives(pid_in(&sleeper));
         assert_eq!(run.exit_code, None, "{}", run.output);
         assert!(
             !survived,

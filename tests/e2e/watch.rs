@@ -202,6 +202,15 @@ fn failing_stack() -> gate_e2e::Server {
     stack
 }
 
+/// One round of the api suite against `stack` (one that fails, so that
+/// the window rolls back), with its token.
+fn one_round(stack: &gate_e2e::Server) -> Gate {
+    Gate::watch(&["api"])
+        .target(&stack.url())
+        .args(["--interval", "100ms", "--count", "1"])
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+}
+
 #[test]
 fn healthy_window_exits_0_and_never_runs_the_rollback_command() {
     let stack = stack();
@@ -338,9 +347,7 @@ fn errors_injected_after_round_2_roll_back_at_round_3() {
 fn a_rollback_command_past_its_timeout_fails_loudly_and_is_logged() {
     let stack = failing_stack();
     let decisions = temp("timeout-decisions.jsonl");
-    let out = Gate::watch(&["api"])
-        .target(&stack.url())
-        .args(["--interval", "100ms", "--count", "1"])
+    let out = one_round(&stack)
         .args([
             "--on-rollback",
             "echo undoing; sleep 30",
@@ -349,7 +356,6 @@ fn a_rollback_command_past_its_timeout_fails_loudly_and_is_logged() {
         ])
         .args(["--decision-log"])
         .arg(&decisions)
-        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
         .run();
     assert_eq!(out.code, 1, "{}", out.all_output());
     assert!(
@@ -407,19 +413,7 @@ fn a_second_sigterm_kills_a_rollback_command_that_ignored_the_first() {
          echo finished",
         group.display()
     );
-    let gate = Running::start(
-        Gate::watch(&["api"])
-            .target(&stack.url())
-            .args([
-                "--interval",
-                "100ms",
-                "--count",
-                "1",
-                "--on-rollback",
-                &hook,
-            ])
-            .env("GATE_SECRET_API_TOKEN", API_TOKEN),
-    );
+    let gate = Running::start(one_round(&stack).args(["--on-rollback", &hook]));
     let group = format!("-{}", wait_for_file(&group).trim());
     gate.terminate();
     // Two signals close together may reach gate as one.
@@ -941,13 +935,10 @@ fn a_report_that_cannot_be_written_stops_no_rollback() {
     let hook_log = temp("no-report-hook.log");
     let decisions = temp("no-report-decisions.jsonl");
     let (webhook, bodies) = webhook_server();
-    let out = Gate::watch(&["api"])
-        .target(&stack.url())
-        .args(["--interval", "100ms", "--count", "1"])
+    let out = one_round(&stack)
         .args(["--on-rollback", &recording_hook(&hook_log)])
         .args(["--webhook", &webhook, "--decision-log"])
         .arg(&decisions)
-        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
         .env("TMPDIR", "/nonexistent/gate-tmp")
         .run();
     assert_eq!(out.code, 1, "{}", out.all_output());
@@ -980,13 +971,10 @@ fn a_report_that_cannot_be_written_stops_no_rollback() {
 fn a_decision_log_that_cannot_be_written_changes_no_decision() {
     let stack = failing_stack();
     let hook_log = temp("no-log-hook.log");
-    let out = Gate::watch(&["api"])
-        .target(&stack.url())
+    let out = one_round(&stack)
         .json()
-        .args(["--interval", "100ms", "--count", "1"])
         .args(["--on-rollback", &recording_hook(&hook_log)])
         .args(["--decision-log", "/nonexistent/decisions.jsonl"])
-        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
         .run();
     assert_eq!(out.code, 1, "{}", out.all_output());
     assert!(
@@ -1018,13 +1006,10 @@ fn gate_killed_during_the_rollback_command_has_recorded_the_decision() {
     // then takes its time.
     let hook = format!("echo $$ > '{}'; exec sleep 30", group.display());
     let gate = Running::start(
-        Gate::watch(&["api"])
-            .target(&stack.url())
+        one_round(&stack)
             .json()
-            .args(["--interval", "100ms", "--count", "1"])
             .args(["--on-rollback", &hook, "--decision-log"])
-            .arg(&decisions)
-            .env("GATE_SECRET_API_TOKEN", API_TOKEN),
+            .arg(&decisions),
     );
     let group = format!("-{}", wait_for_file(&group).trim());
     let (stdout, _) = gate.kill();
@@ -1052,18 +1037,7 @@ fn a_rollback_command_is_done_when_its_shell_exits() {
         "echo rolled back; sleep 30 & echo $! > '{}'",
         sleeper.display()
     );
-    let out = Gate::watch(&["api"])
-        .target(&stack.url())
-        .args([
-            "--interval",
-            "100ms",
-            "--count",
-            "1",
-            "--on-rollback",
-            &hook,
-        ])
-        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
-        .run();
+    let out = one_round(&stack).args(["--on-rollback", &hook]).run();
     let sleeper = std::fs::read_to_string(&sleeper).expect("the rollback command ran");
     let sleeper = sleeper.trim();
     let still_running = running(sleeper);
