@@ -414,7 +414,8 @@ pub struct WatchArgs {
 #[derive(Debug, Subcommand)]
 pub enum LogCommand {
     /// Runs, pass rate, rollbacks, change failure rate and mean time to
-    /// restore, per environment, from a decision log.
+    /// restore, per environment, from a decision log; and how many rollback
+    /// commands ran and failed.
     Stats(LogStatsArgs),
 }
 
