@@ -17,7 +17,7 @@ pub enum ReadError {
     Io(#[from] io::Error),
     #[error("it is not a regular file (a directory, FIFO, socket or device)")]
     NotAFile,
-    #[error("it is {} bytes, over the {limit}-byte cap", .size.map_or("more".to_owned(), |s| s.to_string()))]
+    #[error("{}, over the {limit}-byte cap", .size.map_or("it holds more".to_owned(), |s| format!("it is {s} bytes")))]
     TooLarge {
         /// As the file system said, or `None` when it grew while being read.
         size: Option<u64>,
@@ -56,6 +56,29 @@ pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         });
     }
     let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge { size: None, limit });
+    }
+    Ok(bytes)
+}
+
+/// Like [`read_capped`], but a pipe or device is read too: for a secret a
+/// user hands over without writing it to disk (`--secret-key <(vault …)`,
+/// `/dev/stdin`). Still never past `limit`, and still not a directory or a
+/// socket; a pipe no one writes to waits, as the user's own shell would.
+pub fn read_piped_capped(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let file = File::open(path)?;
+    let kind = file.metadata()?.file_type();
+    if kind.is_file() {
+        drop(file);
+        return read_capped(path, limit);
+    }
+    use std::os::unix::fs::FileTypeExt;
+    if !(kind.is_fifo() || kind.is_char_device()) {
+        return Err(ReadError::NotAFile);
+    }
+    let mut bytes = Vec::new();
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(ReadError::TooLarge { size: None, limit });
@@ -107,6 +130,32 @@ pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_may_come_from_a_pipe_or_device_but_not_past_its_cap() {
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        use std::io::Write as _;
+        use std::os::fd::AsRawFd as _;
+        writer.write_all(b"untrusted comment: key\n").unwrap();
+        drop(writer);
+        let piped = format!("/proc/self/fd/{}", reader.as_raw_fd());
+        assert_eq!(
+            read_piped_capped(Path::new(&piped), 1 << 10).unwrap(),
+            b"untrusted comment: key\n"
+        );
+        assert!(matches!(
+            read_capped(Path::new("/dev/zero"), 1 << 10),
+            Err(ReadError::NotAFile)
+        ));
+        assert!(matches!(
+            read_piped_capped(Path::new("/dev/zero"), 1 << 10),
+            Err(ReadError::TooLarge { size: None, .. })
+        ));
+        assert!(matches!(
+            read_piped_capped(Path::new("/"), 1 << 10),
+            Err(ReadError::NotAFile)
+        ));
+    }
 
     #[test]
     fn regular_files_within_the_cap_only() {

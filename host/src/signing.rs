@@ -73,8 +73,14 @@ fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 /// Runs `gate sign`: one `POLICY.minisig` per policy.
 pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
-    // A key file is a few hundred bytes; a device or FIFO is refused.
-    let text = crate::files::read_text_capped(&args.secret_key, 64 << 10)
+    // A key is a few hundred bytes. It may come through a pipe, so that it
+    // never touches the disk (`--secret-key <(vault kv get …)`).
+    let text = crate::files::read_piped_capped(&args.secret_key, 64 << 10)
+        .map_err(std::io::Error::from)
+        .and_then(|bytes| {
+            String::from_utf8(bytes)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        })
         .with_context(|| format!("cannot read the secret key {}", args.secret_key.display()))?;
     let secret_box = minisign::SecretKeyBox::from_string(&text).map_err(|e| {
         anyhow::anyhow!(

@@ -602,3 +602,45 @@ fn inspect_shows_what_the_environment_would_grant() {
         out.stderr
     );
 }
+
+/// A secret key handed over through a pipe, never written to disk (`<(vault
+/// kv get …)`), signs as the file does; a device is read only to its cap.
+#[test]
+fn a_secret_key_can_come_through_a_pipe() {
+    let dir = workdir("piped-key");
+    let (public, secret) = keygen(&dir, "piped");
+    let policy = copy("api", &dir);
+    let gate = std::env::var("GATE_BIN").expect("GATE_BIN is set");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(r#""$0" sign "$1" --secret-key <(cat "$2")"#)
+        .arg(&gate)
+        .arg(&policy)
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verified = Gate::new(["verify"])
+        .arg(&policy)
+        .arg("--verify-key")
+        .arg(&public)
+        .run();
+    assert_exit(&verified, 0);
+
+    let endless = Gate::new(["sign"])
+        .arg(&policy)
+        .args(["--secret-key", "/dev/zero"])
+        .run();
+    assert_exit(&endless, 2);
+    assert!(
+        endless.stderr.contains(
+            "cannot read the secret key /dev/zero: it holds more, over the 65536-byte cap"
+        ),
+        "{}",
+        endless.stderr
+    );
+}
