@@ -174,11 +174,16 @@ pub struct Call {
     pub answer: Value,
 }
 
-/// Most a run's recording may hold, as compact JSON: its calls are kept in
-/// memory until the run ends, and a policy decides how many it makes and
-/// how big they are (a looped request with a 15 MiB URL). Well under what
-/// `gate test` reads back (see [`load`]), once pretty-printed.
+/// Most a run's recording may hold of calls, as the fixture writes them
+/// (pretty-printed, where a Prometheus sample of 12 bytes takes ~100): its
+/// calls are kept in memory until the run ends, and a policy decides how
+/// many it makes and how big they are (a looped request with a 15 MiB URL).
+/// Well under what `gate test` reads back (see [`load`]).
 pub const MAX_RECORDING_BYTES: u64 = 256 << 20;
+
+/// How far in a fixture a call's lines are indented (policies, a policy,
+/// checks, a check, calls, the call: six levels of two spaces).
+const CALL_INDENT: u64 = 12;
 
 /// The run's tape, shared by its checks.
 #[derive(Debug)]
@@ -193,30 +198,69 @@ pub enum Tape {
 }
 
 /// What `--record` has kept so far.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Recorder {
     checks: Mutex<Vec<RecordedCheck>>,
-    /// Bytes of the calls kept, as compact JSON.
+    /// Bytes of the calls kept, as the fixture will hold them.
     bytes: std::sync::atomic::AtomicU64,
-    /// The first call that did not fit in [`MAX_RECORDING_BYTES`]: the
-    /// recording is incomplete and is not written.
+    /// [`MAX_RECORDING_BYTES`], but in tests.
+    limit: u64,
+    /// The first call that did not fit in `limit`: the recording is
+    /// incomplete and is not written.
     overflow: Mutex<Option<String>>,
 }
 
+impl Default for Recorder {
+    fn default() -> Recorder {
+        Recorder::with_limit(MAX_RECORDING_BYTES)
+    }
+}
+
+/// Counts what serde_json writes, and keeps none of it.
+#[derive(Default)]
+struct Measure {
+    bytes: u64,
+    lines: u64,
+}
+
+impl std::io::Write for Measure {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes += buf.len() as u64;
+        self.lines += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Recorder {
+    fn with_limit(limit: u64) -> Recorder {
+        Recorder {
+            checks: Mutex::default(),
+            bytes: std::sync::atomic::AtomicU64::default(),
+            limit,
+            overflow: Mutex::default(),
+        }
+    }
+
     /// Whether `call` still fits; the first that does not is named in
     /// `overflow`, and nothing is kept from then on.
     fn keeps(&self, call: &Call, policy: &str, check: &str) -> bool {
         use std::sync::atomic::Ordering;
-        if self.bytes.load(Ordering::Relaxed) > MAX_RECORDING_BYTES {
+        if self.bytes.load(Ordering::Relaxed) > self.limit {
             return false;
         }
         // Only the size is wanted; a failure to serialise counts as too big.
-        let size = serde_json::to_vec(call)
-            .map_or(u64::MAX, |bytes| bytes.len() as u64)
-            .min(MAX_RECORDING_BYTES + 1);
+        let mut measure = Measure::default();
+        let size = serde_json::to_writer_pretty(&mut measure, call)
+            .map_or(u64::MAX, |()| {
+                measure.bytes + (measure.lines + 1) * CALL_INDENT
+            })
+            .min(self.limit + 1);
         let total = self.bytes.fetch_add(size, Ordering::Relaxed) + size;
-        if total <= MAX_RECORDING_BYTES {
+        if total <= self.limit {
             return true;
         }
         let mut overflow = self.overflow.lock().unwrap();
@@ -837,13 +881,13 @@ mod tests {
 
     #[test]
     fn a_recorder_keeps_calls_up_to_its_cap_then_none_and_names_the_first_left_out() {
-        let recorder = Recorder::default();
-        let sized = |mib: usize| Call {
+        let recorder = Recorder::with_limit(256 << 10);
+        let sized = |kib: usize| Call {
             call: "http.send".into(),
-            request: json!({"url": "x".repeat(mib << 20)}),
+            request: json!({"url": "x".repeat(kib << 10)}),
             answer: json!({"status": 200}),
         };
-        // 100 + 100 MiB fit in 256 MiB; the next 100 do not, nor does a
+        // 100 + 100 KiB fit in 256 KiB; the next 100 do not, nor does a
         // small call after them: a recording with a hole would not replay.
         assert!(recorder.keeps(&sized(100), "p", "first"));
         assert!(recorder.keeps(&sized(100), "p", "first"));
@@ -852,9 +896,48 @@ mod tests {
         let overflow = recorder.overflow.lock().unwrap().clone().unwrap();
         assert!(
             overflow.starts_with(
-                "policy `p` check `second`: its http.send call of 100.0 MiB brings it to 300.0 MiB"
+                "policy `p` check `second`: its http.send call of 100.2 KiB brings it to 300.6 KiB"
             ),
             "{overflow}"
+        );
+    }
+
+    /// The cap holds for the fixture as written: pretty-printed and
+    /// indented, where small values take many times their compact size.
+    #[test]
+    fn a_call_is_measured_as_the_fixture_writes_it() {
+        let recorder = Recorder::with_limit(u64::MAX / 2);
+        let samples: Vec<Value> = (0..1000).map(|i| json!([-30.0, f64::from(i)])).collect();
+        let call = Call {
+            call: "metrics.query_range".into(),
+            request: json!({"query": "up"}),
+            answer: json!({"ok": {"series": [{"labels": {}, "points": samples}]}}),
+        };
+        assert!(recorder.keeps(&call, "p", "c"));
+        let measured = recorder.bytes.load(std::sync::atomic::Ordering::Relaxed);
+        let fixture = Fixture {
+            schema: SCHEMA.into(),
+            recorded_at: None,
+            context: Context::default(),
+            policies: vec![PolicyTape {
+                name: "p".into(),
+                sha256: None,
+                checks: vec![CheckTape {
+                    name: "c".into(),
+                    expect: Expect {
+                        outcome: Outcome::Pass,
+                        message_contains: None,
+                    },
+                    calls: vec![call.clone()],
+                }],
+            }],
+        };
+        let written = serde_json::to_string_pretty(&fixture).unwrap().len() as u64;
+        let compact = serde_json::to_vec(&call).unwrap().len() as u64;
+        assert!(written > 4 * compact, "{written} vs {compact}");
+        assert!(
+            measured <= written && written - measured < 1000,
+            "measured {measured}, written {written}"
         );
     }
 
