@@ -165,7 +165,7 @@ impl Cache {
                 match unsafe { Component::deserialize_file(engine, &path) } {
                     Ok(component) => {
                         tracing::debug!(entry = %shown.display(), "compile cache hit");
-                        mark_used(&path, used, SystemTime::now());
+                        mark_used(&path, &shown, used, SystemTime::now());
                         return Some(component);
                     }
                     Err(e) => {
@@ -197,7 +197,7 @@ impl Cache {
             Err(e) => warn(&format!("cannot write {}: {e}", shown.display())),
         }
         let now = SystemTime::now();
-        match sweep(dir, Remove::UnusedSince(now - UNUSED_FOR)) {
+        match sweep(dir, &self.dir, Remove::UnusedSince(now - UNUSED_FOR)) {
             Ok(removed) if removed.entries > 0 => tracing::debug!(
                 removed = %entries(&removed),
                 "compile cache entries unused for {} days removed",
@@ -308,7 +308,7 @@ fn check_entry(path: &Path) -> Result<Option<SystemTime>, BadEntry> {
 /// Marks the entry at `path`, last used at `used`, as used `now`, unless
 /// that was less than [`MARK_EVERY`] ago. Best effort: an entry that could
 /// not be marked is at worst removed early and compiled again.
-fn mark_used(path: &Path, used: SystemTime, now: SystemTime) {
+fn mark_used(path: &Path, shown: &Path, used: SystemTime, now: SystemTime) {
     if now.duration_since(used).is_ok_and(|age| age < MARK_EVERY) {
         return;
     }
@@ -317,7 +317,7 @@ fn mark_used(path: &Path, used: SystemTime, now: SystemTime) {
         .open(path)
         .and_then(|file| file.set_modified(now));
     if let Err(e) = marked {
-        tracing::debug!(entry = %path.display(), "cannot mark the entry used: {e}");
+        tracing::debug!(entry = %shown.display(), "cannot mark the entry used: {e}");
     }
 }
 
@@ -431,9 +431,15 @@ impl CheckedDir {
             path: dir.to_owned(),
             source,
         };
+        // O_PATH: the directory is only looked at and gone through, so
+        // it needs no read permission, as a check by name did not.
+        #[cfg(target_os = "linux")]
+        let access = OFlags::PATH;
+        #[cfg(not(target_os = "linux"))]
+        let access = OFlags::RDONLY;
         let handle = rustix::fs::open(
             dir,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            access | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
         .map_err(|e| match e {
@@ -451,7 +457,9 @@ impl CheckedDir {
                 me,
             });
         }
-        let mode = stat.st_mode & 0o7777;
+        // u16 on some Unixes.
+        #[allow(clippy::useless_conversion)]
+        let mode = u32::from(stat.st_mode) & 0o7777;
         if mode & 0o022 != 0 {
             return Err(CacheError::Writable {
                 path: dir.to_owned(),
@@ -459,10 +467,15 @@ impl CheckedDir {
             });
         }
         let through = PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd()));
-        // Without /proc (some sandboxes), by name, as checked a moment ago.
+        // Without /proc (a sandbox, another Unix), by name, as checked a
+        // moment ago.
         let path = if through.is_dir() {
             through
         } else {
+            tracing::debug!(
+                "no /proc/self/fd: the cache directory {} is used by its name",
+                dir.display()
+            );
             dir.to_owned()
         };
         Ok(CheckedDir {
@@ -501,9 +514,9 @@ enum Remove {
 /// write cut short) as `remove` says, and sums up the entries removed, or
 /// with [`Remove::Nothing`] those found. Other files are left alone: gate
 /// only ever touches its own names.
-fn sweep(dir: &Path, remove: Remove) -> Result<Summary, CacheError> {
+fn sweep(dir: &Path, shown: &Path, remove: Remove) -> Result<Summary, CacheError> {
     let read_error = |source| CacheError::Read {
-        path: dir.to_owned(),
+        path: shown.to_owned(),
         source,
     };
     let mut summary = Summary::default();
@@ -558,11 +571,11 @@ pub fn command(command: crate::cli::CacheCommand) -> anyhow::Result<i32> {
         if let Err(e @ (CacheError::NotOwned { .. } | CacheError::NotADir { .. })) = safety {
             return Err(e.into());
         }
-        let removed = sweep(&dir, Remove::All)?;
+        let removed = sweep(&dir, &dir, Remove::All)?;
         println!("removed {} from {}", entries(&removed), dir.display());
         return Ok(crate::verdict::EXIT_PASS);
     }
-    let summary = sweep(&dir, Remove::Nothing)?;
+    let summary = sweep(&dir, &dir, Remove::Nothing)?;
     match safety {
         Ok(()) => println!("cache dir  {} (private: used)", dir.display()),
         Err(e) => println!("cache dir  {} (NOT used: {e})", dir.display()),
@@ -652,7 +665,7 @@ mod tests {
         set_used(&other_tmp, 400);
         set_used(&recent, 29);
         let now = SystemTime::now();
-        let removed = sweep(&dir, Remove::UnusedSince(now - UNUSED_FOR)).unwrap();
+        let removed = sweep(&dir, &dir, Remove::UnusedSince(now - UNUSED_FOR)).unwrap();
         assert_eq!(
             removed.entries, 1,
             "the stale entry; a temporary file is not an entry"
@@ -662,7 +675,7 @@ mod tests {
             recent.exists() && foreign.exists() && wasmtime.exists() && other_tmp.exists(),
             "used entries and other files stay"
         );
-        sweep(&dir, Remove::All).unwrap();
+        sweep(&dir, &dir, Remove::All).unwrap();
         assert!(!recent.exists());
         assert!(
             foreign.exists() && wasmtime.exists() && other_tmp.exists(),
@@ -688,10 +701,10 @@ mod tests {
         set_used(&path, 2);
         let two_days_ago = used(&path);
         let now = SystemTime::now();
-        mark_used(&path, two_days_ago, now);
+        mark_used(&path, &path, two_days_ago, now);
         assert!(near(used(&path), now), "marked");
         let an_hour_later = now + Duration::from_secs(3_600);
-        mark_used(&path, now, an_hour_later);
+        mark_used(&path, &path, now, an_hour_later);
         assert!(near(used(&path), now), "not marked again within the day");
         assert!(check_entry(&path).is_ok(), "the checksum still holds");
         fs::remove_dir_all(&dir).unwrap();
@@ -732,7 +745,7 @@ mod tests {
         fs::write(moved.join(&entry), "x").unwrap();
         assert!(!checked.path().join("planted").exists());
         assert!(checked.path().join(&entry).exists());
-        let summary = sweep(checked.path(), Remove::Nothing).unwrap();
+        let summary = sweep(checked.path(), &dir, Remove::Nothing).unwrap();
         assert_eq!(summary.entries, 1, "the sweep reads the same directory");
         fs::remove_dir_all(&dir).unwrap();
         fs::remove_dir_all(&moved).unwrap();
