@@ -298,7 +298,11 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
         .collect();
 
     if let Some(url) = &prepared.plan.webhook {
-        let text = notification(&prepared.policy_names(), &report);
+        let mut text = notification(&prepared.policy_names(), &report);
+        // The chat must not say "promote" where CI shows a failed step.
+        if !unwritten.is_empty() {
+            text.push_str(&format!("\n(gate exits 2: {})", unwritten.join("; ")));
+        }
         if let Err(why) = prepared.notify(url, &text).await {
             eprintln!("gate: webhook: {why} (the verdict stands)");
         }

@@ -390,4 +390,11 @@ fn a_decision_log_that_cannot_be_appended_to_is_exit_2_after_every_other_output(
     assert_eq!(report["verdict"]["exit_code"], 0);
     let bodies = bodies.lock().unwrap().clone();
     assert_eq!(bodies.len(), 1, "the webhook was posted: {bodies:?}");
+    let payload: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert!(
+        payload["text"].as_str().unwrap().contains(
+            "(gate exits 2: cannot append to the decision log /nonexistent/decisions.jsonl:"
+        ),
+        "the chat says what CI will show: {payload}"
+    );
 }
