@@ -138,19 +138,28 @@ pub struct RollbackRun {
     pub command: String,
     pub env: String,
     pub target: Option<String>,
+    /// The `timestamp` of the decision line this rollback acted on (empty
+    /// when that line could not be written): other writers may append to
+    /// the log between the two.
+    pub decided_at: String,
     /// The shell command run.
     pub rollback_command: String,
     /// Its shell exited 0.
     pub succeeded: bool,
-    /// `None`: killed (timeout, a second stop request) or never started.
+    /// `None`: it ended without an exit code, killed (a signal, the
+    /// timeout) or never started.
     pub exit_code: Option<i32>,
     pub duration_ms: f64,
+    /// As its decision's: a window over some of the checks.
+    #[serde(flatten)]
+    pub selection: Names,
 }
 
 impl RollbackRun {
     pub fn new(
         env: &str,
         target: Option<String>,
+        decided_at: &str,
         rollback_command: &str,
         exit_code: Option<i32>,
         duration_ms: f64,
@@ -162,10 +171,20 @@ impl RollbackRun {
             command: "rollback".into(),
             env: env.into(),
             target,
+            decided_at: decided_at.into(),
             rollback_command: rollback_command.into(),
             succeeded: exit_code == Some(0),
             exit_code,
             duration_ms,
+            selection: Names::default(),
+        }
+    }
+
+    /// The rollback of a window over the checks `selection` left.
+    pub fn over(self, selection: &Names) -> RollbackRun {
+        RollbackRun {
+            selection: selection.clone(),
+            ..self
         }
     }
 }
@@ -304,7 +323,8 @@ pub fn stats(decisions: &[Decision], rollbacks: &[RollbackRun]) -> BTreeMap<Stri
         .into_iter()
         .map(|(env, list)| (env, stats_of(&list)))
         .collect();
-    for rollback in rollbacks {
+    // A partial window's rollback counts for nothing, as its decision.
+    for rollback in rollbacks.iter().filter(|r| !r.selection.is_partial()) {
         for env in [rollback.env.as_str(), "*"] {
             let stats = stats.entry(env.to_owned()).or_default();
             stats.rollback_commands += 1;
@@ -594,13 +614,18 @@ mod tests {
         ));
         let _ = std::fs::remove_file(&path);
         let ran =
-            |env: &str, exit_code| RollbackRun::new(env, None, "./rollback.sh", exit_code, 5.0);
+            |env: &str, exit_code| RollbackRun::new(env, None, "", "./rollback.sh", exit_code, 5.0);
         append(&path, &decision("prod", 100, "rollback")).unwrap();
         append(&path, &ran("prod", Some(0))).unwrap();
         append(&path, &decision("prod", 200, "rollback")).unwrap();
         append(&path, &ran("prod", None)).unwrap();
         append(&path, &decision("stage", 300, "rollback")).unwrap();
         append(&path, &ran("stage", Some(3))).unwrap();
+        let partial = Names {
+            only_checks: vec!["health".into()],
+            ..Names::default()
+        };
+        append(&path, &ran("stage", None).over(&partial)).unwrap();
         let log = read(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert!(log.unreadable.is_empty(), "{:?}", log.unreadable);
@@ -613,7 +638,8 @@ mod tests {
             [
                 ("prod", true, Some(0)),
                 ("prod", false, None),
-                ("stage", false, Some(3))
+                ("stage", false, Some(3)),
+                ("stage", false, None)
             ]
         );
         let stats = stats(&log.decisions, &log.rollbacks);

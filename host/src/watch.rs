@@ -683,6 +683,9 @@ pub async fn watch(
     // records is worth more than the rollback: one that cannot be written
     // is a loud warning, never a reason to skip the command or to change
     // the exit code.
+    // When the decision line says it was decided: the rollback command's
+    // line names it, so that the two pair up in a log others append to.
+    let mut decided_at = String::new();
     if let Some(path) = &options.decision_log {
         let last: &[PolicyReport] = report.rounds.last().map_or(&[], |r| r.policies.as_slice());
         let decision = report.decision.to_string();
@@ -697,6 +700,7 @@ pub async fn watch(
             report.duration_ms,
         )
         .over(&report.selection);
+        decided_at.clone_from(&entry.timestamp);
         if let Err(e) = crate::decision_log::append(path, &entry) {
             warn(&format!(
                 "cannot append to the decision log {}: {e}; the decision ({}, exit {}) stands",
@@ -745,10 +749,12 @@ pub async fn watch(
             let line = crate::decision_log::RollbackRun::new(
                 &report.env,
                 report.target.clone(),
+                &decided_at,
                 command,
                 hook.exit_code,
                 hook_started.elapsed().as_secs_f64() * 1000.0,
-            );
+            )
+            .over(&report.selection);
             if let Err(e) = crate::decision_log::append(path, &line) {
                 warn(&format!(
                     "cannot append the rollback command's result to the decision log {}: {e}",

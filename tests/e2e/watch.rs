@@ -338,6 +338,10 @@ fn errors_injected_after_round_2_roll_back_at_round_3() {
         rollback["rollback_command"].as_str(),
         Some(recording_hook(&hook_log).as_str())
     );
+    assert_eq!(
+        rollback["decided_at"], entry["timestamp"],
+        "the rollback names the decision it acted on"
+    );
 }
 
 /// A rollback command past `--rollback-timeout` is stopped and reported
@@ -407,17 +411,19 @@ fn a_rollback_command_past_its_timeout_fails_loudly_and_is_logged() {
 #[test]
 fn a_second_sigterm_kills_a_rollback_command_that_ignored_the_first() {
     let stack = failing_stack();
-    let group = temp("stubborn-hook.pgid");
+    let (group, got_term) = (temp("stubborn-hook.pgid"), temp("stubborn-hook.term"));
     let hook = format!(
-        "trap 'echo got TERM' TERM; echo $$ > '{}'; sleep 30 & wait; sleep 30 & wait; \
-         echo finished",
-        group.display()
+        "trap 'echo got TERM; echo > {got_term}' TERM; echo $$ > '{group}'; sleep 30 & wait; \
+         sleep 30 & wait; echo finished",
+        group = group.display(),
+        got_term = got_term.display()
     );
     let gate = Running::start(one_round(&stack).args(["--on-rollback", &hook]));
     let group = format!("-{}", wait_for_file(&group).trim());
     gate.terminate();
-    // Two signals close together may reach gate as one.
-    std::thread::sleep(Duration::from_millis(500));
+    // The second once the first has reached the command: two signals close
+    // together may reach gate as one.
+    wait_for_file(&got_term);
     gate.terminate();
     let out = gate.finish();
     kill(&group);
