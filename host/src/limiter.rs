@@ -194,6 +194,30 @@ mod tests {
         }
     }
 
+    /// A Rust policy is a component of several core modules, each
+    /// instance with a memory of its own: the cap is for them all.
+    #[test]
+    fn the_cap_holds_across_the_core_instances_of_a_component() {
+        let pages = 20 * PAGES_PER_MIB;
+        let text = format!(
+            "(component
+                (core module $m (memory {pages}))
+                (core instance (instantiate $m))
+                (core instance (instantiate $m)))"
+        );
+        for mut store in stores() {
+            let engine = store.engine().clone();
+            let component =
+                wasmtime::component::Component::new(&engine, wat::parse_str(&text).unwrap())
+                    .unwrap();
+            let linker = wasmtime::component::Linker::<Limiter>::new(&engine);
+            let error = linker.instantiate(&mut store, &component).unwrap_err();
+            let exceeded = exceeded(&error);
+            // 20 MiB each would fit; the second brings the check to 40.
+            assert_eq!((exceeded.desired, exceeded.limit), (40 * MIB, 32 * MIB));
+        }
+    }
+
     #[test]
     fn growth_past_a_memory_maximum_is_refused_without_counting() {
         let mut limiter = Limiter::new(&Limits {
