@@ -1575,7 +1575,7 @@ mod tests {
         let dir = scratch("hook-signal");
         let ready = dir.join("ready");
         let command = format!(
-            "trap 'echo got TERM; exit 7' TERM; touch '{}'; sleep 30 & wait",
+            "trap 'echo got TERM; exit 7' TERM; sleep 30 & touch '{}'; wait",
             ready.display()
         );
         let mut stops = stop_as_each_appears(vec![ready]);
@@ -1594,7 +1594,7 @@ mod tests {
         let (ready, sleeper) = (dir.join("ready"), dir.join("sleeper.pid"));
         // A command that shrugs SIGTERM off and goes on waiting.
         let command = format!(
-            "trap 'echo got TERM' TERM; touch '{ready}'; sleep 30 & wait; \
+            "trap 'echo got TERM' TERM; sleep 30 & touch '{ready}'; wait; \
              sleep 30 & echo $! > '{sleeper}.tmp'; mv '{sleeper}.tmp' '{sleeper}'; wait; \
              echo finished",
             sleeper = sleeper.display(),
@@ -1624,7 +1624,10 @@ mod tests {
         tokio::sync::mpsc::unbounded_channel().1
     }
 
-    /// A stop request as each of `files` appears, in turn.
+    /// A stop request as each of `files` appears, in turn, once the
+    /// command has had a moment to go on: a background process signalled
+    /// between its fork and its exec runs the shell's trap in place of
+    /// dying, and then lives on as `sleep`.
     fn stop_as_each_appears(files: Vec<std::path::PathBuf>) -> Stops {
         let (sender, stops) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -1632,6 +1635,7 @@ mod tests {
                 while !file.exists() {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 let _ = sender.send(());
             }
             // Held open: a closed channel would mean no more requests.
