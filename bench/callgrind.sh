@@ -6,7 +6,8 @@
 #
 #   bench/callgrind.sh [N]          (default 500; GATE_POOLING=off to compare)
 #   bench/callgrind.sh --http [N]   the fifty HTTP checks against the sample
-#                                   service, one at a time (default N: 10)
+#                                   service, one at a time (default N: 10);
+#                                   GATE_BENCH_CHECKS=C declares C instead
 #
 # Needs valgrind (Debian: `apt-get install valgrind`).
 set -euo pipefail
@@ -16,7 +17,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 http=false
 if [ "${1:-}" = --http ]; then http=true; shift; fi
 checks=1
-if $http; then runs=${1:-10}; checks=50; else runs=${1:-500}; fi
+if $http; then runs=${1:-10}; checks=${GATE_BENCH_CHECKS:-50}; else runs=${1:-500}; fi
 command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind is missing (apt-get install valgrind)" >&2; exit 2; }
 
 cargo build --quiet --target wasm32-wasip2 --profile guest -p gate-policy-bench

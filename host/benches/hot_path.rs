@@ -6,6 +6,8 @@
 //! (`GET /api/v1/products`, expecting 200) against that server instead,
 //! one at a time, N times: the script starts the sample service in its own
 //! process, so that the server's instructions are not counted as gate's.
+//! `GATE_BENCH_CHECKS=C` declares C of them instead of fifty (0 to 1000),
+//! for what a policy of many checks costs each of its instances.
 //!
 //! Callgrind counts instructions, not seconds, so the count is the same
 //! on a busy machine: the script runs this with N and with 0 and divides
@@ -28,7 +30,11 @@ fn main() {
         url::Url::parse(&url).unwrap_or_else(|e| panic!("GATE_BENCH_TARGET `{url}`: {e}"))
     });
     let suite = if target.is_some() { "http" } else { "one" };
-    let s = setup::setup(pooling, None, &setup::suite(suite), target);
+    let mut params = setup::suite(suite);
+    if let Ok(checks) = std::env::var("GATE_BENCH_CHECKS") {
+        params.push(("checks".to_owned(), checks));
+    }
+    let s = setup::setup(pooling, None, &params, target);
     if s.session.grants.target.is_some() {
         // Connections and the resolved name are made once, as in a real
         // run's first checks; the N runs then measure checks alone.
