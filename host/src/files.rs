@@ -43,24 +43,7 @@ pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         .read(true)
         .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(path)?;
-    // The opened file's own type and size: the path may have changed since
-    // anyone looked at it.
-    let metadata = file.metadata()?;
-    if !metadata.is_file() {
-        return Err(ReadError::NotAFile);
-    }
-    if metadata.len() > limit {
-        return Err(ReadError::TooLarge {
-            size: Some(metadata.len()),
-            limit,
-        });
-    }
-    let mut bytes = Vec::with_capacity(metadata.len() as usize);
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(ReadError::TooLarge { size: None, limit });
-    }
-    Ok(bytes)
+    read_opened(file, limit, false)
 }
 
 /// Like [`read_capped`], but a pipe or device is read too: for a secret a
@@ -68,17 +51,40 @@ pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
 /// `/dev/stdin`). Still never past `limit`, and still not a directory or a
 /// socket; a pipe no one writes to waits, as the user's own shell would.
 pub fn read_piped_capped(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-    let file = File::open(path)?;
-    let kind = file.metadata()?.file_type();
-    if kind.is_file() {
-        drop(file);
-        return read_capped(path, limit);
-    }
+    read_opened(File::open(path)?, limit, true)
+}
+
+/// [`read_capped`] of a text file.
+pub fn read_text_capped(path: &Path, limit: u64) -> Result<String, ReadError> {
+    text(read_capped(path, limit)?)
+}
+
+/// [`read_piped_capped`] of a text file.
+pub fn read_piped_text_capped(path: &Path, limit: u64) -> Result<String, ReadError> {
+    text(read_piped_capped(path, limit)?)
+}
+
+/// Reads `file`, a regular file (or, with `streams`, a pipe or character
+/// device), to its end but never past `limit`.
+fn read_opened(file: File, limit: u64, streams: bool) -> Result<Vec<u8>, ReadError> {
     use std::os::unix::fs::FileTypeExt;
-    if !(kind.is_fifo() || kind.is_char_device()) {
+    // The opened file's own type and size: the path may have changed since
+    // anyone looked at it.
+    let metadata = file.metadata()?;
+    let kind = metadata.file_type();
+    let regular = kind.is_file();
+    if !(regular || streams && (kind.is_fifo() || kind.is_char_device())) {
         return Err(ReadError::NotAFile);
     }
-    let mut bytes = Vec::new();
+    // A stream has no length; a regular file's says at once if it is over.
+    let size = if regular { metadata.len() } else { 0 };
+    if size > limit {
+        return Err(ReadError::TooLarge {
+            size: Some(size),
+            limit,
+        });
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(ReadError::TooLarge { size: None, limit });
@@ -86,9 +92,8 @@ pub fn read_piped_capped(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> 
     Ok(bytes)
 }
 
-/// [`read_capped`] of a text file.
-pub fn read_text_capped(path: &Path, limit: u64) -> Result<String, ReadError> {
-    String::from_utf8(read_capped(path, limit)?)
+fn text(bytes: Vec<u8>) -> Result<String, ReadError> {
+    String::from_utf8(bytes)
         .map_err(|e| ReadError::Io(io::Error::new(io::ErrorKind::InvalidData, e.utf8_error())))
 }
 

@@ -75,12 +75,7 @@ fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
     // A key is a few hundred bytes. It may come through a pipe, so that it
     // never touches the disk (`--secret-key <(vault kv get …)`).
-    let text = crate::files::read_piped_capped(&args.secret_key, 64 << 10)
-        .map_err(std::io::Error::from)
-        .and_then(|bytes| {
-            String::from_utf8(bytes)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-        })
+    let text = crate::files::read_piped_text_capped(&args.secret_key, 64 << 10)
         .with_context(|| format!("cannot read the secret key {}", args.secret_key.display()))?;
     let secret_box = minisign::SecretKeyBox::from_string(&text).map_err(|e| {
         anyhow::anyhow!(
