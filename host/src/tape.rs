@@ -245,11 +245,17 @@ impl Recorder {
         }
     }
 
+    /// Whether a call was already left out: none is kept from then on, so
+    /// none need be built.
+    fn is_full(&self) -> bool {
+        self.bytes.load(std::sync::atomic::Ordering::Relaxed) > self.limit
+    }
+
     /// Whether `call` still fits; the first that does not is named in
     /// `overflow`, and nothing is kept from then on.
     fn keeps(&self, call: &Call, policy: &str, check: &str) -> bool {
         use std::sync::atomic::Ordering;
-        if self.bytes.load(Ordering::Relaxed) > self.limit {
+        if self.is_full() {
             return false;
         }
         // Only the size is wanted; a failure to serialise counts as too big.
@@ -502,6 +508,7 @@ impl HostState {
             calls,
         } = &mut self.tape
             && let Tape::Record(recorder) = tape.as_ref()
+            && !recorder.is_full()
         {
             let cleaner = &self.session.cleaner;
             let kept = Call {
