@@ -138,9 +138,9 @@ pub struct RollbackRun {
     pub command: String,
     pub env: String,
     pub target: Option<String>,
-    /// The `timestamp` of the decision line this rollback acted on (empty
-    /// when that line could not be written): other writers may append to
-    /// the log between the two.
+    /// The `timestamp` of the decision this rollback acted on, as its
+    /// decision line has it: other writers may append to the log between
+    /// the two.
     pub decided_at: String,
     /// The shell command run.
     pub rollback_command: String,

@@ -685,8 +685,7 @@ pub async fn watch(
     // the exit code.
     // When the decision line says it was decided: the rollback command's
     // line names it, so that the two pair up in a log others append to.
-    let mut decided_at = String::new();
-    if let Some(path) = &options.decision_log {
+    let decided_at = options.decision_log.as_ref().map(|path| {
         let last: &[PolicyReport] = report.rounds.last().map_or(&[], |r| r.policies.as_slice());
         let decision = report.decision.to_string();
         let entry = crate::decision_log::Decision::new(
@@ -700,7 +699,6 @@ pub async fn watch(
             report.duration_ms,
         )
         .over(&report.selection);
-        decided_at.clone_from(&entry.timestamp);
         if let Err(e) = crate::decision_log::append(path, &entry) {
             warn(&format!(
                 "cannot append to the decision log {}: {e}; the decision ({}, exit {}) stands",
@@ -709,7 +707,8 @@ pub async fn watch(
                 report.exit_code
             ));
         }
-    }
+        entry.timestamp
+    });
     let report_path = report_path();
     let report_path = match write_report(&report_path, &report) {
         Ok(()) => {
@@ -749,7 +748,7 @@ pub async fn watch(
             let line = crate::decision_log::RollbackRun::new(
                 &report.env,
                 report.target.clone(),
-                &decided_at,
+                decided_at.as_deref().unwrap_or_default(),
                 command,
                 hook.exit_code,
                 hook_started.elapsed().as_secs_f64() * 1000.0,
