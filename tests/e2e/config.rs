@@ -665,6 +665,68 @@ fn an_unknown_env_exits_2_listing_the_known_ones() {
     );
 }
 
+/// A team with one stack writes its settings at the top level and runs
+/// `gate run`: the file's one environment is `default`, and every command
+/// sees it so.
+#[test]
+fn a_gate_toml_without_environments_runs_as_its_top_level() {
+    let stack = stack();
+    let project = Project::new(
+        "one-env",
+        &format!(
+            "target = \"{}\"\n{}\n[secrets]\napi_token = {{ required = true }}\n",
+            stack.url(),
+            policies()
+        ),
+    );
+    let out = project
+        .gate(["run", "--format", "json"])
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .run();
+    assert_exit(&out, 0);
+    let report = out.json();
+    assert_eq!(report["env"], "default");
+    assert_eq!(report["policies"].as_array().unwrap().len(), 2, "{report}");
+
+    // The top level's required secret is the environment's.
+    let out = project.gate(["run"]).run();
+    assert_exit(&out, 2);
+    assert!(
+        out.stderr.contains(
+            "env `default` requires secret `api_token` but GATE_SECRET_API_TOKEN is not set"
+        ),
+        "{}",
+        out.stderr
+    );
+
+    let out = project.gate(["config", "check"]).run();
+    assert_exit(&out, 0);
+    assert!(env_line(&out, "default", "ok"), "{}", out.stdout);
+    let out = project.gate(["env", "list", "--format", "json"]).run();
+    assert_exit(&out, 0);
+    let list = out.json();
+    assert_eq!(list["default_env"], "default");
+    assert_eq!(list["environments"][0]["name"], "default");
+    assert_eq!(list["environments"][0]["default"], true);
+
+    // Another name is not this environment under a new label.
+    for args in [vec!["run", "--env", "prod"], vec!["env", "show", "prod"]] {
+        let out = project
+            .gate(&args)
+            .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+            .run();
+        assert_exit(&out, 2);
+        assert!(
+            out.stderr.contains(
+                "has no environment `prod` (known: default, the file's top level, as it has no \
+                 [env.NAME] table)"
+            ),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}
+
 #[test]
 fn without_a_gate_toml_flags_alone_decide_and_env_is_only_a_name() {
     let stack = stack();

@@ -28,6 +28,11 @@ use file::RawSettings;
 /// The file gate looks for in the current directory.
 pub const FILE_NAME: &str = "gate.toml";
 
+/// The environment a run uses when neither `--env` nor `default_env` names
+/// one, if the file has it; and the one environment of a file with no
+/// `[env.NAME]` table, whose top level it is.
+pub const DEFAULT_ENV: &str = crate::plan::DEFAULT_ENV;
+
 /// Why gate.toml cannot be used. Every variant means exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -54,11 +59,6 @@ pub enum ConfigError {
          or set default_env = \"NAME\" at the top of the file"
     )]
     NoEnvChosen { file: String, known: String },
-    #[error(
-        "{file} defines no environment: add an [env.NAME] table (settings at the top level \
-         apply to every environment), then pick it with --env NAME or default_env = \"NAME\""
-    )]
-    NoEnvs { file: String },
     #[error("{}", MissingSecrets(.0))]
     MissingSecrets(Vec<MissingSecret>),
 }
@@ -124,7 +124,8 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct Environment {
     pub name: String,
-    /// Where its `[env.NAME]` table is.
+    /// Where its `[env.NAME]` table is: line 1 for the one environment of
+    /// a file without them.
     pub at: Place,
     pub settings: Settings,
 }
@@ -178,7 +179,7 @@ impl Config {
             envs,
         };
         if let Some(default) = &config.top.default_env
-            && config.table(default.get_ref()).is_none()
+            && !config.has_env(default.get_ref())
         {
             let place = config.doc.place(&default.span(), "default_env");
             return Err(ConfigError::Invalid(vec![config.doc.diagnostic(
@@ -202,24 +203,37 @@ impl Config {
         &self.doc.file
     }
 
-    /// Environment names in file order.
+    /// Environment names in file order; `default` alone for a file
+    /// without `[env.NAME]` tables.
     pub fn env_names(&self) -> Vec<&str> {
+        if self.envs.is_empty() {
+            return vec![DEFAULT_ENV];
+        }
         self.envs
             .iter()
             .map(|(name, _)| name.get_ref().as_str())
             .collect()
     }
 
+    fn has_env(&self, name: &str) -> bool {
+        self.env_names().contains(&name)
+    }
+
+    /// The environment a run uses without `--env`: `default_env`, else
+    /// `default` when the file has it (as a table, or as its only
+    /// environment).
     pub fn default_env(&self) -> Option<&str> {
-        self.top.default_env.as_ref().map(|d| d.get_ref().as_str())
+        match &self.top.default_env {
+            Some(name) => Some(name.get_ref().as_str()),
+            None => self.has_env(DEFAULT_ENV).then_some(DEFAULT_ENV),
+        }
     }
 
     fn known(&self) -> String {
-        let names = self.env_names();
-        if names.is_empty() {
-            "none".to_owned()
+        if self.envs.is_empty() {
+            format!("{DEFAULT_ENV}, the file's top level, as it has no [env.NAME] table")
         } else {
-            names.join(", ")
+            self.env_names().join(", ")
         }
     }
 
@@ -246,18 +260,30 @@ impl Config {
         &self,
         name: &str,
     ) -> Result<(Environment, Vec<Diagnostic>), ConfigError> {
-        let table = self.table(name).ok_or_else(|| ConfigError::UnknownEnv {
-            file: self.doc.file.clone(),
-            name: name.to_owned(),
-            known: self.known(),
-        })?;
-        let prefix = format!("env.{name}.");
-        let (own, mut problems) =
-            settings::validate(table.get_ref(), &prefix, &self.doc, self.dir());
+        let (own, mut problems, at) = match self.table(name) {
+            Some(table) => {
+                let prefix = format!("env.{name}.");
+                let (own, problems) =
+                    settings::validate(table.get_ref(), &prefix, &self.doc, self.dir());
+                let at = self.doc.place(&table.span(), format!("env.{name}"));
+                (own, problems, at)
+            }
+            // A file without environments is one: its top level.
+            None if self.envs.is_empty() && name == DEFAULT_ENV => {
+                (Settings::default(), Vec::new(), self.doc.place(&(0..0), ""))
+            }
+            None => {
+                return Err(ConfigError::UnknownEnv {
+                    file: self.doc.file.clone(),
+                    name: name.to_owned(),
+                    known: self.known(),
+                });
+            }
+        };
         let (top, _) = self.top_level();
         let environment = Environment {
             name: name.to_owned(),
-            at: self.doc.place(&table.span(), format!("env.{name}")),
+            at,
             settings: own.over(top),
         };
         let settings = &environment.settings;
@@ -316,13 +342,11 @@ impl Config {
         }
     }
 
-    /// The environment a run uses: the one asked for, else `default_env`.
+    /// The environment a run uses: the one asked for, else
+    /// [`Config::default_env`].
     pub fn select(&self, requested: Option<&str>) -> Result<Environment, ConfigError> {
         match requested.or(self.default_env()) {
             Some(name) => self.environment(name),
-            None if self.env_names().is_empty() => Err(ConfigError::NoEnvs {
-                file: self.doc.file.clone(),
-            }),
             None => Err(ConfigError::NoEnvChosen {
                 file: self.doc.file.clone(),
                 known: self.known(),

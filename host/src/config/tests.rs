@@ -292,16 +292,68 @@ fn choosing_an_environment() {
         message.contains("defines environments local, stage: pick one with --env NAME"),
         "{message}"
     );
-    // A file of top-level settings only says what to add, not "none".
-    let bare = self::config("timeout = \"5s\"\n");
-    let message = bare.select(None).unwrap_err().to_string();
-    assert!(
-        message.contains("defines no environment: add an [env.NAME] table"),
-        "{message}"
-    );
     let with_default = self::config("default_env = \"b\"\n[env.a]\n[env.b]\n");
     assert_eq!(with_default.select(None).unwrap().name, "b");
     assert_eq!(with_default.select(Some("a")).unwrap().name, "a");
+}
+
+/// A file without `[env.NAME]` tables is one environment, `default`: its
+/// top level, used without `--env`. No other name is taken for it, so that
+/// `--env prod` never runs with settings written for something else.
+#[test]
+fn a_file_without_environments_is_the_default_one() {
+    let bare = config("target = \"http://127.0.0.1:8080\"\ntimeout = \"5s\"\n");
+    assert_eq!(bare.env_names(), ["default"]);
+    assert_eq!(bare.default_env(), Some("default"));
+    for requested in [None, Some("default")] {
+        let environment = bare.select(requested).unwrap();
+        assert_eq!(environment.name, "default");
+        assert_eq!(
+            environment.settings.timeout.as_ref().map(|t| t.value),
+            Some(std::time::Duration::from_secs(5))
+        );
+        assert_eq!(
+            (environment.at.line, environment.at.table()),
+            (1, "top-level")
+        );
+    }
+    let message = bare.select(Some("prod")).unwrap_err().to_string();
+    assert!(
+        message.contains(
+            "no environment `prod` (known: default, the file's top level, as it has no \
+             [env.NAME] table): pick one of those with --env, or add [env.prod] to the file"
+        ),
+        "{message}"
+    );
+    // Its top level's problems are its own.
+    let broken = config("timeout = \"10 parsecs\"\n");
+    let message = broken.select(None).unwrap_err().to_string();
+    assert!(
+        message.starts_with("gate.toml:1:11: timeout: `10 parsecs` is not a duration"),
+        "{message}"
+    );
+    // `default_env` may name it; nothing else.
+    assert_eq!(
+        config("default_env = \"default\"\n")
+            .select(None)
+            .unwrap()
+            .name,
+        "default"
+    );
+    let message = parse_error("default_env = \"prod\"\n");
+    assert!(
+        message.starts_with(
+            "gate.toml:1:15: default_env: `prod` is not an environment of this file (known: default,"
+        ),
+        "{message}"
+    );
+    // With tables, a table named `default` is what a run without --env
+    // uses, unless default_env says otherwise.
+    let tables = config("[env.default]\ntimeout = \"7s\"\n[env.prod]\n");
+    assert_eq!(tables.select(None).unwrap().name, "default");
+    assert_eq!(tables.env_names(), ["default", "prod"]);
+    let chosen = config("default_env = \"prod\"\n[env.default]\n[env.prod]\n");
+    assert_eq!(chosen.select(None).unwrap().name, "prod");
 }
 
 #[test]
