@@ -265,6 +265,17 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub env: Option<String>,
 
+    /// The release being judged (a tag, a commit, a build number), kept
+    /// with the decision in the decision log, where `gate log stats`
+    /// measures lead time by it.
+    #[arg(long, env = "GATE_RELEASE", value_name = "ID", value_parser = parse_release)]
+    pub release: Option<String>,
+
+    /// When the release's last change was committed: an RFC 3339 timestamp
+    /// (`git log -1 --format=%cI`) or Unix seconds (`--format=%ct`).
+    #[arg(long = "committed-at", env = "GATE_COMMITTED_AT", value_name = "WHEN", value_parser = parse_commit_time, requires = "release")]
+    pub committed_at: Option<u64>,
+
     /// Run only the checks this names: `NAME`, `POLICY/NAME`, `*` matching
     /// any run of characters (`http-*`); repeatable. The verdict then covers
     /// those checks alone, and says so.
@@ -425,6 +436,15 @@ pub struct LogStatsArgs {
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
 
+    /// Only what was decided from then on: a date (2026-11-01, UTC), a UTC
+    /// timestamp (2026-11-01T12:00:00Z) or an age (30d, 12h, 90m).
+    #[arg(long, value_name = "WHEN", value_parser = parse_moment)]
+    pub since: Option<u64>,
+
+    /// Only what was decided before then, in the same forms.
+    #[arg(long, value_name = "WHEN", value_parser = parse_moment)]
+    pub until: Option<u64>,
+
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -536,6 +556,37 @@ fn docker_host(text: &str) -> Result<Url, String> {
 }
 
 /// A base URL: the stack's (`--target`), a webhook's.
+/// `--release`: a name for the log and the stats table, not a document.
+fn parse_release(text: &str) -> Result<String, String> {
+    const MAX: usize = 200;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("the release is empty: give its tag, commit or build number".into());
+    }
+    if text.len() > MAX {
+        return Err(format!(
+            "the release is {} bytes long, above {MAX}",
+            text.len()
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err("the release holds a control character".into());
+    }
+    Ok(text.to_owned())
+}
+
+fn parse_commit_time(text: &str) -> Result<u64, String> {
+    crate::units::parse_commit_time(text)
+}
+
+/// `--since` and `--until`, in Unix seconds; an age counts back from now.
+fn parse_moment(text: &str) -> Result<u64, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    crate::units::parse_moment(text, now)
+}
+
 pub(crate) fn parse_target(text: &str) -> Result<Url, String> {
     parse_base_url(
         text,

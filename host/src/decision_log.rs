@@ -12,9 +12,18 @@ use serde::{Deserialize, Serialize};
 use crate::report::{Measurement, Outcome, PolicyReport};
 use crate::selection::Names;
 
+/// The `schema` of a decision's line (`schema/gate.decision.v1.json`).
+pub const DECISION_SCHEMA: &str = "gate.decision/v1";
+/// The `schema` of a rollback command's line (`schema/gate.rollback.v1.json`).
+pub const ROLLBACK_SCHEMA: &str = "gate.rollback/v1";
+
 /// One decision, as one line of the log.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Decision {
+    /// [`DECISION_SCHEMA`]. Gates before it wrote no `schema`: such a line
+    /// reads as this version, which it is.
+    #[serde(default = "decision_schema")]
+    pub schema: String,
     /// RFC 3339, UTC.
     pub timestamp: String,
     /// Unix seconds of `timestamp`, so readers need no date parsing.
@@ -35,6 +44,34 @@ pub struct Decision {
     /// checks: `gate log stats` then leaves it out.
     #[serde(flatten)]
     pub selection: Names,
+    /// `--release`: what was judged, and when it was committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<Release>,
+}
+
+/// The release a decision judged (`--release`, `--committed-at`): what
+/// `gate log stats` measures lead time by.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Release {
+    /// A tag, a commit, a build number: the same in every environment the
+    /// release goes through.
+    pub id: String,
+    /// When its last change was committed, RFC 3339 in UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_at: Option<String>,
+    /// The same in Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_unix: Option<u64>,
+}
+
+impl Release {
+    pub fn new(id: &str, committed_unix: Option<u64>) -> Release {
+        Release {
+            id: id.to_owned(),
+            committed_at: committed_unix.map(rfc3339_of),
+            committed_unix,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -74,7 +111,7 @@ impl From<&Measurement> for Measured {
 
 impl Decision {
     /// The decision of one `gate run`.
-    pub fn of_run(report: &crate::report::RunReport) -> Decision {
+    pub fn of_run(report: &crate::report::RunReport, release: Option<&Release>) -> Decision {
         Decision::new(
             "run",
             &report.env,
@@ -86,6 +123,7 @@ impl Decision {
             report.duration_ms,
         )
         .over(&report.selection)
+        .of_release(release)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -101,6 +139,7 @@ impl Decision {
     ) -> Decision {
         let now = std::time::SystemTime::now();
         Decision {
+            schema: DECISION_SCHEMA.into(),
             timestamp: crate::units::rfc3339(now),
             unix: unix_seconds(now),
             command: command.into(),
@@ -113,6 +152,15 @@ impl Decision {
             failed_checks: failed_checks(policies),
             duration_ms,
             selection: Names::default(),
+            release: None,
+        }
+    }
+
+    /// The decision, of the release `--release` named.
+    pub fn of_release(self, release: Option<&Release>) -> Decision {
+        Decision {
+            release: release.cloned(),
+            ..self
         }
     }
 
@@ -131,6 +179,10 @@ impl Decision {
 /// leaves it; this line says whether the stack was actually rolled back.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RollbackRun {
+    /// [`ROLLBACK_SCHEMA`]; absent from the lines of the gate before it,
+    /// as for a decision.
+    #[serde(default = "rollback_schema")]
+    pub schema: String,
     /// RFC 3339, UTC, when the command ended.
     pub timestamp: String,
     pub unix: u64,
@@ -166,6 +218,7 @@ impl RollbackRun {
     ) -> RollbackRun {
         let now = std::time::SystemTime::now();
         RollbackRun {
+            schema: ROLLBACK_SCHEMA.into(),
             timestamp: crate::units::rfc3339(now),
             unix: unix_seconds(now),
             command: "rollback".into(),
@@ -187,6 +240,14 @@ impl RollbackRun {
             ..self
         }
     }
+}
+
+fn decision_schema() -> String {
+    DECISION_SCHEMA.into()
+}
+
+fn rollback_schema() -> String {
+    ROLLBACK_SCHEMA.into()
 }
 
 fn unix_seconds(time: std::time::SystemTime) -> u64 {
@@ -269,6 +330,13 @@ pub struct Stats {
     /// the stack on the bad release.
     pub rollback_commands: usize,
     pub rollback_commands_failed: usize,
+    /// Lead time: the median seconds from a release's commit
+    /// (`--committed-at`) to its first passing decision in the environment,
+    /// over the releases that have both. None for all environments together,
+    /// where stage's and prod's would mix.
+    pub lead_time_s: Option<f64>,
+    /// The releases the lead time is measured over.
+    pub lead_times: usize,
 }
 
 /// A decision log as read: its decisions, its rollback commands' lines,
@@ -294,19 +362,54 @@ pub fn read(path: &Path) -> Result<Log, String> {
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str(line) {
-            Ok(decision) => log.decisions.push(decision),
-            Err(e) => match serde_json::from_str::<RollbackRun>(line) {
-                Ok(rollback) if rollback.command == "rollback" => log.rollbacks.push(rollback),
-                _ => log.unreadable.push(format!(
-                    "{}:{}: not a decision: {e}",
-                    path.display(),
-                    n + 1
-                )),
-            },
+        match parse_line(line) {
+            Ok(Line::Decision(decision)) => log.decisions.push(decision),
+            Ok(Line::Rollback(rollback)) => log.rollbacks.push(rollback),
+            Err(why) => log
+                .unreadable
+                .push(format!("{}:{}: {why}", path.display(), n + 1)),
         }
     }
     Ok(log)
+}
+
+enum Line {
+    Decision(Decision),
+    Rollback(RollbackRun),
+}
+
+/// One line, by its `schema`; a line without one was written by a gate
+/// before the field, and its `command` tells the two kinds apart.
+fn parse_line(line: &str) -> Result<Line, String> {
+    let not_a_decision = |e: serde_json::Error| format!("not a decision: {e}");
+    let value: serde_json::Value = serde_json::from_str(line).map_err(not_a_decision)?;
+    let rollback = match value.get("schema") {
+        None => value.get("command").and_then(|c| c.as_str()) == Some("rollback"),
+        Some(serde_json::Value::String(s)) if s == DECISION_SCHEMA => false,
+        Some(serde_json::Value::String(s)) if s == ROLLBACK_SCHEMA => true,
+        Some(serde_json::Value::String(s))
+            if s.starts_with("gate.decision/") || s.starts_with("gate.rollback/") =>
+        {
+            return Err(format!(
+                "schema `{s}` is not one this gate reads ({DECISION_SCHEMA}, \
+                 {ROLLBACK_SCHEMA}): it was written by a newer gate, which reads it"
+            ));
+        }
+        Some(other) => {
+            return Err(format!(
+                "not a decision: schema {other} is not a decision log's"
+            ));
+        }
+    };
+    if rollback {
+        serde_json::from_value(value)
+            .map(Line::Rollback)
+            .map_err(|e| format!("not a rollback command's line: {e}"))
+    } else {
+        serde_json::from_value(value)
+            .map(Line::Decision)
+            .map_err(not_a_decision)
+    }
 }
 
 /// Metrics per environment, plus `*` for all together.
@@ -323,6 +426,12 @@ pub fn stats(decisions: &[Decision], rollbacks: &[RollbackRun]) -> BTreeMap<Stri
         .into_iter()
         .map(|(env, list)| (env, stats_of(&list)))
         .collect();
+    for (env, mut leads) in lead_times(decisions) {
+        leads.sort_by(f64::total_cmp);
+        let stats = stats.entry(env.to_owned()).or_default();
+        stats.lead_times = leads.len();
+        stats.lead_time_s = median(&leads);
+    }
     // A partial window's rollback counts for nothing, as its decision.
     for rollback in rollbacks.iter().filter(|r| !r.selection.is_partial()) {
         for env in [rollback.env.as_str(), "*"] {
@@ -334,6 +443,46 @@ pub fn stats(decisions: &[Decision], rollbacks: &[RollbackRun]) -> BTreeMap<Stri
         }
     }
     stats
+}
+
+/// Per environment, the seconds from each release's commit to its first
+/// passing decision there. A partial decision promotes nothing, so it does
+/// not count.
+fn lead_times(decisions: &[Decision]) -> BTreeMap<&str, Vec<f64>> {
+    // (env, release) → (first pass, its commit time)
+    let mut first_pass: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
+    for d in decisions {
+        let passed = matches!(d.decision.as_str(), "pass" | "healthy");
+        if let (true, false, Some(release)) = (passed, d.selection.is_partial(), &d.release)
+            && let Some(committed) = release.committed_unix
+        {
+            let first = first_pass
+                .entry((d.env.as_str(), release.id.as_str()))
+                .or_insert((d.unix, committed));
+            if d.unix < first.0 {
+                *first = (d.unix, committed);
+            }
+        }
+    }
+    let mut by_env: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for ((env, _), (passed, committed)) in first_pass {
+        // A commit "after" its pass is a clock's error, not a negative lead.
+        by_env
+            .entry(env)
+            .or_default()
+            .push(passed.saturating_sub(committed) as f64);
+    }
+    by_env
+}
+
+/// The median of sorted values.
+fn median(sorted: &[f64]) -> Option<f64> {
+    let mid = sorted.len() / 2;
+    match sorted.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(sorted[mid]),
+        _ => Some((sorted[mid - 1] + sorted[mid]) / 2.0),
+    }
 }
 
 fn stats_of(decisions: &[&Decision]) -> Stats {
@@ -384,25 +533,23 @@ fn stats_of(decisions: &[&Decision]) -> Stats {
 /// `gate log stats` in words.
 pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std::io::Result<()> {
     let percent = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.1} %", v * 100.0));
+    let span = |v: Option<f64>| v.map_or("-".to_owned(), crate::units::format_span);
     writeln!(
         out,
-        "{:<12} {:>9} {:>9} {:>9} {:>14} {:>10}",
-        "env", "decisions", "pass rate", "rollbacks", "change fail %", "MTTR"
+        "{:<12} {:>9} {:>9} {:>9} {:>14} {:>10} {:>10}",
+        "env", "decisions", "pass rate", "rollbacks", "change fail %", "MTTR", "lead time"
     )?;
     for (env, s) in stats {
-        let mttr = s.mean_time_to_restore_s.map_or("-".to_owned(), |secs| {
-            std::time::Duration::try_from_secs_f64(secs)
-                .map_or_else(|_| format!("{secs:.0}s"), crate::units::format_duration)
-        });
         let env = if env == "*" { "(all)" } else { env };
         writeln!(
             out,
-            "{env:<12} {:>9} {:>9} {:>9} {:>14} {:>10}",
+            "{env:<12} {:>9} {:>9} {:>9} {:>14} {:>10} {:>10}",
             s.decisions,
             percent(s.pass_rate),
             s.rollbacks,
             percent(s.change_failure_rate),
-            mttr
+            span(s.mean_time_to_restore_s),
+            span(s.lead_time_s),
         )?;
     }
     if let Some(all) = stats.get("*")
@@ -435,9 +582,54 @@ pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std
     Ok(())
 }
 
+/// `--since` and `--until`: the decisions a report covers, by when they
+/// were decided. A failure before `since` restored within it is outside,
+/// so it adds nothing to the time to restore.
+#[derive(Debug, Clone, Copy, Default)]
+struct Period {
+    since: Option<u64>,
+    until: Option<u64>,
+}
+
+impl Period {
+    fn holds(&self, unix: u64) -> bool {
+        self.since.is_none_or(|since| unix >= since) && self.until.is_none_or(|until| unix < until)
+    }
+
+    /// `from 2026-11-01T00:00:00Z until now`, when it is bounded.
+    fn described(&self) -> Option<String> {
+        if self.since.is_none() && self.until.is_none() {
+            return None;
+        }
+        let end = |bound: Option<u64>, open: &str| bound.map_or(open.to_owned(), rfc3339_of);
+        Some(format!(
+            "the period from {} until {}",
+            end(self.since, "the start of the log"),
+            end(self.until, "now")
+        ))
+    }
+}
+
+fn rfc3339_of(unix: u64) -> String {
+    crate::units::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix))
+}
+
 /// `gate log stats PATH`.
 pub fn command(args: crate::cli::LogStatsArgs) -> anyhow::Result<i32> {
-    let log = read(&args.path).map_err(anyhow::Error::msg)?;
+    let period = Period {
+        since: args.since,
+        until: args.until,
+    };
+    if let (Some(since), Some(until)) = (period.since, period.until)
+        && since >= until
+    {
+        anyhow::bail!(
+            "--since {} is not before --until {}: nothing can lie between",
+            rfc3339_of(since),
+            rfc3339_of(until)
+        );
+    }
+    let mut log = read(&args.path).map_err(anyhow::Error::msg)?;
     if !log.unreadable.is_empty() {
         const SHOWN: usize = 5;
         for line in log.unreadable.iter().take(SHOWN) {
@@ -456,10 +648,22 @@ pub fn command(args: crate::cli::LogStatsArgs) -> anyhow::Result<i32> {
             );
         }
     }
+    let read = log.decisions.len();
+    log.decisions.retain(|d| period.holds(d.unix));
+    log.rollbacks.retain(|r| period.holds(r.unix));
+    let outside = read - log.decisions.len();
     let stats = stats(&log.decisions, &log.rollbacks);
     let mut stdout = std::io::stdout().lock();
     match args.format {
-        crate::report::Format::Human => write_stats(&stats, &mut stdout)?,
+        crate::report::Format::Human => {
+            write_stats(&stats, &mut stdout)?;
+            if let Some(period) = period.described() {
+                writeln!(
+                    stdout,
+                    "not counted: {outside} decision(s) outside {period}"
+                )?;
+            }
+        }
         crate::report::Format::Json => {
             serde_json::to_writer_pretty(&mut stdout, &stats)?;
             writeln!(stdout)?;
@@ -474,6 +678,7 @@ mod tests {
 
     fn decision(env: &str, unix: u64, decision: &str) -> Decision {
         Decision {
+            schema: DECISION_SCHEMA.into(),
             timestamp: crate::units::rfc3339(
                 std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix),
             ),
@@ -488,6 +693,7 @@ mod tests {
             failed_checks: vec![],
             duration_ms: 1.0,
             selection: Names::default(),
+            release: None,
         }
     }
 
@@ -666,5 +872,215 @@ mod tests {
             text.ends_with("rollback commands: 3 run, 2 FAILED (prod, stage)\n"),
             "{text}"
         );
+    }
+
+    /// Lines of gates before the `schema` field read as version 1, by their
+    /// `command`; a later version is named, not misread.
+    #[test]
+    fn lines_are_read_by_their_schema() {
+        let legacy_decision = serde_json::to_value(decision("prod", 100, "pass")).unwrap();
+        let legacy_rollback =
+            serde_json::to_value(RollbackRun::new("prod", None, "", "./rb.sh", Some(0), 1.0))
+                .unwrap();
+        for (mut line, rollback) in [(legacy_decision, false), (legacy_rollback, true)] {
+            line.as_object_mut().unwrap().remove("schema");
+            match parse_line(&line.to_string()) {
+                Ok(Line::Decision(d)) if !rollback => assert_eq!(d.schema, DECISION_SCHEMA),
+                Ok(Line::Rollback(r)) if rollback => assert_eq!(r.schema, ROLLBACK_SCHEMA),
+                _ => panic!("{line} was misread"),
+            }
+        }
+
+        let mut newer = serde_json::to_value(decision("prod", 100, "pass")).unwrap();
+        newer["schema"] = "gate.decision/v2".into();
+        let why = parse_line(&newer.to_string()).err().unwrap();
+        assert!(
+            why.starts_with("schema `gate.decision/v2` is not one this gate reads")
+                && why.contains("written by a newer gate"),
+            "{why}"
+        );
+        newer["schema"] = "gate.report/v1".into();
+        let why = parse_line(&newer.to_string()).err().unwrap();
+        assert_eq!(
+            why,
+            "not a decision: schema \"gate.report/v1\" is not a decision log's"
+        );
+        // The schema decides the kind: a rollback line said to be a decision
+        // is not read as one.
+        let mut mislabelled =
+            serde_json::to_value(RollbackRun::new("prod", None, "", "./rb.sh", None, 1.0)).unwrap();
+        mislabelled["schema"] = DECISION_SCHEMA.into();
+        let why = parse_line(&mislabelled.to_string()).err().unwrap();
+        assert!(why.starts_with("not a decision: "), "{why}");
+    }
+
+    /// What gate writes keeps to the schemas shipped in `schema/`, and the
+    /// schemas are no blank cheques.
+    #[test]
+    fn lines_match_their_schemas() {
+        let validator = |file: &str| {
+            let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../schema")
+                .join(file);
+            let schema: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            jsonschema::validator_for(&schema).expect("the schema is valid")
+        };
+        let errors = |validator: &jsonschema::Validator, line: &serde_json::Value| {
+            validator
+                .iter_errors(line)
+                .map(|e| format!("{e} at {}", e.instance_path()))
+                .collect::<Vec<_>>()
+        };
+        let decisions = validator("gate.decision.v1.json");
+        let mut full = Decision {
+            target: Some("http://127.0.0.1:8080/".into()),
+            policies: vec![PolicyRef {
+                name: "prod".into(),
+                version: "0.1.0".into(),
+                sha256: "a".repeat(64),
+            }],
+            failed_checks: vec![FailedCheck {
+                policy: "prod".into(),
+                check: "error-rate".into(),
+                outcome: "fail".into(),
+                message: "too many errors".into(),
+                measurements: vec![Measured {
+                    name: "error_rate".into(),
+                    value: None,
+                    unit: "ratio".into(),
+                    threshold: Some("< 0.01".into()),
+                }],
+            }],
+            ..decision("prod", 100, "fail")
+        };
+        full = full
+            .over(&Names {
+                skip_checks: vec!["slow".into()],
+                ..Names::default()
+            })
+            .of_release(Some(&Release::new("v1.4.2", Some(1_795_392_000))));
+        let line = serde_json::to_value(&full).unwrap();
+        assert_eq!(errors(&decisions, &line), Vec::<String>::new());
+        for (key, wrong) in [
+            ("decision", serde_json::json!("maybe")),
+            ("schema", serde_json::json!(ROLLBACK_SCHEMA)),
+            ("surprise", serde_json::json!(1)),
+            (
+                "release",
+                serde_json::json!({"id": "v1", "committed_at": "2026-11-23T00:00:00Z"}),
+            ),
+        ] {
+            let mut broken = line.clone();
+            broken[key] = wrong;
+            assert!(!decisions.is_valid(&broken), "{key} was let through");
+        }
+
+        let rollbacks = validator("gate.rollback.v1.json");
+        for exit_code in [Some(0), Some(3), None] {
+            let line = serde_json::to_value(RollbackRun::new(
+                "prod",
+                None,
+                "2026-12-07T08:00:00Z",
+                "./rollback.sh",
+                exit_code,
+                5.0,
+            ))
+            .unwrap();
+            assert_eq!(errors(&rollbacks, &line), Vec::<String>::new());
+            assert!(!decisions.is_valid(&line));
+            let mut broken = line;
+            broken["succeeded"] = "yes".into();
+            assert!(!rollbacks.is_valid(&broken));
+        }
+    }
+
+    #[test]
+    fn a_period_holds_from_since_up_to_until() {
+        let period = Period {
+            since: Some(100),
+            until: Some(200),
+        };
+        assert_eq!(
+            [99, 100, 199, 200].map(|unix| period.holds(unix)),
+            [false, true, true, false]
+        );
+        assert!(Period::default().holds(0) && Period::default().described().is_none());
+        assert_eq!(
+            Period {
+                since: Some(1_795_392_000),
+                until: None
+            }
+            .described()
+            .unwrap(),
+            "the period from 2026-11-23T00:00:00Z until now"
+        );
+        assert_eq!(
+            Period {
+                since: None,
+                until: Some(0)
+            }
+            .described()
+            .unwrap(),
+            "the period from the start of the log until 1970-01-01T00:00:00Z"
+        );
+    }
+
+    /// Lead time: per environment, the median from a release's commit to
+    /// its first passing decision there; releases without a commit time,
+    /// failed and partial decisions measure nothing.
+    #[test]
+    fn lead_time_is_from_commit_to_the_first_pass_in_each_environment() {
+        let judged = |env: &str, unix: u64, decision_word: &str, id: &str, committed| {
+            decision(env, unix, decision_word).of_release(Some(&Release::new(id, committed)))
+        };
+        let partial = Names {
+            only_checks: vec!["health".into()],
+            ..Names::default()
+        };
+        let log = [
+            // v1: committed at 1000, failed in stage, passed at 1600, in prod at 4600.
+            judged("stage", 1_300, "fail", "v1", Some(1_000)),
+            judged("stage", 1_600, "pass", "v1", Some(1_000)),
+            judged("stage", 1_700, "pass", "v1", Some(1_000)),
+            judged("prod", 4_600, "pass", "v1", Some(1_000)),
+            // v2: committed at 5000, in stage at 5100, prod healthy at 12200.
+            judged("stage", 5_100, "pass", "v2", Some(5_000)),
+            judged("prod", 12_200, "healthy", "v2", Some(5_000)),
+            // v3: stage at 20000 (committed at 19000); a partial pass in
+            // prod promotes nothing.
+            judged("stage", 20_000, "pass", "v3", Some(19_000)),
+            judged("prod", 20_100, "pass", "v3", Some(19_000)).over(&partial),
+            // No commit time: no lead time.
+            judged("prod", 30_000, "pass", "v4", None),
+            decision("prod", 31_000, "pass"),
+        ];
+        let stats = stats(&log, &[]);
+        // stage: 600, 100, 1000 → median 600.
+        assert_eq!(
+            (stats["stage"].lead_time_s, stats["stage"].lead_times),
+            (Some(600.0), 3)
+        );
+        // prod: 3600, 7200 → median 5400.
+        assert_eq!(
+            (stats["prod"].lead_time_s, stats["prod"].lead_times),
+            (Some(5400.0), 2)
+        );
+        assert_eq!((stats["*"].lead_time_s, stats["*"].lead_times), (None, 0));
+        let mut text = Vec::new();
+        write_stats(&stats, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let row = |env: &str| {
+            text.lines()
+                .find(|l| l.starts_with(env))
+                .unwrap_or_else(|| panic!("no {env} row: {text}"))
+                .to_owned()
+        };
+        assert!(row("env").ends_with("MTTR  lead time"), "{text}");
+        assert!(row("prod").ends_with("1h 30m"), "{text}");
+        assert!(row("stage").ends_with("10m 0s"), "{text}");
+        assert!(row("(all)").ends_with(" -"), "{text}");
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[1.0, 2.0, 10.0]), Some(2.0));
     }
 }

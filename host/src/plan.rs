@@ -93,6 +93,8 @@ pub struct Plan {
     pub smoke_first: bool,
     /// Where each decision is appended as a JSON line.
     pub decision_log: Option<PathBuf>,
+    /// `--release` and `--committed-at`, for the decision log.
+    pub release: Option<crate::decision_log::Release>,
     /// Where decisions are posted (Slack/Discord-compatible).
     pub webhook: Option<Url>,
     /// The gate.toml read, as messages name it.
@@ -162,6 +164,7 @@ impl Plan {
             redact: secrets.into_values().collect(),
             smoke_first: false,
             decision_log: args.decision_log.clone(),
+            release: release(args),
             webhook: args.notify.clone(),
             config_file: None,
             verify_key: None,
@@ -285,6 +288,7 @@ impl Plan {
                 ),
             )
             .map_err(PlanError::Retry)?,
+            release: release(args),
             decision_log: args
                 .decision_log
                 .clone()
@@ -411,6 +415,12 @@ fn webhook_from_secret(name: &str, secrets: &BTreeMap<String, String>) -> Result
         .ok()
         .filter(|url| matches!(url.scheme(), "http" | "https"))
         .ok_or_else(|| format!("secret `{name}` does not hold an http(s) webhook URL"))
+}
+
+fn release(args: &RunArgs) -> Option<crate::decision_log::Release> {
+    args.release
+        .as_deref()
+        .map(|id| crate::decision_log::Release::new(id, args.committed_at))
 }
 
 #[cfg(test)]

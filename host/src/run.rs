@@ -282,9 +282,12 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
     // must leave its record. `gate watch` only warns, as nothing may stop a
     // rollback.
     let unlogged = prepared.plan.decision_log.as_ref().and_then(|path| {
-        decision_log::append(path, &decision_log::Decision::of_run(&report))
-            .err()
-            .map(|e| format!("cannot append to the decision log {}: {e}", path.display()))
+        decision_log::append(
+            path,
+            &decision_log::Decision::of_run(&report, prepared.plan.release.as_ref()),
+        )
+        .err()
+        .map(|e| format!("cannot append to the decision log {}: {e}", path.display()))
     });
     let unwritten: Vec<String> = unrecorded
         .map(|e| e.to_string())

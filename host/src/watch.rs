@@ -460,6 +460,8 @@ pub struct WatchOptions {
     pub rollback_timeout: Duration,
     pub webhook: Option<url::Url>,
     pub decision_log: Option<std::path::PathBuf>,
+    /// `--release`, kept with the window's decision.
+    pub release: Option<crate::decision_log::Release>,
 }
 
 /// The command `gate watch` runs through `sh -c` when it decides to roll
@@ -698,7 +700,8 @@ pub async fn watch(
             &report.reason,
             report.duration_ms,
         )
-        .over(&report.selection);
+        .over(&report.selection)
+        .of_release(options.release.as_ref());
         if let Err(e) = crate::decision_log::append(path, &entry) {
             warn(&format!(
                 "cannot append to the decision log {}: {e}; the decision ({}, exit {}) stands",
@@ -1107,6 +1110,7 @@ pub async fn command(
             .clone()
             .or_else(|| prepared.plan.webhook.clone()),
         decision_log: prepared.plan.decision_log.clone(),
+        release: prepared.plan.release.clone(),
     };
     watch(&prepared, &options, json, stop_requests()).await
 }

@@ -1,7 +1,7 @@
 //! `gate run` with the shipped policies against the real sample service.
 
 use gate_e2e::stub::Stub;
-use gate_e2e::{API_TOKEN, Faults, Gate, guest, stack};
+use gate_e2e::{API_TOKEN, Faults, Gate, decision_log_schema_errors, guest, stack};
 
 #[test]
 fn healthy_stack_passes_the_prod_gate() {
@@ -773,6 +773,11 @@ fn check_runs_only_the_checks_it_names_and_the_verdict_says_so() {
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
     assert_eq!(entries.len(), 2, "{log}");
+    for entry in &entries {
+        assert_eq!(entry["schema"], "gate.decision/v1");
+        let errors = decision_log_schema_errors(entry);
+        assert!(errors.is_empty(), "{errors:#?}\n{entry}");
+    }
     assert_eq!(
         entries[1]["only_checks"],
         serde_json::json!(["fetch/get", "hostile/pan*"])

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use gate_e2e::prometheus::free_port;
 use gate_e2e::stub::Stub;
-use gate_e2e::{API_TOKEN, Faults, Gate, Outcome, stack, webhook_server};
+use gate_e2e::{
+    API_TOKEN, Faults, Gate, Outcome, decision_log_schema_errors, stack, webhook_server,
+};
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gate-e2e-watch-{}", std::process::id()));
@@ -318,6 +320,14 @@ fn errors_injected_after_round_2_roll_back_at_round_3() {
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
     assert_eq!(lines.len(), 2, "the decision, then the rollback: {log}");
+    for line in &lines {
+        let errors = decision_log_schema_errors(line);
+        assert!(errors.is_empty(), "{errors:#?}\n{line}");
+    }
+    assert_eq!(
+        (lines[0]["schema"].as_str(), lines[1]["schema"].as_str()),
+        (Some("gate.decision/v1"), Some("gate.rollback/v1"))
+    );
     let entry = &lines[0];
     assert_eq!(
         (entry["command"].as_str(), entry["decision"].as_str()),
@@ -797,6 +807,11 @@ fn sigterm_mid_window_aborts_with_130_and_logs_the_decision() {
 fn log_stats_reads_the_decision_log() {
     let stack = stack();
     let decisions = temp("stats-decisions.jsonl");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let committed_at = now - 3600;
     for faults in [
         Faults::default(),
         Faults {
@@ -806,11 +821,14 @@ fn log_stats_reads_the_decision_log() {
         Faults::default(),
     ] {
         stack.set_faults(faults);
+        // The release and its commit time, as CI gives them.
         Gate::policies(&["api"])
             .target(&stack.url())
             .args(["--decision-log"])
             .arg(&decisions)
             .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+            .env("GATE_RELEASE", "v1.4.2")
+            .env("GATE_COMMITTED_AT", &committed_at.to_string())
             .run();
     }
     let out = Gate::new(["log", "stats"])
@@ -823,8 +841,72 @@ fn log_stats_reads_the_decision_log() {
     assert_eq!(stats["default"]["failed"], 1);
     assert!((stats["default"]["change_failure_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
     assert_eq!(stats["default"]["restores"], 1);
+    // From the commit an hour ago to the first run's pass.
+    assert_eq!(stats["default"]["lead_times"], 1);
+    let lead = stats["default"]["lead_time_s"].as_f64().unwrap();
+    assert!((3600.0..3600.0 + 600.0).contains(&lead), "{lead}");
+    let first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&decisions)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["release"]["id"], "v1.4.2");
+    assert_eq!(first["release"]["committed_unix"], committed_at);
+    let errors = decision_log_schema_errors(&first);
+    assert!(errors.is_empty(), "{errors:#?}");
     let human = Gate::new(["log", "stats"]).arg(&decisions).run();
-    assert!(human.stdout.contains("MTTR"), "{}", human.stdout);
+    assert!(human.stdout.contains("MTTR  lead time"), "{}", human.stdout);
+
+    // A commit time names the commit of a release: alone, it is refused.
+    let alone = Gate::policies(&["api"])
+        .target(&stack.url())
+        .args(["--committed-at", "2026-11-01T12:00:00+01:00"])
+        .run();
+    assert_eq!(alone.code, 2, "{}", alone.stderr);
+    assert!(alone.stderr.contains("--release <ID>"), "{}", alone.stderr);
+
+    // --since and --until bound what is counted by when it was decided.
+    let recent = Gate::new(["log", "stats", "--since", "1h", "--format", "json"])
+        .arg(&decisions)
+        .run();
+    assert_eq!(recent.code, 0, "{}", recent.stderr);
+    assert_eq!(recent.json()["default"]["decisions"], 3);
+    let old = Gate::new(["log", "stats", "--until", "2000-01-01"])
+        .arg(&decisions)
+        .run();
+    assert_eq!(old.code, 0, "{}", old.stderr);
+    assert!(
+        old.stdout.ends_with(
+            "not counted: 3 decision(s) outside the period from the start of the log until \
+             2000-01-01T00:00:00Z\n"
+        ),
+        "{}",
+        old.stdout
+    );
+    assert!(!old.stdout.contains("default"), "{}", old.stdout);
+    let empty = Gate::new(["log", "stats", "--since", "2h", "--until", "3h"])
+        .arg(&decisions)
+        .run();
+    assert_eq!(empty.code, 2, "{}", empty.stderr);
+    assert!(
+        empty.stderr.contains("is not before --until"),
+        "{}",
+        empty.stderr
+    );
+    let wrong = Gate::new(["log", "stats", "--since", "last week"])
+        .arg(&decisions)
+        .run();
+    assert_eq!(wrong.code, 2, "{}", wrong.stderr);
+    assert!(
+        wrong
+            .stderr
+            .contains("`last week` is not a time: give a date (2026-11-01)"),
+        "{}",
+        wrong.stderr
+    );
 }
 
 /// A round's line and the decision name what was measured and its limit as

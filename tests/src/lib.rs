@@ -38,6 +38,16 @@ pub fn watch_schema_errors(report: &serde_json::Value) -> Vec<String> {
     errors_against("gate.watch.v1.json", report)
 }
 
+/// Where a decision log's line breaks its schema: `schema/gate.decision.v1.json`,
+/// or `schema/gate.rollback.v1.json` for a rollback command's line (as its
+/// `schema` says); empty when it keeps to it.
+pub fn decision_log_schema_errors(line: &serde_json::Value) -> Vec<String> {
+    match line["schema"].as_str() {
+        Some("gate.rollback/v1") => errors_against("gate.rollback.v1.json", line),
+        _ => errors_against("gate.decision.v1.json", line),
+    }
+}
+
 fn read_schema(file: &str) -> serde_json::Value {
     let path = root().join("schema").join(file);
     let text = std::fs::read_to_string(&path)

@@ -89,6 +89,24 @@ pub fn civil_date(unix: i64) -> (i64, u32, u32) {
     (year, month as u32, day as u32)
 }
 
+/// The Unix time in seconds of midnight UTC on a calendar date: the inverse
+/// of [`civil_date`] (Howard Hinnant's `days_from_civil`).
+///
+/// ```
+/// assert_eq!(gate_units::unix_of_date(1970, 1, 1), 0);
+/// assert_eq!(gate_units::unix_of_date(2026, 11, 23), 1_795_392_000);
+/// assert_eq!(gate_units::civil_date(gate_units::unix_of_date(2000, 2, 29)), (2000, 2, 29));
+/// ```
+pub fn unix_of_date(year: i64, month: u32, day: u32) -> i64 {
+    let year = year - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let month = i64::from(month);
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe - 719_468) * 86_400
+}
+
 /// Header lines as a policy gets them: names lower-cased, in name order, a
 /// repeated header's values joined with ", " in the order they came, but
 /// `set-cookie`'s (see [`keeps_lines`]), which stay one line each.
