@@ -457,7 +457,7 @@ pub struct InspectArgs {
     pub policy: PathBuf,
 
     /// Show what this environment of gate.toml would grant the policy
-    /// [default: gate.toml's default_env].
+    /// [default: gate.toml's default_env, else its environment `default`].
     #[arg(long, value_name = "NAME")]
     pub env: Option<String>,
 
@@ -555,7 +555,6 @@ fn docker_host(text: &str) -> Result<Url, String> {
     crate::caps::docker::parse_host(text)
 }
 
-/// A base URL: the stack's (`--target`), a webhook's.
 /// `--release`: a name for the log and the stats table, not a document.
 fn parse_release(text: &str) -> Result<String, String> {
     const MAX: usize = 200;
@@ -576,17 +575,21 @@ fn parse_release(text: &str) -> Result<String, String> {
 }
 
 fn parse_commit_time(text: &str) -> Result<u64, String> {
-    crate::units::parse_commit_time(text)
+    crate::units::parse_commit_time(text, unix_now())
 }
 
 /// `--since` and `--until`, in Unix seconds; an age counts back from now.
 fn parse_moment(text: &str) -> Result<u64, String> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    crate::units::parse_moment(text, now)
+    crate::units::parse_moment(text, unix_now())
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A base URL: the stack's (`--target`), a webhook's.
 pub(crate) fn parse_target(text: &str) -> Result<Url, String> {
     parse_base_url(
         text,
@@ -742,5 +745,26 @@ mod tests {
             Some(Some(Url::parse("unix:///d.sock").unwrap()))
         );
         assert!(docker_host("tcp://").is_err());
+    }
+
+    #[test]
+    fn releases_are_names() {
+        assert_eq!(parse_release(" v1.4.2 ").as_deref(), Ok("v1.4.2"));
+        assert_eq!(
+            parse_release(" ").unwrap_err(),
+            "the release is empty: give its tag, commit or build number"
+        );
+        assert_eq!(
+            parse_release(&"a".repeat(201)).unwrap_err(),
+            "the release is 201 bytes long, above 200"
+        );
+        assert!(parse_release(&"a".repeat(200)).is_ok());
+        assert_eq!(
+            parse_release("v1\n\u{1b}[31m").unwrap_err(),
+            "the release holds a control character"
+        );
+        // --committed-at is about a release: alone, clap refuses it.
+        let alone = Cli::try_parse_from(["gate", "run", "p.wasm", "--committed-at", "1795439951"]);
+        assert!(alone.unwrap_err().to_string().contains("--release <ID>"));
     }
 }

@@ -72,6 +72,11 @@ impl Release {
             committed_unix,
         }
     }
+
+    /// ` for release `v1.4.2``, for a message's subject; empty without one.
+    pub fn mention(release: Option<&Release>) -> String {
+        release.map_or_else(String::new, |r| format!(" for release `{}`", r.id))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -111,7 +116,7 @@ impl From<&Measurement> for Measured {
 
 impl Decision {
     /// The decision of one `gate run`.
-    pub fn of_run(report: &crate::report::RunReport, release: Option<&Release>) -> Decision {
+    pub fn of_run(report: &crate::report::RunReport) -> Decision {
         Decision::new(
             "run",
             &report.env,
@@ -123,7 +128,7 @@ impl Decision {
             report.duration_ms,
         )
         .over(&report.selection)
-        .of_release(release)
+        .of_release(report.release.as_ref())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -347,6 +352,8 @@ pub struct Log {
     pub rollbacks: Vec<RollbackRun>,
     /// `FILE:LINE: not a decision: why`, one per line left out.
     pub unreadable: Vec<String>,
+    /// `FILE:LINE: schema …`, one per line of a schema a newer gate wrote.
+    pub newer: Vec<String>,
 }
 
 /// Reads a log. A line that is not a decision (one cut short by a full
@@ -362,12 +369,12 @@ pub fn read(path: &Path) -> Result<Log, String> {
         if line.trim().is_empty() {
             continue;
         }
+        let at = |why: String| format!("{}:{}: {why}", path.display(), n + 1);
         match parse_line(line) {
             Ok(Line::Decision(decision)) => log.decisions.push(decision),
             Ok(Line::Rollback(rollback)) => log.rollbacks.push(rollback),
-            Err(why) => log
-                .unreadable
-                .push(format!("{}:{}: {why}", path.display(), n + 1)),
+            Err(Skip::Newer(why)) => log.newer.push(at(why)),
+            Err(Skip::Unreadable(why)) => log.unreadable.push(at(why)),
         }
     }
     Ok(log)
@@ -378,10 +385,19 @@ enum Line {
     Rollback(RollbackRun),
 }
 
+/// Why a line was left out.
+#[derive(Debug)]
+enum Skip {
+    /// Not a line of the log: torn, edited, or another file's.
+    Unreadable(String),
+    /// A line of a later version than this gate reads.
+    Newer(String),
+}
+
 /// One line, by its `schema`; a line without one was written by a gate
 /// before the field, and its `command` tells the two kinds apart.
-fn parse_line(line: &str) -> Result<Line, String> {
-    let not_a_decision = |e: serde_json::Error| format!("not a decision: {e}");
+fn parse_line(line: &str) -> Result<Line, Skip> {
+    let not_a_decision = |e: serde_json::Error| Skip::Unreadable(format!("not a decision: {e}"));
     let value: serde_json::Value = serde_json::from_str(line).map_err(not_a_decision)?;
     let rollback = match value.get("schema") {
         None => value.get("command").and_then(|c| c.as_str()) == Some("rollback"),
@@ -390,21 +406,21 @@ fn parse_line(line: &str) -> Result<Line, String> {
         Some(serde_json::Value::String(s))
             if s.starts_with("gate.decision/") || s.starts_with("gate.rollback/") =>
         {
-            return Err(format!(
+            return Err(Skip::Newer(format!(
                 "schema `{s}` is not one this gate reads ({DECISION_SCHEMA}, \
                  {ROLLBACK_SCHEMA}): it was written by a newer gate, which reads it"
-            ));
+            )));
         }
         Some(other) => {
-            return Err(format!(
+            return Err(Skip::Unreadable(format!(
                 "not a decision: schema {other} is not a decision log's"
-            ));
+            )));
         }
     };
     if rollback {
         serde_json::from_value(value)
             .map(Line::Rollback)
-            .map_err(|e| format!("not a rollback command's line: {e}"))
+            .map_err(|e| Skip::Unreadable(format!("not a rollback command's line: {e}")))
     } else {
         serde_json::from_value(value)
             .map(Line::Decision)
@@ -412,10 +428,15 @@ fn parse_line(line: &str) -> Result<Line, String> {
     }
 }
 
-/// Metrics per environment, plus `*` for all together.
-pub fn stats(decisions: &[Decision], rollbacks: &[RollbackRun]) -> BTreeMap<String, Stats> {
+/// Metrics per environment, plus `*` for all together, of what was decided
+/// in `period`.
+pub fn stats(
+    decisions: &[Decision],
+    rollbacks: &[RollbackRun],
+    period: Period,
+) -> BTreeMap<String, Stats> {
     let mut by_env: BTreeMap<String, Vec<&Decision>> = BTreeMap::new();
-    for decision in decisions {
+    for decision in decisions.iter().filter(|d| period.holds(d.unix)) {
         by_env
             .entry(decision.env.clone())
             .or_default()
@@ -426,14 +447,17 @@ pub fn stats(decisions: &[Decision], rollbacks: &[RollbackRun]) -> BTreeMap<Stri
         .into_iter()
         .map(|(env, list)| (env, stats_of(&list)))
         .collect();
-    for (env, mut leads) in lead_times(decisions) {
+    // Over the whole log: a release's first pass may lie before the period,
+    // and a pass within it is then no first.
+    for (env, mut leads) in lead_times(decisions, period) {
         leads.sort_by(f64::total_cmp);
         let stats = stats.entry(env.to_owned()).or_default();
         stats.lead_times = leads.len();
         stats.lead_time_s = median(&leads);
     }
     // A partial window's rollback counts for nothing, as its decision.
-    for rollback in rollbacks.iter().filter(|r| !r.selection.is_partial()) {
+    let counted = |r: &&RollbackRun| !r.selection.is_partial() && period.holds(r.unix);
+    for rollback in rollbacks.iter().filter(counted) {
         for env in [rollback.env.as_str(), "*"] {
             let stats = stats.entry(env.to_owned()).or_default();
             stats.rollback_commands += 1;
@@ -446,9 +470,9 @@ pub fn stats(decisions: &[Decision], rollbacks: &[RollbackRun]) -> BTreeMap<Stri
 }
 
 /// Per environment, the seconds from each release's commit to its first
-/// passing decision there. A partial decision promotes nothing, so it does
-/// not count.
-fn lead_times(decisions: &[Decision]) -> BTreeMap<&str, Vec<f64>> {
+/// passing decision there, for the releases whose first pass is in
+/// `period`. A partial decision promotes nothing, so it does not count.
+fn lead_times(decisions: &[Decision], period: Period) -> BTreeMap<&str, Vec<f64>> {
     // (env, release) → (first pass, its commit time)
     let mut first_pass: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
     for d in decisions {
@@ -466,11 +490,14 @@ fn lead_times(decisions: &[Decision]) -> BTreeMap<&str, Vec<f64>> {
     }
     let mut by_env: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for ((env, _), (passed, committed)) in first_pass {
-        // A commit "after" its pass is a clock's error, not a negative lead.
-        by_env
-            .entry(env)
-            .or_default()
-            .push(passed.saturating_sub(committed) as f64);
+        // A commit "after" its pass is a clock's error or a wrong
+        // --committed-at, not a lead of zero to pull the median down.
+        if period.holds(passed) && committed <= passed {
+            by_env
+                .entry(env)
+                .or_default()
+                .push((passed - committed) as f64);
+        }
     }
     by_env
 }
@@ -586,9 +613,9 @@ pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std
 /// were decided. A failure before `since` restored within it is outside,
 /// so it adds nothing to the time to restore.
 #[derive(Debug, Clone, Copy, Default)]
-struct Period {
-    since: Option<u64>,
-    until: Option<u64>,
+pub struct Period {
+    pub since: Option<u64>,
+    pub until: Option<u64>,
 }
 
 impl Period {
@@ -629,30 +656,44 @@ pub fn command(args: crate::cli::LogStatsArgs) -> anyhow::Result<i32> {
             rfc3339_of(until)
         );
     }
-    let mut log = read(&args.path).map_err(anyhow::Error::msg)?;
-    if !log.unreadable.is_empty() {
-        const SHOWN: usize = 5;
-        for line in log.unreadable.iter().take(SHOWN) {
-            eprintln!("gate log stats: {line} (left out)");
-        }
-        if log.unreadable.len() > SHOWN {
-            eprintln!(
-                "gate log stats: … and {} more lines that are not decisions (left out)",
-                log.unreadable.len() - SHOWN
+    let log = read(&args.path).map_err(anyhow::Error::msg)?;
+    const SHOWN: usize = 5;
+    for line in log.unreadable.iter().take(SHOWN) {
+        eprintln!("gate log stats: {line} (left out)");
+    }
+    if log.unreadable.len() > SHOWN {
+        eprintln!(
+            "gate log stats: … and {} more lines that are not decisions (left out)",
+            log.unreadable.len() - SHOWN
+        );
+    }
+    if let Some(first) = log.newer.first() {
+        eprintln!(
+            "gate log stats: {} line(s) of a newer gate left out, the first at {first}: \
+             read the log with that gate",
+            log.newer.len()
+        );
+    }
+    if log.decisions.is_empty() && log.rollbacks.is_empty() {
+        if !log.newer.is_empty() && log.unreadable.is_empty() {
+            anyhow::bail!(
+                "{} holds only lines a newer gate wrote: read it with that gate",
+                args.path.display()
             );
         }
-        if log.decisions.is_empty() && log.rollbacks.is_empty() {
+        if !log.unreadable.is_empty() {
             anyhow::bail!(
                 "{} holds no decision gate can read: is it a decision log (--decision-log)?",
                 args.path.display()
             );
         }
     }
-    let read = log.decisions.len();
-    log.decisions.retain(|d| period.holds(d.unix));
-    log.rollbacks.retain(|r| period.holds(r.unix));
-    let outside = read - log.decisions.len();
-    let stats = stats(&log.decisions, &log.rollbacks);
+    let outside = log
+        .decisions
+        .iter()
+        .filter(|d| !period.holds(d.unix))
+        .count();
+    let stats = stats(&log.decisions, &log.rollbacks, period);
     let mut stdout = std::io::stdout().lock();
     match args.format {
         crate::report::Format::Human => {
@@ -741,7 +782,7 @@ mod tests {
             decision("stage", 250, "healthy"),
             decision("stage", 300, "inconclusive"),
         ];
-        let stats = stats(&log, &[]);
+        let stats = stats(&log, &[], Period::default());
         let prod = &stats["prod"];
         assert_eq!(
             (prod.decisions, prod.passed, prod.failed, prod.rollbacks),
@@ -770,7 +811,7 @@ mod tests {
             decision("b", 0, "fail"),
             at_the_end_of_time("b"),
         ];
-        let stats = stats(&log, &[]);
+        let stats = stats(&log, &[], Period::default());
         assert_eq!(stats["*"].mean_time_to_restore_s, Some(u64::MAX as f64));
         let mut text = Vec::new();
         write_stats(&stats, &mut text).unwrap();
@@ -792,7 +833,7 @@ mod tests {
             decision("prod", 200, "rollback"),
             decision("prod", 500, "pass"),
         ];
-        let stats = stats(&log, &[]);
+        let stats = stats(&log, &[], Period::default());
         let prod = &stats["prod"];
         assert_eq!(
             (prod.decisions, prod.passed, prod.failed, prod.partial),
@@ -848,7 +889,7 @@ mod tests {
                 ("stage", false, None)
             ]
         );
-        let stats = stats(&log.decisions, &log.rollbacks);
+        let stats = stats(&log.decisions, &log.rollbacks, Period::default());
         // The rollback lines are no decisions: they change no figure of them.
         assert_eq!((stats["prod"].decisions, stats["prod"].rollbacks), (2, 2));
         assert_eq!(
@@ -893,14 +934,18 @@ mod tests {
 
         let mut newer = serde_json::to_value(decision("prod", 100, "pass")).unwrap();
         newer["schema"] = "gate.decision/v2".into();
-        let why = parse_line(&newer.to_string()).err().unwrap();
+        let Err(Skip::Newer(why)) = parse_line(&newer.to_string()) else {
+            panic!("{newer} was not left out as newer");
+        };
         assert!(
             why.starts_with("schema `gate.decision/v2` is not one this gate reads")
                 && why.contains("written by a newer gate"),
             "{why}"
         );
         newer["schema"] = "gate.report/v1".into();
-        let why = parse_line(&newer.to_string()).err().unwrap();
+        let Err(Skip::Unreadable(why)) = parse_line(&newer.to_string()) else {
+            panic!("{newer} was read");
+        };
         assert_eq!(
             why,
             "not a decision: schema \"gate.report/v1\" is not a decision log's"
@@ -910,7 +955,9 @@ mod tests {
         let mut mislabelled =
             serde_json::to_value(RollbackRun::new("prod", None, "", "./rb.sh", None, 1.0)).unwrap();
         mislabelled["schema"] = DECISION_SCHEMA.into();
-        let why = parse_line(&mislabelled.to_string()).err().unwrap();
+        let Err(Skip::Unreadable(why)) = parse_line(&mislabelled.to_string()) else {
+            panic!("{mislabelled} was read");
+        };
         assert!(why.starts_with("not a decision: "), "{why}");
     }
 
@@ -1055,7 +1102,7 @@ mod tests {
             judged("prod", 30_000, "pass", "v4", None),
             decision("prod", 31_000, "pass"),
         ];
-        let stats = stats(&log, &[]);
+        let stats = stats(&log, &[], Period::default());
         // stage: 600, 100, 1000 → median 600.
         assert_eq!(
             (stats["stage"].lead_time_s, stats["stage"].lead_times),
@@ -1082,5 +1129,40 @@ mod tests {
         assert!(row("(all)").ends_with(" -"), "{text}");
         assert_eq!(median(&[]), None);
         assert_eq!(median(&[1.0, 2.0, 10.0]), Some(2.0));
+    }
+
+    /// In a period, a release counts where its first pass is in it, over the
+    /// whole log: a pass within the period after one before it is no first.
+    /// A commit time after the pass measures nothing.
+    #[test]
+    fn lead_time_in_a_period_counts_first_passes_within_it() {
+        let judged = |env: &str, unix: u64, id: &str, committed| {
+            decision(env, unix, "pass").of_release(Some(&Release::new(id, Some(committed))))
+        };
+        let log = [
+            // v7: first passed in prod before the period, again within it.
+            judged("prod", 1_000, "v7", 400),
+            judged("prod", 2_500, "v7", 400),
+            // v8: first passed within it.
+            judged("prod", 3_000, "v8", 2_000),
+            // v9: "committed" after its pass: a clock's error.
+            judged("prod", 3_500, "v9", 3_600),
+        ];
+        let period = Period {
+            since: Some(2_000),
+            until: None,
+        };
+        let stats = stats(&log, &[], period);
+        assert_eq!(
+            (stats["prod"].lead_time_s, stats["prod"].lead_times),
+            (Some(1_000.0), 1)
+        );
+        // The other figures count the decisions within the period alone.
+        assert_eq!(stats["prod"].decisions, 3);
+        let whole = super::stats(&log, &[], Period::default());
+        assert_eq!(
+            (whole["prod"].lead_time_s, whole["prod"].lead_times),
+            (Some(800.0), 2)
+        );
     }
 }

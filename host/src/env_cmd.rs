@@ -86,7 +86,7 @@ fn list(config: &Config, args: &EnvListArgs) -> anyhow::Result<i32> {
                 )?;
             }
             if views.iter().any(|v| v.default) {
-                writeln!(stdout, "(* default_env)")?;
+                writeln!(stdout, "(* used without --env)")?;
             }
         }
     }
@@ -515,7 +515,7 @@ fn write_human(view: &EnvView, out: &mut impl Write) -> std::io::Result<()> {
         "env {}{} (defined at {})",
         view.name,
         if view.default {
-            ", the default_env"
+            ", used without --env"
         } else {
             ""
         },

@@ -239,6 +239,7 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
         gate_version: env!("CARGO_PKG_VERSION"),
         env: prepared.env_name().to_owned(),
         target: prepared.target(),
+        release: prepared.plan.release.clone(),
         strict: prepared.plan.strict,
         selection: prepared.selection.names.clone(),
         started_at: rfc3339(started_at),
@@ -282,12 +283,9 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
     // must leave its record. `gate watch` only warns, as nothing may stop a
     // rollback.
     let unlogged = prepared.plan.decision_log.as_ref().and_then(|path| {
-        decision_log::append(
-            path,
-            &decision_log::Decision::of_run(&report, prepared.plan.release.as_ref()),
-        )
-        .err()
-        .map(|e| format!("cannot append to the decision log {}: {e}", path.display()))
+        decision_log::append(path, &decision_log::Decision::of_run(&report))
+            .err()
+            .map(|e| format!("cannot append to the decision log {}: {e}", path.display()))
     });
     let unwritten: Vec<String> = unrecorded
         .map(|e| e.to_string())
@@ -325,9 +323,10 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
 /// not pass measured.
 fn notification(policies: &str, report: &RunReport) -> String {
     let mut text = format!(
-        "gate run {policies}: {} on env `{}`: {}",
+        "gate run {policies}: {} on env `{}`{}: {}",
         report.verdict.decision_word(),
         report.env,
+        crate::decision_log::Release::mention(report.release.as_ref()),
         report.verdict.reason
     );
     for (policy, check) in report.checks().filter(|(_, c)| c.blocking && c.troubled()) {
@@ -340,4 +339,26 @@ fn notification(policies: &str, report: &RunReport) -> String {
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    /// The chat says which release the verdict is about, and what failed.
+    #[test]
+    fn the_notification_names_the_release_and_the_failed_checks() {
+        let mut report = crate::report::golden::fixture();
+        let text = super::notification("api, prod", &report);
+        let first = text.lines().next().unwrap();
+        assert!(
+            first.starts_with("gate run api, prod: fail on env `stage` for release `v1.4.2`: "),
+            "{text}"
+        );
+        assert!(text.contains("\n• "), "{text}");
+        report.release = None;
+        let text = super::notification("api, prod", &report);
+        assert!(
+            text.starts_with("gate run api, prod: fail on env `stage`: "),
+            "{text}"
+        );
+    }
 }

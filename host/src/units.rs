@@ -153,8 +153,10 @@ pub fn parse_moment(text: &str, now: u64) -> Result<u64, String> {
 
 /// When a release was committed (`--committed-at`), in Unix seconds: an
 /// RFC 3339 timestamp (`git log -1 --format=%cI`) or Unix seconds
-/// (`--format=%ct`).
-pub fn parse_commit_time(text: &str) -> Result<u64, String> {
+/// (`--format=%ct`), no later than a day after `now` (clocks differ, but a
+/// commit is not from the future: milliseconds, most likely).
+pub fn parse_commit_time(text: &str, now: u64) -> Result<u64, String> {
+    const SKEW: u64 = 86_400;
     let text = text.trim();
     let not_a_time = || {
         format!(
@@ -162,13 +164,20 @@ pub fn parse_commit_time(text: &str) -> Result<u64, String> {
              (git log -1 --format=%cI) or Unix seconds (--format=%ct)"
         )
     };
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return text.parse().map_err(|_| not_a_time());
-    }
-    if !looks_like_a_date(text) {
+    let unix = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse().map_err(|_| not_a_time())?
+    } else if looks_like_a_date(text) {
+        parse_date_time(text, true).map_err(|why| why.unwrap_or_else(not_a_time))?
+    } else {
         return Err(not_a_time());
+    };
+    if unix > now.saturating_add(SKEW) {
+        return Err(format!(
+            "`{text}` is in the future: give the commit time in seconds (--format=%ct), not \
+             milliseconds, or as RFC 3339 (--format=%cI)"
+        ));
     }
-    parse_date_time(text, true).map_err(|why| why.unwrap_or_else(not_a_time))
+    Ok(unix)
 }
 
 fn looks_like_a_date(text: &str) -> bool {
@@ -306,11 +315,26 @@ mod tests {
     #[test]
     fn commit_times() {
         // As git prints them: %cI and %ct.
+        let now = 1_795_439_951;
         assert_eq!(
-            parse_commit_time("2026-11-23T14:19:11+01:00"),
+            parse_commit_time("2026-11-23T14:19:11+01:00", now),
             Ok(1_795_439_951)
         );
-        assert_eq!(parse_commit_time("1795439951"), Ok(1_795_439_951));
+        assert_eq!(parse_commit_time("1795439951", now), Ok(1_795_439_951));
+        // A little ahead of this machine's clock is another machine's clock.
+        assert_eq!(parse_commit_time("1795443551", now), Ok(1_795_443_551));
+        for future in [
+            "1795439951000",
+            "2026-11-25T00:00:00Z",
+            "253402300800",
+            "9223372036854775808",
+        ] {
+            let message = parse_commit_time(future, now).unwrap_err();
+            assert!(
+                message.contains("is in the future: give the commit time in seconds"),
+                "{future}: {message}"
+            );
+        }
         for wrong in [
             "2026-11-23",
             "last tuesday",
@@ -318,7 +342,7 @@ mod tests {
             "-5",
             "99999999999999999999999",
         ] {
-            let message = parse_commit_time(wrong).unwrap_err();
+            let message = parse_commit_time(wrong, now).unwrap_err();
             assert!(
                 message.contains("is not a commit time: give an RFC 3339 timestamp"),
                 "{wrong}: {message}"

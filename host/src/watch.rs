@@ -239,6 +239,9 @@ pub struct WindowReport {
     pub gate_version: &'static str,
     pub env: String,
     pub target: Option<String>,
+    /// `--release`: what was judged, and when it was committed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<crate::decision_log::Release>,
     pub started_at: String,
     pub duration_ms: f64,
     pub interval_ms: f64,
@@ -460,8 +463,6 @@ pub struct WatchOptions {
     pub rollback_timeout: Duration,
     pub webhook: Option<url::Url>,
     pub decision_log: Option<std::path::PathBuf>,
-    /// `--release`, kept with the window's decision.
-    pub release: Option<crate::decision_log::Release>,
 }
 
 /// The command `gate watch` runs through `sh -c` when it decides to roll
@@ -650,6 +651,7 @@ pub async fn watch(
         gate_version: env!("CARGO_PKG_VERSION"),
         env: prepared.env_name().to_owned(),
         target: prepared.target(),
+        release: prepared.plan.release.clone(),
         started_at: crate::units::rfc3339(started_at),
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         interval_ms: schedule.interval.as_secs_f64() * 1000.0,
@@ -701,7 +703,7 @@ pub async fn watch(
             report.duration_ms,
         )
         .over(&report.selection)
-        .of_release(options.release.as_ref());
+        .of_release(report.release.as_ref());
         if let Err(e) = crate::decision_log::append(path, &entry) {
             warn(&format!(
                 "cannot append to the decision log {}: {e}; the decision ({}, exit {}) stands",
@@ -791,10 +793,11 @@ pub async fn watch(
 
     if let Some(url) = &options.webhook {
         let mut text = format!(
-            "gate watch {}: {} on env `{}` — {}",
+            "gate watch {}: {} on env `{}`{} — {}",
             prepared.policy_names(),
             report.decision,
             report.env,
+            crate::decision_log::Release::mention(report.release.as_ref()),
             report.reason
         );
         if let Some(outcome) = &hook_outcome {
@@ -850,7 +853,7 @@ fn hook_env(
     policies: &str,
     report_path: Option<&std::path::Path>,
 ) -> Vec<(&'static str, std::ffi::OsString)> {
-    vec![
+    let mut env = vec![
         ("GATE_DECISION", report.decision.to_string().into()),
         ("GATE_POLICY", policies.into()),
         ("GATE_ENV", report.env.clone().into()),
@@ -861,7 +864,12 @@ fn hook_env(
                 .map(|p| p.as_os_str().to_owned())
                 .unwrap_or_default(),
         ),
-    ]
+    ];
+    // The release to roll back from, however gate was given it.
+    if let Some(release) = &report.release {
+        env.push(("GATE_RELEASE", release.id.clone().into()));
+    }
+    env
 }
 
 /// Most output kept of each of the rollback command's streams; the rest is
@@ -1110,7 +1118,6 @@ pub async fn command(
             .clone()
             .or_else(|| prepared.plan.webhook.clone()),
         decision_log: prepared.plan.decision_log.clone(),
-        release: prepared.plan.release.clone(),
     };
     watch(&prepared, &options, json, stop_requests()).await
 }
@@ -1649,11 +1656,12 @@ mod tests {
 
     #[test]
     fn the_hook_gets_an_empty_gate_report_when_the_report_could_not_be_written() {
-        let report = WindowReport {
+        let mut report = WindowReport {
             schema: "gate.watch/v1",
             gate_version: "0",
             env: "prod".into(),
             target: None,
+            release: None,
             started_at: String::new(),
             duration_ms: 0.0,
             interval_ms: 0.0,
@@ -1687,6 +1695,14 @@ mod tests {
         assert_eq!(
             value(&unwritten, "GATE_DECISION").as_deref(),
             Some("rollback")
+        );
+        // The release to roll back from, when gate was told it.
+        assert_eq!(value(&unwritten, "GATE_RELEASE"), None);
+        report.release = Some(crate::decision_log::Release::new("v1.4.2", None));
+        let with_release = hook_env(&report, "p", None);
+        assert_eq!(
+            value(&with_release, "GATE_RELEASE").as_deref(),
+            Some("v1.4.2")
         );
     }
 

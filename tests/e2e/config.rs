@@ -710,7 +710,14 @@ fn a_gate_toml_without_environments_runs_as_its_top_level() {
     assert_eq!(list["environments"][0]["default"], true);
 
     // Another name is not this environment under a new label.
-    for args in [vec!["run", "--env", "prod"], vec!["env", "show", "prod"]] {
+    let policy = guest("api").display().to_string();
+    for args in [
+        vec!["run", "--env", "prod"],
+        vec!["env", "show", "prod"],
+        vec!["config", "check", "--env", "prod"],
+        vec!["inspect", &policy, "--env", "prod"],
+        vec!["watch", "--env", "prod", "--count", "1"],
+    ] {
         let out = project
             .gate(&args)
             .env("GATE_SECRET_API_TOKEN", API_TOKEN)
@@ -718,8 +725,8 @@ fn a_gate_toml_without_environments_runs_as_its_top_level() {
         assert_exit(&out, 2);
         assert!(
             out.stderr.contains(
-                "has no environment `prod` (known: default, the file's top level, as it has no \
-                 [env.NAME] table)"
+                "has no environment `prod`: without [env.NAME] tables, its top level is its one \
+                 environment, `default`"
             ),
             "{args:?}: {}",
             out.stderr

@@ -256,7 +256,13 @@ fn errors_injected_after_round_2_roll_back_at_round_3() {
                 "--on-rollback",
                 &recording_hook(&hook_log),
             ])
-            .args(["--webhook", &webhook, "--decision-log"])
+            .args([
+                "--webhook",
+                &webhook,
+                "--release",
+                "v2.0.0",
+                "--decision-log",
+            ])
             .arg(&decisions)
             .env("GATE_SECRET_API_TOKEN", API_TOKEN),
     );
@@ -290,6 +296,7 @@ fn errors_injected_after_round_2_roll_back_at_round_3() {
     assert!(hook.contains("GATE_POLICY=api"), "{hook}");
     assert!(hook.contains("GATE_ENV=default"), "{hook}");
     assert!(hook.contains("GATE_FAILED_CHECKS=api/"), "{hook}");
+    assert!(hook.contains("GATE_RELEASE=v2.0.0"), "{hook}");
     let report_path = hook
         .lines()
         .find_map(|l| l.strip_prefix("GATE_REPORT="))
@@ -309,6 +316,14 @@ fn errors_injected_after_round_2_roll_back_at_round_3() {
         payload["text"].as_str().unwrap().contains("rollback"),
         "{payload}"
     );
+    assert!(
+        payload["text"]
+            .as_str()
+            .unwrap()
+            .contains("on env `default` for release `v2.0.0`"),
+        "{payload}"
+    );
+    assert_eq!(report["release"]["id"], "v2.0.0");
     assert_eq!(
         payload["text"], payload["content"],
         "Slack and Discord read the same text"
@@ -352,6 +367,7 @@ fn errors_injected_after_round_2_roll_back_at_round_3() {
         rollback["decided_at"], entry["timestamp"],
         "the rollback names the decision it acted on"
     );
+    assert_eq!(entry["release"], serde_json::json!({ "id": "v2.0.0" }));
 }
 
 /// A rollback command past `--rollback-timeout` is stopped and reported
@@ -896,6 +912,36 @@ fn log_stats_reads_the_decision_log() {
         "{}",
         empty.stderr
     );
+    // A newer gate's lines are named as such, not as torn ones.
+    let mut log = std::fs::read_to_string(&decisions).unwrap();
+    let newer = log
+        .lines()
+        .next()
+        .unwrap()
+        .replace("gate.decision/v1", "gate.decision/v2");
+    log.push_str(&newer);
+    log.push('\n');
+    std::fs::write(&decisions, &log).unwrap();
+    let mixed = Gate::new(["log", "stats"]).arg(&decisions).run();
+    assert_eq!(mixed.code, 0, "{}", mixed.stderr);
+    assert!(
+        mixed
+            .stderr
+            .contains("1 line(s) of a newer gate left out, the first at ")
+            && mixed.stderr.contains(":4: schema `gate.decision/v2`"),
+        "{}",
+        mixed.stderr
+    );
+    let only_newer = temp("stats-newer.jsonl");
+    std::fs::write(&only_newer, format!("{newer}\n")).unwrap();
+    let out = Gate::new(["log", "stats"]).arg(&only_newer).run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("holds only lines a newer gate wrote"),
+        "{}",
+        out.stderr
+    );
+
     let wrong = Gate::new(["log", "stats", "--since", "last week"])
         .arg(&decisions)
         .run();

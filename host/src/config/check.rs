@@ -73,13 +73,6 @@ pub async fn check(args: ConfigCheckArgs, config: Option<&Path>) -> anyhow::Resu
     // environment.
     let mut seen = BTreeSet::new();
     problems.retain(|p| seen.insert(p.to_string()));
-    if names.is_empty() {
-        writeln!(
-            stdout,
-            "{}: no environments: add [env.NAME] tables (see the README)",
-            config.file()
-        )?;
-    }
     if problems.is_empty() {
         writeln!(
             stdout,

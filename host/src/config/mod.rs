@@ -55,6 +55,13 @@ pub enum ConfigError {
         known: String,
     },
     #[error(
+        "{file} has no environment `{name}`: without [env.NAME] tables, its top level is its one \
+         environment, `default` (run without --env). For a second stack, move this one's \
+         settings into [env.default] (the top level then holds only what every environment \
+         shares), then add [env.{name}] with its own target"
+    )]
+    OnlyTheDefaultEnv { file: String, name: String },
+    #[error(
         "{file} defines environments {known}: pick one with --env NAME, \
          or set default_env = \"NAME\" at the top of the file"
     )]
@@ -231,7 +238,7 @@ impl Config {
 
     fn known(&self) -> String {
         if self.envs.is_empty() {
-            format!("{DEFAULT_ENV}, the file's top level, as it has no [env.NAME] table")
+            format!("{DEFAULT_ENV}, its top level, as it has no [env.NAME] table")
         } else {
             self.env_names().join(", ")
         }
@@ -271,6 +278,12 @@ impl Config {
             // A file without environments is one: its top level.
             None if self.envs.is_empty() && name == DEFAULT_ENV => {
                 (Settings::default(), Vec::new(), self.doc.place(&(0..0), ""))
+            }
+            None if self.envs.is_empty() => {
+                return Err(ConfigError::OnlyTheDefaultEnv {
+                    file: self.doc.file.clone(),
+                    name: name.to_owned(),
+                });
             }
             None => {
                 return Err(ConfigError::UnknownEnv {

@@ -317,12 +317,14 @@ fn a_file_without_environments_is_the_default_one() {
             (1, "top-level")
         );
     }
+    // Following the hint must not leave the top level as prod's settings.
     let message = bare.select(Some("prod")).unwrap_err().to_string();
     assert!(
         message.contains(
-            "no environment `prod` (known: default, the file's top level, as it has no \
-             [env.NAME] table): pick one of those with --env, or add [env.prod] to the file"
-        ),
+            "has no environment `prod`: without [env.NAME] tables, its top level is its one \
+             environment, `default` (run without --env). For a second stack, move this one's \
+             settings into [env.default]"
+        ) && message.ends_with("then add [env.prod] with its own target"),
         "{message}"
     );
     // Its top level's problems are its own.

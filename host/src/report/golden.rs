@@ -145,6 +145,10 @@ pub(crate) fn fixture() -> RunReport {
         gate_version: "0.1.0",
         env: "stage".into(),
         target: Some("http://127.0.0.1:8080/".into()),
+        release: Some(crate::decision_log::Release::new(
+            "v1.4.2",
+            Some(1_795_392_000),
+        )),
         strict: false,
         selection: Default::default(),
         started_at: "2026-11-23T16:00:00Z".into(),

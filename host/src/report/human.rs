@@ -26,11 +26,15 @@ pub fn write(report: &RunReport, out: &mut impl Write, options: Options) -> std:
     let paint = Paint(options.color);
     if !options.quiet {
         let target = report.target.as_deref().unwrap_or("(none)");
-        writeln!(
+        write!(
             out,
             "gate {} · env {} · target {}",
             report.gate_version, report.env, target
         )?;
+        if let Some(release) = &report.release {
+            write!(out, " · release {}", release.id)?;
+        }
+        writeln!(out)?;
         for policy in &report.policies {
             writeln!(out)?;
             writeln!(

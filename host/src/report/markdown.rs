@@ -33,9 +33,13 @@ pub fn write(report: &RunReport, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(out, "{}", cell(&report.verdict.reason))?;
     writeln!(out)?;
+    let release = report
+        .release
+        .as_ref()
+        .map_or_else(String::new, |r| format!(" · release {}", code(&r.id)));
     writeln!(
         out,
-        "{} · env {} · target {} · {}",
+        "{} · env {} · target {}{release} · {}",
         cell(&policies.join(", ")),
         code(&report.env),
         code(report.target.as_deref().unwrap_or("(none)")),

@@ -304,6 +304,9 @@ pub struct RunReport {
     pub gate_version: &'static str,
     pub env: String,
     pub target: Option<String>,
+    /// `--release`: what was judged, and when it was committed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<crate::decision_log::Release>,
     pub strict: bool,
     /// `--check` and `--skip-check`, when the run left checks out.
     #[serde(flatten)]
@@ -474,7 +477,7 @@ fn exact(value: f64) -> String {
 }
 
 #[cfg(test)]
-mod golden;
+pub(crate) mod golden;
 
 #[cfg(test)]
 mod tests {
