@@ -432,12 +432,18 @@ pub enum LogCommand {
 
 #[derive(Debug, Args)]
 pub struct LogStatsArgs {
-    /// The decision log (--decision-log PATH of gate run / gate watch).
+    /// The decision log (--decision-log PATH of gate run / gate watch)
+    /// [default: gate.toml's decision_log].
     #[arg(value_name = "PATH")]
-    pub path: PathBuf,
+    pub path: Option<PathBuf>,
 
-    /// Only what was decided from then on: a date (2026-11-01, UTC), a UTC
-    /// timestamp (2026-11-01T12:00:00Z) or an age (30d, 12h, 90m).
+    /// Read the decision_log this environment of gate.toml appends to
+    /// [default: gate.toml's default_env, else its environment `default`].
+    #[arg(long, value_name = "NAME", conflicts_with = "path")]
+    pub env: Option<String>,
+
+    /// Only what was decided from then on: a date (2026-11-01, UTC), an
+    /// RFC 3339 timestamp (2026-11-01T12:00:00Z) or an age (30d, 12h, 90m).
     #[arg(long, value_name = "WHEN", value_parser = parse_moment)]
     pub since: Option<u64>,
 

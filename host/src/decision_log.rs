@@ -641,8 +641,37 @@ fn rfc3339_of(unix: u64) -> String {
     crate::units::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix))
 }
 
-/// `gate log stats PATH`.
-pub fn command(args: crate::cli::LogStatsArgs) -> anyhow::Result<i32> {
+/// The log `gate log stats` reads: PATH, else the `decision_log` that
+/// gate.toml's environment appends to.
+fn log_path(
+    args: &crate::cli::LogStatsArgs,
+    config: Option<&Path>,
+) -> anyhow::Result<std::path::PathBuf> {
+    if let Some(path) = &args.path {
+        return Ok(path.clone());
+    }
+    let Some(file) = crate::config::Config::locate(config) else {
+        anyhow::bail!(
+            "which decision log? give its PATH, or run where a gate.toml sets decision_log \
+             (or name one with --config)"
+        );
+    };
+    let config = crate::config::Config::load(&file)?;
+    let environment = config.select(args.env.as_deref())?;
+    match environment.settings.decision_log {
+        Some(log) => Ok(log.value),
+        None => anyhow::bail!(
+            "env `{}` of {} sets no decision_log: give the log's PATH, or set decision_log = \
+             \"…\" in [env.{0}] or at the top level",
+            environment.name,
+            config.file()
+        ),
+    }
+}
+
+/// `gate log stats [PATH]`.
+pub fn command(args: crate::cli::LogStatsArgs, config: Option<&Path>) -> anyhow::Result<i32> {
+    let path = log_path(&args, config)?;
     let period = Period {
         since: args.since,
         until: args.until,
@@ -656,7 +685,7 @@ pub fn command(args: crate::cli::LogStatsArgs) -> anyhow::Result<i32> {
             rfc3339_of(until)
         );
     }
-    let log = read(&args.path).map_err(anyhow::Error::msg)?;
+    let log = read(&path).map_err(anyhow::Error::msg)?;
     const SHOWN: usize = 5;
     for line in log.unreadable.iter().take(SHOWN) {
         eprintln!("gate log stats: {line} (left out)");
@@ -678,13 +707,13 @@ pub fn command(args: crate::cli::LogStatsArgs) -> anyhow::Result<i32> {
         if !log.newer.is_empty() && log.unreadable.is_empty() {
             anyhow::bail!(
                 "{} holds only lines a newer gate wrote: read it with that gate",
-                args.path.display()
+                path.display()
             );
         }
         if !log.unreadable.is_empty() {
             anyhow::bail!(
                 "{} holds no decision gate can read: is it a decision log (--decision-log)?",
-                args.path.display()
+                path.display()
             );
         }
     }

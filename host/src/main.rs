@@ -40,7 +40,7 @@ fn main() -> ExitCode {
                 }
                 gate::watch::command(*args, config).await
             }
-            Command::Log(LogCommand::Stats(args)) => gate::decision_log::command(args),
+            Command::Log(LogCommand::Stats(args)) => gate::decision_log::command(args, config),
             Command::Verify(args) => gate::integrity::verify_command(args),
             Command::Sign(args) => gate::signing::sign(args),
             Command::Keygen(args) => gate::signing::keygen(args),

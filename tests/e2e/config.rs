@@ -734,6 +734,59 @@ fn a_gate_toml_without_environments_runs_as_its_top_level() {
     }
 }
 
+/// `gate log stats` without a PATH reads the log gate.toml's environment
+/// appends to.
+#[test]
+fn log_stats_reads_the_environments_decision_log() {
+    let stack = stack();
+    let project = Project::new(
+        "log-stats",
+        &format!(
+            "default_env = \"stage\"\n[env.stage]\ntarget = \"{}\"\npolicies = [{}]\n\
+             decision_log = \"logs/stage.jsonl\"\n[secrets]\napi_token = {{}}\n\
+             [env.prod]\ntarget = \"{0}\"\n",
+            stack.url(),
+            lit(&guest("api"))
+        ),
+    );
+    std::fs::create_dir_all(project.dir.join("logs")).unwrap();
+    let run = project
+        .gate(["run", "--release", "v3"])
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .run();
+    assert_exit(&run, 0);
+    let out = project.gate(["log", "stats", "--format", "json"]).run();
+    assert_exit(&out, 0);
+    assert_eq!(out.json()["stage"]["decisions"], 1, "{}", out.stdout);
+
+    // An environment without a log says how to give one.
+    let out = project.gate(["log", "stats", "--env", "prod"]).run();
+    assert_exit(&out, 2);
+    assert!(
+        out.stderr
+            .contains("env `prod` of gate.toml sets no decision_log: give the log's PATH"),
+        "{}",
+        out.stderr
+    );
+    // A PATH and --env contradict each other.
+    let out = project
+        .gate(["log", "stats", "logs/stage.jsonl", "--env", "prod"])
+        .run();
+    assert_exit(&out, 2);
+    // No gate.toml: the PATH is needed.
+    let elsewhere = Gate::new(["log", "stats"])
+        .current_dir(std::env::temp_dir())
+        .run();
+    assert_exit(&elsewhere, 2);
+    assert!(
+        elsewhere
+            .stderr
+            .contains("which decision log? give its PATH"),
+        "{}",
+        elsewhere.stderr
+    );
+}
+
 #[test]
 fn without_a_gate_toml_flags_alone_decide_and_env_is_only_a_name() {
     let stack = stack();
