@@ -265,14 +265,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub env: Option<String>,
 
-    /// The release being judged (a tag, a commit, a build number), kept
-    /// with the decision in the decision log, where `gate log stats`
-    /// measures lead time by it.
+    /// The release being judged (a tag, a commit, a build number): named in
+    /// the report, the webhook's message, the rollback command's
+    /// GATE_RELEASE and the decision log, where `gate log stats` measures
+    /// lead time by it.
     #[arg(long, env = "GATE_RELEASE", value_name = "ID", value_parser = parse_release)]
     pub release: Option<String>,
 
     /// When the release's last change was committed: an RFC 3339 timestamp
-    /// (`git log -1 --format=%cI`) or Unix seconds (`--format=%ct`).
+    /// (`git log -1 --format=%cI`) or Unix seconds (`--format=%ct`), at
+    /// most a day ahead of this machine's clock.
     #[arg(long = "committed-at", env = "GATE_COMMITTED_AT", value_name = "WHEN", value_parser = parse_commit_time, requires = "release")]
     pub committed_at: Option<u64>,
 
@@ -424,9 +426,9 @@ pub struct WatchArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum LogCommand {
-    /// Runs, pass rate, rollbacks, change failure rate and mean time to
-    /// restore, per environment, from a decision log; and how many rollback
-    /// commands ran and failed.
+    /// Runs, pass rate, rollbacks, change failure rate, mean time to restore
+    /// and lead time, per environment, from a decision log; and how many
+    /// rollback commands ran and failed.
     Stats(LogStatsArgs),
 }
 
@@ -437,8 +439,9 @@ pub struct LogStatsArgs {
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
 
-    /// Read the decision_log this environment of gate.toml appends to
-    /// [default: gate.toml's default_env, else its environment `default`].
+    /// Read the decision_log this environment of gate.toml appends to; the
+    /// table shows every environment that log holds [default: gate.toml's
+    /// default_env, else its environment `default`].
     #[arg(long, value_name = "NAME", conflicts_with = "path")]
     pub env: Option<String>,
 
@@ -770,7 +773,7 @@ mod tests {
             "the release holds a control character"
         );
         // --committed-at is about a release: alone, clap refuses it.
-        let alone = Cli::try_parse_from(["gate", "run", "p.wasm", "--committed-at", "1795439951"]);
+        let alone = Cli::try_parse_from(["gate", "run", "p.wasm", "--committed-at", "1000000000"]);
         assert!(alone.unwrap_err().to_string().contains("--release <ID>"));
     }
 }

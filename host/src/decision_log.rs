@@ -1,7 +1,7 @@
 //! The decision log: one JSON line per decision of `gate run` and
 //! `gate watch` (`--decision-log PATH`), one more for what a watch's
 //! rollback command did, and the deployment metrics read back from it
-//! (`gate log stats PATH`).
+//! (`gate log stats`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -385,6 +385,16 @@ enum Line {
     Rollback(RollbackRun),
 }
 
+/// `gate.decision/v2` and on: a version after the ones this gate writes.
+fn is_newer(schema: &str) -> bool {
+    ["gate.decision/v", "gate.rollback/v"].iter().any(|kind| {
+        schema
+            .strip_prefix(kind)
+            .and_then(|version| version.parse::<u32>().ok())
+            .is_some_and(|version| version > 1)
+    })
+}
+
 /// Why a line was left out.
 #[derive(Debug)]
 enum Skip {
@@ -403,11 +413,9 @@ fn parse_line(line: &str) -> Result<Line, Skip> {
         None => value.get("command").and_then(|c| c.as_str()) == Some("rollback"),
         Some(serde_json::Value::String(s)) if s == DECISION_SCHEMA => false,
         Some(serde_json::Value::String(s)) if s == ROLLBACK_SCHEMA => true,
-        Some(serde_json::Value::String(s))
-            if s.starts_with("gate.decision/") || s.starts_with("gate.rollback/") =>
-        {
+        Some(serde_json::Value::String(s)) if is_newer(s) => {
             return Err(Skip::Newer(format!(
-                "schema `{s}` is not one this gate reads ({DECISION_SCHEMA}, \
+                "schema {s:?} is not one this gate reads ({DECISION_SCHEMA}, \
                  {ROLLBACK_SCHEMA}): it was written by a newer gate, which reads it"
             )));
         }
@@ -473,30 +481,33 @@ pub fn stats(
 /// passing decision there, for the releases whose first pass is in
 /// `period`. A partial decision promotes nothing, so it does not count.
 fn lead_times(decisions: &[Decision], period: Period) -> BTreeMap<&str, Vec<f64>> {
-    // (env, release) → (first pass, its commit time)
-    let mut first_pass: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
+    // A release's commit time, from whichever of its lines gives one: a
+    // watch run without --committed-at may be the release's first pass.
+    let mut committed: BTreeMap<&str, u64> = BTreeMap::new();
+    // (env, release) → its first pass there.
+    let mut first_pass: BTreeMap<(&str, &str), u64> = BTreeMap::new();
     for d in decisions {
+        let Some(release) = &d.release else { continue };
+        if let Some(at) = release.committed_unix {
+            committed.entry(release.id.as_str()).or_insert(at);
+        }
         let passed = matches!(d.decision.as_str(), "pass" | "healthy");
-        if let (true, false, Some(release)) = (passed, d.selection.is_partial(), &d.release)
-            && let Some(committed) = release.committed_unix
-        {
+        if passed && !d.selection.is_partial() {
             let first = first_pass
                 .entry((d.env.as_str(), release.id.as_str()))
-                .or_insert((d.unix, committed));
-            if d.unix < first.0 {
-                *first = (d.unix, committed);
-            }
+                .or_insert(d.unix);
+            *first = (*first).min(d.unix);
         }
     }
     let mut by_env: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for ((env, _), (passed, committed)) in first_pass {
+    for ((env, id), passed) in first_pass {
         // A commit "after" its pass is a clock's error or a wrong
         // --committed-at, not a lead of zero to pull the median down.
-        if period.holds(passed) && committed <= passed {
-            by_env
-                .entry(env)
-                .or_default()
-                .push((passed - committed) as f64);
+        if let Some(&at) = committed.get(id)
+            && period.holds(passed)
+            && at <= passed
+        {
+            by_env.entry(env).or_default().push((passed - at) as f64);
         }
     }
     by_env
@@ -567,7 +578,12 @@ pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std
         "env", "decisions", "pass rate", "rollbacks", "change fail %", "MTTR", "lead time"
     )?;
     for (env, s) in stats {
-        let env = if env == "*" { "(all)" } else { env };
+        // Names from a file anyone may have edited: no terminal escapes.
+        let env = if env == "*" {
+            "(all)".to_owned()
+        } else {
+            crate::text::escape_controls(env)
+        };
         writeln!(
             out,
             "{env:<12} {:>9} {:>9} {:>9} {:>14} {:>10} {:>10}",
@@ -591,10 +607,10 @@ pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std
     if let Some(all) = stats.get("*")
         && all.rollback_commands > 0
     {
-        let failed_in: Vec<&str> = stats
+        let failed_in: Vec<String> = stats
             .iter()
             .filter(|(env, s)| *env != "*" && s.rollback_commands_failed > 0)
-            .map(|(env, _)| env.as_str())
+            .map(|(env, _)| crate::text::escape_controls(env))
             .collect();
         let failed = match all.rollback_commands_failed {
             0 => "none failed".to_owned(),
@@ -657,15 +673,30 @@ fn log_path(
         );
     };
     let config = crate::config::Config::load(&file)?;
-    let environment = config.select(args.env.as_deref())?;
+    // Only the log's own setting matters here: a timeout written wrong is
+    // no reason to refuse reading the log.
+    let (environment, mut problems) =
+        config.environment_lenient(config.chosen(args.env.as_deref())?)?;
+    problems.extend(config.top_level().1);
+    problems.retain(|p| p.place.key.rsplit('.').next() == Some("decision_log"));
+    if !problems.is_empty() {
+        return Err(crate::config::ConfigError::Invalid(problems).into());
+    }
     match environment.settings.decision_log {
         Some(log) => Ok(log.value),
-        None => anyhow::bail!(
-            "env `{}` of {} sets no decision_log: give the log's PATH, or set decision_log = \
-             \"…\" in [env.{0}] or at the top level",
-            environment.name,
-            config.file()
-        ),
+        None => {
+            let place = if config.has_env_tables() {
+                format!("in [env.{}] or at the top level", environment.name)
+            } else {
+                "at the top level".to_owned()
+            };
+            anyhow::bail!(
+                "env `{}` of {} sets no decision_log: give the log's PATH, or set \
+                 decision_log = \"…\" {place}",
+                environment.name,
+                config.file()
+            )
+        }
     }
 }
 
@@ -704,10 +735,16 @@ pub fn command(args: crate::cli::LogStatsArgs, config: Option<&Path>) -> anyhow:
         );
     }
     if log.decisions.is_empty() && log.rollbacks.is_empty() {
-        if !log.newer.is_empty() && log.unreadable.is_empty() {
+        if !log.newer.is_empty() {
+            let also = match log.unreadable.len() {
+                0 => String::new(),
+                n => format!(", and {n} that are not decisions"),
+            };
             anyhow::bail!(
-                "{} holds only lines a newer gate wrote: read it with that gate",
-                path.display()
+                "{} holds no decision this gate can read: {} line(s) a newer gate wrote{also}; \
+                 read it with that gate",
+                path.display(),
+                log.newer.len()
             );
         }
         if !log.unreadable.is_empty() {
@@ -967,18 +1004,30 @@ mod tests {
             panic!("{newer} was not left out as newer");
         };
         assert!(
-            why.starts_with("schema `gate.decision/v2` is not one this gate reads")
+            why.starts_with("schema \"gate.decision/v2\" is not one this gate reads")
                 && why.contains("written by a newer gate"),
             "{why}"
         );
-        newer["schema"] = "gate.report/v1".into();
-        let Err(Skip::Unreadable(why)) = parse_line(&newer.to_string()) else {
-            panic!("{newer} was read");
-        };
-        assert_eq!(
-            why,
-            "not a decision: schema \"gate.report/v1\" is not a decision log's"
-        );
+        // No newer version: another file's line, an edit, a terminal escape.
+        for other in [
+            "gate.report/v1",
+            "gate.decision/v0",
+            "gate.decision/x",
+            "gate.rollback/v1\u{1b}]0;",
+        ] {
+            newer["schema"] = other.into();
+            let Err(Skip::Unreadable(why)) = parse_line(&newer.to_string()) else {
+                panic!("{newer} was read");
+            };
+            assert_eq!(
+                why,
+                format!(
+                    "not a decision: schema {} is not a decision log's",
+                    newer["schema"]
+                ),
+            );
+            assert!(!why.contains('\u{1b}'), "{why}");
+        }
         // The schema decides the kind: a rollback line said to be a decision
         // is not read as one.
         let mut mislabelled =
@@ -1176,6 +1225,10 @@ mod tests {
             judged("prod", 3_000, "v8", 2_000),
             // v9: "committed" after its pass: a clock's error.
             judged("prod", 3_500, "v9", 3_600),
+            // v10: first healthy in a watch told no commit time; a later
+            // run gives it. The first pass is the watch's.
+            decision("prod", 1_200, "healthy").of_release(Some(&Release::new("v10", None))),
+            judged("prod", 2_600, "v10", 500),
         ];
         let period = Period {
             since: Some(2_000),
@@ -1187,11 +1240,12 @@ mod tests {
             (Some(1_000.0), 1)
         );
         // The other figures count the decisions within the period alone.
-        assert_eq!(stats["prod"].decisions, 3);
+        assert_eq!(stats["prod"].decisions, 4);
+        // v7 600, v10 700, v8 1000.
         let whole = super::stats(&log, &[], Period::default());
         assert_eq!(
             (whole["prod"].lead_time_s, whole["prod"].lead_times),
-            (Some(800.0), 2)
+            (Some(700.0), 3)
         );
     }
 }

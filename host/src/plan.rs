@@ -93,7 +93,8 @@ pub struct Plan {
     pub smoke_first: bool,
     /// Where each decision is appended as a JSON line.
     pub decision_log: Option<PathBuf>,
-    /// `--release` and `--committed-at`, for the decision log.
+    /// `--release` and `--committed-at`, for the reports, the webhook, the
+    /// rollback command and the decision log.
     pub release: Option<crate::decision_log::Release>,
     /// Where decisions are posted (Slack/Discord-compatible).
     pub webhook: Option<Url>,

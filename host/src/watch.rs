@@ -564,6 +564,9 @@ pub async fn watch(
         options.limits.inconclusive_limit,
         options.limits.consecutive_error_limit,
     );
+    if let Some(release) = &prepared.plan.release {
+        let _ = writeln!(progress, "release: {}", release.id);
+    }
     if let Some(rollback) = &options.on_rollback {
         let _ = writeln!(
             progress,

@@ -744,7 +744,8 @@ fn log_stats_reads_the_environments_decision_log() {
         &format!(
             "default_env = \"stage\"\n[env.stage]\ntarget = \"{}\"\npolicies = [{}]\n\
              decision_log = \"logs/stage.jsonl\"\n[secrets]\napi_token = {{}}\n\
-             [env.prod]\ntarget = \"{0}\"\n",
+             [env.prod]\ntarget = \"{0}\"\n[env.broken]\ntimeout = \"10 parsecs\"\n\
+             decision_log = \"logs/broken.jsonl\"\n",
             stack.url(),
             lit(&guest("api"))
         ),
@@ -758,6 +759,25 @@ fn log_stats_reads_the_environments_decision_log() {
     let out = project.gate(["log", "stats", "--format", "json"]).run();
     assert_exit(&out, 0);
     assert_eq!(out.json()["stage"]["decisions"], 1, "{}", out.stdout);
+    // From elsewhere, the log is found beside the gate.toml, as a run puts it.
+    let out = Gate::new(["log", "stats", "--format", "json", "--config"])
+        .arg(project.config())
+        .current_dir(std::env::temp_dir())
+        .run();
+    assert_exit(&out, 0);
+    assert_eq!(out.json()["stage"]["decisions"], 1, "{}", out.stdout);
+    // A setting the log does not need, written wrong, does not stop it.
+    std::fs::write(project.dir.join("logs/broken.jsonl"), "").unwrap();
+    let out = project.gate(["log", "stats", "--env", "broken"]).run();
+    assert_exit(&out, 0);
+    let out = project.gate(["log", "stats", "--env", "staging"]).run();
+    assert_exit(&out, 2);
+    assert!(
+        out.stderr
+            .contains("has no environment `staging` (known: stage, prod, broken)"),
+        "{}",
+        out.stderr
+    );
 
     // An environment without a log says how to give one.
     let out = project.gate(["log", "stats", "--env", "prod"]).run();

@@ -297,6 +297,7 @@ fn errors_injected_after_round_2_roll_back_at_round_3() {
     assert!(hook.contains("GATE_ENV=default"), "{hook}");
     assert!(hook.contains("GATE_FAILED_CHECKS=api/"), "{hook}");
     assert!(hook.contains("GATE_RELEASE=v2.0.0"), "{hook}");
+    assert!(out.stdout.contains("\nrelease: v2.0.0\n"), "{}", out.stdout);
     let report_path = hook
         .lines()
         .find_map(|l| l.strip_prefix("GATE_REPORT="))
@@ -928,7 +929,7 @@ fn log_stats_reads_the_decision_log() {
         mixed
             .stderr
             .contains("1 line(s) of a newer gate left out, the first at ")
-            && mixed.stderr.contains(":4: schema `gate.decision/v2`"),
+            && mixed.stderr.contains(":4: schema \"gate.decision/v2\""),
         "{}",
         mixed.stderr
     );

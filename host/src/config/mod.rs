@@ -358,13 +358,23 @@ impl Config {
     /// The environment a run uses: the one asked for, else
     /// [`Config::default_env`].
     pub fn select(&self, requested: Option<&str>) -> Result<Environment, ConfigError> {
-        match requested.or(self.default_env()) {
-            Some(name) => self.environment(name),
-            None => Err(ConfigError::NoEnvChosen {
+        self.environment(self.chosen(requested)?)
+    }
+
+    /// The name of the environment a run uses: the one asked for, else
+    /// [`Config::default_env`].
+    pub fn chosen<'a>(&'a self, requested: Option<&'a str>) -> Result<&'a str, ConfigError> {
+        requested
+            .or(self.default_env())
+            .ok_or_else(|| ConfigError::NoEnvChosen {
                 file: self.doc.file.clone(),
                 known: self.known(),
-            }),
-        }
+            })
+    }
+
+    /// Whether the file has `[env.NAME]` tables, or is one environment.
+    pub fn has_env_tables(&self) -> bool {
+        !self.envs.is_empty()
     }
 
     /// Files an environment needs that are missing, as diagnostics.
