@@ -426,9 +426,9 @@ pub struct WatchArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum LogCommand {
-    /// Runs, pass rate, rollbacks, change failure rate, mean time to restore
-    /// and lead time, per environment, from a decision log; and how many
-    /// rollback commands ran and failed.
+    /// Runs, pass rate, rollbacks, change failure rate, mean time to
+    /// restore, releases passed and lead time, per environment, from a
+    /// decision log; and how many rollback commands ran and failed.
     Stats(LogStatsArgs),
 }
 

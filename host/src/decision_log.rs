@@ -342,6 +342,10 @@ pub struct Stats {
     pub lead_time_s: Option<f64>,
     /// The releases the lead time is measured over.
     pub lead_times: usize,
+    /// Releases (`--release`) that passed for the first time in the
+    /// environment within the period: its deployments, in prod. For all
+    /// environments together, the releases that did so anywhere.
+    pub releases: usize,
 }
 
 /// A decision log as read: its decisions, its rollback commands' lines,
@@ -416,7 +420,7 @@ fn parse_line(line: &str) -> Result<Line, Skip> {
         Some(serde_json::Value::String(s)) if is_newer(s) => {
             return Err(Skip::Newer(format!(
                 "schema {s:?} is not one this gate reads ({DECISION_SCHEMA}, \
-                 {ROLLBACK_SCHEMA}): it was written by a newer gate, which reads it"
+                 {ROLLBACK_SCHEMA}): written by a newer gate"
             )));
         }
         Some(other) => {
@@ -457,11 +461,18 @@ pub fn stats(
         .collect();
     // Over the whole log: a release's first pass may lie before the period,
     // and a pass within it is then no first.
-    for (env, mut leads) in lead_times(decisions, period) {
+    let mut anywhere = std::collections::BTreeSet::new();
+    for (env, released) in first_passes(decisions, period) {
+        let mut leads: Vec<f64> = released.iter().filter_map(|(_, lead)| *lead).collect();
         leads.sort_by(f64::total_cmp);
         let stats = stats.entry(env.to_owned()).or_default();
+        stats.releases = released.len();
         stats.lead_times = leads.len();
         stats.lead_time_s = median(&leads);
+        anywhere.extend(released.into_iter().map(|(id, _)| id));
+    }
+    if !anywhere.is_empty() {
+        stats.entry("*".to_owned()).or_default().releases = anywhere.len();
     }
     // A partial window's rollback counts for nothing, as its decision.
     let counted = |r: &&RollbackRun| !r.selection.is_partial() && period.holds(r.unix);
@@ -477,10 +488,14 @@ pub fn stats(
     stats
 }
 
-/// Per environment, the seconds from each release's commit to its first
-/// passing decision there, for the releases whose first pass is in
-/// `period`. A partial decision promotes nothing, so it does not count.
-fn lead_times(decisions: &[Decision], period: Period) -> BTreeMap<&str, Vec<f64>> {
+/// Per environment, the releases whose first passing decision there is in
+/// `period`, each with its lead time: the seconds from its commit to that
+/// pass, when a line of the release gives the commit time. A partial
+/// decision promotes nothing, so it does not count.
+fn first_passes(
+    decisions: &[Decision],
+    period: Period,
+) -> BTreeMap<&str, Vec<(&str, Option<f64>)>> {
     // A release's commit time, from whichever of its lines gives one: a
     // watch run without --committed-at may be the release's first pass.
     let mut committed: BTreeMap<&str, u64> = BTreeMap::new();
@@ -499,16 +514,18 @@ fn lead_times(decisions: &[Decision], period: Period) -> BTreeMap<&str, Vec<f64>
             *first = (*first).min(d.unix);
         }
     }
-    let mut by_env: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut by_env: BTreeMap<&str, Vec<(&str, Option<f64>)>> = BTreeMap::new();
     for ((env, id), passed) in first_pass {
+        if !period.holds(passed) {
+            continue;
+        }
         // A commit "after" its pass is a clock's error or a wrong
         // --committed-at, not a lead of zero to pull the median down.
-        if let Some(&at) = committed.get(id)
-            && period.holds(passed)
-            && at <= passed
-        {
-            by_env.entry(env).or_default().push((passed - at) as f64);
-        }
+        let lead = committed
+            .get(id)
+            .filter(|&&at| at <= passed)
+            .map(|&at| (passed - at) as f64);
+        by_env.entry(env).or_default().push((id, lead));
     }
     by_env
 }
@@ -574,8 +591,15 @@ pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std
     let span = |v: Option<f64>| v.map_or("-".to_owned(), crate::units::format_span);
     writeln!(
         out,
-        "{:<12} {:>9} {:>9} {:>9} {:>14} {:>10} {:>10}",
-        "env", "decisions", "pass rate", "rollbacks", "change fail %", "MTTR", "lead time"
+        "{:<12} {:>9} {:>9} {:>9} {:>14} {:>10} {:>8} {:>10}",
+        "env",
+        "decisions",
+        "pass rate",
+        "rollbacks",
+        "change fail %",
+        "MTTR",
+        "releases",
+        "lead time"
     )?;
     for (env, s) in stats {
         // Names from a file anyone may have edited: no terminal escapes.
@@ -586,12 +610,13 @@ pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std
         };
         writeln!(
             out,
-            "{env:<12} {:>9} {:>9} {:>9} {:>14} {:>10} {:>10}",
+            "{env:<12} {:>9} {:>9} {:>9} {:>14} {:>10} {:>8} {:>10}",
             s.decisions,
             percent(s.pass_rate),
             s.rollbacks,
             percent(s.change_failure_rate),
             span(s.mean_time_to_restore_s),
+            s.releases,
             span(s.lead_time_s),
         )?;
     }
@@ -1192,6 +1217,16 @@ mod tests {
             (Some(5400.0), 2)
         );
         assert_eq!((stats["*"].lead_time_s, stats["*"].lead_times), (None, 0));
+        // Releases passed: stage v1, v2, v3; prod v1, v2 and v4 (no commit
+        // time, no lead); anywhere, v1 to v4.
+        assert_eq!(
+            (
+                stats["stage"].releases,
+                stats["prod"].releases,
+                stats["*"].releases
+            ),
+            (3, 3, 4)
+        );
         let mut text = Vec::new();
         write_stats(&stats, &mut text).unwrap();
         let text = String::from_utf8(text).unwrap();
@@ -1201,10 +1236,10 @@ mod tests {
                 .unwrap_or_else(|| panic!("no {env} row: {text}"))
                 .to_owned()
         };
-        assert!(row("env").ends_with("MTTR  lead time"), "{text}");
-        assert!(row("prod").ends_with("1h 30m"), "{text}");
-        assert!(row("stage").ends_with("10m 0s"), "{text}");
-        assert!(row("(all)").ends_with(" -"), "{text}");
+        assert!(row("env").ends_with("MTTR releases  lead time"), "{text}");
+        assert!(row("prod").ends_with(" 3     1h 30m"), "{text}");
+        assert!(row("stage").ends_with(" 3     10m 0s"), "{text}");
+        assert!(row("(all)").ends_with(" 4          -"), "{text}");
         assert_eq!(median(&[]), None);
         assert_eq!(median(&[1.0, 2.0, 10.0]), Some(2.0));
     }

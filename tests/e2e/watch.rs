@@ -860,6 +860,7 @@ fn log_stats_reads_the_decision_log() {
     assert_eq!(stats["default"]["restores"], 1);
     // From the commit an hour ago to the first run's pass.
     assert_eq!(stats["default"]["lead_times"], 1);
+    assert_eq!(stats["default"]["releases"], 1);
     let lead = stats["default"]["lead_time_s"].as_f64().unwrap();
     assert!((3600.0..3600.0 + 600.0).contains(&lead), "{lead}");
     let first: serde_json::Value = serde_json::from_str(
@@ -875,7 +876,11 @@ fn log_stats_reads_the_decision_log() {
     let errors = decision_log_schema_errors(&first);
     assert!(errors.is_empty(), "{errors:#?}");
     let human = Gate::new(["log", "stats"]).arg(&decisions).run();
-    assert!(human.stdout.contains("MTTR  lead time"), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("MTTR releases  lead time"),
+        "{}",
+        human.stdout
+    );
 
     // A commit time names the commit of a release: alone, it is refused.
     let alone = Gate::policies(&["api"])
@@ -938,7 +943,7 @@ fn log_stats_reads_the_decision_log() {
     let out = Gate::new(["log", "stats"]).arg(&only_newer).run();
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
-        out.stderr.contains("holds only lines a newer gate wrote"),
+        out.stderr.contains("holds no decision this gate can read: 1 line(s) a newer gate wrote; read it with that gate"),
         "{}",
         out.stderr
     );
