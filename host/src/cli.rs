@@ -577,7 +577,11 @@ fn parse_release(text: &str) -> Result<String, String> {
             text.len()
         ));
     }
-    if text.chars().any(char::is_control) {
+    // Nor a character XML 1.0 forbids: the JUnit report names it.
+    if text
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}'))
+    {
         return Err("the release holds a control character".into());
     }
     Ok(text.to_owned())
@@ -768,10 +772,12 @@ mod tests {
             "the release is 201 bytes long, above 200"
         );
         assert!(parse_release(&"a".repeat(200)).is_ok());
-        assert_eq!(
-            parse_release("v1\n\u{1b}[31m").unwrap_err(),
-            "the release holds a control character"
-        );
+        for controlled in ["v1\n\u{1b}[31m", "v1\u{fffe}"] {
+            assert_eq!(
+                parse_release(controlled).unwrap_err(),
+                "the release holds a control character"
+            );
+        }
         // --committed-at is about a release: alone, clap refuses it.
         let alone = Cli::try_parse_from(["gate", "run", "p.wasm", "--committed-at", "1000000000"]);
         assert!(alone.unwrap_err().to_string().contains("--release <ID>"));

@@ -70,6 +70,9 @@ pub fn to_junit(report: &RunReport) -> Report {
             Property::new("env", report.env.as_str()),
             Property::new("target", report.target.as_deref().unwrap_or("")),
         ]);
+        if let Some(release) = &report.release {
+            suite.add_property(Property::new("release", release.id.as_str()));
+        }
         for check in &policy.checks {
             let mut case = TestCase::new(check.name.as_str(), status(check));
             case.set_classname(policy.name.as_str());

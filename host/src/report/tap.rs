@@ -31,6 +31,9 @@ pub fn write(report: &RunReport, out: &mut impl Write) -> std::io::Result<()> {
         }
     }
     writeln!(out, "# {}", report.summary())?;
+    if let Some(release) = &report.release {
+        writeln!(out, "# release: {}", release.id)?;
+    }
     writeln!(
         out,
         "# verdict: {} (exit {}): {}",
