@@ -530,6 +530,22 @@ fn first_passes(
     by_env
 }
 
+/// Releases whose lines give different commit times (a rebuilt tag, a
+/// mistyped `--committed-at`), with those times in the order they came:
+/// the lead time takes the first, and the reader should know.
+fn commit_time_conflicts(decisions: &[Decision]) -> Vec<(&str, Vec<u64>)> {
+    let mut times: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for release in decisions.iter().filter_map(|d| d.release.as_ref()) {
+        if let Some(at) = release.committed_unix {
+            let seen = times.entry(release.id.as_str()).or_default();
+            if !seen.contains(&at) {
+                seen.push(at);
+            }
+        }
+    }
+    times.into_iter().filter(|(_, t)| t.len() > 1).collect()
+}
+
 /// The median of sorted values.
 fn median(sorted: &[f64]) -> Option<f64> {
     let mid = sorted.len() / 2;
@@ -778,6 +794,16 @@ pub fn command(args: crate::cli::LogStatsArgs, config: Option<&Path>) -> anyhow:
                 path.display()
             );
         }
+    }
+    for (id, times) in commit_time_conflicts(&log.decisions) {
+        let times: Vec<String> = times.into_iter().map(rfc3339_of).collect();
+        eprintln!(
+            "gate log stats: release {:?} was given {} commit times ({}): its lead time uses \
+             the first",
+            crate::text::escape_controls(id),
+            times.len(),
+            times.join(", ")
+        );
     }
     let outside = log
         .decisions
@@ -1282,5 +1308,23 @@ mod tests {
             (whole["prod"].lead_time_s, whole["prod"].lead_times),
             (Some(700.0), 3)
         );
+    }
+
+    #[test]
+    fn a_release_given_two_commit_times_is_named() {
+        let judged = |unix: u64, id: &str, committed| {
+            decision("prod", unix, "pass").of_release(Some(&Release::new(id, committed)))
+        };
+        let log = [
+            judged(100, "v1", Some(10)),
+            judged(200, "v1", None),
+            judged(300, "v1", Some(10)),
+            judged(400, "v1", Some(20)),
+            judged(500, "v2", Some(30)),
+        ];
+        assert_eq!(commit_time_conflicts(&log), [("v1", vec![10, 20])]);
+        // The first is the one measured: 100 - 10.
+        let stats = stats(&log, &[], Period::default());
+        assert_eq!(stats["prod"].lead_time_s, Some((90.0 + 470.0) / 2.0));
     }
 }
