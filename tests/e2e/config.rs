@@ -807,6 +807,53 @@ fn log_stats_reads_the_environments_decision_log() {
     );
 }
 
+/// The README's gate.toml is a file gate accepts, with the shipped
+/// policies, and its `gate config check` example is what gate says of it
+/// with the slip the README describes.
+#[test]
+fn the_readmes_gate_toml_checks_out() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme
+        .find("```toml\n# gate.toml\n")
+        .expect("the README shows a gate.toml")
+        + "```toml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    // Its prod pin stands for the build that passed stage: this build's.
+    let text = readme[start..end].replace("5fe9ba4a…", &sha256_of(&guest("prod")));
+    let project = Project::new("readme", &text);
+    for dir in ["smoke", "policies"] {
+        std::fs::create_dir_all(project.dir.join(dir)).unwrap();
+    }
+    std::fs::copy(guest("api"), project.dir.join("smoke/api.wasm")).unwrap();
+    std::fs::copy(guest("prod"), project.dir.join("policies/prod.wasm")).unwrap();
+    let out = project.gate(["config", "check"]).run();
+    assert_exit(&out, 0);
+    for env in ["local", "stage", "prod"] {
+        assert!(env_line(&out, env, "ok"), "{env}: {}", out.stdout);
+    }
+
+    let slipped = text.replacen(
+        "strict = true                              # a skipped blocking check fails the run\n",
+        "strict = true                              # a skipped blocking check fails the run\n\
+         timeout = \"10 parsecs\"\n",
+        1,
+    );
+    assert_ne!(
+        slipped, text,
+        "the README's stage table moved: update this test"
+    );
+    project.write("gate.toml", slipped.as_bytes());
+    let out = project.gate(["config", "check"]).run();
+    assert_exit(&out, 2);
+    let example = readme
+        .split("$ gate config check\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README shows gate config check");
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert_eq!(said.trim(), example.trim());
+}
+
 #[test]
 fn without_a_gate_toml_flags_alone_decide_and_env_is_only_a_name() {
     let stack = stack();
