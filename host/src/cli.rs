@@ -430,19 +430,24 @@ pub enum LogCommand {
     /// restore, releases passed and lead time, per environment, from a
     /// decision log; and how many rollback commands ran and failed.
     Stats(LogStatsArgs),
+    /// What was decided, a line per decision and per rollback command,
+    /// oldest first.
+    Show(LogShowArgs),
 }
 
+/// Which decision log, and which of its lines.
 #[derive(Debug, Args)]
-pub struct LogStatsArgs {
+pub struct LogArgs {
     /// The decision log (--decision-log PATH of gate run / gate watch)
-    /// [default: gate.toml's decision_log].
+    /// [default: the decision_log of gate.toml's environment].
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
 
-    /// Read the decision_log this environment of gate.toml appends to; the
-    /// table shows every environment that log holds [default: gate.toml's
-    /// default_env, else its environment `default`].
-    #[arg(long, value_name = "NAME", conflicts_with = "path")]
+    /// Only this environment's decisions; without PATH, from the
+    /// decision_log it has in gate.toml [default: every environment, from
+    /// the log of gate.toml's default_env, else of its environment
+    /// `default`].
+    #[arg(long, value_name = "NAME")]
     pub env: Option<String>,
 
     /// Only what was decided from then on: a date (2026-11-01, UTC), an
@@ -453,8 +458,28 @@ pub struct LogStatsArgs {
     /// Only what was decided before then, in the same forms.
     #[arg(long, value_name = "WHEN", value_parser = parse_moment)]
     pub until: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogStatsArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
 
     /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct LogShowArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+
+    /// Only the last N lines.
+    #[arg(long, short = 'n', value_name = "N")]
+    pub last: Option<usize>,
+
+    /// Output format: `json` is an array of the log's lines.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }

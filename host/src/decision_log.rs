@@ -1,7 +1,7 @@
 //! The decision log: one JSON line per decision of `gate run` and
 //! `gate watch` (`--decision-log PATH`), one more for what a watch's
 //! rollback command did, and the deployment metrics read back from it
-//! (`gate log stats`).
+//! (`gate log stats`, in [`crate::log_cmd`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -533,7 +533,7 @@ fn first_passes(
 /// Releases whose lines give different commit times (a rebuilt tag, a
 /// mistyped `--committed-at`), with those times in the order they came:
 /// the lead time takes the first, and the reader should know.
-fn commit_time_conflicts(decisions: &[Decision]) -> Vec<(&str, Vec<u64>)> {
+pub(crate) fn commit_time_conflicts(decisions: &[Decision]) -> Vec<(&str, Vec<u64>)> {
     let mut times: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     for release in decisions.iter().filter_map(|d| d.release.as_ref()) {
         if let Some(at) = release.committed_unix {
@@ -676,12 +676,12 @@ pub struct Period {
 }
 
 impl Period {
-    fn holds(&self, unix: u64) -> bool {
+    pub(crate) fn holds(&self, unix: u64) -> bool {
         self.since.is_none_or(|since| unix >= since) && self.until.is_none_or(|until| unix < until)
     }
 
     /// `from 2026-11-01T00:00:00Z until now`, when it is bounded.
-    fn described(&self) -> Option<String> {
+    pub(crate) fn described(&self) -> Option<String> {
         if self.since.is_none() && self.until.is_none() {
             return None;
         }
@@ -694,140 +694,8 @@ impl Period {
     }
 }
 
-fn rfc3339_of(unix: u64) -> String {
+pub(crate) fn rfc3339_of(unix: u64) -> String {
     crate::units::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix))
-}
-
-/// The log `gate log stats` reads: PATH, else the `decision_log` that
-/// gate.toml's environment appends to.
-fn log_path(
-    args: &crate::cli::LogStatsArgs,
-    config: Option<&Path>,
-) -> anyhow::Result<std::path::PathBuf> {
-    if let Some(path) = &args.path {
-        return Ok(path.clone());
-    }
-    let Some(file) = crate::config::Config::locate(config) else {
-        anyhow::bail!(
-            "which decision log? give its PATH, or run where a gate.toml sets decision_log \
-             (or name one with --config)"
-        );
-    };
-    let config = crate::config::Config::load(&file)?;
-    // Only the log's own setting matters here: a timeout written wrong is
-    // no reason to refuse reading the log.
-    let (environment, mut problems) =
-        config.environment_lenient(config.chosen(args.env.as_deref())?)?;
-    problems.extend(config.top_level().1);
-    problems.retain(|p| p.place.key.rsplit('.').next() == Some("decision_log"));
-    if !problems.is_empty() {
-        return Err(crate::config::ConfigError::Invalid(problems).into());
-    }
-    match environment.settings.decision_log {
-        Some(log) => Ok(log.value),
-        None => {
-            let place = if config.has_env_tables() {
-                format!("in [env.{}] or at the top level", environment.name)
-            } else {
-                "at the top level".to_owned()
-            };
-            anyhow::bail!(
-                "env `{}` of {} sets no decision_log: give the log's PATH, or set \
-                 decision_log = \"…\" {place}",
-                environment.name,
-                config.file()
-            )
-        }
-    }
-}
-
-/// `gate log stats [PATH]`.
-pub fn command(args: crate::cli::LogStatsArgs, config: Option<&Path>) -> anyhow::Result<i32> {
-    let path = log_path(&args, config)?;
-    let period = Period {
-        since: args.since,
-        until: args.until,
-    };
-    if let (Some(since), Some(until)) = (period.since, period.until)
-        && since >= until
-    {
-        anyhow::bail!(
-            "--since {} is not before --until {}: nothing can lie between",
-            rfc3339_of(since),
-            rfc3339_of(until)
-        );
-    }
-    let log = read(&path).map_err(anyhow::Error::msg)?;
-    const SHOWN: usize = 5;
-    for line in log.unreadable.iter().take(SHOWN) {
-        eprintln!("gate log stats: {line} (left out)");
-    }
-    if log.unreadable.len() > SHOWN {
-        eprintln!(
-            "gate log stats: … and {} more lines that are not decisions (left out)",
-            log.unreadable.len() - SHOWN
-        );
-    }
-    if let Some(first) = log.newer.first() {
-        eprintln!(
-            "gate log stats: {} line(s) of a newer gate left out, the first at {first}: \
-             read the log with that gate",
-            log.newer.len()
-        );
-    }
-    if log.decisions.is_empty() && log.rollbacks.is_empty() {
-        if !log.newer.is_empty() {
-            let also = match log.unreadable.len() {
-                0 => String::new(),
-                n => format!(", and {n} that are not decisions"),
-            };
-            anyhow::bail!(
-                "{} holds no decision this gate can read: {} line(s) a newer gate wrote{also}; \
-                 read it with that gate",
-                path.display(),
-                log.newer.len()
-            );
-        }
-        if !log.unreadable.is_empty() {
-            anyhow::bail!(
-                "{} holds no decision gate can read: is it a decision log (--decision-log)?",
-                path.display()
-            );
-        }
-    }
-    for (id, times) in commit_time_conflicts(&log.decisions) {
-        let times: Vec<String> = times.into_iter().map(rfc3339_of).collect();
-        eprintln!(
-            "gate log stats: release {:?} was given {} commit times ({}): its lead time uses \
-             the first",
-            crate::text::escape_controls(id),
-            times.len(),
-            times.join(", ")
-        );
-    }
-    let outside = log
-        .decisions
-        .iter()
-        .filter(|d| !period.holds(d.unix))
-        .count();
-    let stats = stats(&log.decisions, &log.rollbacks, period);
-    let mut stdout = std::io::stdout().lock();
-    match args.format {
-        crate::report::Format::Human => {
-            write_stats(&stats, &mut stdout)?;
-            if let Some(period) = period.described() {
-                writeln!(
-                    stdout,
-                    "not counted: {outside} decision(s) outside {period}"
-                )?;
-            }
-        }
-        crate::report::Format::Json => {
-            serde_json::to_writer_pretty(&mut stdout, &stats)?;
-            writeln!(stdout)?;
-        }
-    }
-    Ok(crate::verdict::EXIT_PASS)
 }
 
 #[cfg(test)]

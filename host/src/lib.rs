@@ -23,6 +23,7 @@ pub mod inspect;
 pub mod integrity;
 pub mod limiter;
 pub mod limits;
+pub mod log_cmd;
 pub mod net;
 pub mod notify;
 pub mod plan;

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use gate::cli::{Cli, Command, ConfigCommand, LogCommand};
+use gate::cli::{Cli, Command, ConfigCommand};
 use gate::run::Output;
 use gate::verdict::EXIT_UNUSABLE;
 
@@ -40,7 +40,7 @@ fn main() -> ExitCode {
                 }
                 gate::watch::command(*args, config).await
             }
-            Command::Log(LogCommand::Stats(args)) => gate::decision_log::command(args, config),
+            Command::Log(command) => gate::log_cmd::command(command, config),
             Command::Verify(args) => gate::integrity::verify_command(args),
             Command::Sign(args) => gate::signing::sign(args),
             Command::Keygen(args) => gate::signing::keygen(args),

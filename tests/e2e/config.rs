@@ -788,11 +788,56 @@ fn log_stats_reads_the_environments_decision_log() {
         "{}",
         out.stderr
     );
-    // A PATH and --env contradict each other.
+    // With a PATH, --env keeps the rows to that environment.
     let out = project
-        .gate(["log", "stats", "logs/stage.jsonl", "--env", "prod"])
+        .gate([
+            "log",
+            "stats",
+            "logs/stage.jsonl",
+            "--env",
+            "prod",
+            "--format",
+            "json",
+        ])
         .run();
-    assert_exit(&out, 2);
+    assert_exit(&out, 0);
+    assert_eq!(out.json(), serde_json::json!({}));
+    let out = project
+        .gate([
+            "log",
+            "stats",
+            "logs/stage.jsonl",
+            "--env",
+            "stage",
+            "--format",
+            "json",
+        ])
+        .run();
+    assert_exit(&out, 0);
+    assert_eq!(
+        out.json().as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["stage"]
+    );
+
+    // The history: a line per decision, oldest first.
+    let out = project.gate(["log", "show"]).run();
+    assert_exit(&out, 0);
+    assert!(
+        out.stdout.contains("  stage  run      PASS (0)     v3  "),
+        "{}",
+        out.stdout
+    );
+    let out = project.gate(["log", "show", "--format", "json"]).run();
+    assert_exit(&out, 0);
+    let lines = out.json();
+    assert_eq!(lines.as_array().map(Vec::len), Some(1), "{lines}");
+    assert_eq!(lines[0]["release"]["id"], "v3");
+    assert_eq!(lines[0]["schema"], "gate.decision/v1");
+    let out = project
+        .gate(["log", "show", "logs/stage.jsonl", "--env", "prod"])
+        .run();
+    assert_exit(&out, 0);
+    assert_eq!(out.stdout, "no decision to show\n");
     // No gate.toml: the PATH is needed.
     let elsewhere = Gate::new(["log", "stats"])
         .current_dir(std::env::temp_dir())

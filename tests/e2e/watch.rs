@@ -369,6 +369,21 @@ fn errors_injected_after_round_2_roll_back_at_round_3() {
         "the rollback names the decision it acted on"
     );
     assert_eq!(entry["release"], serde_json::json!({ "id": "v2.0.0" }));
+    // The history shows the decision, then what the command did.
+    let history = Gate::new(["log", "show"]).arg(&decisions).run();
+    assert_eq!(history.code, 0, "{}", history.stderr);
+    let lines: Vec<&str> = history.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", history.stdout);
+    assert!(
+        lines[0].contains("  default  watch    ROLLBACK (1) v2.0.0  "),
+        "{}",
+        history.stdout
+    );
+    assert!(
+        lines[1].contains("  default  rollback command `") && lines[1].contains("`: ran, exit 0, "),
+        "{}",
+        history.stdout
+    );
 }
 
 /// A rollback command past `--rollback-timeout` is stopped and reported

@@ -1,0 +1,310 @@
+//! `gate log stats` and `gate log show`: a decision log read back, as
+//! deployment metrics or as the history of what was decided.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::cli::{LogArgs, LogCommand, LogShowArgs, LogStatsArgs};
+use crate::decision_log::{Decision, Log, Period, RollbackRun, rfc3339_of};
+use crate::report::Format;
+use crate::text::escape_controls;
+
+/// Runs `gate log …` and returns its exit code.
+pub fn command(command: LogCommand, config: Option<&Path>) -> anyhow::Result<i32> {
+    match command {
+        LogCommand::Stats(args) => stats(args, config),
+        LogCommand::Show(args) => show(args, config),
+    }
+}
+
+/// A log read for one command: its readable lines, the period asked for
+/// and the environment the rows are kept to.
+struct Opened {
+    log: Log,
+    period: Period,
+    env: Option<String>,
+}
+
+/// Reads the log the arguments name, saying on stderr what was left out
+/// and why, and stopping when nothing in it can be read.
+fn open(args: &LogArgs, config: Option<&Path>, command: &str) -> anyhow::Result<Opened> {
+    let period = Period {
+        since: args.since,
+        until: args.until,
+    };
+    if let (Some(since), Some(until)) = (period.since, period.until)
+        && since >= until
+    {
+        anyhow::bail!(
+            "--since {} is not before --until {}: nothing can lie between",
+            rfc3339_of(since),
+            rfc3339_of(until)
+        );
+    }
+    let path = log_path(args, config)?;
+    let log = crate::decision_log::read(&path).map_err(anyhow::Error::msg)?;
+    const SHOWN: usize = 5;
+    for line in log.unreadable.iter().take(SHOWN) {
+        eprintln!("gate log {command}: {line} (left out)");
+    }
+    if log.unreadable.len() > SHOWN {
+        eprintln!(
+            "gate log {command}: … and {} more lines that are not decisions (left out)",
+            log.unreadable.len() - SHOWN
+        );
+    }
+    if let Some(first) = log.newer.first() {
+        eprintln!(
+            "gate log {command}: {} line(s) of a newer gate left out, the first at {first}: \
+             read the log with that gate",
+            log.newer.len()
+        );
+    }
+    if log.decisions.is_empty() && log.rollbacks.is_empty() {
+        if !log.newer.is_empty() {
+            let also = match log.unreadable.len() {
+                0 => String::new(),
+                n => format!(", and {n} that are not decisions"),
+            };
+            anyhow::bail!(
+                "{} holds no decision this gate can read: {} line(s) a newer gate wrote{also}; \
+                 read it with that gate",
+                path.display(),
+                log.newer.len()
+            );
+        }
+        if !log.unreadable.is_empty() {
+            anyhow::bail!(
+                "{} holds no decision gate can read: is it a decision log (--decision-log)?",
+                path.display()
+            );
+        }
+    }
+    Ok(Opened {
+        log,
+        period,
+        env: args.env.clone(),
+    })
+}
+
+/// The log to read: PATH, else the `decision_log` that gate.toml's
+/// environment appends to.
+fn log_path(args: &LogArgs, config: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = &args.path {
+        return Ok(path.clone());
+    }
+    let Some(file) = crate::config::Config::locate(config) else {
+        anyhow::bail!(
+            "which decision log? give its PATH, or run where a gate.toml sets decision_log \
+             (or name one with --config)"
+        );
+    };
+    let config = crate::config::Config::load(&file)?;
+    // Only the log's own setting matters here: a timeout written wrong is
+    // no reason to refuse reading the log.
+    let (environment, mut problems) =
+        config.environment_lenient(config.chosen(args.env.as_deref())?)?;
+    problems.extend(config.top_level().1);
+    problems.retain(|p| p.place.key.rsplit('.').next() == Some("decision_log"));
+    if !problems.is_empty() {
+        return Err(crate::config::ConfigError::Invalid(problems).into());
+    }
+    match environment.settings.decision_log {
+        Some(log) => Ok(log.value),
+        None => {
+            let place = if config.has_env_tables() {
+                format!("in [env.{}] or at the top level", environment.name)
+            } else {
+                "at the top level".to_owned()
+            };
+            anyhow::bail!(
+                "env `{}` of {} sets no decision_log: give the log's PATH, or set \
+                 decision_log = \"…\" {place}",
+                environment.name,
+                config.file()
+            )
+        }
+    }
+}
+
+/// `gate log stats [PATH]`.
+fn stats(args: LogStatsArgs, config: Option<&Path>) -> anyhow::Result<i32> {
+    let Opened { log, period, env } = open(&args.log, config, "stats")?;
+    for (id, times) in crate::decision_log::commit_time_conflicts(&log.decisions) {
+        let times: Vec<String> = times.into_iter().map(rfc3339_of).collect();
+        eprintln!(
+            "gate log stats: release {:?} was given {} commit times ({}): its lead time uses \
+             the first",
+            escape_controls(id),
+            times.len(),
+            times.join(", ")
+        );
+    }
+    let shown = |d: &&Decision| env.as_ref().is_none_or(|e| *e == d.env);
+    let outside = log
+        .decisions
+        .iter()
+        .filter(shown)
+        .filter(|d| !period.holds(d.unix))
+        .count();
+    // Over the whole log, other environments included: a release's commit
+    // time may come from a line of another environment.
+    let mut stats = crate::decision_log::stats(&log.decisions, &log.rollbacks, period);
+    if let Some(env) = &env {
+        stats.retain(|name, _| name == env);
+    }
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        Format::Human => {
+            crate::decision_log::write_stats(&stats, &mut stdout)?;
+            if let Some(period) = period.described() {
+                writeln!(
+                    stdout,
+                    "not counted: {outside} decision(s) outside {period}"
+                )?;
+            }
+        }
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &stats)?;
+            writeln!(stdout)?;
+        }
+    }
+    Ok(crate::verdict::EXIT_PASS)
+}
+
+/// One line of the history, a decision or what its rollback command did.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Entry<'a> {
+    Decision(&'a Decision),
+    Rollback(&'a RollbackRun),
+}
+
+impl Entry<'_> {
+    fn unix(&self) -> u64 {
+        match self {
+            Entry::Decision(d) => d.unix,
+            Entry::Rollback(r) => r.unix,
+        }
+    }
+
+    fn env(&self) -> &str {
+        match self {
+            Entry::Decision(d) => &d.env,
+            Entry::Rollback(r) => &r.env,
+        }
+    }
+}
+
+/// `gate log show [PATH]`: what was decided, oldest first.
+fn show(args: LogShowArgs, config: Option<&Path>) -> anyhow::Result<i32> {
+    let Opened { log, period, env } = open(&args.log, config, "show")?;
+    let mut entries: Vec<Entry> = log
+        .decisions
+        .iter()
+        .map(Entry::Decision)
+        .chain(log.rollbacks.iter().map(Entry::Rollback))
+        .filter(|e| period.holds(e.unix()))
+        .filter(|e| env.as_ref().is_none_or(|name| name == e.env()))
+        .collect();
+    // By time, a decision before the rollback command it started when both
+    // fall in one second; the sort is stable, so the log's order otherwise.
+    entries.sort_by_key(|e| (e.unix(), matches!(e, Entry::Rollback(_))));
+    if let Some(last) = args.last {
+        entries.drain(..entries.len().saturating_sub(last));
+    }
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        Format::Human => {
+            for entry in &entries {
+                writeln!(stdout, "{}", describe(entry))?;
+            }
+            if entries.is_empty() {
+                writeln!(stdout, "no decision to show")?;
+            }
+        }
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &entries)?;
+            writeln!(stdout)?;
+        }
+    }
+    Ok(crate::verdict::EXIT_PASS)
+}
+
+/// One entry in a line: when, where, what, and why. Text from the log,
+/// which anyone may have edited, is printed without terminal escapes.
+fn describe(entry: &Entry) -> String {
+    match entry {
+        Entry::Decision(d) => {
+            let release = d.release.as_ref().map_or("-", |r| r.id.as_str());
+            let mut line = format!(
+                "{}  {}  {:<8} {:<12} {}  {}",
+                d.timestamp,
+                d.env,
+                d.command,
+                format!("{} ({})", d.decision.to_uppercase(), d.exit_code),
+                release,
+                first_line(&d.reason)
+            );
+            if d.selection.is_partial() {
+                line.push_str("  [over some of the checks]");
+            }
+            escape_controls(&line)
+        }
+        Entry::Rollback(r) => {
+            let outcome = match (r.succeeded, r.exit_code) {
+                (true, _) => "ran, exit 0".to_owned(),
+                (false, Some(code)) => format!("FAILED, exit {code}"),
+                (false, None) => "FAILED, no exit code (killed, timed out or not started)".into(),
+            };
+            escape_controls(&format!(
+                "{}  {}  rollback command `{}`: {outcome}, {}",
+                r.timestamp,
+                r.env,
+                r.rollback_command,
+                crate::units::format_span(r.duration_ms / 1000.0)
+            ))
+        }
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision_log::Release;
+
+    #[test]
+    fn entries_read_as_one_line_each() {
+        let mut decision = Decision::new(
+            "watch",
+            "prod",
+            None,
+            &[],
+            "rollback",
+            1,
+            "prod/error-rate failed\nin 3 rounds",
+            12.0,
+        )
+        .of_release(Some(&Release::new("v1.4.2", None)));
+        decision.timestamp = "2026-12-07T09:10:00Z".into();
+        assert_eq!(
+            describe(&Entry::Decision(&decision)),
+            "2026-12-07T09:10:00Z  prod  watch    ROLLBACK (1) v1.4.2  prod/error-rate failed"
+        );
+        decision.env = "prod\u{1b}[2J".into();
+        assert!(!describe(&Entry::Decision(&decision)).contains('\u{1b}'));
+
+        let mut rollback = RollbackRun::new("prod", None, "", "./rollback.sh", Some(3), 4200.0);
+        rollback.timestamp = "2026-12-07T09:10:05Z".into();
+        assert_eq!(
+            describe(&Entry::Rollback(&rollback)),
+            "2026-12-07T09:10:05Z  prod  rollback command `./rollback.sh`: FAILED, exit 3, 4.20s"
+        );
+    }
+}
