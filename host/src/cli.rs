@@ -267,8 +267,8 @@ pub struct RunArgs {
 
     /// The release being judged (a tag, a commit, a build number): named in
     /// the report, the webhook's message, the rollback command's
-    /// GATE_RELEASE and the decision log, where `gate log stats` measures
-    /// lead time by it.
+    /// GATE_RELEASE and the decision log, where `gate log stats` counts the
+    /// releases each environment passed and measures their lead time.
     #[arg(long, env = "GATE_RELEASE", value_name = "ID", value_parser = parse_release)]
     pub release: Option<String>,
 
@@ -607,7 +607,9 @@ fn parse_release(text: &str) -> Result<String, String> {
         .chars()
         .any(|c| c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}'))
     {
-        return Err("the release holds a control character".into());
+        return Err(
+            "the release holds a control character, or U+FFFE or U+FFFF, which XML forbids".into(),
+        );
     }
     Ok(text.to_owned())
 }
@@ -800,7 +802,7 @@ mod tests {
         for controlled in ["v1\n\u{1b}[31m", "v1\u{fffe}"] {
             assert_eq!(
                 parse_release(controlled).unwrap_err(),
-                "the release holds a control character"
+                "the release holds a control character, or U+FFFE or U+FFFF, which XML forbids"
             );
         }
         // --committed-at is about a release: alone, clap refuses it.

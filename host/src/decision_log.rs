@@ -344,8 +344,9 @@ pub struct Stats {
     pub lead_times: usize,
     /// Releases (`--release`) that passed for the first time in the
     /// environment within the period: its deployments, in prod. For all
-    /// environments together, the releases that did so anywhere.
-    pub releases: usize,
+    /// environments together, the releases whose first pass anywhere is in
+    /// the period. None where no decision of the period names a release.
+    pub releases: Option<usize>,
 }
 
 /// A decision log as read: its decisions, its rollback commands' lines,
@@ -461,18 +462,51 @@ pub fn stats(
         .collect();
     // Over the whole log: a release's first pass may lie before the period,
     // and a pass within it is then no first.
-    let mut anywhere = std::collections::BTreeSet::new();
-    for (env, released) in first_passes(decisions, period) {
-        let mut leads: Vec<f64> = released.iter().filter_map(|(_, lead)| *lead).collect();
+    // Where releases are named, a count of none is a count.
+    for d in decisions
+        .iter()
+        .filter(|d| d.release.is_some() && period.holds(d.unix))
+    {
+        for env in [d.env.as_str(), "*"] {
+            stats
+                .entry(env.to_owned())
+                .or_default()
+                .releases
+                .get_or_insert(0);
+        }
+    }
+    let passes = first_passes(decisions);
+    let mut leads: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for pass in passes.iter().filter(|p| period.holds(p.unix)) {
+        let stats = stats.entry(pass.env.to_owned()).or_default();
+        *stats.releases.get_or_insert(0) += 1;
+        if let Some(lead) = pass.lead {
+            leads.entry(pass.env).or_default().push(lead);
+        }
+    }
+    for (env, mut leads) in leads {
         leads.sort_by(f64::total_cmp);
         let stats = stats.entry(env.to_owned()).or_default();
-        stats.releases = released.len();
         stats.lead_times = leads.len();
         stats.lead_time_s = median(&leads);
-        anywhere.extend(released.into_iter().map(|(id, _)| id));
     }
-    if !anywhere.is_empty() {
-        stats.entry("*".to_owned()).or_default().releases = anywhere.len();
+    // All together: a release counts in the period of its first pass
+    // anywhere, so that months add up to the releases there were.
+    let mut first_anywhere: BTreeMap<&str, u64> = BTreeMap::new();
+    for pass in &passes {
+        let first = first_anywhere.entry(pass.release).or_insert(pass.unix);
+        *first = (*first).min(pass.unix);
+    }
+    let new = first_anywhere
+        .values()
+        .filter(|&&unix| period.holds(unix))
+        .count();
+    if new > 0 {
+        *stats
+            .entry("*".to_owned())
+            .or_default()
+            .releases
+            .get_or_insert(0) = new;
     }
     // A partial window's rollback counts for nothing, as its decision.
     let counted = |r: &&RollbackRun| !r.selection.is_partial() && period.holds(r.unix);
@@ -488,14 +522,19 @@ pub fn stats(
     stats
 }
 
-/// Per environment, the releases whose first passing decision there is in
-/// `period`, each with its lead time: the seconds from its commit to that
-/// pass, when a line of the release gives the commit time. A partial
-/// decision promotes nothing, so it does not count.
-fn first_passes(
-    decisions: &[Decision],
-    period: Period,
-) -> BTreeMap<&str, Vec<(&str, Option<f64>)>> {
+/// A release's first passing decision in an environment.
+struct FirstPass<'a> {
+    env: &'a str,
+    release: &'a str,
+    unix: u64,
+    /// Seconds from its commit to this pass, when a line of the release
+    /// gives the commit time.
+    lead: Option<f64>,
+}
+
+/// Each release's first pass in each environment, over the whole log. A
+/// partial decision promotes nothing, so it does not count.
+fn first_passes(decisions: &[Decision]) -> Vec<FirstPass<'_>> {
     // A release's commit time, from whichever of its lines gives one: a
     // watch run without --committed-at may be the release's first pass.
     let mut committed: BTreeMap<&str, u64> = BTreeMap::new();
@@ -514,20 +553,20 @@ fn first_passes(
             *first = (*first).min(d.unix);
         }
     }
-    let mut by_env: BTreeMap<&str, Vec<(&str, Option<f64>)>> = BTreeMap::new();
-    for ((env, id), passed) in first_pass {
-        if !period.holds(passed) {
-            continue;
-        }
-        // A commit "after" its pass is a clock's error or a wrong
-        // --committed-at, not a lead of zero to pull the median down.
-        let lead = committed
-            .get(id)
-            .filter(|&&at| at <= passed)
-            .map(|&at| (passed - at) as f64);
-        by_env.entry(env).or_default().push((id, lead));
-    }
-    by_env
+    first_pass
+        .into_iter()
+        .map(|((env, release), unix)| FirstPass {
+            env,
+            release,
+            unix,
+            // A commit "after" its pass is a clock's error or a wrong
+            // --committed-at, not a lead of zero to pull the median down.
+            lead: committed
+                .get(release)
+                .filter(|&&at| at <= unix)
+                .map(|&at| (unix - at) as f64),
+        })
+        .collect()
 }
 
 /// Releases whose lines give different commit times (a rebuilt tag, a
@@ -632,7 +671,7 @@ pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std
             s.rollbacks,
             percent(s.change_failure_rate),
             span(s.mean_time_to_restore_s),
-            s.releases,
+            s.releases.map_or("-".to_owned(), |n| n.to_string()),
             span(s.lead_time_s),
         )?;
     }
@@ -1119,7 +1158,7 @@ mod tests {
                 stats["prod"].releases,
                 stats["*"].releases
             ),
-            (3, 3, 4)
+            (Some(3), Some(3), Some(4))
         );
         let mut text = Vec::new();
         write_stats(&stats, &mut text).unwrap();
@@ -1168,6 +1207,12 @@ mod tests {
             (stats["prod"].lead_time_s, stats["prod"].lead_times),
             (Some(1_000.0), 1)
         );
+        // v8 and v9 first passed within it (v9 with no lead to measure);
+        // so did no other release anywhere.
+        assert_eq!(
+            (stats["prod"].releases, stats["*"].releases),
+            (Some(2), Some(2))
+        );
         // The other figures count the decisions within the period alone.
         assert_eq!(stats["prod"].decisions, 4);
         // v7 600, v10 700, v8 1000.
@@ -1183,16 +1228,18 @@ mod tests {
         let judged = |unix: u64, id: &str, committed| {
             decision("prod", unix, "pass").of_release(Some(&Release::new(id, committed)))
         };
+        // The later commit time first: the first in the log is the one
+        // used, not the earliest.
         let log = [
-            judged(100, "v1", Some(10)),
+            judged(100, "v1", Some(20)),
             judged(200, "v1", None),
-            judged(300, "v1", Some(10)),
-            judged(400, "v1", Some(20)),
+            judged(300, "v1", Some(20)),
+            judged(400, "v1", Some(10)),
             judged(500, "v2", Some(30)),
         ];
-        assert_eq!(commit_time_conflicts(&log), [("v1", vec![10, 20])]);
-        // The first is the one measured: 100 - 10.
+        assert_eq!(commit_time_conflicts(&log), [("v1", vec![20, 10])]);
+        // v1: 100 - 20; v2: 500 - 30.
         let stats = stats(&log, &[], Period::default());
-        assert_eq!(stats["prod"].lead_time_s, Some((90.0 + 470.0) / 2.0));
+        assert_eq!(stats["prod"].lead_time_s, Some((80.0 + 470.0) / 2.0));
     }
 }

@@ -132,17 +132,28 @@ fn log_path(args: &LogArgs, config: Option<&Path>) -> anyhow::Result<PathBuf> {
 /// `gate log stats [PATH]`.
 fn stats(args: LogStatsArgs, config: Option<&Path>) -> anyhow::Result<i32> {
     let Opened { log, period, env } = open(&args.log, config, "stats")?;
+    let shown = |d: &&Decision| env.as_ref().is_none_or(|e| *e == d.env);
+    // Only the releases this table is about.
+    let judged: std::collections::BTreeSet<&str> = log
+        .decisions
+        .iter()
+        .filter(shown)
+        .filter(|d| period.holds(d.unix))
+        .filter_map(|d| d.release.as_ref().map(|r| r.id.as_str()))
+        .collect();
     for (id, times) in crate::decision_log::commit_time_conflicts(&log.decisions) {
+        if !judged.contains(id) {
+            continue;
+        }
         let times: Vec<String> = times.into_iter().map(rfc3339_of).collect();
+        // Debug quoting escapes what a hand-edited log may hold.
         eprintln!(
-            "gate log stats: release {:?} was given {} commit times ({}): its lead time uses \
+            "gate log stats: release {id:?} was given {} commit times ({}): its lead time uses \
              the first",
-            escape_controls(id),
             times.len(),
             times.join(", ")
         );
     }
-    let shown = |d: &&Decision| env.as_ref().is_none_or(|e| *e == d.env);
     let outside = log
         .decisions
         .iter()

@@ -876,6 +876,29 @@ fn the_readmes_gate_toml_checks_out() {
     for env in ["local", "stage", "prod"] {
         assert!(env_line(&out, env, "ok"), "{env}: {}", out.stdout);
     }
+    let example = |command: &str| {
+        readme
+            .split(&format!("$ {command}\n"))
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .unwrap_or_else(|| panic!("the README shows {command}"))
+            .to_owned()
+    };
+    let shown = project
+        .gate(["env", "show", "stage"])
+        .env("STAGE_API_TOKEN", "set")
+        .run();
+    assert_exit(&shown, 0);
+    assert_eq!(shown.stdout, example("gate env show stage"));
+    // The inspect example elides the policy's description, not its grants.
+    let inspected = project
+        .gate(["inspect", "policies/prod.wasm", "--env", "stage"])
+        .run();
+    assert_exit(&inspected, 0);
+    let inspect = example("gate inspect policies/prod.wasm --env stage");
+    let (head, grants) = inspect.split_once("…\n").expect("the example elides");
+    assert!(inspected.stdout.starts_with(head), "{}", inspected.stdout);
+    assert!(inspected.stdout.ends_with(grants), "{}", inspected.stdout);
 
     let slipped = text.replacen(
         "strict = true                              # a skipped blocking check fails the run\n",
@@ -890,13 +913,8 @@ fn the_readmes_gate_toml_checks_out() {
     project.write("gate.toml", slipped.as_bytes());
     let out = project.gate(["config", "check"]).run();
     assert_exit(&out, 2);
-    let example = readme
-        .split("$ gate config check\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .expect("the README shows gate config check");
     let said = format!("{}{}", out.stdout, out.stderr);
-    assert_eq!(said.trim(), example.trim());
+    assert_eq!(said.trim(), example("gate config check").trim());
 }
 
 #[test]
