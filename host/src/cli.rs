@@ -443,10 +443,10 @@ pub struct LogArgs {
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
 
-    /// Only this environment's decisions; without PATH, from the
-    /// decision_log it has in gate.toml [default: every environment, from
-    /// the log of gate.toml's default_env, else of its environment
-    /// `default`].
+    /// Show only this environment (stats still take a release's commit
+    /// time from any line); without PATH, read the decision_log it has in
+    /// gate.toml [default: every environment, from the log of gate.toml's
+    /// default_env, else of its environment `default`].
     #[arg(long, value_name = "NAME")]
     pub env: Option<String>,
 
@@ -476,10 +476,11 @@ pub struct LogShowArgs {
     pub log: LogArgs,
 
     /// Only the last N lines.
-    #[arg(long, short = 'n', value_name = "N")]
-    pub last: Option<usize>,
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub last: Option<u32>,
 
-    /// Output format: `json` is an array of the log's lines.
+    /// Output format: `json` is an array of the lines, as this gate reads
+    /// them.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }

@@ -463,10 +463,9 @@ pub fn stats(
     // Over the whole log: a release's first pass may lie before the period,
     // and a pass within it is then no first.
     // Where releases are named, a count of none is a count.
-    for d in decisions
-        .iter()
-        .filter(|d| d.release.is_some() && period.holds(d.unix))
-    {
+    let names_release =
+        |d: &&Decision| d.release.is_some() && !d.selection.is_partial() && period.holds(d.unix);
+    for d in decisions.iter().filter(names_release) {
         for env in [d.env.as_str(), "*"] {
             stats
                 .entry(env.to_owned())
@@ -675,7 +674,12 @@ pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std
             span(s.lead_time_s),
         )?;
     }
-    if let Some(all) = stats.get("*")
+    // The totals: all environments', or the one row a table kept to one
+    // environment (`--env`) has.
+    let totals = stats
+        .get("*")
+        .or_else(|| (stats.len() == 1).then(|| stats.values().next()).flatten());
+    if let Some(all) = totals
         && all.partial > 0
     {
         writeln!(
@@ -684,7 +688,7 @@ pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std
             all.partial
         )?;
     }
-    if let Some(all) = stats.get("*")
+    if let Some(all) = totals
         && all.rollback_commands > 0
     {
         let failed_in: Vec<String> = stats
@@ -1241,5 +1245,31 @@ mod tests {
         // v1: 100 - 20; v2: 500 - 30.
         let stats = stats(&log, &[], Period::default());
         assert_eq!(stats["prod"].lead_time_s, Some((80.0 + 470.0) / 2.0));
+    }
+
+    /// A table kept to one environment (`--env`) keeps its footers, from
+    /// that environment's row.
+    #[test]
+    fn one_environments_table_keeps_its_footers() {
+        let partial = Names {
+            only_checks: vec!["health".into()],
+            ..Names::default()
+        };
+        let log = [
+            decision("prod", 100, "rollback"),
+            decision("prod", 150, "pass").over(&partial),
+            decision("stage", 200, "pass"),
+        ];
+        let ran = RollbackRun::new("prod", None, "", "./rb.sh", Some(2), 5.0);
+        let mut stats = stats(&log, &[ran], Period::default());
+        stats.retain(|env, _| env == "prod");
+        let mut text = Vec::new();
+        write_stats(&stats, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.contains("not counted: 1 decision(s) over part of the checks")
+                && text.ends_with("rollback commands: 1 run, 1 FAILED (prod)\n"),
+            "{text}"
+        );
     }
 }

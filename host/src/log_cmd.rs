@@ -82,6 +82,28 @@ fn open(args: &LogArgs, config: Option<&Path>, command: &str) -> anyhow::Result<
             );
         }
     }
+    // A name the log does not hold is likely a slip: say what it holds.
+    if let Some(env) = &args.env {
+        let held: std::collections::BTreeSet<&str> = log
+            .decisions
+            .iter()
+            .map(|d| d.env.as_str())
+            .chain(log.rollbacks.iter().map(|r| r.env.as_str()))
+            .collect();
+        if !held.contains(env.as_str()) {
+            let held: Vec<String> = held.iter().map(|e| one_line(e)).collect();
+            eprintln!(
+                "gate log {command}: {} holds no decision of env `{}` (it holds: {})",
+                path.display(),
+                one_line(env),
+                if held.is_empty() {
+                    "none".to_owned()
+                } else {
+                    held.join(", ")
+                }
+            );
+        }
+    }
     Ok(Opened {
         log,
         period,
@@ -138,7 +160,7 @@ fn stats(args: LogStatsArgs, config: Option<&Path>) -> anyhow::Result<i32> {
         .decisions
         .iter()
         .filter(shown)
-        .filter(|d| period.holds(d.unix))
+        .filter(|d| period.holds(d.unix) && !d.selection.is_partial())
         .filter_map(|d| d.release.as_ref().map(|r| r.id.as_str()))
         .collect();
     for (id, times) in crate::decision_log::commit_time_conflicts(&log.decisions) {
@@ -209,31 +231,48 @@ impl Entry<'_> {
     }
 }
 
-/// `gate log show [PATH]`: what was decided, oldest first.
-fn show(args: LogShowArgs, config: Option<&Path>) -> anyhow::Result<i32> {
-    let Opened { log, period, env } = open(&args.log, config, "show")?;
+/// The entries of the history: those of `env` (all without) in `period`,
+/// by time, a decision before the rollback command it started when both
+/// fall in one second (the sort is stable: the log's order otherwise), the
+/// last `last` of them.
+fn history<'a>(
+    log: &'a Log,
+    period: Period,
+    env: Option<&str>,
+    last: Option<usize>,
+) -> Vec<Entry<'a>> {
     let mut entries: Vec<Entry> = log
         .decisions
         .iter()
         .map(Entry::Decision)
         .chain(log.rollbacks.iter().map(Entry::Rollback))
         .filter(|e| period.holds(e.unix()))
-        .filter(|e| env.as_ref().is_none_or(|name| name == e.env()))
+        .filter(|e| env.is_none_or(|name| name == e.env()))
         .collect();
-    // By time, a decision before the rollback command it started when both
-    // fall in one second; the sort is stable, so the log's order otherwise.
     entries.sort_by_key(|e| (e.unix(), matches!(e, Entry::Rollback(_))));
-    if let Some(last) = args.last {
+    if let Some(last) = last {
         entries.drain(..entries.len().saturating_sub(last));
     }
+    entries
+}
+
+/// `gate log show [PATH]`: what was decided, oldest first.
+fn show(args: LogShowArgs, config: Option<&Path>) -> anyhow::Result<i32> {
+    let Opened { log, period, env } = open(&args.log, config, "show")?;
+    let entries = history(&log, period, env.as_deref(), args.last.map(|n| n as usize));
     let mut stdout = std::io::stdout().lock();
     match args.format {
         Format::Human => {
+            let width = entries
+                .iter()
+                .map(|e| one_line(e.env()).chars().count())
+                .max()
+                .unwrap_or(0);
             for entry in &entries {
-                writeln!(stdout, "{}", describe(entry))?;
+                writeln!(stdout, "{}", describe(entry, width))?;
             }
             if entries.is_empty() {
-                writeln!(stdout, "no decision to show")?;
+                eprintln!("gate log show: no decision to show");
             }
         }
         Format::Json => {
@@ -244,25 +283,25 @@ fn show(args: LogShowArgs, config: Option<&Path>) -> anyhow::Result<i32> {
     Ok(crate::verdict::EXIT_PASS)
 }
 
-/// One entry in a line: when, where, what, and why. Text from the log,
-/// which anyone may have edited, is printed without terminal escapes.
-fn describe(entry: &Entry) -> String {
+/// One entry in one line: when, where (the environment padded to
+/// `env_width`), what, and why.
+fn describe(entry: &Entry, env_width: usize) -> String {
     match entry {
         Entry::Decision(d) => {
             let release = d.release.as_ref().map_or("-", |r| r.id.as_str());
             let mut line = format!(
-                "{}  {}  {:<8} {:<12} {}  {}",
-                d.timestamp,
-                d.env,
-                d.command,
-                format!("{} ({})", d.decision.to_uppercase(), d.exit_code),
-                release,
-                first_line(&d.reason)
+                "{}  {:<env_width$}  {:<8} {:<16} {}  {}",
+                one_line(&d.timestamp),
+                one_line(&d.env),
+                one_line(&d.command),
+                format!("{} ({})", one_line(&d.decision).to_uppercase(), d.exit_code),
+                one_line(release),
+                one_line(d.reason.lines().next().unwrap_or(""))
             );
             if d.selection.is_partial() {
                 line.push_str("  [over some of the checks]");
             }
-            escape_controls(&line)
+            line
         }
         Entry::Rollback(r) => {
             let outcome = match (r.succeeded, r.exit_code) {
@@ -270,19 +309,24 @@ fn describe(entry: &Entry) -> String {
                 (false, Some(code)) => format!("FAILED, exit {code}"),
                 (false, None) => "FAILED, no exit code (killed, timed out or not started)".into(),
             };
-            escape_controls(&format!(
-                "{}  {}  rollback command `{}`: {outcome}, {}",
-                r.timestamp,
-                r.env,
-                r.rollback_command,
+            format!(
+                "{}  {:<env_width$}  rollback command `{}`: {outcome}, {}",
+                one_line(&r.timestamp),
+                one_line(&r.env),
+                one_line(&r.rollback_command),
                 crate::units::format_span(r.duration_ms / 1000.0)
-            ))
+            )
         }
     }
 }
 
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or("")
+/// Text from the log, which anyone may have edited, as part of one line:
+/// no terminal escapes, and no line break or tab to forge another line or
+/// column with.
+fn one_line(text: &str) -> String {
+    escape_controls(text)
+        .replace('\n', "\\n")
+        .replace('\t', "\\t")
 }
 
 #[cfg(test)]
@@ -305,17 +349,80 @@ mod tests {
         .of_release(Some(&Release::new("v1.4.2", None)));
         decision.timestamp = "2026-12-07T09:10:00Z".into();
         assert_eq!(
-            describe(&Entry::Decision(&decision)),
-            "2026-12-07T09:10:00Z  prod  watch    ROLLBACK (1) v1.4.2  prod/error-rate failed"
+            describe(&Entry::Decision(&decision), 5),
+            "2026-12-07T09:10:00Z  prod   watch    ROLLBACK (1)     v1.4.2  prod/error-rate failed"
         );
-        decision.env = "prod\u{1b}[2J".into();
-        assert!(!describe(&Entry::Decision(&decision)).contains('\u{1b}'));
+        // A hand-edited log cannot drive the terminal or forge a line.
+        decision.env = "prod\u{1b}[2J\n2026-12-07T09:11:00Z  prod  run".into();
+        decision.release = Some(Release::new("v1\tv2", None));
+        let line = describe(&Entry::Decision(&decision), 0);
+        assert!(
+            !line.contains(['\u{1b}', '\n', '\t']) && line.contains("\\n2026-12-07T09:11:00Z"),
+            "{line}"
+        );
 
         let mut rollback = RollbackRun::new("prod", None, "", "./rollback.sh", Some(3), 4200.0);
         rollback.timestamp = "2026-12-07T09:10:05Z".into();
         assert_eq!(
-            describe(&Entry::Rollback(&rollback)),
-            "2026-12-07T09:10:05Z  prod  rollback command `./rollback.sh`: FAILED, exit 3, 4.20s"
+            describe(&Entry::Rollback(&rollback), 5),
+            "2026-12-07T09:10:05Z  prod   rollback command `./rollback.sh`: FAILED, exit 3, 4.20s"
         );
+    }
+
+    /// By time whatever the log's order, a decision before its rollback
+    /// command within one second, then the period, the environment and the
+    /// last N.
+    #[test]
+    fn the_history_is_in_time_order() {
+        let at = |env: &str, unix: u64, word: &str| {
+            let mut d = Decision::new("run", env, None, &[], word, 0, "", 1.0);
+            d.unix = unix;
+            d
+        };
+        let mut rollback = RollbackRun::new("prod", None, "", "./rb.sh", Some(0), 1.0);
+        rollback.unix = 200;
+        let log = Log {
+            // Appended out of order, as two writers may.
+            decisions: vec![
+                at("prod", 300, "pass"),
+                at("prod", 200, "rollback"),
+                at("stage", 100, "pass"),
+            ],
+            rollbacks: vec![rollback],
+            ..Log::default()
+        };
+        let seen = |entries: Vec<Entry>| -> Vec<(u64, &'static str)> {
+            entries
+                .iter()
+                .map(|e| match e {
+                    Entry::Decision(_) => (e.unix(), "decision"),
+                    Entry::Rollback(_) => (e.unix(), "rollback"),
+                })
+                .collect()
+        };
+        let all = Period::default();
+        assert_eq!(
+            seen(history(&log, all, None, None)),
+            [
+                (100, "decision"),
+                (200, "decision"),
+                (200, "rollback"),
+                (300, "decision")
+            ]
+        );
+        assert_eq!(
+            seen(history(&log, all, Some("prod"), Some(2))),
+            [(200, "rollback"), (300, "decision")]
+        );
+        assert_eq!(seen(history(&log, all, None, Some(10))).len(), 4);
+        let period = Period {
+            since: Some(150),
+            until: Some(300),
+        };
+        assert_eq!(
+            seen(history(&log, period, None, None)),
+            [(200, "decision"), (200, "rollback")]
+        );
+        assert!(history(&log, all, Some("qa"), None).is_empty());
     }
 }

@@ -823,7 +823,8 @@ fn log_stats_reads_the_environments_decision_log() {
     let out = project.gate(["log", "show"]).run();
     assert_exit(&out, 0);
     assert!(
-        out.stdout.contains("  stage  run      PASS (0)     v3  "),
+        out.stdout
+            .contains("  stage  run      PASS (0)         v3  "),
         "{}",
         out.stdout
     );
@@ -837,7 +838,16 @@ fn log_stats_reads_the_environments_decision_log() {
         .gate(["log", "show", "logs/stage.jsonl", "--env", "prod"])
         .run();
     assert_exit(&out, 0);
-    assert_eq!(out.stdout, "no decision to show\n");
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr
+            .contains("holds no decision of env `prod` (it holds: stage)")
+            && out.stderr.contains("no decision to show"),
+        "{}",
+        out.stderr
+    );
+    let out = project.gate(["log", "show", "-n", "0"]).run();
+    assert_exit(&out, 2);
     // No gate.toml: the PATH is needed.
     let elsewhere = Gate::new(["log", "stats"])
         .current_dir(std::env::temp_dir())

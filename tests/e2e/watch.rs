@@ -375,7 +375,7 @@ fn errors_injected_after_round_2_roll_back_at_round_3() {
     let lines: Vec<&str> = history.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{}", history.stdout);
     assert!(
-        lines[0].contains("  default  watch    ROLLBACK (1) v2.0.0  "),
+        lines[0].contains("  default  watch    ROLLBACK (1)     v2.0.0  "),
         "{}",
         history.stdout
     );
