@@ -660,7 +660,7 @@ pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std
         let env = if env == "*" {
             "(all)".to_owned()
         } else {
-            crate::text::escape_controls(env)
+            crate::text::one_line(env)
         };
         writeln!(
             out,
@@ -694,7 +694,7 @@ pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std
         let failed_in: Vec<String> = stats
             .iter()
             .filter(|(env, s)| *env != "*" && s.rollback_commands_failed > 0)
-            .map(|(env, _)| crate::text::escape_controls(env))
+            .map(|(env, _)| crate::text::one_line(env))
             .collect();
         let failed = match all.rollback_commands_failed {
             0 => "none failed".to_owned(),
@@ -1271,5 +1271,24 @@ mod tests {
                 && text.ends_with("rollback commands: 1 run, 1 FAILED (prod)\n"),
             "{text}"
         );
+    }
+
+    /// An environment whose only decisions naming a release are partial
+    /// names none: its releases are `-`, not 0.
+    #[test]
+    fn partial_decisions_name_no_release() {
+        let partial = Names {
+            only_checks: vec!["health".into()],
+            ..Names::default()
+        };
+        let log = [
+            decision("qa", 100, "fail")
+                .over(&partial)
+                .of_release(Some(&Release::new("v1", None))),
+            decision("qa", 200, "pass"),
+        ];
+        let stats = stats(&log, &[], Period::default());
+        assert_eq!(stats["qa"].releases, None);
+        assert_eq!(stats["*"].releases, None);
     }
 }

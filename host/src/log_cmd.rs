@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::cli::{LogArgs, LogCommand, LogShowArgs, LogStatsArgs};
 use crate::decision_log::{Decision, Log, Period, RollbackRun, rfc3339_of};
 use crate::report::Format;
-use crate::text::escape_controls;
+use crate::text::one_line;
 
 /// Runs `gate log …` and returns its exit code.
 pub fn command(command: LogCommand, config: Option<&Path>) -> anyhow::Result<i32> {
@@ -294,7 +294,7 @@ fn describe(entry: &Entry, env_width: usize) -> String {
                 one_line(&d.timestamp),
                 one_line(&d.env),
                 one_line(&d.command),
-                format!("{} ({})", one_line(&d.decision).to_uppercase(), d.exit_code),
+                format!("{} ({})", one_line(&d.decision.to_uppercase()), d.exit_code),
                 one_line(release),
                 one_line(d.reason.lines().next().unwrap_or(""))
             );
@@ -318,15 +318,6 @@ fn describe(entry: &Entry, env_width: usize) -> String {
             )
         }
     }
-}
-
-/// Text from the log, which anyone may have edited, as part of one line:
-/// no terminal escapes, and no line break or tab to forge another line or
-/// column with.
-fn one_line(text: &str) -> String {
-    escape_controls(text)
-        .replace('\n', "\\n")
-        .replace('\t', "\\t")
 }
 
 #[cfg(test)]

@@ -75,6 +75,13 @@ pub fn printable(text: &str) -> String {
     defuse_commands(&escape_controls(text))
 }
 
+/// Text from a file anyone may edit (a decision log) as part of one line
+/// of a table: [`printable`], and its line breaks and tabs written `\n` and
+/// `\t`, so that it cannot forge another line or column either.
+pub fn one_line(text: &str) -> String {
+    printable(text).replace('\n', "\\n").replace('\t', "\\t")
+}
+
 /// Replaces every control character but `\n` and `\t` (ESC, BEL, CR, C1
 /// controls, DEL) by a visible escape, so guest text can never drive the
 /// terminal (colours, titles, cursor moves, hyperlinks); and U+FFFE and
@@ -278,5 +285,15 @@ mod tests {
         let text = "aaaa-s3cr3t-tokenother-tail";
         let secrets = ["tokenother".to_owned(), "s3cr3t-token".to_owned()];
         assert_eq!(shorten(text, 20, &secrets), "aaaa-… (27 bytes in all)");
+    }
+
+    #[test]
+    fn one_line_keeps_text_to_one_line_and_inert() {
+        assert_eq!(
+            one_line("prod\n2026-12-07  prod\trun\u{1b}[2J"),
+            "prod\\n2026-12-07  prod\\trun\\u{1b}[2J"
+        );
+        // A CI log command at its start stays text.
+        assert!(one_line("::add-mask::x").starts_with("\\::"));
     }
 }

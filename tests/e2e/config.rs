@@ -848,6 +848,7 @@ fn log_stats_reads_the_environments_decision_log() {
     );
     let out = project.gate(["log", "show", "-n", "0"]).run();
     assert_exit(&out, 2);
+    assert!(out.stderr.contains("'--last <N>'"), "{}", out.stderr);
     // No gate.toml: the PATH is needed.
     let elsewhere = Gate::new(["log", "stats"])
         .current_dir(std::env::temp_dir())
