@@ -10,6 +10,8 @@
 #                   them: URLs against the allow-list, durations, sizes,
 #                   limits, guest text cleaning, Prometheus answers,
 #                   minisign signatures
+#   decision_log    a decision log anyone may have edited, read back as
+#                   gate log stats and gate log show do
 #   policy_bytes    arbitrary bytes loaded as a policy
 #
 # The build shares CARGO_TARGET_DIR (default ./target) with `cargo xtask
@@ -33,7 +35,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(config host_call_args policy_bytes)
+  targets=(config host_call_args decision_log policy_bytes)
 fi
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 work=$target_dir/fuzz

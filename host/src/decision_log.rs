@@ -369,12 +369,18 @@ pub fn read(path: &Path) -> Result<Log, String> {
     // FIFO is refused rather than read forever.
     let text = crate::files::read_text_capped(path, 4 << 30)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok(parse(&path.display().to_string(), &text))
+}
+
+/// A log's text, read as [`read`] does; `file` names it in what was left
+/// out.
+pub fn parse(file: &str, text: &str) -> Log {
     let mut log = Log::default();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let at = |why: String| format!("{}:{}: {why}", path.display(), n + 1);
+        let at = |why: String| format!("{file}:{}: {why}", n + 1);
         match parse_line(line) {
             Ok(Line::Decision(decision)) => log.decisions.push(decision),
             Ok(Line::Rollback(rollback)) => log.rollbacks.push(rollback),
@@ -382,7 +388,7 @@ pub fn read(path: &Path) -> Result<Log, String> {
             Err(Skip::Unreadable(why)) => log.unreadable.push(at(why)),
         }
     }
-    Ok(log)
+    log
 }
 
 enum Line {

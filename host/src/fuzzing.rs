@@ -46,6 +46,56 @@ pub fn config(data: &[u8]) {
     let _ = config.select(None);
 }
 
+/// A decision log anyone may have edited, read back as `gate log stats`
+/// and `gate log show` do: never a panic, every figure consistent, every
+/// line printed as one line with nothing that drives a terminal.
+pub fn decision_log(data: &[u8]) {
+    use crate::decision_log::Period;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let log = crate::decision_log::parse("fuzz.jsonl", text);
+    let _ = crate::decision_log::commit_time_conflicts(&log.decisions);
+    let middle = log.decisions.get(log.decisions.len() / 2).map(|d| d.unix);
+    for period in [
+        Period::default(),
+        Period {
+            since: middle,
+            until: None,
+        },
+        Period {
+            since: None,
+            until: middle,
+        },
+    ] {
+        let stats = crate::decision_log::stats(&log.decisions, &log.rollbacks, period);
+        for (env, s) in &stats {
+            assert_eq!(
+                s.passed + s.failed + s.inconclusive + s.aborted,
+                s.decisions,
+                "{env}: every decision counted once"
+            );
+            assert!(s.rollbacks <= s.failed, "{env}");
+            assert!(s.rollback_commands_failed <= s.rollback_commands, "{env}");
+            assert!(s.lead_times <= s.releases.unwrap_or(0), "{env}");
+            assert!(s.lead_time_s.is_none_or(|l| l >= 0.0), "{env}");
+        }
+        let mut table = Vec::new();
+        crate::decision_log::write_stats(&stats, &mut table).expect("a Vec takes it");
+        let table = String::from_utf8(table).expect("UTF-8 in, UTF-8 out");
+        // A header, a row per environment, at most three notes.
+        assert!(table.lines().count() <= stats.len() + 4, "{table}");
+        assert!(!table.contains('\u{1b}'), "{table}");
+        for env in [None, log.decisions.first().map(|d| d.env.as_str())] {
+            for entry in crate::log_cmd::history(&log, period, env, Some(50)) {
+                let line = crate::log_cmd::describe(&entry, 12);
+                assert!(!line.contains(['\n', '\r', '\u{1b}', '\t']), "{line:?}");
+                let _ = serde_json::to_string(&entry).expect("an entry serializes");
+            }
+        }
+    }
+}
+
 /// Grants of a typical run: a target on 127.0.0.1 and a few allowed hosts.
 fn grants() -> &'static Grants {
     static GRANTS: OnceLock<Grants> = OnceLock::new();
@@ -236,6 +286,14 @@ mod tests {
         for (path, bytes) in inputs("host_call_args") {
             eprintln!("{}", path.display());
             host_call_args(&bytes);
+        }
+    }
+
+    #[test]
+    fn decision_log_regressions() {
+        for (path, bytes) in inputs("decision_log") {
+            eprintln!("{}", path.display());
+            decision_log(&bytes);
         }
     }
 

@@ -210,7 +210,7 @@ fn stats(args: LogStatsArgs, config: Option<&Path>) -> anyhow::Result<i32> {
 /// One line of the history, a decision or what its rollback command did.
 #[derive(Serialize)]
 #[serde(untagged)]
-enum Entry<'a> {
+pub(crate) enum Entry<'a> {
     Decision(&'a Decision),
     Rollback(&'a RollbackRun),
 }
@@ -235,7 +235,7 @@ impl Entry<'_> {
 /// by time, a decision before the rollback command it started when both
 /// fall in one second (the sort is stable: the log's order otherwise), the
 /// last `last` of them.
-fn history<'a>(
+pub(crate) fn history<'a>(
     log: &'a Log,
     period: Period,
     env: Option<&str>,
@@ -285,7 +285,7 @@ fn show(args: LogShowArgs, config: Option<&Path>) -> anyhow::Result<i32> {
 
 /// One entry in one line: when, where (the environment padded to
 /// `env_width`), what, and why.
-fn describe(entry: &Entry, env_width: usize) -> String {
+pub(crate) fn describe(entry: &Entry, env_width: usize) -> String {
     match entry {
         Entry::Decision(d) => {
             let release = d.release.as_ref().map_or("-", |r| r.id.as_str());
