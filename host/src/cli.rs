@@ -172,7 +172,7 @@ pub enum ConfigCommand {
 #[derive(Debug, Args)]
 pub struct ConfigCheckArgs {
     /// Check only this environment (and the top-level settings).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = parse_env_name)]
     pub env: Option<String>,
 }
 
@@ -194,7 +194,7 @@ pub struct EnvListArgs {
 #[derive(Debug, Args)]
 pub struct EnvShowArgs {
     /// The environment, as named in gate.toml (`[env.NAME]`).
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", value_parser = parse_env_name)]
     pub name: String,
 
     /// Output format.
@@ -262,7 +262,7 @@ pub struct RunArgs {
 
     /// Environment: its settings in gate.toml, and the name the policy sees
     /// [default: gate.toml's default_env, else `default`].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = parse_env_name)]
     pub env: Option<String>,
 
     /// The release being judged (a tag, a commit, a build number): named in
@@ -447,7 +447,7 @@ pub struct LogArgs {
     /// time from any line); without PATH, read the decision_log it has in
     /// gate.toml [default: every environment, from the log of gate.toml's
     /// default_env, else of its environment `default`].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = parse_env_name)]
     pub env: Option<String>,
 
     /// Only what was decided from then on: a date (2026-11-01, UTC), an
@@ -493,7 +493,7 @@ pub struct InspectArgs {
 
     /// Show what this environment of gate.toml would grant the policy
     /// [default: gate.toml's default_env, else its environment `default`].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = parse_env_name)]
     pub env: Option<String>,
 
     /// What a run would grant (as for `gate run`).
@@ -588,6 +588,14 @@ fn docker_host(text: &str) -> Result<Url, String> {
         ));
     }
     crate::caps::docker::parse_host(text)
+}
+
+/// `--env NAME`: a name gate.toml could give an environment.
+fn parse_env_name(text: &str) -> Result<String, String> {
+    match crate::config::env_name_problem(text) {
+        Some(problem) => Err(problem),
+        None => Ok(text.to_owned()),
+    }
 }
 
 /// `--release`: a name for the log and the stats table, not a document.
@@ -809,5 +817,21 @@ mod tests {
         // --committed-at is about a release: alone, clap refuses it.
         let alone = Cli::try_parse_from(["gate", "run", "p.wasm", "--committed-at", "1000000000"]);
         assert!(alone.unwrap_err().to_string().contains("--release <ID>"));
+    }
+
+    #[test]
+    fn env_names_are_checked_on_the_command_line() {
+        for command in [
+            vec!["gate", "run", "p.wasm", "--env", "a b"],
+            vec!["gate", "log", "stats", "--env", "*"],
+            vec!["gate", "env", "show", "x\u{1b}"],
+        ] {
+            let error = Cli::try_parse_from(&command).unwrap_err().to_string();
+            assert!(
+                error.contains("is not an environment name"),
+                "{command:?}: {error}"
+            );
+        }
+        assert!(Cli::try_parse_from(["gate", "run", "p.wasm", "--env", "stage-eu"]).is_ok());
     }
 }

@@ -33,6 +33,28 @@ pub const FILE_NAME: &str = "gate.toml";
 /// `[env.NAME]` table, whose top level it is.
 pub const DEFAULT_ENV: &str = crate::plan::DEFAULT_ENV;
 
+/// What is wrong with an environment's name, if anything. Names go into
+/// messages, tables, reports, the decision log and policies' context, so
+/// they are kept to what every one of them shows as written: letters,
+/// digits, `-`, `_` and `.`, starting with a letter or digit, at most 64.
+pub fn env_name_problem(name: &str) -> Option<String> {
+    const MAX: usize = 64;
+    let starts_well = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let all_allowed = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if starts_well && all_allowed && name.len() <= MAX {
+        return None;
+    }
+    Some(format!(
+        "{name:?} is not an environment name: use at most {MAX} letters, digits, `-`, `_` and \
+         `.`, starting with a letter or a digit (prod, stage-eu, qa_2)"
+    ))
+}
+
 /// Why gate.toml cannot be used. Every variant means exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -179,6 +201,16 @@ impl Config {
             .map_err(|e| ConfigError::Invalid(vec![doc.toml_error(&e)]))?;
         let mut envs: Vec<_> = top.env.take().unwrap_or_default().into_iter().collect();
         envs.sort_by_key(|(name, _)| name.span().start);
+        let misnamed: Vec<Diagnostic> = envs
+            .iter()
+            .filter_map(|(name, _)| {
+                let problem = env_name_problem(name.get_ref())?;
+                Some(doc.diagnostic(doc.place(&name.span(), "env"), problem))
+            })
+            .collect();
+        if !misnamed.is_empty() {
+            return Err(ConfigError::Invalid(misnamed));
+        }
         let config = Config {
             path: path.to_owned(),
             doc,

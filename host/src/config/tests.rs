@@ -772,3 +772,31 @@ rollback_timeout = "0s"
          1ms and at most a year)"
     );
 }
+
+/// Environment names are kept to what every output shows as written: a
+/// table named `*` (the stats' total), with a space or an escape, or empty,
+/// is refused where it is written.
+#[test]
+fn environment_names_are_plain() {
+    for (text, column) in [
+        ("[env.\"*\"]\n", 6),
+        ("[env.\"a b\"]\n", 6),
+        ("[env.ok]\n[env.\"x\\u001b[2J\"]\n", 6),
+        ("[env.\"\"]\n", 6),
+        ("[env.-x]\n", 6),
+    ] {
+        let error = parse_error(text);
+        let line = if text.starts_with("[env.ok]") { 2 } else { 1 };
+        assert!(
+            error.starts_with(&format!("gate.toml:{line}:{column}: env: "))
+                && error.contains("is not an environment name: use at most 64 letters, digits"),
+            "{text:?}: {error}"
+        );
+        assert!(!error.contains('\u{1b}'), "{error}");
+    }
+    for name in ["prod", "stage-eu", "qa_2", "v1.2", "0"] {
+        assert_eq!(super::env_name_problem(name), None, "{name}");
+    }
+    assert!(super::env_name_problem(&"a".repeat(65)).is_some());
+    assert!(super::env_name_problem(&"a".repeat(64)).is_none());
+}
