@@ -436,6 +436,16 @@ fn parse_line(line: &str) -> Result<Line, Skip> {
             )));
         }
     };
+    // The figures are keyed by environment, `*` for all together: a line
+    // of a name gate would refuse (an edit, a gate before the rule) is not
+    // one to count.
+    if let Some(problem) = value
+        .get("env")
+        .and_then(|env| env.as_str())
+        .and_then(crate::config::env_name_problem)
+    {
+        return Err(Skip::Unreadable(format!("not a decision: {problem}")));
+    }
     if rollback {
         serde_json::from_value(value)
             .map(Line::Rollback)
@@ -1296,5 +1306,20 @@ mod tests {
         let stats = stats(&log, &[], Period::default());
         assert_eq!(stats["qa"].releases, None);
         assert_eq!(stats["*"].releases, None);
+    }
+
+    /// A line of an environment named `*` (the total's key), or of any name
+    /// gate refuses, is left out and named, not counted in the total.
+    #[test]
+    fn a_line_of_a_refused_environment_name_is_left_out() {
+        for env in ["*", "a b", "x\u{1b}[2J", ""] {
+            let mut line = serde_json::to_value(decision("prod", 100, "pass")).unwrap();
+            line["env"] = env.into();
+            let Err(Skip::Unreadable(why)) = parse_line(&line.to_string()) else {
+                panic!("{env:?} was read");
+            };
+            assert!(why.contains("is not an environment name"), "{why}");
+            assert!(!why.contains('\u{1b}'), "{why}");
+        }
     }
 }
