@@ -633,9 +633,7 @@ fn parse_moment(text: &str) -> Result<u64, String> {
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    crate::units::unix_seconds(std::time::SystemTime::now())
 }
 
 /// A base URL: the stack's (`--target`), a webhook's.

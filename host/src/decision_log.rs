@@ -68,7 +68,7 @@ impl Release {
     pub fn new(id: &str, committed_unix: Option<u64>) -> Release {
         Release {
             id: id.to_owned(),
-            committed_at: committed_unix.map(rfc3339_of),
+            committed_at: committed_unix.map(crate::units::rfc3339_unix),
             committed_unix,
         }
     }
@@ -146,7 +146,7 @@ impl Decision {
         Decision {
             schema: DECISION_SCHEMA.into(),
             timestamp: crate::units::rfc3339(now),
-            unix: unix_seconds(now),
+            unix: crate::units::unix_seconds(now),
             command: command.into(),
             env: env.into(),
             target,
@@ -225,7 +225,7 @@ impl RollbackRun {
         RollbackRun {
             schema: ROLLBACK_SCHEMA.into(),
             timestamp: crate::units::rfc3339(now),
-            unix: unix_seconds(now),
+            unix: crate::units::unix_seconds(now),
             command: "rollback".into(),
             env: env.into(),
             target,
@@ -253,12 +253,6 @@ fn decision_schema() -> String {
 
 fn rollback_schema() -> String {
     ROLLBACK_SCHEMA.into()
-}
-
-fn unix_seconds(time: std::time::SystemTime) -> u64 {
-    time.duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// The policies of a run, as the log names them.
@@ -476,8 +470,6 @@ pub fn stats(
         .into_iter()
         .map(|(env, list)| (env, stats_of(&list)))
         .collect();
-    // Over the whole log: a release's first pass may lie before the period,
-    // and a pass within it is then no first.
     // Where releases are named, a count of none is a count.
     let names_release =
         |d: &&Decision| d.release.is_some() && !d.selection.is_partial() && period.holds(d.unix);
@@ -490,6 +482,8 @@ pub fn stats(
                 .get_or_insert(0);
         }
     }
+    // Over the whole log: a release's first pass may lie before the period,
+    // and a pass within it is then no first.
     let passes = first_passes(decisions);
     let mut leads: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for pass in passes.iter().filter(|p| period.holds(p.unix)) {
@@ -744,17 +738,15 @@ impl Period {
         if self.since.is_none() && self.until.is_none() {
             return None;
         }
-        let end = |bound: Option<u64>, open: &str| bound.map_or(open.to_owned(), rfc3339_of);
+        let end = |bound: Option<u64>, open: &str| {
+            bound.map_or(open.to_owned(), crate::units::rfc3339_unix)
+        };
         Some(format!(
             "the period from {} until {}",
             end(self.since, "the start of the log"),
             end(self.until, "now")
         ))
     }
-}
-
-pub(crate) fn rfc3339_of(unix: u64) -> String {
-    crate::units::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix))
 }
 
 #[cfg(test)]
@@ -764,9 +756,7 @@ mod tests {
     fn decision(env: &str, unix: u64, decision: &str) -> Decision {
         Decision {
             schema: DECISION_SCHEMA.into(),
-            timestamp: crate::units::rfc3339(
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix),
-            ),
+            timestamp: crate::units::rfc3339_unix(unix),
             unix,
             command: "run".into(),
             env: env.into(),

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cli::{LogArgs, LogCommand, LogShowArgs, LogStatsArgs};
-use crate::decision_log::{Decision, Log, Period, RollbackRun, rfc3339_of};
+use crate::decision_log::{Decision, Log, Period, RollbackRun};
 use crate::report::Format;
 use crate::text::one_line;
+use crate::units::rfc3339_unix;
 
 /// Runs `gate log …` and returns its exit code.
 pub fn command(command: LogCommand, config: Option<&Path>) -> anyhow::Result<i32> {
@@ -39,8 +40,8 @@ fn open(args: &LogArgs, config: Option<&Path>, command: &str) -> anyhow::Result<
     {
         anyhow::bail!(
             "--since {} is not before --until {}: nothing can lie between",
-            rfc3339_of(since),
-            rfc3339_of(until)
+            rfc3339_unix(since),
+            rfc3339_unix(until)
         );
     }
     let path = log_path(args, config)?;
@@ -167,7 +168,7 @@ fn stats(args: LogStatsArgs, config: Option<&Path>) -> anyhow::Result<i32> {
         if !judged.contains(id) {
             continue;
         }
-        let times: Vec<String> = times.into_iter().map(rfc3339_of).collect();
+        let times: Vec<String> = times.into_iter().map(rfc3339_unix).collect();
         // Debug quoting escapes what a hand-edited log may hold.
         eprintln!(
             "gate log stats: release {id:?} was given {} commit times ({}): its lead time uses \

@@ -112,10 +112,11 @@ pub fn size_as_written(bytes: u64) -> String {
 
 /// `2026-11-23T13:19:11Z`: a UTC timestamp for reports, to the second.
 pub fn rfc3339(time: std::time::SystemTime) -> String {
-    let secs = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    rfc3339_unix(unix_seconds(time))
+}
+
+/// [`rfc3339`] of a time in Unix seconds.
+pub fn rfc3339_unix(secs: u64) -> String {
     let (year, month, day) = gate_units::civil_date(secs as i64);
     let rem = secs % 86_400;
     format!(
@@ -124,6 +125,12 @@ pub fn rfc3339(time: std::time::SystemTime) -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+/// Whole seconds since the Unix epoch; 0 for a time before it.
+pub fn unix_seconds(time: std::time::SystemTime) -> u64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A moment for `--since` and `--until`, in Unix seconds: a date
