@@ -1,5 +1,5 @@
-//! What the run tells a policy: the target, the environment, parameters and
-//! secrets; and a way to wait.
+//! What the run tells a policy: the target, the environment, the release,
+//! parameters and secrets; and a way to wait.
 //!
 //! Parameters come from `--param name=value` and secrets from
 //! `GATE_SECRET_<NAME>` variables on the runner's side. The host redacts
@@ -57,6 +57,35 @@ pub fn env_name() -> String {
     host::env_name()
 }
 
+/// The release the run judges (`--release ID`, or `GATE_RELEASE`): a tag,
+/// a commit or a build number, the same in every environment it goes
+/// through. `None` when the run names no release.
+///
+/// A check that compares what is deployed with what is being promoted
+/// takes it as the default of a parameter with [`param_or_release`].
+///
+/// ```no_run
+/// use gate_sdk::context;
+///
+/// let release = context::release().unwrap_or_else(|| "unnamed".to_owned());
+/// gate_sdk::log::info(format!("judging release {release}"));
+/// ```
+pub fn release() -> Option<String> {
+    host::release()
+}
+
+/// The release, or [`Error::MissingRelease`] telling the operator to pass
+/// `--release`.
+///
+/// ```no_run
+/// let release = gate_sdk::context::require_release()?;
+/// gate_sdk::log::info(format!("judging release {release}"));
+/// # Ok::<(), gate_sdk::Error>(())
+/// ```
+pub fn require_release() -> Result<String> {
+    release().ok_or(Error::MissingRelease)
+}
+
 /// The raw value of `--param name=value`, if given.
 ///
 /// ```no_run
@@ -83,6 +112,39 @@ pub fn require_param(name: &str) -> Result<String> {
         .ok_or_else(|| Error::MissingParam {
             name: name.to_owned(),
         })
+}
+
+/// A parameter that defaults to the run's release: the value of
+/// `--param name=value` if given, else the release (`--release`), else
+/// [`Error::MissingParamOrRelease`] naming both. An empty value counts as
+/// missing. Taking the release is said in the check's log.
+///
+/// For checks that compare what is deployed with what is being promoted
+/// (an image tag, a version endpoint): a pipeline that names its release
+/// once on every run needs no parameter for them, and a parameter still
+/// wins where the two differ (a tag that is not the release's id).
+///
+/// ```no_run
+/// let expected = gate_sdk::context::param_or_release("expected_tag")?;
+/// # let _ = expected;
+/// # Ok::<(), gate_sdk::Error>(())
+/// ```
+pub fn param_or_release(name: &str) -> Result<String> {
+    require_param(name).or_else(|_| {
+        let id = release()
+            .map(|id| id.trim().to_owned())
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| Error::MissingParamOrRelease {
+                name: name.to_owned(),
+            })?;
+        // Said in the check's log, so that a failure on a release id that
+        // is not the value wanted (a commit, not the tag) shows the way out.
+        crate::log::info(format!(
+            "`{name}` not given: using the run's release `{id}` (--param {name}=<value> \
+             sets another)"
+        ));
+        Ok(id)
+    })
 }
 
 /// The parameter parsed as `T`, or `default` when it was not given.
@@ -260,6 +322,62 @@ mod tests {
         assert_eq!(millis_ceil(Duration::from_millis(1500)), 1500);
         assert_eq!(millis_ceil(Duration::from_secs(3600)), 3_600_000);
         assert_eq!(millis_ceil(Duration::MAX), u32::MAX);
+    }
+
+    #[test]
+    fn a_param_defaults_to_the_release() {
+        use crate::mock::MockHost;
+        use crate::{Check, CheckResult, Policy, PolicyKind};
+
+        let policy = Policy::new("p", PolicyKind::Gate).check(Check::new("tag", "", || {
+            Ok(CheckResult::pass(param_or_release("expected_tag")?))
+        }));
+        let tag = |host: MockHost| host.run(&policy, "tag").map(|r| r.message);
+        let host = MockHost::new().release("v2");
+        assert_eq!(host.run(&policy, "tag").unwrap().message, "v2");
+        assert_eq!(
+            host.log(),
+            [
+                "info: `expected_tag` not given: using the run's release `v2` \
+              (--param expected_tag=<value> sets another)"
+            ]
+        );
+        assert_eq!(
+            tag(MockHost::new().release("v2").param("expected_tag", " v1 ")).unwrap(),
+            "v1"
+        );
+        assert_eq!(
+            tag(MockHost::new().release("v2").param("expected_tag", " ")).unwrap(),
+            "v2"
+        );
+        assert_eq!(
+            tag(MockHost::new()).unwrap_err(),
+            Error::MissingParamOrRelease {
+                name: "expected_tag".into()
+            }
+        );
+        assert_eq!(
+            tag(MockHost::new().release("  ")).unwrap_err(),
+            Error::MissingParamOrRelease {
+                name: "expected_tag".into()
+            }
+        );
+    }
+
+    #[test]
+    fn the_release_is_the_runs() {
+        use crate::mock::MockHost;
+        use crate::{Check, CheckResult, Policy, PolicyKind};
+
+        let policy = Policy::new("p", PolicyKind::Gate).check(Check::new("r", "", || {
+            Ok(CheckResult::pass(require_release()?))
+        }));
+        let host = MockHost::new().release("git-5fe9ba4");
+        assert_eq!(host.run(&policy, "r").unwrap().message, "git-5fe9ba4");
+        assert_eq!(
+            MockHost::new().run(&policy, "r").unwrap_err(),
+            Error::MissingRelease
+        );
     }
 
     #[test]

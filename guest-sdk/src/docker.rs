@@ -565,7 +565,7 @@ pub fn judge_health(project: &str, containers: &[Container]) -> CheckResult {
 /// use gate_sdk::{context, docker, CheckResult, Result};
 ///
 /// fn same_tag() -> Result<CheckResult> {
-///     let tag = context::require_param("expected_tag")?;
+///     let tag = context::param_or_release("expected_tag")?;
 ///     docker::image_tag_is("shop", Some("web"), &tag)
 /// }
 /// ```

@@ -175,6 +175,33 @@ pub enum Error {
     /// assert!(Error::MissingTarget.to_string().contains("--target"));
     /// ```
     MissingTarget,
+    /// The check needs to know the release it judges, but the run was
+    /// started without `--release`; see
+    /// [`context::require_release`](crate::context::require_release).
+    ///
+    /// ```
+    /// use gate_sdk::Error;
+    ///
+    /// assert!(Error::MissingRelease.to_string().contains("--release"));
+    /// ```
+    MissingRelease,
+    /// Neither the parameter nor the run's release was given; see
+    /// [`context::param_or_release`](crate::context::param_or_release).
+    ///
+    /// ```
+    /// use gate_sdk::Error;
+    ///
+    /// let error = Error::MissingParamOrRelease { name: "expected_tag".into() };
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "parameter `expected_tag` is required: set it with --param expected_tag=<value>, \
+    ///      or name the release with --release <id>"
+    /// );
+    /// ```
+    MissingParamOrRelease {
+        /// The parameter's name.
+        name: String,
+    },
     /// Anything else; the text is reported as is.
     ///
     /// ```
@@ -230,6 +257,15 @@ impl fmt::Display for Error {
             Error::MissingTarget => f.write_str(
                 "no target to check: start the run with --target <base URL>, \
                  e.g. --target http://localhost:8080",
+            ),
+            Error::MissingRelease => f.write_str(
+                "no release named: start the run with --release <id> (or set GATE_RELEASE), \
+                 e.g. --release v1.4.2",
+            ),
+            Error::MissingParamOrRelease { name } => write!(
+                f,
+                "parameter `{name}` is required: set it with --param {name}=<value>, \
+                 or name the release with --release <id>"
             ),
             Error::Other(message) => f.write_str(message),
         }

@@ -38,6 +38,7 @@ seam! {
     fn metrics_query_range(promql: &str, start: f64, end: f64, step: f64) -> Result<QueryResult, MetricsError> = wit::metrics::query_range;
     fn target() -> Option<String> = wit::context::target;
     fn env_name() -> String = wit::context::env_name;
+    fn release() -> Option<String> = wit::context::release;
     fn param(name: &str) -> Option<String> = cached_param;
     fn params() -> Vec<(String, String)> = wit::context::params;
     fn secret(name: &str) -> Option<String> = wit::context::secret;

@@ -135,6 +135,7 @@ impl<Q: std::fmt::Debug, A> Answers<Q, A> {
 pub(crate) struct State {
     target: Option<String>,
     env: String,
+    release: Option<String>,
     params: BTreeMap<String, String>,
     secrets: BTreeMap<String, String>,
     http: Answers<Request, core::result::Result<Response, HttpError>>,
@@ -191,6 +192,7 @@ impl MockHost {
             state: Rc::new(RefCell::new(State {
                 target: None,
                 env: "default".to_owned(),
+                release: None,
                 params: BTreeMap::new(),
                 secrets: BTreeMap::new(),
                 http: Answers::new("HTTP"),
@@ -232,6 +234,17 @@ impl MockHost {
     pub fn env(self, name: impl Into<String>) -> Self {
         let name = name.into();
         self.with_state(|s| s.env = name)
+    }
+
+    /// The release the run judges (`--release`).
+    ///
+    /// ```
+    /// let host = gate_sdk::mock::MockHost::new().release("v1.4.2");
+    /// # let _ = host;
+    /// ```
+    pub fn release(self, id: impl Into<String>) -> Self {
+        let id = id.into();
+        self.with_state(|s| s.release = Some(id))
     }
 
     /// A parameter (`--param name=value`).
@@ -765,6 +778,10 @@ impl State {
 
     pub(crate) fn env_name(&mut self) -> String {
         self.env.clone()
+    }
+
+    pub(crate) fn release(&mut self) -> Option<String> {
+        self.release.clone()
     }
 
     pub(crate) fn param(&mut self, name: &str) -> Option<String> {

@@ -11,10 +11,19 @@ use crate::integrity::{KeySource, ShaFlag};
 use crate::report::{Format, ReportFile, ReportFormat};
 use crate::units::{parse_delay, parse_duration, parse_size};
 
+/// `gate --version`: gate's own, and the contract of the policies it runs,
+/// which is what decides whether a policy runs on it.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (runs policies of gate:policy@",
+    crate::policy::wit_version_text!(),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "gate",
-    version,
+    version = VERSION,
     about = "Runs sandboxed WebAssembly promotion gates, rollback triggers and smoke tests against a deployed stack",
     after_help = "Exit codes: 0 pass (promote), 1 fail (do not promote), 2 gate could not run, 3 inconclusive."
 )]
@@ -265,10 +274,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME", value_parser = parse_env_name)]
     pub env: Option<String>,
 
-    /// The release being judged (a tag, a commit, a build number): named in
-    /// the report, the webhook's message, the rollback command's
-    /// GATE_RELEASE and the decision log, where `gate log stats` counts the
-    /// releases each environment passed and measures their lead time.
+    /// The release being judged (a tag, a commit, a build number): given to
+    /// policies (prod's `image-tag` and bluegreen's `standby-tag` expect it
+    /// as the image tag unless `expected_tag` says otherwise), named in the
+    /// report, the webhook's
+    /// message, the rollback command's GATE_RELEASE and the decision log,
+    /// where `gate log stats` counts the releases each environment passed
+    /// and measures their lead time.
     #[arg(long, env = "GATE_RELEASE", value_name = "ID", value_parser = parse_release)]
     pub release: Option<String>,
 
@@ -599,7 +611,7 @@ fn parse_env_name(text: &str) -> Result<String, String> {
 }
 
 /// `--release`: a name for the log and the stats table, not a document.
-fn parse_release(text: &str) -> Result<String, String> {
+pub(crate) fn parse_release(text: &str) -> Result<String, String> {
     const MAX: usize = 200;
     let text = text.trim();
     if text.is_empty() {

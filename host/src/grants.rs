@@ -314,12 +314,14 @@ impl fmt::Display for AllowedHost {
 }
 
 /// Everything a run gives its policies: where the stack is, which hosts may
-/// be reached, the environment's name, params and secrets.
+/// be reached, the environment's name, the release, params and secrets.
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
     pub target: Option<Url>,
     pub allowed_hosts: Vec<AllowedHost>,
     pub env_name: String,
+    /// The release the run judges (`--release`), which a policy may read.
+    pub release: Option<String>,
     pub params: BTreeMap<String, String>,
     /// Secret values by the name a policy asks for.
     pub secrets: BTreeMap<String, String>,

@@ -110,10 +110,13 @@ pub struct Plan {
 impl Plan {
     pub fn new(args: &RunArgs, config: Option<&Path>) -> Result<Plan, PlanError> {
         let env_secrets = crate::caps::context::secrets_from_env();
-        match Config::locate(config) {
+        let mut plan = match Config::locate(config) {
             Some(path) => Plan::from_config(args, &Config::load(&path)?, env_secrets),
             None => Plan::from_flags(args, env_secrets),
-        }
+        }?;
+        // Policies read the release too (`context.release`).
+        plan.grants.release = plan.release.as_ref().map(|r| r.id.clone());
+        Ok(plan)
     }
 
     fn from_flags(args: &RunArgs, secrets: BTreeMap<String, String>) -> Result<Plan, PlanError> {
@@ -140,6 +143,8 @@ impl Plan {
                 target: args.grants.target.clone(),
                 allowed_hosts: args.grants.allow_hosts.clone(),
                 env_name,
+                // Set by `Plan::new` from the plan's release.
+                release: None,
                 params: args.params.iter().cloned().collect(),
                 secrets: secrets.clone(),
                 prometheus,
@@ -537,6 +542,22 @@ allow_hosts = ["auth.example.com"]
         assert_eq!(plan.grants.target.unwrap().as_str(), "http://127.0.0.1:9/");
         assert_eq!(plan.grants.allowed_hosts.len(), 2, "a flag adds a host");
         assert!(plan.strict);
+    }
+
+    /// The release is the run's, and policies read it, whether or not a
+    /// gate.toml plans the run (host/ has none: the flags plan it).
+    #[test]
+    fn policies_are_given_the_runs_release() {
+        let config = project("release", LAYERED);
+        let flags = ["gate", "run", "--env", "stage", "--release", "v1.4.2"];
+        let planned = Plan::new(&args(&flags), Some(&config)).unwrap();
+        let unplanned = Plan::new(&args(&[&flags[..], &["p.wasm"]].concat()), None).unwrap();
+        for plan in [planned, unplanned] {
+            assert_eq!(plan.grants.release.as_deref(), Some("v1.4.2"));
+            assert_eq!(plan.release.unwrap().id, "v1.4.2");
+        }
+        let none = Plan::new(&args(&["gate", "run", "--env", "stage"]), Some(&config)).unwrap();
+        assert_eq!(none.grants.release, None);
     }
 
     #[test]

@@ -14,7 +14,14 @@ pub const WIT_PACKAGE: &str = "gate:policy";
 /// The interface a policy exports; its version names the contract.
 pub const CHECKS_INTERFACE: &str = "gate:policy/checks";
 /// The contract versions this host runs (semver-compatible with it).
-pub const WIT_VERSION: semver::Version = semver::Version::new(0, 1, 2);
+pub const WIT_VERSION: semver::Version = semver::Version::new(0, 1, 3);
+/// [`WIT_VERSION`] as a literal, for `concat!` (`gate --version`).
+macro_rules! wit_version_text {
+    () => {
+        "0.1.3"
+    };
+}
+pub(crate) use wit_version_text;
 
 /// Why a policy could not be loaded. Every variant means exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -172,24 +179,55 @@ pub fn contract(
     }
     // An import of our package at another version is the same mismatch,
     // said before the linker reports it as a missing import.
-    for import in &imports {
-        if let Some(rest) = import
-            .strip_prefix(WIT_PACKAGE)
-            .and_then(|r| r.strip_prefix('/'))
-            && let Some((_, v)) = rest.split_once('@')
-            && let Ok(v) = semver::Version::parse(v)
-            && !compatible(&v)
-        {
-            return Err(LoadError::WitVersion {
-                path: path.to_owned(),
-                found: v.to_string(),
-            });
-        }
+    if let Some(v) = imports
+        .iter()
+        .filter_map(|import| package_version(import))
+        .find(|v| !compatible(v))
+    {
+        return Err(LoadError::WitVersion {
+            path: path.to_owned(),
+            found: v.to_string(),
+        });
     }
     Ok(Contract {
         wit_version,
         imports,
     })
+}
+
+/// The version of an import of our package: `0.1.3` of
+/// `gate:policy/context@0.1.3`; `None` for other packages.
+fn package_version(import: &str) -> Option<semver::Version> {
+    let rest = import.strip_prefix(WIT_PACKAGE)?.strip_prefix('/')?;
+    let (_, version) = rest.split_once('@')?;
+    semver::Version::parse(version).ok()
+}
+
+impl Contract {
+    /// The newest version of the contract the policy was built for, when
+    /// it is newer than this gate's: a compatible version that may import
+    /// what this gate does not have yet (a function added in a later patch).
+    pub fn newer_than_gate(&self) -> Option<semver::Version> {
+        self.imports
+            .iter()
+            .filter_map(|import| package_version(import))
+            .chain([self.wit_version.clone()])
+            .filter(|v| *v > WIT_VERSION)
+            .max()
+    }
+
+    /// What to add to a link error: that the policy is newer than gate,
+    /// and what to do about it; empty otherwise.
+    pub fn link_hint(&self) -> String {
+        match self.newer_than_gate() {
+            Some(v) => format!(
+                " (the policy was built for {WIT_PACKAGE}@{v}, newer than this gate's \
+                 {WIT_VERSION}: upgrade gate, or rebuild the policy with the gate-sdk of \
+                 this gate)"
+            ),
+            None => String::new(),
+        }
+    }
 }
 
 /// Semver compatibility as the component model links it: same major, and
@@ -204,11 +242,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_version_text_is_the_version() {
+        assert_eq!(WIT_VERSION.to_string(), wit_version_text!());
+    }
+
+    #[test]
     fn versions() {
         assert!(compatible(&semver::Version::new(0, 1, 0)));
         assert!(compatible(&semver::Version::new(0, 1, 7)));
         assert!(!compatible(&semver::Version::new(0, 2, 0)));
         assert!(!compatible(&semver::Version::new(1, 1, 0)));
+    }
+
+    #[test]
+    fn a_policy_newer_than_gate_is_named_in_link_errors() {
+        let contract = |version: &str, imports: &[&str]| Contract {
+            wit_version: semver::Version::parse(version).unwrap(),
+            imports: imports.iter().map(|i| (*i).to_owned()).collect(),
+        };
+        let older = contract(
+            "0.1.0",
+            &["gate:policy/http@0.1.0", "wasi:cli/stderr@0.2.6"],
+        );
+        assert_eq!(older.newer_than_gate(), None);
+        assert_eq!(older.link_hint(), "");
+        let next = format!("0.1.{}", WIT_VERSION.patch + 1);
+        let newer = contract(
+            "0.1.0",
+            &[
+                &format!("gate:policy/context@{next}"),
+                "wasi:cli/stderr@9.9.9",
+            ],
+        );
+        assert_eq!(newer.newer_than_gate().unwrap().to_string(), next);
+        let hint = newer.link_hint();
+        assert!(
+            hint.contains(&format!("built for gate:policy@{next}")),
+            "{hint}"
+        );
+        assert!(
+            hint.contains(&format!("newer than this gate's {WIT_VERSION}")),
+            "{hint}"
+        );
+        assert_eq!(package_version("wasi:cli/stderr@0.2.6"), None);
+        assert_eq!(package_version("gate:policy/tls"), None);
     }
 
     #[test]

@@ -166,10 +166,6 @@ impl Runtime {
         }
         policy::vet(path, &bytes)?;
         let size = bytes.len() as u64;
-        let link_error = |e: wasmtime::Error| LoadError::Link {
-            path: path.to_owned(),
-            reason: format!("{e:#}"),
-        };
         // A cache hit is a checksum and a mapping, well under a
         // millisecond: done here rather than handed to a blocking thread
         // that would first have to start.
@@ -185,6 +181,10 @@ impl Runtime {
             }
         };
         let contract = policy::contract(path, &component, &self.engine)?;
+        let link_error = |e: wasmtime::Error| LoadError::Link {
+            path: path.to_owned(),
+            reason: format!("{e:#}{}", contract.link_hint()),
+        };
         let linker = self.linker_for(&contract.imports).map_err(link_error)?;
         let pre = linker.instantiate_pre(&component).map_err(link_error)?;
         let pre = PolicyPre::new(pre).map_err(link_error)?;

@@ -108,6 +108,9 @@ pub struct Fixture {
 pub struct Context {
     #[serde(default = "default_env")]
     pub env: String,
+    /// The run's `--release`, which policies may read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// The Prometheus server the run granted; replay only needs to know
@@ -716,6 +719,15 @@ pub fn replay_grants(context: &Context) -> anyhow::Result<Grants> {
         ca_files: Vec::new(),
         client_identity: None,
         env_name: context.env.clone(),
+        // Held to `--release`'s rules: a policy reads what a run could give.
+        release: context
+            .release
+            .as_deref()
+            .map(|id| {
+                crate::cli::parse_release(id)
+                    .map_err(|e| anyhow::anyhow!("the fixture's release `{id}`: {e}"))
+            })
+            .transpose()?,
         params: context.params.clone(),
         secrets: context
             .secrets
@@ -776,6 +788,7 @@ pub fn write_recording(
     let grants = &session.grants;
     let context = Context {
         env: grants.env_name.clone(),
+        release: grants.release.clone(),
         target: grants.target.as_ref().map(|t| t.to_string()),
         prometheus: grants.prometheus.as_ref().map(|p| p.url.to_string()),
         allowed_hosts: grants.allowed_hosts.iter().map(|h| h.to_string()).collect(),
@@ -858,6 +871,33 @@ mod tests {
             call: "http.send".into(),
             request: json!({"method": "GET", "url": url}),
             answer: json!({"status": status}),
+        }
+    }
+
+    #[test]
+    fn the_release_is_kept_and_replayed_as_a_run_would_give_it() {
+        let with: Context = serde_json::from_value(json!({"env": "stage", "release": "v1.4.2"}))
+            .expect("a context");
+        assert_eq!(
+            replay_grants(&with).unwrap().release.as_deref(),
+            Some("v1.4.2")
+        );
+        assert_eq!(serde_json::to_value(&with).unwrap()["release"], "v1.4.2");
+        let without = Context::default();
+        assert_eq!(replay_grants(&without).unwrap().release, None);
+        assert!(
+            serde_json::to_value(&without)
+                .unwrap()
+                .get("release")
+                .is_none()
+        );
+        for bad in ["", "v1\u{1b}[2J"] {
+            let context = Context {
+                release: Some(bad.to_owned()),
+                ..Context::default()
+            };
+            let error = replay_grants(&context).unwrap_err().to_string();
+            assert!(error.contains("the fixture's release"), "{error}");
         }
     }
 

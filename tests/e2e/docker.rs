@@ -93,6 +93,27 @@ fn healthy_stack_passes_and_a_wrong_tag_or_memory_over_the_limit_fails() {
         "{text}"
     );
 
+    // Without the param, the tag to expect is the run's release.
+    let by_release = |release: &str| {
+        Gate::policies(&["prod"])
+            .target(&format!("http://127.0.0.1:{port}"))
+            .arg("--docker")
+            .param(&format!("compose_project={}", compose.project))
+            .args(["--check", "image-tag", "--release", release])
+            .json()
+            .run()
+    };
+    let promoted = by_release("v1");
+    assert_eq!(promoted.code, 0, "{}", promoted.stdout);
+    assert_eq!(outcome(&promoted, "prod", "image-tag"), "pass");
+    let other = by_release("v2");
+    assert_eq!(other.code, 1, "{}", other.stdout);
+    let text = message(&other, "prod", "image-tag");
+    assert!(
+        text.contains(&format!("{web} runs {}", image.reference)) && text.contains("`v2`"),
+        "{text}"
+    );
+
     let heavy = prod(
         &compose,
         port,
@@ -343,7 +364,8 @@ fn a_recorded_run_replays_with_the_stack_down_and_an_edited_health_fails() {
         .arg("--docker")
         .param(&format!("compose_project={}", compose.project))
         .param("samples=3")
-        .param("expected_tag=v1")
+        // The tag to expect is the release's, which the recording keeps.
+        .args(["--release", "v1"])
         .arg("--record")
         .arg(&fixture)
         .json()
@@ -354,6 +376,7 @@ fn a_recorded_run_replays_with_the_stack_down_and_an_edited_health_fails() {
     let text = std::fs::read_to_string(&fixture).unwrap();
     let mut tape: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert!(tape["context"]["docker"].is_string(), "{text}");
+    assert_eq!(tape["context"]["release"], "v1", "{text}");
     let calls: Vec<&str> = calls_of(&mut tape, "containers")
         .iter()
         .map(|c| c["call"].as_str().unwrap())

@@ -79,7 +79,7 @@ fn component_of_another_world() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("another world"), "{}", out.stderr);
     assert!(
-        out.stderr.contains("gate:policy/checks@0.1.2"),
+        out.stderr.contains("gate:policy/checks@0.1.3"),
         "{}",
         out.stderr
     );
@@ -109,6 +109,57 @@ fn policy_built_for_another_wit_version() {
         out.stderr
     );
     assert!(out.stderr.contains("0.1.x"), "{}", out.stderr);
+}
+
+/// A policy of a later patch of this contract that calls a function this
+/// gate does not have: the link fails, and says that gate is the older one.
+#[test]
+fn policy_of_a_later_patch_needing_what_gate_lacks() {
+    let component = wat::parse_str(
+        r#"(component
+            (import "gate:policy/context@0.1.99" (instance $ctx
+                (export "from-the-future" (func))))
+            (core module $m (func (export "describe")))
+            (core instance $i (instantiate $m))
+            (func $describe (canon lift (core func $i "describe")))
+            (instance $checks (export "describe" (func $describe)))
+            (export "gate:policy/checks@0.1.99" (instance $checks)))"#,
+    )
+    .unwrap();
+    let out = run(&write("later-patch.wasm", &component));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("needs something this gate does not provide"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("from-the-future"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("built for gate:policy@0.1.99, newer than this gate's"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// `gate --version` names the contract it runs, the one the shipped
+/// policies are built for.
+#[test]
+fn the_version_names_the_contract() {
+    let version = Gate::new(["--version"]).run();
+    assert_eq!(version.code, 0, "{}", version.stderr);
+    let inspect = Gate::new(["inspect".as_ref(), gate_e2e::guest("prod").as_os_str()])
+        .json()
+        .run();
+    let contract = inspect.json()["wit_version"].as_str().unwrap().to_owned();
+    assert!(
+        version
+            .stdout
+            .contains(&format!("(runs policies of gate:policy@{contract})")),
+        "{}",
+        version.stdout
+    );
 }
 
 #[test]

@@ -357,16 +357,16 @@ fn inspect_shows_checks_contract_and_sha256() {
     assert_eq!(info["name"], "prod");
     assert_eq!(info["kind"], "gate");
     assert_eq!(info["sha256"], sha);
-    assert_eq!(info["wit_version"], "0.1.2");
+    assert_eq!(info["wit_version"], "0.1.3");
     let imports: Vec<&str> = info["imports"]
         .as_array()
         .unwrap()
         .iter()
         .map(|i| i.as_str().unwrap())
         .collect();
-    assert!(imports.contains(&"gate:policy/http@0.1.2"), "{imports:?}");
+    assert!(imports.contains(&"gate:policy/http@0.1.3"), "{imports:?}");
     for interface in ["metrics", "docker", "tls"] {
-        let import = format!("gate:policy/{interface}@0.1.2");
+        let import = format!("gate:policy/{interface}@0.1.3");
         assert!(imports.contains(&import.as_str()), "{imports:?}");
     }
     let checks = info["checks"].as_array().unwrap();
@@ -393,7 +393,7 @@ fn inspect_shows_checks_contract_and_sha256() {
     let human = Gate::new(["inspect".as_ref(), path.as_os_str()]).run();
     assert_eq!(human.code, 0);
     assert!(human.stdout.contains(&sha));
-    assert!(human.stdout.contains("gate:policy@0.1.2"));
+    assert!(human.stdout.contains("gate:policy@0.1.3"));
 }
 
 #[test]
@@ -832,4 +832,69 @@ fn a_policy_of_no_checks_is_inconclusive() {
         report["policies"][0]["checks"].as_array().map(Vec::len),
         Some(0)
     );
+}
+
+/// `--release` (or `GATE_RELEASE`) reaches policies; a recording keeps it
+/// and a replay gives it back.
+#[test]
+fn policies_read_the_runs_release_live_and_replayed() {
+    let stage = Stub::start(200, &[]);
+    let fetch = |gate: Gate| {
+        gate.target(&stage.url())
+            .param("url=/health")
+            .param("show_release=1")
+            .json()
+            .run()
+    };
+    let message = |out: &gate_e2e::Outcome| {
+        assert_eq!(out.code, 0, "{}", out.all_output());
+        out.check("fetch", "get")["message"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let flag = fetch(Gate::policies(&["fetch"]).args(["--release", "v1.4.2"]));
+    assert!(
+        message(&flag).ends_with("for release [v1.4.2]"),
+        "{}",
+        flag.stdout
+    );
+    let env = fetch(Gate::policies(&["fetch"]).env("GATE_RELEASE", "git-5fe9ba4"));
+    assert!(
+        message(&env).ends_with("for release [git-5fe9ba4]"),
+        "{}",
+        env.stdout
+    );
+    let none = fetch(Gate::policies(&["fetch"]));
+    assert!(
+        message(&none).ends_with("for no release"),
+        "{}",
+        none.stdout
+    );
+
+    let dir = std::env::temp_dir().join(format!("gate-e2e-release-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture = dir.join("stage.json");
+    let recorded = fetch(Gate::policies(&["fetch"]).args([
+        "--release",
+        "v1.4.2",
+        "--record",
+        fixture.to_str().unwrap(),
+    ]));
+    message(&recorded);
+    let mut tape: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
+    assert_eq!(tape["context"]["release"], "v1.4.2", "{tape}");
+    tape["policies"][0]["checks"][0]["expect"]["message_contains"] = "[v1.4.2]".into();
+    let replay = |tape: &serde_json::Value| {
+        std::fs::write(&fixture, tape.to_string()).unwrap();
+        Gate::new(["test"]).arg(guest("fetch")).arg(&fixture).run()
+    };
+    let same = replay(&tape);
+    assert_eq!(same.code, 0, "{}", same.all_output());
+    tape["context"]["release"] = "v1.5.0".into();
+    let other = replay(&tape);
+    assert_eq!(other.code, 1, "{}", other.all_output());
+    assert!(other.stdout.contains("[v1.5.0]"), "{}", other.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
 }

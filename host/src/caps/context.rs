@@ -1,4 +1,5 @@
-//! `gate:policy/context`: target, environment, params, secrets, log, sleep.
+//! `gate:policy/context`: target, environment, release, params, secrets, log,
+//! sleep.
 
 use crate::bindings::gate::policy::context::{Host, LogLevel};
 use crate::state::{HostState, LogSource};
@@ -13,6 +14,11 @@ impl Host for HostState {
     async fn env_name(&mut self) -> wasmtime::Result<String> {
         self.count_call()?;
         Ok(self.session.grants.env_name.clone())
+    }
+
+    async fn release(&mut self) -> wasmtime::Result<Option<String>> {
+        self.count_call()?;
+        Ok(self.session.grants.release.clone())
     }
 
     async fn param(&mut self, name: String) -> wasmtime::Result<Option<String>> {

@@ -235,8 +235,8 @@ mod tests {
     #[test]
     fn a_policy_gets_all_of_wasi_only_when_it_imports_files_or_sockets() {
         let sdk_policy = [
-            "gate:policy/context@0.1.2",
-            "gate:policy/http@0.1.2",
+            "gate:policy/context@0.1.3",
+            "gate:policy/http@0.1.3",
             "wasi:cli/environment@0.2.6",
             "wasi:cli/stderr@0.2.6",
             "wasi:clocks/monotonic-clock@0.2.6",

@@ -274,6 +274,8 @@ impl Settings {
                 .map(|a| a.value.clone())
                 .unwrap_or_default(),
             env_name: env_name.to_owned(),
+            // A release is a run's, never an environment's.
+            release: None,
             params: self
                 .params
                 .iter()

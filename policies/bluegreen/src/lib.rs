@@ -10,7 +10,7 @@
 //! | check | verifies |
 //! |-------|----------|
 //! | `standby-healthy` | every container of service `standby` is running and healthy |
-//! | `standby-tag` | every container of service `standby` runs image tag `expected_tag` |
+//! | `standby-tag` | every container of service `standby` runs image tag `expected_tag`, by default the run's `--release` |
 //! | `standby-ready` | `GET /ready` on the target answers 200, and the target is a port the standby publishes |
 //!
 //! # Parameters
@@ -19,7 +19,7 @@
 //! |------|---------|
 //! | `compose_project` | the Docker Compose project (required) |
 //! | `standby` | the compose service of the colour about to go live, e.g. `green` (required) |
-//! | `expected_tag` | the image tag that passed stage (required) |
+//! | `expected_tag` | the image tag that passed stage (default: the run's `--release`; required without one) |
 
 use gate_sdk::docker::{self, Container};
 use gate_sdk::http;
@@ -41,7 +41,7 @@ fn policy() -> Policy {
         .check(
             Check::new(
                 "standby-tag",
-                "the `standby` colour runs image tag `expected_tag`",
+                "the `standby` colour runs image tag `expected_tag` (default: the release)",
                 standby_tag,
             )
             .needs(Capability::Docker),
@@ -80,7 +80,7 @@ fn standby_healthy() -> Result<CheckResult> {
 }
 
 fn standby_tag() -> Result<CheckResult> {
-    let expected = context::require_param("expected_tag")?;
+    let expected = context::param_or_release("expected_tag")?;
     let (project, standby, containers) = standby()?;
     Ok(docker::judge_image_tag(
         &project,

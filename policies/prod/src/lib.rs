@@ -14,7 +14,7 @@
 //! | `metrics-error-rate` | Prometheus: the 5xx share of `http_requests_total` over `window` is below `max_error_rate` (needs metrics) |
 //! | `metrics-p95` | Prometheus: p95 of `http_request_duration_seconds` over `window` is below `max_p95_ms` (needs metrics) |
 //! | `containers` | every container of compose project `compose_project` is running and healthy (needs docker) |
-//! | `image-tag` | every container of `compose_project` (or of its service `service`) runs tag `expected_tag` (needs docker) |
+//! | `image-tag` | every container of `compose_project` (or of its service `service`) runs tag `expected_tag`, by default the run's `--release` (needs docker) |
 //! | `resources` | every running container of `compose_project` uses less than `max_cpu_percent` CPU and `max_memory_percent` memory (needs docker) |
 //! | `certificate` | the certificate of `cert_host`:`cert_port` (default: the https target) is trusted and valid for `min_cert_days` more days (needs tls) |
 //!
@@ -32,7 +32,7 @@
 //! | `max_p95_ms`     | `500`              | Prometheus p95 latency must be below this, in ms (> 0) |
 //! | `window`         | `5m`               | Prometheus rate window (`30s`, `5m`, …) |
 //! | `compose_project` | required by the container checks | the Docker Compose project of the stack |
-//! | `expected_tag`   | required by `image-tag` | the image tag that passed stage |
+//! | `expected_tag`   | the run's `--release`; required by `image-tag` without one | the image tag that passed stage |
 //! | `service`        | all services       | the compose service `image-tag` looks at |
 //! | `max_cpu_percent` | `80`              | CPU per container must be below this, in percent of one CPU |
 //! | `max_memory_percent` | `85`           | memory per container must be below this, in percent of its limit |
@@ -95,7 +95,7 @@ fn policy() -> Policy {
         .check(
             Check::new(
                 "image-tag",
-                "the containers of `compose_project` run image tag `expected_tag`",
+                "the containers of `compose_project` run image tag `expected_tag` (default: the release)",
                 image_tag,
             )
             .needs(Capability::Docker),
@@ -159,7 +159,7 @@ fn containers() -> Result<CheckResult> {
 
 fn image_tag() -> Result<CheckResult> {
     let project = context::require_param("compose_project")?;
-    let expected = context::require_param("expected_tag")?;
+    let expected = context::param_or_release("expected_tag")?;
     let service = context::param("service").filter(|s| !s.trim().is_empty());
     docker::image_tag_is(&project, service.as_deref(), &expected)
 }
@@ -598,6 +598,38 @@ mod tests {
             let result = host.run(&policy(), "image-tag").unwrap();
             assert_eq!(result.outcome, Outcome::Fail);
             assert!(result.message.contains("1.4.2"), "{}", result.message);
+        }
+
+        #[test]
+        fn image_tag_defaults_to_the_release_and_a_param_overrides_it() {
+            let host = shop(HealthStatus::Healthy)
+                .param("service", "web")
+                .release("1.4.2");
+            let result = host.run(&policy(), "image-tag").unwrap();
+            assert_eq!(result.outcome, Outcome::Pass, "{}", result.message);
+
+            let host = shop(HealthStatus::Healthy)
+                .param("service", "web")
+                .release("1.5.0");
+            let result = host.run(&policy(), "image-tag").unwrap();
+            assert_eq!(result.outcome, Outcome::Fail);
+            assert!(result.message.contains("1.5.0"), "{}", result.message);
+
+            let host = shop(HealthStatus::Healthy)
+                .param("service", "web")
+                .param("expected_tag", "1.4.2")
+                .release("git-5fe9ba4");
+            let result = host.run(&policy(), "image-tag").unwrap();
+            assert_eq!(result.outcome, Outcome::Pass, "{}", result.message);
+
+            let error = shop(HealthStatus::Healthy)
+                .run(&policy(), "image-tag")
+                .unwrap_err();
+            assert!(error.to_string().contains("--release"), "{error}");
+            assert!(
+                error.to_string().contains("--param expected_tag"),
+                "{error}"
+            );
         }
 
         #[test]

@@ -4,7 +4,8 @@
 //! what the allow-list lets through. With `--param body_hex=…` it also
 //! fails unless the body is exactly those bytes. With `--param
 //! show_header=NAME` its message ends with every value of that header,
-//! each in brackets.
+//! each in brackets; with `--param show_release=1`, with the run's release
+//! (`--release`).
 
 use gate_sdk::http::Request;
 use gate_sdk::{
@@ -31,6 +32,12 @@ fn get() -> Result<CheckResult> {
         message.push_str(&format!(" {name}:"));
         for value in response.header_values(&name) {
             message.push_str(&format!(" [{value}]"));
+        }
+    }
+    if context::param("show_release").is_some() {
+        match context::release() {
+            Some(release) => message.push_str(&format!(" for release [{release}]")),
+            None => message.push_str(" for no release"),
         }
     }
     if let Some(want) = context::param("body_hex") {
