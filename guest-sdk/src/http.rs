@@ -309,7 +309,9 @@ impl Request {
         Self::new(Method::Post, url)
     }
 
-    /// Adds a header. Repeating a name sends it several times.
+    /// Adds a header. Repeating a name sends it several times. A `Host`
+    /// header must name the URL's own host or another one the run may
+    /// reach: gate refuses any other (a server routes by it).
     ///
     /// ```
     /// use gate_sdk::http::Request;
@@ -394,7 +396,7 @@ impl Request {
     /// Every hop is a new request that the host checks against the run's
     /// allow-list, so a redirect to a host the run does not allow ends with
     /// [`HttpError::Denied`] naming the hop, and nothing is sent there.
-    /// `Authorization`, `Cookie` and `Proxy-Authorization` are dropped once
+    /// `Authorization`, `Cookie`, `Proxy-Authorization` and `Host` are dropped once
     /// a hop changes origin (scheme, host or port). A 303, or a 301/302
     /// after a `POST`, continues as a `GET` without a body; 307 and 308
     /// repeat the request. More than `max_hops` redirects is an
@@ -520,7 +522,7 @@ impl Request {
             let Some(location) = response.header("location") else {
                 return Ok(response);
             };
-            let target = if to.contains("://") {
+            let target = if redirect::has_scheme(&to) {
                 None
             } else {
                 crate::context::target()
@@ -1149,6 +1151,36 @@ mod tests {
 
     fn response(status: u16, ms: f64) -> Response {
         Response::new("/x", status, vec![], "", ms)
+    }
+
+    /// A path whose query holds a URL is still a path: its redirect is
+    /// resolved against the target and followed.
+    #[test]
+    fn a_path_with_a_url_in_its_query_follows_its_redirect() {
+        use crate::mock::MockHost;
+        use crate::{Check, CheckResult, Policy, PolicyKind};
+
+        let from = "/login?next=https://app.example/";
+        let home = "http://127.0.0.1:8080/home";
+        let moved = vec![("location".to_owned(), "/home".to_owned())];
+        let host = MockHost::new()
+            .target("http://127.0.0.1:8080")
+            .http(Method::Get, from, Response::new(from, 302, moved, "", 1.0))
+            .http(Method::Get, home, Response::new(home, 200, vec![], "", 1.0));
+        let policy = Policy::new("p", PolicyKind::Gate).check(Check::new("c", "", || {
+            let response = Request::get("/login?next=https://app.example/")
+                .follow_redirects(2)
+                .send()?;
+            Ok(CheckResult::pass(format!(
+                "{} {}",
+                response.status(),
+                response.url()
+            )))
+        }));
+        assert_eq!(
+            host.run(&policy, "c").unwrap().message,
+            "200 http://127.0.0.1:8080/home"
+        );
     }
 
     #[test]

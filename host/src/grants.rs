@@ -475,6 +475,39 @@ impl Grants {
         Ok(url)
     }
 
+    /// Whether a policy may send `Host: value` with a request to `url`. A
+    /// server behind one address (an ingress, a shared proxy) routes by
+    /// that header, so it must name the URL's own origin or another one this
+    /// run may reach (`value` taken with the URL's scheme, and its default
+    /// port when it names none): a run granted the target alone must not
+    /// reach every other site served at the target's address.
+    pub fn check_host_header(&self, url: &Url, value: &str) -> Result<(), HttpDenial> {
+        let shown = self.shown(value);
+        let invalid = || {
+            HttpDenial::Invalid(format!(
+                "the Host header `{shown}` is not a host with an optional port"
+            ))
+        };
+        if value.is_empty()
+            || value
+                .chars()
+                .any(|c| matches!(c, '/' | '\\' | '@' | '?' | '#') || c.is_whitespace())
+        {
+            return Err(invalid());
+        }
+        let named = Url::parse(&format!("{}://{value}/", url.scheme())).map_err(|_| invalid())?;
+        let origin = Origin::of(&named).ok_or_else(invalid)?;
+        if Origin::of(url).as_ref() == Some(&origin) {
+            return Ok(());
+        }
+        self.check_origin(&origin).map_err(|denial| match denial {
+            HttpDenial::Denied(why) => HttpDenial::Denied(format!(
+                "the Host header `{shown}` names another host than the URL's, and {why}"
+            )),
+            other => other,
+        })
+    }
+
     /// A policy's URL or host as an error shows it: cut to
     /// [`SHOWN_BYTES`], since a policy may pass megabytes, and its error
     /// is kept in the check's record and report.
@@ -598,6 +631,62 @@ mod tests {
 
     fn grants(target: &str, allow: &[&str]) -> Grants {
         Grants::for_tests(target, allow)
+    }
+
+    /// A Host header routes the request at the server: it may name the
+    /// URL's own origin or another one the run may reach, nothing else.
+    #[test]
+    fn a_host_header_names_a_host_the_run_may_reach() {
+        let g = grants("http://127.0.0.1:8080", &["shop.example.com"]);
+        let url = g.http_url("/health").unwrap();
+        for ok in [
+            "127.0.0.1:8080",
+            "127.0.0.1:8080".to_uppercase().as_str(),
+            "shop.example.com",
+            "SHOP.example.com:80",
+        ] {
+            assert!(g.check_host_header(&url, ok).is_ok(), "{ok}");
+        }
+        for denied in [
+            "admin.internal",
+            "127.0.0.1",
+            "127.0.0.1:8081",
+            "shop.example.com:8080",
+        ] {
+            match g.check_host_header(&url, denied) {
+                Err(HttpDenial::Denied(why)) => {
+                    assert!(
+                        why.contains(&format!("the Host header `{denied}`")),
+                        "{why}"
+                    );
+                    assert!(why.contains("--allow-host"), "{why}");
+                }
+                other => panic!("{denied}: {other:?}"),
+            }
+        }
+        for invalid in [
+            "",
+            "a b",
+            "shop.example.com/x",
+            "user@shop.example.com",
+            "x?y",
+            "a\\b",
+            ":80",
+            "shop.example.com:99999",
+        ] {
+            assert!(
+                matches!(
+                    g.check_host_header(&url, invalid),
+                    Err(HttpDenial::Invalid(_))
+                ),
+                "{invalid:?}"
+            );
+        }
+        // Over https, a name without a port means 443.
+        let g = grants("https://stage.example.com", &["https://api.example.com"]);
+        let url = g.http_url("/").unwrap();
+        assert!(g.check_host_header(&url, "api.example.com").is_ok());
+        assert!(g.check_host_header(&url, "api.example.com:80").is_err());
     }
 
     #[test]

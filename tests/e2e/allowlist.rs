@@ -225,3 +225,52 @@ fn gates_own_requests_take_the_proxy_but_never_for_loopback() {
         out.stderr
     );
 }
+
+/// A server behind one address routes by the Host header, so a policy may
+/// set it only to a host the run may reach: never a way to another site at
+/// the target's address. A refused one sends nothing.
+#[test]
+fn a_host_header_may_name_only_a_host_the_run_may_reach() {
+    let stage = Stub::start(200, &[]);
+    let other = fetch(
+        &stage.url(),
+        "/",
+        &["--param", "header=Host: admin.internal"],
+    );
+    let check = other.check("fetch", "get");
+    assert_eq!(check["outcome"], "error", "{check}");
+    let message = check["message"].as_str().unwrap();
+    assert!(
+        message.contains("the Host header `admin.internal` names another host than the URL's")
+            && message.contains("--allow-host admin.internal:"),
+        "{check}"
+    );
+    assert!(stage.requests().is_empty(), "{:?}", stage.requests());
+
+    let own = format!("header=Host: 127.0.0.1:{}", stage.port());
+    let same = fetch(&stage.url(), "/", &["--param", &own]);
+    assert_eq!(
+        same.check("fetch", "get")["outcome"],
+        "pass",
+        "{}",
+        same.stdout
+    );
+    let granted = fetch(
+        &stage.url(),
+        "/",
+        &[
+            "--param",
+            "header=Host: shop.example.com",
+            "--allow-host",
+            "shop.example.com",
+        ],
+    );
+    assert_eq!(
+        granted.check("fetch", "get")["outcome"],
+        "pass",
+        "{}",
+        granted.stdout
+    );
+    let heads = stage.requests().join("\n").to_ascii_lowercase();
+    assert!(heads.contains("host: shop.example.com"), "{heads}");
+}

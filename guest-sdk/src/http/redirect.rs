@@ -15,8 +15,10 @@ pub(super) fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)
 }
 
-/// Headers that carry credentials: never sent to another origin.
-const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+/// Headers that belong to the origin they were set for, never sent to
+/// another: credentials, and the `Host` a server routes by (which gate
+/// would refuse beside another origin's URL anyway).
+const ORIGIN_HEADERS: [&str; 4] = ["authorization", "cookie", "proxy-authorization", "host"];
 
 /// `(scheme, authority, rest)` of an absolute http(s) URL. The authority
 /// ends where the URL standard ends it, backslash included.
@@ -61,7 +63,7 @@ fn origin(url: &str) -> Option<(String, String, u16)> {
 }
 
 /// Whether `url` starts with a scheme (`mailto:`, `https:`…).
-fn has_scheme(url: &str) -> bool {
+pub(super) fn has_scheme(url: &str) -> bool {
     let Some((scheme, _)) = url.split_once(':') else {
         return false;
     };
@@ -121,17 +123,15 @@ pub(super) fn resolve(base: &str, location: &str) -> Result<String, String> {
 }
 
 /// The request for the next hop: to `to`, from `from` (both absolute).
-/// Credentials are dropped when the origin changes, for good; 303, and 301
+/// Credentials and `Host` are dropped when the origin changes, for good; 303, and 301
 /// or 302 after a POST, continue as a GET without a body, as browsers do;
 /// 307 and 308 repeat the request as it was.
 pub(super) fn next_request(mut request: Request, status: u16, from: &str, to: String) -> Request {
     let same_origin = matches!((origin(from), origin(&to)), (Some(a), Some(b)) if a == b);
     if !same_origin {
-        request.headers.retain(|(name, _)| {
-            !CREDENTIAL_HEADERS
-                .iter()
-                .any(|c| name.eq_ignore_ascii_case(c))
-        });
+        request
+            .headers
+            .retain(|(name, _)| !ORIGIN_HEADERS.iter().any(|c| name.eq_ignore_ascii_case(c)));
     }
     let to_get = match status {
         303 => request.method != Method::Head,
@@ -281,6 +281,16 @@ mod tests {
             assert_eq!(cross.url(), to);
             assert_eq!(cross.method(), Method::Post, "308 keeps the method");
         }
+    }
+
+    #[test]
+    fn a_host_header_stays_within_the_origin() {
+        let request = || Request::get("/").header("Host", "shop.example.com");
+        let from = "http://127.0.0.1:8080/";
+        let same = next_request(request(), 302, from, "http://127.0.0.1:8080/a".into());
+        assert_eq!(same.headers().len(), 1);
+        let cross = next_request(request(), 302, from, "http://other.example/".into());
+        assert!(cross.headers().is_empty(), "{:?}", cross.headers());
     }
 
     #[test]

@@ -110,6 +110,14 @@ impl PolicyClients {
     }
 }
 
+/// What the policy is told when the grants refuse its request.
+fn refused(denial: HttpDenial) -> HttpError {
+    match denial {
+        HttpDenial::Denied(why) => HttpError::Denied(why),
+        HttpDenial::Invalid(why) => HttpError::InvalidRequest(why),
+    }
+}
+
 /// The resolver of policy clients: names were resolved and checked before
 /// the client was built, so any other lookup is a bug, refused.
 struct RefuseUnchecked;
@@ -188,10 +196,7 @@ impl HostState {
         url: Result<url::Url, HttpDenial>,
         request: &Request,
     ) -> Result<Response, HttpError> {
-        let url = url.map_err(|denial| match denial {
-            HttpDenial::Denied(why) => HttpError::Denied(why),
-            HttpDenial::Invalid(why) => HttpError::InvalidRequest(why),
-        })?;
+        let url = url.map_err(refused)?;
         let origin = Origin::of(&url)
             .ok_or_else(|| HttpError::InvalidRequest(format!("URL `{url}` has no host")))?;
         let mut headers = reqwest::header::HeaderMap::new();
@@ -200,6 +205,13 @@ impl HostState {
                 .map_err(|_| HttpError::InvalidRequest(format!("bad header name `{name}`")))?;
             let value = HeaderValue::from_str(value)
                 .map_err(|_| HttpError::InvalidRequest(format!("bad value for header `{name}`")))?;
+            if name == reqwest::header::HOST {
+                let text = value.to_str().unwrap_or_default();
+                self.session
+                    .grants
+                    .check_host_header(&url, text)
+                    .map_err(refused)?;
+            }
             headers.append(name, value);
         }
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a standard method");

@@ -5,7 +5,7 @@
 //! fails unless the body is exactly those bytes. With `--param
 //! show_header=NAME` its message ends with every value of that header,
 //! each in brackets; with `--param show_release=1`, with the run's release
-//! (`--release`).
+//! (`--release`). `--param header=NAME:VALUE` sends that header too.
 
 use gate_sdk::http::Request;
 use gate_sdk::{
@@ -25,6 +25,12 @@ fn get() -> Result<CheckResult> {
     let mut request = Request::get(&url).follow_redirects(follow);
     if let Some(token) = context::param("token") {
         request = request.bearer(token);
+    }
+    if let Some(header) = context::param("header") {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| Error::Other("give --param header=NAME:VALUE".into()))?;
+        request = request.header(name.trim(), value.trim());
     }
     let response = request.send()?;
     let mut message = format!("GET {url} → {} from {}", response.status(), response.url());
