@@ -22,8 +22,10 @@ pub enum RoundOutcome {
 
 impl RoundOutcome {
     /// A blocking `fail` makes the round fail; else a blocking `error` makes
-    /// it error; else a blocking `inconclusive`, or nothing decided at all,
-    /// makes it inconclusive.
+    /// it error; else a blocking `inconclusive`, or no blocking check
+    /// decided, makes it inconclusive: as in [`crate::verdict::decide`], a
+    /// non-blocking check that passed does not stand in for the blocking
+    /// ones that were skipped.
     pub fn of(policies: &[PolicyReport]) -> RoundOutcome {
         let blocking = || {
             policies
@@ -37,10 +39,7 @@ impl RoundOutcome {
         } else if any(Outcome::Error) {
             RoundOutcome::Error
         } else if any(Outcome::Inconclusive)
-            || !policies
-                .iter()
-                .flat_map(|p| &p.checks)
-                .any(|c| matches!(c.outcome, Outcome::Pass | Outcome::Warn))
+            || !blocking().any(|c| matches!(c.outcome, Outcome::Pass | Outcome::Warn))
         {
             RoundOutcome::Inconclusive
         } else {
@@ -783,7 +782,9 @@ pub async fn watch(
                     progress,
                     "ROLLBACK COMMAND FAILED: `{command}` ended with {code}"
                 );
-                eprintln!("gate: ROLLBACK COMMAND FAILED: `{command}` ended with {code}");
+                warn_stderr(&format!(
+                    "gate: ROLLBACK COMMAND FAILED: `{command}` ended with {code}"
+                ));
                 format!("ROLLBACK COMMAND FAILED ({code})")
             }
         };
@@ -830,7 +831,15 @@ pub async fn watch(
 /// A loud line on stderr for something that went wrong around a decision
 /// without changing it.
 fn warn(message: &str) {
-    eprintln!("gate: WARNING: {message}");
+    warn_stderr(&format!("gate: WARNING: {message}"));
+}
+
+/// A line on stderr that cannot stop the window: `eprintln!` panics when
+/// stderr is a closed pipe (a `| tee` killed by the same Ctrl-C), and a
+/// panic here would abort gate before the rollback command or the webhook.
+fn warn_stderr(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Where the window report goes: a fresh file in the temporary directory.
@@ -842,9 +851,19 @@ fn report_path() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("gate-watch-{}-{stamp}.json", std::process::id()))
 }
 
+/// Written as a new file only this user can read: in a shared temporary
+/// directory, a file or symlink someone left at that name is never written
+/// through.
 fn write_report(path: &std::path::Path, report: &WindowReport) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
     let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
-    std::fs::write(path, json)
+    let mut file = std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(&json)
 }
 
 /// The decision, as the rollback command finds it in its environment.
@@ -1071,9 +1090,15 @@ async fn run_hook(
 /// `gate watch`: prepares the policies once, then watches until the window
 /// ends, a limit is exceeded, or SIGINT/SIGTERM arrives.
 pub async fn command(
-    args: crate::cli::WatchArgs,
+    mut args: crate::cli::WatchArgs,
     config: Option<&std::path::Path>,
 ) -> anyhow::Result<i32> {
+    // `--webhook` is `--notify` by another name, taken before the plan so
+    // that it overrides gate.toml's `webhook` (whose secret, if it names
+    // one, is then never needed) as `--notify` does.
+    if let Some(url) = args.webhook.take() {
+        args.run.notify = Some(url);
+    }
     anyhow::ensure!(
         args.run.record.is_none(),
         "--record records one `gate run`, not a watch window: record with gate run, then replay with gate test"
@@ -1116,10 +1141,7 @@ pub async fn command(
         limits: window.limits,
         on_rollback: window.on_rollback,
         rollback_timeout: window.rollback_timeout,
-        webhook: args
-            .webhook
-            .clone()
-            .or_else(|| prepared.plan.webhook.clone()),
+        webhook: prepared.plan.webhook.clone(),
         decision_log: prepared.plan.decision_log.clone(),
     };
     watch(&prepared, &options, json, stop_requests()).await
@@ -1397,6 +1419,44 @@ mod tests {
             outcome: RoundOutcome::of(&policies),
             policies,
         }
+    }
+
+    /// A round decides on its blocking checks: a non-blocking one that
+    /// passed beside a blocking one that was skipped (not granted, or left
+    /// out) decides nothing, as `gate run` would say (exit 3).
+    #[test]
+    fn a_round_decides_on_its_blocking_checks_only() {
+        let advisory = |name: &str, outcome: Outcome| crate::report::CheckReport {
+            blocking: false,
+            ..check(name, outcome)
+        };
+        let outcome = |checks| round(1, checks).outcome;
+        assert_eq!(
+            outcome(vec![
+                check("error-rate", Outcome::Skipped),
+                advisory("p99", Outcome::Pass),
+            ]),
+            RoundOutcome::Inconclusive
+        );
+        assert_eq!(
+            outcome(vec![advisory("p99", Outcome::Warn)]),
+            RoundOutcome::Inconclusive
+        );
+        // A non-blocking failure does not fail the round either.
+        assert_eq!(
+            outcome(vec![
+                check("error-rate", Outcome::Pass),
+                advisory("p99", Outcome::Fail),
+            ]),
+            RoundOutcome::Pass
+        );
+        assert_eq!(
+            outcome(vec![
+                check("error-rate", Outcome::Pass),
+                check("down", Outcome::Skipped),
+            ]),
+            RoundOutcome::Pass
+        );
     }
 
     #[test]
@@ -1707,6 +1767,24 @@ mod tests {
             value(&with_release, "GATE_RELEASE").as_deref(),
             Some("v1.4.2")
         );
+
+        // The report is a new file only this user reads, never written
+        // through what was left at its name.
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("gate-watch-report-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fresh = dir.join("fresh.json");
+        write_report(&fresh, &report).unwrap();
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "kept").unwrap();
+        let planted = dir.join("planted.json");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        assert!(write_report(&planted, &report).is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "kept");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn watch_args(flags: &[&str]) -> crate::cli::WatchArgs {

@@ -1210,3 +1210,32 @@ fn a_rollback_command_is_done_when_its_shell_exits() {
         "gate waited for the background process, not for the rollback command"
     );
 }
+
+/// `--webhook` overrides gate.toml's `webhook` as `--notify` does: the
+/// file's secret is then not needed, and the flag's URL gets the decision.
+#[test]
+fn the_webhook_flag_overrides_the_files_and_needs_none_of_its_secret() {
+    let down = Stub::start(500, &[]);
+    let config = temp("webhook-gate.toml");
+    std::fs::write(
+        &config,
+        "[env.b]\nwebhook = \"secret:gate_e2e_never_set_hook\"\n",
+    )
+    .unwrap();
+    let (webhook, bodies) = webhook_server();
+    let out = Gate::watch(&["fetch"])
+        .arg("--config")
+        .arg(&config)
+        .args(["--env", "b"])
+        .target(&down.url())
+        .param("url=/health")
+        .args(["--interval", "10ms", "--count", "1", "--webhook", &webhook])
+        .run();
+    assert_eq!(out.code, 1, "{}", out.all_output());
+    assert!(
+        out.stdout.contains("decision: ROLLBACK (exit 1)"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(bodies.lock().unwrap().len(), 1, "{}", out.all_output());
+}
