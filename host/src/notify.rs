@@ -12,10 +12,22 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// Discord refuses `content` over 2000 characters.
 const MAX_TEXT: usize = 1900;
 
-/// The JSON body both Slack and Discord incoming webhooks accept.
+/// The JSON body both Slack and Discord incoming webhooks accept. The text
+/// holds names a policy chose (checks, measurements), so it must not ping
+/// anyone: Discord is told to parse no mentions (`@everyone`), and Slack's
+/// control characters are escaped as its docs ask (`<!channel>`,
+/// `<https://…|a link>`).
 pub fn payload(text: &str) -> serde_json::Value {
     let text = crate::text::truncate(text, MAX_TEXT);
-    serde_json::json!({ "text": text, "content": text })
+    let slack = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    serde_json::json!({
+        "text": slack,
+        "content": text,
+        "allowed_mentions": { "parse": [] },
+    })
 }
 
 /// Posts `text`; `Err` says why the last attempt failed.
@@ -70,5 +82,19 @@ mod tests {
         assert_eq!(body["content"], "rollback: prod");
         let long = super::payload(&"x".repeat(5000));
         assert!(long["content"].as_str().unwrap().len() < 2000);
+    }
+
+    #[test]
+    fn a_policys_names_ping_no_one() {
+        let body = super::payload("fail: p/@everyone <!channel> <https://x.example|ok> & more");
+        assert_eq!(body["allowed_mentions"]["parse"], serde_json::json!([]));
+        assert_eq!(
+            body["text"],
+            "fail: p/@everyone &lt;!channel&gt; &lt;https://x.example|ok&gt; &amp; more"
+        );
+        assert_eq!(
+            body["content"],
+            "fail: p/@everyone <!channel> <https://x.example|ok> & more"
+        );
     }
 }

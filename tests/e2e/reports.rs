@@ -191,11 +191,19 @@ fn a_failing_run_writes_every_format_at_once() {
         text.starts_with("gate run prod: fail on env `default`"),
         "{text}"
     );
+    // Slack's text escapes what Slack reads as control (`<`, `>`, `&`);
+    // Discord's content is the same text as it is.
     assert!(
-        text.contains("prod/error-rate fail: measured 0.25 > threshold 0.01"),
+        text.contains("prod/error-rate fail: measured 0.25 &gt; threshold 0.01"),
         "{text}"
     );
-    assert_eq!(body["content"], body["text"]);
+    let content = body["content"].as_str().unwrap();
+    assert!(
+        content.contains("prod/error-rate fail: measured 0.25 > threshold 0.01"),
+        "{content}"
+    );
+    assert_eq!(gate_e2e::slack_escaped(content), text);
+    assert_eq!(body["allowed_mentions"]["parse"], serde_json::json!([]));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -326,7 +326,8 @@ fn errors_injected_after_round_2_roll_back_at_round_3() {
     );
     assert_eq!(report["release"]["id"], "v2.0.0");
     assert_eq!(
-        payload["text"], payload["content"],
+        payload["text"].as_str().unwrap(),
+        gate_e2e::slack_escaped(payload["content"].as_str().unwrap()),
         "Slack and Discord read the same text"
     );
 

@@ -351,3 +351,10 @@ pub fn webhook_server() -> (String, Arc<Mutex<Vec<String>>>) {
     });
     (url, bodies)
 }
+
+/// `text` as a Slack webhook's `text` holds it: `&`, `<` and `>` escaped.
+pub fn slack_escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

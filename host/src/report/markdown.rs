@@ -115,6 +115,17 @@ fn time(check: &CheckReport) -> String {
 /// text, where a Markdown escape (`\@name`) is gone again: a zero-width space
 /// after the `@`, as Renovate writes its release notes.
 const AT: &str = "@&#8203;";
+/// `#123` and `owner/repo#123` broken apart the same way: a reference in a
+/// PR comment would add a "mentioned this" to that issue's timeline.
+const HASH: &str = "#&#8203;";
+
+/// Breaks the URLs GitHub would link by itself (`https://…`, `www.…`):
+/// a report names what a policy measured, not where a reader should go.
+fn unlinked(escaped: String) -> String {
+    escaped
+        .replace("://", ":&#8203;//")
+        .replace("www.", "www&#8203;.")
+}
 
 /// Text safe in a table cell: Markdown and HTML punctuation escaped, lines
 /// joined with `<br>`.
@@ -130,7 +141,8 @@ fn cell(text: &str) -> String {
                 '<' => escaped.push_str("&lt;"),
                 '>' => escaped.push_str("&gt;"),
                 '@' => escaped.push_str(AT),
-                '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '|' | '~' | '!' | '#' => {
+                '#' => escaped.push_str(HASH),
+                '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '|' | '~' | '!' => {
                     escaped.push('\\');
                     escaped.push(c);
                 }
@@ -138,7 +150,7 @@ fn cell(text: &str) -> String {
             }
         }
     }
-    escaped
+    unlinked(escaped)
 }
 
 /// Text safe inside an HTML element: `&`, `<`, `>` and quotes as entities.
@@ -152,10 +164,11 @@ fn html(text: &str) -> String {
             '"' => escaped.push_str("&quot;"),
             '\'' => escaped.push_str("&#39;"),
             '@' => escaped.push_str(AT),
+            '#' => escaped.push_str(HASH),
             c => escaped.push(c),
         }
     }
-    escaped
+    unlinked(escaped)
 }
 
 /// Inline code that cannot be closed early by the text it holds.
@@ -202,7 +215,12 @@ mod tests {
         let text = super::cell("a | b <img src=x> [x](http://evil) @team\nnext");
         assert_eq!(
             text,
-            "a \\| b &lt;img src=x&gt; \\[x\\]\\(http://evil\\) @&#8203;team<br>next"
+            "a \\| b &lt;img src=x&gt; \\[x\\]\\(http:&#8203;//evil\\) @&#8203;team<br>next"
+        );
+        // No reference to another issue, no link GitHub would make itself.
+        assert_eq!(
+            super::cell("see #12 and octo/repo#3 at https://x.example or www.x.example"),
+            "see #&#8203;12 and octo/repo#&#8203;3 at https:&#8203;//x.example or www&#8203;.x.example"
         );
         assert_eq!(super::code("a`b"), "``a`b``");
         assert_eq!(
@@ -210,6 +228,10 @@ mod tests {
             "my_api/*x* &lt;b&gt;&amp;&quot;&#39;"
         );
         assert_eq!(super::html("@octo/team"), "@&#8203;octo/team");
+        assert_eq!(
+            super::html("octo/repo#3 https://x"),
+            "octo/repo#&#8203;3 https:&#8203;//x"
+        );
         assert_eq!(super::longest_backtick_run("x ``` y ` z"), 3);
     }
 }
