@@ -525,7 +525,13 @@ fn sweep(dir: &Path, shown: &Path, remove: Remove) -> Result<Summary, CacheError
         let name = entry.file_name();
         let name = name.to_string_lossy();
         let temporary = is_temporary_name(&name);
-        let meta = entry.metadata().map_err(read_error)?;
+        let meta = match entry.metadata() {
+            Ok(meta) => meta,
+            // Removed by another gate (a sweep, a write's rename) since the
+            // listing: nothing left to count or remove.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(read_error(e)),
+        };
         if !(temporary || is_entry_name(&name)) || !meta.file_type().is_file() {
             continue;
         }

@@ -543,11 +543,18 @@ pub struct PolicyInfo {
 
 #[derive(Debug, Clone)]
 pub struct CheckInfo {
+    /// The name as reports show it: secrets redacted.
     pub name: String,
+    /// The name as the policy declared it, which `run-check` is called
+    /// with: the shown one may differ where it held a secret's value.
+    pub call_name: String,
     pub description: String,
     pub blocking: bool,
     pub needs: Vec<bindings::Capability>,
 }
+
+/// The longest check name a policy may declare, in bytes.
+const MAX_CHECK_NAME: usize = 256;
 
 impl PolicyInfo {
     fn vet(info: bindings::PolicyInfo, session: &Session) -> Result<PolicyInfo, String> {
@@ -556,9 +563,17 @@ impl PolicyInfo {
         let mut checks = Vec::with_capacity(info.checks.len());
         for check in &info.checks {
             let name = clean(&check.name);
-            if name.is_empty() || name.chars().any(char::is_whitespace) {
+            // Judged on the name as declared, which the check is called by:
+            // cleaning (an escape made visible, a long name cut) must not
+            // change what is allowed.
+            let raw = &check.name;
+            if raw.is_empty()
+                || raw.len() > MAX_CHECK_NAME
+                || raw.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
                 return Err(format!(
-                    "check name `{name}` must be non-empty and without spaces"
+                    "check name `{name}` must be 1 to {MAX_CHECK_NAME} bytes without spaces or \
+                     control characters"
                 ));
             }
             if !names.insert(name.clone()) {
@@ -568,6 +583,7 @@ impl PolicyInfo {
             needs.dedup();
             checks.push(CheckInfo {
                 name,
+                call_name: raw.clone(),
                 description: clean(&check.description),
                 blocking: check.blocking,
                 needs,
@@ -696,7 +712,7 @@ async fn execute(
         let policy = pre.instantiate_async(&mut store).await?;
         policy
             .gate_policy_checks()
-            .call_run_check(&mut store, &check.name)
+            .call_run_check(&mut store, &check.call_name)
             .await
     };
     // The epoch callback stops guest code at the deadline; this also stops a
@@ -987,6 +1003,7 @@ mod tests {
         let mut report = report(
             &CheckInfo {
                 name: "get".into(),
+                call_name: "get".into(),
                 description: String::new(),
                 blocking: true,
                 needs: Vec::new(),
@@ -1140,6 +1157,7 @@ mod tests {
     fn check_info() -> CheckInfo {
         CheckInfo {
             name: "latency".into(),
+            call_name: "latency".into(),
             description: String::new(),
             blocking: true,
             needs: Vec::new(),
@@ -1149,6 +1167,42 @@ mod tests {
     fn session(redact: &[&str]) -> Session {
         let redact = redact.iter().map(|s| (*s).to_owned());
         Session::new(Grants::default(), Limits::default(), redact).unwrap()
+    }
+
+    /// A check is called by the name it declared, whatever reports show
+    /// of it; a name is judged as declared, with an accurate reason.
+    #[test]
+    fn checks_are_called_by_their_declared_names() {
+        let info = |names: &[&str]| bindings::PolicyInfo {
+            name: "p".into(),
+            version: "1".into(),
+            kind: bindings::PolicyKind::Gate,
+            checks: names
+                .iter()
+                .map(|name| bindings::CheckInfo {
+                    name: (*name).into(),
+                    description: String::new(),
+                    blocking: true,
+                    needs: Vec::new(),
+                })
+                .collect(),
+        };
+        let session = session(&["s3cret"]);
+        let vetted = super::PolicyInfo::vet(info(&["s3cret-health", "ok"]), &session).unwrap();
+        assert_eq!(vetted.checks[0].name, "[REDACTED]-health");
+        assert_eq!(vetted.checks[0].call_name, "s3cret-health");
+        assert_eq!(vetted.checks[1].call_name, "ok");
+
+        let long = "x".repeat(super::MAX_CHECK_NAME + 1);
+        for bad in ["", "a b", "a\u{1b}[2Jb", long.as_str()] {
+            let error = super::PolicyInfo::vet(info(&[bad]), &session).unwrap_err();
+            assert!(
+                error.ends_with("must be 1 to 256 bytes without spaces or control characters"),
+                "{error}"
+            );
+        }
+        let longest = "x".repeat(super::MAX_CHECK_NAME);
+        assert!(super::PolicyInfo::vet(info(&[longest.as_str()]), &session).is_ok());
     }
 
     fn measurement(value: f64) -> bindings::Measurement {

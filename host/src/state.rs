@@ -332,6 +332,17 @@ impl CheckLog {
         self.lines.push(LogLine { source, text });
     }
 
+    /// Adds a line when there is room, else counts it dropped, without
+    /// making the line unless it is kept: a guest logging megabytes into a
+    /// full log costs no cleaning of what would be thrown away.
+    pub fn push_with(&mut self, source: LogSource, make: impl FnOnce() -> String) {
+        if self.bytes >= self.limit {
+            self.dropped += 1;
+            return;
+        }
+        self.push(source, make());
+    }
+
     fn push_text(&mut self, source: LogSource, text: &str) {
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             self.push(source, line.to_owned());
@@ -455,6 +466,20 @@ mod tests {
         assert_eq!(kept.len(), CALLS_KEPT + 1);
         assert_eq!(dropped, 9);
         assert!(kept.last().unwrap().permanent, "--retry still sees it");
+    }
+
+    #[test]
+    fn a_full_log_makes_no_line_it_would_drop() {
+        let mut log = CheckLog::new(8);
+        log.push_with(LogSource::Info, || "12345678".into());
+        log.push_with(LogSource::Info, || panic!("made a line for a full log"));
+        let lines = log.finish();
+        assert_eq!(lines[0].text, "12345678");
+        assert!(
+            lines[1].text.contains("1 log lines dropped"),
+            "{:?}",
+            lines[1]
+        );
     }
 
     #[test]

@@ -53,8 +53,9 @@ impl Host for HostState {
         let limit = self.session.limits.log_bytes;
         // Redacted before it is cut, so that the cut leaves no part of a
         // secret (the whole log is cleaned again when the check ends).
-        let message = self.session.cleaner.redact(&message);
-        self.log.push(source, truncate(&message, limit));
+        let cleaner = &self.session.cleaner;
+        self.log
+            .push_with(source, || truncate(&cleaner.redact(&message), limit));
         Ok(())
     }
 

@@ -334,10 +334,14 @@ pub fn explain(error: &DockerError) -> CallFailure {
     }
 }
 
-/// A container id or name: what the engine accepts in a path.
+/// A container id or name, as Docker names them (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`):
+/// a path segment that means one container, never `.` or `..`.
 fn valid_reference(container: &str) -> Result<(), DockerError> {
-    let ok = !container.is_empty()
-        && container.len() <= 256
+    let ok = container.len() <= 256
+        && container
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && container
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
@@ -609,6 +613,10 @@ mod tests {
         assert!(valid_reference("").is_err());
         assert!(valid_reference("../../images/json").is_err());
         assert!(valid_reference("a?b").is_err());
+        for dots in [".", "..", ".hidden", "-flag", "_x"] {
+            assert!(valid_reference(dots).is_err(), "{dots}");
+        }
+        assert!(valid_reference("web.1_a-b").is_ok());
     }
 
     #[test]
