@@ -75,6 +75,10 @@ fn classify_v4(ip: Ipv4Addr) -> Option<Special> {
         (169, 254, ..) => Special::LinkLocal,
         (100, 64..=127, ..) => Special::Shared,
         (192, 0, 0, _) => Special::Reserved,
+        // Benchmarking (RFC 2544), where fake-IP DNS of local proxies
+        // answers; and the documentation ranges (RFC 5737).
+        (198, 18..=19, ..) => Special::Reserved,
+        (192, 0, 2, _) | (198, 51, 100, _) | (203, 0, 113, _) => Special::Reserved,
         (255, 255, 255, 255) => Special::Broadcast,
         (224..=239, ..) => Special::Multicast,
         (240..=255, ..) => Special::Reserved,
@@ -97,6 +101,8 @@ fn classify_v6(ip: Ipv6Addr) -> Option<Special> {
         [0, 0, 0, 0, 0, 0, hi, lo] | [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => {
             classify_v4(embedded(hi, lo))
         }
+        // Local-use NAT64 (RFC 8215): translated by the site, to anywhere.
+        [0x64, 0xff9b, 1, ..] => Some(Special::Private),
         // 6to4 carries the IPv4 address in the second and third segments.
         [0x2002, hi, lo, ..] => classify_v4(embedded(hi, lo)),
         // AWS's IPv6 metadata endpoint.
@@ -401,6 +407,11 @@ mod tests {
         assert_eq!(kind("255.255.255.255"), Some(Special::Broadcast));
         assert_eq!(kind("224.0.0.1"), Some(Special::Multicast));
         assert_eq!(kind("8.8.8.8"), None);
+        assert_eq!(kind("198.18.0.1"), Some(Special::Reserved));
+        assert_eq!(kind("198.19.255.254"), Some(Special::Reserved));
+        assert_eq!(kind("198.20.0.1"), None);
+        assert_eq!(kind("203.0.113.7"), Some(Special::Reserved));
+        assert_eq!(kind("64:ff9b:1::a00:1"), Some(Special::Private));
         assert_eq!(kind("::1"), Some(Special::Loopback));
         assert_eq!(kind("::"), Some(Special::Unspecified));
         assert_eq!(kind("fe80::1"), Some(Special::LinkLocal));
