@@ -485,17 +485,40 @@ impl Grants {
         let shown = self.shown(value);
         let invalid = || {
             HttpDenial::Invalid(format!(
-                "the Host header `{shown}` is not a host with an optional port"
+                "the Host header `{shown}` is not a host name or address with an optional port"
             ))
         };
-        if value.is_empty()
-            || value
-                .chars()
-                .any(|c| matches!(c, '/' | '\\' | '@' | '?' | '#') || c.is_whitespace())
-        {
+        // Only what a URL's parser leaves as it is: the value judged is the
+        // value sent, byte for byte but for case (no `%2E`, no IDNA, no
+        // `0x7f.1`, no `a,b.example.com` a suffix match would take).
+        let (host, port) = split_host_port(value).map_err(|_| invalid())?;
+        let bracketed = value.starts_with('[');
+        let host_ok = !host.is_empty()
+            && host.chars().all(|c| {
+                if bracketed {
+                    c.is_ascii_hexdigit() || matches!(c, ':' | '.')
+                } else {
+                    c.is_ascii_alphanumeric() || matches!(c, '.' | '-')
+                }
+            });
+        let port_ok = port.is_none_or(|p| {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
+        });
+        if !host_ok || !port_ok {
             return Err(invalid());
         }
         let named = Url::parse(&format!("{}://{value}/", url.scheme())).map_err(|_| invalid())?;
+        let written = if bracketed {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        if !named
+            .host_str()
+            .is_some_and(|h| h.eq_ignore_ascii_case(&written))
+        {
+            return Err(invalid());
+        }
         let origin = Origin::of(&named).ok_or_else(invalid)?;
         if Origin::of(url).as_ref() == Some(&origin) {
             return Ok(());
@@ -673,6 +696,18 @@ mod tests {
             "a\\b",
             ":80",
             "shop.example.com:99999",
+            "shop.example.com:",
+            "shop.example.com:+80",
+            // What a URL parser rewrites: judged as sent, these would not be
+            // the host they parse to.
+            "shop%2Eexample.com",
+            "SHOP%2eexample.com",
+            "admin.internal,x.shop.example.com",
+            "0x7f.1:8080",
+            "2130706433:8080",
+            "bücher.example",
+            "[::1",
+            "[0:0::1]:8080",
         ] {
             assert!(
                 matches!(
@@ -682,6 +717,14 @@ mod tests {
                 "{invalid:?}"
             );
         }
+        let v6 = grants("http://[::1]:8080", &["*.example.com"]);
+        let url = v6.http_url("/").unwrap();
+        assert!(v6.check_host_header(&url, "[::1]:8080").is_ok());
+        assert!(v6.check_host_header(&url, "x.example.com").is_ok());
+        assert!(matches!(
+            v6.check_host_header(&url, "admin.internal,x.example.com"),
+            Err(HttpDenial::Invalid(_))
+        ));
         // Over https, a name without a port means 443.
         let g = grants("https://stage.example.com", &["https://api.example.com"]);
         let url = g.http_url("/").unwrap();

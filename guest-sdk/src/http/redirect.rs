@@ -16,8 +16,8 @@ pub(super) fn is_redirect(status: u16) -> bool {
 }
 
 /// Headers that belong to the origin they were set for, never sent to
-/// another: credentials, and the `Host` a server routes by (which gate
-/// would refuse beside another origin's URL anyway).
+/// another: credentials, and the `Host` a server routes by (a virtual host
+/// of the first origin means nothing at the next).
 const ORIGIN_HEADERS: [&str; 4] = ["authorization", "cookie", "proxy-authorization", "host"];
 
 /// `(scheme, authority, rest)` of an absolute http(s) URL. The authority

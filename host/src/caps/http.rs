@@ -200,13 +200,12 @@ impl HostState {
         let origin = Origin::of(&url)
             .ok_or_else(|| HttpError::InvalidRequest(format!("URL `{url}` has no host")))?;
         let mut headers = reqwest::header::HeaderMap::new();
-        for (name, value) in &request.headers {
+        for (name, text) in &request.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| HttpError::InvalidRequest(format!("bad header name `{name}`")))?;
-            let value = HeaderValue::from_str(value)
+            let value = HeaderValue::from_str(text)
                 .map_err(|_| HttpError::InvalidRequest(format!("bad value for header `{name}`")))?;
             if name == reqwest::header::HOST {
-                let text = value.to_str().unwrap_or_default();
                 self.session
                     .grants
                     .check_host_header(&url, text)
