@@ -387,9 +387,22 @@ fn last_evidence(rounds: &[Round]) -> Option<String> {
         })
         .collect();
     if checks.is_empty() {
-        // Inconclusive with no inconclusive check: nothing decided at all.
+        // Inconclusive with no inconclusive check: no blocking check
+        // decided (a non-blocking one may have); name those skipped.
+        let skipped: Vec<String> = round
+            .policies
+            .iter()
+            .flat_map(|p| p.checks.iter().map(move |c| (p, c)))
+            .filter(|(_, c)| c.blocking && c.outcome == Outcome::Skipped)
+            .map(|(p, c)| format!("{}/{}", p.name, c.name))
+            .collect();
+        let skipped = if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(" (skipped: {})", skipped.join(", "))
+        };
         return Some(format!(
-            "round {}: no check reached a decision",
+            "round {}: no blocking check reached a decision{skipped}",
             round.round
         ));
     }
@@ -716,13 +729,12 @@ pub async fn watch(
         }
         entry.timestamp
     });
-    let report_path = report_path();
-    let report_path = match write_report(&report_path, &report) {
-        Ok(()) => {
+    let report_path = match write_new_report(&report) {
+        Ok(report_path) => {
             let _ = writeln!(progress, "report: {}", report_path.display());
             Some(report_path)
         }
-        Err(e) => {
+        Err((report_path, e)) => {
             let hook = match (&options.on_rollback, decision) {
                 (Some(_), WatchDecision::Rollback) => {
                     "; the rollback command runs all the same, with GATE_REPORT empty"
@@ -843,12 +855,33 @@ fn warn_stderr(line: &str) {
 }
 
 /// Where the window report goes: a fresh file in the temporary directory.
+/// Its name holds 64 random bits, so that no one can take it ahead.
 fn report_path() -> std::path::PathBuf {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    std::env::temp_dir().join(format!("gate-watch-{}-{stamp}.json", std::process::id()))
+    use std::hash::BuildHasher as _;
+    let random =
+        std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
+    std::env::temp_dir().join(format!(
+        "gate-watch-{}-{random:016x}.json",
+        std::process::id()
+    ))
+}
+
+/// Writes the window report under a fresh name, another one should that
+/// name be taken; on failure, the name tried last and why.
+fn write_new_report(
+    report: &WindowReport,
+) -> Result<std::path::PathBuf, (std::path::PathBuf, std::io::Error)> {
+    let mut attempts = 0;
+    loop {
+        let path = report_path();
+        match write_report(&path, report) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 3 => {
+                attempts += 1;
+            }
+            Err(e) => return Err((path, e)),
+        }
+    }
 }
 
 /// Written as a new file only this user can read: in a shared temporary
@@ -1090,15 +1123,9 @@ async fn run_hook(
 /// `gate watch`: prepares the policies once, then watches until the window
 /// ends, a limit is exceeded, or SIGINT/SIGTERM arrives.
 pub async fn command(
-    mut args: crate::cli::WatchArgs,
+    args: crate::cli::WatchArgs,
     config: Option<&std::path::Path>,
 ) -> anyhow::Result<i32> {
-    // `--webhook` is `--notify` by another name, taken before the plan so
-    // that it overrides gate.toml's `webhook` (whose secret, if it names
-    // one, is then never needed) as `--notify` does.
-    if let Some(url) = args.webhook.take() {
-        args.run.notify = Some(url);
-    }
     anyhow::ensure!(
         args.run.record.is_none(),
         "--record records one `gate run`, not a watch window: record with gate run, then replay with gate test"
@@ -1489,7 +1516,7 @@ mod tests {
         assert!(troubled_checks(&undecided).is_empty());
         assert_eq!(
             last_evidence(&undecided).unwrap(),
-            "round 1: no check reached a decision"
+            "round 1: no blocking check reached a decision (skipped: p/up)"
         );
     }
 
@@ -1784,6 +1811,7 @@ mod tests {
         std::os::unix::fs::symlink(&victim, &planted).unwrap();
         assert!(write_report(&planted, &report).is_err());
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "kept");
+        assert_ne!(report_path(), report_path(), "names no one can take ahead");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
