@@ -105,6 +105,9 @@ fn classify_v6(ip: Ipv6Addr) -> Option<Special> {
         [0x64, 0xff9b, 1, ..] => Some(Special::Private),
         // 6to4 carries the IPv4 address in the second and third segments.
         [0x2002, hi, lo, ..] => classify_v4(embedded(hi, lo)),
+        // Documentation (RFC 3849, RFC 9637).
+        [0x2001, 0xdb8, ..] => Some(Special::Reserved),
+        [first, ..] if first & 0xfff0 == 0x3ff0 => Some(Special::Reserved),
         // AWS's IPv6 metadata endpoint.
         [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254] => Some(Special::Metadata),
         [first, ..] if first & 0xfe00 == 0xfc00 => Some(Special::UniqueLocal),
@@ -412,6 +415,9 @@ mod tests {
         assert_eq!(kind("198.20.0.1"), None);
         assert_eq!(kind("203.0.113.7"), Some(Special::Reserved));
         assert_eq!(kind("64:ff9b:1::a00:1"), Some(Special::Private));
+        assert_eq!(kind("2001:db8::1"), Some(Special::Reserved));
+        assert_eq!(kind("3fff:1::1"), Some(Special::Reserved));
+        assert_eq!(kind("2001:4860::8888"), None);
         assert_eq!(kind("::1"), Some(Special::Loopback));
         assert_eq!(kind("::"), Some(Special::Unspecified));
         assert_eq!(kind("fe80::1"), Some(Special::LinkLocal));

@@ -332,11 +332,12 @@ impl CheckLog {
         self.lines.push(LogLine { source, text });
     }
 
-    /// Adds a line when there is room, else counts it dropped, without
-    /// making the line unless it is kept: a guest logging megabytes into a
-    /// full log costs no cleaning of what would be thrown away.
+    /// Adds the line `make` makes, as [`CheckLog::push`]; but once the log
+    /// is full (a line was dropped, or no byte is left) every further line
+    /// is counted dropped without being made: a guest logging megabytes into
+    /// a full log costs no cleaning of what would be thrown away.
     pub fn push_with(&mut self, source: LogSource, make: impl FnOnce() -> String) {
-        if self.bytes >= self.limit {
+        if self.dropped > 0 || self.bytes >= self.limit {
             self.dropped += 1;
             return;
         }
@@ -471,12 +472,14 @@ mod tests {
     #[test]
     fn a_full_log_makes_no_line_it_would_drop() {
         let mut log = CheckLog::new(8);
-        log.push_with(LogSource::Info, || "12345678".into());
+        log.push_with(LogSource::Info, || "1234567".into());
+        // One byte left: this line is made, does not fit, and fills the log.
+        log.push_with(LogSource::Info, || "89".into());
         log.push_with(LogSource::Info, || panic!("made a line for a full log"));
         let lines = log.finish();
-        assert_eq!(lines[0].text, "12345678");
+        assert_eq!(lines[0].text, "1234567");
         assert!(
-            lines[1].text.contains("1 log lines dropped"),
+            lines[1].text.contains("2 log lines dropped"),
             "{:?}",
             lines[1]
         );

@@ -125,6 +125,7 @@ fn unlinked(escaped: String) -> String {
     escaped
         .replace("://", ":&#8203;//")
         .replace("www.", "www&#8203;.")
+        .replace("GH-", "GH&#8203;-")
 }
 
 /// Text safe in a table cell: Markdown and HTML punctuation escaped, lines
@@ -222,6 +223,7 @@ mod tests {
             super::cell("see #12 and octo/repo#3 at https://x.example or www.x.example"),
             "see #&#8203;12 and octo/repo#&#8203;3 at https:&#8203;//x.example or www&#8203;.x.example"
         );
+        assert_eq!(super::cell("GH-12"), "GH&#8203;-12");
         assert_eq!(super::code("a`b"), "``a`b``");
         assert_eq!(
             super::html("my_api/*x* <b>&\"'"),
