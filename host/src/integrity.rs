@@ -106,14 +106,16 @@ pub enum KeySource {
 }
 
 impl KeySource {
-    /// A path, unless the text is a minisign public key and no file has
-    /// that name.
+    /// The key itself when the text is a minisign public key, else a path.
+    /// A key is never read as a file name: a file of that name (a pull
+    /// request can add one to the checkout) must not swap in another key.
+    /// A real key file has a comment line, so no path is a key.
     pub fn parse(text: &str) -> Result<KeySource, String> {
         let text = text.trim();
         if text.is_empty() {
             return Err("give a minisign public key file, or the key itself (RW…)".into());
         }
-        if !Path::new(text).exists() && minisign_verify::PublicKey::from_base64(text).is_ok() {
+        if minisign_verify::PublicKey::from_base64(text).is_ok() {
             return Ok(KeySource::Inline(text.to_owned()));
         }
         Ok(KeySource::File(PathBuf::from(text)))
@@ -152,7 +154,13 @@ impl KeySource {
         let base64 = if inline {
             text.trim().to_owned()
         } else {
-            text.lines().nth(1).unwrap_or_default().trim().to_owned()
+            // The key's line, as `decode` read it: after the comment line.
+            text.trim_start()
+                .lines()
+                .nth(1)
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
         };
         Ok(TrustedKey {
             id: key_id_of_public_key(&base64).unwrap_or_else(|| "?".into()),
@@ -609,6 +617,13 @@ mod tests {
             Some("53B81CB2BA6AD3F5")
         );
         assert!(KeySource::parse(" ").is_err());
+        // A file named after the key (a checkout can hold anything) does
+        // not turn the key into that file's.
+        // (The key has no `/`: the file is in the working directory.)
+        std::fs::write(FIXTURE_KEY, "untrusted comment: another key\nRWQ...\n").unwrap();
+        let parsed = KeySource::parse(FIXTURE_KEY);
+        std::fs::remove_file(FIXTURE_KEY).unwrap();
+        assert_eq!(parsed, Ok(KeySource::Inline(FIXTURE_KEY.into())));
     }
 
     fn rule(signature: PathBuf, key: KeySource) -> Requirement {
