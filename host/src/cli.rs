@@ -667,15 +667,33 @@ pub(crate) fn parse_prometheus(text: &str) -> Result<Url, String> {
 }
 
 fn parse_base_url(text: &str, no_credentials: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| match e {
+    parse_http_url(text, no_credentials, "")
+}
+
+/// An http(s) URL with a host and no credentials. Its errors never repeat
+/// the text, which may hold a password or a webhook's token (and come from
+/// a CI secret into a CI log): they say what is wrong, and name at most its
+/// scheme. Credentials are looked for first, in the text as written, so
+/// that no other complaint about a URL holding them comes first.
+pub(crate) fn parse_http_url(text: &str, no_credentials: &str, hint: &str) -> Result<Url, String> {
+    let after_scheme = text.split_once("://").map_or(text, |(_, rest)| rest);
+    let authority = after_scheme
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    if authority.contains('@') {
+        return Err(no_credentials.to_owned());
+    }
+    let url = Url::parse(text.trim()).map_err(|e| match e {
         url::ParseError::RelativeUrlWithoutBase => {
-            format!("`{text}` is not a URL: it has no scheme (try https://{text})")
+            format!("the URL has no scheme: write it https://HOST…{hint}")
         }
-        e => format!("`{text}` is not a URL: {e}"),
+        e => format!("the URL is not one: {e}{hint}"),
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(format!(
-            "`{text}` must be an http:// or https:// URL with a host"
+            "the URL must be http:// or https:// with a host, not {}:…{hint}",
+            url.scheme()
         ));
     }
     if !url.username().is_empty() || url.password().is_some() {

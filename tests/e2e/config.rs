@@ -259,8 +259,7 @@ fn config_errors_name_the_file_line_column_and_key() {
         (
             "bad-url",
             "[env.stage]\ntarget = \"stage.example.com\"\n".into(),
-            "gate.toml:2:10: env.stage.target: `stage.example.com` is not a URL: it has no \
-             scheme (try https://stage.example.com)"
+            "gate.toml:2:10: env.stage.target: the URL has no scheme: write it https://HOST…"
                 .into(),
         ),
         (

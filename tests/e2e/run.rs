@@ -264,6 +264,49 @@ fn a_url_with_credentials_is_refused_without_repeating_them() {
         "{}",
         out.all_output()
     );
+    // Whatever else is wrong with a URL, its error never repeats it: not a
+    // scheme, a port or a host beside the password, nor a webhook's token.
+    for (flag, value, expected) in [
+        (
+            "--target",
+            "ftp://deploy:s3cretpw@stage",
+            "credentials in the URL are refused",
+        ),
+        (
+            "--prometheus",
+            "https://u:s3cretpw@p:99999",
+            "credentials in the Prometheus URL",
+        ),
+        (
+            "--target",
+            "deploy:s3cretpw@stage",
+            "credentials in the URL are refused",
+        ),
+        (
+            "--notify",
+            "hooks.example.test/services/T0/s3cretpw",
+            "the URL has no scheme",
+        ),
+        (
+            "--notify",
+            "https://hooks.example.test:99999/s3cretpw",
+            "the URL is not one: invalid port number",
+        ),
+        ("--target", "ftp://stage.example.test/s3cretpw", "not ftp:…"),
+    ] {
+        let out = Gate::policies(&["prod"]).args([flag, value]).run();
+        assert_eq!(out.code, 2, "{flag} {value}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(expected),
+            "{flag} {value}: {}",
+            out.stderr
+        );
+        assert!(
+            !out.all_output().contains("s3cretpw"),
+            "{flag} {value}: {}",
+            out.all_output()
+        );
+    }
 }
 
 #[test]

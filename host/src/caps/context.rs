@@ -78,6 +78,18 @@ pub fn secret_key(name: &str) -> String {
     gate_units::secret_key(name)
 }
 
+/// Whether `name` makes a variable, `GATE_SECRET_<NAME>`, someone can
+/// export.
+pub fn valid_secret_name(name: &str) -> Result<(), String> {
+    let key = secret_key(name);
+    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!(
+            "`{name}` is not a secret name: use letters, digits, `_`, `-` or `.`"
+        ));
+    }
+    Ok(())
+}
+
 /// Reads every `GATE_SECRET_<NAME>` of the host's environment.
 pub fn secrets_from_env() -> std::collections::BTreeMap<String, String> {
     std::env::vars()

@@ -733,32 +733,17 @@ fn parse_webhook(text: &str) -> Result<Webhook, String> {
     if let Some(name) = text.strip_prefix("secret:") {
         return valid_secret_name(name).map(|()| Webhook::Secret(name.trim().to_owned()));
     }
-    let url = Url::parse(text)
-        .map_err(|e| format!("`{text}` is not a URL: {e} (give https://… or secret:NAME)"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(format!(
-            "`{text}` must be an http:// or https:// URL with a host"
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(
-            "credentials in the webhook URL are refused: use webhook = \"secret:NAME\"".into(),
-        );
-    }
-    Ok(Webhook::Url(url))
+    crate::cli::parse_http_url(
+        text,
+        "credentials in the webhook URL are refused: use webhook = \"secret:NAME\"",
+        " (give https://… or secret:NAME)",
+    )
+    .map(Webhook::Url)
 }
 
 /// A secret name maps onto `GATE_SECRET_<NAME>`, so it must make a variable
 /// name.
-fn valid_secret_name(name: &str) -> Result<(), String> {
-    let key = secret_key(name);
-    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(format!(
-            "`{name}` is not a secret name: use letters, digits, `_`, `-` or `.`"
-        ));
-    }
-    Ok(())
-}
+use crate::caps::context::valid_secret_name;
 
 fn valid_variable(name: &str) -> bool {
     let mut chars = name.chars();

@@ -154,7 +154,7 @@ fn bad_values_name_line_column_and_key() {
     let cases = [
         (
             "[env.stage]\ntarget = \"ftp://stage.example.com\"\n",
-            "gate.toml:2:10: env.stage.target: `ftp://stage.example.com` must be an http:// or https:// URL with a host",
+            "gate.toml:2:10: env.stage.target: the URL must be http:// or https:// with a host, not ftp:…",
         ),
         (
             "[env.stage]\n\ntimeout = \"10 parsecs\"\n",
