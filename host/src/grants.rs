@@ -370,11 +370,15 @@ pub enum PrometheusAuthSpec {
 
 impl PrometheusAuthSpec {
     pub fn parse(text: &str) -> Result<PrometheusAuthSpec, String> {
+        // The secret must make a variable someone can export.
+        let named = crate::caps::context::valid_secret_name;
         match text.split_once(':') {
             Some(("bearer", name)) if !name.is_empty() => {
+                named(name)?;
                 Ok(PrometheusAuthSpec::Bearer(name.to_owned()))
             }
             Some(("basic", name)) if !name.is_empty() => {
+                named(name)?;
                 Ok(PrometheusAuthSpec::Basic(name.to_owned()))
             }
             _ => Err(format!("`{text}` is not bearer:SECRET or basic:SECRET")),
@@ -913,6 +917,10 @@ mod tests {
         assert!(missing.contains("GATE_SECRET_NOPE"), "{missing}");
         assert!(PrometheusAuthSpec::parse("token:x").is_err());
         assert!(PrometheusAuthSpec::parse("bearer:").is_err());
+        for unexportable in ["bearer:prom token", "basic: ", "bearer:a$b"] {
+            let error = PrometheusAuthSpec::parse(unexportable).unwrap_err();
+            assert!(error.contains("is not a secret name"), "{error}");
+        }
         assert!(!format!("{:?}", PrometheusAuth::Bearer("t0k".into())).contains("t0k"));
     }
 }

@@ -221,7 +221,15 @@ impl Settings {
     pub fn over(self, base: Settings) -> Settings {
         let mut params = base.params;
         params.extend(self.params);
+        // One secret may be spelled several ways (`api-token`, `api_token`):
+        // an environment's spelling replaces the top level's.
         let mut secrets = base.secrets;
+        secrets.retain(|name, _| {
+            !self
+                .secrets
+                .keys()
+                .any(|own| secret_key(own) == secret_key(name))
+        });
         secrets.extend(self.secrets);
         let mut limits = base.limits;
         limits.extend(self.limits);
@@ -629,6 +637,17 @@ impl Validator<'_> {
         for (name, spec) in raw.secrets.iter().flatten() {
             let name = name.get_ref().trim();
             let key = format!("secrets.{name}");
+            if let Some(other) = secrets
+                .keys()
+                .find(|other: &&String| secret_key(other) == secret_key(name))
+            {
+                let message = format!(
+                    "`{name}` and `{other}` are one secret (GATE_SECRET_{}): keep one of them",
+                    secret_key(name)
+                );
+                self.error(spec.span(), &key, message);
+                continue;
+            }
             if let Some(checked) = self.secret(name, spec, &key) {
                 let setting = self.setting(spec, &key, checked);
                 secrets.insert(name.to_owned(), setting);

@@ -526,6 +526,34 @@ fn required_secrets_are_read_from_their_variable() {
     );
 }
 
+/// `api-token` and `api_token` are one secret: an environment's spelling
+/// replaces the top level's, and one table may not hold both.
+#[test]
+fn a_secret_spelled_two_ways_is_one_secret() {
+    let missing = format!("GATE_TEST_UNSET_{}", std::process::id());
+    let text = format!(
+        "[secrets]\napi_token = {{ env = \"{missing}\", required = true }}\n[env.stage]\nsecrets.api-token = {{ env = \"PATH\" }}\n"
+    );
+    let config = config(&text);
+    let stage = config.environment("stage").unwrap();
+    assert_eq!(
+        stage.settings.secrets.keys().collect::<Vec<_>>(),
+        ["api-token"]
+    );
+    let secrets = config.read_secrets(&stage).unwrap();
+    assert_eq!(secrets["API_TOKEN"], std::env::var("PATH").unwrap());
+
+    let twice =
+        "[env.a]\nsecrets.api_token = { env = \"PATH\" }\nsecrets.api-token = { env = \"PATH\" }\n";
+    let error = one_problem(twice, "a");
+    assert!(
+        error.starts_with("gate.toml:")
+            && error.contains(": env.a.secrets.")
+            && error.contains("`api_token` and `api-token` are one secret (GATE_SECRET_API_TOKEN)"),
+        "{error}"
+    );
+}
+
 #[test]
 fn limits_merge_key_by_key_and_bad_ones_name_line_column_and_key() {
     let text = r#"
