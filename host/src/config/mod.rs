@@ -45,13 +45,15 @@ pub fn env_name_problem(name: &str) -> Option<String> {
         .is_some_and(|c| c.is_ascii_alphanumeric());
     let all_allowed = name
         .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        // No `.`: `[env.eu.prod]` is env `eu` with a table `prod` in TOML,
+        // and the name would need quoting in every key and hint.
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
     if starts_well && all_allowed && name.len() <= MAX {
         return None;
     }
     Some(format!(
-        "{name:?} is not an environment name: use at most {MAX} letters, digits, `-`, `_` and \
-         `.`, starting with a letter or a digit (prod, stage-eu, qa_2)"
+        "{name:?} is not an environment name: use at most {MAX} letters, digits, `-` and `_`, \
+         starting with a letter or a digit (prod, stage-eu, qa_2)"
     ))
 }
 

@@ -822,9 +822,11 @@ fn environment_names_are_plain() {
         );
         assert!(!error.contains('\u{1b}'), "{error}");
     }
-    for name in ["prod", "stage-eu", "qa_2", "v1.2", "0"] {
+    for name in ["prod", "stage-eu", "qa_2", "v1-2", "0"] {
         assert_eq!(super::env_name_problem(name), None, "{name}");
     }
+    // A dotted name would be a table in a table: `[env.eu.prod]`.
+    assert!(super::env_name_problem("eu.prod").is_some());
     assert!(super::env_name_problem(&"a".repeat(65)).is_some());
     assert!(super::env_name_problem(&"a".repeat(64)).is_none());
 }
