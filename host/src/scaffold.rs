@@ -253,10 +253,13 @@ pub fn build(args: BuildArgs) -> anyhow::Result<i32> {
     check_wasm_target(&args.dir)?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(&cargo);
+    // Run in the crate's folder, where `check_wasm_target` looked: rustup's
+    // `rust-toolchain.toml` and cargo's `.cargo/config.toml` are the crate's,
+    // not those of wherever gate was started.
     command
+        .current_dir(&args.dir)
         .args(["build", "--release", "--target", WASM_TARGET])
-        .arg("--manifest-path")
-        .arg(&manifest)
+        .args(["--manifest-path", "Cargo.toml"])
         .arg("--message-format=json-render-diagnostics");
     for setting in SIZE_PROFILE {
         command.args(["--config", setting]);
