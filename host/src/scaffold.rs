@@ -164,14 +164,20 @@ struct SdkDependency {
     shown: String,
 }
 
+/// `gate-sdk = { path = "…" }`, the path written as a TOML string (a
+/// folder's name may hold a `"` or a `\`).
+fn path_dependency(path: &Path) -> SdkDependency {
+    let text = path.display().to_string().replace('\\', "/");
+    // A JSON string is a TOML basic string: `"` and `\` escaped alike.
+    let quoted = serde_json::to_string(&text).expect("a string serialises");
+    SdkDependency {
+        line: format!("gate-sdk = {{ path = {quoted} }}"),
+        shown: format!("at {text}"),
+    }
+}
+
 fn sdk_dependency(dir: &Path, sdk: Option<&Path>) -> anyhow::Result<SdkDependency> {
-    let path_line = |path: &Path| {
-        let text = path.display().to_string().replace('\\', "/");
-        SdkDependency {
-            line: format!("gate-sdk = {{ path = \"{text}\" }}"),
-            shown: format!("at {text}"),
-        }
-    };
+    let path_line = |path: &Path| path_dependency(path);
     if let Some(sdk) = sdk {
         let sdk = std::fs::canonicalize(sdk)
             .with_context(|| format!("--sdk {}: no such directory", sdk.display()))?;
@@ -370,6 +376,16 @@ fn wasm_artifact(messages: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_sdk_path_is_written_as_a_toml_string() {
+        let dependency = path_dependency(Path::new("/home/me/odd \"name\"/gate-sdk"));
+        let parsed: toml::Table = dependency.line.parse().expect("the line is TOML");
+        assert_eq!(
+            parsed["gate-sdk"]["path"].as_str(),
+            Some("/home/me/odd \"name\"/gate-sdk")
+        );
+    }
 
     #[test]
     fn names() {
