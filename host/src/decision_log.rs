@@ -649,8 +649,14 @@ fn stats_of(decisions: &[&Decision]) -> Stats {
     stats
 }
 
-/// `gate log stats` in words.
-pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std::io::Result<()> {
+/// `gate log stats` in words. The notes under the table (partial
+/// decisions, rollback commands) are those of the row `totals`: `*` for all
+/// environments, or the one environment a table was kept to (`--env`).
+pub fn write_stats(
+    stats: &BTreeMap<String, Stats>,
+    totals: &str,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     let percent = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.1} %", v * 100.0));
     let span = |v: Option<f64>| v.map_or("-".to_owned(), crate::units::format_span);
     writeln!(
@@ -684,11 +690,7 @@ pub fn write_stats(stats: &BTreeMap<String, Stats>, out: &mut impl Write) -> std
             span(s.lead_time_s),
         )?;
     }
-    // The totals: all environments', or the one row a table kept to one
-    // environment (`--env`) has.
-    let totals = stats
-        .get("*")
-        .or_else(|| (stats.len() == 1).then(|| stats.values().next()).flatten());
+    let totals = stats.get(totals);
     if let Some(all) = totals
         && all.partial > 0
     {
@@ -848,7 +850,7 @@ mod tests {
         let stats = stats(&log, &[], Period::default());
         assert_eq!(stats["*"].mean_time_to_restore_s, Some(u64::MAX as f64));
         let mut text = Vec::new();
-        write_stats(&stats, &mut text).unwrap();
+        write_stats(&stats, "*", &mut text).unwrap();
         assert!(String::from_utf8(text).unwrap().contains("(all)"));
     }
 
@@ -877,7 +879,7 @@ mod tests {
         // not by the partial pass at 160.
         assert_eq!(prod.mean_time_to_restore_s, Some(300.0));
         let mut text = Vec::new();
-        write_stats(&stats, &mut text).unwrap();
+        write_stats(&stats, "*", &mut text).unwrap();
         let text = String::from_utf8(text).unwrap();
         assert!(
             text.contains(
@@ -941,7 +943,7 @@ mod tests {
             (3, 2)
         );
         let mut text = Vec::new();
-        write_stats(&stats, &mut text).unwrap();
+        write_stats(&stats, "*", &mut text).unwrap();
         let text = String::from_utf8(text).unwrap();
         assert!(
             text.ends_with("rollback commands: 3 run, 2 FAILED (prod, stage)\n"),
@@ -1171,7 +1173,7 @@ mod tests {
             (Some(3), Some(3), Some(4))
         );
         let mut text = Vec::new();
-        write_stats(&stats, &mut text).unwrap();
+        write_stats(&stats, "*", &mut text).unwrap();
         let text = String::from_utf8(text).unwrap();
         let row = |env: &str| {
             text.lines()
@@ -1270,7 +1272,7 @@ mod tests {
         let mut stats = stats(&log, &[ran], Period::default());
         stats.retain(|env, _| env == "prod");
         let mut text = Vec::new();
-        write_stats(&stats, &mut text).unwrap();
+        write_stats(&stats, "prod", &mut text).unwrap();
         let text = String::from_utf8(text).unwrap();
         assert!(
             text.contains("not counted: 1 decision(s) over part of the checks")

@@ -81,7 +81,7 @@ pub fn decision_log(data: &[u8]) {
             assert!(s.lead_time_s.is_none_or(|l| l >= 0.0), "{env}");
         }
         let mut table = Vec::new();
-        crate::decision_log::write_stats(&stats, &mut table).expect("a Vec takes it");
+        crate::decision_log::write_stats(&stats, "*", &mut table).expect("a Vec takes it");
         let table = String::from_utf8(table).expect("UTF-8 in, UTF-8 out");
         // A header, a row per environment, at most three notes.
         assert!(table.lines().count() <= stats.len() + 4, "{table}");

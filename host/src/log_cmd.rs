@@ -192,7 +192,7 @@ fn stats(args: LogStatsArgs, config: Option<&Path>) -> anyhow::Result<i32> {
     let mut stdout = std::io::stdout().lock();
     match args.format {
         Format::Human => {
-            crate::decision_log::write_stats(&stats, &mut stdout)?;
+            crate::decision_log::write_stats(&stats, env.as_deref().unwrap_or("*"), &mut stdout)?;
             if let Some(period) = period.described() {
                 writeln!(
                     stdout,
