@@ -277,10 +277,9 @@ pub struct RunArgs {
     /// The release being judged (a tag, a commit, a build number): given to
     /// policies (prod's `image-tag` and bluegreen's `standby-tag` expect it
     /// as the image tag unless `expected_tag` says otherwise), named in the
-    /// report, the webhook's
-    /// message, the rollback command's GATE_RELEASE and the decision log,
-    /// where `gate log stats` counts the releases each environment passed
-    /// and measures their lead time.
+    /// report, the webhook's message, the rollback command's GATE_RELEASE
+    /// and the decision log, where `gate log stats` counts the releases each
+    /// environment passed and measures their lead time.
     #[arg(long, env = "GATE_RELEASE", value_name = "ID", value_parser = parse_release)]
     pub release: Option<String>,
 
@@ -650,24 +649,22 @@ fn unix_now() -> u64 {
 
 /// A base URL: the stack's (`--target`), a webhook's.
 pub(crate) fn parse_target(text: &str) -> Result<Url, String> {
-    parse_base_url(
+    parse_http_url(
         text,
         "credentials in the URL are refused: give them to policies as a secret \
          (GATE_SECRET_<NAME>)",
+        "",
     )
 }
 
 /// Prometheus's base URL, whose credentials have a flag of their own.
 pub(crate) fn parse_prometheus(text: &str) -> Result<Url, String> {
-    parse_base_url(
+    parse_http_url(
         text,
         "credentials in the Prometheus URL are refused: give them with \
          --prometheus-auth basic:NAME (the secret GATE_SECRET_<NAME> holds user:password)",
+        "",
     )
-}
-
-fn parse_base_url(text: &str, no_credentials: &str) -> Result<Url, String> {
-    parse_http_url(text, no_credentials, "")
 }
 
 /// An http(s) URL with a host and no credentials. Its errors never repeat

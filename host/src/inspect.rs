@@ -98,12 +98,6 @@ impl From<&LoadedPolicy> for Inspection {
     }
 }
 
-/// The capability an import of our package names, if it is one.
-fn imported_capability(import: &str) -> Option<&str> {
-    let rest = import.strip_prefix(WIT_PACKAGE)?.strip_prefix('/')?;
-    Some(rest.split('@').next().unwrap_or(rest))
-}
-
 impl BlastRadius {
     pub fn of(
         inspection: &Inspection,
@@ -114,7 +108,8 @@ impl BlastRadius {
         let imported: Vec<&str> = inspection
             .imports
             .iter()
-            .filter_map(|i| imported_capability(i))
+            // The capability an import of our package names.
+            .filter_map(|i| crate::policy::package_import(i).map(|(interface, _)| interface))
             .collect();
         let needed_by = |name: &str| -> Vec<String> {
             inspection

@@ -195,12 +195,20 @@ pub fn contract(
     })
 }
 
-/// The version of an import of our package: `0.1.3` of
-/// `gate:policy/context@0.1.3`; `None` for other packages.
-fn package_version(import: &str) -> Option<semver::Version> {
+/// An import of our package as its interface and version: `("context",
+/// Some("0.1.3"))` of `gate:policy/context@0.1.3`; `None` for other
+/// packages.
+pub fn package_import(import: &str) -> Option<(&str, Option<&str>)> {
     let rest = import.strip_prefix(WIT_PACKAGE)?.strip_prefix('/')?;
-    let (_, version) = rest.split_once('@')?;
-    semver::Version::parse(version).ok()
+    Some(match rest.split_once('@') {
+        Some((interface, version)) => (interface, Some(version)),
+        None => (rest, None),
+    })
+}
+
+/// The version of an import of our package; `None` for other packages.
+fn package_version(import: &str) -> Option<semver::Version> {
+    semver::Version::parse(package_import(import)?.1?).ok()
 }
 
 impl Contract {
@@ -285,6 +293,11 @@ mod tests {
             "{hint}"
         );
         assert_eq!(package_version("wasi:cli/stderr@0.2.6"), None);
+        assert_eq!(
+            package_import("gate:policy/context@0.1.3"),
+            Some(("context", Some("0.1.3")))
+        );
+        assert_eq!(package_import("gate:policy/tls"), Some(("tls", None)));
         assert_eq!(package_version("gate:policy/tls"), None);
     }
 

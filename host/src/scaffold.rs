@@ -177,7 +177,6 @@ fn path_dependency(path: &Path) -> SdkDependency {
 }
 
 fn sdk_dependency(dir: &Path, sdk: Option<&Path>) -> anyhow::Result<SdkDependency> {
-    let path_line = |path: &Path| path_dependency(path);
     if let Some(sdk) = sdk {
         let sdk = std::fs::canonicalize(sdk)
             .with_context(|| format!("--sdk {}: no such directory", sdk.display()))?;
@@ -186,10 +185,10 @@ fn sdk_dependency(dir: &Path, sdk: Option<&Path>) -> anyhow::Result<SdkDependenc
             "--sdk {}: not the gate-sdk crate (its Cargo.toml must name package `gate-sdk`)",
             sdk.display()
         );
-        return Ok(path_line(&sdk));
+        return Ok(path_dependency(&sdk));
     }
     if let Some(relative) = repository_sdk(dir) {
-        return Ok(path_line(&relative));
+        return Ok(path_dependency(&relative));
     }
     let version = semver::Version::parse(env!("CARGO_PKG_VERSION"))?;
     let requirement = format!("{}.{}", version.major, version.minor);

@@ -36,7 +36,7 @@ pub const DEFAULT_ENV: &str = crate::plan::DEFAULT_ENV;
 /// What is wrong with an environment's name, if anything. Names go into
 /// messages, tables, reports, the decision log and policies' context, so
 /// they are kept to what every one of them shows as written: letters,
-/// digits, `-`, `_` and `.`, starting with a letter or digit, at most 64.
+/// digits, `-` and `_`, starting with a letter or digit, at most 64.
 pub fn env_name_problem(name: &str) -> Option<String> {
     const MAX: usize = 64;
     let starts_well = name

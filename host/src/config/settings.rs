@@ -12,7 +12,7 @@ use url::Url;
 
 use super::diag::{Diagnostic, Document, Place};
 use super::file::{RawPolicy, RawSecret, RawSettings, RawWatch};
-use crate::caps::context::secret_key;
+use crate::caps::context::{secret_key, valid_secret_name};
 use crate::grants::{AllowedHost, Grants, Prometheus, PrometheusAuthSpec};
 use crate::trust::IdentityFiles;
 use crate::watch::{MAX_ROUNDS, RollbackCommand, Window};
@@ -762,8 +762,6 @@ fn parse_webhook(text: &str) -> Result<Webhook, String> {
 
 /// A secret name maps onto `GATE_SECRET_<NAME>`, so it must make a variable
 /// name.
-use crate::caps::context::valid_secret_name;
-
 fn valid_variable(name: &str) -> bool {
     let mut chars = name.chars();
     chars
