@@ -78,6 +78,19 @@ pub enum IntegrityError {
         signature: PathBuf,
         actual: String,
     },
+    #[error(
+        "policy {path}: signature {signature} was made for a file named `{signed_name}`, not \
+         `{name}` (its trusted comment says file:{signed_name}); a signed policy cannot be \
+         renamed, or swapped for another signed one; nothing was run (if the rename was meant, \
+         sign the policy again under its new name: `gate sign {name}`)",
+        path = path.display(), signature = signature.display()
+    )]
+    SignedForAnotherFile {
+        path: PathBuf,
+        signature: PathBuf,
+        name: String,
+        signed_name: String,
+    },
     #[error("verification key {key} ({from}): {reason}")]
     BadKey {
         key: String,
@@ -450,11 +463,14 @@ fn check_signature(
     let signed_by = key_id_of_signature(text).unwrap_or_else(|| "?".into());
     // Legacy (not pre-hashed) signatures are refused: one format only.
     match trusted.key.verify(bytes, &signature, false) {
-        Ok(()) => Ok(VerifiedSignature {
-            file: rule.signature.display().to_string(),
-            key_id: trusted.id.clone(),
-            trusted_comment: crate::text::escape_controls(signature.trusted_comment()),
-        }),
+        Ok(()) => {
+            signed_for(path, rule, signature.trusted_comment())?;
+            Ok(VerifiedSignature {
+                file: rule.signature.display().to_string(),
+                key_id: trusted.id.clone(),
+                trusted_comment: crate::text::escape_controls(signature.trusted_comment()),
+            })
+        }
         Err(minisign_verify::Error::UnexpectedKeyId) => Err(IntegrityError::WrongKey {
             path: path.to_owned(),
             signature: rule.signature.clone(),
@@ -473,6 +489,35 @@ fn check_signature(
             actual: actual.to_owned(),
         }),
     }
+}
+
+/// Holds a verified signature to the file name its trusted comment names.
+/// minisign and `gate sign` write `timestamp:…<TAB>file:NAME<TAB>hashed`,
+/// and the trusted comment is signed with the file: without this check a
+/// pull request could replace `prod.wasm` and its signature with another
+/// policy the same key signed (a lenient one, or an old one), and both
+/// would verify. A comment with no `file:` field (`--trusted-comment`) is
+/// not held to a name.
+fn signed_for(path: &Path, rule: &SignatureRule, comment: &str) -> Result<(), IntegrityError> {
+    let Some(signed_name) = comment
+        .split('\t')
+        .find_map(|field| field.strip_prefix("file:"))
+    else {
+        return Ok(());
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if signed_name == name {
+        return Ok(());
+    }
+    Err(IntegrityError::SignedForAnotherFile {
+        path: path.to_owned(),
+        signature: rule.signature.clone(),
+        name,
+        signed_name: crate::text::escape_controls(&crate::text::truncate(signed_name, 200)),
+    })
 }
 
 /// Checks arbitrary signature text against a fixed key and policy (the
@@ -693,6 +738,44 @@ mod tests {
             error.to_string().contains("not with the trusted key"),
             "{error}"
         );
+
+        // The trusted comment names the file it was made for: another name
+        // is refused (a signed policy swapped in for another), no file: or
+        // the same name is not.
+        for (comment, runs_as, accepted) in [
+            ("timestamp:1\tfile:p.wasm\thashed", "p.wasm", true),
+            ("timestamp:1\tfile:p.wasm\thashed", "policies/p.wasm", true),
+            ("timestamp:1\tfile:dev.wasm\thashed", "p.wasm", false),
+            ("file:p.wasm.bak", "p.wasm", false),
+            ("release 1.4.2", "p.wasm", true),
+        ] {
+            let signature = minisign::sign(
+                Some(&pair.pk),
+                &pair.sk,
+                bytes.as_slice(),
+                Some(comment),
+                None,
+            )
+            .unwrap();
+            std::fs::write(&sig_path, signature.to_string()).unwrap();
+            let key = KeySource::Inline(pair.pk.to_base64());
+            let result = verify(Path::new(runs_as), &bytes, &rule(sig_path.clone(), key));
+            match result {
+                Ok(_) => assert!(accepted, "{comment} as {runs_as}"),
+                Err(error) => {
+                    assert!(!accepted, "{comment} as {runs_as}: {error}");
+                    assert!(
+                        matches!(error, IntegrityError::SignedForAnotherFile { .. }),
+                        "{error}"
+                    );
+                    assert!(
+                        error.to_string().contains("cannot be renamed")
+                            && error.to_string().contains("`gate sign p.wasm`"),
+                        "{error}"
+                    );
+                }
+            }
+        }
 
         let unsigned = rule(
             dir.join("missing.minisig"),

@@ -644,3 +644,49 @@ fn a_secret_key_can_come_through_a_pipe() {
         endless.stderr
     );
 }
+
+/// A signature names the file it was made for (`file:` in its trusted
+/// comment): another policy the same key signed, moved in under a signed
+/// policy's name with its signature, is refused before anything runs.
+#[test]
+fn a_signed_policy_swapped_in_under_another_name_is_refused() {
+    let dir = workdir("swapped");
+    let (public, secret) = keygen(&dir, "team");
+    let prod = copy("prod", &dir);
+    let api = copy("api", &dir);
+    sign(&prod, &secret);
+    sign(&api, &secret);
+    let key = public.to_str().unwrap();
+    let (out, _) = run_against_stack(&prod, &["--verify-key", key, "--param", "samples=1"]);
+    assert_ne!(out.code, 2, "{}", out.all_output());
+
+    // The lenient smoke suite, and its good signature, as prod.wasm.
+    std::fs::copy(&api, &prod).unwrap();
+    std::fs::copy(dir.join("api.wasm.minisig"), dir.join("prod.wasm.minisig")).unwrap();
+    let (out, served) = run_against_stack(&prod, &["--verify-key", key]);
+    assert_exit(&out, 2);
+    assert_eq!(served, 0, "nothing of a swapped policy may run");
+    assert!(
+        out.stderr.contains(
+            "was made for a file named `api.wasm`, not `prod.wasm` (its trusted comment says \
+             file:api.wasm); a signed policy cannot be renamed"
+        ),
+        "{}",
+        out.stderr
+    );
+    let verified = Gate::new(["verify"])
+        .arg(&prod)
+        .args(["--verify-key", key])
+        .run();
+    assert_exit(&verified, 2);
+    assert!(
+        verified.stderr.contains("cannot be renamed"),
+        "{}",
+        verified.stderr
+    );
+    // Signed again under its new name, it runs.
+    sign(&prod, &secret);
+    let (out, served) = run_against_stack(&prod, &["--verify-key", key]);
+    assert_exit(&out, 0);
+    assert!(served > 0);
+}
