@@ -161,7 +161,7 @@ async fn replay(
             policy,
             session,
             JOBS,
-            false,
+            fixture.context.strict,
             crate::runtime::Retry::NONE,
             &crate::report::progress::Progress::default(),
         )

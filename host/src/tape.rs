@@ -121,6 +121,11 @@ pub struct Context {
     /// that the same checks run on replay as were recorded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_hosts: Vec<String>,
+    /// The run was `--strict` (or its environment `strict = true`): a
+    /// blocking check skipped for want of a capability was recorded as
+    /// failing, and replays so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict: bool,
     /// The Docker engine the run granted; as for Prometheus, replay only
     /// needs to know that one was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -392,6 +397,10 @@ impl CheckCassette {
 
     pub fn is_replay(&self) -> bool {
         matches!(self, CheckCassette::Replay { .. })
+    }
+
+    pub fn is_record(&self) -> bool {
+        matches!(self, CheckCassette::Record { .. })
     }
 
     /// Hands what the check did to the run's tape: its calls when
@@ -769,6 +778,7 @@ pub enum RecordingError {
 pub fn write_recording(
     path: &Path,
     session: &Session,
+    strict: bool,
     policies: &[PolicyReport],
     recorded_at: String,
 ) -> Result<(), RecordingError> {
@@ -792,6 +802,7 @@ pub fn write_recording(
         target: grants.target.as_ref().map(|t| t.to_string()),
         prometheus: grants.prometheus.as_ref().map(|p| p.url.to_string()),
         allowed_hosts: grants.allowed_hosts.iter().map(|h| h.to_string()).collect(),
+        strict,
         docker: grants.docker.as_ref().map(|d| d.to_string()),
         params: grants.params.clone(),
         secrets: grants

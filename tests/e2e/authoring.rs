@@ -661,3 +661,144 @@ fn bash_completes_gates_commands_and_flags() {
     assert_eq!(out.code, 2, "{}", out.all_output());
     assert!(out.stderr.contains("bash"), "{}", out.stderr);
 }
+
+/// A replay judges every request by the fixture's grants before it asks the
+/// fixture, as a live run does: an answer written by hand for a host the
+/// context does not allow (or a `Host` header naming one, or a handshake
+/// with one) does not make the check pass.
+#[test]
+fn a_replay_refuses_what_the_fixtures_grants_refuse() {
+    let scratch = Scratch::new("grants");
+    let fixture = scratch.path("hand.json");
+    let write = |guest: &str, context: Value, check: &str, call: Value| {
+        let tape = json!({
+            "schema": "gate.tape/v1",
+            "context": context,
+            "policies": [{"name": guest, "checks": [
+                {"name": check, "expect": {"outcome": "pass"}, "calls": [call]}
+            ]}]
+        });
+        std::fs::write(&fixture, serde_json::to_string_pretty(&tape).unwrap()).unwrap();
+    };
+    let payments = json!({"call": "http.send",
+        "request": {"method": "GET", "url": "http://payments.example.net/health"},
+        "answer": {"status": 200, "body": "ok"}});
+    let params = json!({"url": "http://payments.example.net/health"});
+
+    write(
+        "fetch",
+        json!({"target": "http://stage.example.com", "params": params}),
+        "get",
+        payments.clone(),
+    );
+    let refused = gate_test("fetch", &fixture).run();
+    assert_eq!(refused.code, 1, "{}", refused.all_output());
+    assert!(
+        refused.stdout.contains("expected pass, got error")
+            && refused
+                .stdout
+                .contains("http://payments.example.net:80 is not allowed for this run"),
+        "{}",
+        refused.stdout
+    );
+
+    // Granted in the context, the same answer passes: the grants decided.
+    write(
+        "fetch",
+        json!({"target": "http://stage.example.com", "params": params,
+               "allowed_hosts": ["payments.example.net"]}),
+        "get",
+        payments,
+    );
+    let granted = gate_test("fetch", &fixture).run();
+    assert_eq!(granted.code, 0, "{}", granted.all_output());
+
+    // A Host header naming a host the run may not reach.
+    write(
+        "fetch",
+        json!({"target": "http://stage.example.com",
+               "params": {"url": "/health", "header": "Host:admin.internal"}}),
+        "get",
+        json!({"call": "http.send",
+               "request": {"method": "GET", "url": "/health"},
+               "answer": {"status": 200}}),
+    );
+    let host_header = gate_test("fetch", &fixture).run();
+    assert_eq!(host_header.code, 1, "{}", host_header.all_output());
+    assert!(
+        host_header
+            .stdout
+            .contains("the Host header `admin.internal`"),
+        "{}",
+        host_header.stdout
+    );
+
+    // A handshake with a host the context does not allow.
+    write(
+        "tls",
+        json!({"target": "https://stage.example.com",
+               "params": {"host": "payments.example.net", "port": "443"}}),
+        "facts",
+        json!({"call": "tls.inspect",
+               "request": {"host": "payments.example.net", "port": 443},
+               "answer": {"ok": {
+                   "certificate": {"subject": "CN=payments.example.net", "issuer": "CN=ca",
+                                   "sans": ["payments.example.net"], "not_before": 0,
+                                   "not_after": 4102444800_i64, "serial": "01"},
+                   "days_left": 5000.0, "chain_length": 2, "trusted": true,
+                   "untrusted_reason": null, "protocol": "TLSv1.3"}}}),
+    );
+    let handshake = gate_test("tls", &fixture).run();
+    assert_eq!(handshake.code, 1, "{}", handshake.all_output());
+    assert!(
+        handshake.stdout.contains("expected pass, got error"),
+        "{}",
+        handshake.stdout
+    );
+    assert!(
+        handshake
+            .stdout
+            .contains("https://payments.example.net:443 is not allowed for this run"),
+        "{}",
+        handshake.stdout
+    );
+}
+
+/// A `--strict` recording keeps `strict` in its context: a blocking check
+/// skipped for want of a capability failed the recorded run, and fails its
+/// replay as expected.
+#[test]
+fn a_strict_recording_replays_strict() {
+    let scratch = Scratch::new("strict");
+    let fixture = scratch.path("strict.json");
+    // No target: the fetch check, blocking and needing http, is skipped,
+    // which --strict turns into a failure.
+    let recorded = Gate::policies(&["fetch"])
+        .param("url=/health")
+        .arg("--strict")
+        .arg("--record")
+        .arg(&fixture)
+        .run();
+    assert_eq!(recorded.code, 1, "{}", recorded.all_output());
+    let tape: Value = serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
+    assert_eq!(tape["context"]["strict"], true, "{tape}");
+    assert_eq!(
+        fixture_check(&mut tape.clone(), "fetch", "get")["expect"]["outcome"],
+        "fail",
+        "{tape}"
+    );
+    let replayed = gate_test("fetch", &fixture).run();
+    assert_eq!(replayed.code, 0, "{}", replayed.all_output());
+
+    // Without it, the same check is skipped, not what was recorded.
+    let mut lenient = tape.clone();
+    lenient["context"].as_object_mut().unwrap().remove("strict");
+    std::fs::write(&fixture, lenient.to_string()).unwrap();
+    let out = gate_test("fetch", &fixture).run();
+    assert_eq!(out.code, 1, "{}", out.all_output());
+    assert!(
+        out.stdout.contains("expected fail, got skipped"),
+        "{}",
+        out.stdout
+    );
+}

@@ -264,14 +264,19 @@ impl HostState {
         T: serde::Serialize + serde::de::DeserializeOwned,
     {
         let started = Instant::now();
-        let result = self
-            .taped(
+        let result = if self.session.docker.is_none() && !self.tape.is_record() {
+            // Refused before the tape is asked, as in `http.send`: a
+            // fixture's answer cannot grant an engine.
+            Err(not_granted())
+        } else {
+            self.taped(
                 call,
                 move || request,
                 async |state| Answer::from(live(state).await),
             )
             .await?
-            .into_result();
+            .into_result()
+        };
         let record = match &result {
             Ok(_) => Ok(200),
             Err(error) => Err(explain(error)),
@@ -294,11 +299,7 @@ impl HostState {
     {
         let session = self.session.clone();
         let Some(engine) = session.docker.as_ref() else {
-            return Err(DockerError::NotGranted(
-                "no Docker engine is granted to this run: grant one with --docker \
-                 (the default socket) or --docker unix:///PATH | tcp://HOST:PORT"
-                    .into(),
-            ));
+            return Err(not_granted());
         };
         let started = Instant::now();
         let timeout = self.request_timeout(None);
@@ -313,6 +314,14 @@ impl HostState {
             Err(error) => Err(error),
         }
     }
+}
+
+fn not_granted() -> DockerError {
+    DockerError::NotGranted(
+        "no Docker engine is granted to this run: grant one with --docker (the default socket) \
+         or --docker unix:///PATH | tcp://HOST:PORT"
+            .into(),
+    )
 }
 
 /// The one-line form kept in the check's record of calls.

@@ -129,6 +129,13 @@ impl Resolve for RefuseUnchecked {
     }
 }
 
+/// A request the grants allow, ready to send.
+struct Prepared {
+    url: url::Url,
+    origin: Origin,
+    headers: reqwest::header::HeaderMap,
+}
+
 impl Host for HostState {
     async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, HttpError>> {
         self.count_call()?;
@@ -138,18 +145,29 @@ impl Host for HostState {
         let checked = self.session.grants.http_url(&request.url);
         let resolved = checked.as_ref().ok().map(url::Url::to_string);
         let started = Instant::now();
-        let outcome = if self.tape.is_live() {
-            self.send_checked(method, checked, &request)
+        let prepared = self.prepare(checked, &request);
+        let outcome = match prepared {
+            Ok(prepared) if self.tape.is_live() => self
+                .send_prepared(method, prepared, &request)
                 .await
-                .map(as_replayed)
-        } else {
-            self.taped(
-                "http.send",
-                || tape_request(method, &request),
-                async |state| HttpAnswer::from(state.send_checked(method, checked, &request).await),
-            )
-            .await?
-            .into_result()
+                .map(as_replayed),
+            // What the grants refuse is refused before the tape is asked, in
+            // replay as live: a fixture's answer cannot grant a host the
+            // fixture's context does not.
+            Err(refusal) if !self.tape.is_record() => Err(refusal),
+            prepared => self
+                .taped(
+                    "http.send",
+                    || tape_request(method, &request),
+                    async |state| {
+                        HttpAnswer::from(match prepared {
+                            Ok(prepared) => state.send_prepared(method, prepared, &request).await,
+                            Err(refusal) => Err(refusal),
+                        })
+                    },
+                )
+                .await?
+                .into_result(),
         };
         let answer = match &outcome {
             Ok(response) => Ok(response.status),
@@ -187,15 +205,16 @@ impl HostState {
         });
     }
 
-    /// Sends `request` to `url`, what [`Grants::http_url`] made of its URL.
+    /// Judges `request` by the run's grants, with no I/O: `url` is what
+    /// [`Grants::http_url`] made of its URL; its headers must be valid and
+    /// a `Host` one must name an origin the run may reach.
     ///
     /// [`Grants::http_url`]: crate::grants::Grants::http_url
-    async fn send_checked(
-        &mut self,
-        method: &'static str,
+    fn prepare(
+        &self,
         url: Result<url::Url, HttpDenial>,
         request: &Request,
-    ) -> Result<Response, HttpError> {
+    ) -> Result<Prepared, HttpError> {
         let url = url.map_err(refused)?;
         let origin = Origin::of(&url)
             .ok_or_else(|| HttpError::InvalidRequest(format!("URL `{url}` has no host")))?;
@@ -213,6 +232,25 @@ impl HostState {
             }
             headers.append(name, value);
         }
+        Ok(Prepared {
+            url,
+            origin,
+            headers,
+        })
+    }
+
+    /// Sends a request [`HostState::prepare`] allowed.
+    async fn send_prepared(
+        &mut self,
+        method: &'static str,
+        prepared: Prepared,
+        request: &Request,
+    ) -> Result<Response, HttpError> {
+        let Prepared {
+            url,
+            origin,
+            headers,
+        } = prepared;
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a standard method");
         let wanted = request
             .timeout_ms

@@ -33,14 +33,25 @@ impl Host for HostState {
         self.count_call()?;
         let started = Instant::now();
         let request = serde_json::json!({ "host": host, "port": port });
-        let result = self
-            .taped(
-                "tls.inspect",
-                move || request,
-                async |state| InspectAnswer::from(state.handshake(&host, port).await),
-            )
-            .await?
-            .into_result();
+        let allowed = self.tls_peer(&host, port);
+        let result = match allowed {
+            // Refused by the grants before the tape is asked, as in
+            // `http.send`: a fixture's answer cannot grant a host.
+            Err(refusal) if !self.tape.is_record() => Err(refusal),
+            allowed => self
+                .taped(
+                    "tls.inspect",
+                    move || request,
+                    async |state| {
+                        InspectAnswer::from(match allowed {
+                            Ok(peer) => state.handshake(peer).await,
+                            Err(refusal) => Err(refusal),
+                        })
+                    },
+                )
+                .await?
+                .into_result(),
+        };
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let error = result.as_ref().err().map(explain);
         self.keep_call(HttpCall {
@@ -58,8 +69,17 @@ impl Host for HostState {
     }
 }
 
+/// A host and port the grants allow a handshake with.
+struct TlsPeer {
+    host: String,
+    port: u16,
+    origin: Origin,
+    name: ServerName<'static>,
+}
+
 impl HostState {
-    async fn handshake(&mut self, host: &str, port: u16) -> Result<Peer, TlsError> {
+    /// Judges a handshake's host and port by the run's grants, with no I/O.
+    fn tls_peer(&self, host: &str, port: u16) -> Result<TlsPeer, TlsError> {
         let host = host.trim().to_ascii_lowercase();
         if host.is_empty() || port == 0 {
             return Err(TlsError::InvalidRequest(format!(
@@ -83,6 +103,21 @@ impl HostState {
             })?;
         let name = ServerName::try_from(host.clone())
             .map_err(|e| TlsError::InvalidRequest(format!("`{host}` is not a server name: {e}")))?;
+        Ok(TlsPeer {
+            host,
+            port,
+            origin,
+            name,
+        })
+    }
+
+    async fn handshake(&mut self, peer: TlsPeer) -> Result<Peer, TlsError> {
+        let TlsPeer {
+            host,
+            port,
+            origin,
+            name,
+        } = peer;
         let inner = self.session.trust.verifier().map_err(TlsError::Handshake)?;
         let recorder = Arc::new(Recorder {
             inner,
