@@ -355,9 +355,11 @@ impl Container {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stats {
     /// CPU use in percent of one CPU (200 is two CPUs fully busy); NaN when
-    /// the engine had no earlier sample.
+    /// it could not be measured: the engine had no earlier sample, did not
+    /// say how many CPUs there are, or its usage counter went back (the
+    /// container restarted between the samples).
     pub cpu_percent: f64,
-    /// CPUs the container sees.
+    /// CPUs the container sees; 0 when the engine did not say.
     pub online_cpus: u32,
     /// Memory in use, page cache excluded, in bytes.
     pub memory_used: u64,

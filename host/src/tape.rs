@@ -1092,7 +1092,28 @@ mod tests {
         assert!(error.contains("bad `docker.stats` answer"), "{error}");
         let answer: crate::caps::docker::StatsAnswer =
             serde_json::from_value(fixture.policies[0].checks[0].calls[1].answer.clone()).unwrap();
-        assert_eq!(answer.into_result().unwrap().memory_percent, 25.0);
+        let stats = crate::bindings::gate::policy::docker::StatsSnapshot::from(
+            answer.into_result().unwrap(),
+        );
+        assert_eq!(stats.memory_percent, 25.0);
+        // Unmeasured is NaN, which JSON cannot hold: it is written "NaN"
+        // and read back as NaN.
+        let unmeasured: crate::caps::docker::StatsAnswer =
+            Answer::Ok(crate::caps::docker::TapedStats::from(
+                crate::bindings::gate::policy::docker::StatsSnapshot {
+                    cpu_percent: f64::NAN,
+                    online_cpus: 0,
+                    memory_used: 1,
+                    memory_limit: 0,
+                    memory_percent: f64::NAN,
+                },
+            ));
+        let written = serde_json::to_value(&unmeasured).unwrap();
+        assert_eq!(written["ok"]["cpu_percent"], "NaN", "{written}");
+        let read: crate::caps::docker::StatsAnswer = serde_json::from_value(written).unwrap();
+        let read =
+            crate::bindings::gate::policy::docker::StatsSnapshot::from(read.into_result().unwrap());
+        assert!(read.cpu_percent.is_nan() && read.memory_percent.is_nan());
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::bindings::gate::policy::docker::{
     Container, ContainerFilter, ContainerState, ContainerSummary, DockerError, Health,
     HealthStatus, Host, ImageRef, Port, StatsSnapshot,
 };
+use crate::caps::metrics::PromValue;
 use crate::state::{CallFailure, HostState};
 use crate::tape::Answer;
 
@@ -28,6 +29,9 @@ pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 /// Labels Docker Compose puts on the containers it creates.
 pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
 pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
+
+/// Bytes of an engine's error message a policy is shown.
+const ENGINE_MESSAGE_BYTES: usize = 1024;
 
 /// Seconds bollard allows one request; our own timeout (bounded by the
 /// check's deadline) is the one that counts.
@@ -41,24 +45,58 @@ pub fn resolve_host(given: Option<&Url>) -> Result<Url, String> {
     }
     match std::env::var("DOCKER_HOST") {
         Ok(text) if !text.trim().is_empty() => {
-            parse_host(text.trim()).map_err(|e| format!("DOCKER_HOST: {e}"))
+            let url = parse_host(text.trim()).map_err(|e| format!("DOCKER_HOST: {e}"))?;
+            // The docker CLI would speak TLS to this engine; gate cannot.
+            let tls = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty());
+            if tls && url.scheme() != "unix" {
+                return Err(
+                    "DOCKER_HOST: DOCKER_TLS_VERIFY asks for TLS, and this gate speaks plain HTTP \
+                     to a tcp:// engine: reach the engine over its unix socket (--docker \
+                     unix:///PATH, through an ssh tunnel for a remote one)"
+                        .into(),
+                );
+            }
+            Ok(url)
         }
         _ => Ok(Url::parse(DEFAULT_HOST).expect("a valid URL")),
     }
 }
 
 /// A Docker engine address gate can talk to: `unix:///path/to/docker.sock`,
-/// `tcp://host:port` or `http://host:port`.
+/// `tcp://host:port` (2375 without a port) or `http://host:port`. A user
+/// or password is refused, and no error repeats a value holding one: gate
+/// would not send them, and the address is shown in every call's record.
 pub fn parse_host(text: &str) -> Result<Url, String> {
-    let hint = "(try unix:///var/run/docker.sock or tcp://host:2376)";
-    let url = Url::parse(text).map_err(|e| format!("`{text}` is not a Docker host: {e} {hint}"))?;
+    let hint = "(try unix:///var/run/docker.sock or tcp://HOST:2375)";
+    // What an error may quote: never a value that may hold a password.
+    let shown = |scheme: &str| {
+        if text.contains('@') {
+            format!("`{scheme}…`")
+        } else {
+            format!("`{text}`")
+        }
+    };
+    let url =
+        Url::parse(text).map_err(|e| format!("{} is not a Docker host: {e} {hint}", shown("")))?;
+    let scheme = format!("{}://", url.scheme());
+    match url.scheme() {
+        "https" | "npipe" | "ssh" => {
+            return Err(format!(
+                "`{scheme}…`: this gate reaches Docker over a unix socket or plain tcp only {hint}"
+            ));
+        }
+        "unix" | "tcp" | "http" => {}
+        _ => return Err(format!("{} is not a Docker host {hint}", shown(&scheme))),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "a Docker host may not hold a user or password (gate would not send them) {hint}"
+        ));
+    }
     match url.scheme() {
         "unix" if url.path().len() > 1 => Ok(url),
         "tcp" | "http" if url.host_str().is_some() => Ok(url),
-        "https" | "npipe" | "ssh" => Err(format!(
-            "`{text}`: this gate reaches Docker over a unix socket or plain tcp only {hint}"
-        )),
-        _ => Err(format!("`{text}` is not a Docker host {hint}")),
+        _ => Err(format!("{} is not a Docker host {hint}", shown(&scheme))),
     }
 }
 
@@ -90,7 +128,8 @@ impl Engine {
                     &format!(
                         "{}:{}",
                         self.host.host_str().unwrap_or_default(),
-                        self.host.port().unwrap_or(2375)
+                        // tcp:// has no default port of its own: Docker's 2375.
+                        self.host.port_or_known_default().unwrap_or(2375)
                     ),
                     CLIENT_TIMEOUT_SECS,
                     bollard::API_DEFAULT_VERSION,
@@ -111,6 +150,18 @@ impl Engine {
     /// A bollard error as the guest sees it, naming the engine.
     fn error(&self, error: BollardError) -> DockerError {
         let host = &self.host;
+        // The engine's message is copied into the guest and every report:
+        // what a sane engine says fits, whatever a broken one sends is cut.
+        let error = match error {
+            BollardError::DockerResponseServerError {
+                status_code,
+                message,
+            } => BollardError::DockerResponseServerError {
+                status_code,
+                message: crate::text::truncate(&message, ENGINE_MESSAGE_BYTES),
+            },
+            other => other,
+        };
         match error {
             BollardError::DockerResponseServerError {
                 status_code: 404,
@@ -124,7 +175,9 @@ impl Engine {
                 status_code,
                 message,
             } => DockerError::Engine(format!("engine answered {status_code}: {message}")),
-            BollardError::RequestTimeoutError => DockerError::Timeout(0),
+            BollardError::RequestTimeoutError => {
+                DockerError::Timeout(millis(Duration::from_secs(CLIENT_TIMEOUT_SECS)))
+            }
             BollardError::SocketNotFoundError(path) => DockerError::Unreachable(format!(
                 "Docker engine {host} is unreachable: socket {path} does not exist (is Docker running? give another with --docker URI)"
             )),
@@ -162,7 +215,42 @@ fn millis(duration: Duration) -> u32 {
 /// What the record/replay tape keeps of each call (see [`crate::tape`]).
 pub type ListAnswer = Answer<Vec<ContainerSummary>, DockerError>;
 pub type InspectAnswer = Answer<Container, DockerError>;
-pub type StatsAnswer = Answer<StatsSnapshot, DockerError>;
+pub type StatsAnswer = Answer<TapedStats, DockerError>;
+
+/// A [`StatsSnapshot`] as the tape keeps it: JSON has no NaN, so an
+/// unmeasured percentage is written `"NaN"` and read back as NaN.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TapedStats {
+    cpu_percent: PromValue,
+    online_cpus: u32,
+    memory_used: u64,
+    memory_limit: u64,
+    memory_percent: PromValue,
+}
+
+impl From<StatsSnapshot> for TapedStats {
+    fn from(s: StatsSnapshot) -> TapedStats {
+        TapedStats {
+            cpu_percent: PromValue(s.cpu_percent),
+            online_cpus: s.online_cpus,
+            memory_used: s.memory_used,
+            memory_limit: s.memory_limit,
+            memory_percent: PromValue(s.memory_percent),
+        }
+    }
+}
+
+impl From<TapedStats> for StatsSnapshot {
+    fn from(s: TapedStats) -> StatsSnapshot {
+        StatsSnapshot {
+            cpu_percent: s.cpu_percent.0,
+            online_cpus: s.online_cpus,
+            memory_used: s.memory_used,
+            memory_limit: s.memory_limit,
+            memory_percent: s.memory_percent.0,
+        }
+    }
+}
 
 impl Host for HostState {
     async fn list_containers(
@@ -231,22 +319,25 @@ impl Host for HostState {
             one_shot: false,
         };
         let wanted = container.clone();
-        self.docker_call("docker.stats", request, shown, async |state| {
-            state
-                .docker(|docker| async move {
-                    let mut stream = docker.stats(&wanted, Some(options));
-                    match stream.next().await {
-                        Some(answer) => answer,
-                        None => Err(BollardError::DockerResponseServerError {
-                            status_code: 500,
-                            message: "the engine sent no stats".into(),
-                        }),
-                    }
-                })
-                .await
-                .and_then(|stats| snapshot(&container, &stats))
-        })
-        .await
+        let taped = self
+            .docker_call("docker.stats", request, shown, async |state| {
+                state
+                    .docker(|docker| async move {
+                        let mut stream = docker.stats(&wanted, Some(options));
+                        match stream.next().await {
+                            Some(answer) => answer,
+                            None => Err(BollardError::DockerResponseServerError {
+                                status_code: 500,
+                                message: "the engine sent no stats".into(),
+                            }),
+                        }
+                    })
+                    .await
+                    .and_then(|stats| snapshot(&container, &stats))
+                    .map(TapedStats::from)
+            })
+            .await?;
+        Ok(taped.map(StatsSnapshot::from))
     }
 }
 
@@ -531,6 +622,9 @@ fn snapshot(container: &str, stats: &ContainerStatsResponse) -> Result<StatsSnap
             "the engine gave no CPU or memory figures for `{container}`"
         )));
     };
+    // As `docker stats`: the engine's count, else one per-CPU counter each.
+    // With neither (cgroup v2 has no per-CPU counters) the count is unknown,
+    // 0, and so is the share: a guess of one CPU would understate it.
     let online_cpus = cpu
         .online_cpus
         .filter(|n| *n > 0)
@@ -538,16 +632,19 @@ fn snapshot(container: &str, stats: &ContainerStatsResponse) -> Result<StatsSnap
             cpu.cpu_usage
                 .as_ref()
                 .and_then(|u| u.percpu_usage.as_ref())
-                .map(|p| p.len() as u32)
+                .map(|p| u32::try_from(p.len()).unwrap_or(u32::MAX))
         })
-        .unwrap_or(1);
+        .unwrap_or(0);
     let total = |s: &bollard::models::ContainerCpuStats| {
         Some((s.cpu_usage.as_ref()?.total_usage?, s.system_cpu_usage?))
     };
     let cpu_percent = match (total(cpu), stats.precpu_stats.as_ref().and_then(total)) {
-        (Some((used, system)), Some((pre_used, pre_system))) if system > pre_system => {
-            let used = used.saturating_sub(pre_used) as f64;
-            used / (system - pre_system) as f64 * f64::from(online_cpus) * 100.0
+        // A counter that went back (the container restarted between the
+        // samples) measured nothing.
+        (Some((used, system)), Some((pre_used, pre_system)))
+            if system > pre_system && used >= pre_used && online_cpus > 0 =>
+        {
+            (used - pre_used) as f64 / (system - pre_system) as f64 * f64::from(online_cpus) * 100.0
         }
         _ => f64::NAN,
     };
@@ -611,6 +708,27 @@ mod tests {
                 .unwrap_err()
                 .contains("unix socket or plain tcp")
         );
+        for with_credentials in [
+            "tcp://me:secret@host:2375",
+            "http://token@host",
+            "tcp://:secret@h",
+            // The URL standard allows any number of slashes after http:.
+            "http:/u:secret@host",
+            "http:///u:secret@host",
+            "unix://me:secret@host/var/run/docker.sock",
+        ] {
+            let why = parse_host(with_credentials).unwrap_err();
+            assert!(why.contains("may not hold a user or password"), "{why}");
+            assert!(!why.contains("secret") && !why.contains("token"), "{why}");
+        }
+        // Refused for their scheme, without quoting a user or password.
+        for elsewhere in ["ssh://me@host", "https://u:secret@host"] {
+            let why = parse_host(elsewhere).unwrap_err();
+            assert!(why.contains("unix socket or plain tcp"), "{why}");
+            assert!(!why.contains("secret") && !why.contains("me@"), "{why}");
+        }
+        let why = parse_host("ftp://u:secret@host").unwrap_err();
+        assert!(why.contains("`ftp://…` is not a Docker host"), "{why}");
         let given = Url::parse("tcp://10.0.0.1:2375").unwrap();
         assert_eq!(resolve_host(Some(&given)).unwrap(), given);
     }
@@ -650,5 +768,41 @@ mod tests {
         let unsampled = snapshot("c", &first).unwrap();
         assert!(unsampled.cpu_percent.is_nan());
         assert!(unsampled.memory_percent.is_nan());
+    }
+
+    /// What could not be measured is NaN, never a small number a limit
+    /// passes: no CPU count (a Podman engine on cgroup v2), an empty
+    /// per-CPU list, a usage counter that went back.
+    #[test]
+    fn stats_unmeasured_cpu_is_nan() {
+        let measure = |cpu: serde_json::Value, precpu: serde_json::Value| {
+            let stats: ContainerStatsResponse = serde_json::from_value(serde_json::json!({
+                "cpu_stats": cpu, "precpu_stats": precpu, "memory_stats": {}
+            }))
+            .unwrap();
+            snapshot("c", &stats).unwrap()
+        };
+        let pre = serde_json::json!({"cpu_usage": {"total_usage": 100}, "system_cpu_usage": 1000});
+        let no_count = measure(
+            serde_json::json!({"cpu_usage": {"total_usage": 900}, "system_cpu_usage": 2000}),
+            pre.clone(),
+        );
+        assert!(no_count.cpu_percent.is_nan());
+        assert_eq!(no_count.online_cpus, 0);
+        let empty_list = measure(
+            serde_json::json!({"cpu_usage": {"total_usage": 900, "percpu_usage": []}, "system_cpu_usage": 2000}),
+            pre.clone(),
+        );
+        assert!(empty_list.cpu_percent.is_nan());
+        let per_cpu = measure(
+            serde_json::json!({"cpu_usage": {"total_usage": 900, "percpu_usage": [1, 2, 3, 4]}, "system_cpu_usage": 2000}),
+            pre.clone(),
+        );
+        assert_eq!((per_cpu.online_cpus, per_cpu.cpu_percent), (4, 320.0));
+        let restarted = measure(
+            serde_json::json!({"cpu_usage": {"total_usage": 50}, "system_cpu_usage": 2000, "online_cpus": 2}),
+            pre,
+        );
+        assert!(restarted.cpu_percent.is_nan());
     }
 }

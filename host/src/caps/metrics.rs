@@ -191,7 +191,8 @@ pub struct SeriesAnswer {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SampleAnswer(pub f64, pub PromValue);
 
-/// A sample value; non-finite ones are written as Prometheus writes them.
+/// A sample value (or a Docker stats percentage); non-finite ones are
+/// written as Prometheus writes them, since JSON has no NaN.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PromValue(pub f64);
 

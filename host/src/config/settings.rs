@@ -740,7 +740,7 @@ fn resolve_path(dir: &Path, text: &str) -> Result<PathBuf, String> {
     Ok(dir.join(text))
 }
 
-/// Docker engine address: `unix:///var/run/docker.sock`, `tcp://host:2376`,
+/// Docker engine address: `unix:///var/run/docker.sock`, `tcp://host:2375`,
 /// as `--docker` takes it.
 fn parse_docker_host(text: &str) -> Result<Url, String> {
     crate::caps::docker::parse_host(text)

@@ -178,7 +178,7 @@ fn bad_values_name_line_column_and_key() {
         ),
         (
             "[env.stage]\ndocker = \"docker.sock\"\n",
-            "gate.toml:2:10: env.stage.docker: `docker.sock` is not a Docker host: relative URL without a base (try unix:///var/run/docker.sock or tcp://host:2376)",
+            "gate.toml:2:10: env.stage.docker: `docker.sock` is not a Docker host: relative URL without a base (try unix:///var/run/docker.sock or tcp://HOST:2375)",
         ),
         (
             "[env.stage]\nwebhook = \"https://user:pw@hooks.example.com/x\"\n",
