@@ -305,8 +305,9 @@ async fn within(
         return Err(HttpError::Timeout(0));
     }
     match tokio::time::timeout(timeout, exchange).await {
+        // A timeout inside the exchange is this one as the client saw it.
+        Ok(Err(HttpError::Timeout(_))) | Err(_) => Err(HttpError::Timeout(timeout_ms)),
         Ok(result) => result,
-        Err(_) => Err(HttpError::Timeout(timeout_ms)),
     }
 }
 

@@ -25,10 +25,12 @@ impl Host for HostState {
         let now = unix_now();
         let at = time.unwrap_or(now);
         // On the tape, times are relative to the call, so a recording
-        // replays at any later time.
+        // replays at any later time. In whole seconds: the policy's `now()`
+        // was read a moment before this host's, and that moment (longer on
+        // a loaded machine) must not make a replay miss its recording.
         let mut key = json!({ "promql": promql });
         if let Some(time) = time {
-            key["offset_s"] = json!(round_ms(time - now));
+            key["offset_s"] = json!((time - now).round());
         }
         let mut params = vec![("query", promql)];
         if let Some(time) = time {
@@ -368,9 +370,13 @@ pub(crate) fn parse(status: u16, body: &[u8]) -> Result<QueryResult, MetricsErro
             .as_str()
             .unwrap_or("no error message")
             .to_owned();
+        // Only `bad_data` means the query itself is wrong. `execution` is
+        // Prometheus's catch-all for evaluation failures, some of them
+        // passing ("too many samples", duplicate series while old and new
+        // pods overlap in a rollout), and its own `timeout` is not gate's:
+        // both are a status a retry may get past.
         return Err(match envelope["errorType"].as_str() {
-            Some("bad_data") | Some("execution") => MetricsError::BadQuery(message),
-            Some("timeout") | Some("canceled") => MetricsError::Timeout(0),
+            Some("bad_data") => MetricsError::BadQuery(message),
             _ => MetricsError::Status(StatusError { status, message }),
         });
     }
@@ -504,6 +510,25 @@ mod tests {
             br#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#,
         );
         assert!(matches!(bad, Err(MetricsError::BadQuery(m)) if m == "parse error at char 5"));
+        for (status, kind, said) in [
+            (
+                422,
+                "execution",
+                "found duplicate series for the match group",
+            ),
+            (503, "timeout", "query timed out in query execution"),
+        ] {
+            let body = format!(r#"{{"status":"error","errorType":"{kind}","error":"{said}"}}"#);
+            let error = parse(status, body.as_bytes()).unwrap_err();
+            assert!(
+                !explain(&error).permanent,
+                "{kind}: a retry may get past it"
+            );
+            assert!(
+                matches!(&error, MetricsError::Status(e) if e.status == status && e.message == said),
+                "{error:?}"
+            );
+        }
         let unavailable = parse(503, b"<html>down</html>");
         assert!(matches!(
             unavailable,
