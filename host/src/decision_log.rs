@@ -361,20 +361,29 @@ pub struct Log {
 pub fn read(path: &Path) -> Result<Log, String> {
     // A log is never rotated by gate, so the cap is generous; a device or
     // FIFO is refused rather than read forever.
-    let text = crate::files::read_text_capped(path, 4 << 30)
+    let bytes = crate::files::read_capped(path, 4 << 30)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    Ok(parse(&path.display().to_string(), &text))
+    Ok(parse(&path.display().to_string(), &bytes))
 }
 
-/// A log's text, read as [`read`] does; `file` names it in what was left
-/// out.
-pub fn parse(file: &str, text: &str) -> Log {
+/// A log's bytes, read as [`read`] does; `file` names it in what was left
+/// out. Each line is decoded alone: a write cut inside a multi-byte
+/// character spoils its own line, not the file.
+pub fn parse(file: &str, bytes: &[u8]) -> Log {
     let mut log = Log::default();
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        let at = |why: String| format!("{file}:{}: {why}", n + 1);
+        let line = match std::str::from_utf8(line.strip_suffix(b"\r").unwrap_or(line)) {
+            Ok(line) => line,
+            Err(e) => {
+                log.unreadable
+                    .push(at(format!("not a decision: not UTF-8 text ({e})")));
+                continue;
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }
-        let at = |why: String| format!("{file}:{}: {why}", n + 1);
         match parse_line(line) {
             Ok(Line::Decision(decision)) => log.decisions.push(decision),
             Ok(Line::Rollback(rollback)) => log.rollbacks.push(rollback),
@@ -801,6 +810,30 @@ mod tests {
         assert_eq!(log.unreadable.len(), 1, "{:?}", log.unreadable);
         assert!(
             log.unreadable[0].contains(":1: not a decision"),
+            "{:?}",
+            log.unreadable
+        );
+        // A write cut inside a multi-byte character ("→" is three bytes)
+        // spoils its line only.
+        let mut spoiled = decision("prod", 300, "fail");
+        spoiled.reason = "GET /x → 500".into();
+        let mut cut = serde_json::to_vec(&spoiled).unwrap();
+        let arrow = cut.windows(3).position(|w| w == "→".as_bytes()).unwrap();
+        cut.truncate(arrow + 1);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(&cut);
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&serde_json::to_vec(&decision("prod", 400, "pass")).unwrap());
+        bytes.extend_from_slice(b"\r\n");
+        std::fs::write(&path, bytes).unwrap();
+        let log = read(&path).unwrap();
+        assert_eq!(
+            log.decisions,
+            [decision("prod", 100, "pass"), decision("prod", 400, "pass")]
+        );
+        assert_eq!(log.unreadable.len(), 2, "{:?}", log.unreadable);
+        assert!(
+            log.unreadable[1].contains(":3: not a decision: not UTF-8 text"),
             "{:?}",
             log.unreadable
         );

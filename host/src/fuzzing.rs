@@ -51,10 +51,7 @@ pub fn config(data: &[u8]) {
 /// line printed as one line with nothing that drives a terminal.
 pub fn decision_log(data: &[u8]) {
     use crate::decision_log::Period;
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let log = crate::decision_log::parse("fuzz.jsonl", text);
+    let log = crate::decision_log::parse("fuzz.jsonl", data);
     let _ = crate::decision_log::commit_time_conflicts(&log.decisions);
     let middle = log.decisions.get(log.decisions.len() / 2).map(|d| d.unix);
     for period in [
