@@ -1058,7 +1058,9 @@ impl Samples {
         &self.latencies_ms
     }
 
-    /// Mean latency; `NaN` when no response arrived.
+    /// Mean latency of the responses that arrived, 5xx ones included;
+    /// `NaN` when none did. Requests with no response are left out, so
+    /// judge [`Samples::errors`] too: a service failing fast has a low mean.
     ///
     /// ```
     /// use gate_sdk::http::{Response, Samples};

@@ -40,9 +40,19 @@
 //!     }
 //! }
 //!
-//! /// Ten requests to the product list must average under 300 ms.
+//! /// None of ten requests to the product list may fail (5xx or no
+//! /// response), and they must average under 300 ms: a failing service
+//! /// answers fast, so the failures count first.
 //! fn latency() -> Result<CheckResult> {
 //!     let samples = http::sample(10, |_| http::Request::get("/api/v1/products"))?;
+//!     if samples.errors() > 0 {
+//!         return Ok(CheckResult::fail(format!(
+//!             "{} of {} requests failed: {}",
+//!             samples.errors(),
+//!             samples.count(),
+//!             samples.first_failures().join("; ")
+//!         )));
+//!     }
 //!     Ok(judge("latency_avg", samples.mean_ms(), "ms", Limit::Below(300.0)))
 //! }
 //!

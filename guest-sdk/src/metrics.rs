@@ -303,8 +303,9 @@ fn single_value(promql: &str, result: QueryResult) -> Result<Option<f64>> {
 /// use gate_sdk::{metrics, CheckResult, Limit, Result};
 ///
 /// fn error_ratio() -> Result<CheckResult> {
-///     let promql = r#"sum(rate(http_requests_total{status=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))"#;
-///     metrics::measure("error_ratio", promql, "ratio", Limit::Below(0.01))
+///     // Counts a service with no 5xx yet as 0, not as no data.
+///     let promql = metrics::http_error_ratio("5m");
+///     metrics::measure("error_ratio", &promql, "ratio", Limit::Below(0.01))
 /// }
 /// ```
 pub fn measure(name: &str, promql: &str, unit: &str, limit: Limit) -> Result<CheckResult> {
@@ -354,8 +355,8 @@ fn judge_value(
 ///
 /// /// Roll back when more than 5 % of requests failed for 5 minutes.
 /// fn error_rate_alert() -> Result<CheckResult> {
-///     let promql = r#"sum(rate(http_requests_total{status=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))"#;
-///     metrics::sustained("error_ratio", promql, "ratio", Limit::AtMost(0.05), Duration::from_secs(300))
+///     let promql = metrics::http_error_ratio("1m");
+///     metrics::sustained("error_ratio", &promql, "ratio", Limit::AtMost(0.05), Duration::from_secs(300))
 /// }
 /// ```
 pub fn sustained(
@@ -428,23 +429,28 @@ fn evaluate_window(
         return CheckResult::inconclusive(format!("no data for {name} over the last {window}"))
             .with(Measurement::new(name, f64::NAN, unit).threshold(limit.to_string()));
     }
-    // The series closest to a breach decides: fewest points within the limit.
+    // Only points with a value count: a NaN point is a hole in the data,
+    // which `covered_by` judges, not a point that stayed within the limit.
+    let valued = |s: &Series| -> Vec<Sample> {
+        s.samples
+            .iter()
+            .filter(|p| !p.value.is_nan())
+            .copied()
+            .collect()
+    };
+    // The series closest to a breach decides: fewest points within the
+    // limit, then one whose data covers the window (so that a series with
+    // a hole cannot hide another's whole breach), then most points beyond.
     let within = |p: &Sample| !p.value.is_nan() && limit.allows(p.value);
     let worst = measured
         .iter()
         .min_by_key(|s| {
             let count = |f: &dyn Fn(&Sample) -> bool| s.samples.iter().filter(|p| f(p)).count();
-            (count(&within), core::cmp::Reverse(count(&beyond)))
+            let covered = span.covered_by(&valued(s));
+            (count(&within), !covered, core::cmp::Reverse(count(&beyond)))
         })
         .expect("not empty");
-    // Only points with a value count: a NaN point is a hole in the data,
-    // which `covered_by` judges, not a point that stayed within the limit.
-    let valued: Vec<Sample> = worst
-        .samples
-        .iter()
-        .filter(|p| !p.value.is_nan())
-        .copied()
-        .collect();
+    let valued = valued(worst);
     let points = valued.len();
     let over = valued.iter().filter(|p| beyond(p)).count();
     let latest = valued.last().map(|s| s.value).unwrap_or(f64::NAN);
@@ -656,6 +662,39 @@ mod tests {
             judge_value("x", "q", "", Limit::Below(1.0), Some(0.5)).outcome,
             Outcome::Pass
         );
+    }
+
+    #[test]
+    fn a_series_with_a_hole_does_not_hide_a_whole_breach() {
+        // Eight points each, all beyond the limit: one has a gap longer
+        // than three steps (103 to 107), the other covers the window.
+        let at = |label: &str, times: [f64; 8]| Series {
+            labels: vec![("instance".into(), label.into())],
+            samples: times
+                .iter()
+                .map(|&timestamp| Sample {
+                    timestamp,
+                    value: 0.2,
+                })
+                .collect(),
+        };
+        let holed = at(
+            "a",
+            [100.0, 101.0, 102.0, 103.0, 107.0, 108.0, 109.0, 110.0],
+        );
+        let whole = at(
+            "b",
+            [100.0, 101.5, 103.0, 104.5, 106.0, 107.5, 109.0, 110.0],
+        );
+        for order in [[holed.clone(), whole.clone()], [whole, holed]] {
+            let result = evaluate_window("error_ratio", "ratio", Limit::AtMost(0.05), SPAN, &order);
+            assert_eq!(result.outcome, Outcome::Fail, "{}", result.message);
+            assert!(
+                result.message.contains("instance=\"b\""),
+                "{}",
+                result.message
+            );
+        }
     }
 
     #[test]

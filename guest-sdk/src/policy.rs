@@ -271,9 +271,9 @@ impl Check {
 /// function runs once per call from the runner, so keep it free of I/O.
 ///
 /// Check names must be unique. A duplicate is a bug: debug builds panic
-/// when it is added; release builds list every check in the order added
-/// (so the description stays deterministic) and run the first check of a
-/// name.
+/// when it is added; release builds describe every check in the order
+/// added, and gate refuses such a policy when it loads it (exit 2, naming
+/// the two checks).
 ///
 /// ```
 /// use gate_sdk::{Capability, Check, CheckResult, Policy, PolicyKind, Result, http};
