@@ -39,11 +39,28 @@ pub struct Verdict {
     pub reason: String,
 }
 
+/// The policies of a run none of whose blocking checks ran to `pass` or
+/// `warn`: all skipped, or none blocking. Each policy must decide for
+/// itself: a smoke suite that passed does not stand in for a rollback
+/// trigger whose checks were all skipped for want of Prometheus.
+pub fn undecided_policies(policies: &[PolicyReport]) -> Vec<&str> {
+    policies
+        .iter()
+        .filter(|p| {
+            !p.checks
+                .iter()
+                .any(|c| c.blocking && matches!(c.outcome, Outcome::Pass | Outcome::Warn))
+        })
+        .map(|p| p.name.as_str())
+        .collect()
+}
+
 /// Fails closed, in this order: any blocking `fail` or `error` fails the
 /// run; else any blocking `inconclusive` makes it inconclusive; else a run
-/// in which no blocking check decided anything is inconclusive too; else it
-/// passes. Non-blocking checks never change the verdict, so a passing one
-/// cannot stand in for blocking checks that were all skipped.
+/// with a policy none of whose blocking checks decided anything is
+/// inconclusive too; else it passes. Non-blocking checks never change the
+/// verdict, so a passing one cannot stand in for blocking checks that were
+/// all skipped, and neither can another policy's.
 pub fn decide(policies: &[PolicyReport]) -> Verdict {
     let blocking = || {
         policies
@@ -73,12 +90,19 @@ pub fn decide(policies: &[PolicyReport]) -> Verdict {
             reason: format!("blocking checks could not decide: {}", undecided.join(", ")),
         };
     }
-    let decided = blocking().any(|(_, c)| matches!(c.outcome, Outcome::Pass | Outcome::Warn));
-    if !decided {
+    let undecided = undecided_policies(policies);
+    if !undecided.is_empty() {
+        let whose = if undecided.len() == policies.len() {
+            String::new()
+        } else {
+            format!(" of policy {}", undecided.join(", "))
+        };
         return Verdict {
             decision: Decision::Inconclusive,
             exit_code: EXIT_INCONCLUSIVE,
-            reason: "no blocking check ran to a decision (all skipped, or none to run)".into(),
+            reason: format!(
+                "no blocking check{whose} ran to a decision (all skipped, or none to run)"
+            ),
         };
     }
     let skipped = named(&[Outcome::Skipped]);
@@ -177,5 +201,31 @@ mod tests {
         assert!(v.reason.contains("no blocking check ran"), "{}", v.reason);
         let v = decide(&policy(vec![check("b", false, Warn)]));
         assert_eq!(v.exit_code, 3, "{}", v.reason);
+    }
+
+    /// Each policy decides for itself: a smoke suite that passed does not
+    /// stand in for a rollback trigger whose blocking checks were all
+    /// skipped (no Prometheus granted).
+    #[test]
+    fn another_policy_does_not_stand_in_for_a_skipped_one() {
+        use Outcome::*;
+        let mut run = policy(vec![check("health", true, Pass)]);
+        let mut trigger = policy(vec![
+            check("error-rate", true, Skipped),
+            check("p95", false, Pass),
+        ])
+        .remove(0);
+        trigger.name = "rollback".into();
+        run.push(trigger);
+        let v = decide(&run);
+        assert_eq!(v.exit_code, 3, "{}", v.reason);
+        assert_eq!(
+            v.reason,
+            "no blocking check of policy rollback ran to a decision (all skipped, or none to run)"
+        );
+        run[1].checks[0].outcome = Pass;
+        assert_eq!(decide(&run).exit_code, 0);
+        run[1].checks[0].outcome = Fail;
+        assert_eq!(decide(&run).exit_code, 1);
     }
 }

@@ -22,10 +22,10 @@ pub enum RoundOutcome {
 
 impl RoundOutcome {
     /// A blocking `fail` makes the round fail; else a blocking `error` makes
-    /// it error; else a blocking `inconclusive`, or no blocking check
-    /// decided, makes it inconclusive: as in [`crate::verdict::decide`], a
-    /// non-blocking check that passed does not stand in for the blocking
-    /// ones that were skipped.
+    /// it error; else a blocking `inconclusive`, or a policy none of whose
+    /// blocking checks decided, makes it inconclusive: as in
+    /// [`crate::verdict::decide`], neither a non-blocking check that passed
+    /// nor another policy stands in for the blocking ones that were skipped.
     pub fn of(policies: &[PolicyReport]) -> RoundOutcome {
         let blocking = || {
             policies
@@ -39,7 +39,7 @@ impl RoundOutcome {
         } else if any(Outcome::Error) {
             RoundOutcome::Error
         } else if any(Outcome::Inconclusive)
-            || !blocking().any(|c| matches!(c.outcome, Outcome::Pass | Outcome::Warn))
+            || !crate::verdict::undecided_policies(policies).is_empty()
         {
             RoundOutcome::Inconclusive
         } else {

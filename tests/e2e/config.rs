@@ -460,7 +460,7 @@ fn config_check_reports_a_capability_the_environment_does_not_grant() {
             "gate.toml:1:13: policies[0]: policy `api` has 6 blocking checks needing http \
              (health, ready, api-health, products, system-status, system-status-requires-auth), \
              which env `bare` does not grant: set `target` (or `allow_hosts`) in [env.bare] or \
-             at the top level; no check of this policy would run"
+             at the top level; no blocking check of this policy would run"
         ),
         "{}",
         out.stderr

@@ -941,3 +941,24 @@ fn policies_read_the_runs_release_live_and_replayed() {
     assert!(other.stdout.contains("[v1.5.0]"), "{}", other.stdout);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Each policy decides for itself: the smoke suite passing does not stand
+/// in for a rollback trigger whose checks were all skipped (no Prometheus).
+#[test]
+fn a_policy_that_decided_nothing_is_not_covered_by_another() {
+    let stack = stack();
+    let out = Gate::policies(&["api", "rollback"])
+        .target(&stack.url())
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .json()
+        .run();
+    assert_eq!(out.code, 3, "{}", out.all_output());
+    let report = out.json();
+    assert_eq!(report["verdict"]["decision"], "inconclusive", "{report}");
+    assert_eq!(
+        report["verdict"]["reason"],
+        "no blocking check of policy rollback ran to a decision (all skipped, or none to run)",
+        "{report}"
+    );
+    assert_eq!(out.check("api", "health")["outcome"], "pass", "{report}");
+}

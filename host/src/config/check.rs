@@ -251,7 +251,9 @@ fn ungranted(
     let skipped = |check: &crate::runtime::CheckInfo| {
         check.needs.iter().any(|c| grants.missing(*c).is_some())
     };
-    let nothing_runs = policy.info.checks.iter().all(skipped);
+    // The verdict asks each policy for a blocking check that decided
+    // (verdict::undecided_policies): none that could run, no pass.
+    let nothing_runs = !policy.info.checks.iter().any(|c| c.blocking && !skipped(c));
     let mut needs: BTreeMap<(bool, &'static str), (Capability, Vec<&str>)> = BTreeMap::new();
     for check in &policy.info.checks {
         for capability in &check.needs {
@@ -280,7 +282,7 @@ fn ungranted(
             "non-blocking check"
         };
         let consequence = if nothing_runs {
-            "no check of this policy would run, so the run cannot pass"
+            "no blocking check of this policy would run, so the run cannot pass"
         } else if !blocking {
             "they will be skipped"
         } else if strict {
@@ -301,6 +303,13 @@ fn ungranted(
         } else {
             warnings.push(message);
         }
+    }
+    if !policy.info.checks.iter().any(|c| c.blocking) {
+        problems.push(format!(
+            "policy `{}` has no blocking check, so a run of it cannot pass (it ends \
+             inconclusive)",
+            policy.info.name
+        ));
     }
     (problems, warnings)
 }
