@@ -688,6 +688,16 @@ pub(crate) fn parse_http_url(text: &str, no_credentials: &str, hint: &str) -> Re
         e => format!("the URL is not one: {e}{hint}"),
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        // `localhost:8080` parses as the scheme `localhost`: say what was
+        // meant (host and port only: a path may hold a token).
+        let (host, rest) = text.trim().split_once(':').unwrap_or_default();
+        let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let after = &rest[port.len()..];
+        if !host.is_empty() && !port.is_empty() && (after.is_empty() || after.starts_with('/')) {
+            return Err(format!(
+                "the URL has no scheme: write it http://{host}:{port}… or https://{host}:{port}…{hint}"
+            ));
+        }
         return Err(format!(
             "the URL must be http:// or https:// with a host, not {}:…{hint}",
             url.scheme()
@@ -798,6 +808,27 @@ mod tests {
         );
         assert!(!refused.contains("u:p"), "{refused}");
         assert!(parse_target("http://127.0.0.1:8080").is_ok());
+        // HOST:PORT parses as the scheme HOST: the error says what was meant,
+        // and never repeats a path.
+        for (given, meant) in [
+            (
+                "localhost:8080",
+                "http://localhost:8080… or https://localhost:8080…",
+            ),
+            (
+                "stage.example.com:443/t0k3n",
+                "http://stage.example.com:443…",
+            ),
+        ] {
+            let why = parse_target(given).unwrap_err();
+            assert!(why.starts_with("the URL has no scheme: write it"), "{why}");
+            assert!(why.contains(meant) && !why.contains("t0k3n"), "{why}");
+        }
+        assert!(
+            parse_target("mailto:ops")
+                .unwrap_err()
+                .contains("not mailto:…")
+        );
         assert!(parse_memory("1KiB").is_err());
         assert_eq!(parse_memory("64MiB"), Ok(64 << 20));
     }

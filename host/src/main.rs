@@ -8,6 +8,7 @@ use gate::run::Output;
 use gate::verdict::EXIT_UNUSABLE;
 
 fn main() -> ExitCode {
+    unset_empty_flag_variables();
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     let output = Output {
@@ -53,6 +54,10 @@ fn main() -> ExitCode {
     });
     let code = match result {
         Ok(code) => code,
+        // The reader went away (`gate inspect … | head`): what it read was
+        // right, and it asked for no more. (gate run, watch and test finish
+        // with their verdict's code whatever happens to their output.)
+        Err(error) if is_broken_pipe(&error) => 0,
         Err(error) => {
             fail(&error);
             EXIT_UNUSABLE
@@ -62,6 +67,33 @@ fn main() -> ExitCode {
     // for the kernel to end them anyway. Reports are written and flushed by
     // now, and `exit` flushes stdout once more.
     std::process::exit(code)
+}
+
+/// A variable that stands for a flag (`GATE_TARGET` for `--target`) but is
+/// set to nothing, as a CI variable defined for one environment only is in
+/// the others, means the flag not given: clap would take "" as its value
+/// and refuse it, naming a flag nobody typed.
+fn unset_empty_flag_variables() {
+    use clap::CommandFactory;
+    let empty = |name: &std::ffi::OsStr| std::env::var_os(name).is_some_and(|v| v.is_empty());
+    // The whole command tree is built only when some GATE_ variable is empty.
+    if !std::env::vars_os()
+        .any(|(name, value)| value.is_empty() && name.as_encoded_bytes().starts_with(b"GATE_"))
+    {
+        return;
+    }
+    let mut command = Cli::command();
+    command.build();
+    let mut names = Vec::new();
+    let mut pending = vec![&command];
+    while let Some(command) = pending.pop() {
+        names.extend(command.get_arguments().filter_map(|a| a.get_env()));
+        pending.extend(command.get_subcommands());
+    }
+    for name in names.into_iter().filter(|n| empty(n)) {
+        // SAFETY: main's first step, before any other thread exists.
+        unsafe { std::env::remove_var(name) };
+    }
 }
 
 /// gate's async runtime: one thread unless `GATE_WORKER_THREADS` asks for
@@ -94,6 +126,14 @@ fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .map_err(|e| anyhow::Error::new(e).context("cannot start the async runtime"))
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn fail(error: &anyhow::Error) {

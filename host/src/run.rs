@@ -108,6 +108,20 @@ impl Prepared {
                 .load_hashed(&planned.path, bytes, sha256, &session)
                 .await?;
             planned.confirm(&policy.sha256)?;
+            // Checks are named POLICY/CHECK in --check, reports and the
+            // decision log: two policies of one name would make them
+            // ambiguous.
+            if let Some(other) = loaded
+                .iter()
+                .find(|other: &&LoadedPolicy| other.info.name == policy.info.name)
+            {
+                anyhow::bail!(
+                    "policies {} and {} are both named `{}`: a run names checks POLICY/CHECK,                      so it cannot hold two policies of one name (is one file given twice?)",
+                    other.path,
+                    policy.path,
+                    policy.info.name
+                );
+            }
             loaded.push(policy);
         }
         if plan.smoke_first {

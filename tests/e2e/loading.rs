@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gate_e2e::{Gate, Outcome, stack};
+use gate_e2e::{Gate, Outcome, guest, stack};
 
 fn write(name: &str, bytes: &[u8]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gate-e2e-loading-{}", std::process::id()));
@@ -255,4 +255,19 @@ fn policies_built_for_an_older_compatible_contract_still_run() {
             .iter()
             .any(|i| i == "gate:policy/http@0.1.0")
     );
+}
+
+/// A reader that stops reading (`gate inspect … | head -1`) is not an error
+/// of gate's: no message, exit 0.
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let mut child = Gate::new(["inspect", "--format", "json"])
+        .arg(guest("api"))
+        .spawn();
+    // The reading end closes before gate has started writing.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
 }

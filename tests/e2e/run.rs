@@ -942,6 +942,59 @@ fn policies_read_the_runs_release_live_and_replayed() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A variable that stands for a flag but is set to nothing (a CI variable
+/// defined for another environment only) is the flag not given, never a
+/// refusal naming a flag nobody typed.
+#[test]
+fn empty_flag_variables_are_flags_not_given() {
+    let stage = Stub::start(200, &[]);
+    let out = Gate::policies(&["fetch"])
+        .target(&stage.url())
+        .param("url=/health")
+        .param("show_release=1")
+        .env("GATE_PROMETHEUS", "")
+        .env("GATE_RELEASE", "")
+        .env("GATE_COMMITTED_AT", "")
+        .env("GATE_CONFIG", "")
+        .json()
+        .run();
+    assert_eq!(out.code, 0, "{}", out.all_output());
+    assert!(
+        out.check("fetch", "get")["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("for no release"),
+        "{}",
+        out.stdout
+    );
+    // Set, it still counts.
+    let bad = Gate::policies(&["fetch"])
+        .target(&stage.url())
+        .env("GATE_PROMETHEUS", "prometheus:9090")
+        .run();
+    assert_eq!(bad.code, 2, "{}", bad.all_output());
+}
+
+/// Checks are named POLICY/CHECK: a run refuses two policies of one name
+/// (the same file given twice) before any check runs.
+#[test]
+fn two_policies_of_one_name_are_refused() {
+    let stage = Stub::start(200, &[]);
+    let out = Gate::new(["run"])
+        .arg(guest("fetch"))
+        .arg(guest("fetch"))
+        .target(&stage.url())
+        .param("url=/health")
+        .run();
+    assert_eq!(out.code, 2, "{}", out.all_output());
+    assert!(
+        out.stderr.contains("are both named `fetch`"),
+        "{}",
+        out.stderr
+    );
+    assert!(stage.requests().is_empty(), "nothing ran");
+}
+
 /// Each policy decides for itself: the smoke suite passing does not stand
 /// in for a rollback trigger whose checks were all skipped (no Prometheus).
 #[test]
