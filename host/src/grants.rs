@@ -334,6 +334,9 @@ pub struct Grants {
     /// The client certificate TLS handshakes present when asked
     /// (`--client-cert`, `--client-key`).
     pub client_identity: Option<crate::trust::IdentityFiles>,
+    /// Read from a fixture's context (`gate test`), not from flags: what to
+    /// grant is said in the fixture's terms.
+    pub from_fixture: bool,
 }
 
 /// A granted Prometheus server.
@@ -412,6 +415,24 @@ impl PrometheusAuthSpec {
 impl Grants {
     /// `None` when the capability is granted, else what to grant.
     pub fn missing(&self, capability: Capability) -> Option<&'static str> {
+        let missing = self.missing_flag(capability)?;
+        if !self.from_fixture {
+            return Some(missing);
+        }
+        Some(match capability {
+            Capability::Http => {
+                "http: the fixture's context has no `target` (or `allowed_hosts`) to grant it"
+            }
+            Capability::Metrics => "metrics: the fixture's context has no `prometheus` to grant it",
+            Capability::Docker => "docker: the fixture's context has no `docker` to grant it",
+            Capability::Tls => {
+                "tls: the fixture's context has no https `target` (or `allowed_hosts`) to grant it"
+            }
+        })
+    }
+
+    /// What [`Grants::missing`] says of a run's flags.
+    fn missing_flag(&self, capability: Capability) -> Option<&'static str> {
         match capability {
             Capability::Http if self.target.is_some() || !self.allowed_hosts.is_empty() => None,
             Capability::Http => {
@@ -888,6 +909,23 @@ mod tests {
         assert!(matches!(g.http_url("/x"), Err(HttpDenial::Invalid(m)) if m.contains("--target")));
         assert_eq!(g.missing(Capability::Http), None);
         assert!(Grants::default().missing(Capability::Http).is_some());
+        // A replay names the fixture's key, not a flag `gate test` lacks.
+        let replayed = Grants {
+            from_fixture: true,
+            ..Grants::default()
+        };
+        for capability in [
+            Capability::Http,
+            Capability::Metrics,
+            Capability::Docker,
+            Capability::Tls,
+        ] {
+            let hint = replayed.missing(capability).unwrap();
+            assert!(
+                hint.contains("the fixture's context") && !hint.contains("--"),
+                "{hint}"
+            );
+        }
     }
 
     #[test]

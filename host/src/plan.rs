@@ -151,6 +151,7 @@ impl Plan {
                 docker: docker_host(args.docker.as_ref())?,
                 ca_files: args.ca_files.clone(),
                 client_identity: client_identity(args),
+                from_fixture: false,
             },
             limits: with_flags(
                 Limits {

@@ -89,10 +89,13 @@ pub async fn command(args: TestArgs, output: Output) -> anyhow::Result<i32> {
     }
     let policy = policy.expect("at least one fixture");
     let checks = results.iter().flat_map(|f| &f.checks);
-    let passed = checks.clone().all(|c| c.ok);
-    let exit_code = if !passed {
+    // Nothing tested is not a pass, for a person or a program reading `passed`.
+    let tested = checks.clone().count() > 0;
+    let all_ok = checks.clone().all(|c| c.ok);
+    let passed = tested && all_ok;
+    let exit_code = if !all_ok {
         EXIT_FAIL
-    } else if checks.count() == 0 {
+    } else if !tested {
         EXIT_INCONCLUSIVE
     } else {
         EXIT_PASS
@@ -287,7 +290,11 @@ fn write_human(
         }
         writeln!(out)?;
     }
-    let verdict = if report.passed { "PASS" } else { "FAIL" };
+    let verdict = match report.exit_code {
+        EXIT_PASS => "PASS",
+        EXIT_INCONCLUSIVE => "NOTHING TESTED",
+        _ => "FAIL",
+    };
     writeln!(
         out,
         "{} fixture(s), {total} check(s): {} as expected, {failed} not · result: {verdict} (exit {})",

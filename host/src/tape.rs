@@ -727,6 +727,7 @@ pub fn replay_grants(context: &Context) -> anyhow::Result<Grants> {
             .transpose()?,
         ca_files: Vec::new(),
         client_identity: None,
+        from_fixture: true,
         env_name: context.env.clone(),
         // Held to `--release`'s rules: a policy reads what a run could give.
         release: context

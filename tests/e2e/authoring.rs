@@ -797,8 +797,31 @@ fn a_strict_recording_replays_strict() {
     let out = gate_test("fetch", &fixture).run();
     assert_eq!(out.code, 1, "{}", out.all_output());
     assert!(
-        out.stdout.contains("expected fail, got skipped"),
+        out.stdout.contains(
+            "expected fail, got skipped: not run: needs http: the fixture's context has no \
+             `target` (or `allowed_hosts`) to grant it"
+        ),
         "{}",
         out.stdout
     );
+}
+
+/// Fixtures that list no check test nothing: exit 3, and neither the text
+/// nor the JSON calls that a pass.
+#[test]
+fn fixtures_with_no_check_are_nothing_tested_not_a_pass() {
+    let scratch = Scratch::new("nothing");
+    let fixture = scratch.path("empty.json");
+    let tape = json!({"schema": "gate.tape/v1", "policies": [{"name": "api", "checks": []}]});
+    std::fs::write(&fixture, tape.to_string()).unwrap();
+    let out = gate_test("api", &fixture).run();
+    assert_eq!(out.code, 3, "{}", out.all_output());
+    assert!(
+        out.stdout.contains("result: NOTHING TESTED (exit 3)"),
+        "{}",
+        out.stdout
+    );
+    let json = gate_test("api", &fixture).json().run();
+    assert_eq!(json.code, 3);
+    assert_eq!(json.json()["passed"], false, "{}", json.stdout);
 }

@@ -300,6 +300,7 @@ impl Settings {
                 cert: cert.value.clone(),
                 key: self.client_key.as_ref().map(|k| k.value.clone()),
             }),
+            from_fixture: false,
         }
     }
 
