@@ -454,10 +454,11 @@ pub struct LogArgs {
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
 
-    /// Show only this environment (stats still take a release's commit
-    /// time from any line); without PATH, read the decision_log it has in
-    /// gate.toml [default: every environment, from the log of gate.toml's
-    /// default_env, else of its environment `default`].
+    /// Only this environment's lines (`stats` still takes a release's
+    /// commit time from a line of any environment); without PATH, read the
+    /// decision_log it has in gate.toml [default: every environment, from
+    /// the log of gate.toml's default_env, else of its environment
+    /// `default`].
     #[arg(long, value_name = "NAME", value_parser = parse_env_name)]
     pub env: Option<String>,
 

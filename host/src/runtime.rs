@@ -809,7 +809,8 @@ fn classify(
             return (
                 ErrorKind::Trap,
                 format!(
-                    "stack overflow: the check used more than {} of wasm stack",
+                    "stack overflow: the check used more than {} of wasm stack \
+                     (--limit wasm_stack=SIZE)",
                     crate::units::format_size(limits.wasm_stack_bytes as u64)
                 ),
             );

@@ -293,6 +293,23 @@ fn an_unreachable_engine_is_an_error_and_exit_1() {
     }
     assert_eq!(outcome(&out, "prod", "ready"), "pass");
 
+    // Over tcp, the cause as the system said it, not the client's wrappers.
+    let refused = Gate::policies(&["prod"])
+        .args(["--docker", "tcp://127.0.0.1:1"])
+        .args(["--check", "containers"])
+        .param("compose_project=shop")
+        .json()
+        .run();
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    let text = message(&refused, "prod", "containers");
+    assert!(
+        text.contains("Docker engine tcp://127.0.0.1:1 is unreachable: ")
+            && text.contains("refused")
+            && text.contains("is Docker running there?")
+            && !text.contains("hyper"),
+        "{text}"
+    );
+
     // `--docker` alone honours DOCKER_HOST.
     let from_env = Gate::policies(&["prod"])
         .arg("--docker")

@@ -182,9 +182,15 @@ impl Engine {
                 "Docker engine {host} is unreachable: socket {path} does not exist (is Docker running? give another with --docker URI)"
             )),
             BollardError::HyperLegacyError { .. } | BollardError::IOError { .. } => {
+                // The innermost cause says what happened ("Connection
+                // refused"); the client's wrappers around it do not.
+                let root =
+                    std::iter::successors(Some(&error as &dyn std::error::Error), |e| e.source())
+                        .last()
+                        .map_or_else(String::new, ToString::to_string);
                 DockerError::Unreachable(format!(
-                    "Docker engine {host} is unreachable: {}",
-                    causes(&error)
+                    "Docker engine {host} is unreachable: {root} (is Docker running there? give \
+                     another with --docker URI)"
                 ))
             }
             other => DockerError::Engine(format!("Docker engine {host}: {}", causes(&other))),

@@ -70,7 +70,7 @@ pub enum ConfigError {
     #[error("{}", Problems(.0))]
     Invalid(Vec<Diagnostic>),
     #[error(
-        "{file} has no environment `{name}` (known: {known}): pick one of those with --env, \
+        "{file} has no environment `{name}` (known: {known}): pick one of those, \
          or add [env.{name}] to the file"
     )]
     UnknownEnv {
