@@ -396,7 +396,7 @@ fn create_private_dir(dir: &Path) -> Result<(), CacheError> {
         .create(dir)
         .map_err(|source| CacheError::Create {
             path: dir.to_owned(),
-            source,
+            source: crate::files::folder_error(dir, source),
         })
 }
 

@@ -97,6 +97,28 @@ fn text(bytes: Vec<u8>) -> Result<String, ReadError> {
         .map_err(|e| ReadError::Io(io::Error::new(io::ErrorKind::InvalidData, e.utf8_error())))
 }
 
+/// Creates `folder` and its missing parents, for an output file a user
+/// named (`--report`, `--record`). Where a parent is a file, says which,
+/// rather than the system's "File exists".
+pub fn create_folders(folder: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(folder).map_err(|error| folder_error(folder, error))
+}
+
+/// Why `folder` could not be created: the file in its way when there is
+/// one, else `error`.
+pub fn folder_error(folder: &Path, error: io::Error) -> io::Error {
+    let in_the_way = folder
+        .ancestors()
+        .find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir()));
+    match in_the_way {
+        Some(file) => io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("{} is a file, not a folder", file.display()),
+        ),
+        None => error,
+    }
+}
+
 /// Writes `bytes` to a new file beside `path`, made with `mode` (less the
 /// umask), then renames it over `path`: a failure (a full disk, say) leaves
 /// no half-written file and whatever was at `path` as it was, and a file
@@ -135,6 +157,23 @@ pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_folder_under_a_file_names_the_file() {
+        let dir = std::env::temp_dir().join(format!("gate-files-folders-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("afile");
+        std::fs::write(&file, b"x").unwrap();
+        let error = create_folders(&file.join("a/b")).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::NotADirectory);
+        assert_eq!(
+            error.to_string(),
+            format!("{} is a file, not a folder", file.display())
+        );
+        create_folders(&dir.join("new/deeper")).unwrap();
+        assert!(dir.join("new/deeper").is_dir());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_secret_may_come_from_a_pipe_or_device_but_not_past_its_cap() {

@@ -42,6 +42,11 @@ pub enum PlanError {
     #[error("{0}")]
     Retry(String),
     #[error(
+        "--decision-log {}: the folder {} does not exist (gate appends to a log, it does not \
+         create its folder); nothing was run", path.display(), folder.display()
+    )]
+    DecisionLogFolder { path: PathBuf, folder: PathBuf },
+    #[error(
         "policy {} changed while gate was reading it: its sha256 is now {actual}, not the \
          pinned {expected}", path.display()
     )]
@@ -116,6 +121,17 @@ impl Plan {
         }?;
         // Policies read the release too (`context.release`).
         plan.grants.release = plan.release.as_ref().map(|r| r.id.clone());
+        // As gate.toml's decision_log is: a run that would promote must not
+        // learn at its end that it cannot leave its record.
+        if let Some(path) = &args.decision_log {
+            let folder = path.parent().filter(|d| !d.as_os_str().is_empty());
+            if let Some(folder) = folder.filter(|d| !d.is_dir()) {
+                return Err(PlanError::DecisionLogFolder {
+                    path: path.clone(),
+                    folder: folder.to_owned(),
+                });
+            }
+        }
         Ok(plan)
     }
 

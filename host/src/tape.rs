@@ -851,7 +851,7 @@ pub fn write_recording(
     let mut text = serde_json::to_string_pretty(&fixture).map_err(|e| fail(e.into()))?;
     text.push('\n');
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(folder).map_err(fail)?;
+        crate::files::create_folders(folder).map_err(fail)?;
     }
     // Read and written by the user's tools, as any file they write.
     crate::files::write_atomically(path, text.as_bytes(), 0o666).map_err(fail)

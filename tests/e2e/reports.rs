@@ -315,7 +315,10 @@ fn an_unwritable_report_is_exit_2_after_the_verdict() {
         out.stdout
     );
     assert!(
-        out.stderr.contains("cannot write the junit report to"),
+        out.stderr.contains("cannot write the junit report to")
+            && out
+                .stderr
+                .contains(&format!("{} is a file, not a folder", blocker.display())),
         "{}",
         out.stderr
     );
@@ -375,9 +378,14 @@ fn a_decision_log_that_cannot_be_appended_to_is_exit_2_after_every_other_output(
     let stack = stack();
     let dir = temp_dir("unlogged");
     let (hook, bodies) = webhook_server();
+    // A folder where the log should be: known only when gate appends. (A
+    // missing folder is refused before the run, as the next test shows.)
+    let log = dir.join("decisions.jsonl");
+    std::fs::create_dir_all(&log).unwrap();
     let out = Gate::policies(&["prod"])
         .target(&stack.url())
-        .args(["--decision-log", "/nonexistent/decisions.jsonl"])
+        .arg("--decision-log")
+        .arg(&log)
         .arg("--report")
         .arg(format!("json={}", dir.join("gate.json").display()))
         .args(["--notify", &hook])
@@ -389,8 +397,10 @@ fn a_decision_log_that_cannot_be_appended_to_is_exit_2_after_every_other_output(
         out.stdout
     );
     assert!(
-        out.stderr
-            .contains("cannot append to the decision log /nonexistent/decisions.jsonl: "),
+        out.stderr.contains(&format!(
+            "cannot append to the decision log {}: ",
+            log.display()
+        )),
         "{}",
         out.stderr
     );
@@ -400,9 +410,30 @@ fn a_decision_log_that_cannot_be_appended_to_is_exit_2_after_every_other_output(
     assert_eq!(bodies.len(), 1, "the webhook was posted: {bodies:?}");
     let payload: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
     assert!(
-        payload["text"].as_str().unwrap().contains(
-            "(gate exits 2: cannot append to the decision log /nonexistent/decisions.jsonl:"
-        ),
+        payload["text"].as_str().unwrap().contains(&format!(
+            "(gate exits 2: cannot append to the decision log {}:",
+            log.display()
+        )),
         "the chat says what CI will show: {payload}"
     );
+}
+
+/// A `--decision-log` whose folder does not exist is refused before any
+/// check runs, as gate.toml's decision_log is.
+#[test]
+fn a_decision_log_in_a_missing_folder_is_refused_before_the_run() {
+    let stack = stack();
+    let out = Gate::policies(&["prod"])
+        .target(&stack.url())
+        .args(["--decision-log", "/nonexistent/decisions.jsonl"])
+        .run();
+    assert_eq!(out.code, 2, "{}", out.all_output());
+    assert!(
+        out.stderr.contains(
+            "--decision-log /nonexistent/decisions.jsonl: the folder /nonexistent does not exist"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(stack.requests_served(), 0, "nothing ran");
 }

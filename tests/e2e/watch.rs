@@ -1127,16 +1127,22 @@ fn a_report_that_cannot_be_written_stops_no_rollback() {
 fn a_decision_log_that_cannot_be_written_changes_no_decision() {
     let stack = failing_stack();
     let hook_log = temp("no-log-hook.log");
+    // A folder where the log should be: known only when gate appends.
+    let log = temp("no-log-decisions.jsonl");
+    let _ = std::fs::remove_file(&log);
+    std::fs::create_dir_all(&log).unwrap();
     let out = one_round(&stack)
         .json()
         .args(["--on-rollback", &recording_hook(&hook_log)])
-        .args(["--decision-log", "/nonexistent/decisions.jsonl"])
+        .arg("--decision-log")
+        .arg(&log)
         .run();
     assert_eq!(out.code, 1, "{}", out.all_output());
     assert!(
-        out.stderr.contains(
-            "gate: WARNING: cannot append to the decision log /nonexistent/decisions.jsonl: "
-        ) && out
+        out.stderr.contains(&format!(
+            "gate: WARNING: cannot append to the decision log {}: ",
+            log.display()
+        )) && out
             .stderr
             .contains("; the decision (rollback, exit 1) stands"),
         "{}",

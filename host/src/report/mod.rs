@@ -447,7 +447,7 @@ impl ReportFile {
             )
         };
         if let Some(folder) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(folder).map_err(fail)?;
+            crate::files::create_folders(folder).map_err(fail)?;
         }
         let mut file = std::io::BufWriter::new(std::fs::File::create(&self.path).map_err(fail)?);
         self.format
