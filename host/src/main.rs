@@ -39,7 +39,7 @@ fn main() -> ExitCode {
                 if let Some(url) = args.webhook.take() {
                     args.run.notify = Some(url);
                 }
-                gate::watch::command(*args, config).await
+                gate::watch::command(*args, config, output.quiet).await
             }
             Command::Log(command) => gate::log_cmd::command(command, config),
             Command::Verify(args) => gate::integrity::verify_command(args),

@@ -544,10 +544,13 @@ async fn next_stop(stops: &mut Stops) {
 }
 
 /// Runs the watch loop on prepared policies; returns the exit code.
+/// `json`: the window report goes to stdout, and progress to stderr.
+/// `quiet` (human only): the decision line alone.
 pub async fn watch(
     prepared: &crate::run::Prepared,
     options: &WatchOptions,
     json: bool,
+    quiet: bool,
     mut stops: Stops,
 ) -> anyhow::Result<i32> {
     use std::io::Write;
@@ -561,6 +564,8 @@ pub async fn watch(
     // Progress goes to stdout, unless stdout carries the JSON report.
     let mut progress: Box<dyn Write> = if json {
         Box::new(std::io::stderr())
+    } else if quiet {
+        Box::new(std::io::sink())
     } else {
         Box::new(std::io::stdout())
     };
@@ -682,8 +687,7 @@ pub async fn watch(
         rounds,
     };
 
-    let _ = writeln!(
-        progress,
+    let decision_line = format!(
         "decision: {} (exit {}): {}{}",
         report.decision.to_string().to_uppercase(),
         report.exit_code,
@@ -692,6 +696,11 @@ pub async fn watch(
             .map(|e| format!("; {e}"))
             .unwrap_or_default()
     );
+    if quiet && !json {
+        let _ = writeln!(std::io::stdout(), "{decision_line}");
+    } else {
+        let _ = writeln!(progress, "{decision_line}");
+    }
 
     // Everything that records the decision comes before anything that acts
     // on it. The rollback command may run for minutes and the webhook
@@ -1122,9 +1131,11 @@ async fn run_hook(
 
 /// `gate watch`: prepares the policies once, then watches until the window
 /// ends, a limit is exceeded, or SIGINT/SIGTERM arrives.
+/// `gate watch`; `quiet` (-q) prints the decision line alone.
 pub async fn command(
     args: crate::cli::WatchArgs,
     config: Option<&std::path::Path>,
+    quiet: bool,
 ) -> anyhow::Result<i32> {
     anyhow::ensure!(
         args.run.record.is_none(),
@@ -1171,7 +1182,7 @@ pub async fn command(
         webhook: prepared.plan.webhook.clone(),
         decision_log: prepared.plan.decision_log.clone(),
     };
-    watch(&prepared, &options, json, stop_requests()).await
+    watch(&prepared, &options, json, quiet, stop_requests()).await
 }
 
 /// The window's settings: each flag over gate.toml's `[watch]` (an

@@ -1246,3 +1246,36 @@ fn the_webhook_flag_overrides_the_files_and_needs_none_of_its_secret() {
     );
     assert_eq!(bodies.lock().unwrap().len(), 1, "{}", out.all_output());
 }
+
+/// `-q`: the decision line alone, as `gate run -q` prints its verdict
+/// line alone; the rollback command still runs.
+#[test]
+fn quiet_prints_the_decision_line_alone() {
+    let healthy = stack();
+    let out = one_round(&healthy).arg("-q").run();
+    assert_eq!(out.code, 0, "{}", out.all_output());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.stdout);
+    assert!(
+        lines[0].starts_with("decision: HEALTHY (exit 0): "),
+        "{}",
+        out.stdout
+    );
+
+    let failing = failing_stack();
+    let hook_log = temp("quiet-hook.log");
+    let out = one_round(&failing)
+        .arg("-q")
+        .args(["--on-rollback", &recording_hook(&hook_log)])
+        .run();
+    assert_eq!(out.code, 1, "{}", out.all_output());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.stdout);
+    assert!(
+        lines[0].starts_with("decision: ROLLBACK (exit 1): "),
+        "{}",
+        out.stdout
+    );
+    let hook = std::fs::read_to_string(&hook_log).expect("the rollback command ran");
+    assert!(hook.contains("GATE_DECISION=rollback\n"), "{hook}");
+}
