@@ -83,7 +83,31 @@ impl Document {
         if let Some(shorter) = unknown_key_message(&message) {
             message = shorter;
         }
+        if let Some(nested) = self.dotted_env_name(&key) {
+            message = nested;
+        }
         self.diagnostic(self.place(&span, key), message)
+    }
+
+    /// `[env.eu.prod]` is, to TOML, a table `prod` inside environment `eu`:
+    /// what to say when that table is then an unknown key of `env.eu`.
+    fn dotted_env_name(&self, key: &str) -> Option<String> {
+        let mut parts = key.strip_prefix("env.")?.split('.');
+        let (Some(env), Some(inner), None) = (parts.next(), parts.next(), parts.next()) else {
+            return None;
+        };
+        let header = format!("[env.{env}.{inner}]");
+        let written = self
+            .text
+            .lines()
+            .any(|l| l.trim_start().starts_with(&header));
+        written.then(|| {
+            format!(
+                "`{header}` is a table `{inner}` inside environment `{env}` to TOML, which reads \
+                 the dot as nesting: an environment's name cannot hold a `.` (name it \
+                 `{env}-{inner}`)"
+            )
+        })
     }
 }
 

@@ -235,6 +235,13 @@ fn shape_errors_name_line_column_and_key() {
         parse_error("[env.stage]\ntarget = \"http://x\"\ntimout = \"5s\"\n"),
         "gate.toml:3:1: env.stage.timout: unknown key `timout` (did you mean `timeout`?)"
     );
+    // A dot in an environment's name is nesting to TOML.
+    assert_eq!(
+        parse_error("[env.eu.prod]\ntarget = \"http://x\"\n"),
+        "gate.toml:1:9: env.eu.prod: `[env.eu.prod]` is a table `prod` inside environment \
+         `eu` to TOML, which reads the dot as nesting: an environment's name cannot hold a \
+         `.` (name it `eu-prod`)"
+    );
     let unknown = parse_error("[env.stage]\ncolour = \"red\"\n");
     assert!(
         unknown
