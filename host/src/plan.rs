@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::cli::RunArgs;
 use crate::config::{
-    Config, ConfigError, Environment, PolicyEntry, Setting, WatchSettings, Webhook,
+    Config, ConfigError, Environment, PolicyEntry, Setting, Settings, WatchSettings, Webhook,
 };
 use crate::grants::{Grants, Prometheus, PrometheusAuthSpec};
 use crate::limits::Limits;
@@ -212,24 +212,12 @@ impl Plan {
         let mut problems = config.unsupported(&environment);
         problems.extend(config.check_files(&environment));
         // Before the pins: a pin is checked on a file the run would load.
-        let mut defaults = Limits::default();
-        for (key, setting) in &environment.settings.limits {
-            // Validated when the file was read.
-            defaults.set(key, &setting.value).map_err(|reason| {
-                ConfigError::Invalid(vec![config.diagnostic(setting.at.clone(), reason)])
-            })?;
-        }
+        let file = settings_limits(config, &environment.settings)?;
         let limits = with_flags(
             Limits {
-                timeout: args
-                    .timeout
-                    .or(environment.settings.timeout.as_ref().map(|s| s.value))
-                    .unwrap_or(defaults.timeout),
-                memory_bytes: args
-                    .memory_limit
-                    .or(environment.settings.memory_limit.as_ref().map(|s| s.value))
-                    .unwrap_or(defaults.memory_bytes),
-                ..defaults
+                timeout: args.timeout.unwrap_or(file.timeout),
+                memory_bytes: args.memory_limit.unwrap_or(file.memory_bytes),
+                ..file
             },
             args,
         )?;
@@ -341,6 +329,26 @@ impl Plan {
 }
 
 /// `--limit KEY=VALUE` flags over limits from elsewhere.
+/// The limits an environment's settings give each check (`[limits]`,
+/// `timeout`, `memory_limit`), before any flag: what a run of it applies,
+/// and what `gate config check` loads its policies under.
+pub(crate) fn settings_limits(config: &Config, settings: &Settings) -> Result<Limits, ConfigError> {
+    let mut limits = Limits::default();
+    for (key, setting) in &settings.limits {
+        // Validated when the file was read.
+        limits.set(key, &setting.value).map_err(|reason| {
+            ConfigError::Invalid(vec![config.diagnostic(setting.at.clone(), reason)])
+        })?;
+    }
+    if let Some(timeout) = &settings.timeout {
+        limits.timeout = timeout.value;
+    }
+    if let Some(memory) = &settings.memory_limit {
+        limits.memory_bytes = memory.value;
+    }
+    Ok(limits)
+}
+
 fn with_flags(mut limits: Limits, args: &RunArgs) -> Result<Limits, PlanError> {
     for (key, value) in &args.limits {
         limits.set(key, value).map_err(|reason| PlanError::Limit {

@@ -48,6 +48,11 @@ pub enum LoadError {
     CoreModule { path: PathBuf },
     #[error("policy {path} is not a valid WebAssembly component: {reason}")]
     Invalid { path: PathBuf, reason: String },
+    #[error(
+        "policy {path} needs more memory than a check may have: {reason} (raise --memory-limit, \
+         or memory_limit in gate.toml)"
+    )]
+    MemoryOverLimit { path: PathBuf, reason: String },
     #[error("policy {path} took longer than {seconds}s to compile")]
     CompileTimeout { path: PathBuf, seconds: u64 },
     #[error(

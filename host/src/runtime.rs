@@ -243,9 +243,21 @@ impl Runtime {
                 path: path.to_owned(),
                 reason: format!("compiler task failed: {e}"),
             })?
-            .map_err(|e| LoadError::Invalid {
-                path: path.to_owned(),
-                reason: format!("{e:#}"),
+            .map_err(|e| {
+                let reason = format!("{e:#}");
+                // The pool refuses a memory larger than a slot: the policy
+                // is valid, the limit too small for it.
+                if reason.contains("pooling allocator") && reason.contains("exceeds the limit of") {
+                    LoadError::MemoryOverLimit {
+                        path: path.to_owned(),
+                        reason,
+                    }
+                } else {
+                    LoadError::Invalid {
+                        path: path.to_owned(),
+                        reason,
+                    }
+                }
             })?;
         tracing::debug!(path = %path.display(), elapsed = ?started.elapsed(), "compiled");
         Ok(component)

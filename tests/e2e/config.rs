@@ -1027,3 +1027,36 @@ fn a_webhook_flag_overrides_the_files_secret_webhook() {
         "{posts:?}"
     );
 }
+
+/// `gate config check` loads and describes each policy under its
+/// environment's own limits, as a run of that environment would: a
+/// memory_limit the policy's memory does not fit in is a problem there too.
+#[test]
+fn config_check_loads_policies_under_each_environments_limits() {
+    let project = Project::new(
+        "env-limits",
+        &format!(
+            "policies = [{}]\n[env.roomy]\ntarget = \"http://127.0.0.1:9\"\n\n\
+             [env.tiny]\ntarget = \"http://127.0.0.1:9\"\nmemory_limit = \"1MiB\"\n",
+            lit(&guest("api")),
+        ),
+    );
+    let out = project.gate(["config", "check"]).run();
+    assert_exit(&out, 2);
+    assert!(env_line(&out, "roomy", "ok"), "{}", out.stdout);
+    assert!(env_line(&out, "tiny", "FAIL"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("memory limit exceeded") && out.stderr.contains("(--memory-limit)"),
+        "{}",
+        out.stderr
+    );
+    // As the run says.
+    let run = project.gate(["run", "--env", "tiny"]).run();
+    assert_exit(&run, 2);
+    assert!(
+        run.stderr
+            .contains("(raise --memory-limit, or memory_limit in gate.toml)"),
+        "{}",
+        run.stderr
+    );
+}

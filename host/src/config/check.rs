@@ -44,7 +44,7 @@ pub async fn check(args: ConfigCheckArgs, config: Option<&Path>) -> anyhow::Resu
     };
 
     let (_, mut problems) = config.top_level();
-    let mut checker = Checker::new(&config)?;
+    let mut checker = Checker::new(&config);
     let mut results = Vec::new();
     for name in &names {
         results.push(checker.environment(name).await?);
@@ -104,39 +104,46 @@ fn plural(count: usize, noun: &str) -> String {
     }
 }
 
-/// Loads each policy file once, however many environments list it.
+/// Loads each policy file once per set of limits, however many
+/// environments list it.
 struct Checker<'a> {
     config: &'a Config,
-    runtime: Runtime,
-    session: Arc<Session>,
-    loaded: HashMap<(PathBuf, u64), Result<Arc<LoadedPolicy>, String>>,
+    /// A runtime and a session per set of limits (by its `Debug` text).
+    runtimes: HashMap<String, (Runtime, Arc<Session>)>,
+    loaded: HashMap<(PathBuf, String), Result<Arc<LoadedPolicy>, String>>,
 }
 
 impl<'a> Checker<'a> {
-    fn new(config: &'a Config) -> anyhow::Result<Checker<'a>> {
-        let limits = Limits::default();
-        let runtime = Runtime::new(limits.wasm_stack_bytes)?;
-        // Describing a policy needs no capability.
-        let session = Arc::new(Session::new(Grants::default(), limits, [])?);
-        Ok(Checker {
+    fn new(config: &'a Config) -> Checker<'a> {
+        Checker {
             config,
-            runtime,
-            session,
+            runtimes: HashMap::new(),
             loaded: HashMap::new(),
-        })
+        }
     }
 
-    /// The policy at `path`, as an environment whose `wasm_size` is
-    /// `wasm_bytes` would load it.
-    async fn load(&mut self, path: &Path, wasm_bytes: u64) -> Result<Arc<LoadedPolicy>, String> {
-        let key = (path.to_owned(), wasm_bytes);
+    /// The policy at `path`, as a run under `limits` (an environment's
+    /// own, from its `[limits]`, `timeout` and `memory_limit`) would load
+    /// and describe it.
+    async fn load(&mut self, path: &Path, limits: &Limits) -> Result<Arc<LoadedPolicy>, String> {
+        let limits_key = format!("{limits:?}");
+        let key = (path.to_owned(), limits_key.clone());
         if let Some(loaded) = self.loaded.get(&key) {
             return loaded.clone();
         }
-        let loaded = match crate::policy::read(path, wasm_bytes) {
-            Ok(bytes) => self
-                .runtime
-                .load_bytes(path, bytes, &self.session)
+        if !self.runtimes.contains_key(&limits_key) {
+            let runtime = Runtime::with_options(limits, &Default::default(), None)
+                .map_err(|e| format!("{e:#}"))?;
+            // Describing a policy needs no capability.
+            let session = Session::new(Grants::default(), limits.clone(), [])
+                .map_err(|e| format!("{e:#}"))?;
+            self.runtimes
+                .insert(limits_key.clone(), (runtime, Arc::new(session)));
+        }
+        let (runtime, session) = &self.runtimes[&limits_key];
+        let loaded = match crate::policy::read(path, limits.wasm_bytes) {
+            Ok(bytes) => runtime
+                .load_bytes(path, bytes, session)
                 .await
                 .map(Arc::new)
                 .map_err(|e| e.to_string()),
@@ -165,8 +172,11 @@ impl<'a> Checker<'a> {
                 "lists no policies: `gate run --env {name}` needs POLICY paths"
             ));
         }
-        // What a run of this environment would load: its own `wasm_size`.
-        let wasm_bytes = environment.settings.wasm_bytes();
+        // What a run of this environment would load and describe under:
+        // its own limits (a bad one is a problem of the file already).
+        let limits =
+            crate::plan::settings_limits(config, &environment.settings).unwrap_or_default();
+        let wasm_bytes = limits.wasm_bytes;
         for entry in entries.iter().filter(|e| e.path.is_file()) {
             if let Err(pin) = entry.verify_pin(wasm_bytes) {
                 let at = entry.sha256.as_ref().map_or(&entry.at, |s| &s.at);
@@ -185,7 +195,7 @@ impl<'a> Checker<'a> {
                 problems.push(config.diagnostic(at.clone(), problem));
                 continue;
             }
-            match self.load(&entry.path, wasm_bytes).await {
+            match self.load(&entry.path, &limits).await {
                 Ok(policy) => {
                     let (fatal, other) = ungranted(&policy, &grants, &environment);
                     problems.extend(
