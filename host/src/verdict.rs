@@ -39,28 +39,43 @@ pub struct Verdict {
     pub reason: String,
 }
 
-/// The policies of a run none of whose blocking checks ran to `pass` or
-/// `warn`: all skipped, or none blocking. Each policy must decide for
-/// itself: a smoke suite that passed does not stand in for a rollback
-/// trigger whose checks were all skipped for want of Prometheus.
-pub fn undecided_policies(policies: &[PolicyReport]) -> Vec<&str> {
-    policies
+/// Why a run (or a watch round) decided nothing, if it did not: a policy
+/// with blocking checks none of which ran to `pass` or `warn` (a smoke
+/// suite that passed does not stand in for a rollback trigger whose checks
+/// were all skipped for want of Prometheus), or no blocking check that ran
+/// to one at all. A policy with no blocking check in the run (none
+/// written, or `--skip-check` left it only non-blocking ones) changes
+/// nothing, as its non-blocking checks do not.
+pub fn undecided(policies: &[PolicyReport]) -> Option<String> {
+    let decided = |c: &crate::report::CheckReport| {
+        c.blocking && matches!(c.outcome, Outcome::Pass | Outcome::Warn)
+    };
+    let names: Vec<&str> = policies
         .iter()
-        .filter(|p| {
-            !p.checks
-                .iter()
-                .any(|c| c.blocking && matches!(c.outcome, Outcome::Pass | Outcome::Warn))
-        })
+        .filter(|p| p.checks.iter().any(|c| c.blocking))
+        .filter(|p| !p.checks.iter().any(decided))
         .map(|p| p.name.as_str())
-        .collect()
+        .collect();
+    let anywhere = policies.iter().flat_map(|p| &p.checks).any(decided);
+    if names.is_empty() && anywhere {
+        return None;
+    }
+    let whose = if names.is_empty() || names.len() == policies.len() {
+        String::new()
+    } else {
+        format!(" of policy {}", names.join(", "))
+    };
+    Some(format!(
+        "no blocking check{whose} ran to a decision (all skipped, or none to run)"
+    ))
 }
 
 /// Fails closed, in this order: any blocking `fail` or `error` fails the
 /// run; else any blocking `inconclusive` makes it inconclusive; else a run
-/// with a policy none of whose blocking checks decided anything is
-/// inconclusive too; else it passes. Non-blocking checks never change the
-/// verdict, so a passing one cannot stand in for blocking checks that were
-/// all skipped, and neither can another policy's.
+/// that decided nothing ([`undecided`]) is inconclusive too; else it
+/// passes. Non-blocking checks never change the verdict, so a passing one
+/// cannot stand in for blocking checks that were all skipped, and neither
+/// can another policy's.
 pub fn decide(policies: &[PolicyReport]) -> Verdict {
     let blocking = || {
         policies
@@ -82,27 +97,22 @@ pub fn decide(policies: &[PolicyReport]) -> Verdict {
             reason: format!("blocking checks did not pass: {}", failed.join(", ")),
         };
     }
-    let undecided = named(&[Outcome::Inconclusive]);
-    if !undecided.is_empty() {
-        return Verdict {
-            decision: Decision::Inconclusive,
-            exit_code: EXIT_INCONCLUSIVE,
-            reason: format!("blocking checks could not decide: {}", undecided.join(", ")),
-        };
-    }
-    let undecided = undecided_policies(policies);
-    if !undecided.is_empty() {
-        let whose = if undecided.len() == policies.len() {
-            String::new()
-        } else {
-            format!(" of policy {}", undecided.join(", "))
-        };
+    let could_not_decide = named(&[Outcome::Inconclusive]);
+    if !could_not_decide.is_empty() {
         return Verdict {
             decision: Decision::Inconclusive,
             exit_code: EXIT_INCONCLUSIVE,
             reason: format!(
-                "no blocking check{whose} ran to a decision (all skipped, or none to run)"
+                "blocking checks could not decide: {}",
+                could_not_decide.join(", ")
             ),
+        };
+    }
+    if let Some(reason) = undecided(policies) {
+        return Verdict {
+            decision: Decision::Inconclusive,
+            exit_code: EXIT_INCONCLUSIVE,
+            reason,
         };
     }
     let skipped = named(&[Outcome::Skipped]);
@@ -227,5 +237,11 @@ mod tests {
         assert_eq!(decide(&run).exit_code, 0);
         run[1].checks[0].outcome = Fail;
         assert_eq!(decide(&run).exit_code, 1);
+        // A policy left only non-blocking checks (by --skip-check, or as
+        // written) changes nothing beside one that decided.
+        run[1].checks.remove(0);
+        assert_eq!(decide(&run).exit_code, 0, "{}", decide(&run).reason);
+        // Alone, it decides nothing.
+        assert_eq!(decide(&run[1..]).exit_code, 3);
     }
 }

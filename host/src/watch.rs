@@ -38,9 +38,7 @@ impl RoundOutcome {
             RoundOutcome::Fail
         } else if any(Outcome::Error) {
             RoundOutcome::Error
-        } else if any(Outcome::Inconclusive)
-            || !crate::verdict::undecided_policies(policies).is_empty()
-        {
+        } else if any(Outcome::Inconclusive) || crate::verdict::undecided(policies).is_some() {
             RoundOutcome::Inconclusive
         } else {
             RoundOutcome::Pass
@@ -387,8 +385,11 @@ fn last_evidence(rounds: &[Round]) -> Option<String> {
         })
         .collect();
     if checks.is_empty() {
-        // Inconclusive with no inconclusive check: no blocking check
-        // decided (a non-blocking one may have); name those skipped.
+        // Inconclusive with no inconclusive check: a policy (or the whole
+        // round) decided nothing, said as gate run says it; name the
+        // blocking checks skipped.
+        let undecided = crate::verdict::undecided(&round.policies)
+            .unwrap_or_else(|| "no blocking check ran to a decision".to_owned());
         let skipped: Vec<String> = round
             .policies
             .iter()
@@ -399,12 +400,9 @@ fn last_evidence(rounds: &[Round]) -> Option<String> {
         let skipped = if skipped.is_empty() {
             String::new()
         } else {
-            format!(" (skipped: {})", skipped.join(", "))
+            format!("; skipped: {}", skipped.join(", "))
         };
-        return Some(format!(
-            "round {}: no blocking check reached a decision{skipped}",
-            round.round
-        ));
+        return Some(format!("round {}: {undecided}{skipped}", round.round));
     }
     Some(format!("round {}: {}", round.round, checks.join("; ")))
 }
@@ -1527,7 +1525,8 @@ mod tests {
         assert!(troubled_checks(&undecided).is_empty());
         assert_eq!(
             last_evidence(&undecided).unwrap(),
-            "round 1: no blocking check reached a decision (skipped: p/up)"
+            "round 1: no blocking check ran to a decision (all skipped, or none to run); \
+             skipped: p/up"
         );
     }
 

@@ -1060,3 +1060,34 @@ fn config_check_loads_policies_under_each_environments_limits() {
         run.stderr
     );
 }
+
+/// Two policies of one name are a problem of the environment, as a run of
+/// it refuses them.
+#[test]
+fn config_check_refuses_two_policies_of_one_name() {
+    let project = Project::new(
+        "same-name",
+        &format!(
+            "policies = [{}, \"again.wasm\"]\ntarget = \"http://127.0.0.1:9\"\n",
+            lit(&guest("api")),
+        ),
+    );
+    project.write("again.wasm", &std::fs::read(guest("api")).unwrap());
+    let out = project.gate(["config", "check"]).run();
+    assert_exit(&out, 2);
+    assert!(
+        out.stderr.contains(
+            "again.wasm is named `api`, as another policy of env `default` is: a run names \
+             checks POLICY/CHECK, so it cannot hold both"
+        ),
+        "{}",
+        out.stderr
+    );
+    let run = project.gate(["run"]).run();
+    assert_exit(&run, 2);
+    assert!(
+        run.stderr.contains("are both named `api`"),
+        "{}",
+        run.stderr
+    );
+}

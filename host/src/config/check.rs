@@ -177,6 +177,7 @@ impl<'a> Checker<'a> {
         let limits =
             crate::plan::settings_limits(config, &environment.settings).unwrap_or_default();
         let wasm_bytes = limits.wasm_bytes;
+        let mut names = BTreeSet::new();
         for entry in entries.iter().filter(|e| e.path.is_file()) {
             if let Err(pin) = entry.verify_pin(wasm_bytes) {
                 let at = entry.sha256.as_ref().map_or(&entry.at, |s| &s.at);
@@ -196,7 +197,19 @@ impl<'a> Checker<'a> {
                 continue;
             }
             match self.load(&entry.path, &limits).await {
+                Ok(policy) if names.contains(&policy.info.name) => {
+                    problems.push(config.diagnostic(
+                        entry.at.clone(),
+                        format!(
+                            "policy {} is named `{}`, as another policy of env `{name}` is: a \
+                             run names checks POLICY/CHECK, so it cannot hold both",
+                            entry.path.display(),
+                            policy.info.name
+                        ),
+                    ));
+                }
                 Ok(policy) => {
+                    names.insert(policy.info.name.clone());
                     let (fatal, other) = ungranted(&policy, &grants, &environment);
                     problems.extend(
                         fatal
@@ -261,9 +274,11 @@ fn ungranted(
     let skipped = |check: &crate::runtime::CheckInfo| {
         check.needs.iter().any(|c| grants.missing(*c).is_some())
     };
-    // The verdict asks each policy for a blocking check that decided
-    // (verdict::undecided_policies): none that could run, no pass.
-    let nothing_runs = !policy.info.checks.iter().any(|c| c.blocking && !skipped(c));
+    // The verdict asks a policy with blocking checks for one that decided
+    // (verdict::undecided): none that could run, no pass.
+    let has_blocking = policy.info.checks.iter().any(|c| c.blocking);
+    let nothing_runs =
+        has_blocking && !policy.info.checks.iter().any(|c| c.blocking && !skipped(c));
     let mut needs: BTreeMap<(bool, &'static str), (Capability, Vec<&str>)> = BTreeMap::new();
     for check in &policy.info.checks {
         for capability in &check.needs {
@@ -314,10 +329,10 @@ fn ungranted(
             warnings.push(message);
         }
     }
-    if !policy.info.checks.iter().any(|c| c.blocking) {
-        problems.push(format!(
-            "policy `{}` has no blocking check, so a run of it cannot pass (it ends \
-             inconclusive)",
+    if !has_blocking {
+        warnings.push(format!(
+            "policy `{}` has no blocking check: its checks never change the verdict, and a run \
+             of it alone ends inconclusive",
             policy.info.name
         ));
     }
