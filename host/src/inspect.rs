@@ -212,17 +212,7 @@ fn grants_for(
                 .keys()
                 .map(|name| (name.clone(), String::new()))
                 .collect();
-            for (key, setting) in &settings.limits {
-                limits
-                    .set(key, &setting.value)
-                    .map_err(anyhow::Error::msg)?;
-            }
-            if let Some(timeout) = &settings.timeout {
-                limits.timeout = timeout.value;
-            }
-            if let Some(memory) = &settings.memory_limit {
-                limits.memory_bytes = memory.value;
-            }
+            limits = crate::plan::settings_limits(&config, settings)?;
             (
                 grants,
                 format!("{} env `{}`", config.file(), environment.name),

@@ -23,6 +23,16 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_UNUSABLE as u8);
         }
     };
+    // Commands whose output is all they give: a reader that stops reading
+    // them is no failure. (A verdict's code never depends on stdout.)
+    let informational = matches!(
+        cli.command,
+        Command::Inspect(_)
+            | Command::Env(_)
+            | Command::Log(_)
+            | Command::Cache(_)
+            | Command::Completions(_)
+    );
     let config = cli.config.as_deref();
     let result: anyhow::Result<i32> = runtime.block_on(async {
         match cli.command {
@@ -57,7 +67,7 @@ fn main() -> ExitCode {
         // The reader went away (`gate inspect … | head`): what it read was
         // right, and it asked for no more. (gate run, watch and test finish
         // with their verdict's code whatever happens to their output.)
-        Err(error) if is_broken_pipe(&error) => 0,
+        Err(error) if informational && is_broken_pipe(&error) => 0,
         Err(error) => {
             fail(&error);
             EXIT_UNUSABLE

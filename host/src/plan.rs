@@ -328,10 +328,9 @@ impl Plan {
     }
 }
 
-/// `--limit KEY=VALUE` flags over limits from elsewhere.
 /// The limits an environment's settings give each check (`[limits]`,
 /// `timeout`, `memory_limit`), before any flag: what a run of it applies,
-/// and what `gate config check` loads its policies under.
+/// and what `gate config check` and `gate inspect` load its policies under.
 pub(crate) fn settings_limits(config: &Config, settings: &Settings) -> Result<Limits, ConfigError> {
     let mut limits = Limits::default();
     for (key, setting) in &settings.limits {
@@ -349,6 +348,7 @@ pub(crate) fn settings_limits(config: &Config, settings: &Settings) -> Result<Li
     Ok(limits)
 }
 
+/// `--limit KEY=VALUE` flags over limits from elsewhere.
 fn with_flags(mut limits: Limits, args: &RunArgs) -> Result<Limits, PlanError> {
     for (key, value) in &args.limits {
         limits.set(key, value).map_err(|reason| PlanError::Limit {

@@ -116,7 +116,8 @@ impl Prepared {
                 .find(|other: &&LoadedPolicy| other.info.name == policy.info.name)
             {
                 anyhow::bail!(
-                    "policies {} and {} are both named `{}`: a run names checks POLICY/CHECK,                      so it cannot hold two policies of one name (is one file given twice?)",
+                    "policies {} and {} are both named `{}`: a run names checks POLICY/CHECK, so it \
+                     cannot hold two policies of one name (is one file given twice?)",
                     other.path,
                     policy.path,
                     policy.info.name

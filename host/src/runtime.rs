@@ -247,7 +247,7 @@ impl Runtime {
                 let reason = format!("{e:#}");
                 // The pool refuses a memory larger than a slot: the policy
                 // is valid, the limit too small for it.
-                if reason.contains("pooling allocator") && reason.contains("exceeds the limit of") {
+                if reason.contains("module memory does not fit") {
                     LoadError::MemoryOverLimit {
                         path: path.to_owned(),
                         reason,

@@ -696,6 +696,9 @@ pub async fn watch(
     );
     if quiet && !json {
         let _ = writeln!(std::io::stdout(), "{decision_line}");
+        // What follows the decision (a webhook that failed, the rollback
+        // command's output, the report's path) is still said, on stderr.
+        progress = Box::new(std::io::stderr());
     } else {
         let _ = writeln!(progress, "{decision_line}");
     }

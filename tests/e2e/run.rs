@@ -988,7 +988,10 @@ fn two_policies_of_one_name_are_refused() {
         .run();
     assert_eq!(out.code, 2, "{}", out.all_output());
     assert!(
-        out.stderr.contains("are both named `fetch`"),
+        out.stderr.contains(
+            "are both named `fetch`: a run names checks POLICY/CHECK, so it cannot hold two \
+             policies of one name (is one file given twice?)"
+        ),
         "{}",
         out.stderr
     );
