@@ -209,6 +209,22 @@ impl Plan {
             list.value = policies.iter().filter_map(|p| p.entry.clone()).collect();
         }
 
+        // A flag that replaces a file's path: the file's need not exist on
+        // this machine (a CI runner given its own key or certificate).
+        let settings = &mut environment.settings;
+        if args.verify_key.is_some() {
+            settings.verify_key = None;
+            for entry in settings.policies.iter_mut().flat_map(|p| &mut p.value) {
+                entry.verify_key = None;
+            }
+        }
+        if args.client_cert.is_some() {
+            settings.client_cert = None;
+            settings.client_key = None;
+        }
+        if args.decision_log.is_some() {
+            settings.decision_log = None;
+        }
         let mut problems = config.unsupported(&environment);
         problems.extend(config.check_files(&environment));
         // Before the pins: a pin is checked on a file the run would load.

@@ -1091,3 +1091,54 @@ fn config_check_refuses_two_policies_of_one_name() {
         run.stderr
     );
 }
+
+/// A flag that replaces a file's path (`--verify-key`, `--decision-log`)
+/// makes the file's path irrelevant: missing on this machine, it stops
+/// nothing.
+#[test]
+fn flags_replace_file_paths_that_need_not_exist_here() {
+    let stage = gate_e2e::stub::Stub::start(200, &[]);
+    let project = Project::new(
+        "replaced-paths",
+        &format!(
+            "policies = [\"fetch.wasm\"]\ntarget = \"{}\"\nverify_key = \"keys/missing.pub\"\n\
+             decision_log = \"nowhere/decisions.jsonl\"\nparams.url = \"/health\"\n",
+            stage.url()
+        ),
+    );
+    project.write("fetch.wasm", &std::fs::read(guest("fetch")).unwrap());
+    let keygen = project
+        .gate([
+            "keygen",
+            "--no-password",
+            "--public-key",
+            "team.pub",
+            "--secret-key",
+            "team.key",
+        ])
+        .run();
+    assert_exit(&keygen, 0);
+    let signed = project
+        .gate(["sign", "fetch.wasm", "--secret-key", "team.key"])
+        .run();
+    assert_exit(&signed, 0);
+    // The file's paths alone: refused, naming them.
+    let file_only = project.gate(["run"]).run();
+    assert_exit(&file_only, 2);
+    assert!(
+        file_only.stderr.contains("keys/missing.pub"),
+        "{}",
+        file_only.stderr
+    );
+    let flags = project
+        .gate([
+            "run",
+            "--verify-key",
+            "team.pub",
+            "--decision-log",
+            "decisions.jsonl",
+        ])
+        .run();
+    assert_exit(&flags, 0);
+    assert!(project.dir.join("decisions.jsonl").is_file());
+}
