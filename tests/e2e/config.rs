@@ -1142,3 +1142,32 @@ fn flags_replace_file_paths_that_need_not_exist_here() {
     assert_exit(&flags, 0);
     assert!(project.dir.join("decisions.jsonl").is_file());
 }
+
+/// A CA file that exists but holds no certificate is a problem of
+/// `config check` at its line, as it stops the run.
+#[test]
+fn config_check_reads_the_ca_file_as_a_run_does() {
+    let project = Project::new(
+        "empty-ca",
+        &format!(
+            "policies = [{}]\ntarget = \"https://127.0.0.1:9\"\nca_file = \"empty.pem\"\n",
+            lit(&guest("api")),
+        ),
+    );
+    project.write("empty.pem", b"not a certificate\n");
+    let out = project.gate(["config", "check"]).run();
+    assert_exit(&out, 2);
+    assert!(
+        out.stderr.contains("gate.toml:3:11: ca_file: CA file")
+            && out.stderr.contains("holds no PEM certificate"),
+        "{}",
+        out.stderr
+    );
+    let run = project.gate(["run"]).run();
+    assert_exit(&run, 2);
+    assert!(
+        run.stderr.contains("holds no PEM certificate"),
+        "{}",
+        run.stderr
+    );
+}

@@ -158,6 +158,7 @@ impl<'a> Checker<'a> {
         let (environment, mut problems) = config.environment_lenient(name)?;
         problems.extend(config.unsupported(&environment));
         problems.extend(config.check_files(&environment));
+        problems.extend(tls_files(config, &environment));
         let grants = environment.settings.grants(name);
         let mut warnings = Vec::new();
         let mut described = Vec::new();
@@ -229,6 +230,36 @@ impl<'a> Checker<'a> {
             warnings,
         })
     }
+}
+
+/// The environment's CA file and client certificate (with its key), read as
+/// a run reads them when it starts: a file that exists but holds no
+/// certificate, or a key that does not match, is a problem here too,
+/// pointed at its line in gate.toml. (A missing file is `check_files`'.)
+fn tls_files(config: &Config, environment: &Environment) -> Vec<Diagnostic> {
+    let settings = &environment.settings;
+    let mut problems = Vec::new();
+    if let Some(ca) = settings.ca_file.as_ref().filter(|s| s.value.is_file())
+        && let Err(e) = crate::trust::Trust::new(std::slice::from_ref(&ca.value), None)
+    {
+        problems.push(config.diagnostic(ca.at.clone(), e.to_string()));
+    }
+    let key_present = settings
+        .client_key
+        .as_ref()
+        .is_none_or(|k| k.value.is_file());
+    if let Some(cert) = settings.client_cert.as_ref().filter(|s| s.value.is_file())
+        && key_present
+    {
+        let identity = crate::trust::IdentityFiles {
+            cert: cert.value.clone(),
+            key: settings.client_key.as_ref().map(|k| k.value.clone()),
+        };
+        if let Err(e) = crate::trust::Trust::new(&[], Some(&identity)) {
+            problems.push(config.diagnostic(cert.at.clone(), e.to_string()));
+        }
+    }
+    problems
 }
 
 /// The signature the entry (or its environment) requires, checked as a run
