@@ -226,6 +226,7 @@ impl Plan {
             settings.decision_log = None;
         }
         let mut problems = config.unsupported(&environment);
+        problems.extend(config.retry_interval_problem(&environment, args.retry));
         problems.extend(config.check_files(&environment));
         // Before the pins: a pin is checked on a file the run would load.
         let file = settings_limits(config, &environment.settings)?;

@@ -678,6 +678,26 @@ fn an_environment_retries_its_checks_and_a_flag_overrides_it() {
         assert_eq!(out.code, 2, "{}", out.all_output());
         assert!(out.all_output().contains(expected), "{}", out.all_output());
     }
+    // --retry N gives the file's interval retries to wait between.
+    let interval = write("interval.toml", "[env.stage]\nretry_interval = \"10ms\"\n");
+    let stage = Stub::start(200, &[]);
+    let run = |extra: &[&str]| {
+        Gate::policies(&["fetch"])
+            .target(&stage.url())
+            .param("url=/health")
+            .args(["--config", &interval, "--env", "stage"])
+            .args(extra)
+            .run()
+    };
+    let given = run(&["--retry", "1"]);
+    assert_eq!(given.code, 0, "{}", given.all_output());
+    let refused = run(&[]);
+    assert_eq!(refused.code, 2, "{}", refused.all_output());
+    assert!(
+        refused.stderr.contains("no --retry N was given"),
+        "{}",
+        refused.stderr
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -157,6 +157,7 @@ impl<'a> Checker<'a> {
         let config = self.config;
         let (environment, mut problems) = config.environment_lenient(name)?;
         problems.extend(config.unsupported(&environment));
+        problems.extend(config.retry_interval_problem(&environment, None));
         problems.extend(config.check_files(&environment));
         problems.extend(tls_files(config, &environment));
         let grants = environment.settings.grants(name);

@@ -343,16 +343,6 @@ impl Config {
                 ),
             ));
         }
-        let retries = settings.retry.as_ref().map_or(0, |r| r.value);
-        if let (Some(interval), 0) = (&settings.retry_interval, retries) {
-            problems.push(self.doc.diagnostic(
-                interval.at.clone(),
-                format!(
-                    "an interval without retries: env `{name}` sets no `retry` (or `retry = 0`), \
-                     so there is nothing to wait between"
-                ),
-            ));
-        }
         // The window the file gives must be one gate watch can run; a flag
         // can still change it, and is checked again then.
         if let Some(window) = &settings.watch.window {
@@ -387,6 +377,34 @@ impl Config {
         } else {
             Err(ConfigError::Invalid(problems))
         }
+    }
+
+    /// `retry_interval` with no retries to wait between in the file, and
+    /// no `--retry` (`retry_flag`) to decide them: judged where the flag is
+    /// known (a run) or where only the file counts (`gate config check`).
+    pub fn retry_interval_problem(
+        &self,
+        environment: &Environment,
+        retry_flag: Option<u32>,
+    ) -> Option<Diagnostic> {
+        // `--retry N` decides the retries, `--retry 0` included (each check
+        // once): the file's interval is then the flag's to use or not.
+        if retry_flag.is_some() {
+            return None;
+        }
+        let settings = &environment.settings;
+        let retries = settings.retry.as_ref().map_or(0, |r| r.value);
+        let interval = settings.retry_interval.as_ref()?;
+        (retries == 0).then(|| {
+            self.doc.diagnostic(
+                interval.at.clone(),
+                format!(
+                    "an interval without retries: env `{}` sets no `retry` (or `retry = 0`) and \
+                     no --retry N was given, so there is nothing to wait between",
+                    environment.name
+                ),
+            )
+        })
     }
 
     /// The environment a run uses: the one asked for, else
