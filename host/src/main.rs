@@ -23,11 +23,13 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_UNUSABLE as u8);
         }
     };
-    // Commands whose output is all they give: a reader that stops reading
-    // them is no failure. (A verdict's code never depends on stdout.)
+    // Commands whose output is all they give, or that decided before they
+    // wrote (verify): a reader that stops reading them is no failure. (A
+    // verdict's code never depends on stdout.)
     let informational = matches!(
         cli.command,
         Command::Inspect(_)
+            | Command::Verify(_)
             | Command::Env(_)
             | Command::Log(_)
             | Command::Cache(_)

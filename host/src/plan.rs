@@ -347,7 +347,7 @@ impl Plan {
 
 /// The limits an environment's settings give each check (`[limits]`,
 /// `timeout`, `memory_limit`), before any flag: what a run of it applies,
-/// and what `gate config check` and `gate inspect` load its policies under.
+/// and what `gate config check` loads its policies under.
 pub(crate) fn settings_limits(config: &Config, settings: &Settings) -> Result<Limits, ConfigError> {
     let mut limits = Limits::default();
     for (key, setting) in &settings.limits {

@@ -247,7 +247,7 @@ impl Runtime {
                 let reason = format!("{e:#}");
                 // The pool refuses a memory larger than a slot: the policy
                 // is valid, the limit too small for it.
-                if reason.contains("module memory does not fit") {
+                if reason.contains("memory has a minimum byte size of") {
                     LoadError::MemoryOverLimit {
                         path: path.to_owned(),
                         reason,

@@ -799,11 +799,14 @@ pub async fn watch(
                 let code = code.map_or("no exit code (killed or timed out)".to_owned(), |c| {
                     format!("exit {c}")
                 });
-                // Loud: the stack may still be on the bad release.
-                let _ = writeln!(
-                    progress,
-                    "ROLLBACK COMMAND FAILED: `{command}` ended with {code}"
-                );
+                // Loud: the stack may still be on the bad release. (Under
+                // -q progress is stderr already: said there once.)
+                if !quiet || json {
+                    let _ = writeln!(
+                        progress,
+                        "ROLLBACK COMMAND FAILED: `{command}` ended with {code}"
+                    );
+                }
                 warn_stderr(&format!(
                     "gate: ROLLBACK COMMAND FAILED: `{command}` ended with {code}"
                 ));

@@ -1276,6 +1276,8 @@ fn quiet_prints_the_decision_line_alone() {
         "{}",
         out.stdout
     );
+    // What follows the decision is said on stderr.
+    assert!(out.stderr.contains("report: "), "{}", out.stderr);
     let hook = std::fs::read_to_string(&hook_log).expect("the rollback command ran");
     assert!(hook.contains("GATE_DECISION=rollback\n"), "{hook}");
 }

@@ -180,6 +180,10 @@ impl<'a> Checker<'a> {
             crate::plan::settings_limits(config, &environment.settings).unwrap_or_default();
         let wasm_bytes = limits.wasm_bytes;
         let mut names = BTreeSet::new();
+        // Whether any policy has a blocking check: without one, every run of
+        // the environment ends inconclusive (verdict::undecided).
+        let mut any_blocking = false;
+        let mut described_all = true;
         for entry in entries.iter().filter(|e| e.path.is_file()) {
             if let Err(pin) = entry.verify_pin(wasm_bytes) {
                 let at = entry.sha256.as_ref().map_or(&entry.at, |s| &s.at);
@@ -212,6 +216,7 @@ impl<'a> Checker<'a> {
                 }
                 Ok(policy) => {
                     names.insert(policy.info.name.clone());
+                    any_blocking |= policy.info.checks.iter().any(|c| c.blocking);
                     let (fatal, other) = ungranted(&policy, &grants, &environment);
                     problems.extend(
                         fatal
@@ -221,8 +226,24 @@ impl<'a> Checker<'a> {
                     warnings.extend(other);
                     described.push(format!("{} {}", policy.info.name, policy.info.version));
                 }
-                Err(reason) => problems.push(config.diagnostic(entry.at.clone(), reason)),
+                Err(reason) => {
+                    described_all = false;
+                    problems.push(config.diagnostic(entry.at.clone(), reason));
+                }
             }
+        }
+        if described_all
+            && !described.is_empty()
+            && !any_blocking
+            && let Some(listed) = &environment.settings.policies
+        {
+            problems.push(config.diagnostic(
+                listed.at.clone(),
+                format!(
+                    "no policy of env `{name}` has a blocking check, so every run of it ends \
+                     inconclusive (exit 3)"
+                ),
+            ));
         }
         Ok(EnvResult {
             name: name.to_owned(),
@@ -363,8 +384,7 @@ fn ungranted(
     }
     if !has_blocking {
         warnings.push(format!(
-            "policy `{}` has no blocking check: its checks never change the verdict, and a run \
-             of it alone ends inconclusive",
+            "policy `{}` has no blocking check: its checks never change the verdict",
             policy.info.name
         ));
     }

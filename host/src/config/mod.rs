@@ -399,8 +399,8 @@ impl Config {
             self.doc.diagnostic(
                 interval.at.clone(),
                 format!(
-                    "an interval without retries: env `{}` sets no `retry` (or `retry = 0`) and \
-                     no --retry N was given, so there is nothing to wait between",
+                    "an interval without retries: env `{}` sets no `retry` (or `retry = 0`), so \
+                     there is nothing to wait between (unless a run gives --retry N)",
                     environment.name
                 ),
             )
