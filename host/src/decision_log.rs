@@ -289,6 +289,13 @@ pub fn failed_checks(policies: &[PolicyReport]) -> Vec<FailedCheck> {
         .collect()
 }
 
+/// The folder a log at `path` would be appended in, when it does not exist:
+/// [`append`] creates the file, never its folder.
+pub fn missing_folder(path: &Path) -> Option<&Path> {
+    path.parent()
+        .filter(|dir| !dir.as_os_str().is_empty() && !dir.is_dir())
+}
+
 /// Appends one line: a [`Decision`] or a [`RollbackRun`]. Each is a single
 /// `write` on a file opened for appending, so concurrent writers do not
 /// interleave lines.

@@ -123,14 +123,13 @@ impl Plan {
         plan.grants.release = plan.release.as_ref().map(|r| r.id.clone());
         // As gate.toml's decision_log is: a run that would promote must not
         // learn at its end that it cannot leave its record.
-        if let Some(path) = &args.decision_log {
-            let folder = path.parent().filter(|d| !d.as_os_str().is_empty());
-            if let Some(folder) = folder.filter(|d| !d.is_dir()) {
-                return Err(PlanError::DecisionLogFolder {
-                    path: path.clone(),
-                    folder: folder.to_owned(),
-                });
-            }
+        if let Some(path) = &args.decision_log
+            && let Some(folder) = crate::decision_log::missing_folder(path)
+        {
+            return Err(PlanError::DecisionLogFolder {
+                path: path.clone(),
+                folder: folder.to_owned(),
+            });
         }
         Ok(plan)
     }

@@ -354,17 +354,16 @@ impl Settings {
         if let Some(s) = &self.verify_key {
             need_file(&s.value, &s.at, "verification key");
         }
-        if let Some(s) = &self.decision_log {
-            let dir = s.value.parent().filter(|d| !d.as_os_str().is_empty());
-            if let Some(dir) = dir.filter(|d| !d.is_dir()) {
-                diagnostics.push(doc.diagnostic(
-                    s.at.clone(),
-                    format!(
-                        "the decision log's directory {} does not exist",
-                        dir.display()
-                    ),
-                ));
-            }
+        if let Some(s) = &self.decision_log
+            && let Some(dir) = crate::decision_log::missing_folder(&s.value)
+        {
+            diagnostics.push(doc.diagnostic(
+                s.at.clone(),
+                format!(
+                    "the decision log's directory {} does not exist",
+                    dir.display()
+                ),
+            ));
         }
         diagnostics
     }
