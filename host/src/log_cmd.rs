@@ -201,11 +201,28 @@ fn stats(args: LogStatsArgs, config: Option<&Path>) -> anyhow::Result<i32> {
             }
         }
         Format::Json => {
-            serde_json::to_writer_pretty(&mut stdout, &stats)?;
+            let document = StatsDocument {
+                schema: STATS_SCHEMA,
+                not_counted: outside,
+                environments: &stats,
+            };
+            serde_json::to_writer_pretty(&mut stdout, &document)?;
             writeln!(stdout)?;
         }
     }
     Ok(crate::verdict::EXIT_PASS)
+}
+
+/// Version of the JSON shape of `gate log stats`.
+pub const STATS_SCHEMA: &str = "gate.log-stats/v1";
+
+/// `gate log stats --format json`: the figures by environment (`(all)`
+/// among them), and how many decisions fell outside the period.
+#[derive(Serialize)]
+struct StatsDocument<'a, S: Serialize> {
+    schema: &'static str,
+    not_counted: usize,
+    environments: &'a S,
 }
 
 /// One line of the history, a decision or what its rollback command did.

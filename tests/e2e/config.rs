@@ -757,14 +757,24 @@ fn log_stats_reads_the_environments_decision_log() {
     assert_exit(&run, 0);
     let out = project.gate(["log", "stats", "--format", "json"]).run();
     assert_exit(&out, 0);
-    assert_eq!(out.json()["stage"]["decisions"], 1, "{}", out.stdout);
+    assert_eq!(
+        out.json()["environments"]["stage"]["decisions"],
+        1,
+        "{}",
+        out.stdout
+    );
     // From elsewhere, the log is found beside the gate.toml, as a run puts it.
     let out = Gate::new(["log", "stats", "--format", "json", "--config"])
         .arg(project.config())
         .current_dir(std::env::temp_dir())
         .run();
     assert_exit(&out, 0);
-    assert_eq!(out.json()["stage"]["decisions"], 1, "{}", out.stdout);
+    assert_eq!(
+        out.json()["environments"]["stage"]["decisions"],
+        1,
+        "{}",
+        out.stdout
+    );
     // A setting the log does not need, written wrong, does not stop it.
     std::fs::write(project.dir.join("logs/broken.jsonl"), "").unwrap();
     let out = project.gate(["log", "stats", "--env", "broken"]).run();
@@ -800,7 +810,8 @@ fn log_stats_reads_the_environments_decision_log() {
         ])
         .run();
     assert_exit(&out, 0);
-    assert_eq!(out.json(), serde_json::json!({}));
+    assert_eq!(out.json()["schema"], "gate.log-stats/v1");
+    assert_eq!(out.json()["environments"], serde_json::json!({}));
     let out = project
         .gate([
             "log",
@@ -814,7 +825,11 @@ fn log_stats_reads_the_environments_decision_log() {
         .run();
     assert_exit(&out, 0);
     assert_eq!(
-        out.json().as_object().unwrap().keys().collect::<Vec<_>>(),
+        out.json()["environments"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
         ["stage"]
     );
 

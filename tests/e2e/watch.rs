@@ -445,8 +445,14 @@ fn a_rollback_command_past_its_timeout_fails_loudly_and_is_logged() {
         .arg(&decisions)
         .run()
         .json();
-    assert_eq!(json["default"]["decisions"], 1);
-    assert_eq!(json["default"]["rollback_commands_failed"], 1);
+    assert_eq!(json["schema"], "gate.log-stats/v1");
+    let errors = gate_e2e::log_stats_schema_errors(&json);
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(json["environments"]["default"]["decisions"], 1);
+    assert_eq!(
+        json["environments"]["default"]["rollback_commands_failed"],
+        1
+    );
 }
 
 /// The first SIGTERM during the rollback command is passed on to it; a
@@ -870,6 +876,9 @@ fn log_stats_reads_the_decision_log() {
         .run();
     assert_eq!(out.code, 0, "{}", out.stderr);
     let stats = out.json();
+    let errors = gate_e2e::log_stats_schema_errors(&stats);
+    assert!(errors.is_empty(), "{errors:#?}");
+    let stats = &stats["environments"];
     assert_eq!(stats["default"]["decisions"], 3);
     assert_eq!(stats["default"]["failed"], 1);
     assert!((stats["default"]["change_failure_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
@@ -911,7 +920,9 @@ fn log_stats_reads_the_decision_log() {
         .arg(&decisions)
         .run();
     assert_eq!(recent.code, 0, "{}", recent.stderr);
-    assert_eq!(recent.json()["default"]["decisions"], 3);
+    assert_eq!(recent.json()["environments"]["default"]["decisions"], 3);
+    let errors = gate_e2e::log_stats_schema_errors(&recent.json());
+    assert!(errors.is_empty(), "{errors:#?}");
     let old = Gate::new(["log", "stats", "--until", "2000-01-01"])
         .arg(&decisions)
         .run();

@@ -38,6 +38,12 @@ pub fn watch_schema_errors(report: &serde_json::Value) -> Vec<String> {
     errors_against("gate.watch.v1.json", report)
 }
 
+/// Where `gate log stats --format json` breaks its schema
+/// (`schema/gate.log-stats.v1.json`); empty when it keeps to it.
+pub fn log_stats_schema_errors(stats: &serde_json::Value) -> Vec<String> {
+    errors_against("gate.log-stats.v1.json", stats)
+}
+
 /// Where a decision log's line breaks its schema: `schema/gate.decision.v1.json`,
 /// or `schema/gate.rollback.v1.json` for a rollback command's line (as its
 /// `schema` says); empty when it keeps to it.
