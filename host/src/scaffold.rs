@@ -43,8 +43,9 @@ pub struct NewArgs {
     pub path: Option<PathBuf>,
 
     /// Depend on the gate-sdk at this path [default: the repository's
-    /// guest-sdk/ when DIR is inside gate's repository, else gate-sdk from
-    /// crates.io].
+    /// guest-sdk/ when DIR is inside gate's repository, else that of the
+    /// checkout gate was built from when it is on this machine, else
+    /// gate-sdk from crates.io].
     #[arg(long, value_name = "PATH")]
     pub sdk: Option<PathBuf>,
 }
@@ -101,7 +102,7 @@ pub fn new(args: NewArgs) -> anyhow::Result<i32> {
             dir.display()
         );
     }
-    let sdk = sdk_dependency(&dir, args.sdk.as_deref())?;
+    let sdk = sdk_dependency(&dir, args.sdk.as_deref(), Path::new(BUILT_FROM_SDK))?;
     let files = render(&args.name, args.kind, &sdk.line);
     for (relative, text) in &files {
         let path = dir.join(relative);
@@ -176,7 +177,12 @@ fn path_dependency(path: &Path) -> SdkDependency {
     }
 }
 
-fn sdk_dependency(dir: &Path, sdk: Option<&Path>) -> anyhow::Result<SdkDependency> {
+/// `built_from`: where the SDK was in the checkout gate was built from.
+fn sdk_dependency(
+    dir: &Path,
+    sdk: Option<&Path>,
+    built_from: &Path,
+) -> anyhow::Result<SdkDependency> {
     if let Some(sdk) = sdk {
         let sdk = std::fs::canonicalize(sdk)
             .with_context(|| format!("--sdk {}: no such directory", sdk.display()))?;
@@ -190,12 +196,32 @@ fn sdk_dependency(dir: &Path, sdk: Option<&Path>) -> anyhow::Result<SdkDependenc
     if let Some(relative) = repository_sdk(dir) {
         return Ok(path_dependency(&relative));
     }
+    if let Some(sdk) = built_from_sdk(built_from) {
+        return Ok(path_dependency(&sdk));
+    }
     let version = semver::Version::parse(env!("CARGO_PKG_VERSION"))?;
     let requirement = format!("{}.{}", version.major, version.minor);
+    eprintln!(
+        "gate: no gate-sdk checkout found, so the crate asks crates.io for gate-sdk \
+         {requirement}; if `cargo test` cannot find it there, give --sdk PATH (a gate \
+         checkout's guest-sdk/)"
+    );
     Ok(SdkDependency {
         line: format!("gate-sdk = \"{requirement}\""),
         shown: format!("{requirement} from crates.io"),
     })
+}
+
+/// Where the SDK was in the checkout this gate was built from.
+const BUILT_FROM_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk");
+
+/// The SDK of the checkout gate was built from (`cargo install --path
+/// host`), when it is still on this machine: a crate made anywhere then
+/// builds against the SDK of that checkout (the one gate was built from,
+/// unless it has moved on since).
+fn built_from_sdk(path: &Path) -> Option<PathBuf> {
+    let sdk = std::fs::canonicalize(path).ok()?;
+    is_sdk(&sdk).then_some(sdk)
 }
 
 /// When `dir` lies inside gate's repository, the path from it to the
@@ -407,6 +433,39 @@ mod tests {
             assert!(lib.contains("#[test]"));
             assert!(files[0].1.contains("gate-sdk = \"0.1\""));
         }
+    }
+
+    #[test]
+    fn finds_the_sdk_gate_was_built_from_while_it_is_there() {
+        let sdk = built_from_sdk(Path::new(BUILT_FROM_SDK)).expect("this checkout's SDK");
+        assert!(
+            sdk.is_absolute() && sdk.ends_with("guest-sdk"),
+            "{}",
+            sdk.display()
+        );
+        assert_eq!(
+            built_from_sdk(Path::new("/no/such/checkout/guest-sdk")),
+            None
+        );
+        // A folder that is not the SDK is not taken for it.
+        let not_sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        assert_eq!(built_from_sdk(&not_sdk), None);
+        // Without it, outside the repository, the crate asks crates.io.
+        let outside = std::env::temp_dir().join("gate-scaffold-test-elsewhere/new-one");
+        let gone = Path::new("/no/such/checkout/guest-sdk");
+        let dependency = sdk_dependency(&outside, None, gone).unwrap();
+        assert!(
+            dependency.line.starts_with("gate-sdk = \"0."),
+            "{}",
+            dependency.line
+        );
+        assert!(
+            dependency.shown.ends_with("from crates.io"),
+            "{}",
+            dependency.shown
+        );
+        let found = sdk_dependency(&outside, None, Path::new(BUILT_FROM_SDK)).unwrap();
+        assert_eq!(found.line, path_dependency(&sdk).line);
     }
 
     #[test]

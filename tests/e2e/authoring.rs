@@ -136,9 +136,14 @@ fn gate_build_without_the_wasm_target_says_how_to_install_it() {
         .arg(scratch.path("bare"))
         .run();
     assert_eq!(out.code, 0, "{}", out.stderr);
-    // Outside the repository, the scaffold depends on gate-sdk by version.
+    // Outside the repository, the scaffold depends on the SDK of the
+    // checkout gate was built from (this one), by its absolute path.
     let manifest = std::fs::read_to_string(scratch.path("bare/Cargo.toml")).unwrap();
-    assert!(manifest.contains("gate-sdk = \"0."), "{manifest}");
+    let sdk = std::fs::canonicalize(gate_e2e::root().join("guest-sdk")).unwrap();
+    assert!(
+        manifest.contains(&format!("gate-sdk = {{ path = \"{}\" }}", sdk.display())),
+        "{manifest}"
+    );
 
     // A rustc whose sysroot has no wasm32-wasip2 standard library.
     let sysroot = scratch.path("sysroot");
