@@ -116,7 +116,7 @@ pub fn decide(policies: &[PolicyReport]) -> Verdict {
         };
     }
     let skipped = named(&[Outcome::Skipped]);
-    let reason = if skipped.is_empty() {
+    let mut reason = if skipped.is_empty() {
         "every blocking check passed".to_owned()
     } else {
         format!(
@@ -124,6 +124,20 @@ pub fn decide(policies: &[PolicyReport]) -> Verdict {
             skipped.join(", ")
         )
     };
+    // A pass said plainly to rest on some policies only: one with no
+    // blocking check (a policy built wrong, or `--check` left it advice)
+    // took no part in it.
+    let advice: Vec<&str> = policies
+        .iter()
+        .filter(|p| !p.checks.iter().any(|c| c.blocking))
+        .map(|p| p.name.as_str())
+        .collect();
+    if !advice.is_empty() {
+        reason.push_str(&format!(
+            "; not counted: policy {} (no blocking check)",
+            advice.join(", ")
+        ));
+    }
     Verdict {
         decision: Decision::Pass,
         exit_code: EXIT_PASS,
@@ -241,6 +255,14 @@ mod tests {
         // written) changes nothing beside one that decided.
         run[1].checks.remove(0);
         assert_eq!(decide(&run).exit_code, 0, "{}", decide(&run).reason);
+        // The pass says it did not rest on that policy.
+        assert!(
+            decide(&run)
+                .reason
+                .ends_with("; not counted: policy rollback (no blocking check)"),
+            "{}",
+            decide(&run).reason
+        );
         // Alone, it decides nothing.
         assert_eq!(decide(&run[1..]).exit_code, 3);
     }

@@ -624,6 +624,47 @@ watch.interval = "30s"
     assert_eq!(list["environments"][1]["name"], "stage");
 }
 
+/// An environment whose policies have no blocking check could only ever be
+/// inconclusive: a problem. One such policy beside others is a warning.
+#[test]
+fn config_check_refuses_an_environment_no_policy_of_which_decides() {
+    let stack = stack();
+    let project = Project::new(
+        "advice-only",
+        &format!(
+            "target = \"{}\"\n[env.advice]\npolicies = [{}]\n\
+             [env.mixed]\npolicies = [{}, {}]\n",
+            stack.url(),
+            lit(&guest("advisory")),
+            lit(&guest("api")),
+            lit(&guest("advisory")),
+        ),
+    );
+    let out = project.gate(["config", "check"]).run();
+    assert_exit(&out, 2);
+    assert!(env_line(&out, "advice", "FAIL"), "{}", out.stdout);
+    assert!(env_line(&out, "mixed", "ok"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains(
+            "gate.toml:3:12: env.advice.policies: no policy of env `advice` has a blocking \
+             check, so every run of it ends inconclusive (exit 3)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains(
+            "warning: policy `advisory` has no blocking check: its checks never change the verdict"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("1 problem"), "{}", out.stderr);
+    // And a run of it is what config check said.
+    let run = project.gate(["run", "--env", "advice"]).run();
+    assert_exit(&run, 3);
+}
+
 #[test]
 fn an_unknown_env_exits_2_listing_the_known_ones() {
     let project = Project::new(

@@ -1040,3 +1040,43 @@ fn a_policy_that_decided_nothing_is_not_covered_by_another() {
     );
     assert_eq!(out.check("api", "health")["outcome"], "pass", "{report}");
 }
+
+/// A policy of non-blocking checks only gives advice: alone it decides
+/// nothing (inconclusive, never a pass), and beside a policy that decided,
+/// even its failure changes nothing.
+#[test]
+fn a_policy_of_non_blocking_checks_alone_decides_nothing() {
+    let stack = stack();
+    let alone = Gate::policies(&["advisory"])
+        .target(&stack.url())
+        .json()
+        .run();
+    assert_eq!(alone.code, 3, "{}", alone.all_output());
+    let report = alone.json();
+    assert_eq!(report["verdict"]["decision"], "inconclusive", "{report}");
+    assert_eq!(
+        alone.check("advisory", "health")["outcome"],
+        "pass",
+        "{report}"
+    );
+
+    let beside = Gate::policies(&["api", "advisory"])
+        .target(&stack.url())
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .param("url=/no-such-page")
+        .json()
+        .run();
+    assert_eq!(beside.code, 0, "{}", beside.all_output());
+    let report = beside.json();
+    assert_eq!(report["verdict"]["decision"], "pass", "{report}");
+    assert_eq!(
+        report["verdict"]["reason"],
+        "every blocking check passed; not counted: policy advisory (no blocking check)",
+        "{report}"
+    );
+    assert_eq!(
+        beside.check("advisory", "health")["outcome"],
+        "fail",
+        "{report}"
+    );
+}

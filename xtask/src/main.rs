@@ -36,6 +36,7 @@ const TEST_GUESTS: &[(&str, &str)] = &[
     ("gate-policy-fetch", "gate_policy_fetch"),
     ("gate-policy-bench", "gate_policy_bench"),
     ("gate-policy-tls", "gate_policy_tls"),
+    ("gate-policy-advisory", "gate_policy_advisory"),
 ];
 
 const USAGE: &str = "usage: cargo xtask <command>
