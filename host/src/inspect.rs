@@ -344,11 +344,9 @@ pub async fn inspect(args: InspectArgs, config: Option<&Path>) -> anyhow::Result
     // Read the environment first: a bad gate.toml is exit 2 before the
     // policy is even compiled.
     let (grants, source, run_limits) = grants_for(&args, config)?;
-    // Loaded as a run of the environment would load it: its `wasm_size`.
-    let limits = crate::limits::Limits {
-        wasm_bytes: run_limits.wasm_bytes,
-        ..crate::limits::Limits::default()
-    };
+    // Loaded and described as a run of the environment would: under its
+    // limits (`wasm_size`, memory, time), as `gate config check` does.
+    let limits = run_limits.clone();
     let runtime = crate::runtime::Runtime::with_options(&limits, &args.engine, None)?;
     // Nothing granted: describing a policy needs no capability.
     let session = std::sync::Arc::new(crate::state::Session::new(

@@ -65,6 +65,22 @@ pub enum TrustError {
     KeyMismatch { cert: PathBuf, key: PathBuf },
 }
 
+impl TrustError {
+    /// Whether the client key, not its certificate, is what is wrong (one
+    /// that belongs to another certificate included), so that a problem is
+    /// shown at `client_key` when that is where it was given.
+    pub fn concerns_client_key(&self) -> bool {
+        match self {
+            TrustError::Read { what, .. } => *what == CLIENT_KEY_FILE,
+            TrustError::NoClientKey { .. }
+            | TrustError::EncryptedClientKey { .. }
+            | TrustError::BadClientKey { .. }
+            | TrustError::KeyMismatch { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 /// Where the run's client certificate is (`--client-cert`), and its key
 /// (`--client-key`) when that is not in the same file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -353,6 +369,8 @@ fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TrustError>
 /// The client certificate chain (leaf first) and its key, checked to belong
 /// together, so that a wrong pair stops the run instead of failing every
 /// handshake.
+const CLIENT_KEY_FILE: &str = "client key file";
+
 fn read_identity(files: &IdentityFiles) -> Result<CertifiedKey, TrustError> {
     let cert_bytes = read("client certificate file", &files.cert)?;
     let chain =
@@ -367,7 +385,7 @@ fn read_identity(files: &IdentityFiles) -> Result<CertifiedKey, TrustError> {
         });
     }
     let (key_path, key_bytes) = match &files.key {
-        Some(path) => (path, read("client key file", path)?),
+        Some(path) => (path, read(CLIENT_KEY_FILE, path)?),
         None => (&files.cert, cert_bytes),
     };
     if contains(&key_bytes, b"-----BEGIN ENCRYPTED PRIVATE KEY-----")

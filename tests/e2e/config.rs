@@ -1106,7 +1106,7 @@ fn config_check_loads_policies_under_each_environments_limits() {
         "{}",
         out.stderr
     );
-    // As the run says.
+    // As the run says, and as inspect describes it for that environment.
     let run = project.gate(["run", "--env", "tiny"]).run();
     assert_exit(&run, 2);
     assert!(
@@ -1226,4 +1226,19 @@ fn config_check_reads_the_ca_file_as_a_run_does() {
         "{}",
         run.stderr
     );
+    let inspect = project
+        .gate(["inspect", "--env", "tiny"])
+        .arg(guest("api"))
+        .run();
+    assert_exit(&inspect, 2);
+    assert!(
+        inspect.stderr.contains("memory limit exceeded"),
+        "{}",
+        inspect.stderr
+    );
+    let inspect = project
+        .gate(["inspect", "--env", "roomy"])
+        .arg(guest("api"))
+        .run();
+    assert_exit(&inspect, 0);
 }

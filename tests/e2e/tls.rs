@@ -461,6 +461,39 @@ fn a_stage_that_demands_a_client_certificate_gets_the_one_given() {
         "{}",
         out.all_output()
     );
+
+    // A key that is not the certificate's is shown at `client_key`'s line;
+    // a certificate file with no certificate, at `client_cert`'s.
+    let mismatched = write(
+        "mismatched.toml",
+        "target = \"http://127.0.0.1:1\"\nclient_cert = \"client.pem\"\n\
+         client_key = \"stranger.key\"\n",
+    );
+    let out = Gate::new(["config", "check", "--config", &mismatched]).run();
+    assert_eq!(out.code, 2, "{}", out.all_output());
+    assert!(
+        out.stderr
+            .contains("mismatched.toml:3:14: client_key: the client key")
+            && out
+                .stderr
+                .contains("does not belong to the client certificate"),
+        "{}",
+        out.stderr
+    );
+    let no_cert = write(
+        "no-cert.toml",
+        "target = \"http://127.0.0.1:1\"\nclient_cert = \"client.key\"\n\
+         client_key = \"client.key\"\n",
+    );
+    let out = Gate::new(["config", "check", "--config", &no_cert]).run();
+    assert_eq!(out.code, 2, "{}", out.all_output());
+    assert!(
+        out.stderr
+            .contains("no-cert.toml:2:15: client_cert: client certificate file")
+            && out.stderr.contains("holds no PEM certificate"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// The calls of one check of the `tls` guest in a fixture.

@@ -278,7 +278,11 @@ fn tls_files(config: &Config, environment: &Environment) -> Vec<Diagnostic> {
             key: settings.client_key.as_ref().map(|k| k.value.clone()),
         };
         if let Err(e) = crate::trust::Trust::new(&[], Some(&identity)) {
-            problems.push(config.diagnostic(cert.at.clone(), e.to_string()));
+            let at = match &settings.client_key {
+                Some(key) if e.concerns_client_key() => &key.at,
+                _ => &cert.at,
+            };
+            problems.push(config.diagnostic(at.clone(), e.to_string()));
         }
     }
     problems
