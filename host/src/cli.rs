@@ -32,7 +32,7 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
-    /// Print only the verdict.
+    /// Print only the verdict (run, watch, test, config check).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
@@ -46,6 +46,35 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// `-q` keeps a verdict alone; a command that gives none refuses it
+    /// rather than ignore it, so nobody counts on a quiet it does not keep.
+    pub fn quiet_problem(&self) -> Option<String> {
+        if !self.quiet {
+            return None;
+        }
+        let name = match &self.command {
+            Command::Run(_) | Command::Watch(_) | Command::Test(_) | Command::Config(_) => {
+                return None;
+            }
+            Command::Inspect(_) => "inspect",
+            Command::Env(_) => "env",
+            Command::Log(_) => "log",
+            Command::Verify(_) => "verify",
+            Command::Sign(_) => "sign",
+            Command::Keygen(_) => "keygen",
+            Command::New(_) => "new",
+            Command::Build(_) => "build",
+            Command::Cache(_) => "cache",
+            Command::Completions(_) => "completions",
+        };
+        Some(format!(
+            "-q prints a verdict alone, and `gate {name}` gives none: drop -q (run, watch, test \
+             and config check take it)"
+        ))
+    }
 }
 
 // Deferred: a subcommand's arguments are built only when it is the one

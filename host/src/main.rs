@@ -10,6 +10,10 @@ use gate::verdict::EXIT_UNUSABLE;
 fn main() -> ExitCode {
     unset_empty_flag_variables();
     let cli = Cli::parse();
+    if let Some(problem) = cli.quiet_problem() {
+        fail(&anyhow::anyhow!(problem));
+        return ExitCode::from(EXIT_UNUSABLE as u8);
+    }
     init_tracing(cli.verbose);
     let output = Output {
         color: cli.color,
@@ -41,7 +45,7 @@ fn main() -> ExitCode {
             Command::Run(args) => gate::run::run(*args, config, output).await,
             Command::Inspect(args) => gate::inspect::inspect(args, config).await,
             Command::Config(ConfigCommand::Check(args)) => {
-                gate::config::check::check(args, config).await
+                gate::config::check::check(args, config, output.quiet).await
             }
             Command::Env(command) => gate::env_cmd::env(command, config),
             Command::Watch(mut args) => {

@@ -24,7 +24,12 @@ struct EnvResult {
 }
 
 /// Runs `gate config check` and returns its exit code: 0 valid, 2 not.
-pub async fn check(args: ConfigCheckArgs, config: Option<&Path>) -> anyhow::Result<i32> {
+/// `quiet`: no line per environment, only the verdict line (or the problems).
+pub async fn check(
+    args: ConfigCheckArgs,
+    config: Option<&Path>,
+    quiet: bool,
+) -> anyhow::Result<i32> {
     let path = Config::find(config)?;
     let config = match Config::load(&path) {
         Ok(config) => config,
@@ -52,7 +57,7 @@ pub async fn check(args: ConfigCheckArgs, config: Option<&Path>) -> anyhow::Resu
 
     let mut stdout = std::io::stdout().lock();
     let width = names.iter().map(String::len).max().unwrap_or(0);
-    for result in &results {
+    for result in results.iter().filter(|_| !quiet) {
         let status = if result.problems.is_empty() {
             "ok"
         } else {
@@ -67,8 +72,8 @@ pub async fn check(args: ConfigCheckArgs, config: Option<&Path>) -> anyhow::Resu
         for warning in &result.warnings {
             writeln!(stdout, "{:<width$}  warning: {warning}", "")?;
         }
-        problems.extend(result.problems.iter().cloned());
     }
+    problems.extend(results.iter().flat_map(|r| r.problems.iter().cloned()));
     // Entries shared through the top level would be reported once per
     // environment.
     let mut seen = BTreeSet::new();
