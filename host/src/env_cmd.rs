@@ -11,13 +11,13 @@ use serde::Serialize;
 use crate::caps::context::secret_key;
 use crate::cli::{EnvCommand, EnvListArgs, EnvShowArgs};
 use crate::config::check::granted;
-use crate::config::{Config, Environment, Place, SecretSpec, Setting};
+use crate::config::{Config, ConfigError, Environment, Place, SecretSpec, Setting};
 use crate::grants::PrometheusAuthSpec;
 use crate::limits::Limits;
 use crate::report::Format;
 use crate::text::REDACTED;
 use crate::units::{duration_as_written, format_size};
-use crate::verdict::EXIT_PASS;
+use crate::verdict::{EXIT_PASS, EXIT_UNUSABLE};
 use crate::watch::{DEFAULT_INTERVAL, DEFAULT_ROLLBACK_TIMEOUT, WatchLimits, Window};
 
 /// Version of the JSON shape of `gate env`.
@@ -34,11 +34,29 @@ pub fn env(command: EnvCommand, config: Option<&Path>) -> anyhow::Result<i32> {
 }
 
 fn list(config: &Config, args: &EnvListArgs) -> anyhow::Result<i32> {
-    let views = config
-        .env_names()
-        .into_iter()
-        .map(|name| Ok(EnvView::new(config, &config.environment(name)?)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    // An environment with problems is listed as such: the others are still
+    // worth reading, and the problems are on stderr (exit 2).
+    let mut views = Vec::new();
+    let mut problems = Vec::new();
+    for name in config.env_names() {
+        match config.environment(name) {
+            Ok(environment) => {
+                views.push(Listed::Env(Box::new(EnvView::new(config, &environment))))
+            }
+            Err(ConfigError::Invalid(found)) => {
+                views.push(Listed::Broken(BrokenView {
+                    name: name.to_owned(),
+                    default: config.default_env() == Some(name),
+                    problems: found.iter().map(ToString::to_string).collect(),
+                }));
+                problems.extend(found);
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    // Top-level problems are every environment's: said once.
+    let mut seen = std::collections::BTreeSet::new();
+    problems.retain(|p| seen.insert(p.to_string()));
     let mut stdout = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -59,38 +77,56 @@ fn list(config: &Config, args: &EnvListArgs) -> anyhow::Result<i32> {
                 views.len(),
                 if views.len() == 1 { "" } else { "s" }
             )?;
-            let target = |view: &EnvView| {
-                view.settings["target"]
+            let target = |listed: &Listed| match listed {
+                Listed::Env(view) => view.settings["target"]
                     .value
                     .clone()
-                    .unwrap_or_else(|| "no target".to_owned())
+                    .unwrap_or_else(|| "no target".to_owned()),
+                Listed::Broken(_) => "FAIL".to_owned(),
             };
-            let width = views.iter().map(|v| v.name.len()).max().unwrap_or(0);
+            let width = views.iter().map(|v| v.name().len()).max().unwrap_or(0);
             let target_width = views.iter().map(|v| target(v).len()).max().unwrap_or(0);
-            for view in &views {
-                let marker = if view.default { "*" } else { " " };
-                let target = target(view);
-                let policies = match view.policies.len() {
-                    1 => "1 policy".to_owned(),
-                    n => format!("{n} policies"),
-                };
-                let grants = if view.grants.is_empty() {
-                    "nothing".to_owned()
-                } else {
-                    view.grants.join(", ")
+            for listed in &views {
+                let marker = if listed.default() { "*" } else { " " };
+                let target = target(listed);
+                let rest = match listed {
+                    Listed::Env(view) => {
+                        let policies = match view.policies.len() {
+                            1 => "1 policy".to_owned(),
+                            n => format!("{n} policies"),
+                        };
+                        let grants = if view.grants.is_empty() {
+                            "nothing".to_owned()
+                        } else {
+                            view.grants.join(", ")
+                        };
+                        format!("{policies} · grants {grants}")
+                    }
+                    Listed::Broken(broken) => match broken.problems.len() {
+                        1 => "1 problem (below)".to_owned(),
+                        n => format!("{n} problems (below)"),
+                    },
                 };
                 writeln!(
                     stdout,
-                    "{marker} {:<width$}  {target:<target_width$}  {policies} · grants {grants}",
-                    view.name
+                    "{marker} {:<width$}  {target:<target_width$}  {rest}",
+                    listed.name()
                 )?;
             }
-            if views.iter().any(|v| v.default) {
+            if views.iter().any(Listed::default) {
                 writeln!(stdout, "(* used without --env)")?;
             }
         }
     }
-    Ok(EXIT_PASS)
+    if problems.is_empty() {
+        return Ok(EXIT_PASS);
+    }
+    drop(stdout);
+    let mut stderr = std::io::stderr().lock();
+    for problem in &problems {
+        writeln!(stderr, "{problem}")?;
+    }
+    Ok(EXIT_UNUSABLE)
 }
 
 fn show(config: &Config, args: &EnvShowArgs) -> anyhow::Result<i32> {
@@ -112,7 +148,41 @@ struct EnvList<'a> {
     schema: &'static str,
     config: &'a str,
     default_env: Option<&'a str>,
-    environments: Vec<EnvView>,
+    environments: Vec<Listed>,
+}
+
+/// An environment of `gate env list`: what it resolves to, or why it
+/// cannot be used.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Listed {
+    Env(Box<EnvView>),
+    Broken(BrokenView),
+}
+
+impl Listed {
+    fn name(&self) -> &str {
+        match self {
+            Listed::Env(view) => &view.name,
+            Listed::Broken(broken) => &broken.name,
+        }
+    }
+
+    fn default(&self) -> bool {
+        match self {
+            Listed::Env(view) => view.default,
+            Listed::Broken(broken) => broken.default,
+        }
+    }
+}
+
+/// An environment gate.toml gets wrong: its problems, as `gate config
+/// check` words them (`gate.toml:12:1: env.stage.timout: unknown key …`).
+#[derive(Debug, Serialize)]
+struct BrokenView {
+    name: String,
+    default: bool,
+    problems: Vec<String>,
 }
 
 /// An environment as shown: every value as text, with its origin.

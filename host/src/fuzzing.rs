@@ -30,8 +30,23 @@ pub fn config(data: &[u8]) {
         let _ = problem.to_string();
     }
     for name in config.env_names() {
-        let Ok((environment, _)) = config.environment_lenient(name) else {
-            panic!("listed environment `{name}` cannot be built");
+        let environment = match config.environment_lenient(name) {
+            Ok((environment, _)) => environment,
+            // Its table's shape is wrong: said where, and only for it.
+            Err(crate::config::ConfigError::Invalid(problems)) => {
+                assert!(
+                    !problems.is_empty(),
+                    "env `{name}`: invalid, with no problem"
+                );
+                for problem in problems {
+                    assert!(
+                        problem.place.line >= 1 && problem.place.column >= 1,
+                        "{problem}"
+                    );
+                }
+                continue;
+            }
+            Err(other) => panic!("listed environment `{name}` cannot be built: {other}"),
         };
         let _ = config.unsupported(&environment);
         let _ = environment.settings.grants(name);

@@ -328,6 +328,84 @@ fn config_errors_name_the_file_line_column_and_key() {
     }
 }
 
+/// A typo in one environment's table stops what uses that environment, and
+/// nothing else: local still runs, `config check` still judges local, and
+/// `env list` shows stage as FAIL with its problem.
+#[test]
+fn a_mistake_in_one_environment_stops_only_that_environment() {
+    let stack = stack();
+    let project = Project::new(
+        "scoped",
+        &format!(
+            "default_env = \"local\"\n{}\nsecrets.api_token = {{}}\n\
+             [env.local]\ntarget = \"{}\"\n\
+             [env.stage]\ntarget = \"{}\"\ntimout = \"5s\"\n\
+             [env.qa]\ntarget = \"qa.example.com\"\n",
+            policies(),
+            stack.url(),
+            stack.url(),
+        ),
+    );
+    let typo = "gate.toml:8:1: env.stage.timout: unknown key `timout` (did you mean `timeout`?)";
+    let not_a_url = "gate.toml:10:10: env.qa.target: the URL has no scheme";
+
+    let run = project
+        .gate(["run", "--env", "local"])
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .run();
+    assert_exit(&run, 0);
+    assert!(stack.requests_served() > 0, "local ran its checks");
+    let served = stack.requests_served();
+    let run = project.gate(["run", "--env", "stage"]).run();
+    assert_exit(&run, 2);
+    assert!(run.stderr.contains(typo), "{}", run.stderr);
+    assert_eq!(stack.requests_served(), served, "stage ran nothing");
+
+    let check = project.gate(["config", "check"]).run();
+    assert_exit(&check, 2);
+    assert!(env_line(&check, "local", "ok"), "{}", check.stdout);
+    assert!(env_line(&check, "stage", "FAIL"), "{}", check.stdout);
+    assert!(env_line(&check, "qa", "FAIL"), "{}", check.stdout);
+    assert!(check.stderr.contains(typo), "{}", check.stderr);
+    // An invalid target is its one problem: no "set `target`" besides.
+    assert!(check.stderr.contains(not_a_url), "{}", check.stderr);
+    assert!(!check.stderr.contains("does not grant"), "{}", check.stderr);
+    assert!(check.stderr.contains("2 problems"), "{}", check.stderr);
+    let local = project.gate(["config", "check", "--env", "local"]).run();
+    assert_exit(&local, 0);
+
+    let list = project.gate(["env", "list"]).run();
+    assert_exit(&list, 2);
+    assert!(list.stdout.contains("* local"), "{}", list.stdout);
+    let stage = list.stdout.lines().find(|l| l.contains("stage"));
+    assert!(
+        stage.is_some_and(|l| l.contains("FAIL") && l.contains("1 problem")),
+        "{}",
+        list.stdout
+    );
+    assert!(list.stderr.contains(typo), "{}", list.stderr);
+    assert!(list.stderr.contains(not_a_url), "{}", list.stderr);
+    let list = project.gate(["env", "list", "--format", "json"]).run();
+    assert_exit(&list, 2);
+    let json = list.json();
+    assert_eq!(json["environments"][0]["name"], "local");
+    assert_eq!(
+        json["environments"][0]["settings"]["target"]["value"],
+        format!("{}/", stack.url())
+    );
+    assert_eq!(json["environments"][1]["name"], "stage");
+    assert!(
+        json["environments"][1]["problems"][0]
+            .as_str()
+            .is_some_and(|p| p.contains("unknown key `timout`")),
+        "{json}"
+    );
+    let show = project.gate(["env", "show", "stage"]).run();
+    assert_exit(&show, 2);
+    assert!(show.stderr.contains(typo), "{}", show.stderr);
+    assert_exit(&project.gate(["env", "show", "local"]).run(), 0);
+}
+
 #[test]
 fn a_missing_required_secret_stops_the_run_before_any_policy_runs() {
     let stack = stack();
@@ -1136,7 +1214,7 @@ fn config_check_loads_policies_under_each_environments_limits() {
         "{}",
         out.stderr
     );
-    // As the run says.
+    // As the run says, and as inspect describes it for that environment.
     let run = project.gate(["run", "--env", "tiny"]).run();
     assert_exit(&run, 2);
     assert!(
@@ -1145,6 +1223,21 @@ fn config_check_loads_policies_under_each_environments_limits() {
         "{}",
         run.stderr
     );
+    let inspect = project
+        .gate(["inspect", "--env", "tiny"])
+        .arg(guest("api"))
+        .run();
+    assert_exit(&inspect, 2);
+    assert!(
+        inspect.stderr.contains("memory limit exceeded"),
+        "{}",
+        inspect.stderr
+    );
+    let inspect = project
+        .gate(["inspect", "--env", "roomy"])
+        .arg(guest("api"))
+        .run();
+    assert_exit(&inspect, 0);
 }
 
 /// Two policies of one name are a problem of the environment, as a run of

@@ -42,7 +42,7 @@ pub async fn check(
     let names: Vec<String> = match &args.env {
         Some(name) => {
             // An unknown name is an error of the command line, not the file.
-            config.environment_lenient(name)?;
+            config.check_name(name)?;
             vec![name.clone()]
         }
         None => config.env_names().into_iter().map(str::to_owned).collect(),
@@ -160,12 +160,38 @@ impl<'a> Checker<'a> {
 
     async fn environment(&mut self, name: &str) -> anyhow::Result<EnvResult> {
         let config = self.config;
-        let (environment, mut problems) = config.environment_lenient(name)?;
+        let (environment, mut problems) = match config.environment_lenient(name) {
+            Ok(lenient) => lenient,
+            // Its table's shape is wrong: nothing else of it can be judged.
+            Err(ConfigError::Invalid(problems)) => {
+                return Ok(EnvResult {
+                    name: name.to_owned(),
+                    summary: String::new(),
+                    problems,
+                    warnings: Vec::new(),
+                });
+            }
+            Err(other) => return Err(other.into()),
+        };
         problems.extend(config.unsupported(&environment));
-        problems.extend(config.retry_interval_problem(&environment, None));
+        // (A `retry` written wrong is its own problem: no second one here.)
+        let retry_invalid = problems
+            .iter()
+            .any(|p| setting_of(&p.place.key, name) == "retry");
+        if !retry_invalid {
+            problems.extend(config.retry_interval_problem(&environment, None));
+        }
         problems.extend(config.check_files(&environment));
         problems.extend(tls_files(config, &environment));
         let grants = environment.settings.grants(name);
+        // Keys whose value is already a problem: a capability they would
+        // grant is not missing for want of setting them.
+        let top_problems = config.top_level().1;
+        let invalid: BTreeSet<String> = problems
+            .iter()
+            .chain(&top_problems)
+            .map(|p| setting_of(&p.place.key, name).to_owned())
+            .collect();
         let mut warnings = Vec::new();
         let mut described = Vec::new();
         let entries: Vec<PolicyEntry> = environment
@@ -222,7 +248,7 @@ impl<'a> Checker<'a> {
                 Ok(policy) => {
                     names.insert(policy.info.name.clone());
                     any_blocking |= policy.info.checks.iter().any(|c| c.blocking);
-                    let (fatal, other) = ungranted(&policy, &grants, &environment);
+                    let (fatal, other) = ungranted(&policy, &grants, &environment, &invalid);
                     problems.extend(
                         fatal
                             .into_iter()
@@ -322,20 +348,28 @@ fn signed_as_required(
 /// grant, as the run would treat them: problems where the run could not
 /// pass for it (a strict environment fails skipped blocking checks; a policy
 /// none of whose checks can run decides nothing), warnings where it would
-/// only skip checks and say so.
+/// only skip checks and say so. `invalid`: the settings whose values are
+/// problems already.
 fn ungranted(
     policy: &LoadedPolicy,
     grants: &Grants,
     environment: &Environment,
+    invalid: &BTreeSet<String>,
 ) -> (Vec<String>, Vec<String>) {
     let strict = environment
         .settings
         .strict
         .as_ref()
         .is_some_and(|s| s.value);
-    let skipped = |check: &crate::runtime::CheckInfo| {
-        check.needs.iter().any(|c| grants.missing(*c).is_some())
+    // A capability whose key is set to something invalid is that value's
+    // problem, already reported: judged as if the value were right.
+    let missing = |capability: Capability| {
+        grants.missing(capability).is_some()
+            && !grant_keys(capability)
+                .iter()
+                .any(|key| invalid.contains(*key))
     };
+    let skipped = |check: &crate::runtime::CheckInfo| check.needs.iter().any(|c| missing(*c));
     // The verdict asks a policy with blocking checks for one that decided
     // (verdict::undecided): none that could run, no pass.
     let has_blocking = policy.info.checks.iter().any(|c| c.blocking);
@@ -344,7 +378,7 @@ fn ungranted(
     let mut needs: BTreeMap<(bool, &'static str), (Capability, Vec<&str>)> = BTreeMap::new();
     for check in &policy.info.checks {
         for capability in &check.needs {
-            if grants.missing(*capability).is_some() {
+            if missing(*capability) {
                 needs
                     .entry((!check.blocking, capability_name(*capability)))
                     .or_insert_with(|| (*capability, Vec::new()))
@@ -400,7 +434,27 @@ fn ungranted(
     (problems, warnings)
 }
 
-/// The gate.toml key that grants a capability, for those it can.
+/// The gate.toml keys that grant a capability.
+fn grant_keys(capability: Capability) -> &'static [&'static str] {
+    match capability {
+        Capability::Http | Capability::Tls => &["target", "allow_hosts"],
+        Capability::Metrics => &["prometheus"],
+        Capability::Docker => &["docker"],
+    }
+}
+
+/// The setting a problem's key is in: `target` for `env.stage.target`,
+/// `allow_hosts` for `allow_hosts[1]`.
+fn setting_of<'k>(key: &'k str, env: &str) -> &'k str {
+    let own = key
+        .strip_prefix("env.")
+        .and_then(|k| k.strip_prefix(env))
+        .and_then(|k| k.strip_prefix('.'))
+        .unwrap_or(key);
+    own.split(['.', '[']).next().unwrap_or(own)
+}
+
+/// How to grant a capability, for those gate.toml can grant.
 fn grant_key(capability: Capability) -> Option<&'static str> {
     match capability {
         Capability::Http => Some("`target` (or `allow_hosts`)"),
@@ -448,4 +502,23 @@ pub fn granted(grants: &Grants) -> Vec<&'static str> {
     .filter(|c| grants.missing(*c).is_none())
     .map(capability_name)
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_names_the_setting_it_is_in() {
+        assert_eq!(setting_of("env.stage.target", "stage"), "target");
+        assert_eq!(setting_of("target", "stage"), "target");
+        assert_eq!(
+            setting_of("env.stage.allow_hosts[1]", "stage"),
+            "allow_hosts"
+        );
+        assert_eq!(setting_of("allow_hosts[0]", "stage"), "allow_hosts");
+        assert_eq!(setting_of("env.stage.watch.interval", "stage"), "watch");
+        // Another environment's key is not this one's setting.
+        assert_eq!(setting_of("env.stagey.target", "stage"), "env");
+    }
 }

@@ -80,7 +80,21 @@ impl Document {
         let span = error.span().unwrap_or(0..0);
         let key = key_at(&self.text, span.start);
         let mut message = error.message().trim().replace('\n', "; ");
-        if let Some(shorter) = unknown_key_message(&message) {
+        // serde names the struct a table is read into (`struct RawWatch`).
+        if let Some((before, after)) = message.split_once("expected struct Raw") {
+            let rest = after.trim_start_matches(|c: char| c.is_ascii_alphanumeric());
+            message = format!("{before}expected a table{rest}");
+        }
+        // Inside `[env.NAME]` itself (whose list of keys is the top
+        // level's, `default_env` among them), the keys only the top level
+        // takes are no keys to suggest; a secret's own `env` key stays one.
+        let settings_table = message.contains("`default_env`");
+        let top_only: &[&str] = if key.starts_with("env.") && settings_table {
+            &["default_env", "env"]
+        } else {
+            &[]
+        };
+        if let Some(shorter) = unknown_key_message(&message, top_only) {
             message = shorter;
         }
         if let Some(nested) = self.dotted_env_name(&key) {
@@ -171,24 +185,36 @@ fn find_in_value(value: &DeValue<'_>, offset: usize, path: &mut Vec<String>) -> 
 }
 
 /// serde says "unknown field `timout`, expected one of `a`, `b`, …"; with a
-/// close known key, name just that one.
-fn unknown_key_message(message: &str) -> Option<String> {
+/// close known key, name just that one. Keys in `except` are not offered.
+fn unknown_key_message(message: &str, except: &[&str]) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     let (unknown, expected) = rest.split_once('`')?;
-    let best = expected
+    let known: Vec<&str> = expected
         .split('`')
         .skip(1)
         .step_by(2)
-        .map(|known| (edit_distance(unknown, known), known))
+        .filter(|known| !except.contains(known))
+        .collect();
+    let best = known
+        .iter()
+        .map(|known| (edit_distance(unknown, known), *known))
         .min()?;
     if best.0 <= 2.max(unknown.len() / 3) {
-        Some(format!(
+        return Some(format!(
             "unknown key `{unknown}` (did you mean `{}`?)",
             best.1
-        ))
-    } else {
-        Some(format!("unknown key `{unknown}`{expected}"))
+        ));
     }
+    let quoted: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+    Some(match quoted.as_slice() {
+        [] => format!("unknown key `{unknown}`"),
+        [one] => format!("unknown key `{unknown}`, expected {one}"),
+        [one, other] => format!("unknown key `{unknown}`, expected {one} or {other}"),
+        many => format!(
+            "unknown key `{unknown}`, expected one of {}",
+            many.join(", ")
+        ),
+    })
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -234,16 +260,32 @@ mod tests {
     #[test]
     fn typo_hints() {
         assert_eq!(
-            unknown_key_message("unknown field `timout`, expected one of `target`, `timeout`")
-                .as_deref(),
+            unknown_key_message(
+                "unknown field `timout`, expected one of `target`, `timeout`",
+                &[]
+            )
+            .as_deref(),
             Some("unknown key `timout` (did you mean `timeout`?)")
         );
         assert_eq!(
-            unknown_key_message("unknown field `zzzzzz`, expected `target` or `timeout`")
-                .as_deref(),
+            unknown_key_message(
+                "unknown field `zzzzzz`, expected `target` or `timeout`",
+                &[]
+            )
+            .as_deref(),
             Some("unknown key `zzzzzz`, expected `target` or `timeout`")
         );
-        assert_eq!(unknown_key_message("invalid type: integer"), None);
+        // An environment's table is not offered the top level's keys.
+        let top = "unknown field `default_en`, expected one of `default_env`, `env`, `target`";
+        assert_eq!(
+            unknown_key_message(top, &[]).as_deref(),
+            Some("unknown key `default_en` (did you mean `default_env`?)")
+        );
+        assert_eq!(
+            unknown_key_message(top, &["default_env", "env"]).as_deref(),
+            Some("unknown key `default_en`, expected `target`")
+        );
+        assert_eq!(unknown_key_message("invalid type: integer", &[]), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 

@@ -2,7 +2,8 @@
 //! policies and differ only in configuration.
 //!
 //! The file is read in three steps, so each command does only what it needs:
-//! parsing (shape and unknown keys: any error blocks every command),
+//! parsing (shape and unknown keys: an error at the top level blocks every
+//! command, one inside `[env.NAME]` only what uses that environment),
 //! validating one table's values (URLs, durations, sizes, secret sources),
 //! and checking the file system (policy files, pins, CA file), which only a
 //! run of that environment or `gate config check` does: a prod runner's
@@ -17,7 +18,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 pub use diag::{Diagnostic, Place};
 pub use settings::{PinError, PolicyEntry, SecretSpec, Setting, Settings, WatchSettings, Webhook};
@@ -147,9 +150,13 @@ pub struct Config {
     path: PathBuf,
     doc: Document,
     top: RawSettings,
-    /// `[env.NAME]` tables in the order the file has them.
-    envs: Vec<(Spanned<String>, Spanned<RawSettings>)>,
+    /// `[env.NAME]` tables in the order the file has them; one whose shape
+    /// is wrong (an unknown key, a value of the wrong type) holds why, so
+    /// that only what uses it is stopped.
+    envs: Vec<(Spanned<String>, EnvTable)>,
 }
+
+type EnvTable = Result<Spanned<RawSettings>, Diagnostic>;
 
 /// An environment's effective settings: its table over the top level.
 #[derive(Debug, Clone)]
@@ -199,9 +206,50 @@ impl Config {
             file: path.display().to_string(),
             text,
         };
-        let mut top: RawSettings = toml::from_str(&doc.text)
-            .map_err(|e| ConfigError::Invalid(vec![doc.toml_error(&e)]))?;
-        let mut envs: Vec<_> = top.env.take().unwrap_or_default().into_iter().collect();
+        let invalid = |e: toml::de::Error| ConfigError::Invalid(vec![doc.toml_error(&e)]);
+        let mut root = DeTable::parse(&doc.text).map_err(invalid)?;
+        // Each `[env.NAME]` table is read on its own: a typo in stage's
+        // must not stop a run of local.
+        let env = root.get_mut().remove("env");
+        let top = RawSettings::deserialize(toml::de::Deserializer::from(root)).map_err(invalid)?;
+        let mut envs = match env {
+            None => Vec::new(),
+            Some(env) => {
+                let span = env.span();
+                let DeValue::Table(tables) = env.into_inner() else {
+                    let place = doc.place(&span, "env");
+                    return Err(ConfigError::Invalid(vec![doc.diagnostic(
+                        place,
+                        "`env` holds the environments, as tables: write [env.NAME] and its \
+                         settings below it",
+                    )]));
+                };
+                tables
+                    .into_iter()
+                    .map(|(name, table)| {
+                        let name = Spanned::new(name.span(), name.get_ref().to_string());
+                        let span = table.span();
+                        // `[env]` then `timeout = "5s"` makes `timeout` an
+                        // environment, to TOML.
+                        if !matches!(table.get_ref(), DeValue::Table(_)) {
+                            let key = format!("env.{}", name.get_ref());
+                            let message = format!(
+                                "`{key}` is not a table, and every key under `env` is an \
+                                 environment: write [env.NAME] with its settings below it, \
+                                 and what every environment shares at the top of the file, \
+                                 above any [env.NAME]"
+                            );
+                            let place = doc.place(&span, key);
+                            return (name, Err(doc.diagnostic(place, message)));
+                        }
+                        let raw = RawSettings::deserialize(ValueDeserializer::from(table))
+                            .map(|raw| Spanned::new(span, raw))
+                            .map_err(|e| doc.toml_error(&e));
+                        (name, raw)
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
         envs.sort_by_key(|(name, _)| name.span().start);
         let misnamed: Vec<Diagnostic> = envs
             .iter()
@@ -283,11 +331,32 @@ impl Config {
         self.path.parent().unwrap_or(Path::new(""))
     }
 
-    fn table(&self, name: &str) -> Option<&Spanned<RawSettings>> {
-        self.envs
-            .iter()
-            .find(|(n, _)| n.get_ref() == name)
-            .map(|(_, table)| table)
+    /// The `[env.NAME]` table of `name`, `None` for the top level of a file
+    /// without environments (whose one environment is `default`), or why
+    /// the file has no such environment.
+    fn lookup(&self, name: &str) -> Result<Option<&EnvTable>, ConfigError> {
+        if let Some((_, table)) = self.envs.iter().find(|(n, _)| n.get_ref() == name) {
+            return Ok(Some(table));
+        }
+        if self.envs.is_empty() && name == DEFAULT_ENV {
+            return Ok(None);
+        }
+        if self.envs.is_empty() {
+            return Err(ConfigError::OnlyTheDefaultEnv {
+                file: self.doc.file.clone(),
+                name: name.to_owned(),
+            });
+        }
+        Err(ConfigError::UnknownEnv {
+            file: self.doc.file.clone(),
+            name: name.to_owned(),
+            known: self.known(),
+        })
+    }
+
+    /// Whether the file defines environment `name` (whatever its problems).
+    pub fn check_name(&self, name: &str) -> Result<(), ConfigError> {
+        self.lookup(name).map(drop)
     }
 
     /// The top-level settings and their problems.
@@ -301,8 +370,9 @@ impl Config {
         &self,
         name: &str,
     ) -> Result<(Environment, Vec<Diagnostic>), ConfigError> {
-        let (own, mut problems, at) = match self.table(name) {
-            Some(table) => {
+        let (own, mut problems, at) = match self.lookup(name)? {
+            Some(Err(shape)) => return Err(ConfigError::Invalid(vec![shape.clone()])),
+            Some(Ok(table)) => {
                 let prefix = format!("env.{name}.");
                 let (own, problems) =
                     settings::validate(table.get_ref(), &prefix, &self.doc, self.dir());
@@ -310,31 +380,25 @@ impl Config {
                 (own, problems, at)
             }
             // A file without environments is one: its top level.
-            None if self.envs.is_empty() && name == DEFAULT_ENV => {
-                (Settings::default(), Vec::new(), self.doc.place(&(0..0), ""))
-            }
-            None if self.envs.is_empty() => {
-                return Err(ConfigError::OnlyTheDefaultEnv {
-                    file: self.doc.file.clone(),
-                    name: name.to_owned(),
-                });
-            }
-            None => {
-                return Err(ConfigError::UnknownEnv {
-                    file: self.doc.file.clone(),
-                    name: name.to_owned(),
-                    known: self.known(),
-                });
-            }
+            None => (Settings::default(), Vec::new(), self.doc.place(&(0..0), "")),
         };
-        let (top, _) = self.top_level();
+        let (top, top_problems) = self.top_level();
         let environment = Environment {
             name: name.to_owned(),
             at,
             settings: own.over(top),
         };
         let settings = &environment.settings;
-        if let (Some(auth), None) = (&settings.prometheus_auth, &settings.prometheus) {
+        // A `prometheus` written wrong is its own problem, not a missing one.
+        let server_invalid = problems
+            .iter()
+            .chain(&top_problems)
+            .any(|p| p.place.key.rsplit('.').next() == Some("prometheus"));
+        if let (Some(auth), None, false) = (
+            &settings.prometheus_auth,
+            &settings.prometheus,
+            server_invalid,
+        ) {
             problems.push(self.doc.diagnostic(
                 auth.at.clone(),
                 format!(
@@ -369,8 +433,16 @@ impl Config {
 
     /// An environment whose values are all valid (top level included).
     pub fn environment(&self, name: &str) -> Result<Environment, ConfigError> {
-        let (environment, mut problems) = self.environment_lenient(name)?;
         let (_, top_problems) = self.top_level();
+        let (environment, mut problems) = match self.environment_lenient(name) {
+            Ok(lenient) => lenient,
+            Err(ConfigError::Invalid(shape)) => {
+                return Err(ConfigError::Invalid(
+                    top_problems.into_iter().chain(shape).collect(),
+                ));
+            }
+            Err(other) => return Err(other),
+        };
         problems.splice(0..0, top_problems);
         if problems.is_empty() {
             Ok(environment)

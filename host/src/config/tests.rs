@@ -145,6 +145,14 @@ prometheus_auth = "basic:c_login"
 
     let orphan = one_problem("[env.x]\nprometheus_auth = \"bearer:t\"\n", "x");
     assert!(orphan.contains("credentials without a server"), "{orphan}");
+    // A server written wrong is that value's one problem, here or above.
+    for text in [
+        "[env.x]\nprometheus = \"prometheus:9090\"\nprometheus_auth = \"bearer:t\"\n",
+        "prometheus = \"prometheus:9090\"\n[env.x]\nprometheus_auth = \"bearer:t\"\n",
+    ] {
+        let problem = one_problem(text, "x");
+        assert!(problem.contains("prometheus: "), "{problem}");
+    }
 }
 
 use crate::grants::PrometheusAuthSpec;
@@ -229,28 +237,54 @@ fn every_bad_value_is_reported_at_once() {
     );
 }
 
+/// The one shape problem of `env`'s table (the file parses around it).
+fn shape_error(text: &str, env: &str) -> String {
+    one_problem(text, env)
+}
+
 #[test]
 fn shape_errors_name_line_column_and_key() {
     assert_eq!(
-        parse_error("[env.stage]\ntarget = \"http://x\"\ntimout = \"5s\"\n"),
+        shape_error(
+            "[env.stage]\ntarget = \"http://x\"\ntimout = \"5s\"\n",
+            "stage"
+        ),
         "gate.toml:3:1: env.stage.timout: unknown key `timout` (did you mean `timeout`?)"
     );
     // A dot in an environment's name is nesting to TOML.
     assert_eq!(
-        parse_error("[env.eu.prod]\ntarget = \"http://x\"\n"),
+        shape_error("[env.eu.prod]\ntarget = \"http://x\"\n", "eu"),
         "gate.toml:1:9: env.eu.prod: `[env.eu.prod]` is a table `prod` inside environment \
          `eu` to TOML, which reads the dot as nesting: an environment's name cannot hold a \
          `.` (name it `eu-prod`)"
     );
-    let unknown = parse_error("[env.stage]\ncolour = \"red\"\n");
+    let unknown = shape_error("[env.stage]\ncolour = \"red\"\n", "stage");
     assert!(
         unknown
             .starts_with("gate.toml:2:1: env.stage.colour: unknown key `colour`, expected one of"),
         "{unknown}"
     );
+    // Keys only the top level takes are not offered inside an environment.
+    assert!(!unknown.contains("default_env"), "{unknown}");
+    assert!(!unknown.contains("`env`"), "{unknown}");
+    // A secret's `env` is its own key, offered inside an environment too.
     assert_eq!(
-        parse_error("[env.stage]\ntimeout = 10\n"),
+        shape_error("[env.stage.secrets]\ntoken = { evn = \"X\" }\n", "stage"),
+        "gate.toml:2:9: env.stage.secrets.token: unknown key `evn` (did you mean `env`?)"
+    );
+    assert_eq!(
+        shape_error("[env.stage]\ntimeout = 10\n", "stage"),
         "gate.toml:2:11: env.stage.timeout: invalid type: integer `10`, expected a string"
+    );
+    assert_eq!(
+        shape_error("[env]\ntimeout = \"5s\"\n", "timeout"),
+        "gate.toml:2:11: env.timeout: `env.timeout` is not a table, and every key under `env` \
+         is an environment: write [env.NAME] with its settings below it, and what every \
+         environment shares at the top of the file, above any [env.NAME]"
+    );
+    assert_eq!(
+        shape_error("[env.stage]\nwatch = 1\n", "stage"),
+        "gate.toml:2:9: env.stage.watch: invalid type: integer `1`, expected a table"
     );
     let syntax = parse_error("[env.stage\ntarget = 1\n");
     assert!(syntax.starts_with("gate.toml:1:"), "{syntax}");
@@ -258,6 +292,40 @@ fn shape_errors_name_line_column_and_key() {
         parse_error("default_env = \"prod\"\n[env.stage]\n"),
         "gate.toml:1:15: default_env: `prod` is not an environment of this file (known: stage)"
     );
+    // The top level is every environment's: its shape stops them all.
+    assert_eq!(
+        parse_error("timout = \"5s\"\n[env.stage]\n"),
+        "gate.toml:1:1: timout: unknown key `timout` (did you mean `timeout`?)"
+    );
+    assert_eq!(
+        parse_error("env = 1\n"),
+        "gate.toml:1:7: env: `env` holds the environments, as tables: write [env.NAME] and \
+         its settings below it"
+    );
+}
+
+#[test]
+fn a_shape_error_in_one_environment_stops_only_that_one() {
+    let text = "default_env = \"local\"\n\
+                [env.local]\ntarget = \"http://127.0.0.1:1\"\n\
+                [env.stage]\ntarget = \"http://127.0.0.1:2\"\ntimout = \"5s\"\n";
+    let config = config(text);
+    assert_eq!(config.env_names(), ["local", "stage"]);
+    let local = config.select(None).expect("local has no problem");
+    assert_eq!(local.name, "local");
+    assert!(config.check_name("stage").is_ok());
+    assert_eq!(
+        one_problem(text, "stage"),
+        "gate.toml:6:1: env.stage.timout: unknown key `timout` (did you mean `timeout`?)"
+    );
+    assert!(matches!(
+        config.environment_lenient("stage"),
+        Err(ConfigError::Invalid(_))
+    ));
+    assert!(matches!(
+        config.check_name("prod"),
+        Err(ConfigError::UnknownEnv { .. })
+    ));
 }
 
 #[test]
@@ -276,8 +344,10 @@ fn secret_values_are_refused_with_a_hint_and_never_echoed() {
         assert!(!problem.contains("hunter2"), "{problem}");
     }
     // Nor does a parse error quote the line a secret sits on.
-    let error =
-        parse_error("[env.stage]\nsecrets.api_token = { value = \"hunter2-value\", x = 1 }\n");
+    let error = shape_error(
+        "[env.stage]\nsecrets.api_token = { value = \"hunter2-value\", x = 1 }\n",
+        "stage",
+    );
     assert!(!error.contains("hunter2"), "{error}");
 }
 
