@@ -2,6 +2,8 @@
 //! Docker engine the run grants with `--docker`, through bollard. Nothing
 //! here can create, start, stop or exec anything.
 
+mod link;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -118,24 +120,25 @@ impl Engine {
 
     async fn client(&self, timeout: Duration) -> Result<Docker, DockerError> {
         let connect = async {
-            let docker = match self.host.scheme() {
-                "unix" => Docker::connect_with_unix(
-                    self.host.path(),
-                    CLIENT_TIMEOUT_SECS,
-                    bollard::API_DEFAULT_VERSION,
-                ),
-                _ => Docker::connect_with_http(
-                    &format!(
-                        "{}:{}",
-                        self.host.host_str().unwrap_or_default(),
-                        // tcp:// has no default port of its own: Docker's 2375.
-                        self.host.port_or_known_default().unwrap_or(2375)
-                    ),
-                    CLIENT_TIMEOUT_SECS,
-                    bollard::API_DEFAULT_VERSION,
-                ),
-            }
-            .map_err(|e| self.error(e))?;
+            let address = match self.host.scheme() {
+                "unix" => {
+                    let path = std::path::PathBuf::from(self.host.path());
+                    if !path.exists() {
+                        return Err(self.error(BollardError::SocketNotFoundError(
+                            path.display().to_string(),
+                        )));
+                    }
+                    link::Address::Unix(path)
+                }
+                _ => link::Address::Tcp(format!(
+                    "{}:{}",
+                    self.host.host_str().unwrap_or_default(),
+                    // tcp:// has no default port of its own: Docker's 2375.
+                    self.host.port_or_known_default().unwrap_or(2375)
+                )),
+            };
+            let docker = link::client(address, link::ANSWER_CAP, CLIENT_TIMEOUT_SECS)
+                .map_err(|e| self.error(e))?;
             // Older engines refuse a newer API version than theirs.
             docker.negotiate_version().await.map_err(|e| self.error(e))
         };
@@ -162,6 +165,9 @@ impl Engine {
             },
             other => other,
         };
+        if let Some(cut) = link::too_large(&error) {
+            return DockerError::Engine(format!("Docker engine {host}: {cut}"));
+        }
         match error {
             BollardError::DockerResponseServerError {
                 status_code: 404,
