@@ -203,7 +203,9 @@ fn stats(args: LogStatsArgs, config: Option<&Path>) -> anyhow::Result<i32> {
         Format::Json => {
             let document = StatsDocument {
                 schema: STATS_SCHEMA,
-                not_counted: outside,
+                outside_period: outside,
+                unreadable_lines: log.unreadable.len(),
+                newer_lines: log.newer.len(),
                 environments: &stats,
             };
             serde_json::to_writer_pretty(&mut stdout, &document)?;
@@ -216,13 +218,16 @@ fn stats(args: LogStatsArgs, config: Option<&Path>) -> anyhow::Result<i32> {
 /// Version of the JSON shape of `gate log stats`.
 pub const STATS_SCHEMA: &str = "gate.log-stats/v1";
 
-/// `gate log stats --format json`: the figures by environment (`(all)`
-/// among them), and how many decisions fell outside the period.
+/// `gate log stats --format json`: the figures by environment (`*` for
+/// all of them), and what they leave out: decisions outside the period,
+/// lines that are not decisions, and lines of a newer schema.
 #[derive(Serialize)]
-struct StatsDocument<'a, S: Serialize> {
+struct StatsDocument<'a> {
     schema: &'static str,
-    not_counted: usize,
-    environments: &'a S,
+    outside_period: usize,
+    unreadable_lines: usize,
+    newer_lines: usize,
+    environments: &'a std::collections::BTreeMap<String, crate::decision_log::Stats>,
 }
 
 /// One line of the history, a decision or what its rollback command did.

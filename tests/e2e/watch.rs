@@ -965,6 +965,19 @@ fn log_stats_reads_the_decision_log() {
         "{}",
         mixed.stderr
     );
+    // JSON counts what it left out, and where the whole log is `*`.
+    std::fs::write(&decisions, format!("{log}{{\"torn\n")).unwrap();
+    let json = Gate::new(["log", "stats", "--format", "json"])
+        .arg(&decisions)
+        .run();
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let json = json.json();
+    assert_eq!(json["newer_lines"], 1, "{json}");
+    assert_eq!(json["unreadable_lines"], 1, "{json}");
+    assert_eq!(json["outside_period"], 0, "{json}");
+    assert_eq!(json["environments"]["*"]["decisions"], 3, "{json}");
+    let errors = gate_e2e::log_stats_schema_errors(&json);
+    assert!(errors.is_empty(), "{errors:#?}");
     let only_newer = temp("stats-newer.jsonl");
     std::fs::write(&only_newer, format!("{newer}\n")).unwrap();
     let out = Gate::new(["log", "stats"]).arg(&only_newer).run();
