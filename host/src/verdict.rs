@@ -60,6 +60,16 @@ pub fn undecided(policies: &[PolicyReport]) -> Option<String> {
     if names.is_empty() && anywhere {
         return None;
     }
+    if names.is_empty() && !policies.is_empty() {
+        // Not one blocking check in the run: none was skipped, there was
+        // none to run.
+        let listed: Vec<&str> = policies.iter().map(|p| p.name.as_str()).collect();
+        return Some(format!(
+            "no blocking check ran to a decision: the run has none (policy {}: non-blocking \
+             checks only, which never decide, or no checks)",
+            listed.join(", ")
+        ));
+    }
     let whose = if names.is_empty() || names.len() == policies.len() {
         String::new()
     } else {
@@ -134,7 +144,7 @@ pub fn decide(policies: &[PolicyReport]) -> Verdict {
         .collect();
     if !advice.is_empty() {
         reason.push_str(&format!(
-            "; not counted: policy {} (no blocking check)",
+            "; not counted: policy {} (no blocking check in the run)",
             advice.join(", ")
         ));
     }
@@ -259,11 +269,16 @@ mod tests {
         assert!(
             decide(&run)
                 .reason
-                .ends_with("; not counted: policy rollback (no blocking check)"),
+                .ends_with("; not counted: policy rollback (no blocking check in the run)"),
             "{}",
             decide(&run).reason
         );
-        // Alone, it decides nothing.
+        // Alone, it decides nothing, and the reason says why.
         assert_eq!(decide(&run[1..]).exit_code, 3);
+        assert_eq!(
+            decide(&run[1..]).reason,
+            "no blocking check ran to a decision: the run has none (policy rollback: \
+             non-blocking checks only, which never decide, or no checks)"
+        );
     }
 }

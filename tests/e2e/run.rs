@@ -1055,6 +1055,12 @@ fn a_policy_of_non_blocking_checks_alone_decides_nothing() {
     let report = alone.json();
     assert_eq!(report["verdict"]["decision"], "inconclusive", "{report}");
     assert_eq!(
+        report["verdict"]["reason"],
+        "no blocking check ran to a decision: the run has none (policy advisory: non-blocking \
+         checks only, which never decide, or no checks)",
+        "{report}"
+    );
+    assert_eq!(
         alone.check("advisory", "health")["outcome"],
         "pass",
         "{report}"
@@ -1071,7 +1077,7 @@ fn a_policy_of_non_blocking_checks_alone_decides_nothing() {
     assert_eq!(report["verdict"]["decision"], "pass", "{report}");
     assert_eq!(
         report["verdict"]["reason"],
-        "every blocking check passed; not counted: policy advisory (no blocking check)",
+        "every blocking check passed; not counted: policy advisory (no blocking check in the run)",
         "{report}"
     );
     assert_eq!(
