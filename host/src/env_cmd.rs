@@ -44,9 +44,13 @@ fn list(config: &Config, args: &EnvListArgs) -> anyhow::Result<i32> {
                 views.push(Listed::Env(Box::new(EnvView::new(config, &environment))))
             }
             Err(ConfigError::Invalid(found)) => {
+                let at = config.env_place(name);
                 views.push(Listed::Broken(BrokenView {
+                    schema: SCHEMA,
+                    config: config.file().to_owned(),
                     name: name.to_owned(),
                     default: config.default_env() == Some(name),
+                    defined_at: format!("{}:{}:{}", config.file(), at.line, at.column),
                     problems: found.iter().map(ToString::to_string).collect(),
                 }));
                 problems.extend(found);
@@ -54,9 +58,7 @@ fn list(config: &Config, args: &EnvListArgs) -> anyhow::Result<i32> {
             Err(other) => return Err(other.into()),
         }
     }
-    // Top-level problems are every environment's: said once.
-    let mut seen = std::collections::BTreeSet::new();
-    problems.retain(|p| seen.insert(p.to_string()));
+    crate::config::tidy(&mut problems);
     let mut stdout = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -122,10 +124,7 @@ fn list(config: &Config, args: &EnvListArgs) -> anyhow::Result<i32> {
         return Ok(EXIT_PASS);
     }
     drop(stdout);
-    let mut stderr = std::io::stderr().lock();
-    for problem in &problems {
-        writeln!(stderr, "{problem}")?;
-    }
+    crate::config::check::report_problems(&problems, config.file());
     Ok(EXIT_UNUSABLE)
 }
 
@@ -176,12 +175,16 @@ impl Listed {
     }
 }
 
-/// An environment gate.toml gets wrong: its problems, as `gate config
-/// check` words them (`gate.toml:12:1: env.stage.timout: unknown key …`).
+/// An environment gate.toml gets wrong: its problems (the top level's
+/// among them), as `gate config check` words them (`gate.toml:12:1:
+/// env.stage.timout: unknown key …`).
 #[derive(Debug, Serialize)]
 struct BrokenView {
+    schema: &'static str,
+    config: String,
     name: String,
     default: bool,
+    defined_at: String,
     problems: Vec<String>,
 }
 

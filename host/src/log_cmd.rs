@@ -130,7 +130,7 @@ fn log_path(args: &LogArgs, config: Option<&Path>) -> anyhow::Result<PathBuf> {
     let (environment, mut problems) =
         config.environment_lenient(config.chosen(args.env.as_deref())?)?;
     problems.extend(config.top_level().1);
-    problems.retain(|p| p.place.key.rsplit('.').next() == Some("decision_log"));
+    problems.retain(|p| p.place.setting() == "decision_log");
     if !problems.is_empty() {
         return Err(crate::config::ConfigError::Invalid(problems).into());
     }

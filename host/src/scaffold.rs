@@ -103,6 +103,9 @@ pub fn new(args: NewArgs) -> anyhow::Result<i32> {
         );
     }
     let sdk = sdk_dependency(&dir, args.sdk.as_deref(), Path::new(BUILT_FROM_SDK))?;
+    if let Some(note) = &sdk.note {
+        eprintln!("gate: {note}");
+    }
     let files = render(&args.name, args.kind, &sdk.line);
     for (relative, text) in &files {
         let path = dir.join(relative);
@@ -163,6 +166,8 @@ fn render(name: &str, kind: Kind, sdk: &str) -> Vec<(&'static str, String)> {
 struct SdkDependency {
     line: String,
     shown: String,
+    /// What the user should know of it, for stderr.
+    note: Option<String>,
 }
 
 /// `gate-sdk = { path = "…" }`, the path written as a TOML string (a
@@ -174,6 +179,7 @@ fn path_dependency(path: &Path) -> SdkDependency {
     SdkDependency {
         line: format!("gate-sdk = {{ path = {quoted} }}"),
         shown: format!("at {text}"),
+        note: None,
     }
 }
 
@@ -201,14 +207,14 @@ fn sdk_dependency(
     }
     let version = semver::Version::parse(env!("CARGO_PKG_VERSION"))?;
     let requirement = format!("{}.{}", version.major, version.minor);
-    eprintln!(
-        "gate: no gate-sdk checkout found, so the crate asks crates.io for gate-sdk \
-         {requirement}; if `cargo test` cannot find it there, give --sdk PATH (a gate \
-         checkout's guest-sdk/)"
-    );
     Ok(SdkDependency {
         line: format!("gate-sdk = \"{requirement}\""),
         shown: format!("{requirement} from crates.io"),
+        note: Some(format!(
+            "no gate-sdk checkout found, so the crate asks crates.io for gate-sdk \
+             {requirement}; if `cargo test` cannot find it there, give --sdk PATH (a gate \
+             checkout's guest-sdk/)"
+        )),
     })
 }
 

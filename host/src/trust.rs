@@ -76,7 +76,10 @@ impl TrustError {
             | TrustError::EncryptedClientKey { .. }
             | TrustError::BadClientKey { .. }
             | TrustError::KeyMismatch { .. } => true,
-            _ => false,
+            TrustError::Empty { .. }
+            | TrustError::Bad { .. }
+            | TrustError::NoClientCert { .. }
+            | TrustError::BadClientCert { .. } => false,
         }
     }
 }
@@ -366,11 +369,11 @@ fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TrustError>
     Ok(certs)
 }
 
+const CLIENT_KEY_FILE: &str = "client key file";
+
 /// The client certificate chain (leaf first) and its key, checked to belong
 /// together, so that a wrong pair stops the run instead of failing every
 /// handshake.
-const CLIENT_KEY_FILE: &str = "client key file";
-
 fn read_identity(files: &IdentityFiles) -> Result<CertifiedKey, TrustError> {
     let cert_bytes = read("client certificate file", &files.cert)?;
     let chain =

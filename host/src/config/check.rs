@@ -57,16 +57,17 @@ pub async fn check(
 
     let mut stdout = std::io::stdout().lock();
     let width = names.iter().map(String::len).max().unwrap_or(0);
-    for result in results.iter().filter(|_| !quiet) {
-        let status = if result.problems.is_empty() {
-            "ok"
-        } else {
-            "FAIL"
-        };
-        let summary = if result.problems.is_empty() {
+    for result in &results {
+        if quiet {
+            break;
+        }
+        // The top level's problems are every environment's.
+        let count = result.problems.len() + problems.len();
+        let status = if count == 0 { "ok" } else { "FAIL" };
+        let summary = if count == 0 {
             result.summary.clone()
         } else {
-            plural(result.problems.len(), "problem")
+            plural(count, "problem")
         };
         writeln!(stdout, "{:<width$}  {status:<4}  {summary}", result.name)?;
         for warning in &result.warnings {
@@ -74,14 +75,17 @@ pub async fn check(
         }
     }
     problems.extend(results.iter().flat_map(|r| r.problems.iter().cloned()));
-    // Entries shared through the top level would be reported once per
-    // environment.
-    let mut seen = BTreeSet::new();
-    problems.retain(|p| seen.insert(p.to_string()));
+    super::tidy(&mut problems);
     if problems.is_empty() {
+        let warnings: usize = results.iter().map(|r| r.warnings.len()).sum();
+        let warned = if warnings == 0 {
+            String::new()
+        } else {
+            format!(", {}", plural(warnings, "warning"))
+        };
         writeln!(
             stdout,
-            "{}: valid ({})",
+            "{}: valid ({}{warned})",
             config.file(),
             plural(names.len(), "environment")
         )?;
@@ -93,7 +97,8 @@ pub async fn check(
     }
 }
 
-fn report_problems(problems: &[Diagnostic], file: &str) {
+/// The problems on stderr, then how many (`gate.toml: 2 problems`).
+pub fn report_problems(problems: &[Diagnostic], file: &str) {
     let mut stderr = std::io::stderr().lock();
     for problem in problems {
         let _ = writeln!(stderr, "{problem}");
@@ -174,24 +179,14 @@ impl<'a> Checker<'a> {
             Err(other) => return Err(other.into()),
         };
         problems.extend(config.unsupported(&environment));
+        let invalid = invalid_settings(&problems, &config.top_level().1, &environment);
         // (A `retry` written wrong is its own problem: no second one here.)
-        let retry_invalid = problems
-            .iter()
-            .any(|p| setting_of(&p.place.key, name) == "retry");
-        if !retry_invalid {
+        if !invalid.contains("retry") {
             problems.extend(config.retry_interval_problem(&environment, None));
         }
         problems.extend(config.check_files(&environment));
         problems.extend(tls_files(config, &environment));
         let grants = environment.settings.grants(name);
-        // Keys whose value is already a problem: a capability they would
-        // grant is not missing for want of setting them.
-        let top_problems = config.top_level().1;
-        let invalid: BTreeSet<String> = problems
-            .iter()
-            .chain(&top_problems)
-            .map(|p| setting_of(&p.place.key, name).to_owned())
-            .collect();
         let mut warnings = Vec::new();
         let mut described = Vec::new();
         let entries: Vec<PolicyEntry> = environment
@@ -214,6 +209,8 @@ impl<'a> Checker<'a> {
         // Whether any policy has a blocking check: without one, every run of
         // the environment ends inconclusive (verdict::undecided).
         let mut any_blocking = false;
+        // Policies with no blocking check: their checks never decide.
+        let mut advice_only = Vec::new();
         let mut described_all = true;
         for entry in entries.iter().filter(|e| e.path.is_file()) {
             if let Err(pin) = entry.verify_pin(wasm_bytes) {
@@ -247,7 +244,11 @@ impl<'a> Checker<'a> {
                 }
                 Ok(policy) => {
                     names.insert(policy.info.name.clone());
-                    any_blocking |= policy.info.checks.iter().any(|c| c.blocking);
+                    if policy.info.checks.iter().any(|c| c.blocking) {
+                        any_blocking = true;
+                    } else {
+                        advice_only.push(policy.info.name.clone());
+                    }
                     let (fatal, other) = ungranted(&policy, &grants, &environment, &invalid);
                     problems.extend(
                         fatal
@@ -275,6 +276,12 @@ impl<'a> Checker<'a> {
                      inconclusive (exit 3)"
                 ),
             ));
+        } else {
+            warnings.extend(advice_only.iter().map(|policy| {
+                format!(
+                    "policy `{policy}` has no blocking check: its checks never change the verdict"
+                )
+            }));
         }
         Ok(EnvResult {
             name: name.to_owned(),
@@ -425,12 +432,6 @@ fn ungranted(
             warnings.push(message);
         }
     }
-    if !has_blocking {
-        warnings.push(format!(
-            "policy `{}` has no blocking check: its checks never change the verdict",
-            policy.info.name
-        ));
-    }
     (problems, warnings)
 }
 
@@ -443,15 +444,33 @@ fn grant_keys(capability: Capability) -> &'static [&'static str] {
     }
 }
 
-/// The setting a problem's key is in: `target` for `env.stage.target`,
-/// `allow_hosts` for `allow_hosts[1]`.
-fn setting_of<'k>(key: &'k str, env: &str) -> &'k str {
-    let own = key
-        .strip_prefix("env.")
-        .and_then(|k| k.strip_prefix(env))
-        .and_then(|k| k.strip_prefix('.'))
-        .unwrap_or(key);
-    own.split(['.', '[']).next().unwrap_or(own)
+/// The settings of the environment whose values are problems already
+/// (`own`: its table's; `top`: the top level's), so that what they would
+/// grant is not also reported missing. A top-level value the environment
+/// replaces with a valid one of its own is no excuse: it grants nothing here.
+fn invalid_settings(
+    own: &[Diagnostic],
+    top: &[Diagnostic],
+    environment: &Environment,
+) -> BTreeSet<String> {
+    let settings = &environment.settings;
+    let set_here = |setting: &str| match setting {
+        "target" => settings.target.is_some(),
+        "allow_hosts" => settings.allow_hosts.is_some(),
+        "prometheus" => settings.prometheus.is_some(),
+        "docker" => settings.docker.is_some(),
+        "retry" => settings.retry.is_some(),
+        _ => false,
+    };
+    let top = top
+        .iter()
+        .map(|p| p.place.setting())
+        .filter(|setting| !set_here(setting));
+    own.iter()
+        .map(|p| p.place.setting())
+        .chain(top)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// How to grant a capability, for those gate.toml can grant.
@@ -502,23 +521,4 @@ pub fn granted(grants: &Grants) -> Vec<&'static str> {
     .filter(|c| grants.missing(*c).is_none())
     .map(capability_name)
     .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_problem_names_the_setting_it_is_in() {
-        assert_eq!(setting_of("env.stage.target", "stage"), "target");
-        assert_eq!(setting_of("target", "stage"), "target");
-        assert_eq!(
-            setting_of("env.stage.allow_hosts[1]", "stage"),
-            "allow_hosts"
-        );
-        assert_eq!(setting_of("allow_hosts[0]", "stage"), "allow_hosts");
-        assert_eq!(setting_of("env.stage.watch.interval", "stage"), "watch");
-        // Another environment's key is not this one's setting.
-        assert_eq!(setting_of("env.stagey.target", "stage"), "env");
-    }
 }

@@ -26,6 +26,26 @@ impl Place {
             None => "top-level",
         }
     }
+
+    /// The setting the key is in, whichever table: `target` for
+    /// `env.stage.target`, `allow_hosts` for `allow_hosts[1]`, `secrets`
+    /// for `secrets.prometheus`.
+    pub fn setting(&self) -> &str {
+        let own = match self.key.strip_prefix("env.") {
+            // An environment's name holds no `.`.
+            Some(rest) => rest.split_once('.').map_or("", |(_, own)| own),
+            None => &self.key,
+        };
+        own.split(['.', '[']).next().unwrap_or(own)
+    }
+}
+
+/// Problems as reported: each once (one of the top level is every
+/// environment's), in the file's order.
+pub fn tidy(problems: &mut Vec<Diagnostic>) {
+    let mut seen = std::collections::BTreeSet::new();
+    problems.retain(|p| seen.insert(p.to_string()));
+    problems.sort_by_key(|p| (p.place.line, p.place.column));
 }
 
 /// One problem in the file.
@@ -80,10 +100,14 @@ impl Document {
         let span = error.span().unwrap_or(0..0);
         let key = key_at(&self.text, span.start);
         let mut message = error.message().trim().replace('\n', "; ");
-        // serde names the struct a table is read into (`struct RawWatch`).
+        // serde names Rust's types: the struct a table is read into
+        // (`struct RawWatch`), the integer a count is (`i64`).
         if let Some((before, after)) = message.split_once("expected struct Raw") {
             let rest = after.trim_start_matches(|c: char| c.is_ascii_alphanumeric());
             message = format!("{before}expected a table{rest}");
+        }
+        if let Some(before) = message.strip_suffix("expected i64") {
+            message = format!("{before}expected a whole number");
         }
         // Inside `[env.NAME]` itself (whose list of keys is the top
         // level's, `default_env` among them), the keys only the top level
@@ -299,5 +323,12 @@ mod tests {
         assert_eq!(place("timeout").table(), "top-level");
         assert_eq!(place("env.stage.timeout").table(), "env.stage");
         assert_eq!(place("env.stage.params.x").table(), "env.stage");
+        assert_eq!(place("env.stage.target").setting(), "target");
+        assert_eq!(place("target").setting(), "target");
+        assert_eq!(place("env.stage.allow_hosts[1]").setting(), "allow_hosts");
+        assert_eq!(place("allow_hosts[0]").setting(), "allow_hosts");
+        assert_eq!(place("env.stage.secrets.prometheus").setting(), "secrets");
+        assert_eq!(place("params.prometheus").setting(), "params");
+        assert_eq!(place("env.stage").setting(), "");
     }
 }

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-pub use diag::{Diagnostic, Place};
+pub use diag::{Diagnostic, Place, tidy};
 pub use settings::{PinError, PolicyEntry, SecretSpec, Setting, Settings, WatchSettings, Webhook};
 
 use diag::Document;
@@ -224,24 +224,31 @@ impl Config {
                          settings below it",
                     )]));
                 };
+                // `[env]` then `strict = true` makes `strict` an environment
+                // to TOML, and what was meant for every environment would
+                // reach none: the whole file's mistake, not one table's.
+                let misplaced: Vec<Diagnostic> = tables
+                    .iter()
+                    .filter(|(_, value)| !matches!(value.get_ref(), DeValue::Table(_)))
+                    .map(|(name, value)| {
+                        let key = format!("env.{}", name.get_ref());
+                        let message = format!(
+                            "`{key}` is not a table, and every key under `env` is an \
+                             environment: write [env.NAME] with its settings below it, and \
+                             what every environment shares at the top of the file, above any \
+                             [env.NAME]"
+                        );
+                        doc.diagnostic(doc.place(&value.span(), key), message)
+                    })
+                    .collect();
+                if !misplaced.is_empty() {
+                    return Err(ConfigError::Invalid(misplaced));
+                }
                 tables
                     .into_iter()
                     .map(|(name, table)| {
                         let name = Spanned::new(name.span(), name.get_ref().to_string());
                         let span = table.span();
-                        // `[env]` then `timeout = "5s"` makes `timeout` an
-                        // environment, to TOML.
-                        if !matches!(table.get_ref(), DeValue::Table(_)) {
-                            let key = format!("env.{}", name.get_ref());
-                            let message = format!(
-                                "`{key}` is not a table, and every key under `env` is an \
-                                 environment: write [env.NAME] with its settings below it, \
-                                 and what every environment shares at the top of the file, \
-                                 above any [env.NAME]"
-                            );
-                            let place = doc.place(&span, key);
-                            return (name, Err(doc.diagnostic(place, message)));
-                        }
                         let raw = RawSettings::deserialize(ValueDeserializer::from(table))
                             .map(|raw| Spanned::new(span, raw))
                             .map_err(|e| doc.toml_error(&e));
@@ -354,6 +361,17 @@ impl Config {
         })
     }
 
+    /// Where environment `name` is defined: its table, or its name in
+    /// `[env.NAME]` when the table's shape is wrong; line 1 for the one
+    /// environment of a file without tables.
+    pub fn env_place(&self, name: &str) -> Place {
+        match self.envs.iter().find(|(n, _)| n.get_ref() == name) {
+            Some((_, Ok(table))) => self.doc.place(&table.span(), format!("env.{name}")),
+            Some((n, Err(_))) => self.doc.place(&n.span(), format!("env.{name}")),
+            None => self.doc.place(&(0..0), ""),
+        }
+    }
+
     /// Whether the file defines environment `name` (whatever its problems).
     pub fn check_name(&self, name: &str) -> Result<(), ConfigError> {
         self.lookup(name).map(drop)
@@ -393,7 +411,7 @@ impl Config {
         let server_invalid = problems
             .iter()
             .chain(&top_problems)
-            .any(|p| p.place.key.rsplit('.').next() == Some("prometheus"));
+            .any(|p| p.place.setting() == "prometheus");
         if let (Some(auth), None, false) = (
             &settings.prometheus_auth,
             &settings.prometheus,
@@ -437,13 +455,14 @@ impl Config {
         let (environment, mut problems) = match self.environment_lenient(name) {
             Ok(lenient) => lenient,
             Err(ConfigError::Invalid(shape)) => {
-                return Err(ConfigError::Invalid(
-                    top_problems.into_iter().chain(shape).collect(),
-                ));
+                let mut problems: Vec<_> = top_problems.into_iter().chain(shape).collect();
+                tidy(&mut problems);
+                return Err(ConfigError::Invalid(problems));
             }
             Err(other) => return Err(other),
         };
-        problems.splice(0..0, top_problems);
+        problems.extend(top_problems);
+        tidy(&mut problems);
         if problems.is_empty() {
             Ok(environment)
         } else {

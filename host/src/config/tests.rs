@@ -239,6 +239,13 @@ fn every_bad_value_is_reported_at_once() {
 
 /// The one shape problem of `env`'s table (the file parses around it).
 fn shape_error(text: &str, env: &str) -> String {
+    assert!(
+        matches!(
+            config(text).environment_lenient(env),
+            Err(ConfigError::Invalid(_))
+        ),
+        "`{text}`: env `{env}`'s table should not deserialize"
+    );
     one_problem(text, env)
 }
 
@@ -276,11 +283,18 @@ fn shape_errors_name_line_column_and_key() {
         shape_error("[env.stage]\ntimeout = 10\n", "stage"),
         "gate.toml:2:11: env.stage.timeout: invalid type: integer `10`, expected a string"
     );
+    // A setting under `[env]` itself was meant for every environment, and
+    // would reach none: it stops them all.
     assert_eq!(
-        shape_error("[env]\ntimeout = \"5s\"\n", "timeout"),
-        "gate.toml:2:11: env.timeout: `env.timeout` is not a table, and every key under `env` \
+        parse_error("[env]\nstrict = true\n[env.prod]\ntarget = \"http://x\"\n"),
+        "gate.toml:2:10: env.strict: `env.strict` is not a table, and every key under `env` \
          is an environment: write [env.NAME] with its settings below it, and what every \
          environment shares at the top of the file, above any [env.NAME]"
+    );
+    assert_eq!(
+        shape_error("[env.stage]\njobs = 1.5\n", "stage"),
+        "gate.toml:2:8: env.stage.jobs: invalid type: floating point `1.5`, expected a whole \
+         number"
     );
     assert_eq!(
         shape_error("[env.stage]\nwatch = 1\n", "stage"),
@@ -673,13 +687,13 @@ limits.hostcalls = 3
     assert_eq!(
         problems,
         [
+            "gate.toml:10:21: env.bad.limits.wasm_stack: `64MiB` is out of range for wasm_stack: \
+             64 KiB to 1 MiB",
             "gate.toml:11:8: env.bad.limits.hostcalls: unknown limit `hostcalls` (known: \
              table_elements, instances, tables, memories, wasm_stack, host_calls, resources, \
              host_call_bytes, http_timeout, response_bytes, log_bytes, message_bytes, \
              measurements, result_bytes, wasm_size, compile_timeout; `timeout` and `memory_limit` are keys of \
-             their own)",
-            "gate.toml:10:21: env.bad.limits.wasm_stack: `64MiB` is out of range for wasm_stack: \
-             64 KiB to 1 MiB"
+             their own)"
         ]
     );
     let error = parse_error("[limits]\nhost_calls = [1]\n");
