@@ -171,6 +171,26 @@ pub fn key_at(text: &str, offset: usize) -> String {
     path.join("").trim_start_matches('.').to_owned()
 }
 
+/// Takes out of `table` the entry whose key or value holds `offset` (the
+/// deepest, within nested tables; an array's whole entry); whether one was.
+pub fn remove_at(table: &mut DeTable<'_>, offset: usize) -> bool {
+    let mut found = None;
+    for (key, value) in table.iter_mut() {
+        // As in `find_in_table`: a `[a.b]` table's span does not cover
+        // its children, so look inside first.
+        if let DeValue::Table(inner) = value.get_mut()
+            && remove_at(inner, offset)
+        {
+            return true;
+        }
+        if contains(&key.span(), offset) || contains(&value.span(), offset) {
+            found = Some(key.get_ref().clone());
+            break;
+        }
+    }
+    found.is_some_and(|key| table.remove(key.as_ref()).is_some())
+}
+
 fn contains(span: &Range<usize>, offset: usize) -> bool {
     span.start <= offset && (offset < span.end || span.is_empty() && offset == span.start)
 }

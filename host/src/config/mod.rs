@@ -156,7 +156,36 @@ pub struct Config {
     envs: Vec<(Spanned<String>, EnvTable)>,
 }
 
-type EnvTable = Result<Spanned<RawSettings>, Diagnostic>;
+type EnvTable = Result<Spanned<RawSettings>, Vec<Diagnostic>>;
+
+/// A table's settings, or every problem of its shape: serde stops at the
+/// first, so each is taken out and the table read again, and a file with
+/// three typos says so at once (in the file's order).
+fn read_table(
+    doc: &Document,
+    mut table: Spanned<DeValue<'_>>,
+) -> Result<RawSettings, Vec<Diagnostic>> {
+    // No table of gate.toml has this many keys.
+    const MAX_PROBLEMS: usize = 64;
+    let mut problems = Vec::new();
+    loop {
+        let error = match RawSettings::deserialize(ValueDeserializer::from(table.clone())) {
+            Ok(raw) if problems.is_empty() => return Ok(raw),
+            Ok(_) => break,
+            Err(error) => error,
+        };
+        problems.push(doc.toml_error(&error));
+        let taken_out = match (error.span(), table.get_mut()) {
+            (Some(span), DeValue::Table(inner)) => diag::remove_at(inner, span.start),
+            _ => false,
+        };
+        if !taken_out || problems.len() == MAX_PROBLEMS {
+            break;
+        }
+    }
+    tidy(&mut problems);
+    Err(problems)
+}
 
 /// An environment's effective settings: its table over the top level.
 #[derive(Debug, Clone)]
@@ -206,12 +235,14 @@ impl Config {
             file: path.display().to_string(),
             text,
         };
-        let invalid = |e: toml::de::Error| ConfigError::Invalid(vec![doc.toml_error(&e)]);
-        let mut root = DeTable::parse(&doc.text).map_err(invalid)?;
+        let mut root = DeTable::parse(&doc.text)
+            .map_err(|e| ConfigError::Invalid(vec![doc.toml_error(&e)]))?;
         // Each `[env.NAME]` table is read on its own: a typo in stage's
         // must not stop a run of local.
         let env = root.get_mut().remove("env");
-        let top = RawSettings::deserialize(toml::de::Deserializer::from(root)).map_err(invalid)?;
+        let span = root.span();
+        let top = read_table(&doc, Spanned::new(span, DeValue::Table(root.into_inner())))
+            .map_err(ConfigError::Invalid)?;
         let mut envs = match env {
             None => Vec::new(),
             Some(env) => {
@@ -249,9 +280,7 @@ impl Config {
                     .map(|(name, table)| {
                         let name = Spanned::new(name.span(), name.get_ref().to_string());
                         let span = table.span();
-                        let raw = RawSettings::deserialize(ValueDeserializer::from(table))
-                            .map(|raw| Spanned::new(span, raw))
-                            .map_err(|e| doc.toml_error(&e));
+                        let raw = read_table(&doc, table).map(|raw| Spanned::new(span, raw));
                         (name, raw)
                     })
                     .collect::<Vec<_>>()
@@ -389,7 +418,7 @@ impl Config {
         name: &str,
     ) -> Result<(Environment, Vec<Diagnostic>), ConfigError> {
         let (own, mut problems, at) = match self.lookup(name)? {
-            Some(Err(shape)) => return Err(ConfigError::Invalid(vec![shape.clone()])),
+            Some(Err(shape)) => return Err(ConfigError::Invalid(shape.clone())),
             Some(Ok(table)) => {
                 let prefix = format!("env.{name}.");
                 let (own, problems) =

@@ -319,6 +319,37 @@ fn shape_errors_name_line_column_and_key() {
 }
 
 #[test]
+fn every_shape_error_of_a_table_is_reported_at_once_in_file_order() {
+    let text = "[env.stage]\ntimout = \"5s\"\nstrict = \"yes\"\njobs = 1.5\n\
+                [env.stage.watch]\nintervall = \"5s\"\n";
+    assert_eq!(
+        problems(text, "stage"),
+        [
+            "gate.toml:2:1: env.stage.timout: unknown key `timout` (did you mean `timeout`?)",
+            "gate.toml:3:10: env.stage.strict: invalid type: string \"yes\", expected a boolean",
+            "gate.toml:4:8: env.stage.jobs: invalid type: floating point `1.5`, expected a whole \
+             number",
+            "gate.toml:6:1: env.stage.watch.intervall: unknown key `intervall` (did you mean \
+             `interval`?)",
+        ]
+    );
+    // The top level's too, and they stop the whole file.
+    match Config::parse(
+        Path::new("gate.toml"),
+        "timout = \"5s\"\nstric = true\n".to_owned(),
+    ) {
+        Err(ConfigError::Invalid(problems)) => assert_eq!(
+            problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "gate.toml:1:1: timout: unknown key `timout` (did you mean `timeout`?)",
+                "gate.toml:2:1: stric: unknown key `stric` (did you mean `strict`?)",
+            ]
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn a_shape_error_in_one_environment_stops_only_that_one() {
     let text = "default_env = \"local\"\n\
                 [env.local]\ntarget = \"http://127.0.0.1:1\"\n\
