@@ -715,6 +715,7 @@ pub(crate) fn parse_http_url(text: &str, no_credentials: &str, hint: &str) -> Re
         url::ParseError::RelativeUrlWithoutBase => {
             format!("the URL has no scheme: write it https://HOST…{hint}")
         }
+        url::ParseError::EmptyHost => format!("the URL has no host: write it https://HOST…{hint}"),
         e => format!("the URL is not one: {e}{hint}"),
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -858,6 +859,11 @@ mod tests {
             parse_target("mailto:ops")
                 .unwrap_err()
                 .contains("not mailto:…")
+        );
+        assert!(
+            parse_target("http://")
+                .unwrap_err()
+                .starts_with("the URL has no host: write it https://HOST…"),
         );
         assert!(parse_memory("1KiB").is_err());
         assert_eq!(parse_memory("64MiB"), Ok(64 << 20));

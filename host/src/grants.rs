@@ -105,15 +105,15 @@ impl AllowedHost {
                 "`{text}`: allow an origin (scheme://host:port), without credentials"
             ));
         }
+        if rest.contains(char::is_whitespace) {
+            return Err(format!("`{text}`: a host holds no space"));
+        }
         // A slash is a path unless it ends an address range (`10.0.0.0/8`).
         let range = rest.starts_with('[')
             || rest
                 .split_once('/')
                 .is_some_and(|(addr, _)| addr.parse::<IpAddr>().is_ok());
-        if rest.contains(['?', '#'])
-            || rest.contains(char::is_whitespace)
-            || rest.contains('/') && !range
-        {
+        if rest.contains(['?', '#']) || rest.contains('/') && !range {
             return Err(format!(
                 "`{text}`: allow an origin (scheme://host:port), not a path"
             ));
@@ -222,6 +222,17 @@ impl HostPattern {
             // Checked on the parsed name: the parser decodes `%2A` into `*`.
             Ok(url::Host::Domain(domain)) if domain.contains('*') => {
                 Err("a wildcard may only be the first label: *.example.com".into())
+            }
+            // The URL parser takes `bad_host!` for a name; no host has one.
+            Ok(url::Host::Domain(domain))
+                if !domain
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) =>
+            {
+                Err(format!(
+                    "`{domain}` is not a host name: letters, digits, `-` and `.` (an IP address, \
+                     or *.example.com for subdomains)"
+                ))
             }
             Ok(url::Host::Domain(domain)) => {
                 let domain = domain.to_ascii_lowercase();
@@ -881,6 +892,8 @@ mod tests {
             ("[::1", "`]`"),
             ("10.0.0.0/33", "prefix length"),
             ("", "no host"),
+            ("exa mple.com", "holds no space"),
+            ("bad_host!", "`bad_host!` is not a host name"),
         ] {
             let error = AllowedHost::parse(text).unwrap_err();
             assert!(error.contains(why), "{text}: {error}");

@@ -68,6 +68,10 @@ pub fn format_span(seconds: f64) -> String {
     if !seconds.is_finite() || seconds < 0.0 {
         return "-".to_owned();
     }
+    // A restore within the second a decision log can tell (not `0µs`).
+    if seconds == 0.0 {
+        return "0s".to_owned();
+    }
     if seconds < 60.0 {
         return format_duration(Duration::from_secs_f64(seconds));
     }
@@ -305,6 +309,7 @@ mod tests {
     #[test]
     fn spans() {
         for (seconds, shown) in [
+            (0.0, "0s"),
             (0.85, "850ms"),
             (6.4, "6.40s"),
             (59.994, "59.99s"),
