@@ -187,21 +187,30 @@ impl Engine {
             BollardError::SocketNotFoundError(path) => DockerError::Unreachable(format!(
                 "Docker engine {host} is unreachable: socket {path} does not exist (is Docker running? give another with --docker URI)"
             )),
-            BollardError::HyperLegacyError { .. } | BollardError::IOError { .. } => {
-                // The innermost cause says what happened ("Connection
-                // refused"); the client's wrappers around it do not.
-                let root =
-                    std::iter::successors(Some(&error as &dyn std::error::Error), |e| e.source())
-                        .last()
-                        .map_or_else(String::new, ToString::to_string);
-                DockerError::Unreachable(format!(
-                    "Docker engine {host} is unreachable: {root} (is Docker running there? give \
-                     another with --docker URI)"
-                ))
-            }
+            // A stream's answer (stats) broke off after it began: bollard
+            // keeps only the text of why, so the cap cannot be told from a
+            // dropped connection here; both are the engine's doing.
+            BollardError::IOError { .. } => DockerError::Engine(format!(
+                "Docker engine {host}: its answer broke off ({}); an answer is read up to {}",
+                root_cause(&error),
+                crate::units::format_size(link::ANSWER_CAP)
+            )),
+            BollardError::HyperLegacyError { .. } => DockerError::Unreachable(format!(
+                "Docker engine {host} is unreachable: {} (is Docker running there? give another \
+                 with --docker URI)",
+                root_cause(&error)
+            )),
             other => DockerError::Engine(format!("Docker engine {host}: {}", causes(&other))),
         }
     }
+}
+
+/// The innermost cause, which says what happened ("Connection refused");
+/// the client's wrappers around it do not.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    std::iter::successors(Some(error), |e| e.source())
+        .last()
+        .map_or_else(String::new, ToString::to_string)
 }
 
 /// An error and its causes on one line ("connection refused" is usually
@@ -692,6 +701,22 @@ fn snapshot(container: &str, stats: &ContainerStatsResponse) -> Result<StatsSnap
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_that_broke_off_is_the_engines_error_not_unreachable() {
+        let engine = Engine::new(Url::parse("unix:///run/docker.sock").unwrap());
+        let broke_off = BollardError::IOError {
+            err: std::io::Error::other("error reading a body from connection"),
+        };
+        match engine.error(broke_off) {
+            DockerError::Engine(message) => assert_eq!(
+                message,
+                "Docker engine unix:///run/docker.sock: its answer broke off (error reading a \
+                 body from connection); an answer is read up to 64 MiB"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn image_names_and_tags() {
