@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Config, ConfigError, Diagnostic, Environment, PolicyEntry};
+use super::{Config, ConfigError, Diagnostic, Environment, Place, PolicyEntry};
 use crate::bindings::Capability;
 use crate::cli::ConfigCheckArgs;
 use crate::grants::Grants;
@@ -61,8 +61,12 @@ pub async fn check(
         if quiet {
             break;
         }
-        // The top level's problems are every environment's.
-        let count = result.problems.len() + problems.len();
+        // The top level's problems are every environment's; one it also
+        // found through the environment (a top-level policy file) is one.
+        let mut own = result.problems.clone();
+        own.extend(problems.iter().cloned());
+        super::tidy(&mut own);
+        let count = own.len();
         let status = if count == 0 { "ok" } else { "FAIL" };
         let summary = if count == 0 {
             result.summary.clone()
@@ -454,12 +458,15 @@ fn invalid_settings(
     environment: &Environment,
 ) -> BTreeSet<String> {
     let settings = &environment.settings;
+    // Set in the environment's own table (a top-level value, even one left
+    // empty by its bad entries, is not).
+    let own_table = |at: Option<&Place>| at.is_some_and(|at| at.table() != "top-level");
     let set_here = |setting: &str| match setting {
-        "target" => settings.target.is_some(),
-        "allow_hosts" => settings.allow_hosts.is_some(),
-        "prometheus" => settings.prometheus.is_some(),
-        "docker" => settings.docker.is_some(),
-        "retry" => settings.retry.is_some(),
+        "target" => own_table(settings.target.as_ref().map(|s| &s.at)),
+        "allow_hosts" => own_table(settings.allow_hosts.as_ref().map(|s| &s.at)),
+        "prometheus" => own_table(settings.prometheus.as_ref().map(|s| &s.at)),
+        "docker" => own_table(settings.docker.as_ref().map(|s| &s.at)),
+        "retry" => own_table(settings.retry.as_ref().map(|s| &s.at)),
         _ => false,
     };
     let top = top
@@ -521,4 +528,30 @@ pub fn granted(grants: &Grants) -> Vec<&'static str> {
     .filter(|c| grants.missing(*c).is_none())
     .map(capability_name)
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_top_level_value_set_wrong_excuses_only_environments_without_their_own() {
+        let text = "allow_hosts = [\"bad host\"]\ntarget = \"nope\"\n[env.a]\n[env.b]\n\
+                    target = \"http://127.0.0.1:1\"\n";
+        let config = Config::from_text(Path::new("gate.toml"), text.into()).unwrap();
+        let top = config.top_level().1;
+        let (a, own) = config.environment_lenient("a").unwrap();
+        let invalid = invalid_settings(&own, &top, &a);
+        // allow_hosts' every entry was bad: still the top level's, left empty.
+        assert!(
+            invalid.contains("allow_hosts") && invalid.contains("target"),
+            "{invalid:?}"
+        );
+        let (b, own) = config.environment_lenient("b").unwrap();
+        let invalid = invalid_settings(&own, &top, &b);
+        assert!(
+            invalid.contains("allow_hosts") && !invalid.contains("target"),
+            "{invalid:?}"
+        );
+    }
 }

@@ -121,7 +121,11 @@ impl Document {
         if let Some(shorter) = unknown_key_message(&message, top_only) {
             message = shorter;
         }
-        if let Some(nested) = self.dotted_env_name(&key) {
+        // Only where the table was taken for an unknown key: a header
+        // like `[env.stage.policies]` is a real key of the wrong shape.
+        if error.message().starts_with("unknown field")
+            && let Some(nested) = self.dotted_env_name(&key)
+        {
             message = nested;
         }
         self.diagnostic(self.place(&span, key), message)
@@ -183,7 +187,13 @@ pub fn remove_at(table: &mut DeTable<'_>, offset: usize) -> bool {
         {
             return true;
         }
-        if contains(&key.span(), offset) || contains(&value.span(), offset) {
+        // An array's items (`[[policies]]` headers each) are not inside
+        // its span either; toml's arrays cannot lose an item, so the whole
+        // entry goes.
+        if contains(&key.span(), offset)
+            || contains(&value.span(), offset)
+            || find_in_value(value.get_ref(), offset, &mut Vec::new())
+        {
             found = Some(key.get_ref().clone());
             break;
         }

@@ -158,6 +158,50 @@ pub struct Config {
 
 type EnvTable = Result<Spanned<RawSettings>, Vec<Diagnostic>>;
 
+/// The `[env.NAME]` tables, each read on its own (a typo in stage's must
+/// not stop a run of local), or why `env` itself is wrong.
+fn read_envs(
+    doc: &Document,
+    env: Spanned<DeValue<'_>>,
+) -> Result<Vec<(Spanned<String>, EnvTable)>, Vec<Diagnostic>> {
+    let span = env.span();
+    let DeValue::Table(tables) = env.into_inner() else {
+        let place = doc.place(&span, "env");
+        return Err(vec![doc.diagnostic(
+            place,
+            "`env` holds the environments, as tables: write [env.NAME] and its settings below it",
+        )]);
+    };
+    // `[env]` then `strict = true` makes `strict` an environment to TOML,
+    // and what was meant for every environment would reach none: the whole
+    // file's mistake, not one table's.
+    let misplaced: Vec<Diagnostic> = tables
+        .iter()
+        .filter(|(_, value)| !matches!(value.get_ref(), DeValue::Table(_)))
+        .map(|(name, value)| {
+            let key = format!("env.{}", name.get_ref());
+            let message = format!(
+                "`{key}` is not a table, and every key under `env` is an environment: write \
+                 [env.NAME] with its settings below it, and what every environment shares at \
+                 the top of the file, above any [env.NAME]"
+            );
+            doc.diagnostic(doc.place(&value.span(), key), message)
+        })
+        .collect();
+    if !misplaced.is_empty() {
+        return Err(misplaced);
+    }
+    Ok(tables
+        .into_iter()
+        .map(|(name, table)| {
+            let name = Spanned::new(name.span(), name.get_ref().to_string());
+            let span = table.span();
+            let raw = read_table(doc, table).map(|raw| Spanned::new(span, raw));
+            (name, raw)
+        })
+        .collect())
+}
+
 /// A table's settings, or every problem of its shape: serde stops at the
 /// first, so each is taken out and the table read again, and a file with
 /// three typos says so at once (in the file's order).
@@ -165,7 +209,7 @@ fn read_table(
     doc: &Document,
     mut table: Spanned<DeValue<'_>>,
 ) -> Result<RawSettings, Vec<Diagnostic>> {
-    // No table of gate.toml has this many keys.
+    // Bounded: a file this wrong shows its first problems, in file order.
     const MAX_PROBLEMS: usize = 64;
     let mut problems = Vec::new();
     loop {
@@ -241,49 +285,25 @@ impl Config {
         // must not stop a run of local.
         let env = root.get_mut().remove("env");
         let span = root.span();
-        let top = read_table(&doc, Spanned::new(span, DeValue::Table(root.into_inner())))
-            .map_err(ConfigError::Invalid)?;
-        let mut envs = match env {
-            None => Vec::new(),
-            Some(env) => {
-                let span = env.span();
-                let DeValue::Table(tables) = env.into_inner() else {
-                    let place = doc.place(&span, "env");
-                    return Err(ConfigError::Invalid(vec![doc.diagnostic(
-                        place,
-                        "`env` holds the environments, as tables: write [env.NAME] and its \
-                         settings below it",
-                    )]));
-                };
-                // `[env]` then `strict = true` makes `strict` an environment
-                // to TOML, and what was meant for every environment would
-                // reach none: the whole file's mistake, not one table's.
-                let misplaced: Vec<Diagnostic> = tables
-                    .iter()
-                    .filter(|(_, value)| !matches!(value.get_ref(), DeValue::Table(_)))
-                    .map(|(name, value)| {
-                        let key = format!("env.{}", name.get_ref());
-                        let message = format!(
-                            "`{key}` is not a table, and every key under `env` is an \
-                             environment: write [env.NAME] with its settings below it, and \
-                             what every environment shares at the top of the file, above any \
-                             [env.NAME]"
-                        );
-                        doc.diagnostic(doc.place(&value.span(), key), message)
-                    })
-                    .collect();
-                if !misplaced.is_empty() {
-                    return Err(ConfigError::Invalid(misplaced));
+        let top = read_table(&doc, Spanned::new(span, DeValue::Table(root.into_inner())));
+        let envs = match env {
+            None => Ok(Vec::new()),
+            Some(env) => read_envs(&doc, env),
+        };
+        // A top level of the wrong shape stops the file; the environments'
+        // shape problems are said with its, so one run shows them all.
+        let (top, mut envs) = match (top, envs) {
+            (Ok(top), Ok(envs)) => (top, envs),
+            (top, envs) => {
+                let mut problems = top.err().unwrap_or_default();
+                match envs {
+                    Err(whole) => problems.extend(whole),
+                    Ok(envs) => {
+                        problems.extend(envs.into_iter().filter_map(|(_, t)| t.err()).flatten())
+                    }
                 }
-                tables
-                    .into_iter()
-                    .map(|(name, table)| {
-                        let name = Spanned::new(name.span(), name.get_ref().to_string());
-                        let span = table.span();
-                        let raw = read_table(&doc, table).map(|raw| Spanned::new(span, raw));
-                        (name, raw)
-                    })
-                    .collect::<Vec<_>>()
+                tidy(&mut problems);
+                return Err(ConfigError::Invalid(problems));
             }
         };
         envs.sort_by_key(|(name, _)| name.span().start);

@@ -333,20 +333,36 @@ fn every_shape_error_of_a_table_is_reported_at_once_in_file_order() {
              `interval`?)",
         ]
     );
-    // The top level's too, and they stop the whole file.
+    // The top level's too, and they stop the whole file, said with the
+    // environments' own.
     match Config::parse(
         Path::new("gate.toml"),
-        "timout = \"5s\"\nstric = true\n".to_owned(),
+        "timout = \"5s\"\nstric = true\n[env.stage]\nstrct = true\n".to_owned(),
     ) {
         Err(ConfigError::Invalid(problems)) => assert_eq!(
             problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
             [
                 "gate.toml:1:1: timout: unknown key `timout` (did you mean `timeout`?)",
                 "gate.toml:2:1: stric: unknown key `stric` (did you mean `strict`?)",
+                "gate.toml:4:1: env.stage.strct: unknown key `strct` (did you mean `strict`?)",
             ]
         ),
         other => panic!("{other:?}"),
     }
+    // A wrong item of an array of tables does not end the search.
+    let text = "[env.stage]\n[[env.stage.policies]]\npath = \"a.wasm\"\n\
+                [[env.stage.policies]]\nsha256 = \"00\"\n[env.stage.watch]\nintervall = \"5s\"\n";
+    let found = problems(text, "stage");
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(found[0].starts_with("gate.toml:4:"), "{found:#?}");
+    assert!(
+        found[1].starts_with("gate.toml:7:1: env.stage.watch.intervall: unknown key"),
+        "{found:#?}"
+    );
+    // A known key of the wrong shape is not taken for a nested name.
+    let shape = shape_error("[env.stage.policies]\npath = \"a.wasm\"\n", "stage");
+    assert!(!shape.contains("inside environment"), "{shape}");
+    assert!(shape.contains("expected a sequence"), "{shape}");
 }
 
 #[test]
