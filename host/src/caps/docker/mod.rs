@@ -122,7 +122,7 @@ impl Engine {
         let connect = async {
             let address = match self.host.scheme() {
                 "unix" => {
-                    let path = std::path::PathBuf::from(self.host.path());
+                    let path = socket_path(&self.host);
                     if !path.exists() {
                         return Err(self.error(BollardError::SocketNotFoundError(
                             path.display().to_string(),
@@ -203,6 +203,14 @@ impl Engine {
             other => DockerError::Engine(format!("Docker engine {host}: {}", causes(&other))),
         }
     }
+}
+
+/// The socket a `unix://` address names, as the file system spells it: a
+/// URL's path is percent-encoded (`/run/my%20docker.sock`).
+fn socket_path(host: &Url) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(host.path()).collect();
+    std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&bytes))
 }
 
 /// The innermost cause, which says what happened ("Connection refused");
@@ -701,6 +709,20 @@ fn snapshot(container: &str, stats: &ContainerStatsResponse) -> Result<StatsSnap
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_socket_path_is_read_as_the_file_system_spells_it() {
+        let host = parse_host("unix:///run/my docker/ü.sock").unwrap();
+        assert_eq!(
+            socket_path(&host),
+            std::path::Path::new("/run/my docker/ü.sock")
+        );
+        let plain = parse_host("unix:///var/run/docker.sock").unwrap();
+        assert_eq!(
+            socket_path(&plain),
+            std::path::Path::new("/var/run/docker.sock")
+        );
+    }
 
     #[test]
     fn an_answer_that_broke_off_is_the_engines_error_not_unreachable() {
