@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::caps::context::secret_key;
 use crate::cli::{EnvCommand, EnvListArgs, EnvShowArgs};
-use crate::config::check::granted;
+use crate::config::check::{granted, plural};
 use crate::config::{Config, ConfigError, Environment, Place, SecretSpec, Setting};
 use crate::grants::PrometheusAuthSpec;
 use crate::limits::Limits;
@@ -44,13 +44,12 @@ fn list(config: &Config, args: &EnvListArgs) -> anyhow::Result<i32> {
                 views.push(Listed::Env(Box::new(EnvView::new(config, &environment))))
             }
             Err(ConfigError::Invalid(found)) => {
-                let at = config.env_place(name);
                 views.push(Listed::Broken(BrokenView {
                     schema: SCHEMA,
                     config: config.file().to_owned(),
                     name: name.to_owned(),
                     default: config.default_env() == Some(name),
-                    defined_at: format!("{}:{}:{}", config.file(), at.line, at.column),
+                    defined_at: defined_at(config, &config.env_place(name)),
                     problems: found.iter().map(ToString::to_string).collect(),
                 }));
                 problems.extend(found);
@@ -104,10 +103,9 @@ fn list(config: &Config, args: &EnvListArgs) -> anyhow::Result<i32> {
                         };
                         format!("{policies} · grants {grants}")
                     }
-                    Listed::Broken(broken) => match broken.problems.len() {
-                        1 => "1 problem (below)".to_owned(),
-                        n => format!("{n} problems (below)"),
-                    },
+                    Listed::Broken(broken) => {
+                        format!("{} (below)", plural(broken.problems.len(), "problem"))
+                    }
                 };
                 writeln!(
                     stdout,
@@ -140,6 +138,11 @@ fn show(config: &Config, args: &EnvShowArgs) -> anyhow::Result<i32> {
         Format::Human => write_human(&view, &mut stdout)?,
     }
     Ok(EXIT_PASS)
+}
+
+/// `gate.toml:14:1`: where an environment's table is.
+fn defined_at(config: &Config, at: &Place) -> String {
+    format!("{}:{}:{}", config.file(), at.line, at.column)
 }
 
 #[derive(Debug, Serialize)]
@@ -488,12 +491,7 @@ impl EnvView {
             config: config.file().to_owned(),
             name: environment.name.clone(),
             default: config.default_env() == Some(environment.name.as_str()),
-            defined_at: format!(
-                "{}:{}:{}",
-                config.file(),
-                environment.at.line,
-                environment.at.column
-            ),
+            defined_at: defined_at(config, &environment.at),
             settings,
             limits,
             watch,

@@ -48,8 +48,8 @@ pub async fn check(
         None => config.env_names().into_iter().map(str::to_owned).collect(),
     };
 
-    let (_, mut problems) = config.top_level();
     let mut checker = Checker::new(&config);
+    let mut problems = checker.top_problems.clone();
     let mut results = Vec::new();
     for name in &names {
         results.push(checker.environment(name).await?);
@@ -110,7 +110,7 @@ pub fn report_problems(problems: &[Diagnostic], file: &str) {
     let _ = writeln!(stderr, "{file}: {}", plural(problems.len(), "problem"));
 }
 
-fn plural(count: usize, noun: &str) -> String {
+pub(crate) fn plural(count: usize, noun: &str) -> String {
     if count == 1 {
         format!("1 {noun}")
     } else {
@@ -122,6 +122,8 @@ fn plural(count: usize, noun: &str) -> String {
 /// environments list it.
 struct Checker<'a> {
     config: &'a Config,
+    /// The top level's problems: every environment's, validated once.
+    top_problems: Vec<Diagnostic>,
     /// A runtime and a session per set of limits (by its `Debug` text).
     runtimes: HashMap<String, (Runtime, Arc<Session>)>,
     loaded: HashMap<(PathBuf, String), Result<Arc<LoadedPolicy>, String>>,
@@ -131,6 +133,7 @@ impl<'a> Checker<'a> {
     fn new(config: &'a Config) -> Checker<'a> {
         Checker {
             config,
+            top_problems: config.top_level().1,
             runtimes: HashMap::new(),
             loaded: HashMap::new(),
         }
@@ -183,7 +186,7 @@ impl<'a> Checker<'a> {
             Err(other) => return Err(other.into()),
         };
         problems.extend(config.unsupported(&environment));
-        let invalid = invalid_settings(&problems, &config.top_level().1, &environment);
+        let invalid = invalid_settings(&problems, &self.top_problems, &environment);
         // (A `retry` written wrong is its own problem: no second one here.)
         if !invalid.contains("retry") {
             problems.extend(config.retry_interval_problem(&environment, None));
@@ -225,7 +228,8 @@ impl<'a> Checker<'a> {
                 ));
                 continue;
             }
-            if let Err(problem) = signed_as_required(entry, &environment, config.file()) {
+            if let Err(problem) = signed_as_required(entry, &environment, wasm_bytes, config.file())
+            {
                 let at = entry
                     .signature
                     .as_ref()
@@ -335,6 +339,7 @@ fn tls_files(config: &Config, environment: &Environment) -> Vec<Diagnostic> {
 fn signed_as_required(
     entry: &PolicyEntry,
     environment: &Environment,
+    wasm_bytes: u64,
     file: &str,
 ) -> Result<(), String> {
     let requirement = crate::integrity::requirement(
@@ -348,8 +353,7 @@ fn signed_as_required(
     if requirement.signature.is_none() {
         return Ok(());
     }
-    let bytes = crate::policy::read(&entry.path, environment.settings.wasm_bytes())
-        .map_err(|e| e.to_string())?;
+    let bytes = crate::policy::read(&entry.path, wasm_bytes).map_err(|e| e.to_string())?;
     crate::integrity::verify(&entry.path, &bytes, &requirement)
         .map(drop)
         .map_err(|e| e.to_string())

@@ -391,7 +391,7 @@ impl Config {
     /// without environments (whose one environment is `default`), or why
     /// the file has no such environment.
     fn lookup(&self, name: &str) -> Result<Option<&EnvTable>, ConfigError> {
-        if let Some((_, table)) = self.envs.iter().find(|(n, _)| n.get_ref() == name) {
+        if let Some((_, table)) = self.entry(name) {
             return Ok(Some(table));
         }
         if self.envs.is_empty() && name == DEFAULT_ENV {
@@ -414,11 +414,15 @@ impl Config {
     /// `[env.NAME]` when the table's shape is wrong; line 1 for the one
     /// environment of a file without tables.
     pub fn env_place(&self, name: &str) -> Place {
-        match self.envs.iter().find(|(n, _)| n.get_ref() == name) {
+        match self.entry(name) {
             Some((_, Ok(table))) => self.doc.place(&table.span(), format!("env.{name}")),
             Some((n, Err(_))) => self.doc.place(&n.span(), format!("env.{name}")),
             None => self.doc.place(&(0..0), ""),
         }
+    }
+
+    fn entry(&self, name: &str) -> Option<&(Spanned<String>, EnvTable)> {
+        self.envs.iter().find(|(n, _)| n.get_ref() == name)
     }
 
     /// Whether the file defines environment `name` (whatever its problems).
@@ -437,29 +441,36 @@ impl Config {
         &self,
         name: &str,
     ) -> Result<(Environment, Vec<Diagnostic>), ConfigError> {
-        let (own, mut problems, at) = match self.lookup(name)? {
+        let (top, top_problems) = self.top_level();
+        self.lenient_over(name, top, &top_problems)
+    }
+
+    /// [`Config::environment_lenient`] over a top level already validated.
+    fn lenient_over(
+        &self,
+        name: &str,
+        top: Settings,
+        top_problems: &[Diagnostic],
+    ) -> Result<(Environment, Vec<Diagnostic>), ConfigError> {
+        let (own, mut problems) = match self.lookup(name)? {
             Some(Err(shape)) => return Err(ConfigError::Invalid(shape.clone())),
             Some(Ok(table)) => {
                 let prefix = format!("env.{name}.");
-                let (own, problems) =
-                    settings::validate(table.get_ref(), &prefix, &self.doc, self.dir());
-                let at = self.doc.place(&table.span(), format!("env.{name}"));
-                (own, problems, at)
+                settings::validate(table.get_ref(), &prefix, &self.doc, self.dir())
             }
             // A file without environments is one: its top level.
-            None => (Settings::default(), Vec::new(), self.doc.place(&(0..0), "")),
+            None => (Settings::default(), Vec::new()),
         };
-        let (top, top_problems) = self.top_level();
         let environment = Environment {
             name: name.to_owned(),
-            at,
+            at: self.env_place(name),
             settings: own.over(top),
         };
         let settings = &environment.settings;
         // A `prometheus` written wrong is its own problem, not a missing one.
         let server_invalid = problems
             .iter()
-            .chain(&top_problems)
+            .chain(top_problems)
             .any(|p| p.place.setting() == "prometheus");
         if let (Some(auth), None, false) = (
             &settings.prometheus_auth,
@@ -500,8 +511,8 @@ impl Config {
 
     /// An environment whose values are all valid (top level included).
     pub fn environment(&self, name: &str) -> Result<Environment, ConfigError> {
-        let (_, top_problems) = self.top_level();
-        let (environment, mut problems) = match self.environment_lenient(name) {
+        let (top, top_problems) = self.top_level();
+        let (environment, mut problems) = match self.lenient_over(name, top, &top_problems) {
             Ok(lenient) => lenient,
             Err(ConfigError::Invalid(shape)) => {
                 let mut problems: Vec<_> = top_problems.into_iter().chain(shape).collect();

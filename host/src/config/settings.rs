@@ -205,17 +205,6 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The largest policy file the environment loads: its `[limits]
-    /// wasm_size`, else gate's default. Values were checked when the file
-    /// was read.
-    pub fn wasm_bytes(&self) -> u64 {
-        let mut limits = crate::limits::Limits::default();
-        if let Some(size) = self.limits.get("wasm_size") {
-            let _ = limits.set("wasm_size", &size.value);
-        }
-        limits.wasm_bytes
-    }
-
     /// These settings over `base`: a value set here wins; params and
     /// secrets merge key by key.
     pub fn over(self, base: Settings) -> Settings {

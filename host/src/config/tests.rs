@@ -553,13 +553,18 @@ fn pins_are_checked_within_the_environments_wasm_size() {
          [env.small]\nlimits = {{ wasm_size = \"1KiB\" }}\npolicies = [{{ path = \"p.wasm\", sha256 = \"{digest}\" }}]\n"
     );
     let config = Config::parse(&dir.join("gate.toml"), text).unwrap();
+    let wasm_bytes = |environment: &Environment| {
+        crate::plan::settings_limits(&config, &environment.settings)
+            .unwrap()
+            .wasm_bytes
+    };
     let big = config.environment("big").unwrap();
-    assert_eq!(big.settings.wasm_bytes(), 64 << 20);
+    assert_eq!(wasm_bytes(&big), 64 << 20);
     let entry = &big.settings.policies.as_ref().unwrap().value[0];
-    assert_eq!(entry.verify_pin(big.settings.wasm_bytes()), Ok(()));
+    assert_eq!(entry.verify_pin(wasm_bytes(&big)), Ok(()));
     let small = config.environment("small").unwrap();
     let entry = &small.settings.policies.as_ref().unwrap().value[0];
-    let refused = entry.verify_pin(small.settings.wasm_bytes()).unwrap_err();
+    let refused = entry.verify_pin(wasm_bytes(&small)).unwrap_err();
     assert!(
         refused.to_string().contains("over the 1 KiB limit"),
         "{refused}"
@@ -579,7 +584,9 @@ fn pins_compare_the_file_digest() {
     let config = Config::parse(&dir.join("gate.toml"), text).unwrap();
     let environment = config.environment("a").unwrap();
     let policies = &environment.settings.policies.as_ref().unwrap().value;
-    let limit = environment.settings.wasm_bytes();
+    let limit = crate::plan::settings_limits(&config, &environment.settings)
+        .unwrap()
+        .wasm_bytes;
     assert_eq!(limit, crate::limits::Limits::default().wasm_bytes);
     assert_eq!(policies[0].verify_pin(limit), Ok(()));
     assert_eq!(
