@@ -288,8 +288,8 @@ pub struct RunArgs {
     pub ca_files: Vec<PathBuf>,
 
     /// Present this PEM client certificate (chain, leaf first) to any server
-    /// that asks for one: https requests, TLS checks, Prometheus; its key
-    /// may be in the same file.
+    /// that asks for one in an https request (policies', Prometheus,
+    /// webhooks; TLS checks present none); its key may be in the same file.
     #[arg(long = "client-cert", value_name = "PATH")]
     pub client_cert: Option<PathBuf>,
 

@@ -160,6 +160,65 @@ fn a_self_signed_certificate_is_returned_untrusted_and_the_shipped_check_fails()
 }
 
 #[test]
+fn a_tls_check_never_presents_the_client_certificate_yet_reads_a_server_demanding_one() {
+    // The run's client certificate is for requests; a TLS check only reads
+    // the server's chain, and goes on with servers it cannot verify, so it
+    // presents none. A server that demands one has shown its chain and
+    // proved its key before it ends the handshake, under either protocol.
+    let ca = TestCa::new();
+    let dir = scratch("inspect-mtls");
+    let ca_file = ca.write(&dir);
+    let client = ca.issue_client(Validity::for_days(30));
+    let identity = dir.join("client.pem");
+    std::fs::write(&identity, format!("{}{}", client.chain_pem, client.key_pem)).unwrap();
+    let flags = [
+        "--ca-file",
+        ca_file.to_str().unwrap(),
+        "--client-cert",
+        identity.to_str().unwrap(),
+    ];
+    let signed = ca.issue(Validity::for_days(90));
+    let unverified = self_signed(Validity::for_days(90));
+    const TLS12: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+    const TLS13: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
+    for (certified, versions, protocol, trusted) in [
+        (&signed, TLS12, "TLSv1.2", true),
+        (&signed, TLS13, "TLSv1.3", true),
+        (&unverified, TLS12, "TLSv1.2", false),
+        (&unverified, TLS13, "TLSv1.3", false),
+    ] {
+        let server = TlsServer::demanding_client_cert(certified, &ca, versions);
+        let out = guest(&server, &flags);
+        let facts = text(&out, "tls", "facts", "message");
+        assert_eq!(
+            text(&out, "tls", "facts", "outcome"),
+            "pass",
+            "{protocol}: {}",
+            out.all_output()
+        );
+        for expected in [
+            format!("trusted={trusted}"),
+            format!("protocol={protocol}"),
+            "subject=CN=gate test server".to_owned(),
+        ] {
+            assert!(facts.contains(&expected), "{protocol}: {facts}");
+        }
+        // The shipped-style check judges trust as before: pass when the
+        // chain verifies, fail when it does not.
+        assert_eq!(out.code, if trusted { 0 } else { 1 }, "{}", out.stdout);
+        assert!(
+            server.handshakes() >= 2,
+            "{protocol}: both checks connected"
+        );
+        assert_eq!(
+            server.client_certificates(),
+            0,
+            "{protocol}, trusted={trusted}: a client certificate was presented"
+        );
+    }
+}
+
+#[test]
 fn tls_only_reaches_allowed_hosts() {
     let server = serve(&self_signed(Validity::for_days(30)));
     let port = server.port();

@@ -152,19 +152,41 @@ pub struct TlsServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     connections: Arc<AtomicUsize>,
+    client_certificates: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// What a [`TlsServer`] serves beyond the handshake.
+struct Serving<'a> {
+    body: Option<String>,
+    clients: Option<&'a TestCa>,
+    versions: &'static [&'static rustls::SupportedProtocolVersion],
 }
 
 impl TlsServer {
     /// Completes each handshake, then closes the connection.
     pub fn start(certified: &Certified) -> TlsServer {
-        TlsServer::serving(certified, None, None)
+        TlsServer::serving(
+            certified,
+            Serving {
+                body: None,
+                clients: None,
+                versions: rustls::DEFAULT_VERSIONS,
+            },
+        )
     }
 
     /// An https server: after the handshake it reads one request and
     /// answers it `200` with `body` as JSON, then closes the connection.
     pub fn https(certified: &Certified, body: &str) -> TlsServer {
-        TlsServer::serving(certified, Some(body.to_owned()), None)
+        TlsServer::serving(
+            certified,
+            Serving {
+                body: Some(body.to_owned()),
+                clients: None,
+                versions: rustls::DEFAULT_VERSIONS,
+            },
+        )
     }
 
     /// As [`TlsServer::https`], but the handshake demands a client
@@ -175,10 +197,41 @@ impl TlsServer {
         body: &str,
         clients: &TestCa,
     ) -> TlsServer {
-        TlsServer::serving(certified, Some(body.to_owned()), Some(clients))
+        TlsServer::serving(
+            certified,
+            Serving {
+                body: Some(body.to_owned()),
+                clients: Some(clients),
+                versions: rustls::DEFAULT_VERSIONS,
+            },
+        )
     }
 
-    fn serving(certified: &Certified, body: Option<String>, clients: Option<&TestCa>) -> TlsServer {
+    /// Completes each handshake that presents a client certificate signed
+    /// by `clients`, speaking only `versions` (under TLS 1.2 a handshake
+    /// without one ends before the client has finished; under TLS 1.3,
+    /// after), then closes the connection.
+    pub fn demanding_client_cert(
+        certified: &Certified,
+        clients: &TestCa,
+        versions: &'static [&'static rustls::SupportedProtocolVersion],
+    ) -> TlsServer {
+        TlsServer::serving(
+            certified,
+            Serving {
+                body: None,
+                clients: Some(clients),
+                versions,
+            },
+        )
+    }
+
+    fn serving(certified: &Certified, serving: Serving<'_>) -> TlsServer {
+        let Serving {
+            body,
+            clients,
+            versions,
+        } = serving;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let chain: Vec<CertificateDer<'static>> =
             CertificateDer::pem_slice_iter(certified.chain_pem.as_bytes())
@@ -187,7 +240,7 @@ impl TlsServer {
         let key = PrivateKeyDer::from_pem_slice(certified.key_pem.as_bytes()).expect("key PEM");
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .expect("versions");
         let builder = match clients {
             None => builder.with_no_client_auth(),
@@ -215,6 +268,8 @@ impl TlsServer {
         let stopping = stop.clone();
         let connections = Arc::new(AtomicUsize::new(0));
         let counted = connections.clone();
+        let client_certificates = Arc::new(AtomicUsize::new(0));
+        let presented = client_certificates.clone();
         let thread = std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if stopping.load(Ordering::SeqCst) {
@@ -222,7 +277,7 @@ impl TlsServer {
                 }
                 counted.fetch_add(1, Ordering::SeqCst);
                 if let Ok(stream) = stream {
-                    serve(stream, config.clone(), body.as_deref());
+                    serve(stream, config.clone(), body.as_deref(), &presented);
                 }
             }
         });
@@ -230,6 +285,7 @@ impl TlsServer {
             addr,
             stop,
             connections,
+            client_certificates,
             thread: Some(thread),
         }
     }
@@ -239,6 +295,11 @@ impl TlsServer {
         self.connections.load(Ordering::SeqCst)
     }
 
+    /// Handshakes completed with a client certificate so far.
+    pub fn client_certificates(&self) -> usize {
+        self.client_certificates.load(Ordering::SeqCst)
+    }
+
     pub fn port(&self) -> u16 {
         self.addr.port()
     }
@@ -246,7 +307,12 @@ impl TlsServer {
 
 /// One connection: handshake, then (with a body) one HTTP exchange, then
 /// close. Bounded by socket timeouts and the request's size.
-fn serve(mut stream: TcpStream, config: Arc<rustls::ServerConfig>, body: Option<&str>) {
+fn serve(
+    mut stream: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    body: Option<&str>,
+    presented: &AtomicUsize,
+) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
     let Ok(mut connection) = rustls::ServerConnection::new(config) else {
@@ -268,6 +334,9 @@ fn serve(mut stream: TcpStream, config: Arc<rustls::ServerConfig>, body: Option<
             }
             return;
         }
+    }
+    if connection.peer_certificates().is_some() {
+        presented.fetch_add(1, Ordering::SeqCst);
     }
     if let Some(body) = body {
         let mut tls = rustls::Stream::new(&mut connection, &mut stream);

@@ -3,6 +3,12 @@
 //! and the run's `--ca-file`s, but a chain that does not verify still
 //! completes the handshake: its facts are what the check wants to judge
 //! (nothing is sent over the connection, which is closed right away).
+//!
+//! No client certificate is presented, not even the run's `--client-cert`:
+//! reading the server's certificate needs none, and this handshake goes
+//! on with servers whose chain does not verify. A server that demands one
+//! ends the handshake only after it has shown its chain and proved it holds
+//! the key, so the facts are known all the same.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -122,13 +128,9 @@ impl HostState {
         let recorder = Arc::new(Recorder {
             inner,
             seen: Mutex::new(None),
+            proven: Mutex::new(None),
         });
-        // The run's client certificate too: a server that demands one
-        // would otherwise end the handshake before it can be inspected.
-        let config = self
-            .session
-            .trust
-            .client_auth(config_builder(recorder.clone()));
+        let config = config_builder(recorder.clone()).with_no_client_auth();
         let timeout = self.request_timeout(None);
         let connect = async {
             // Only addresses checked against the grants are dialled, as for
@@ -146,21 +148,27 @@ impl HostState {
                 TlsError::Handshake(format!("{host}:{port}: {}", handshake_reason(&e)))
             })
         };
-        let stream = match tokio::time::timeout(timeout, connect).await {
-            Ok(stream) => stream?,
+        let version = match tokio::time::timeout(timeout, connect).await {
+            Ok(Ok(stream)) => stream.get_ref().1.protocol_version(),
+            // Ended by the server after its chain and its proof of the key
+            // (it wanted a client certificate): the facts stand.
+            Ok(Err(TlsError::Handshake(why))) => match recorder.proven() {
+                Some(version) => Some(version),
+                None => return Err(TlsError::Handshake(why)),
+            },
+            Ok(Err(other)) => return Err(other),
             Err(_) => {
                 return Err(TlsError::Timeout(
                     u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
                 ));
             }
         };
-        let protocol = match stream.get_ref().1.protocol_version() {
+        let protocol = match version {
             Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
             Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
             Some(other) => format!("{other:?}"),
             None => "unknown".to_owned(),
         };
-        drop(stream);
         let Some(seen) = recorder.seen.lock().expect("not poisoned").take() else {
             return Err(TlsError::Handshake(format!(
                 "{host}:{port}: the server presented no certificate"
@@ -226,6 +234,30 @@ struct Seen {
 struct Recorder {
     inner: Arc<WebPkiServerVerifier>,
     seen: Mutex<Option<Seen>>,
+    /// The protocol under which the server proved it holds the key of the
+    /// chain in `seen`, once it has.
+    proven: Mutex<Option<rustls::ProtocolVersion>>,
+}
+
+impl Recorder {
+    /// The protocol of the server's proof, if it showed a chain and proved
+    /// its key.
+    fn proven(&self) -> Option<rustls::ProtocolVersion> {
+        let seen = self.seen.lock().expect("not poisoned").is_some();
+        let proven = *self.proven.lock().expect("not poisoned");
+        proven.filter(|_| seen)
+    }
+
+    fn prove(
+        &self,
+        version: rustls::ProtocolVersion,
+        verdict: Result<HandshakeSignatureValid, rustls::Error>,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if verdict.is_ok() {
+            *self.proven.lock().expect("not poisoned") = Some(version);
+        }
+        verdict
+    }
 }
 
 impl std::fmt::Debug for Seen {
@@ -264,7 +296,10 @@ impl ServerCertVerifier for Recorder {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.prove(
+            rustls::ProtocolVersion::TLSv1_2,
+            self.inner.verify_tls12_signature(message, cert, dss),
+        )
     }
 
     fn verify_tls13_signature(
@@ -273,7 +308,10 @@ impl ServerCertVerifier for Recorder {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.prove(
+            rustls::ProtocolVersion::TLSv1_3,
+            self.inner.verify_tls13_signature(message, cert, dss),
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
