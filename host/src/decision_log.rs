@@ -169,6 +169,25 @@ impl Decision {
         }
     }
 
+    /// The decision, as gate exited with `exit_code` for `why` after it
+    /// was made (a report it could not write): a pass CI saw fail did not
+    /// promote, and the reason says so.
+    pub fn exited(self, exit_code: i32, why: &str) -> Decision {
+        Decision {
+            reason: format!("{}; gate exited {exit_code}: {why}", self.reason),
+            exit_code,
+            ..self
+        }
+    }
+
+    /// A pass that gate exited 0 on: what promotes. A passing verdict gate
+    /// exited 2 on (its report or log could not be written) failed the CI
+    /// step, so it is no pass, and no failure of the release either.
+    fn promoted(&self) -> bool {
+        matches!(self.decision.as_str(), "pass" | "healthy")
+            && self.exit_code == crate::verdict::EXIT_PASS
+    }
+
     /// The decision, over the checks `selection` left.
     pub fn over(self, selection: &Names) -> Decision {
         Decision {
@@ -298,15 +317,46 @@ pub fn missing_folder(path: &Path) -> Option<&Path> {
 
 /// Appends one line: a [`Decision`] or a [`RollbackRun`]. Each is a single
 /// `write` on a file opened for appending, so concurrent writers do not
-/// interleave lines.
+/// interleave lines. A log whose last line was cut short (a disk that
+/// filled mid-write) gets the newline it lacks first, in the same write:
+/// joined to the torn line, this one would be unreadable too.
 pub fn append(path: &Path, line: &impl Serialize) -> std::io::Result<()> {
-    let mut line = serde_json::to_vec(line).map_err(std::io::Error::other)?;
-    line.push(b'\n');
+    use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
+    let nonblocking = rustix::fs::OFlags::NONBLOCK;
+    // Non-blocking to open, so that a FIFO no one reads is refused at once
+    // rather than waited on (the decision's rollback waits behind this);
+    // it changes nothing for a regular file or a device (`/dev/stderr`).
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(path)?;
-    file.write_all(&line)?;
+        .custom_flags(nonblocking.bits() as i32)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(rustix::io::Errno::NXIO.raw_os_error()) {
+                std::io::Error::other("it is a FIFO no one reads")
+            } else {
+                e
+            }
+        })?;
+    // Blocking again to write, as any writer of a pipe or a terminal.
+    let flags = rustix::fs::fcntl_getfl(&file)?;
+    rustix::fs::fcntl_setfl(&file, flags - nonblocking)?;
+    let mut bytes = Vec::new();
+    let metadata = file.metadata()?;
+    if metadata.is_file() && metadata.len() > 0 {
+        // Read through a handle of its own: a log gate may append to but
+        // not read is still appended to, unrepaired.
+        let mut last = [0u8];
+        let torn = std::fs::File::open(path)
+            .and_then(|reader| reader.read_at(&mut last, metadata.len() - 1))
+            .is_ok_and(|n| n == 1 && last[0] != b'\n');
+        if torn {
+            bytes.push(b'\n');
+        }
+    }
+    serde_json::to_writer(&mut bytes, line).map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    file.write_all(&bytes)?;
     file.flush()
 }
 
@@ -570,8 +620,7 @@ fn first_passes(decisions: &[Decision]) -> Vec<FirstPass<'_>> {
         if let Some(at) = release.committed_unix {
             committed.entry(release.id.as_str()).or_insert(at);
         }
-        let passed = matches!(d.decision.as_str(), "pass" | "healthy");
-        if passed && !d.selection.is_partial() {
+        if d.promoted() && !d.selection.is_partial() {
             let first = first_pass
                 .entry((d.env.as_str(), release.id.as_str()))
                 .or_insert(d.unix);
@@ -636,7 +685,7 @@ fn stats_of(decisions: &[&Decision]) -> Stats {
     let mut broken_since: BTreeMap<&str, u64> = BTreeMap::new();
     for d in &sorted {
         match d.decision.as_str() {
-            "pass" | "healthy" => {
+            _ if d.promoted() => {
                 stats.passed += 1;
                 if let Some(since) = broken_since.remove(d.env.as_str()) {
                     restore_total += d.unix.saturating_sub(since) as f64;
@@ -651,6 +700,8 @@ fn stats_of(decisions: &[&Decision]) -> Stats {
                 broken_since.entry(d.env.as_str()).or_insert(d.unix);
             }
             "aborted" => stats.aborted += 1,
+            // Undecided, and so is a pass that gate exited 2 on: the CI
+            // step failed, yet the release was not found wanting.
             _ => stats.inconclusive += 1,
         }
     }
@@ -788,6 +839,47 @@ mod tests {
             selection: Names::default(),
             release: None,
         }
+    }
+
+    #[test]
+    fn an_append_after_a_torn_line_starts_a_line_of_its_own() {
+        let dir = std::env::temp_dir().join(format!("gate-decisions-torn-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("decisions.jsonl");
+        append(&path, &decision("prod", 100, "pass")).unwrap();
+        // A disk that filled in the middle of the second decision.
+        let whole = serde_json::to_string(&decision("prod", 200, "fail")).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(&whole.as_bytes()[..whole.len() / 2])
+            .unwrap();
+        append(&path, &decision("prod", 300, "rollback")).unwrap();
+        let log = read(&path).unwrap();
+        assert_eq!(
+            log.decisions,
+            [
+                decision("prod", 100, "pass"),
+                decision("prod", 300, "rollback")
+            ]
+        );
+        assert_eq!(log.unreadable.len(), 1, "{:?}", log.unreadable);
+        assert!(log.unreadable[0].contains(":2: "), "{:?}", log.unreadable);
+
+        // A FIFO no one reads is refused at once, not waited on.
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let refused = append(&fifo, &decision("prod", 400, "pass")).unwrap_err();
+        assert_eq!(refused.to_string(), "it is a FIFO no one reads");
+        // A device is written to, as a file would be.
+        append(Path::new("/dev/null"), &decision("prod", 500, "pass")).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -300,16 +300,7 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
         verbose: output.verbose,
         quiet: false,
     };
-    // Like a report file, a decision the log could not keep is exit 2 once
-    // everything else is out (the webhook included): a gate that promotes
-    // must leave its record. `gate watch` only warns, as nothing may stop a
-    // rollback.
-    let unlogged = prepared.plan.decision_log.as_ref().and_then(|path| {
-        decision_log::append(path, &decision_log::Decision::of_run(&report))
-            .err()
-            .map(|e| format!("cannot append to the decision log {}: {e}", path.display()))
-    });
-    let unwritten: Vec<String> = unrecorded
+    let mut unwritten: Vec<String> = unrecorded
         .map(|e| e.to_string())
         .into_iter()
         .chain(
@@ -317,8 +308,24 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
                 .iter()
                 .filter_map(|file| file.write(&report, in_file).err()),
         )
-        .chain(unlogged)
         .collect();
+    // The decision log says what gate exited with, so it is written after
+    // the reports whose failure makes that 2. Like a report file, a
+    // decision the log could not keep is exit 2 once everything else is
+    // out (the webhook included): a gate that promotes must leave its
+    // record. `gate watch` only warns, as nothing may stop a rollback.
+    if let Some(path) = &prepared.plan.decision_log {
+        let mut entry = decision_log::Decision::of_run(&report);
+        if !unwritten.is_empty() {
+            entry = entry.exited(crate::verdict::EXIT_UNUSABLE, &unwritten.join("; "));
+        }
+        if let Err(e) = decision_log::append(path, &entry) {
+            unwritten.push(format!(
+                "cannot append to the decision log {}: {e}",
+                path.display()
+            ));
+        }
+    }
 
     if let Some(url) = &prepared.plan.webhook {
         let mut text = notification(&prepared.policy_names(), &report);

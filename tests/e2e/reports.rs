@@ -418,6 +418,56 @@ fn a_decision_log_that_cannot_be_appended_to_is_exit_2_after_every_other_output(
     );
 }
 
+/// A passing run whose report file cannot be written exits 2, and its
+/// decision log line says so: the CI step failed and promoted nothing, so
+/// `gate log stats` counts no pass (nor a release's first pass).
+#[test]
+fn a_pass_that_exits_2_for_its_report_is_logged_as_exit_2_and_counts_no_pass() {
+    let stack = stack();
+    let dir = temp_dir("unreported");
+    let log = dir.join("decisions.jsonl");
+    let _ = std::fs::remove_file(&log);
+    // A file where the report's folder should be: no one can create that.
+    let blocker = dir.join("blocker");
+    std::fs::write(&blocker, "").unwrap();
+    let out = Gate::policies(&["prod"])
+        .target(&stack.url())
+        .arg("--decision-log")
+        .arg(&log)
+        .args(["--release", "v9", "--report"])
+        .arg(format!("junit={}", blocker.join("gate.xml").display()))
+        .run();
+    assert_eq!(out.code, 2, "{}", out.all_output());
+    assert!(
+        out.stdout.contains("verdict: PASS (exit 0)"),
+        "{}",
+        out.stdout
+    );
+    let text = read(&log);
+    let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(line["decision"], "pass", "{line}");
+    assert_eq!(line["exit_code"], 2, "{line}");
+    let reason = line["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("; gate exited 2: cannot write the junit report")
+            && reason.contains("blocker/gate.xml"),
+        "{reason}"
+    );
+    let errors = gate_e2e::decision_log_schema_errors(&line);
+    assert!(errors.is_empty(), "{errors:#?}");
+
+    let stats = Gate::new(["log", "stats", "--format", "json"])
+        .arg(&log)
+        .run();
+    assert_eq!(stats.code, 0, "{}", stats.stderr);
+    let all = &stats.json()["environments"]["*"];
+    assert_eq!(all["decisions"], 1, "{all}");
+    assert_eq!(all["passed"], 0, "{all}");
+    assert_eq!(all["failed"], 0, "{all}");
+    assert_eq!(all["inconclusive"], 1, "{all}");
+    assert_eq!(all["releases"], 0, "{all}");
+}
+
 /// A `--decision-log` whose folder does not exist is refused before any
 /// check runs, as gate.toml's decision_log is.
 #[test]
