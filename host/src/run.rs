@@ -221,6 +221,11 @@ impl Prepared {
     pub fn clean(&self, text: &str) -> String {
         self.session.cleaner.clean(text)
     }
+
+    /// What [`Prepared::clean`] redacts with, for text made elsewhere.
+    pub fn cleaner(&self) -> &crate::text::Cleaner {
+        &self.session.cleaner
+    }
 }
 
 /// Runs `gate run` and returns its exit code. `Err` (a policy that could not

@@ -110,7 +110,7 @@ impl fmt::Display for WatchDecision {
     }
 }
 
-/// Exit code of a watch stopped by SIGINT or SIGTERM (128 + SIGINT).
+/// Exit code of a watch stopped by SIGINT, SIGTERM or SIGHUP (128 + SIGINT).
 pub const EXIT_ABORTED: i32 = 130;
 
 /// The counts a window keeps, and the decision they lead to.
@@ -205,10 +205,17 @@ impl Tally {
                 ),
             )
         } else {
+            // Tolerated, but worth saying: the stack's state at the end of
+            // the window was not measured.
+            let ended_on_errors = match self.consecutive_errors {
+                0 => String::new(),
+                1 => "; the last round errored (within the consecutive error limit)".to_owned(),
+                n => format!("; the last {n} rounds errored (within the consecutive error limit)"),
+            };
             (
                 WatchDecision::Healthy,
                 format!(
-                    "{} of {} rounds passed, every limit respected",
+                    "{} of {} rounds passed, every limit respected{ended_on_errors}",
                     self.passed, self.rounds
                 ),
             )
@@ -228,8 +235,8 @@ impl Tally {
     }
 }
 
-/// Everything a watch produced: written as the JSON report of the window
-/// (`GATE_REPORT`).
+/// What a watch decided: with the rounds [`ReportOut`] wrote as they
+/// ended, the JSON report of the window (`GATE_REPORT`).
 #[derive(Debug, Serialize)]
 pub struct WindowReport {
     pub schema: &'static str,
@@ -254,7 +261,6 @@ pub struct WindowReport {
     #[serde(flatten)]
     pub selection: crate::selection::Names,
     pub failed_checks: Vec<String>,
-    pub rounds: Vec<Round>,
 }
 
 #[derive(Debug, Serialize)]
@@ -338,21 +344,62 @@ fn made_the_round(round: &Round, check: &crate::report::CheckReport) -> bool {
         }
 }
 
-/// The checks that made some round fail, error or end inconclusive
-/// ([`made_the_round`]), as `policy/check`, first seen first.
-fn troubled_checks(rounds: &[Round]) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for round in rounds {
-        for policy in &round.policies {
-            for check in policy.checks.iter().filter(|c| made_the_round(round, c)) {
-                let name = format!("{}/{}", policy.name, check.name);
-                if !names.contains(&name) {
-                    names.push(name);
-                }
+/// What a window keeps of its rounds once each is written out: what the
+/// decision needs. A window may run 100,000 rounds, each with its checks'
+/// requests and logs; held whole until the decision, they could take
+/// gigabytes and end gate before the decision that matters most.
+#[derive(Debug, Default)]
+struct Kept {
+    /// The last round: its checks are what the decision log records.
+    last: Option<Round>,
+    /// The last round before `last` that did not pass.
+    troubled_before: Option<Round>,
+    /// The checks that made some round fail, error or end inconclusive
+    /// ([`made_the_round`]), as `policy/check`, first seen first.
+    troubled: Vec<String>,
+    /// The blocking checks skipped in some round for want of a capability,
+    /// as `policy/check`, first seen first: a healthy window did without
+    /// them, as a passing `gate run` says.
+    skipped: Vec<String>,
+}
+
+impl Kept {
+    fn add(&mut self, round: Round) {
+        add_names(&mut self.troubled, &round, made_the_round);
+        add_names(&mut self.skipped, &round, |_, check| {
+            check.blocking && check.outcome == Outcome::Skipped
+        });
+        if let Some(previous) = self.last.replace(round)
+            && previous.outcome != RoundOutcome::Pass
+        {
+            self.troubled_before = Some(previous);
+        }
+    }
+
+    /// The last round that did not pass.
+    fn last_troubled(&self) -> Option<&Round> {
+        self.last
+            .as_ref()
+            .filter(|r| r.outcome != RoundOutcome::Pass)
+            .or(self.troubled_before.as_ref())
+    }
+}
+
+/// Adds the checks of `round` that `pick` picks to `names`, as
+/// `policy/check`, each once.
+fn add_names(
+    names: &mut Vec<String>,
+    round: &Round,
+    pick: impl Fn(&Round, &crate::report::CheckReport) -> bool,
+) {
+    for policy in &round.policies {
+        for check in policy.checks.iter().filter(|c| pick(round, c)) {
+            let name = format!("{}/{}", policy.name, check.name);
+            if !names.contains(&name) {
+                names.push(name);
             }
         }
     }
-    names
 }
 
 /// What a check measured against its threshold: `error_rate 0.25 ratio,
@@ -369,11 +416,8 @@ fn evidence(check: &crate::report::CheckReport) -> Option<String> {
 /// ([`made_the_round`]), with what they measured or why they did not
 /// decide, for the decision line:
 /// `round 3: prod/error-rate fail: error_rate 0.25 ratio, limit < 0.01`.
-fn last_evidence(rounds: &[Round]) -> Option<String> {
-    let round = rounds
-        .iter()
-        .rev()
-        .find(|r| r.outcome != RoundOutcome::Pass)?;
+fn last_evidence(kept: &Kept) -> Option<String> {
+    let round = kept.last_troubled()?;
     let checks: Vec<String> = round
         .policies
         .iter()
@@ -529,15 +573,41 @@ pub struct HookRun {
 /// `--rollback-timeout` or gate.toml's `watch.rollback_timeout` says.
 pub const DEFAULT_ROLLBACK_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// SIGINT and SIGTERM, one message each, as they arrive. The first stops the
-/// window, or is passed on to a running rollback command; a second stops
-/// that command at once. A closed channel is a run nobody can stop.
-pub type Stops = tokio::sync::mpsc::UnboundedReceiver<()>;
+/// Signals, one message each, as they arrive. The first stops the window,
+/// or a SIGINT or SIGTERM is passed on to a running rollback command; a
+/// second stops that command at once. A closed channel is a run nobody can
+/// stop.
+pub type Stops = tokio::sync::mpsc::UnboundedReceiver<Stop>;
 
-/// The next stop request; never, once no one can send one.
+/// Why gate was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGINT or SIGTERM: Ctrl-C, a cancelled CI job.
+    Asked,
+    /// SIGHUP: the terminal went away (an SSH session dropped). It ends a
+    /// window not yet decided, which is then decided and logged; once the
+    /// window has decided, the rollback command and the webhook go on
+    /// without a terminal.
+    HungUp,
+}
+
+/// The next stop request of any kind; never, once no one can send one.
 async fn next_stop(stops: &mut Stops) {
     if stops.recv().await.is_none() {
         std::future::pending::<()>().await;
+    }
+}
+
+/// The next SIGINT or SIGTERM, past any hang-up: what may stop the
+/// decision's actions. A rollback cut short for want of a terminal would
+/// leave the bad release in place.
+async fn next_asked_stop(stops: &mut Stops) {
+    loop {
+        match stops.recv().await {
+            Some(Stop::Asked) => return,
+            Some(Stop::HungUp) => {}
+            None => std::future::pending::<()>().await,
+        }
     }
 }
 
@@ -557,7 +627,9 @@ pub async fn watch(
     let started = tokio::time::Instant::now();
     let schedule = options.schedule;
     let mut tally = Tally::default();
-    let mut rounds: Vec<Round> = Vec::new();
+    let mut kept = Kept::default();
+    // Opened before the first round, so that each is written as it ends.
+    let mut report_out = ReportOut::open(json);
     let mut early: Option<(WatchDecision, String)> = None;
     // Progress goes to stdout, unless stdout carries the JSON report.
     let mut progress: Box<dyn Write> = if json {
@@ -643,7 +715,8 @@ pub async fn watch(
             )
         );
         let _ = progress.flush();
-        rounds.push(round);
+        report_out.round(&round);
+        kept.add(round);
         if let Some(decision) = decided {
             early = Some(decision);
             break;
@@ -661,9 +734,15 @@ pub async fn watch(
         }
     }
 
-    let (decision, reason) = early.unwrap_or_else(|| tally.at_end());
+    let (decision, mut reason) = early.unwrap_or_else(|| tally.at_end());
+    if decision == WatchDecision::Healthy && !kept.skipped.is_empty() {
+        reason.push_str(&format!(
+            "; skipped: {} (--strict fails on these)",
+            kept.skipped.join(", ")
+        ));
+    }
     let reason = prepared.qualify(reason);
-    let failed_checks = troubled_checks(&rounds);
+    let failed_checks = std::mem::take(&mut kept.troubled);
     let report = WindowReport {
         schema: "gate.watch/v1",
         gate_version: env!("CARGO_PKG_VERSION"),
@@ -682,7 +761,6 @@ pub async fn watch(
         reason,
         selection: prepared.selection.names.clone(),
         failed_checks,
-        rounds,
     };
 
     let decision_line = format!(
@@ -690,7 +768,7 @@ pub async fn watch(
         report.decision.to_string().to_uppercase(),
         report.exit_code,
         report.reason,
-        last_evidence(&report.rounds)
+        last_evidence(&kept)
             .map(|e| format!("; {e}"))
             .unwrap_or_default()
     );
@@ -715,7 +793,7 @@ pub async fn watch(
     // When the decision line says it was decided: the rollback command's
     // line names it, so that the two pair up in a log others append to.
     let decided_at = options.decision_log.as_ref().map(|path| {
-        let last: &[PolicyReport] = report.rounds.last().map_or(&[], |r| r.policies.as_slice());
+        let last: &[PolicyReport] = kept.last.as_ref().map_or(&[], |r| r.policies.as_slice());
         let decision = report.decision.to_string();
         let entry = crate::decision_log::Decision::new(
             "watch",
@@ -739,7 +817,7 @@ pub async fn watch(
         }
         entry.timestamp
     });
-    let report_path = match write_new_report(&report) {
+    let report_path = match report_out.finish(&report) {
         Ok(report_path) => {
             let _ = writeln!(progress, "report: {}", report_path.display());
             Some(report_path)
@@ -758,11 +836,6 @@ pub async fn watch(
             None
         }
     };
-    if json {
-        let mut stdout = std::io::stdout().lock();
-        let _ = serde_json::to_writer_pretty(&mut stdout, &report).map(|()| writeln!(stdout));
-        let _ = stdout.flush();
-    }
     let _ = progress.flush();
 
     let mut hook_outcome = None;
@@ -772,7 +845,14 @@ pub async fn watch(
         let command = &rollback.command;
         let env = hook_env(&report, &prepared.policy_names(), report_path.as_deref());
         let hook_started = std::time::Instant::now();
-        let hook = run_hook(rollback, &env, options.rollback_timeout, &mut stops).await;
+        let hook = run_hook(
+            rollback,
+            &env,
+            options.rollback_timeout,
+            &mut stops,
+            prepared.cleaner(),
+        )
+        .await;
         if let Some(path) = &options.decision_log {
             let line = crate::decision_log::RollbackRun::new(
                 &report.env,
@@ -834,14 +914,14 @@ pub async fn watch(
             text.push_str(outcome);
         }
         // The webhook retries for seconds; a stop request ends it, as
-        // everything else gate waits for.
+        // everything else gate waits for (a hang-up does not: see `Stop`).
         tokio::select! {
             sent = prepared.notify(url, &text) => {
                 if let Err(why) = sent {
                     let _ = writeln!(progress, "webhook: {why} (the decision stands)");
                 }
             }
-            () = next_stop(&mut stops) => {
+            () = next_asked_stop(&mut stops) => {
                 let _ = writeln!(
                     progress,
                     "webhook: not sent, gate was asked to stop (the decision stands)"
@@ -879,16 +959,103 @@ fn report_path() -> std::path::PathBuf {
     ))
 }
 
-/// Writes the window report under a fresh name, another one should that
-/// name be taken; on failure, the name tried last and why.
-fn write_new_report(
-    report: &WindowReport,
-) -> Result<std::path::PathBuf, (std::path::PathBuf, std::io::Error)> {
+/// The window report, written as the window goes: `{"rounds": [`, each
+/// round as it ends, then the rest of [`WindowReport`] once the window has
+/// decided (a JSON object's keys have no order). It goes to a fresh file
+/// in the temporary directory, and under `--format json` to stdout too.
+struct ReportOut {
+    /// The file and its path, until writing to it fails.
+    file: Result<(std::path::PathBuf, std::io::BufWriter<std::fs::File>), WriteFailure>,
+    stdout: bool,
+    rounds: u32,
+}
+
+/// Where the window report could not be written, and why.
+type WriteFailure = (std::path::PathBuf, std::io::Error);
+
+impl ReportOut {
+    fn open(stdout: bool) -> ReportOut {
+        let mut out = ReportOut {
+            file: create_report().map(|(path, file)| (path, std::io::BufWriter::new(file))),
+            stdout,
+            rounds: 0,
+        };
+        out.write(b"{\n  \"rounds\": [");
+        out
+    }
+
+    fn round(&mut self, round: &Round) {
+        let json = match serde_json::to_string_pretty(round) {
+            Ok(json) => json,
+            Err(e) => return self.fail(std::io::Error::other(e)),
+        };
+        // Nested two levels down. A JSON string holds no raw line break,
+        // so indenting every line changes no value.
+        let separator = if self.rounds == 0 { "\n" } else { ",\n" };
+        let text = format!("{separator}    {}", json.replace('\n', "\n    "));
+        self.rounds += 1;
+        self.write(text.as_bytes());
+    }
+
+    /// Writes the rest and closes the file: its path, or where it could not
+    /// be written and why (the file is then gone: a report cut short is no
+    /// report).
+    fn finish(mut self, report: &WindowReport) -> Result<std::path::PathBuf, WriteFailure> {
+        use std::io::Write as _;
+        match serde_json::to_string_pretty(report) {
+            Ok(json) => {
+                let rest = json.strip_prefix('{').unwrap_or(&json);
+                self.write(format!("\n  ],{rest}\n").as_bytes());
+            }
+            Err(e) => self.fail(std::io::Error::other(e)),
+        }
+        if self.stdout {
+            let _ = std::io::stdout().flush();
+        }
+        let (path, file) = self.file?;
+        match file.into_inner().map_err(|e| e.into_error()) {
+            Ok(_) => Ok(path),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err((path, e))
+            }
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        use std::io::Write as _;
+        if self.stdout {
+            // A closed pipe (`gate watch --format json | head`) must not
+            // end the window.
+            let _ = std::io::stdout().write_all(bytes);
+        }
+        if let Ok((_, file)) = &mut self.file
+            && let Err(e) = file.write_all(bytes)
+        {
+            self.fail(e);
+        }
+    }
+
+    /// The file stops at its first failure; it is removed then.
+    fn fail(&mut self, error: std::io::Error) {
+        if let Ok((path, _)) = &self.file {
+            let path = path.clone();
+            let _ = std::fs::remove_file(&path);
+            self.file = Err((path, error));
+        }
+    }
+}
+
+/// A new file for the window report, under a fresh name (another one
+/// should that name be taken), only this user can read: in a shared
+/// temporary directory, a file or symlink someone left at that name is
+/// never written through.
+fn create_report() -> Result<(std::path::PathBuf, std::fs::File), WriteFailure> {
     let mut attempts = 0;
     loop {
         let path = report_path();
-        match write_report(&path, report) {
-            Ok(()) => return Ok(path),
+        match create_private(&path) {
+            Ok(file) => return Ok((path, file)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 3 => {
                 attempts += 1;
             }
@@ -897,19 +1064,14 @@ fn write_new_report(
     }
 }
 
-/// Written as a new file only this user can read: in a shared temporary
-/// directory, a file or symlink someone left at that name is never written
-/// through.
-fn write_report(path: &std::path::Path, report: &WindowReport) -> std::io::Result<()> {
-    use std::io::Write as _;
+/// `path` as a new file only this user can read, never what is at it.
+fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
-    let mut file = std::fs::File::options()
+    std::fs::File::options()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)?;
-    file.write_all(&json)
+        .open(path)
 }
 
 /// The decision, as the rollback command finds it in its environment.
@@ -1010,13 +1172,14 @@ fn signal_group(group: Option<rustix::process::Pid>, signal: rustix::process::Si
 /// `timeout` every process it started is stopped, not the shell alone.
 /// Being its own group also keeps a Ctrl-C at the terminal from reaching it
 /// directly: gate passes the first SIGINT or SIGTERM on (a message on
-/// `stops`) as SIGTERM to the group, and waits for the command to end; a
+/// `stops`; a hang-up is not one) as SIGTERM to the group, and waits for the command to end; a
 /// second one kills the group, as the timeout does.
 async fn run_hook(
     rollback: &RollbackCommand,
     env: &[(&str, std::ffi::OsString)],
     timeout: Duration,
     stops: &mut Stops,
+    cleaner: &crate::text::Cleaner,
 ) -> HookRun {
     use rustix::process::Signal;
 
@@ -1068,7 +1231,7 @@ async fn run_hook(
                 status = child.wait() => break Ended::Exited(status),
                 () = &mut deadline => break Ended::TimedOut,
                 () = &mut reading, if !read_all => read_all = true,
-                () = next_stop(stops) => {
+                () = next_asked_stop(stops) => {
                     if stopped {
                         break Ended::StoppedTwice;
                     }
@@ -1118,7 +1281,9 @@ async fn run_hook(
         }
         exit_code
     };
-    let mut output = crate::text::escape_controls(&(out.text() + &err.text()));
+    // The command runs with gate's environment, secrets included, and its
+    // output is shown where gate's is: redacted as everything gate writes.
+    let mut output = cleaner.clean(&(out.text() + &err.text()));
     // gate's own notes last, where a long output cannot hide them.
     for note in notes {
         if !output.is_empty() && !output.ends_with('\n') {
@@ -1134,7 +1299,7 @@ async fn run_hook(
 }
 
 /// `gate watch`: prepares the policies once, then watches until the window
-/// ends, a limit is exceeded, or SIGINT/SIGTERM arrives.
+/// ends, a limit is exceeded, or SIGINT/SIGTERM/SIGHUP arrives.
 /// `gate watch`; `quiet` (-q) prints the decision line alone.
 pub async fn command(
     args: crate::cli::WatchArgs,
@@ -1165,10 +1330,23 @@ pub async fn command(
             file.format.name()
         );
     }
+    // Listening from the start: a signal while the policies load (seconds,
+    // when they are compiled) ends gate as a watch's signal does, with its
+    // exit code and a word on why, not by the signal's default action.
+    let mut stops = stop_requests();
     let plan = crate::plan::Plan::new(&args.run, config)?;
     // Refused before any policy is loaded.
     let window = Resolved::of(&args, &plan)?;
-    let mut prepared = crate::run::Prepared::of_plan(plan, &args.run).await?;
+    let mut prepared = tokio::select! {
+        prepared = crate::run::Prepared::of_plan(plan, &args.run) => prepared?,
+        () = next_stop(&mut stops) => {
+            warn_stderr(
+                "gate watch: stopped by a signal while the policies were loading: no round ran, \
+                 nothing was decided or logged",
+            );
+            return Ok(EXIT_ABORTED);
+        }
+    };
     // Only gate.toml's `retry` can be left here: the flag was refused.
     if prepared.without_retry().retries > 0 {
         eprintln!(
@@ -1186,7 +1364,7 @@ pub async fn command(
         webhook: prepared.plan.webhook.clone(),
         decision_log: prepared.plan.decision_log.clone(),
     };
-    watch(&prepared, &options, json, quiet, stop_requests()).await
+    watch(&prepared, &options, json, quiet, stops).await
 }
 
 /// The window's settings: each flag over gate.toml's `[watch]` (an
@@ -1281,19 +1459,39 @@ fn stop_requests() -> Stops {
     }
     let mut interrupt = signal(SignalKind::interrupt()).ok();
     let mut terminate = signal(SignalKind::terminate()).ok();
+    // A terminal that went away (an SSH session dropped mid-window): the
+    // window ends as it would on SIGTERM, decided and logged. Not under
+    // `nohup`, which asked for the very opposite: listening would undo it.
+    let mut hangup = if hangup_ignored() {
+        None
+    } else {
+        signal(SignalKind::hangup()).ok()
+    };
     let (sender, stops) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         loop {
-            tokio::select! {
-                () = next(&mut interrupt) => {}
-                () = next(&mut terminate) => {}
-            }
-            if sender.send(()).is_err() {
+            let stop = tokio::select! {
+                () = next(&mut interrupt) => Stop::Asked,
+                () = next(&mut terminate) => Stop::Asked,
+                () = next(&mut hangup) => Stop::HungUp,
+            };
+            if sender.send(stop).is_err() {
                 return;
             }
         }
     });
     stops
+}
+
+/// Whether gate was started with SIGHUP ignored (`nohup`).
+fn hangup_ignored() -> bool {
+    // SAFETY: a query only (no new action), into a zeroed struct the call
+    // fills in.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 #[cfg(test)]
@@ -1426,6 +1624,51 @@ mod tests {
         );
     }
 
+    /// A window that ended on tolerated errored rounds is healthy, as the
+    /// limits say, but says that its last rounds measured nothing.
+    #[test]
+    fn a_healthy_window_that_ended_on_errors_says_so() {
+        let limits = WatchLimits::default();
+        let mut tally = Tally::default();
+        for outcome in [Pass, Error, Pass, Error, Error] {
+            assert_eq!(tally.record(outcome, &limits), None);
+        }
+        assert_eq!(
+            tally.at_end(),
+            (
+                WatchDecision::Healthy,
+                "2 of 5 rounds passed, every limit respected; the last 2 rounds errored \
+                 (within the consecutive error limit)"
+                    .to_owned()
+            )
+        );
+        tally.record(Pass, &limits);
+        assert_eq!(
+            tally.at_end().1,
+            "3 of 6 rounds passed, every limit respected"
+        );
+    }
+
+    #[test]
+    fn skipped_blocking_checks_are_named_once() {
+        let advisory = crate::report::CheckReport {
+            blocking: false,
+            ..check("p99", Outcome::Skipped)
+        };
+        let rounds = [
+            round(
+                1,
+                vec![
+                    check("up", Outcome::Pass),
+                    check("errors", Outcome::Skipped),
+                ],
+            ),
+            round(2, vec![check("errors", Outcome::Skipped), advisory]),
+            round(3, vec![check("up", Outcome::Skipped)]),
+        ];
+        assert_eq!(kept(rounds).skipped, ["p/errors", "p/up"]);
+    }
+
     fn check(name: &str, outcome: Outcome) -> crate::report::CheckReport {
         crate::report::CheckReport {
             name: name.into(),
@@ -1442,6 +1685,68 @@ mod tests {
             calls: vec![],
             log: vec![],
         }
+    }
+
+    fn decided(tally: Tally, failed_checks: Vec<String>) -> WindowReport {
+        WindowReport {
+            schema: "gate.watch/v1",
+            gate_version: "0.0.0",
+            env: "prod".into(),
+            target: None,
+            release: None,
+            started_at: String::new(),
+            duration_ms: 1.0,
+            interval_ms: 1.0,
+            initial_delay_ms: 0.0,
+            planned_rounds: 3,
+            limits: WatchLimits::default(),
+            decision: tally.at_end().0,
+            exit_code: tally.at_end().0.exit_code(),
+            reason: tally.at_end().1,
+            tally,
+            selection: crate::selection::Names::default(),
+            failed_checks,
+        }
+    }
+
+    /// Rounds are written as they end, the rest once the window decided:
+    /// the file is one JSON object holding both, with no round or none.
+    #[test]
+    fn the_report_is_written_round_by_round_as_one_json_object() {
+        let limits = WatchLimits::default();
+        let mut out = ReportOut::open(false);
+        let mut tally = Tally::default();
+        for (n, outcome) in [(1, Outcome::Pass), (2, Outcome::Pass)] {
+            let round = round(n, vec![check("up", outcome)]);
+            tally.record(round.outcome, &limits);
+            out.round(&round);
+        }
+        let path = out.finish(&decided(tally, vec![])).unwrap();
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(report["decision"], "healthy", "{report}");
+        assert_eq!(report["tally"]["passed"], 2, "{report}");
+        let rounds = report["rounds"].as_array().unwrap();
+        assert_eq!(rounds.len(), 2, "{report}");
+        assert_eq!(rounds[1]["round"], 2);
+        assert_eq!(rounds[1]["policies"][0]["checks"][0]["outcome"], "pass");
+
+        let path = ReportOut::open(false)
+            .finish(&decided(Tally::default(), vec![]))
+            .unwrap();
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(report["rounds"], serde_json::json!([]), "{report}");
+    }
+
+    fn kept(rounds: impl IntoIterator<Item = Round>) -> Kept {
+        let mut kept = Kept::default();
+        for round in rounds {
+            kept.add(round);
+        }
+        kept
     }
 
     fn round(n: u32, checks: Vec<crate::report::CheckReport>) -> Round {
@@ -1519,16 +1824,17 @@ mod tests {
                 ],
             ),
         ];
-        assert_eq!(troubled_checks(&rounds), ["p/p95", "p/up"]);
+        let rounds = kept(rounds);
+        assert_eq!(rounds.troubled, ["p/p95", "p/up"]);
         assert_eq!(
             last_evidence(&rounds).unwrap(),
             "round 2: p/up inconclusive: up said inconclusive; p/p95 inconclusive: p95 said \
              inconclusive"
         );
         // Nothing decided at all, not even inconclusive.
-        let undecided = [round(1, vec![check("up", Outcome::Skipped)])];
-        assert_eq!(undecided[0].outcome, Inconclusive);
-        assert!(troubled_checks(&undecided).is_empty());
+        let undecided = kept([round(1, vec![check("up", Outcome::Skipped)])]);
+        assert_eq!(undecided.last.as_ref().unwrap().outcome, Inconclusive);
+        assert!(undecided.troubled.is_empty());
         assert_eq!(
             last_evidence(&undecided).unwrap(),
             "round 1: no blocking check ran to a decision (all skipped, or none to run); \
@@ -1551,7 +1857,9 @@ mod tests {
                 vec![check("up", Outcome::Pass), check("p95", Outcome::Pass)],
             ),
         ];
-        assert_eq!(troubled_checks(&rounds), ["p/up"]);
+        let rounds = kept(rounds);
+        assert_eq!(rounds.troubled, ["p/up"]);
+        // The last round that did not pass, though another came after it.
         assert_eq!(
             last_evidence(&rounds).unwrap(),
             "round 1: p/up fail: up said fail"
@@ -1561,7 +1869,7 @@ mod tests {
             1,
             vec![check("up", Outcome::Error), check("p95", Outcome::Fail)],
         )];
-        assert_eq!(troubled_checks(&mixed), ["p/up", "p/p95"]);
+        assert_eq!(kept(mixed).troubled, ["p/up", "p/p95"]);
     }
 
     #[test]
@@ -1638,13 +1946,7 @@ mod tests {
             "echo rolled back; echo on stderr >&2; sleep 30 & echo $! > '{}'",
             sleeper.display()
         );
-        let run = run_hook(
-            &hook(command),
-            &[],
-            DEFAULT_ROLLBACK_TIMEOUT,
-            &mut no_stops(),
-        )
-        .await;
+        let run = hook_run(command, &mut no_stops()).await;
         let sleeper = pid_in(&sleeper);
         let still_running = running(sleeper);
         kill(sleeper);
@@ -1675,7 +1977,14 @@ mod tests {
             "sleep 30 & echo $! > '{}'; echo started; sleep 30",
             sleeper.display()
         );
-        let run = run_hook(&hook(command), &[], Duration::from_secs(2), &mut no_stops()).await;
+        let run = run_hook(
+            &hook(command),
+            &[],
+            Duration::from_secs(2),
+            &mut no_stops(),
+            &no_secrets(),
+        )
+        .await;
         let survived = outlives(pid_in(&sleeper));
         assert_eq!(run.exit_code, None, "{}", run.output);
         assert!(!survived, "the background process outlived the timeout");
@@ -1695,7 +2004,7 @@ mod tests {
             ready.display()
         );
         let mut stops = stop_as_each_appears(vec![ready]);
-        let run = run_hook(&hook(command), &[], DEFAULT_ROLLBACK_TIMEOUT, &mut stops).await;
+        let run = hook_run(command, &mut stops).await;
         assert_eq!(run.exit_code, Some(7), "{}", run.output);
         assert_eq!(
             run.output,
@@ -1717,7 +2026,7 @@ mod tests {
             ready = ready.display()
         );
         let mut stops = stop_as_each_appears(vec![ready, sleeper.clone()]);
-        let run = run_hook(&hook(command), &[], DEFAULT_ROLLBACK_TIMEOUT, &mut stops).await;
+        let run = hook_run(command, &mut stops).await;
         let survived = outlives(pid_in(&sleeper));
         assert_eq!(run.exit_code, None, "{}", run.output);
         assert!(
@@ -1733,6 +2042,59 @@ mod tests {
             "{}",
             run.output
         );
+    }
+
+    fn no_secrets() -> crate::text::Cleaner {
+        crate::text::Cleaner::new([])
+    }
+
+    /// `command` run as a rollback command with no secrets, within the
+    /// default timeout.
+    async fn hook_run(command: String, stops: &mut Stops) -> HookRun {
+        run_hook(
+            &hook(command),
+            &[],
+            DEFAULT_ROLLBACK_TIMEOUT,
+            stops,
+            &no_secrets(),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_hook_s_output_is_shown_with_the_run_s_secrets_redacted() {
+        // `curl -v -H "Authorization: Bearer $GATE_SECRET_…"` echoes the
+        // token it was handed through the environment.
+        let command = "echo \"Authorization: Bearer $TOKEN\"; printf 'esc \\033[31m\\n' >&2";
+        let env = [("TOKEN", std::ffi::OsString::from("s3cr3t-t0ken"))];
+        let cleaner = crate::text::Cleaner::new(["s3cr3t-t0ken".to_owned()]);
+        let run = run_hook(
+            &hook(command.to_owned()),
+            &env,
+            DEFAULT_ROLLBACK_TIMEOUT,
+            &mut no_stops(),
+            &cleaner,
+        )
+        .await;
+        assert_eq!(run.exit_code, Some(0), "{}", run.output);
+        assert_eq!(
+            run.output,
+            "Authorization: Bearer [REDACTED]\nesc \\u{1b}[31m\n"
+        );
+    }
+
+    /// A dropped terminal after the decision does not cut the rollback
+    /// command short: a hang-up is not passed on, nor counted as a stop.
+    #[tokio::test]
+    async fn a_hang_up_does_not_reach_the_hook() {
+        let (sender, mut stops) = tokio::sync::mpsc::unbounded_channel();
+        for _ in 0..2 {
+            sender.send(Stop::HungUp).unwrap();
+        }
+        let run = hook_run("sleep 0.3; echo rolled back".to_owned(), &mut stops).await;
+        assert_eq!(run.exit_code, Some(0), "{}", run.output);
+        assert_eq!(run.output, "rolled back\n");
+        drop(sender);
     }
 
     /// No stop request, ever.
@@ -1752,7 +2114,7 @@ mod tests {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                let _ = sender.send(());
+                let _ = sender.send(Stop::Asked);
             }
             // Held open: a closed channel would mean no more requests.
             std::future::pending::<()>().await;
@@ -1780,7 +2142,6 @@ mod tests {
             reason: String::new(),
             selection: crate::selection::Names::default(),
             failed_checks: vec!["p/up".into(), "p/p95".into()],
-            rounds: vec![],
         };
         let value = |env: &[(&str, std::ffi::OsString)], key: &str| {
             env.iter()
@@ -1818,14 +2179,14 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let fresh = dir.join("fresh.json");
-        write_report(&fresh, &report).unwrap();
+        create_private(&fresh).unwrap();
         let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let victim = dir.join("victim");
         std::fs::write(&victim, "kept").unwrap();
         let planted = dir.join("planted.json");
         std::os::unix::fs::symlink(&victim, &planted).unwrap();
-        assert!(write_report(&planted, &report).is_err());
+        assert!(create_private(&planted).is_err());
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "kept");
         assert_ne!(report_path(), report_path(), "names no one can take ahead");
         std::fs::remove_dir_all(&dir).unwrap();

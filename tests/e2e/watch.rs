@@ -1219,8 +1219,10 @@ fn gate_killed_during_the_rollback_command_has_recorded_the_decision() {
 fn a_rollback_command_is_done_when_its_shell_exits() {
     let stack = failing_stack();
     let sleeper = temp("background.pid");
+    // The command sees the run's secrets, as it sees all of gate's
+    // environment; what it prints of them is redacted.
     let hook = format!(
-        "echo rolled back; sleep 30 & echo $! > '{}'",
+        "echo rolled back with $GATE_SECRET_API_TOKEN; sleep 30 & echo $! > '{}'",
         sleeper.display()
     );
     let out = one_round(&stack).args(["--on-rollback", &hook]).run();
@@ -1231,10 +1233,15 @@ fn a_rollback_command_is_done_when_its_shell_exits() {
     assert_eq!(out.code, 1, "{}", out.all_output());
     assert!(
         out.stdout.contains(&format!(
-            "rollback command `{hook}` succeeded\n  | rolled back\n"
+            "rollback command `{hook}` succeeded\n  | rolled back with [REDACTED]\n"
         )),
         "{}",
         out.stdout
+    );
+    assert!(
+        !out.all_output().contains(API_TOKEN),
+        "{}",
+        out.all_output()
     );
     assert!(
         still_running,
