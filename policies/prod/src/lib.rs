@@ -28,7 +28,7 @@
 //! | `samples`        | `20`               | requests per sampling check (at least 1) |
 //! | `latency_path`   | `/api/v1/products` | path (or URL) sampled by `latency` and `error-rate` |
 //! | `max_latency_ms` | `500`              | mean latency must be below this, in ms (> 0) |
-//! | `max_error_rate` | `0.01`             | error rate must be below this, from 0 to 1 (HTTP and Prometheus checks) |
+//! | `max_error_rate` | `0.01`             | error rate must be below this, above 0 and at most 1 (HTTP and Prometheus checks) |
 //! | `max_p95_ms`     | `500`              | Prometheus p95 latency must be below this, in ms (> 0) |
 //! | `window`         | `5m`               | Prometheus rate window (`30s`, `5m`, …) |
 //! | `compose_project` | required by the container checks | the Docker Compose project of the stack |
@@ -296,13 +296,16 @@ fn positive_ms(name: &str, default: f64) -> Result<f64> {
     )
 }
 
+/// Above 0: the share must stay below it, and no share is below 0, so 0
+/// would fail every run, a clean one included.
 fn max_error_rate() -> Result<f64> {
     let max = context::param_or("max_error_rate", 0.01)?;
     check_param(
         "max_error_rate",
         max,
-        (0.0..=1.0).contains(&max),
-        "must be a ratio from 0 to 1, e.g. 0.01 for 1%",
+        max > 0.0 && max <= 1.0,
+        "must be a ratio above 0 and at most 1, e.g. 0.01 for 1%; the error rate must stay \
+         below it, so to allow no failure give one smaller than 1/samples, e.g. 0.001",
     )
 }
 
@@ -522,6 +525,16 @@ mod tests {
             let error = host.run(&policy(), "latency").unwrap_err();
             assert!(error.to_string().contains("samples"), "{error}");
             assert!(host.requests().is_empty());
+        }
+
+        #[test]
+        fn an_error_rate_limit_of_0_is_refused_not_failed() {
+            for check in ["error-rate", "metrics-error-rate"] {
+                let host = MockHost::new().param("max_error_rate", "0");
+                let error = host.run(&policy(), check).unwrap_err();
+                assert!(error.to_string().contains("above 0"), "{check}: {error}");
+                assert!(host.requests().is_empty() && host.queries().is_empty());
+            }
         }
 
         #[test]
