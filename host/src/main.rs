@@ -64,7 +64,7 @@ fn main() -> ExitCode {
             Command::Cache(command) => gate::cache::command(command),
             Command::Test(args) => gate::replay::command(args, output).await,
             Command::New(args) => gate::scaffold::new(args),
-            Command::Build(args) => gate::scaffold::build(args),
+            Command::Build(args) => gate::scaffold::build(args).await,
             Command::Completions(args) => gate::cli::completions(args),
         }
     });

@@ -116,18 +116,25 @@ pub fn new(args: NewArgs) -> anyhow::Result<i32> {
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let (shown, name) = (dir.display(), &args.name);
-    let run = match args.kind {
-        Kind::Trigger => {
-            format!("gate watch {name}.wasm --prometheus URL --interval 10s --duration 5m")
-        }
-        Kind::Gate | Kind::Smoke => format!("gate run {name}.wasm --target URL"),
-    };
+    let run = run_command(args.kind, &format!("{name}.wasm"));
     println!(
         "created {} policy `{name}` in {shown} (gate-sdk {})\n\nnext:\n  cd {shown}\n  cargo test      # the unit tests, natively, with a mock host\n  gate build      # writes {name}.wasm\n  {run}",
         args.kind.word(),
         sdk.shown,
     );
     Ok(EXIT_PASS)
+}
+
+/// The command that runs a policy of `kind` at `wasm`, for the hints of
+/// `gate new` and `gate build`: a trigger is watched over a bake window,
+/// the others run once.
+fn run_command(kind: Kind, wasm: &str) -> String {
+    match kind {
+        Kind::Trigger => {
+            format!("gate watch {wasm} --prometheus URL --interval 10s --duration 5m")
+        }
+        Kind::Gate | Kind::Smoke => format!("gate run {wasm} --target URL"),
+    }
 }
 
 /// Names cargo and gate both accept.
@@ -284,7 +291,7 @@ fn is_sdk(dir: &Path) -> bool {
 }
 
 /// `gate build`: cargo for wasm32-wasip2, then NAME.wasm beside Cargo.toml.
-pub fn build(args: BuildArgs) -> anyhow::Result<i32> {
+pub async fn build(args: BuildArgs) -> anyhow::Result<i32> {
     let manifest = args.dir.join("Cargo.toml");
     let name = package_name(&manifest)?;
     check_wasm_target(&args.dir)?;
@@ -324,13 +331,47 @@ pub fn build(args: BuildArgs) -> anyhow::Result<i32> {
         .with_context(|| format!("cannot copy {} to {}", artifact.display(), dest.display()))?;
     let bytes = std::fs::read(&dest)?;
     println!(
-        "wrote {} ({} bytes, sha256 {})\nrun it: gate run {} --target URL",
+        "wrote {} ({} bytes, sha256 {})",
         dest.display(),
         bytes.len(),
         crate::policy::sha256_hex(&bytes),
-        dest.display()
     );
+    let kind = described_kind(&dest).await?;
+    println!("run it: {}", run_command(kind, &dest.display().to_string()));
     Ok(EXIT_PASS)
+}
+
+/// The kind a built policy describes itself as, loaded as `gate run` loads
+/// it: its crate may build its `Policy` any way it likes, so only the
+/// policy itself can say. A policy gate refuses to load is an error here,
+/// before any run.
+async fn described_kind(wasm: &Path) -> anyhow::Result<Kind> {
+    let limits = crate::limits::Limits::default();
+    let runtime = crate::runtime::Runtime::new(limits.wasm_stack_bytes)?;
+    // Describing a policy needs no capability.
+    let session = std::sync::Arc::new(crate::state::Session::new(
+        crate::grants::Grants::default(),
+        limits,
+        [],
+    )?);
+    let policy = runtime.load(wasm, &session).await.with_context(|| {
+        format!(
+            "built {}, but gate cannot load it under its default limits (`gate inspect` \
+                 loads it under an environment's)",
+            wasm.display()
+        )
+    })?;
+    let described = policy.info.kind.as_str();
+    Kind::value_variants()
+        .iter()
+        .copied()
+        .find(|kind| kind.word() == described)
+        .with_context(|| {
+            format!(
+                "{} describes itself as a policy of kind `{described}`, which this gate does not know",
+                wasm.display()
+            )
+        })
 }
 
 fn package_name(manifest: &Path) -> anyhow::Result<String> {
@@ -419,6 +460,17 @@ mod tests {
     }
 
     #[test]
+    fn a_trigger_is_watched_the_others_run() {
+        assert_eq!(
+            run_command(Kind::Trigger, "t.wasm"),
+            "gate watch t.wasm --prometheus URL --interval 10s --duration 5m"
+        );
+        for kind in [Kind::Gate, Kind::Smoke] {
+            assert_eq!(run_command(kind, "g.wasm"), "gate run g.wasm --target URL");
+        }
+    }
+
+    #[test]
     fn names() {
         assert!(check_name("checkout-gate").is_ok());
         assert!(check_name("a_1").is_ok());
@@ -437,7 +489,15 @@ mod tests {
             let lib = &files.iter().find(|(p, _)| *p == "src/lib.rs").unwrap().1;
             assert!(lib.contains(&format!("PolicyKind::{}", kind.variant())));
             assert!(lib.contains("#[test]"));
-            assert!(files[0].1.contains("gate-sdk = \"0.1\""));
+            let manifest: toml::Table = files[0].1.parse().expect("Cargo.toml is TOML");
+            let dependencies = &manifest["dependencies"];
+            assert_eq!(dependencies["gate-sdk"].as_str(), Some("0.1"));
+            // The SDK's doc examples use serde and serde_json, as the SDK does.
+            assert_eq!(
+                dependencies["serde"]["features"][0].as_str(),
+                Some("derive")
+            );
+            assert_eq!(dependencies["serde_json"].as_str(), Some("1"));
         }
     }
 
