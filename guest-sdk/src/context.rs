@@ -222,8 +222,10 @@ pub fn params() -> Vec<(String, String)> {
     host::params()
 }
 
-/// A secret, read by the host from `GATE_SECRET_<NAME>` (name upper-cased,
-/// `-` turned into `_`), if it is set.
+/// A secret, read by the host from `GATE_SECRET_<NAME>` (name trimmed,
+/// upper-cased, `-` and `.` turned into `_`, so `api-token`, `api_token` and
+/// `api.token` all read `GATE_SECRET_API_TOKEN`), if it is set. The host
+/// redacts its value from all output.
 ///
 /// ```no_run
 /// let token = gate_sdk::context::secret("api_token");

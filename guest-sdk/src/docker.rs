@@ -27,7 +27,7 @@
 
 use core::fmt;
 
-use crate::result::format_value;
+use crate::result::format_against;
 use crate::{CheckResult, Limit, Measurement, Outcome, Result};
 
 /// The label Docker Compose puts the project name in.
@@ -433,8 +433,8 @@ pub fn inspect(container: &str) -> Result<Container> {
     Ok(crate::host::docker_inspect(container)?)
 }
 
-/// A stats snapshot of a running container (about a second: the engine
-/// samples CPU twice).
+/// A stats snapshot of a running container (1 to 2 s: the engine samples
+/// CPU twice), which counts against the check's deadline (`--timeout`).
 ///
 /// ```no_run
 /// let stats = gate_sdk::docker::stats("shop-web-1")?;
@@ -646,6 +646,12 @@ fn dedup(mut items: Vec<&str>) -> Vec<&str> {
 /// shows it) and less memory than `max_memory_percent` of its limit. See
 /// [`judge_resources`].
 ///
+/// It takes time: one [`stats`] call per running container, one after the
+/// other, each 1 to 2 s (the engine samples CPU twice). Against the default
+/// 10 s deadline of a check, a project of about 6 containers or more ends in
+/// a deadline `error`: give such a run a longer one (`--timeout 30s`, or
+/// `timeout` in gate.toml), about 2 s per container plus a margin.
+///
 /// ```no_run
 /// use gate_sdk::{docker, CheckResult, Result};
 ///
@@ -724,7 +730,7 @@ pub fn judge_resources(
                 };
                 over.push(format!(
                     "{name} {what} {} %{detail} (limit {limit} %)",
-                    format_value(value)
+                    format_against(value, limit.bound())
                 ));
             }
         }

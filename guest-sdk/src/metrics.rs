@@ -18,7 +18,7 @@ use core::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::__private::bindings::gate::policy::metrics as wit;
-use crate::result::format_value;
+use crate::result::format_against;
 use crate::{CheckResult, Error, Limit, Measurement, Result};
 
 /// One value at one instant.
@@ -473,10 +473,11 @@ fn evaluate_window(
         format!(" {{{}}}", text.join(", "))
     };
     let value = |v: f64| {
+        let shown = format_against(v, limit.bound());
         if unit.is_empty() {
-            format_value(v)
+            shown
         } else {
-            format!("{} {unit}", format_value(v))
+            format!("{shown} {unit}")
         }
     };
 

@@ -543,21 +543,35 @@ impl MockHost {
     }
 
     /// Runs check `name` of `policy` against this host, as gate would run it
-    /// (an `Err` is what gate reports as `error`).
+    /// (an `Err` is what gate reports as `error`), with gate's own rules:
+    ///
+    /// * a pass or warn carrying a measurement that is not a finite number
+    ///   (NaN, ∞) comes back `inconclusive`, its message saying why;
+    /// * a policy gate refuses to load (a check name that is empty, over 256
+    ///   bytes, holds whitespace or control characters, or is used twice;
+    ///   see [`Check::new`](crate::Check::new)) panics, naming the check, as
+    ///   gate runs none of its checks.
     ///
     /// ```
     /// use gate_sdk::mock::MockHost;
-    /// use gate_sdk::{Check, CheckResult, Outcome, Policy, PolicyKind};
+    /// use gate_sdk::{Check, CheckResult, Measurement, Outcome, Policy, PolicyKind};
     ///
     /// let policy = Policy::new("p", PolicyKind::Smoke)
-    ///     .check(Check::new("ok", "", || Ok(CheckResult::pass("fine"))));
+    ///     .check(Check::new("ok", "", || Ok(CheckResult::pass("fine"))))
+    ///     .check(Check::new("nan", "", || {
+    ///         Ok(CheckResult::pass("fast").with(Measurement::new("p95", f64::NAN, "ms")))
+    ///     }));
     /// assert_eq!(MockHost::new().run(&policy, "ok")?.outcome, Outcome::Pass);
+    /// assert_eq!(MockHost::new().run(&policy, "nan")?.outcome, Outcome::Inconclusive);
     /// assert!(MockHost::new().run(&policy, "missing").is_err());
     /// # Ok::<(), gate_sdk::Error>(())
     /// ```
     pub fn run(&self, policy: &Policy, name: &str) -> Result<CheckResult> {
+        if let Some(refusal) = policy.refusal() {
+            panic!("{refusal}");
+        }
         let _running = Running::install(self.state.clone());
-        policy.run_check(name)
+        policy.run_check(name).map(CheckResult::into_gate_report)
     }
 
     /// Every HTTP request the checks run so far sent, in order.
@@ -1194,6 +1208,41 @@ mod tests {
     #[should_panic(expected = "outside MockHost::run")]
     fn host_calls_outside_a_mock_panic_clearly() {
         let _ = context::param("x");
+    }
+
+    #[test]
+    fn a_pass_on_a_value_that_is_not_a_number_is_inconclusive() {
+        let policy = Policy::new("t", PolicyKind::Gate)
+            .check(Check::new("nan", "", || {
+                Ok(CheckResult::pass("fast").with(crate::Measurement::new("p95", f64::NAN, "ms")))
+            }))
+            .check(Check::new("inf", "", || {
+                Ok(CheckResult::warn("slowish").with(crate::Measurement::new(
+                    "p95",
+                    f64::INFINITY,
+                    "ms",
+                )))
+            }));
+        let nan = MockHost::new().run(&policy, "nan").unwrap();
+        assert_eq!(nan.outcome, Outcome::Inconclusive);
+        assert_eq!(
+            nan.message,
+            "fast [gate: a measurement is not a finite number, so this cannot pass]"
+        );
+        let inf = MockHost::new().run(&policy, "inf").unwrap();
+        assert_eq!(inf.outcome, Outcome::Inconclusive);
+    }
+
+    #[test]
+    #[should_panic(expected = "policy `t` has a check named `p95 latency`, which gate refuses")]
+    fn a_policy_gate_refuses_is_refused_before_any_check_runs() {
+        // Pushed unvetted, as a release build would describe it.
+        let policy = Policy::new("t", PolicyKind::Gate)
+            .push_unvetted(Check::new("ok", "", || Ok(CheckResult::pass("fine"))))
+            .push_unvetted(Check::new("p95 latency", "", || {
+                Ok(CheckResult::pass("fine"))
+            }));
+        let _ = MockHost::new().run(&policy, "ok");
     }
 
     #[test]

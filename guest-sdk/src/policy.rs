@@ -2,6 +2,7 @@
 
 use crate::__private::bindings::gate::policy::types as wit;
 use crate::{CheckResult, Result};
+use gate_units::MAX_CHECK_NAME;
 
 /// What a policy is for; the runner uses it to pick how to run it.
 ///
@@ -138,8 +139,12 @@ impl Check {
     /// A blocking check that needs nothing.
     ///
     /// `name` must be unique within the policy; the runner reports the check
-    /// under it and passes it back to run the check. `description` is one
-    /// line saying what the check verifies.
+    /// under it and passes it back to run the check. It must also be 1 to
+    /// 256 bytes long without whitespace or control characters (write
+    /// `p95-latency`, not `p95 latency`): gate refuses to load a policy with
+    /// any other name (exit 2), and [`Policy::check`] catches it first, as it
+    /// catches a duplicate. `description` is one line saying what the check
+    /// verifies.
     ///
     /// ```
     /// use gate_sdk::{Check, CheckResult};
@@ -270,10 +275,12 @@ impl Check {
 /// Build it in a plain function and hand that to [`export_policy!`](crate::export_policy!). The
 /// function runs once per call from the runner, so keep it free of I/O.
 ///
-/// Check names must be unique. A duplicate is a bug: debug builds panic
-/// when it is added; release builds describe every check in the order
-/// added, and gate refuses such a policy when it loads it (exit 2, naming
-/// the two checks).
+/// Check names must be unique, and 1 to 256 bytes without whitespace or
+/// control characters (see [`Check::new`]). Any other name is a bug: debug
+/// builds panic when its check is added, and so does
+/// [`MockHost::run`](crate::mock::MockHost::run); release builds describe
+/// every check as added, and gate refuses such a policy when it loads it
+/// (exit 2, naming the check).
 ///
 /// ```
 /// use gate_sdk::{Capability, Check, CheckResult, Policy, PolicyKind, Result, http};
@@ -335,7 +342,8 @@ impl Policy {
     ///
     /// # Panics
     ///
-    /// In debug builds, if a check of the same name was already added.
+    /// In debug builds, if a check of the same name was already added, or
+    /// if its name is one gate refuses (see [`Check::new`]).
     ///
     /// ```
     /// use gate_sdk::{Check, CheckResult, Policy, PolicyKind};
@@ -347,14 +355,23 @@ impl Policy {
     /// assert_eq!(names, ["a", "b"]);
     /// ```
     pub fn check(mut self, check: Check) -> Self {
-        debug_assert!(
-            self.find(check.name).is_none(),
-            "policy `{}` already has a check named `{}`",
-            self.name,
-            check.name
-        );
+        if cfg!(debug_assertions)
+            && let Some(problem) = refusal(&self.checks, check.name)
+        {
+            panic!("policy `{}` {problem}", self.name);
+        }
         self.checks.push(check);
         self
+    }
+
+    /// Why gate would refuse to load this policy, if it would: the first
+    /// check whose name gate refuses or repeats an earlier one's. For the
+    /// mock host, which exists only natively.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn refusal(&self) -> Option<String> {
+        let problem =
+            (0..self.checks.len()).find_map(|i| refusal(&self.checks[..i], self.checks[i].name))?;
+        Some(format!("policy `{}` {problem}", self.name))
     }
 
     /// The policy's name.
@@ -446,6 +463,37 @@ impl Policy {
             checks: self.checks.iter().map(Check::to_wit).collect(),
         }
     }
+}
+
+#[cfg(test)]
+impl Policy {
+    /// Adds `check` unvetted, as a release build does, to test what reads a
+    /// policy gate would refuse.
+    pub(crate) fn push_unvetted(mut self, check: Check) -> Self {
+        self.checks.push(check);
+        self
+    }
+}
+
+/// Why gate would refuse a check named `name` after `earlier`, if it would.
+/// The rule is gate's own, applied when it loads a policy: a name is 1 to
+/// [`MAX_CHECK_NAME`] bytes without whitespace or control characters (it is
+/// one word in reports and on `--check`), and no two checks share one.
+fn refusal(earlier: &[Check], name: &str) -> Option<String> {
+    if !gate_units::is_check_name(name) {
+        return Some(format!(
+            "has a check named `{}`, which gate refuses to load: a check name is 1 to \
+             {MAX_CHECK_NAME} bytes without whitespace or control characters \
+             (write `p95-latency`, not `p95 latency`)",
+            name.escape_debug()
+        ));
+    }
+    earlier.iter().any(|check| check.name == name).then(|| {
+        format!(
+            "already has a check named `{name}`, which gate refuses to load: \
+             give each check its own name"
+        )
+    })
 }
 
 /// `describe` for [`export_policy!`](crate::export_policy!).
@@ -569,5 +617,63 @@ mod tests {
     #[cfg(debug_assertions)]
     fn duplicate_names_are_caught_in_debug_builds() {
         let _ = policy().check(Check::new("ok", "again", || Ok(CheckResult::pass("x"))));
+    }
+
+    #[test]
+    fn names_gate_refuses_are_caught_by_its_rule() {
+        let longest = "a".repeat(MAX_CHECK_NAME);
+        for good in ["p95-latency", "prod.ready", "é", longest.as_str()] {
+            assert_eq!(refusal(&[], good), None, "{good}");
+        }
+        let too_long = "a".repeat(MAX_CHECK_NAME + 1);
+        for bad in [
+            "",
+            "p95 latency",
+            " ready",
+            "tab\there",
+            "line\nbreak",
+            "no\u{a0}break",
+            "bell\u{7}",
+            too_long.as_str(),
+        ] {
+            let problem = refusal(&[], bad).unwrap_or_else(|| panic!("{bad:?} passed"));
+            assert!(
+                problem.contains("1 to 256 bytes without whitespace or control characters"),
+                "{problem}"
+            );
+        }
+        let ok = Check::new("ok", "", || Ok(CheckResult::pass("x")));
+        assert!(
+            refusal(&[ok], "ok")
+                .unwrap()
+                .starts_with("already has a check named `ok`")
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "policy `p` has a check named `p95 latency`, which gate refuses")]
+    #[cfg(debug_assertions)]
+    fn names_gate_refuses_are_caught_in_debug_builds() {
+        let _ = policy().check(Check::new("p95 latency", "", || Ok(CheckResult::pass("x"))));
+    }
+
+    #[test]
+    fn refusal_names_the_first_check_gate_refuses() {
+        assert_eq!(policy().refusal(), None);
+        let bad = policy()
+            .push_unvetted(Check::new("p95 latency", "", || Ok(CheckResult::pass("x"))))
+            .push_unvetted(Check::new("ok", "", || Ok(CheckResult::pass("x"))));
+        let refusal = bad.refusal().unwrap();
+        assert!(
+            refusal.starts_with("policy `p` has a check named `p95 latency`"),
+            "{refusal}"
+        );
+        let twice = policy().push_unvetted(Check::new("ok", "", || Ok(CheckResult::pass("x"))));
+        assert!(
+            twice
+                .refusal()
+                .unwrap()
+                .starts_with("policy `p` already has a check named `ok`")
+        );
     }
 }

@@ -222,6 +222,21 @@ impl CheckResult {
         self.outcome == Outcome::Pass
     }
 
+    /// The result as gate reports it: a pass or warn that rests on a
+    /// measurement that is not a finite number (NaN, ∞) is no pass, so gate
+    /// turns it into inconclusive and says why. The mock host applies the
+    /// same rule, so a unit test sees what a run would (natively only: in a
+    /// run, gate applies it).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn into_gate_report(mut self) -> CheckResult {
+        let passing = matches!(self.outcome, Outcome::Pass | Outcome::Warn);
+        if passing && self.measurements.iter().any(|m| !m.value.is_finite()) {
+            self.outcome = Outcome::Inconclusive;
+            self.message.push_str(gate_units::NOT_FINITE_NOTE);
+        }
+        self
+    }
+
     pub(crate) fn to_wit(&self) -> wit::CheckResult {
         wit::CheckResult {
             outcome: self.outcome.to_wit(),
@@ -338,6 +353,9 @@ impl fmt::Display for Limit {
 /// * `NaN` or infinite (nothing measured): [`Outcome::Inconclusive`],
 ///   `could not measure latency_avg`. Such a value never passes.
 ///
+/// A value within a rounding of the limit gets the decimals it takes not to
+/// read as the limit: `latency_avg 499.96 ms (< 500 ms)`, never `500.0 ms`.
+///
 /// The result always carries a [`Measurement`] whose threshold is the limit's
 /// text. Add context to the message or more measurements as needed.
 ///
@@ -361,7 +379,7 @@ pub fn judge(name: &str, value: f64, unit: &str, limit: Limit) -> CheckResult {
     let result = if !value.is_finite() {
         CheckResult::inconclusive(format!("could not measure {name}"))
     } else {
-        let value = with_unit(&format_value(value), unit);
+        let value = with_unit(&format_against(value, limit.bound()), unit);
         let limit_text = with_unit(&limit.to_string(), unit);
         if limit.allows(measurement.value) {
             CheckResult::pass(format!("{name} {value} ({limit_text})"))
@@ -382,16 +400,43 @@ fn with_unit(value: &str, unit: &str) -> String {
     }
 }
 
-/// Formats a measured value for people: one decimal from 1 upwards (latencies
-/// in ms), three significant digits below 1 (ratios), so that `0.0123` does not
-/// print as `0.0`, as the runner's reports write them (gate-units). The exact
-/// value travels in the measurement.
-pub(crate) fn format_value(value: f64) -> String {
+/// Formats a measured value for people: `decimals` decimals from 1 upwards
+/// (latencies in ms), at least three significant digits below 1 (ratios), so
+/// that `0.0123` does not print as `0.0`, as the runner's reports write them
+/// (gate-units). The exact value travels in the measurement.
+fn format_value(value: f64, decimals: usize) -> String {
     if value.abs() >= 1.0 || !value.is_finite() {
-        format!("{value:.1}")
+        format!("{value:.decimals$}")
     } else {
-        gate_units::format_decimal(value, 0, 3)
+        gate_units::format_decimal(value, decimals, 3)
     }
+}
+
+/// Past this many decimals a value that still reads as its bound is shown
+/// exactly.
+const MAX_DECIMALS: usize = 12;
+
+/// A measured value shown beside `bound` (which a [`Limit`] writes
+/// exactly): one decimal from 1 upwards, three significant digits below
+/// (see [`format_value`]), and as many more decimals as it takes not to read
+/// as the bound when it is not: rounded, 499.96 would be `500.0 ms (< 500
+/// ms)` on a pass, and 0.010004 `0.01 exceeds limit < 0.01` on a failure.
+pub(crate) fn format_against(value: f64, bound: f64) -> String {
+    let reads_as_bound = |text: &String| value != bound && text.parse::<f64>() == Ok(bound);
+    (1..=MAX_DECIMALS)
+        .map(|decimals| format_value(value, decimals))
+        .find(|text| !reads_as_bound(text))
+        .unwrap_or_else(|| {
+            // `Display` writes the shortest text that reads back as the
+            // value itself, which is not the bound; but never with an
+            // exponent, so 1e-300 would be 300 zeros.
+            let exact = value.to_string();
+            if exact.len() > 24 {
+                format!("{value:e}")
+            } else {
+                exact
+            }
+        })
 }
 
 #[cfg(test)]
@@ -479,15 +524,59 @@ mod tests {
     }
 
     #[test]
+    fn a_value_never_reads_as_the_bound_it_is_not() {
+        let pass = judge("latency_avg", 499.96, "ms", Limit::Below(500.0));
+        assert_eq!(pass.outcome, Outcome::Pass);
+        assert_eq!(pass.message, "latency_avg 499.96 ms (< 500 ms)");
+        let fail = judge("error_rate", 0.010004, "ratio", Limit::Below(0.01));
+        assert_eq!(fail.outcome, Outcome::Fail);
+        assert_eq!(
+            fail.message,
+            "error_rate 0.010004 ratio exceeds limit < 0.01 ratio"
+        );
+        // On the bound itself, or far from it, nothing changes.
+        assert_eq!(format_against(500.0, 500.0), "500.0");
+        assert_eq!(format_against(612.04, 500.0), "612.0");
+        assert_eq!(format_against(0.0125, 0.01), "0.0125");
+        // Closer than 12 decimals tell: exactly.
+        assert_eq!(format_against(500.0 + 1e-10, 500.0), "500.0000000001");
+        let next = f64::from_bits(500f64.to_bits() + 1);
+        assert_eq!(format_against(next, 500.0), next.to_string());
+        assert_ne!(format_against(next, 500.0).parse::<f64>(), Ok(500.0));
+    }
+
+    #[test]
+    fn gate_never_passes_an_unmeasured_value() {
+        let nan = CheckResult::pass("fine").with(Measurement::new("p95", f64::NAN, "ms"));
+        let reported = nan.into_gate_report();
+        assert_eq!(reported.outcome, Outcome::Inconclusive);
+        assert_eq!(
+            reported.message,
+            "fine [gate: a measurement is not a finite number, so this cannot pass]"
+        );
+        let warn = CheckResult::warn("slow").with(Measurement::new("p95", f64::INFINITY, "ms"));
+        assert_eq!(warn.into_gate_report().outcome, Outcome::Inconclusive);
+        // A failure stays one, and a finite pass a pass.
+        let fail = CheckResult::fail("down").with(Measurement::new("p95", f64::NAN, "ms"));
+        let reported = fail.into_gate_report();
+        assert_eq!(
+            (reported.outcome, reported.message.as_str()),
+            (Outcome::Fail, "down")
+        );
+        let pass = CheckResult::pass("ok").with(Measurement::new("p95", 80.0, "ms"));
+        assert_eq!(pass.clone().into_gate_report(), pass);
+    }
+
+    #[test]
     fn values_format_readably() {
-        assert_eq!(format_value(612.0), "612.0");
-        assert_eq!(format_value(123.45), "123.5");
-        assert_eq!(format_value(0.0), "0");
-        assert_eq!(format_value(0.5), "0.5");
-        assert_eq!(format_value(0.0123), "0.0123");
-        assert_eq!(format_value(0.012345), "0.0123");
-        assert_eq!(format_value(-0.25), "-0.25");
+        assert_eq!(format_value(612.0, 1), "612.0");
+        assert_eq!(format_value(123.45, 1), "123.5");
+        assert_eq!(format_value(0.0, 1), "0");
+        assert_eq!(format_value(0.5, 1), "0.5");
+        assert_eq!(format_value(0.0123, 1), "0.0123");
+        assert_eq!(format_value(0.012345, 1), "0.0123");
+        assert_eq!(format_value(-0.25, 1), "-0.25");
         // Not 0, which would read as equal to a limit of 0.
-        assert_eq!(format_value(1e-300), "1e-300");
+        assert_eq!(format_value(1e-300, 1), "1e-300");
     }
 }

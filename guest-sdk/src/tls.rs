@@ -18,6 +18,7 @@
 
 use core::fmt;
 
+use crate::result::format_against;
 use crate::{CheckResult, Limit, Measurement, Result};
 
 /// A certificate's facts.
@@ -223,10 +224,18 @@ pub fn judge_certificate(endpoint: &str, peer: &Peer, min_days: f64) -> CheckRes
     let days =
         Measurement::new("cert_days_left", peer.days_left, "days").threshold(limit.to_string());
     let expiry = format!("{} (not after {})", cert.subject, utc_date(cert.not_after));
+    // Shown beside `min_days`: 13.96 days must not read as 14.0 in a line
+    // that says "fewer than 14 days".
     let days_text = if peer.days_left < 0.0 {
-        format!("expired {:.1} days ago", -peer.days_left)
+        format!(
+            "expired {} days ago",
+            format_against(-peer.days_left, -min_days)
+        )
     } else {
-        format!("expires in {:.1} days", peer.days_left)
+        format!(
+            "expires in {} days",
+            format_against(peer.days_left, min_days)
+        )
     };
     let result = if !peer.trusted {
         let why = peer
@@ -305,5 +314,25 @@ mod tests {
         );
         let nan = judge_certificate("h:443", &peer(f64::NAN, true), 14.0);
         assert_eq!(nan.outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn days_left_never_read_as_the_limit_they_miss() {
+        let short = judge_certificate("h:443", &peer(13.96, true), 14.0);
+        assert_eq!(short.outcome, Outcome::Fail);
+        assert!(
+            short
+                .message
+                .contains("expires in 13.96 days, fewer than 14 days"),
+            "{}",
+            short.message
+        );
+        let enough = judge_certificate("h:443", &peer(14.04, true), 14.0);
+        assert_eq!(enough.outcome, Outcome::Pass);
+        assert!(
+            enough.message.contains("expires in 14.04 days"),
+            "{}",
+            enough.message
+        );
     }
 }

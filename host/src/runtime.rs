@@ -565,8 +565,7 @@ pub struct CheckInfo {
     pub needs: Vec<bindings::Capability>,
 }
 
-/// The longest check name a policy may declare, in bytes.
-const MAX_CHECK_NAME: usize = 256;
+use gate_units::MAX_CHECK_NAME;
 
 impl PolicyInfo {
     fn vet(info: bindings::PolicyInfo, session: &Session) -> Result<PolicyInfo, String> {
@@ -579,13 +578,10 @@ impl PolicyInfo {
             // cleaning (an escape made visible, a long name cut) must not
             // change what is allowed.
             let raw = &check.name;
-            if raw.is_empty()
-                || raw.len() > MAX_CHECK_NAME
-                || raw.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
+            if !gate_units::is_check_name(raw) {
                 return Err(format!(
-                    "check name `{name}` must be 1 to {MAX_CHECK_NAME} bytes without spaces or \
-                     control characters"
+                    "check name `{name}` must be 1 to {MAX_CHECK_NAME} bytes without whitespace \
+                     or control characters"
                 ));
             }
             if !names.insert(name.clone()) {
@@ -935,7 +931,7 @@ fn finished(
     // Fail closed: a pass that rests on a measurement that is not a number
     // is no pass.
     let outcome = if matches!(outcome, Outcome::Pass | Outcome::Warn) && not_finite {
-        message.push_str(" [gate: a measurement is not a finite number, so this cannot pass]");
+        message.push_str(gate_units::NOT_FINITE_NOTE);
         Outcome::Inconclusive
     } else {
         outcome
@@ -1210,7 +1206,7 @@ mod tests {
         for bad in ["", "a b", "a\u{1b}[2Jb", long.as_str()] {
             let error = super::PolicyInfo::vet(info(&[bad]), &session).unwrap_err();
             assert!(
-                error.ends_with("must be 1 to 256 bytes without spaces or control characters"),
+                error.ends_with("must be 1 to 256 bytes without whitespace or control characters"),
                 "{error}"
             );
         }

@@ -3,7 +3,8 @@
 //! so one spelling means one thing everywhere; the calendar date of a Unix
 //! time, and measured values, which both write in messages and reports; the
 //! header lines a policy sees, which the runner hands over and gate-sdk's
-//! mock host imitates; and the variable a secret is read from.
+//! mock host imitates; the variable a secret is read from; and the rules
+//! the runner judges a policy's output by, which the mock host applies too.
 
 use std::time::Duration;
 
@@ -150,6 +151,32 @@ pub fn normalize_headers(headers: &mut Vec<(String, String)>) {
 pub fn secret_key(name: &str) -> String {
     name.trim().to_ascii_uppercase().replace(['-', '.'], "_")
 }
+
+/// The longest check name gate loads, in bytes.
+pub const MAX_CHECK_NAME: usize = 256;
+
+/// Whether gate loads a check named `name`: 1 to [`MAX_CHECK_NAME`] bytes
+/// without whitespace or control characters, as a name is one word in
+/// reports and on `--check`. The runner refuses a policy with any other
+/// (exit 2); gate-sdk catches it in debug builds and in its mock host.
+///
+/// ```
+/// assert!(gate_units::is_check_name("p95-latency"));
+/// assert!(!gate_units::is_check_name("p95 latency"));
+/// assert!(!gate_units::is_check_name(""));
+/// ```
+pub fn is_check_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_CHECK_NAME
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// What the runner adds to the message of a `pass` or `warn` that carries a
+/// measurement that is not a finite number (NaN, ∞), which it reports
+/// `inconclusive` instead: a pass must rest on numbers. gate-sdk's mock
+/// host does the same.
+pub const NOT_FINITE_NOTE: &str =
+    " [gate: a measurement is not a finite number, so this cannot pass]";
 
 /// Whether the lines of header `name` (lower case) must stay apart. RFC
 /// 9110 (5.3) lets a recipient join a field's lines with ", " except for
