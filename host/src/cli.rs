@@ -212,6 +212,11 @@ pub struct ConfigCheckArgs {
     /// Check only this environment (and the top-level settings).
     #[arg(long, value_name = "NAME", value_parser = parse_env_name)]
     pub env: Option<String>,
+
+    /// The compile cache of the runs checked: a policy is loaded (and its
+    /// code cached) as a run would.
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 #[derive(Debug, Subcommand)]

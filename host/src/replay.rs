@@ -35,6 +35,9 @@ pub struct TestArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+
+    #[command(flatten)]
+    pub engine: crate::cli::EngineArgs,
 }
 
 /// The result of `gate test`, schema `gate.test/v1` in JSON.
@@ -76,7 +79,7 @@ pub async fn command(args: TestArgs, output: Output) -> anyhow::Result<i32> {
         .map(|path| Ok((path.as_path(), tape::load(path)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let limits = Limits::default();
-    let runtime = Runtime::new(limits.wasm_stack_bytes)?;
+    let runtime = Runtime::with_options(&limits, &args.engine, None)?;
     let mut policy: Option<LoadedPolicy> = None;
     let mut results = Vec::new();
     for (path, fixture) in fixtures {

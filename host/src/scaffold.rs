@@ -83,6 +83,10 @@ pub struct BuildArgs {
     /// The policy crate's directory (with its Cargo.toml).
     #[arg(value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
+
+    /// The compile cache the built policy is loaded through.
+    #[command(flatten)]
+    pub engine: crate::cli::EngineArgs,
 }
 
 /// `gate new`: writes the crate, refusing to touch an existing one.
@@ -336,7 +340,7 @@ pub async fn build(args: BuildArgs) -> anyhow::Result<i32> {
         bytes.len(),
         crate::policy::sha256_hex(&bytes),
     );
-    let kind = described_kind(&dest).await?;
+    let kind = described_kind(&dest, &args.engine).await?;
     println!("run it: {}", run_command(kind, &dest.display().to_string()));
     Ok(EXIT_PASS)
 }
@@ -345,9 +349,9 @@ pub async fn build(args: BuildArgs) -> anyhow::Result<i32> {
 /// it: its crate may build its `Policy` any way it likes, so only the
 /// policy itself can say. A policy gate refuses to load is an error here,
 /// before any run.
-async fn described_kind(wasm: &Path) -> anyhow::Result<Kind> {
+async fn described_kind(wasm: &Path, engine: &crate::cli::EngineArgs) -> anyhow::Result<Kind> {
     let limits = crate::limits::Limits::default();
-    let runtime = crate::runtime::Runtime::new(limits.wasm_stack_bytes)?;
+    let runtime = crate::runtime::Runtime::with_options(&limits, engine, None)?;
     // Describing a policy needs no capability.
     let session = std::sync::Arc::new(crate::state::Session::new(
         crate::grants::Grants::default(),

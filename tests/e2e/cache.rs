@@ -263,3 +263,53 @@ fn entries_unused_for_a_month_go_when_an_entry_is_written() {
     );
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// Every command that runs a policy's code goes through the cache the user
+/// named, or none with --no-cache: `gate test` and `gate config check`
+/// describe the policy, and a cache dir a protected job set for itself must
+/// not be passed over for the default one.
+#[test]
+fn test_and_config_check_load_through_the_cache_named() {
+    let dir = cache_dir("commands");
+    let scratch = cache_dir("commands-files");
+    fs::create_dir_all(&scratch).unwrap();
+    let fixture = scratch.join("bench.json");
+    let recorded = Gate::policies(&["bench"])
+        .arg("--no-cache")
+        .arg("--record")
+        .arg(&fixture)
+        .run();
+    assert_eq!(recorded.code, 0, "{}", recorded.all_output());
+
+    let bench = gate_e2e::guest("bench");
+    let test = |extra: &[&str]| {
+        Gate::new(["test"])
+            .arg(&bench)
+            .arg(&fixture)
+            .args(extra)
+            .env("GATE_CACHE_DIR", dir.to_str().unwrap())
+            .run()
+    };
+    let uncached = test(&["--no-cache"]);
+    assert_eq!(uncached.code, 0, "{}", uncached.all_output());
+    assert!(!dir.exists(), "--no-cache wrote to the cache");
+    let replayed = test(&[]);
+    assert_eq!(replayed.code, 0, "{}", replayed.all_output());
+    assert_eq!(entries(&dir).len(), 1, "gate test used GATE_CACHE_DIR");
+
+    let other = cache_dir("commands-config");
+    let toml = format!(
+        "target = \"http://127.0.0.1:1\"\npolicies = [\"{}\"]\n",
+        bench.display()
+    );
+    fs::write(scratch.join("gate.toml"), toml).unwrap();
+    let checked = Gate::new(["config", "check", "--config"])
+        .arg(scratch.join("gate.toml"))
+        .args(["--cache-dir", other.to_str().unwrap()])
+        .run();
+    assert_eq!(checked.code, 0, "{}", checked.all_output());
+    assert_eq!(entries(&other).len(), 1, "config check used --cache-dir");
+    let _ = fs::remove_dir_all(&dir);
+    let _ = fs::remove_dir_all(&other);
+    let _ = fs::remove_dir_all(&scratch);
+}

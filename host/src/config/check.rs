@@ -48,7 +48,7 @@ pub async fn check(
         None => config.env_names().into_iter().map(str::to_owned).collect(),
     };
 
-    let mut checker = Checker::new(&config);
+    let mut checker = Checker::new(&config, &args.engine);
     let mut problems = checker.top_problems.clone();
     let mut results = Vec::new();
     for name in &names {
@@ -122,6 +122,7 @@ pub(crate) fn plural(count: usize, noun: &str) -> String {
 /// environments list it.
 struct Checker<'a> {
     config: &'a Config,
+    engine: &'a crate::cli::EngineArgs,
     /// The top level's problems: every environment's, validated once.
     top_problems: Vec<Diagnostic>,
     /// A runtime and a session per set of limits (by its `Debug` text).
@@ -130,9 +131,10 @@ struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    fn new(config: &'a Config) -> Checker<'a> {
+    fn new(config: &'a Config, engine: &'a crate::cli::EngineArgs) -> Checker<'a> {
         Checker {
             config,
+            engine,
             top_problems: config.top_level().1,
             runtimes: HashMap::new(),
             loaded: HashMap::new(),
@@ -149,8 +151,8 @@ impl<'a> Checker<'a> {
             return loaded.clone();
         }
         if !self.runtimes.contains_key(&limits_key) {
-            let runtime = Runtime::with_options(limits, &Default::default(), None)
-                .map_err(|e| format!("{e:#}"))?;
+            let runtime =
+                Runtime::with_options(limits, self.engine, None).map_err(|e| format!("{e:#}"))?;
             // Describing a policy needs no capability.
             let session = Session::new(Grants::default(), limits.clone(), [])
                 .map_err(|e| format!("{e:#}"))?;
