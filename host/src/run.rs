@@ -198,8 +198,14 @@ impl Prepared {
         &self.plan.env_name
     }
 
+    /// The target as reports and logs show it: redacted, as a secret may
+    /// sit in its query or credentials.
     pub fn target(&self) -> Option<String> {
-        self.plan.grants.target.as_ref().map(|t| t.to_string())
+        self.plan
+            .grants
+            .target
+            .as_ref()
+            .map(|t| self.session.cleaner.redact(t.as_str()))
     }
 
     /// `prod, smoke` — the policies' names, for messages and hooks.

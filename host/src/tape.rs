@@ -797,15 +797,29 @@ pub fn write_recording(
     }
     let mut recorded = std::mem::take(&mut *recorder.checks.lock().unwrap());
     let grants = &session.grants;
+    // Secrets are redacted here as in the calls: a secret's value may also
+    // be a param's, or sit in a URL's query or credentials.
+    let redact = |text: String| session.cleaner.redact(&text);
     let context = Context {
         env: grants.env_name.clone(),
-        release: grants.release.clone(),
-        target: grants.target.as_ref().map(|t| t.to_string()),
-        prometheus: grants.prometheus.as_ref().map(|p| p.url.to_string()),
-        allowed_hosts: grants.allowed_hosts.iter().map(|h| h.to_string()).collect(),
+        release: grants.release.clone().map(redact),
+        target: grants.target.as_ref().map(|t| redact(t.to_string())),
+        prometheus: grants
+            .prometheus
+            .as_ref()
+            .map(|p| redact(p.url.to_string())),
+        allowed_hosts: grants
+            .allowed_hosts
+            .iter()
+            .map(|h| redact(h.to_string()))
+            .collect(),
         strict,
-        docker: grants.docker.as_ref().map(|d| d.to_string()),
-        params: grants.params.clone(),
+        docker: grants.docker.as_ref().map(|d| redact(d.to_string())),
+        params: grants
+            .params
+            .iter()
+            .map(|(key, value)| (key.clone(), redact(value.clone())))
+            .collect(),
         secrets: grants
             .secrets
             .keys()

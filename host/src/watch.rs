@@ -658,7 +658,7 @@ pub async fn watch(
         let _ = writeln!(
             progress,
             "on rollback: `{}`{} (stopped after {})",
-            rollback.command,
+            prepared.clean(&rollback.command),
             rollback.place(),
             crate::units::duration_as_written(options.rollback_timeout)
         );
@@ -842,7 +842,10 @@ pub async fn watch(
     if decision == WatchDecision::Rollback
         && let Some(rollback) = &options.on_rollback
     {
-        let command = &rollback.command;
+        // Shown and logged redacted: a token the shell put into the
+        // command (`--on-rollback "deploy --token $GATE_SECRET_X"`) is in
+        // its text.
+        let command = &prepared.clean(&rollback.command);
         let env = hook_env(&report, &prepared.policy_names(), report_path.as_deref());
         let hook_started = std::time::Instant::now();
         let hook = run_hook(

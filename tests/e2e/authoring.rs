@@ -830,3 +830,23 @@ fn fixtures_with_no_check_are_nothing_tested_not_a_pass() {
     assert_eq!(json.code, 3);
     assert_eq!(json.json()["passed"], false, "{}", json.stdout);
 }
+
+/// The fixture's context is redacted as its calls are: a secret's value
+/// given as a param too is not written in clear.
+#[test]
+fn a_secret_in_a_param_is_redacted_in_the_fixture_context() {
+    let scratch = Scratch::new("context-secret");
+    let fixture = scratch.path("bench.json");
+    let secret = "s3cr3t-in-a-param";
+    let recorded = Gate::policies(&["bench"])
+        .param(&format!("note={secret}"))
+        .env("GATE_SECRET_NOTE", secret)
+        .arg("--record")
+        .arg(&fixture)
+        .run();
+    assert_eq!(recorded.code, 0, "{}", recorded.all_output());
+    let text = std::fs::read_to_string(&fixture).unwrap();
+    assert!(!text.contains(secret), "the secret is redacted:\n{text}");
+    let tape: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(tape["context"]["params"]["note"], "[REDACTED]", "{text}");
+}

@@ -1312,3 +1312,41 @@ fn quiet_prints_the_decision_line_alone() {
     let hook = std::fs::read_to_string(&hook_log).expect("the rollback command ran");
     assert!(hook.contains("GATE_DECISION=rollback\n"), "{hook}");
 }
+
+/// A secret the shell put into the rollback command's text or the target's
+/// query is redacted wherever gate shows or logs them, as in its output.
+#[test]
+fn a_secret_in_the_rollback_command_or_the_target_is_redacted() {
+    let stack = failing_stack();
+    let decisions = temp("redacted-decisions.jsonl");
+    let _ = std::fs::remove_file(&decisions);
+    // As `--on-rollback "notify --token $GATE_SECRET_API_TOKEN"` reaches
+    // gate: expanded by the shell.
+    let hook = format!("echo rolling back with {API_TOKEN}");
+    let out = Gate::watch(&["api"])
+        .target(&format!("{}?key={API_TOKEN}", stack.url()))
+        .args([
+            "--interval",
+            "100ms",
+            "--count",
+            "1",
+            "--on-rollback",
+            &hook,
+        ])
+        .arg("--decision-log")
+        .arg(&decisions)
+        .env("GATE_SECRET_API_TOKEN", API_TOKEN)
+        .run();
+    assert_eq!(out.code, 1, "{}", out.all_output());
+    let log = std::fs::read_to_string(&decisions).unwrap();
+    for (place, text) in [("output", out.all_output()), ("decision log", log)] {
+        assert!(!text.contains(API_TOKEN), "{place}:\n{text}");
+        assert!(text.contains("[REDACTED]"), "{place}:\n{text}");
+    }
+    assert!(
+        out.stdout
+            .contains("rollback command `echo rolling back with [REDACTED]` succeeded"),
+        "{}",
+        out.stdout
+    );
+}
