@@ -171,18 +171,22 @@ impl Prepared {
                     progress,
                 )
                 .await;
-            policies.push(PolicyReport {
-                path: policy.path.clone(),
-                name: policy.info.name.clone(),
-                version: policy.info.version.clone(),
-                kind: policy.info.kind.clone(),
-                sha256: policy.sha256.clone(),
-                wit_version: policy.contract.wit_version.to_string(),
-                duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            policies.push(report_of(
+                policy,
                 checks,
-            });
+                started.elapsed().as_secs_f64() * 1000.0,
+            ));
         }
         policies
+    }
+
+    /// The policies, none of whose checks ran: what a decision made before
+    /// any round (a watch stopped in its initial delay) names.
+    pub fn unrun(&self) -> Vec<PolicyReport> {
+        self.loaded
+            .iter()
+            .map(|policy| report_of(policy, Vec::new(), 0.0))
+            .collect()
     }
 
     /// A decision's reason, saying when `--check` or `--skip-check` ran part
@@ -231,6 +235,23 @@ impl Prepared {
     /// What [`Prepared::clean`] redacts with, for text made elsewhere.
     pub fn cleaner(&self) -> &crate::text::Cleaner {
         &self.session.cleaner
+    }
+}
+
+fn report_of(
+    policy: &LoadedPolicy,
+    checks: Vec<crate::report::CheckReport>,
+    duration_ms: f64,
+) -> PolicyReport {
+    PolicyReport {
+        path: policy.path.clone(),
+        name: policy.info.name.clone(),
+        version: policy.info.version.clone(),
+        kind: policy.info.kind.clone(),
+        sha256: policy.sha256.clone(),
+        wit_version: policy.contract.wit_version.to_string(),
+        duration_ms,
+        checks,
     }
 }
 

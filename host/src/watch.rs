@@ -355,7 +355,8 @@ struct Kept {
     /// The last round before `last` that did not pass.
     troubled_before: Option<Round>,
     /// The checks that made some round fail, error or end inconclusive
-    /// ([`made_the_round`]), as `policy/check`, first seen first.
+    /// ([`made_the_round`]; in a round that decided nothing, the blocking
+    /// checks skipped), as `policy/check`, first seen first.
     troubled: Vec<String>,
     /// The blocking checks skipped in some round for want of a capability,
     /// as `policy/check`, first seen first: a healthy window did without
@@ -365,10 +366,22 @@ struct Kept {
 
 impl Kept {
     fn add(&mut self, round: Round) {
-        add_names(&mut self.troubled, &round, made_the_round);
-        add_names(&mut self.skipped, &round, |_, check| {
+        let skipped = |_: &Round, check: &crate::report::CheckReport| {
             check.blocking && check.outcome == Outcome::Skipped
-        });
+        };
+        let mut troubled = Vec::new();
+        add_names(&mut troubled, &round, made_the_round);
+        if troubled.is_empty() && round.outcome == RoundOutcome::Inconclusive {
+            // Nothing decided it: the checks that never ran are the ones
+            // a rollback for want of a passing round must name.
+            add_names(&mut troubled, &round, skipped);
+        }
+        for name in troubled {
+            if !self.troubled.contains(&name) {
+                self.troubled.push(name);
+            }
+        }
+        add_names(&mut self.skipped, &round, skipped);
         if let Some(previous) = self.last.replace(round)
             && previous.outcome != RoundOutcome::Pass
         {
@@ -741,7 +754,12 @@ pub async fn watch(
             kept.skipped.join(", ")
         ));
     }
-    let reason = prepared.qualify(reason);
+    // "only 1 of 6 checks ran" of a window where none did would mislead.
+    let reason = if kept.last.is_some() {
+        prepared.qualify(reason)
+    } else {
+        reason
+    };
     let failed_checks = std::mem::take(&mut kept.troubled);
     let report = WindowReport {
         schema: "gate.watch/v1",
@@ -793,7 +811,14 @@ pub async fn watch(
     // When the decision line says it was decided: the rollback command's
     // line names it, so that the two pair up in a log others append to.
     let decided_at = options.decision_log.as_ref().map(|path| {
-        let last: &[PolicyReport] = kept.last.as_ref().map_or(&[], |r| r.policies.as_slice());
+        let unrun;
+        let last: &[PolicyReport] = match &kept.last {
+            Some(round) => &round.policies,
+            None => {
+                unrun = prepared.unrun();
+                &unrun
+            }
+        };
         let decision = report.decision.to_string();
         let entry = crate::decision_log::Decision::new(
             "watch",
@@ -1837,7 +1862,7 @@ mod tests {
         // Nothing decided at all, not even inconclusive.
         let undecided = kept([round(1, vec![check("up", Outcome::Skipped)])]);
         assert_eq!(undecided.last.as_ref().unwrap().outcome, Inconclusive);
-        assert!(undecided.troubled.is_empty());
+        assert_eq!(undecided.troubled, ["p/up"]);
         assert_eq!(
             last_evidence(&undecided).unwrap(),
             "round 1: no blocking check ran to a decision (all skipped, or none to run); \

@@ -1094,6 +1094,8 @@ fn initial_delay_waits_after_loading_and_a_signal_during_it_aborts() {
     let log = std::fs::read_to_string(&decisions).expect("the decision log was written");
     let entry: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
     assert_eq!(entry["decision"], "aborted");
+    // The policies it had loaded, though none of their checks ran.
+    assert_eq!(entry["policies"][0]["name"], "fetch", "{entry}");
 
     // After a short delay the window runs as without one.
     let out = watch("50ms").json().run();
