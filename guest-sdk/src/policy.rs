@@ -2,7 +2,6 @@
 
 use crate::__private::bindings::gate::policy::types as wit;
 use crate::{CheckResult, Result};
-use gate_units::MAX_CHECK_NAME;
 
 /// What a policy is for; the runner uses it to pick how to run it.
 ///
@@ -140,7 +139,8 @@ impl Check {
     ///
     /// `name` must be unique within the policy; the runner reports the check
     /// under it and passes it back to run the check. It must also be 1 to
-    /// 256 bytes long without whitespace or control characters (write
+    /// 256 bytes long without whitespace, control characters, `/`, `,` or
+    /// `*`, which gate's `--check POLICY/NAME` patterns use (write
     /// `p95-latency`, not `p95 latency`): gate refuses to load a policy with
     /// any other name (exit 2), and [`Policy::check`] catches it first, as it
     /// catches a duplicate. `description` is one line saying what the check
@@ -476,16 +476,15 @@ impl Policy {
 }
 
 /// Why gate would refuse a check named `name` after `earlier`, if it would.
-/// The rule is gate's own, applied when it loads a policy: a name is 1 to
-/// [`MAX_CHECK_NAME`] bytes without whitespace or control characters (it is
-/// one word in reports and on `--check`), and no two checks share one.
+/// The rule is gate's own, applied when it loads a policy
+/// ([`gate_units::is_check_name`]), and no two checks share a name.
 fn refusal(earlier: &[Check], name: &str) -> Option<String> {
     if !gate_units::is_check_name(name) {
         return Some(format!(
-            "has a check named `{}`, which gate refuses to load: a check name is 1 to \
-             {MAX_CHECK_NAME} bytes without whitespace or control characters \
+            "has a check named `{}`, which gate refuses to load: a check name is {} \
              (write `p95-latency`, not `p95 latency`)",
-            name.escape_debug()
+            name.escape_debug(),
+            gate_units::CHECK_NAME_RULE
         ));
     }
     earlier.iter().any(|check| check.name == name).then(|| {
@@ -621,11 +620,11 @@ mod tests {
 
     #[test]
     fn names_gate_refuses_are_caught_by_its_rule() {
-        let longest = "a".repeat(MAX_CHECK_NAME);
+        let longest = "a".repeat(gate_units::MAX_CHECK_NAME);
         for good in ["p95-latency", "prod.ready", "é", longest.as_str()] {
             assert_eq!(refusal(&[], good), None, "{good}");
         }
-        let too_long = "a".repeat(MAX_CHECK_NAME + 1);
+        let too_long = "a".repeat(gate_units::MAX_CHECK_NAME + 1);
         for bad in [
             "",
             "p95 latency",
@@ -634,13 +633,13 @@ mod tests {
             "line\nbreak",
             "no\u{a0}break",
             "bell\u{7}",
+            "api/health",
+            "error,rate",
+            "p*",
             too_long.as_str(),
         ] {
             let problem = refusal(&[], bad).unwrap_or_else(|| panic!("{bad:?} passed"));
-            assert!(
-                problem.contains("1 to 256 bytes without whitespace or control characters"),
-                "{problem}"
-            );
+            assert!(problem.contains(gate_units::CHECK_NAME_RULE), "{problem}");
         }
         let ok = Check::new("ok", "", || Ok(CheckResult::pass("x")));
         assert!(

@@ -565,8 +565,6 @@ pub struct CheckInfo {
     pub needs: Vec<bindings::Capability>,
 }
 
-use gate_units::MAX_CHECK_NAME;
-
 impl PolicyInfo {
     fn vet(info: bindings::PolicyInfo, session: &Session) -> Result<PolicyInfo, String> {
         let clean = |text: &str| truncate(&session.cleaner.clean_line(text), 256);
@@ -580,8 +578,8 @@ impl PolicyInfo {
             let raw = &check.name;
             if !gate_units::is_check_name(raw) {
                 return Err(format!(
-                    "check name `{name}` must be 1 to {MAX_CHECK_NAME} bytes without whitespace \
-                     or control characters"
+                    "check name `{name}` must be {} (write `p95-latency`, not `p95 latency`)",
+                    gate_units::CHECK_NAME_RULE
                 ));
             }
             if !names.insert(name.clone()) {
@@ -1202,15 +1200,25 @@ mod tests {
         assert_eq!(vetted.checks[0].call_name, "s3cret-health");
         assert_eq!(vetted.checks[1].call_name, "ok");
 
-        let long = "x".repeat(super::MAX_CHECK_NAME + 1);
-        for bad in ["", "a b", "a\u{1b}[2Jb", long.as_str()] {
+        let long = "x".repeat(gate_units::MAX_CHECK_NAME + 1);
+        for bad in [
+            "",
+            "a b",
+            "a\u{1b}[2Jb",
+            "api/health",
+            "a,b",
+            "p*",
+            long.as_str(),
+        ] {
             let error = super::PolicyInfo::vet(info(&[bad]), &session).unwrap_err();
             assert!(
-                error.ends_with("must be 1 to 256 bytes without whitespace or control characters"),
+                error.contains(
+                    "must be 1 to 256 bytes without whitespace, control characters, `/`, `,` or `*`"
+                ),
                 "{error}"
             );
         }
-        let longest = "x".repeat(super::MAX_CHECK_NAME);
+        let longest = "x".repeat(gate_units::MAX_CHECK_NAME);
         assert!(super::PolicyInfo::vet(info(&[longest.as_str()]), &session).is_ok());
     }
 

@@ -155,20 +155,29 @@ pub fn secret_key(name: &str) -> String {
 /// The longest check name gate loads, in bytes.
 pub const MAX_CHECK_NAME: usize = 256;
 
-/// Whether gate loads a check named `name`: 1 to [`MAX_CHECK_NAME`] bytes
-/// without whitespace or control characters, as a name is one word in
-/// reports and on `--check`. The runner refuses a policy with any other
-/// (exit 2); gate-sdk catches it in debug builds and in its mock host.
+/// The rule of [`is_check_name`], as messages state it.
+pub const CHECK_NAME_RULE: &str =
+    "1 to 256 bytes without whitespace, control characters, `/`, `,` or `*`";
+
+/// Whether gate loads a check named `name` ([`CHECK_NAME_RULE`]). A name is
+/// one word in reports, `POLICY/CHECK` on `--check` and `--skip-check`,
+/// whose `*` is a wildcard, and one item of the comma-separated list a
+/// rollback command gets (`GATE_FAILED_CHECKS`). The runner refuses a
+/// policy with any other (exit 2); gate-sdk catches it in debug builds and
+/// in its mock host.
 ///
 /// ```
 /// assert!(gate_units::is_check_name("p95-latency"));
 /// assert!(!gate_units::is_check_name("p95 latency"));
+/// assert!(!gate_units::is_check_name("api/health"));
 /// assert!(!gate_units::is_check_name(""));
 /// ```
 pub fn is_check_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_CHECK_NAME
-        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | ',' | '*'))
 }
 
 /// What the runner adds to the message of a `pass` or `warn` that carries a
