@@ -415,11 +415,17 @@ pub struct Log {
 /// Reads a log. A line that is not a decision (one cut short by a full
 /// disk or a killed process, with the next decision appended to it) is left
 /// out and named, so that one torn write does not hide the whole history.
-pub fn read(path: &Path) -> Result<Log, String> {
-    // A log is never rotated by gate, so the cap is generous; a device or
-    // FIFO is refused rather than read forever.
-    let bytes = crate::files::read_capped(path, 4 << 30)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn read(path: &Path, piped: bool) -> Result<Log, String> {
+    // A log is never rotated by gate, so the cap is generous. A pipe is
+    // read only when `piped`, as a user handing one over (`<(zcat …)`)
+    // asked for it; else a device or FIFO is refused rather than waited on.
+    const CAP: u64 = 4 << 30;
+    let bytes = if piped {
+        crate::files::read_piped_capped(path, CAP)
+    } else {
+        crate::files::read_capped(path, CAP)
+    }
+    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     Ok(parse(&path.display().to_string(), &bytes))
 }
 
@@ -857,7 +863,7 @@ mod tests {
         file.write_all(&whole.as_bytes()[..whole.len() / 2])
             .unwrap();
         append(&path, &decision("prod", 300, "rollback")).unwrap();
-        let log = read(&path).unwrap();
+        let log = read(&path, false).unwrap();
         assert_eq!(
             log.decisions,
             [
@@ -867,6 +873,26 @@ mod tests {
         );
         assert_eq!(log.unreadable.len(), 1, "{:?}", log.unreadable);
         assert!(log.unreadable[0].contains(":2: "), "{:?}", log.unreadable);
+
+        // Read from a pipe when asked to (a PATH given), not otherwise.
+        let piped = dir.join("piped");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&piped)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let writer = {
+            let (piped, text) = (piped.clone(), std::fs::read(&path).unwrap());
+            std::thread::spawn(move || std::fs::write(piped, text).unwrap())
+        };
+        assert_eq!(read(&piped, true).unwrap().decisions.len(), 2);
+        writer.join().unwrap();
+        assert!(
+            read(&piped, false).is_err(),
+            "a FIFO gate.toml names is refused"
+        );
 
         // A FIFO no one reads is refused at once, not waited on.
         let fifo = dir.join("fifo");
@@ -889,7 +915,7 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         append(&path, &decision("prod", 100, "pass")).unwrap();
         append(&path, &decision("prod", 200, "rollback")).unwrap();
-        let read_back = read(&path).unwrap();
+        let read_back = read(&path, false).unwrap();
         assert_eq!(
             read_back.decisions,
             [
@@ -904,7 +930,7 @@ mod tests {
         let (first, second) = text.split_once('\n').unwrap();
         let torn = format!("{}{second}{first}\n", &first[..first.len() / 2]);
         std::fs::write(&path, torn).unwrap();
-        let log = read(&path).unwrap();
+        let log = read(&path, false).unwrap();
         assert_eq!(log.decisions, [decision("prod", 100, "pass")]);
         assert_eq!(log.unreadable.len(), 1, "{:?}", log.unreadable);
         assert!(
@@ -925,7 +951,7 @@ mod tests {
         bytes.extend_from_slice(&serde_json::to_vec(&decision("prod", 400, "pass")).unwrap());
         bytes.extend_from_slice(b"\r\n");
         std::fs::write(&path, bytes).unwrap();
-        let log = read(&path).unwrap();
+        let log = read(&path, false).unwrap();
         assert_eq!(
             log.decisions,
             [decision("prod", 100, "pass"), decision("prod", 400, "pass")]
@@ -1041,7 +1067,7 @@ mod tests {
             ..Names::default()
         };
         append(&path, &ran("stage", None).over(&partial)).unwrap();
-        let log = read(&path).unwrap();
+        let log = read(&path, false).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert!(log.unreadable.is_empty(), "{:?}", log.unreadable);
         assert_eq!(log.decisions.len(), 3);

@@ -45,7 +45,9 @@ fn open(args: &LogArgs, config: Option<&Path>, command: &str) -> anyhow::Result<
         );
     }
     let path = log_path(args, config)?;
-    let log = crate::decision_log::read(&path).map_err(anyhow::Error::msg)?;
+    // A PATH given may be a pipe (`<(zcat decisions.jsonl.gz)`, /dev/stdin);
+    // gate.toml's log is read only if it is a file.
+    let log = crate::decision_log::read(&path, args.path.is_some()).map_err(anyhow::Error::msg)?;
     const SHOWN: usize = 5;
     for line in log.unreadable.iter().take(SHOWN) {
         eprintln!("gate log {command}: {line} (left out)");
