@@ -121,8 +121,9 @@ pub fn new(args: NewArgs) -> anyhow::Result<i32> {
     }
     let (shown, name) = (dir.display(), &args.name);
     let run = run_command(args.kind, &format!("{name}.wasm"));
+    let cd = shell_word(&shown.to_string());
     println!(
-        "created {} policy `{name}` in {shown} (gate-sdk {})\n\nnext:\n  cd {shown}\n  cargo test      # the unit tests, natively, with a mock host\n  gate build      # writes {name}.wasm\n  {run}",
+        "created {} policy `{name}` in {shown} (gate-sdk {})\n\nnext:\n  cd {cd}\n  cargo test      # the unit tests, natively, with a mock host\n  gate build      # writes {name}.wasm\n  {run}",
         args.kind.word(),
         sdk.shown,
     );
@@ -133,11 +134,27 @@ pub fn new(args: NewArgs) -> anyhow::Result<i32> {
 /// `gate new` and `gate build`: a trigger is watched over a bake window,
 /// the others run once.
 fn run_command(kind: Kind, wasm: &str) -> String {
+    let wasm = shell_word(wasm);
     match kind {
         Kind::Trigger => {
             format!("gate watch {wasm} --prometheus URL --interval 10s --duration 5m")
         }
         Kind::Gate | Kind::Smoke => format!("gate run {wasm} --target URL"),
+    }
+}
+
+/// `word` as a shell reads it back whole: as is when it holds only
+/// characters no shell treats specially, else in single quotes, so that a
+/// printed command can be pasted as it is (`cd 'sub dir/smk'`).
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./+:@%=,".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 
@@ -471,6 +488,14 @@ mod tests {
         );
         for kind in [Kind::Gate, Kind::Smoke] {
             assert_eq!(run_command(kind, "g.wasm"), "gate run g.wasm --target URL");
+        }
+        assert_eq!(
+            run_command(Kind::Gate, "sub dir/g.wasm"),
+            "gate run 'sub dir/g.wasm' --target URL"
+        );
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        for plain in ["g.wasm", "/tmp/a-b_c/g.wasm"] {
+            assert_eq!(shell_word(plain), plain);
         }
     }
 
