@@ -47,7 +47,9 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<i32> {
         .to_box(None)
         .map_err(|e| anyhow::anyhow!("cannot encode the secret key: {e}"))?;
     write_secret(&args.secret_key, &secret.to_bytes())?;
-    std::fs::write(&args.public_key, public.to_bytes())
+    // Whole or not at all, as the secret key: a key cut short by a full
+    // disk would be taken for a key of its own.
+    crate::files::write_atomically(&args.public_key, &public.to_bytes(), 0o644)
         .with_context(|| format!("cannot write {}", args.public_key.display()))?;
     println!(
         "public key  {}  (trust it with: gate run --verify-key {}, or verify_key in gate.toml)",
@@ -126,7 +128,8 @@ pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
         )
         .map_err(|e| anyhow::anyhow!("cannot sign {}: {e}", policy.display()))?;
         let out = default_signature_path(policy);
-        std::fs::write(&out, signature.to_string())
+        // Whole or not at all: a signature cut short would replace a good one.
+        crate::files::write_atomically(&out, signature.to_string().as_bytes(), 0o644)
             .with_context(|| format!("cannot write {}", out.display()))?;
         println!(
             "signed {} (sha256 {}) → {}",
