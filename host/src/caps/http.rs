@@ -169,6 +169,11 @@ impl Host for HostState {
                 .await?
                 .into_result(),
         };
+        let outcome = if self.tape.is_replay() {
+            outcome.and_then(|response| within_asked_timeout(request.timeout_ms, response))
+        } else {
+            outcome
+        };
         let answer = match &outcome {
             Ok(response) => Ok(response.status),
             Err(error) => Err(describe(error)),
@@ -394,6 +399,21 @@ pub fn failure_text(error: reqwest::Error) -> String {
     match at {
         Some(at) => format!("{at}: {what}"),
         None => what,
+    }
+}
+
+/// A replayed answer held to the timeout the policy asked for: one that
+/// took longer when recorded would have timed out live under it, so it
+/// replays as that timeout, not as the answer (a policy whose timeout was
+/// cut since the recording must not pass on it). Only the policy's own
+/// timeout: the run's defaults are not on the tape.
+fn within_asked_timeout(
+    timeout_ms: Option<u32>,
+    response: Response,
+) -> Result<Response, HttpError> {
+    match timeout_ms {
+        Some(ms) if response.elapsed_ms > f64::from(ms) => Err(HttpError::Timeout(ms)),
+        _ => Ok(response),
     }
 }
 
@@ -664,6 +684,22 @@ mod tests {
             elapsed_ms,
         } = response;
         (status, headers, body, elapsed_ms)
+    }
+
+    #[test]
+    fn a_replayed_answer_slower_than_the_asked_timeout_is_that_timeout() {
+        let slow = || Response {
+            elapsed_ms: 800.0,
+            ..response(&[], b"ok")
+        };
+        assert!(matches!(
+            within_asked_timeout(Some(100), slow()),
+            Err(HttpError::Timeout(100))
+        ));
+        let within = within_asked_timeout(Some(2000), slow()).unwrap();
+        assert_eq!((within.status, within.elapsed_ms), (200, 800.0));
+        // The run's default timeout is not on the tape: no judging by it.
+        assert!(within_asked_timeout(None, slow()).is_ok());
     }
 
     /// A live run hands the policy what its recording would replay.
