@@ -250,7 +250,8 @@ pub struct EnvShowArgs {
 #[derive(Debug, Args)]
 pub struct GrantArgs {
     /// Base URL of the stack under test; its origin is allowed for HTTP.
-    #[arg(long, env = "GATE_TARGET", value_name = "URL", value_parser = UrlArg(parse_target))]
+    // Values hidden from --help: a URL may carry credentials or a token.
+    #[arg(long, env = "GATE_TARGET", hide_env_values = true, value_name = "URL", value_parser = UrlArg(parse_target))]
     pub target: Option<Url>,
 
     /// Allow HTTP to another host: `host` (ports 80/443), `host:port`, or
@@ -259,7 +260,7 @@ pub struct GrantArgs {
     pub allow_hosts: Vec<AllowedHost>,
 
     /// Prometheus server the metrics capability queries (base URL).
-    #[arg(long, env = "GATE_PROMETHEUS", value_name = "URL", value_parser = UrlArg(parse_prometheus))]
+    #[arg(long, env = "GATE_PROMETHEUS", hide_env_values = true, value_name = "URL", value_parser = UrlArg(parse_prometheus))]
     pub prometheus: Option<Url>,
 }
 

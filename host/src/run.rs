@@ -209,7 +209,7 @@ impl Prepared {
             .grants
             .target
             .as_ref()
-            .map(|t| self.session.cleaner.redact(t.as_str()))
+            .map(|t| self.session.cleaner.redact_url(t))
     }
 
     /// `prod, smoke` — the policies' names, for messages and hooks.

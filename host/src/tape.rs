@@ -802,12 +802,15 @@ pub fn write_recording(
     let redact = |text: String| session.cleaner.redact(&text);
     let context = Context {
         env: grants.env_name.clone(),
-        release: grants.release.clone().map(redact),
-        target: grants.target.as_ref().map(|t| redact(t.to_string())),
+        release: grants.release.clone(),
+        target: grants
+            .target
+            .as_ref()
+            .map(|t| session.cleaner.redact_url(t)),
         prometheus: grants
             .prometheus
             .as_ref()
-            .map(|p| redact(p.url.to_string())),
+            .map(|p| session.cleaner.redact_url(&p.url)),
         allowed_hosts: grants
             .allowed_hosts
             .iter()

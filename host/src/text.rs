@@ -47,6 +47,26 @@ impl Cleaner {
         text
     }
 
+    /// A URL as gate shows it: its password, if any, is `[REDACTED]` whatever
+    /// it is, and a secret is redacted in the URL as written or as its
+    /// percent-encoding spells it (`ab%2Fc` for `ab/c` in credentials, a
+    /// token encoded by hand in a query). Decoded only where that finds a
+    /// secret, so that other URLs show as they were given.
+    pub fn redact_url(&self, url: &url::Url) -> String {
+        let mut shown = url.as_str().to_owned();
+        if let Some(password) = url.password() {
+            shown = shown.replacen(&format!(":{password}@"), &format!(":{REDACTED}@"), 1);
+        }
+        let redacted = self.redact(&shown);
+        let decoded = percent_encoding::percent_decode_str(&redacted).decode_utf8_lossy();
+        let decoded_redacted = self.redact(&decoded);
+        if decoded_redacted != decoded {
+            decoded_redacted
+        } else {
+            redacted
+        }
+    }
+
     /// [`Cleaner::redact`] of bytes that need not be text (a binary body):
     /// each secret's bytes become `[REDACTED]`'s.
     pub fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
@@ -206,6 +226,30 @@ pub fn secret_start_at_end(bytes: &[u8], secrets: &[String]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_lose_passwords_and_secrets_however_encoded() {
+        let cleaner = Cleaner::new(["ab/c=".to_owned(), "tok+en".to_owned()]);
+        let url = |text: &str| url::Url::parse(text).unwrap();
+        // The url crate writes `ab/c=` in credentials as `ab%2Fc%3D`.
+        assert_eq!(
+            cleaner.redact_url(&url("https://me:ab%2Fc%3D@stage.example/")),
+            "https://me:[REDACTED]@stage.example/"
+        );
+        assert_eq!(
+            cleaner.redact_url(&url("https://me:not-a-known-secret@stage.example/")),
+            "https://me:[REDACTED]@stage.example/"
+        );
+        assert_eq!(
+            cleaner.redact_url(&url("https://stage.example/?key=tok%2Ben")),
+            "https://stage.example/?key=[REDACTED]"
+        );
+        // Nothing secret: shown as given, encoding and all.
+        assert_eq!(
+            cleaner.redact_url(&url("https://stage.example/a%20b?q=1")),
+            "https://stage.example/a%20b?q=1"
+        );
+    }
 
     #[test]
     fn redacts_longest_first() {
