@@ -79,7 +79,11 @@ pub async fn command(args: TestArgs, output: Output) -> anyhow::Result<i32> {
         .map(|path| Ok((path.as_path(), tape::load(path)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let limits = Limits::default();
-    let runtime = Runtime::with_options(&limits, &args.engine, None)?;
+    // Pooled only when asked (`--pooling on`), and then with a slot for
+    // each check a replay runs at once; `auto` leaves a replay's few
+    // instances unpooled, as config check's.
+    let at_once = (args.engine.pooling == crate::cli::Pooling::On).then_some(JOBS);
+    let runtime = Runtime::with_options(&limits, &args.engine, at_once)?;
     let mut policy: Option<LoadedPolicy> = None;
     let mut results = Vec::new();
     for (path, fixture) in fixtures {

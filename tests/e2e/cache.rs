@@ -296,6 +296,9 @@ fn test_and_config_check_load_through_the_cache_named() {
     let replayed = test(&[]);
     assert_eq!(replayed.code, 0, "{}", replayed.all_output());
     assert_eq!(entries(&dir).len(), 1, "gate test used GATE_CACHE_DIR");
+    // Pooled, with a slot for each of the five checks replayed at once.
+    let pooled = test(&["--pooling", "on"]);
+    assert_eq!(pooled.code, 0, "{}", pooled.all_output());
 
     let other = cache_dir("commands-config");
     let toml = format!(
