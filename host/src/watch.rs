@@ -371,10 +371,16 @@ impl Kept {
         };
         let mut troubled = Vec::new();
         add_names(&mut troubled, &round, made_the_round);
-        if troubled.is_empty() && round.outcome == RoundOutcome::Inconclusive {
-            // Nothing decided it: the checks that never ran are the ones
-            // a rollback for want of a passing round must name.
-            add_names(&mut troubled, &round, skipped);
+        if round.outcome == RoundOutcome::Inconclusive {
+            // A policy none of whose blocking checks ran left the round
+            // undecided too: its skipped checks are the ones a rollback for
+            // want of a passing round must name.
+            for policy in &round.policies {
+                let blocking = || policy.checks.iter().filter(|c| c.blocking);
+                if blocking().all(|c| c.outcome == Outcome::Skipped) {
+                    troubled.extend(blocking().map(|c| format!("{}/{}", policy.name, c.name)));
+                }
+            }
         }
         for name in troubled {
             if !self.troubled.contains(&name) {
@@ -1863,6 +1869,14 @@ mod tests {
         let undecided = kept([round(1, vec![check("up", Outcome::Skipped)])]);
         assert_eq!(undecided.last.as_ref().unwrap().outcome, Inconclusive);
         assert_eq!(undecided.troubled, ["p/up"]);
+        // Beside a policy with an inconclusive check, one none of whose
+        // blocking checks ran is named too: it left the round undecided.
+        let mut both = round(1, vec![check("p95", Outcome::Inconclusive)]);
+        let mut skipped = both.policies[0].clone();
+        skipped.name = "q".into();
+        skipped.checks = vec![check("up", Outcome::Skipped)];
+        both.policies.push(skipped);
+        assert_eq!(kept([both]).troubled, ["p/p95", "q/up"]);
         assert_eq!(
             last_evidence(&undecided).unwrap(),
             "round 1: no blocking check ran to a decision (all skipped, or none to run); \
