@@ -369,6 +369,13 @@ impl Policy {
     /// mock host, which exists only natively.
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn refusal(&self) -> Option<String> {
+        if !gate_units::is_name(&self.name) {
+            return Some(format!(
+                "policy `{}` has a name gate refuses to load: a policy name is {}",
+                self.name.escape_debug(),
+                gate_units::NAME_RULE
+            ));
+        }
         let problem =
             (0..self.checks.len()).find_map(|i| refusal(&self.checks[..i], self.checks[i].name))?;
         Some(format!("policy `{}` {problem}", self.name))
@@ -477,14 +484,14 @@ impl Policy {
 
 /// Why gate would refuse a check named `name` after `earlier`, if it would.
 /// The rule is gate's own, applied when it loads a policy
-/// ([`gate_units::is_check_name`]), and no two checks share a name.
+/// ([`gate_units::is_name`]), and no two checks share a name.
 fn refusal(earlier: &[Check], name: &str) -> Option<String> {
-    if !gate_units::is_check_name(name) {
+    if !gate_units::is_name(name) {
         return Some(format!(
             "has a check named `{}`, which gate refuses to load: a check name is {} \
              (write `p95-latency`, not `p95 latency`)",
             name.escape_debug(),
-            gate_units::CHECK_NAME_RULE
+            gate_units::NAME_RULE
         ));
     }
     earlier.iter().any(|check| check.name == name).then(|| {
@@ -620,11 +627,11 @@ mod tests {
 
     #[test]
     fn names_gate_refuses_are_caught_by_its_rule() {
-        let longest = "a".repeat(gate_units::MAX_CHECK_NAME);
+        let longest = "a".repeat(gate_units::MAX_NAME);
         for good in ["p95-latency", "prod.ready", "é", longest.as_str()] {
             assert_eq!(refusal(&[], good), None, "{good}");
         }
-        let too_long = "a".repeat(gate_units::MAX_CHECK_NAME + 1);
+        let too_long = "a".repeat(gate_units::MAX_NAME + 1);
         for bad in [
             "",
             "p95 latency",
@@ -639,7 +646,7 @@ mod tests {
             too_long.as_str(),
         ] {
             let problem = refusal(&[], bad).unwrap_or_else(|| panic!("{bad:?} passed"));
-            assert!(problem.contains(gate_units::CHECK_NAME_RULE), "{problem}");
+            assert!(problem.contains(gate_units::NAME_RULE), "{problem}");
         }
         let ok = Check::new("ok", "", || Ok(CheckResult::pass("x")));
         assert!(

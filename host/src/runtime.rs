@@ -568,6 +568,13 @@ pub struct CheckInfo {
 impl PolicyInfo {
     fn vet(info: bindings::PolicyInfo, session: &Session) -> Result<PolicyInfo, String> {
         let clean = |text: &str| truncate(&session.cleaner.clean_line(text), 256);
+        if !gate_units::is_name(&info.name) {
+            return Err(format!(
+                "policy name `{}` must be {}",
+                clean(&info.name),
+                gate_units::NAME_RULE
+            ));
+        }
         let mut names = std::collections::BTreeSet::new();
         let mut checks = Vec::with_capacity(info.checks.len());
         for check in &info.checks {
@@ -576,10 +583,10 @@ impl PolicyInfo {
             // cleaning (an escape made visible, a long name cut) must not
             // change what is allowed.
             let raw = &check.name;
-            if !gate_units::is_check_name(raw) {
+            if !gate_units::is_name(raw) {
                 return Err(format!(
                     "check name `{name}` must be {} (write `p95-latency`, not `p95 latency`)",
-                    gate_units::CHECK_NAME_RULE
+                    gate_units::NAME_RULE
                 ));
             }
             if !names.insert(name.clone()) {
@@ -1200,7 +1207,7 @@ mod tests {
         assert_eq!(vetted.checks[0].call_name, "s3cret-health");
         assert_eq!(vetted.checks[1].call_name, "ok");
 
-        let long = "x".repeat(gate_units::MAX_CHECK_NAME + 1);
+        let long = "x".repeat(gate_units::MAX_NAME + 1);
         for bad in [
             "",
             "a b",
@@ -1218,8 +1225,19 @@ mod tests {
                 "{error}"
             );
         }
-        let longest = "x".repeat(gate_units::MAX_CHECK_NAME);
+        let longest = "x".repeat(gate_units::MAX_NAME);
         assert!(super::PolicyInfo::vet(info(&[longest.as_str()]), &session).is_ok());
+        // A policy's name by the same rule: it is the other half of
+        // POLICY/CHECK.
+        let team = bindings::PolicyInfo {
+            name: "team/api".into(),
+            ..info(&["ok"])
+        };
+        let error = super::PolicyInfo::vet(team, &session).unwrap_err();
+        assert!(
+            error.starts_with("policy name `team/api` must be 1 to 256"),
+            "{error}"
+        );
     }
 
     fn measurement(value: f64) -> bindings::Measurement {

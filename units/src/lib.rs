@@ -152,29 +152,29 @@ pub fn secret_key(name: &str) -> String {
     name.trim().to_ascii_uppercase().replace(['-', '.'], "_")
 }
 
-/// The longest check name gate loads, in bytes.
-pub const MAX_CHECK_NAME: usize = 256;
+/// The longest policy or check name gate loads, in bytes.
+pub const MAX_NAME: usize = 256;
 
-/// The rule of [`is_check_name`], as messages state it.
-pub const CHECK_NAME_RULE: &str =
+/// The rule of [`is_name`], as messages state it.
+pub const NAME_RULE: &str =
     "1 to 256 bytes without whitespace, control characters, `/`, `,` or `*`";
 
-/// Whether gate loads a check named `name` ([`CHECK_NAME_RULE`]). A name is
-/// one word in reports, `POLICY/CHECK` on `--check` and `--skip-check`,
-/// whose `*` is a wildcard, and one item of the comma-separated list a
-/// rollback command gets (`GATE_FAILED_CHECKS`). The runner refuses a
+/// Whether gate loads a policy or a check named `name` ([`NAME_RULE`]).
+/// A name is one word in reports, half of `POLICY/CHECK` on `--check` and
+/// `--skip-check`, whose `*` is a wildcard, and part of one item of the
+/// comma-separated list a rollback command gets (`GATE_FAILED_CHECKS`). The runner refuses a
 /// policy with any other (exit 2); gate-sdk catches it in debug builds and
 /// in its mock host.
 ///
 /// ```
-/// assert!(gate_units::is_check_name("p95-latency"));
-/// assert!(!gate_units::is_check_name("p95 latency"));
-/// assert!(!gate_units::is_check_name("api/health"));
-/// assert!(!gate_units::is_check_name(""));
+/// assert!(gate_units::is_name("p95-latency"));
+/// assert!(!gate_units::is_name("p95 latency"));
+/// assert!(!gate_units::is_name("api/health"));
+/// assert!(!gate_units::is_name(""));
 /// ```
-pub fn is_check_name(name: &str) -> bool {
+pub fn is_name(name: &str) -> bool {
     !name.is_empty()
-        && name.len() <= MAX_CHECK_NAME
+        && name.len() <= MAX_NAME
         && !name
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | ',' | '*'))
