@@ -124,6 +124,39 @@ pub fn folder_error(folder: &Path, error: io::Error) -> io::Error {
 /// no half-written file and whatever was at `path` as it was, and a file
 /// already there does not lend its mode or its open handles to the new one.
 pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_all_atomically(&[(path, bytes, mode)])
+}
+
+/// [`write_atomically`] of files that belong together (a key pair): every
+/// one is written whole before any replaces what was at its path, so a
+/// failure while writing leaves them all as they were.
+pub fn write_all_atomically(files: &[(&Path, &[u8], u32)]) -> io::Result<()> {
+    let mut staged = Vec::with_capacity(files.len());
+    for (path, bytes, mode) in files {
+        match stage(path, bytes, *mode) {
+            Ok(temp) => staged.push((temp, *path)),
+            Err(e) => {
+                for (temp, _) in &staged {
+                    let _ = std::fs::remove_file(temp);
+                }
+                return Err(e);
+            }
+        }
+    }
+    let mut renamed = Ok(());
+    for (temp, path) in &staged {
+        if renamed.is_ok() {
+            renamed = std::fs::rename(temp, path);
+        }
+        if renamed.is_err() {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+    renamed
+}
+
+/// `bytes` in a new file beside `path`, synced to disk: its path.
+fn stage(path: &Path, bytes: &[u8], mode: u32) -> io::Result<std::path::PathBuf> {
     use std::io::Write as _;
     let name = path
         .file_name()
@@ -145,18 +178,41 @@ pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> 
             .mode(mode)
             .open(&temp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
+        file.sync_all()
     })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temp);
+    match written {
+        Ok(()) => Ok(temp),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(e)
+        }
     }
-    written
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pair is replaced together or not at all: the second file failing
+    /// to be written leaves the first as it was, and no temporary file.
+    #[test]
+    fn a_pair_is_written_together_or_not_at_all() {
+        let dir = std::env::temp_dir().join(format!("gate-files-pair-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (public, secret) = (dir.join("gate.pub"), dir.join("gate.key"));
+        write_all_atomically(&[(&public, b"pub 1", 0o644), (&secret, b"key 1", 0o600)]).unwrap();
+        let unwritable = dir.join("missing/gate.key");
+        assert!(
+            write_all_atomically(&[(&public, b"pub 2", 0o644), (&unwritable, b"key 2", 0o600)])
+                .is_err()
+        );
+        assert_eq!(std::fs::read(&public).unwrap(), b"pub 1");
+        assert_eq!(std::fs::read(&secret).unwrap(), b"key 1");
+        let left = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(left, 2, "no temporary file is left");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_folder_under_a_file_names_the_file() {

@@ -46,11 +46,20 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<i32> {
         .sk
         .to_box(None)
         .map_err(|e| anyhow::anyhow!("cannot encode the secret key: {e}"))?;
-    write_secret(&args.secret_key, &secret.to_bytes())?;
-    // Whole or not at all, as the secret key: a key cut short by a full
-    // disk would be taken for a key of its own.
-    crate::files::write_atomically(&args.public_key, &public.to_bytes(), 0o644)
-        .with_context(|| format!("cannot write {}", args.public_key.display()))?;
+    // Both whole before either replaces a key (`--force`): a new secret key
+    // beside the old public key would sign what nothing verifies.
+    let (public, secret) = (public.to_bytes(), secret.to_bytes());
+    crate::files::write_all_atomically(&[
+        (&args.public_key, &public, 0o644),
+        (&args.secret_key, &secret, 0o600),
+    ])
+    .with_context(|| {
+        format!(
+            "cannot write the key pair {} and {}",
+            args.public_key.display(),
+            args.secret_key.display()
+        )
+    })?;
     println!(
         "public key  {}  (trust it with: gate run --verify-key {}, or verify_key in gate.toml)",
         args.public_key.display(),
