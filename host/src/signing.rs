@@ -46,20 +46,12 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<i32> {
         .sk
         .to_box(None)
         .map_err(|e| anyhow::anyhow!("cannot encode the secret key: {e}"))?;
-    // Both whole before either replaces a key (`--force`): a new secret key
-    // beside the old public key would sign what nothing verifies.
-    let (public, secret) = (public.to_bytes(), secret.to_bytes());
-    crate::files::write_all_atomically(&[
-        (&args.public_key, &public, 0o644),
-        (&args.secret_key, &secret, 0o600),
-    ])
-    .with_context(|| {
-        format!(
-            "cannot write the key pair {} and {}",
-            args.public_key.display(),
-            args.secret_key.display()
-        )
-    })?;
+    write_pair(
+        &args.public_key,
+        &public.to_bytes(),
+        &args.secret_key,
+        &secret.to_bytes(),
+    )?;
     println!(
         "public key  {}  (trust it with: gate run --verify-key {}, or verify_key in gate.toml)",
         args.public_key.display(),
@@ -73,13 +65,29 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<i32> {
     Ok(EXIT_PASS)
 }
 
-/// The secret key is readable by its owner only. It is written to a new
-/// file made 0600, then renamed over `path`: opening an existing file
-/// (`--force`) would keep its mode, 0644 say, and anyone who had it open
-/// could read the new key through it.
-fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    crate::files::write_atomically(path, bytes, 0o600)
-        .with_context(|| format!("cannot write {}", path.display()))
+/// Writes a key pair. Both files are whole before either replaces a key
+/// (`--force`): a new secret key beside the old public key would sign what
+/// nothing verifies. The secret key is readable by its owner only: it is
+/// written to a new file made 0600, then renamed over its path, as opening
+/// an existing file would keep its mode, 0644 say, and anyone who had it
+/// open could read the new key through it.
+fn write_pair(
+    public_path: &Path,
+    public: &[u8],
+    secret_path: &Path,
+    secret: &[u8],
+) -> anyhow::Result<()> {
+    crate::files::write_all_atomically(&[
+        (public_path, public, 0o644),
+        (secret_path, secret, 0o600),
+    ])
+    .with_context(|| {
+        format!(
+            "cannot write the key pair {} and {}",
+            public_path.display(),
+            secret_path.display()
+        )
+    })
 }
 
 /// Runs `gate sign`: one `POLICY.minisig` per policy.
@@ -170,19 +178,20 @@ mod tests {
         std::fs::write(&path, "old key").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
 
-        write_secret(&path, b"new key").unwrap();
+        let public = dir.join("gate.pub");
+        write_pair(&public, b"pub", &path, b"new key").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new key");
         assert_eq!(mode(&path), 0o600);
         let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
-        assert_eq!(left.len(), 1, "no temporary file is left: {left:?}");
+        assert_eq!(left.len(), 2, "no temporary file is left: {left:?}");
 
         // A new file, too.
         let fresh = dir.join("fresh.key");
-        write_secret(&fresh, b"key").unwrap();
+        write_pair(&public, b"pub", &fresh, b"key").unwrap();
         assert_eq!(mode(&fresh), 0o600);
 
         // A folder that is not there: an error naming the file, nothing left.
-        let error = write_secret(&dir.join("none/gate.key"), b"key").unwrap_err();
+        let error = write_pair(&public, b"pub", &dir.join("none/gate.key"), b"key").unwrap_err();
         assert!(format!("{error:#}").contains("cannot write"), "{error:#}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
