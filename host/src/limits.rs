@@ -249,6 +249,42 @@ impl Limits {
         Ok(())
     }
 
+    /// The limits that differ from the defaults, by key (`timeout` and
+    /// `memory_limit` among them), written as gate.toml would take them:
+    /// what a recording keeps, so that its replay runs under the same.
+    pub fn recorded(&self) -> std::collections::BTreeMap<String, String> {
+        let default = Limits::default();
+        let mut recorded: std::collections::BTreeMap<String, String> = self
+            .settable()
+            .into_iter()
+            .zip(default.settable())
+            .filter(|(ours, theirs)| ours != theirs)
+            .map(|((key, value), _)| (key.to_owned(), value))
+            .collect();
+        if self.timeout != default.timeout {
+            recorded.insert("timeout".into(), format!("{}ms", self.timeout.as_millis()));
+        }
+        if self.memory_bytes != default.memory_bytes {
+            recorded.insert("memory_limit".into(), self.memory_bytes.to_string());
+        }
+        recorded
+    }
+
+    /// The defaults with what [`Limits::recorded`] kept applied.
+    pub fn of_recorded(
+        recorded: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Limits, String> {
+        let mut limits = Limits::default();
+        for (key, value) in recorded {
+            match key.as_str() {
+                "timeout" => limits.timeout = gate_units::parse_duration(value)?,
+                "memory_limit" => limits.memory_bytes = crate::units::parse_size(value)?,
+                _ => limits.set(key, value)?,
+            }
+        }
+        Ok(limits)
+    }
+
     /// Every limit `[limits]` and `--limit` set, by key, with its value
     /// here written as gate.toml would take it (`20000`, `512 KiB`, `30s`).
     pub fn settable(&self) -> Vec<(&'static str, String)> {
@@ -308,6 +344,26 @@ pub fn parse_flag(text: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_limits_give_back_the_same_limits() {
+        assert!(Limits::default().recorded().is_empty());
+        let mut limits = Limits::default();
+        limits.set("host_calls", "5000").unwrap();
+        limits.set("message_bytes", "16KiB").unwrap();
+        limits.timeout = Duration::from_millis(2500);
+        limits.memory_bytes = 256 << 20;
+        let recorded = limits.recorded();
+        assert_eq!(recorded.len(), 4, "{recorded:?}");
+        let back = Limits::of_recorded(&recorded).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{limits:?}"));
+        let bad = [("host_calls".to_owned(), "0".to_owned())].into();
+        assert!(
+            Limits::of_recorded(&bad)
+                .unwrap_err()
+                .contains("host_calls")
+        );
+    }
 
     #[test]
     fn every_limit_can_be_set_within_its_range() {

@@ -78,23 +78,32 @@ pub async fn command(args: TestArgs, output: Output) -> anyhow::Result<i32> {
         .iter()
         .map(|path| Ok((path.as_path(), tape::load(path)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let limits = Limits::default();
     // Pooled only when asked (`--pooling on`), and then with a slot for
     // each check a replay runs at once; `auto` leaves a replay's few
     // instances unpooled, as config check's.
     let at_once = (args.engine.pooling == crate::cli::Pooling::On).then_some(JOBS);
-    let runtime = Runtime::with_options(&limits, &args.engine, at_once)?;
-    let mut policy: Option<LoadedPolicy> = None;
+    // Each fixture replays under the limits its run had (an engine and a
+    // loaded policy per set of them: memory and stack are the engine's).
+    let mut loaded: Vec<(String, Runtime, LoadedPolicy)> = Vec::new();
     let mut results = Vec::new();
     for (path, fixture) in fixtures {
+        let limits = Limits::of_recorded(&fixture.context.limits)
+            .map_err(|e| anyhow::anyhow!("{}: the fixture's limits: {e}", path.display()))?;
+        let key = format!("{limits:?}");
         let session = replay_session(&fixture, &limits)?;
-        if policy.is_none() {
-            policy = Some(runtime.load(&args.policy, &session).await?);
-        }
-        let loaded = policy.as_mut().expect("loaded above");
-        results.push(replay(&runtime, loaded, &session, path, &fixture).await?);
+        let at = match loaded.iter().position(|(k, _, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                let runtime = Runtime::with_options(&limits, &args.engine, at_once)?;
+                let policy = runtime.load(&args.policy, &session).await?;
+                loaded.push((key, runtime, policy));
+                loaded.len() - 1
+            }
+        };
+        let (_, runtime, policy) = &mut loaded[at];
+        results.push(replay(runtime, policy, &session, path, &fixture).await?);
     }
-    let policy = policy.expect("at least one fixture");
+    let (_, _, policy) = loaded.into_iter().next().expect("at least one fixture");
     let checks = results.iter().flat_map(|f| &f.checks);
     // Nothing tested is not a pass, for a person or a program reading `passed`.
     let tested = checks.clone().count() > 0;

@@ -136,6 +136,11 @@ pub struct Context {
     /// answers `[REDACTED]`, which is also what the recorded requests show.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,
+    /// The run's limits that differ from the defaults (`host_calls`,
+    /// `timeout`, `memory_limit`…), as gate.toml writes them: a replay
+    /// runs under the same.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub limits: BTreeMap<String, String>,
 }
 
 fn default_env() -> String {
@@ -828,6 +833,7 @@ pub fn write_recording(
             .keys()
             .map(|k| k.to_ascii_lowercase())
             .collect(),
+        limits: session.limits.recorded(),
     };
     let policies = policies
         .iter()

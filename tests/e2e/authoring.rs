@@ -850,3 +850,29 @@ fn a_secret_in_a_param_is_redacted_in_the_fixture_context() {
     let tape: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(tape["context"]["params"]["note"], "[REDACTED]", "{text}");
 }
+
+/// A recording keeps the run's limits and its replay runs under them: a
+/// check a tight limit made error live errors on replay too, as recorded.
+#[test]
+fn a_replay_runs_under_the_limits_of_its_recording() {
+    let scratch = Scratch::new("limits");
+    let fixture = scratch.path("tight.json");
+    let stack = stack();
+    let recorded = Gate::policies(&["fetch"])
+        .target(&stack.url())
+        .param("url=/api/v1/health")
+        .args(["--limit", "host_calls=1", "--timeout", "7s"])
+        .arg("--record")
+        .arg(&fixture)
+        .run();
+    assert_eq!(recorded.code, 1, "{}", recorded.all_output());
+    drop(stack);
+    let tape: Value = serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
+    assert_eq!(
+        tape["context"]["limits"],
+        json!({"host_calls": "1", "timeout": "7000ms"}),
+        "{tape}"
+    );
+    let replayed = gate_test("fetch", &fixture).run();
+    assert_eq!(replayed.code, 0, "{}", replayed.all_output());
+}
