@@ -97,8 +97,21 @@ impl Image {
             reference: format!("{}:{tag}", unique(name)),
             tag: tag.to_owned(),
         };
+        // A label of its own gives the image an ID of its own: tests build
+        // the same content in parallel, and an ID shared by several tags
+        // is deleted when one test removes the last tag it sees while
+        // another test's build is still tagging it (compose then finds no
+        // image and tries to pull one).
+        let label = format!("gate-e2e-image={}", image.reference);
         run(Command::new("docker")
-            .args(["build", "--quiet", "--tag", &image.reference])
+            .args([
+                "build",
+                "--quiet",
+                "--label",
+                &label,
+                "--tag",
+                &image.reference,
+            ])
             .arg(&context.0));
         image
     }
