@@ -346,14 +346,7 @@ pub async fn inspect(args: InspectArgs, config: Option<&Path>) -> anyhow::Result
     let (grants, source, run_limits) = grants_for(&args, config)?;
     // Loaded and described as a run of the environment would: under its
     // limits (`wasm_size`, memory, time), as `gate config check` does.
-    let limits = run_limits.clone();
-    let runtime = crate::runtime::Runtime::with_options(&limits, &args.engine, None)?;
-    // Nothing granted: describing a policy needs no capability.
-    let session = std::sync::Arc::new(crate::state::Session::new(
-        crate::grants::Grants::default(),
-        limits,
-        [],
-    )?);
+    let (runtime, session) = crate::runtime::Runtime::describing(&run_limits, &args.engine)?;
     let policy = runtime.load(&args.policy, &session).await?;
     let mut inspection = Inspection::from(&policy);
     inspection.grants = Some(BlastRadius::of(&inspection, &grants, source, &run_limits));

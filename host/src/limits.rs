@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     /// Wall-clock budget of one check, host calls included (`--timeout`).
     pub timeout: Duration,
@@ -356,7 +356,7 @@ mod tests {
         let recorded = limits.recorded();
         assert_eq!(recorded.len(), 4, "{recorded:?}");
         let back = Limits::of_recorded(&recorded).unwrap();
-        assert_eq!(format!("{back:?}"), format!("{limits:?}"));
+        assert_eq!(back, limits);
         let bad = [("host_calls".to_owned(), "0".to_owned())].into();
         assert!(
             Limits::of_recorded(&bad)

@@ -84,19 +84,18 @@ pub async fn command(args: TestArgs, output: Output) -> anyhow::Result<i32> {
     let at_once = (args.engine.pooling == crate::cli::Pooling::On).then_some(JOBS);
     // Each fixture replays under the limits its run had (an engine and a
     // loaded policy per set of them: memory and stack are the engine's).
-    let mut loaded: Vec<(String, Runtime, LoadedPolicy)> = Vec::new();
+    let mut loaded: Vec<(Limits, Runtime, LoadedPolicy)> = Vec::new();
     let mut results = Vec::new();
     for (path, fixture) in fixtures {
         let limits = Limits::of_recorded(&fixture.context.limits)
             .map_err(|e| anyhow::anyhow!("{}: the fixture's limits: {e}", path.display()))?;
-        let key = format!("{limits:?}");
         let session = replay_session(&fixture, &limits)?;
-        let at = match loaded.iter().position(|(k, _, _)| *k == key) {
+        let at = match loaded.iter().position(|(l, _, _)| *l == limits) {
             Some(at) => at,
             None => {
                 let runtime = Runtime::with_options(&limits, &args.engine, at_once)?;
                 let policy = runtime.load(&args.policy, &session).await?;
-                loaded.push((key, runtime, policy));
+                loaded.push((limits, runtime, policy));
                 loaded.len() - 1
             }
         };

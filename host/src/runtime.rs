@@ -60,6 +60,19 @@ impl Runtime {
         Runtime::with_options(&limits, &EngineArgs::default(), None)
     }
 
+    /// A runtime and a session that only describe policies, as a run under
+    /// `limits` would load them (`wasm_size`, memory, time): nothing is
+    /// granted, as describing a policy needs no capability. For `gate
+    /// inspect`, `gate config check` and `gate build`.
+    pub fn describing(
+        limits: &Limits,
+        options: &EngineArgs,
+    ) -> anyhow::Result<(Runtime, Arc<Session>)> {
+        let runtime = Runtime::with_options(limits, options, None)?;
+        let session = Session::new(crate::grants::Grants::default(), limits.clone(), [])?;
+        Ok((runtime, Arc::new(session)))
+    }
+
     /// A runtime for checks run under `limits`, at most `checks_at_once` at
     /// a time (`None`: the caller only describes policies).
     pub fn with_options(

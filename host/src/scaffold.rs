@@ -367,14 +367,8 @@ pub async fn build(args: BuildArgs) -> anyhow::Result<i32> {
 /// policy itself can say. A policy gate refuses to load is an error here,
 /// before any run.
 async fn described_kind(wasm: &Path, engine: &crate::cli::EngineArgs) -> anyhow::Result<Kind> {
-    let limits = crate::limits::Limits::default();
-    let runtime = crate::runtime::Runtime::with_options(&limits, engine, None)?;
-    // Describing a policy needs no capability.
-    let session = std::sync::Arc::new(crate::state::Session::new(
-        crate::grants::Grants::default(),
-        limits,
-        [],
-    )?);
+    let (runtime, session) =
+        crate::runtime::Runtime::describing(&crate::limits::Limits::default(), engine)?;
     let policy = runtime.load(wasm, &session).await.with_context(|| {
         format!(
             "built {}, but gate cannot load it under its default limits (`gate inspect` \

@@ -355,8 +355,9 @@ struct Kept {
     /// The last round before `last` that did not pass.
     troubled_before: Option<Round>,
     /// The checks that made some round fail, error or end inconclusive
-    /// ([`made_the_round`]; in a round that decided nothing, the blocking
-    /// checks skipped), as `policy/check`, first seen first.
+    /// ([`made_the_round`]; in an undecided round, the blocking checks of a
+    /// policy none of whose blocking checks ran), as `policy/check`, first
+    /// seen first.
     troubled: Vec<String>,
     /// The blocking checks skipped in some round for want of a capability,
     /// as `policy/check`, first seen first: a healthy window did without
@@ -366,28 +367,17 @@ struct Kept {
 
 impl Kept {
     fn add(&mut self, round: Round) {
-        let skipped = |_: &Round, check: &crate::report::CheckReport| {
+        let undecided = round.outcome == RoundOutcome::Inconclusive;
+        add_names(&mut self.troubled, &round, |policy, check| {
+            made_the_round(&round, check)
+                // A policy none of whose blocking checks ran left an
+                // undecided round so too: its skipped checks are the ones a
+                // rollback for want of a passing round must name.
+                || (undecided && check.blocking && never_ran(policy))
+        });
+        add_names(&mut self.skipped, &round, |_, check| {
             check.blocking && check.outcome == Outcome::Skipped
-        };
-        let mut troubled = Vec::new();
-        add_names(&mut troubled, &round, made_the_round);
-        if round.outcome == RoundOutcome::Inconclusive {
-            // A policy none of whose blocking checks ran left the round
-            // undecided too: its skipped checks are the ones a rollback for
-            // want of a passing round must name.
-            for policy in &round.policies {
-                let blocking = || policy.checks.iter().filter(|c| c.blocking);
-                if blocking().all(|c| c.outcome == Outcome::Skipped) {
-                    troubled.extend(blocking().map(|c| format!("{}/{}", policy.name, c.name)));
-                }
-            }
-        }
-        for name in troubled {
-            if !self.troubled.contains(&name) {
-                self.troubled.push(name);
-            }
-        }
-        add_names(&mut self.skipped, &round, skipped);
+        });
         if let Some(previous) = self.last.replace(round)
             && previous.outcome != RoundOutcome::Pass
         {
@@ -404,21 +394,30 @@ impl Kept {
     }
 }
 
-/// Adds the checks of `round` that `pick` picks to `names`, as
-/// `policy/check`, each once.
+/// Adds the checks of `round` that `pick` picks (given each check's
+/// policy) to `names`, as `policy/check`, each once.
 fn add_names(
     names: &mut Vec<String>,
     round: &Round,
-    pick: impl Fn(&Round, &crate::report::CheckReport) -> bool,
+    pick: impl Fn(&PolicyReport, &crate::report::CheckReport) -> bool,
 ) {
     for policy in &round.policies {
-        for check in policy.checks.iter().filter(|c| pick(round, c)) {
+        for check in policy.checks.iter().filter(|c| pick(policy, c)) {
             let name = format!("{}/{}", policy.name, check.name);
             if !names.contains(&name) {
                 names.push(name);
             }
         }
     }
+}
+
+/// Whether none of `policy`'s blocking checks ran (all skipped).
+fn never_ran(policy: &PolicyReport) -> bool {
+    policy
+        .checks
+        .iter()
+        .filter(|c| c.blocking)
+        .all(|c| c.outcome == Outcome::Skipped)
 }
 
 /// What a check measured against its threshold: `error_rate 0.25 ratio,
@@ -1206,8 +1205,8 @@ fn signal_group(group: Option<rustix::process::Pid>, signal: rustix::process::Si
 /// `timeout` every process it started is stopped, not the shell alone.
 /// Being its own group also keeps a Ctrl-C at the terminal from reaching it
 /// directly: gate passes the first SIGINT or SIGTERM on (a message on
-/// `stops`; a hang-up is not one) as SIGTERM to the group, and waits for the command to end; a
-/// second one kills the group, as the timeout does.
+/// `stops`; a hang-up is not one) as SIGTERM to the group, and waits for
+/// the command to end; a second one kills the group, as the timeout does.
 async fn run_hook(
     rollback: &RollbackCommand,
     env: &[(&str, std::ffi::OsString)],
@@ -1721,7 +1720,9 @@ mod tests {
         }
     }
 
+    /// The report of a window that ended with `tally`.
     fn decided(tally: Tally, failed_checks: Vec<String>) -> WindowReport {
+        let (decision, reason) = tally.at_end();
         WindowReport {
             schema: "gate.watch/v1",
             gate_version: "0.0.0",
@@ -1734,9 +1735,9 @@ mod tests {
             initial_delay_ms: 0.0,
             planned_rounds: 3,
             limits: WatchLimits::default(),
-            decision: tally.at_end().0,
-            exit_code: tally.at_end().0.exit_code(),
-            reason: tally.at_end().1,
+            decision,
+            exit_code: decision.exit_code(),
+            reason,
             tally,
             selection: crate::selection::Names::default(),
             failed_checks,
@@ -2166,25 +2167,9 @@ mod tests {
 
     #[test]
     fn the_hook_gets_an_empty_gate_report_when_the_report_could_not_be_written() {
-        let mut report = WindowReport {
-            schema: "gate.watch/v1",
-            gate_version: "0",
-            env: "prod".into(),
-            target: None,
-            release: None,
-            started_at: String::new(),
-            duration_ms: 0.0,
-            interval_ms: 0.0,
-            initial_delay_ms: 0.0,
-            planned_rounds: 1,
-            limits: WatchLimits::default(),
-            tally: Tally::default(),
-            decision: WatchDecision::Rollback,
-            exit_code: 1,
-            reason: String::new(),
-            selection: crate::selection::Names::default(),
-            failed_checks: vec!["p/up".into(), "p/p95".into()],
-        };
+        // No round passed: a rollback.
+        let mut report = decided(Tally::default(), vec!["p/up".into(), "p/p95".into()]);
+        assert_eq!(report.decision, WatchDecision::Rollback);
         let value = |env: &[(&str, std::ffi::OsString)], key: &str| {
             env.iter()
                 .find(|(k, _)| *k == key)

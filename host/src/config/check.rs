@@ -151,13 +151,9 @@ impl<'a> Checker<'a> {
             return loaded.clone();
         }
         if !self.runtimes.contains_key(&limits_key) {
-            let runtime =
-                Runtime::with_options(limits, self.engine, None).map_err(|e| format!("{e:#}"))?;
-            // Describing a policy needs no capability.
-            let session = Session::new(Grants::default(), limits.clone(), [])
-                .map_err(|e| format!("{e:#}"))?;
-            self.runtimes
-                .insert(limits_key.clone(), (runtime, Arc::new(session)));
+            let described =
+                Runtime::describing(limits, self.engine).map_err(|e| format!("{e:#}"))?;
+            self.runtimes.insert(limits_key.clone(), described);
         }
         let (runtime, session) = &self.runtimes[&limits_key];
         let loaded = match crate::policy::read(path, limits.wasm_bytes) {
