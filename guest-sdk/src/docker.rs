@@ -8,20 +8,30 @@
 //! Helpers for Docker Compose stacks:
 //!
 //! * [`compose_healthy`]: every container of a project is running and, when
-//!   it has a health check, healthy.
+//!   it has a health check, healthy. [`compose_healthy_with_jobs`] does the
+//!   same for a project with one-shot services (a `migrate` job that runs
+//!   and exits, what compose's `depends_on: condition:
+//!   service_completed_successfully` waits for): their containers must have
+//!   exited with code 0 instead.
 //! * [`image_tag_is`]: a service runs the image tag that passed stage.
 //! * [`resources_within`]: CPU and memory of every running container are
 //!   below their limits.
 //!
 //! Each reads the engine, then decides in a plain function
-//! ([`judge_health`], [`judge_image_tag`], [`judge_resources`]) that native
-//! unit tests can call with hand-built [`Container`]s.
+//! ([`judge_health`], [`judge_health_with_jobs`], [`judge_image_tag`],
+//! [`judge_resources`]) that native unit tests can call with hand-built
+//! [`Container`]s.
 //!
 //! ```no_run
 //! use gate_sdk::{docker, CheckResult, Result};
 //!
 //! fn containers() -> Result<CheckResult> {
 //!     docker::compose_healthy("shop")
+//! }
+//!
+//! /// The same, where service `migrate` runs the migrations and exits.
+//! fn containers_after_migrations() -> Result<CheckResult> {
+//!     docker::compose_healthy_with_jobs("shop", &["migrate"])
 //! }
 //! ```
 
@@ -459,7 +469,8 @@ pub fn compose_containers(project: &str) -> Result<Vec<Container>> {
 }
 
 /// Passes when every container of compose project `project` is running and
-/// (when it has a health check) healthy. See [`judge_health`].
+/// (when it has a health check) healthy. See [`judge_health`]; for a project
+/// with one-shot services, [`compose_healthy_with_jobs`].
 ///
 /// ```no_run
 /// use gate_sdk::{docker, CheckResult, Result};
@@ -469,12 +480,33 @@ pub fn compose_containers(project: &str) -> Result<Vec<Container>> {
 /// }
 /// ```
 pub fn compose_healthy(project: &str) -> Result<CheckResult> {
-    Ok(judge_health(project, &compose_containers(project)?))
+    compose_healthy_with_jobs(project, &[])
+}
+
+/// [`compose_healthy`] for a project with one-shot services: the containers
+/// of the compose services named in `jobs` (a `migrate` or `seed` job) must
+/// have exited with code 0, every other container must be running and
+/// healthy. See [`judge_health_with_jobs`].
+///
+/// ```no_run
+/// use gate_sdk::{docker, CheckResult, Result};
+///
+/// fn containers() -> Result<CheckResult> {
+///     docker::compose_healthy_with_jobs("shop", &["migrate"])
+/// }
+/// ```
+pub fn compose_healthy_with_jobs(project: &str, jobs: &[&str]) -> Result<CheckResult> {
+    Ok(judge_health_with_jobs(
+        project,
+        &compose_containers(project)?,
+        jobs,
+    ))
 }
 
 /// The verdict of [`compose_healthy`] on containers already read: `fail`
 /// naming each container that is not running (with its exit code) or not
 /// healthy (with its last probe's output); `fail` when there is none at all.
+/// It is [`judge_health_with_jobs`] with no jobs.
 ///
 /// ```
 /// use gate_sdk::docker::{judge_health, Container, HealthStatus, State};
@@ -491,22 +523,95 @@ pub fn compose_healthy(project: &str) -> Result<CheckResult> {
 /// assert!(result.message.contains("shop-db-1 is exited (exit code 137)"));
 /// ```
 pub fn judge_health(project: &str, containers: &[Container]) -> CheckResult {
+    judge_health_with_jobs(project, containers, &[])
+}
+
+/// The verdict of [`compose_healthy_with_jobs`] on containers already read.
+///
+/// `jobs` names one-shot compose services by [`Container::compose_service`].
+/// A container of one of them passes once it has exited with code 0 (state
+/// `exited`, `exit_code` `Some(0)`), whatever its health check said; every
+/// other container is judged as [`judge_health`] judges it. It fails:
+///
+/// * when a job's container exited with another code, or is dead, created
+///   but never started, restarting or paused, naming its state and exit
+///   code;
+/// * when a job's container is still running (`… is still running (a
+///   one-shot job that has not finished)`): the gate runs after the deploy,
+///   `docker compose up -d` waits for no job that nothing depends on
+///   (`service_completed_successfully`), and until the job has
+///   finished the release is not rolled out (its migrations may be half
+///   applied), so promoting it would not be safe. This is how a service
+///   whose health check is still `starting` fails; with `--retry` the gate
+///   waits for the job to finish;
+/// * when a name in `jobs` matches no container of the project, naming it
+///   and the services there are: a typo (`migrat`) would otherwise pass
+///   without judging the job at all. A job whose container was removed
+///   (`docker compose run --rm`, `docker compose rm`) cannot be judged
+///   either: do not name it.
+///
+/// The pass message names the jobs that completed: ``all 2 containers of
+/// `shop` are running and healthy; job migrate completed``.
+///
+/// ```
+/// use gate_sdk::docker::{judge_health_with_jobs, Container, HealthStatus, State};
+/// use gate_sdk::Outcome;
+///
+/// let mut web = Container::new("shop-web-1", State::Running);
+/// web.compose_service = Some("web".into());
+/// web.health.status = HealthStatus::Healthy;
+/// let mut migrate = Container::new("shop-migrate-1", State::Exited);
+/// migrate.compose_service = Some("migrate".into());
+/// migrate.exit_code = Some(0);
+///
+/// let result = judge_health_with_jobs("shop", &[web.clone(), migrate.clone()], &["migrate"]);
+/// assert_eq!(result.outcome, Outcome::Pass);
+/// assert!(result.message.ends_with("job migrate completed"), "{}", result.message);
+///
+/// migrate.exit_code = Some(1);
+/// let result = judge_health_with_jobs("shop", &[web.clone(), migrate], &["migrate"]);
+/// assert_eq!(result.outcome, Outcome::Fail);
+/// assert!(result.message.contains("shop-migrate-1 is exited (exit code 1)"));
+///
+/// let result = judge_health_with_jobs("shop", &[web], &["migrat"]);
+/// assert_eq!(result.outcome, Outcome::Fail);
+/// assert!(result.message.contains("job `migrat` matches no container of `shop`"));
+/// ```
+pub fn judge_health_with_jobs(
+    project: &str,
+    containers: &[Container],
+    jobs: &[&str],
+) -> CheckResult {
     if containers.is_empty() {
         return CheckResult::fail(format!(
             "compose project `{project}` has no containers: is it deployed, and is the project name right?"
         ))
         .with(Measurement::new("containers", 0.0, ""));
     }
+    let jobs = dedup(jobs.to_vec());
+    let is_job = |c: &Container| {
+        c.compose_service
+            .as_deref()
+            .is_some_and(|service| jobs.contains(&service))
+    };
     let mut problems = Vec::new();
     let mut unchecked = Vec::new();
+    let mut services = 0;
     for c in containers {
+        if is_job(c) {
+            match (c.state, c.exit_code) {
+                (State::Exited, Some(0)) => {}
+                (State::Running, _) => problems.push(format!(
+                    "{} is still running (a one-shot job that has not finished)",
+                    c.name
+                )),
+                _ => problems.push(not_running(c)),
+            }
+            continue;
+        }
+        services += 1;
         if c.state != State::Running {
-            let code = c
-                .exit_code
-                .filter(|_| matches!(c.state, State::Exited | State::Dead))
-                .map(|code| format!(" (exit code {code})"))
-                .unwrap_or_default();
-            problems.push(format!("{} is {}{code}", c.name, c.state));
+            problems.push(not_running(c));
             continue;
         }
         match c.health.status {
@@ -531,32 +636,97 @@ pub fn judge_health(project: &str, containers: &[Container]) -> CheckResult {
             }
         }
     }
+    let unknown: Vec<&str> = jobs
+        .iter()
+        .copied()
+        .filter(|job| {
+            !containers
+                .iter()
+                .any(|c| c.compose_service.as_deref() == Some(*job))
+        })
+        .collect();
     let total = containers.len();
     let good = total - problems.len();
-    let counts = [
+    let mut counts = vec![
         Measurement::new("containers", total as f64, ""),
         Measurement::new("containers_healthy", good as f64, "").threshold(format!("= {total}")),
     ];
-    let mut result = if problems.is_empty() {
-        let mut message = format!("all {total} containers of `{project}` are running");
-        if unchecked.len() < total {
-            message.push_str(" and healthy");
+    if !jobs.is_empty() {
+        counts.push(
+            Measurement::new("jobs_without_container", unknown.len() as f64, "")
+                .threshold("= 0"),
+        );
+    }
+    let mut result = if problems.is_empty() && unknown.is_empty() {
+        let mut parts = Vec::new();
+        if services > 0 {
+            let mut message = format!("all {services} containers of `{project}` are running");
+            if unchecked.len() < services {
+                message.push_str(" and healthy");
+            }
+            if !unchecked.is_empty() {
+                message.push_str(&format!(" ({} have no health check)", unchecked.join(", ")));
+            }
+            parts.push(message);
         }
-        if !unchecked.is_empty() {
-            message.push_str(&format!(" ({} have no health check)", unchecked.join(", ")));
+        if !jobs.is_empty() {
+            let noun = if jobs.len() == 1 { "job" } else { "jobs" };
+            let of = if services == 0 {
+                format!(" of `{project}`")
+            } else {
+                String::new()
+            };
+            parts.push(format!("{noun} {}{of} completed", jobs.join(", ")));
         }
-        CheckResult::pass(message)
+        CheckResult::pass(parts.join("; "))
     } else {
-        CheckResult::fail(format!(
-            "{} of {total} containers of `{project}` are not healthy: {}",
-            problems.len(),
-            problems.join("; ")
-        ))
+        let mut parts = Vec::new();
+        if !problems.is_empty() {
+            parts.push(format!(
+                "{} of {total} containers of `{project}` are not healthy: {}",
+                problems.len(),
+                problems.join("; ")
+            ));
+        }
+        if !unknown.is_empty() {
+            let mut known: Vec<&str> = containers
+                .iter()
+                .filter_map(|c| c.compose_service.as_deref())
+                .collect();
+            known = dedup(known);
+            let services = if known.is_empty() {
+                "it has no compose services".to_owned()
+            } else {
+                format!("its services: {}", known.join(", "))
+            };
+            let noun = if unknown.len() == 1 { "job" } else { "jobs" };
+            let list: Vec<String> = unknown.iter().map(|job| format!("`{job}`")).collect();
+            let verb = if unknown.len() == 1 {
+                "matches"
+            } else {
+                "match"
+            };
+            parts.push(format!(
+                "{noun} {} {verb} no container of `{project}` ({services}): a typo, or was its container removed?",
+                list.join(", ")
+            ));
+        }
+        CheckResult::fail(parts.join("; "))
     };
     for m in counts {
         result = result.with(m);
     }
     result
+}
+
+/// `NAME is STATE`, with the exit code once it exited.
+fn not_running(c: &Container) -> String {
+    let code = c
+        .exit_code
+        .filter(|_| matches!(c.state, State::Exited | State::Dead))
+        .map(|code| format!(" (exit code {code})"))
+        .unwrap_or_default();
+    format!("{} is {}{code}", c.name, c.state)
 }
 
 /// Passes when every container of `service` in compose project `project`
@@ -921,6 +1091,102 @@ mod tests {
             "{}",
             result.message
         );
+    }
+
+    fn job(state: State, exit_code: Option<i64>) -> Container {
+        let mut c = Container::new("shop-migrate-1", state);
+        c.compose_service = Some("migrate".into());
+        c.exit_code = exit_code;
+        c
+    }
+
+    fn web() -> Container {
+        let mut c = healthy("shop-web-1");
+        c.compose_service = Some("web".into());
+        c
+    }
+
+    #[test]
+    fn a_job_that_exited_0_passes_only_when_named() {
+        let stack = [web(), job(State::Exited, Some(0))];
+        let result = judge_health_with_jobs("shop", &stack, &["migrate"]);
+        assert_eq!(result.outcome, Outcome::Pass, "{}", result.message);
+        assert_eq!(
+            result.message,
+            "all 1 containers of `shop` are running and healthy; job migrate completed"
+        );
+        assert_eq!(result.measurements[1].value, 2.0);
+        // Unnamed, it is a container that stopped, as before.
+        let result = judge_health("shop", &stack);
+        assert_eq!(result.outcome, Outcome::Fail);
+        assert!(
+            result
+                .message
+                .contains("shop-migrate-1 is exited (exit code 0)"),
+            "{}",
+            result.message
+        );
+    }
+
+    #[test]
+    fn a_job_fails_unless_it_exited_0() {
+        for (state, code, said) in [
+            (
+                State::Exited,
+                Some(1),
+                "shop-migrate-1 is exited (exit code 1)",
+            ),
+            (State::Exited, None, "shop-migrate-1 is exited"),
+            (State::Dead, Some(0), "shop-migrate-1 is dead (exit code 0)"),
+            (State::Created, None, "shop-migrate-1 is created"),
+            (
+                State::Running,
+                None,
+                "shop-migrate-1 is still running (a one-shot job that has not finished)",
+            ),
+        ] {
+            let result = judge_health_with_jobs("shop", &[web(), job(state, code)], &["migrate"]);
+            assert_eq!(result.outcome, Outcome::Fail, "{state}");
+            assert!(
+                result.message.contains(&format!(
+                    "1 of 2 containers of `shop` are not healthy: {said}"
+                )),
+                "{}",
+                result.message
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_job_fails_naming_the_services() {
+        let stack = [web(), job(State::Exited, Some(0))];
+        let result = judge_health_with_jobs("shop", &stack, &["migrate", "migrat", "migrate"]);
+        assert_eq!(result.outcome, Outcome::Fail);
+        assert_eq!(
+            result.message,
+            "job `migrat` matches no container of `shop` (its services: migrate, web): \
+             a typo, or was its container removed?"
+        );
+        let missing = result
+            .measurements
+            .iter()
+            .find(|m| m.name == "jobs_without_container")
+            .expect("counted with jobs given");
+        assert_eq!(missing.value, 1.0);
+        let none_given = judge_health("shop", &stack[..1]);
+        assert!(
+            none_given
+                .measurements
+                .iter()
+                .all(|m| m.name != "jobs_without_container")
+        );
+    }
+
+    #[test]
+    fn only_jobs() {
+        let result = judge_health_with_jobs("shop", &[job(State::Exited, Some(0))], &["migrate"]);
+        assert_eq!(result.outcome, Outcome::Pass);
+        assert_eq!(result.message, "job migrate of `shop` completed");
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //! * [`metrics`]: Prometheus queries (`--prometheus URL`), with [`metrics::measure`]
 //!   for gates and [`metrics::sustained`] for alert-style rollback triggers.
 //! * [`docker`]: read-only Docker engine queries (`--docker`), with
-//!   [`docker::compose_healthy`], [`docker::image_tag_is`] and
+//!   [`docker::compose_healthy`] (or [`docker::compose_healthy_with_jobs`],
+//!   for a stack with one-shot jobs), [`docker::image_tag_is`] and
 //!   [`docker::resources_within`] for compose stacks.
 //! * [`tls`]: the certificate a server presents, with
 //!   [`tls::cert_valid_for`] for expiry checks.

@@ -211,6 +211,88 @@ services:
     assert!(text.starts_with("1 of 2 containers"), "{text}");
 }
 
+/// A one-shot service (a `migrate` job) named in `compose_jobs` passes once
+/// it exited 0; one still running fails as not finished, and so does a job
+/// name that matches no service. Unnamed, an exited job fails as before.
+#[test]
+fn one_shot_jobs_pass_once_they_exited_0() {
+    if !engine_or_skip("one_shot_jobs_pass_once_they_exited_0") {
+        return;
+    }
+    let image = Image::build("jobs", "v1");
+    // `--help` prints and exits 0, as a finished migration; `seed` listens
+    // on its own loopback and never ends.
+    let compose = Compose::up_text(
+        "jobs",
+        r#"
+version: "2.4"
+services:
+  web:
+    image: ${SAMPLE_IMAGE}
+    healthcheck:
+      test: ["CMD", "/sample-service", "probe"]
+      interval: 1s
+  migrate:
+    image: ${SAMPLE_IMAGE}
+    entrypoint: ["/sample-service", "--help"]
+  seed:
+    image: ${SAMPLE_IMAGE}
+    entrypoint: ["/sample-service", "--listen", "127.0.0.1:8080"]
+    healthcheck:
+      test: ["CMD", "/sample-service", "probe"]
+      interval: 1s
+"#,
+        &[("SAMPLE_IMAGE", image.reference.clone())],
+    );
+    compose.wait_until("migrate exited 0, web and seed healthy", |status| {
+        status.lines().count() == 3
+            && status
+                .lines()
+                .all(|line| line.contains("Exited (0)") || line.contains("(healthy)"))
+    });
+    let (migrate, seed) = (compose.container("migrate"), compose.container("seed"));
+    let containers = |jobs: &[&str]| {
+        let mut gate = Gate::policies(&["prod"])
+            .arg("--docker")
+            .param(&format!("compose_project={}", compose.project))
+            .args(["--check", "prod/containers"])
+            .json();
+        if !jobs.is_empty() {
+            gate = gate.param(&format!("compose_jobs={}", jobs.join(",")));
+        }
+        let out = gate.run();
+        (out.code, message(&out, "prod", "containers"))
+    };
+
+    let (code, text) = containers(&["migrate"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.ends_with("; job migrate completed"), "{text}");
+
+    let (code, text) = containers(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(&format!("{migrate} is exited (exit code 0)")),
+        "{text}"
+    );
+
+    let (code, text) = containers(&["migrate", "seed"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(&format!(
+            "{seed} is still running (a one-shot job that has not finished)"
+        )) && !text.contains(&migrate),
+        "{text}"
+    );
+
+    let (code, text) = containers(&["migrat"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("job `migrat` matches no container of")
+            && text.contains("(its services: migrate, seed, web)"),
+        "{text}"
+    );
+}
+
 #[test]
 fn bluegreen_passes_only_for_a_healthy_ready_standby_on_the_expected_tag() {
     if !engine_or_skip("bluegreen_passes_only_for_a_healthy_ready_standby_on_the_expected_tag") {

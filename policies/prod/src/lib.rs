@@ -13,7 +13,7 @@
 //! | `error-rate` | of `samples` `GET latency_path`, the share that failed (no response, or status ≥ 500) is below `max_error_rate` |
 //! | `metrics-error-rate` | Prometheus: the 5xx share of `http_requests_total` over `window` is below `max_error_rate` (needs metrics) |
 //! | `metrics-p95` | Prometheus: p95 of `http_request_duration_seconds` over `window` is below `max_p95_ms` (needs metrics) |
-//! | `containers` | every container of compose project `compose_project` is running and healthy (needs docker) |
+//! | `containers` | every container of compose project `compose_project` is running and healthy, except those of the one-shot services in `compose_jobs`, which must have exited 0 (needs docker) |
 //! | `image-tag` | every container of `compose_project` (or of its service `service`) runs tag `expected_tag`, by default the run's `--release` (needs docker) |
 //! | `resources` | every running container of `compose_project` uses less than `max_cpu_percent` CPU and `max_memory_percent` memory (needs docker) |
 //! | `certificate` | the certificate of `cert_host`:`cert_port` (default: the https target) is trusted and valid for `min_cert_days` more days (needs tls) |
@@ -32,6 +32,7 @@
 //! | `max_p95_ms`     | `500`              | Prometheus p95 latency must be below this, in ms (> 0) |
 //! | `window`         | `5m`               | Prometheus rate window (`30s`, `5m`, …) |
 //! | `compose_project` | required by the container checks | the Docker Compose project of the stack |
+//! | `compose_jobs`   | none               | comma-separated one-shot compose services (`migrate,seed`) whose containers `containers` wants exited with code 0, not running; a name matching no container fails the check |
 //! | `expected_tag`   | the run's `--release`; required by `image-tag` without one | the image tag that passed stage |
 //! | `service`        | all services       | the compose service `image-tag` looks at |
 //! | `max_cpu_percent` | `80`              | CPU per container must be below this, in percent of one CPU |
@@ -87,7 +88,7 @@ fn policy() -> Policy {
         .check(
             Check::new(
                 "containers",
-                "every container of `compose_project` is running and healthy",
+                "every container of `compose_project` is running and healthy (those of `compose_jobs` exited 0)",
                 containers,
             )
             .needs(Capability::Docker),
@@ -154,9 +155,29 @@ fn metrics_p95() -> Result<CheckResult> {
 }
 
 fn containers() -> Result<CheckResult> {
-    docker::compose_healthy(&context::require_param("compose_project")?)
+    let project = context::require_param("compose_project")?;
+    let jobs = compose_jobs();
+    let jobs: Vec<&str> = jobs.iter().map(String::as_str).collect();
+    docker::compose_healthy_with_jobs(&project, &jobs)
 }
 
+/// `compose_jobs`, split at commas, each name trimmed, empty ones dropped.
+fn compose_jobs() -> Vec<String> {
+    context::param("compose_jobs")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|job| !job.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Judges every container of the project, stopped ones and one-shot jobs
+/// included, whatever `compose_jobs` says: a migration job runs the
+/// release's image, and one left on the old tag means the new release's
+/// migrations never ran. A stack whose job (or database) runs an image of
+/// its own gives `service`, so that only the service that carries the
+/// release is compared.
 fn image_tag() -> Result<CheckResult> {
     let project = context::require_param("compose_project")?;
     let expected = context::param_or_release("expected_tag")?;
@@ -595,6 +616,115 @@ mod tests {
                 .unwrap();
             assert_eq!(result.outcome, Outcome::Fail);
             assert!(result.message.contains("shop-web-1"), "{}", result.message);
+        }
+
+        /// `shop` with a one-shot `migrate` service in `state`.
+        fn shop_with_migrate(state: State, exit_code: Option<i64>) -> MockHost {
+            let mut migrate = Container::new("shop-migrate-1", state);
+            migrate.compose_project = Some("shop".into());
+            migrate.compose_service = Some("migrate".into());
+            migrate.exit_code = exit_code;
+            migrate.image = Image {
+                name: "app".into(),
+                tag: Some("1.4.2".into()),
+                id: "sha256:0a1b".into(),
+            };
+            shop(HealthStatus::Healthy).container(migrate)
+        }
+
+        #[test]
+        fn containers_pass_a_job_that_exited_0() {
+            let host = shop_with_migrate(State::Exited, Some(0)).param("compose_jobs", "migrate");
+            let result = host.run(&policy(), "containers").unwrap();
+            assert_eq!(result.outcome, Outcome::Pass, "{}", result.message);
+            assert_eq!(
+                result.message,
+                "all 2 containers of `shop` are running and healthy (shop-db-1 have no health \
+                 check); job migrate completed"
+            );
+
+            // Spaces and empty items are forgiven.
+            let host =
+                shop_with_migrate(State::Exited, Some(0)).param("compose_jobs", " migrate, ,");
+            let result = host.run(&policy(), "containers").unwrap();
+            assert_eq!(result.outcome, Outcome::Pass, "{}", result.message);
+
+            // Its image counts for `image-tag`, as every container's does.
+            let host = shop_with_migrate(State::Exited, Some(0))
+                .param("compose_jobs", "migrate")
+                .param("service", "migrate")
+                .release("1.5.0");
+            let result = host.run(&policy(), "image-tag").unwrap();
+            assert_eq!(result.outcome, Outcome::Fail);
+            assert!(
+                result.message.contains("shop-migrate-1 runs app:1.4.2"),
+                "{}",
+                result.message
+            );
+        }
+
+        #[test]
+        fn containers_fail_a_job_that_exited_1_with_its_code() {
+            let host = shop_with_migrate(State::Exited, Some(1)).param("compose_jobs", "migrate");
+            let result = host.run(&policy(), "containers").unwrap();
+            assert_eq!(result.outcome, Outcome::Fail);
+            assert!(
+                result
+                    .message
+                    .contains("1 of 3 containers of `shop` are not healthy: shop-migrate-1 is exited (exit code 1)"),
+                "{}",
+                result.message
+            );
+        }
+
+        #[test]
+        fn containers_fail_a_job_still_running() {
+            let host = shop_with_migrate(State::Running, None).param("compose_jobs", "migrate");
+            let result = host.run(&policy(), "containers").unwrap();
+            assert_eq!(result.outcome, Outcome::Fail);
+            assert!(
+                result.message.contains(
+                    "shop-migrate-1 is still running (a one-shot job that has not finished)"
+                ),
+                "{}",
+                result.message
+            );
+        }
+
+        #[test]
+        fn containers_fail_a_job_that_matches_no_service() {
+            let host =
+                shop_with_migrate(State::Exited, Some(0)).param("compose_jobs", "migrate,seed");
+            let result = host.run(&policy(), "containers").unwrap();
+            assert_eq!(result.outcome, Outcome::Fail);
+            assert_eq!(
+                result.message,
+                "job `seed` matches no container of `shop` (its services: db, migrate, web): \
+                 a typo, or was its container removed?"
+            );
+        }
+
+        #[test]
+        fn containers_without_jobs_judge_as_before() {
+            // An exited 0 container is a stopped service unless named a job.
+            let host = shop_with_migrate(State::Exited, Some(0));
+            let result = host.run(&policy(), "containers").unwrap();
+            assert_eq!(result.outcome, Outcome::Fail);
+            assert!(
+                result
+                    .message
+                    .contains("shop-migrate-1 is exited (exit code 0)"),
+                "{}",
+                result.message
+            );
+
+            let host = shop(HealthStatus::Healthy).param("compose_jobs", "");
+            let result = host.run(&policy(), "containers").unwrap();
+            assert_eq!(result.outcome, Outcome::Pass, "{}", result.message);
+            assert_eq!(
+                result.message,
+                "all 2 containers of `shop` are running and healthy (shop-db-1 have no health check)"
+            );
         }
 
         #[test]
