@@ -125,9 +125,9 @@ struct Checker<'a> {
     engine: &'a crate::cli::EngineArgs,
     /// The top level's problems: every environment's, validated once.
     top_problems: Vec<Diagnostic>,
-    /// A runtime and a session per set of limits (by its `Debug` text).
-    runtimes: HashMap<String, (Runtime, Arc<Session>)>,
-    loaded: HashMap<(PathBuf, String), Result<Arc<LoadedPolicy>, String>>,
+    /// A runtime and a session per set of limits.
+    runtimes: HashMap<Limits, (Runtime, Arc<Session>)>,
+    loaded: HashMap<(PathBuf, Limits), Result<Arc<LoadedPolicy>, String>>,
 }
 
 impl<'a> Checker<'a> {
@@ -145,17 +145,16 @@ impl<'a> Checker<'a> {
     /// own, from its `[limits]`, `timeout` and `memory_limit`) would load
     /// and describe it.
     async fn load(&mut self, path: &Path, limits: &Limits) -> Result<Arc<LoadedPolicy>, String> {
-        let limits_key = format!("{limits:?}");
-        let key = (path.to_owned(), limits_key.clone());
+        let key = (path.to_owned(), limits.clone());
         if let Some(loaded) = self.loaded.get(&key) {
             return loaded.clone();
         }
-        if !self.runtimes.contains_key(&limits_key) {
+        if !self.runtimes.contains_key(limits) {
             let described =
                 Runtime::describing(limits, self.engine).map_err(|e| format!("{e:#}"))?;
-            self.runtimes.insert(limits_key.clone(), described);
+            self.runtimes.insert(limits.clone(), described);
         }
-        let (runtime, session) = &self.runtimes[&limits_key];
+        let (runtime, session) = &self.runtimes[limits];
         let loaded = match crate::policy::read(path, limits.wasm_bytes) {
             Ok(bytes) => runtime
                 .load_bytes(path, bytes, session)
