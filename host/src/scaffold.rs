@@ -143,10 +143,15 @@ fn run_command(kind: Kind, wasm: &str) -> String {
     }
 }
 
-/// `word` as a shell reads it back whole: as is when it holds only
-/// characters no shell treats specially, else in single quotes, so that a
-/// printed command can be pasted as it is (`cd 'sub dir/smk'`).
+/// The path `word` as a shell reads it back whole: as is when it holds
+/// only characters no shell treats specially, else in single quotes, so
+/// that a printed command can be pasted as it is (`cd 'sub dir/smk'`). A
+/// path starting with `-` is written `./-…`, which no command takes for
+/// an option (quotes would not stop that).
 fn shell_word(word: &str) -> String {
+    if word.starts_with('-') {
+        return shell_word(&format!("./{word}"));
+    }
     let plain = !word.is_empty()
         && word
             .chars()
@@ -488,6 +493,8 @@ mod tests {
             "gate run 'sub dir/g.wasm' --target URL"
         );
         assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word("-rf"), "./-rf");
+        assert_eq!(shell_word("-a b/g.wasm"), "'./-a b/g.wasm'");
         for plain in ["g.wasm", "/tmp/a-b_c/g.wasm"] {
             assert_eq!(shell_word(plain), plain);
         }
