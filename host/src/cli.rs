@@ -484,8 +484,9 @@ pub enum LogCommand {
 /// Which decision log, and which of its lines.
 #[derive(Debug, Args)]
 pub struct LogArgs {
-    /// The decision log (--decision-log PATH of gate run / gate watch)
-    /// [default: the decision_log of gate.toml's environment].
+    /// The decision log (--decision-log PATH of gate run / gate watch), or
+    /// `-` for standard input [default: the decision_log of gate.toml's
+    /// environment].
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
 

@@ -420,13 +420,23 @@ pub fn read(path: &Path, piped: bool) -> Result<Log, String> {
     // read only when `piped`, as a user handing one over (`<(zcat …)`)
     // asked for it; else a device or FIFO is refused rather than waited on.
     const CAP: u64 = 4 << 30;
+    let (path, name) = source(path, piped);
     let bytes = if piped {
         crate::files::read_piped_capped(path, CAP)
     } else {
         crate::files::read_capped(path, CAP)
     }
-    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    Ok(parse(&path.display().to_string(), &bytes))
+    .map_err(|e| format!("cannot read {name}: {e}"))?;
+    Ok(parse(&name, &bytes))
+}
+
+/// Where [`read`] reads a log from, and its name in messages: `-` given as
+/// PATH is standard input, as for most tools that read a file.
+pub fn source(path: &Path, piped: bool) -> (&Path, String) {
+    match path.to_str() {
+        Some("-") if piped => (Path::new("/dev/stdin"), "stdin".to_owned()),
+        _ => (path, path.display().to_string()),
+    }
 }
 
 /// A log's bytes, read as [`read`] does; `file` names it in what was left

@@ -47,7 +47,9 @@ fn open(args: &LogArgs, config: Option<&Path>, command: &str) -> anyhow::Result<
     let path = log_path(args, config)?;
     // A PATH given may be a pipe (`<(zcat decisions.jsonl.gz)`, /dev/stdin);
     // gate.toml's log is read only if it is a file.
-    let log = crate::decision_log::read(&path, args.path.is_some()).map_err(anyhow::Error::msg)?;
+    let piped = args.path.is_some();
+    let log = crate::decision_log::read(&path, piped).map_err(anyhow::Error::msg)?;
+    let (_, name) = crate::decision_log::source(&path, piped);
     const SHOWN: usize = 5;
     for line in log.unreadable.iter().take(SHOWN) {
         eprintln!("gate log {command}: {line} (left out)");
@@ -74,14 +76,14 @@ fn open(args: &LogArgs, config: Option<&Path>, command: &str) -> anyhow::Result<
             anyhow::bail!(
                 "{} holds no decision this gate can read: {} line(s) a newer gate wrote{also}; \
                  read it with that gate",
-                path.display(),
+                name,
                 log.newer.len()
             );
         }
         if !log.unreadable.is_empty() {
             anyhow::bail!(
                 "{} holds no decision gate can read: is it a decision log (--decision-log)?",
-                path.display()
+                name
             );
         }
     }
@@ -97,7 +99,7 @@ fn open(args: &LogArgs, config: Option<&Path>, command: &str) -> anyhow::Result<
             let held: Vec<String> = held.iter().map(|e| one_line(e)).collect();
             eprintln!(
                 "gate log {command}: {} holds no decision of env `{}` (it holds: {})",
-                path.display(),
+                name,
                 one_line(env),
                 if held.is_empty() {
                     "none".to_owned()

@@ -998,6 +998,13 @@ fn log_stats_reads_the_environments_decision_log() {
     assert_eq!(lines.as_array().map(Vec::len), Some(1), "{lines}");
     assert_eq!(lines[0]["release"]["id"], "v3");
     assert_eq!(lines[0]["schema"], "gate.decision/v1");
+    // `-` is standard input, as for `zcat decisions.jsonl.gz | gate log show -`.
+    let out = project
+        .gate(["log", "show", "-", "--format", "json"])
+        .stdin_file(project.dir.join("logs/stage.jsonl"))
+        .run();
+    assert_exit(&out, 0);
+    assert_eq!(out.json(), lines);
     let out = project
         .gate(["log", "show", "logs/stage.jsonl", "--env", "prod"])
         .run();

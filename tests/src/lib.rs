@@ -255,6 +255,15 @@ impl Gate {
         self
     }
 
+    /// Gives gate `file` as its standard input.
+    pub fn stdin_file(mut self, file: impl AsRef<Path>) -> Gate {
+        let file = file.as_ref();
+        self.line.push_str(&format!(" < {}", file.display()));
+        self.command
+            .stdin(std::fs::File::open(file).expect("open the file for stdin"));
+        self
+    }
+
     /// Starts gate without waiting, stdout and stderr piped, for tests that
     /// act while it runs (watch windows, signals).
     pub fn spawn(mut self) -> std::process::Child {
