@@ -170,7 +170,8 @@ impl Host for HostState {
                 .into_result(),
         };
         let outcome = if self.tape.is_replay() {
-            outcome.and_then(|response| within_asked_timeout(request.timeout_ms, response))
+            let limit = self.session.limits.response_bytes;
+            outcome.and_then(|response| as_live(request.timeout_ms, limit, response))
         } else {
             outcome
         };
@@ -402,17 +403,18 @@ pub fn failure_text(error: reqwest::Error) -> String {
     }
 }
 
-/// A replayed answer held to the timeout the policy asked for: one that
-/// took longer when recorded would have timed out live under it, so it
-/// replays as that timeout, not as the answer (a policy whose timeout was
-/// cut since the recording must not pass on it). Only the policy's own
-/// timeout: the run's defaults are not on the tape.
-fn within_asked_timeout(
-    timeout_ms: Option<u32>,
-    response: Response,
-) -> Result<Response, HttpError> {
+/// A replayed answer held to what a live call holds it to: the timeout the
+/// policy asked for (one that took longer when recorded would have timed
+/// out live under it, so a policy whose timeout was cut since the recording
+/// must not pass on it; only the policy's own: the run's defaults are not
+/// on the tape) and the replay's response size cap (a hand-written body
+/// may exceed it; a recorded one was within the recorded run's, unless
+/// redaction grew it: a secret shorter than `[REDACTED]` within a few
+/// bytes of the cap).
+fn as_live(timeout_ms: Option<u32>, limit: u64, response: Response) -> Result<Response, HttpError> {
     match timeout_ms {
         Some(ms) if response.elapsed_ms > f64::from(ms) => Err(HttpError::Timeout(ms)),
+        _ if response.body.len() as u64 > limit => Err(HttpError::TooLarge(limit)),
         _ => Ok(response),
     }
 }
@@ -687,19 +689,24 @@ mod tests {
     }
 
     #[test]
-    fn a_replayed_answer_slower_than_the_asked_timeout_is_that_timeout() {
+    fn a_replayed_answer_is_held_to_the_asked_timeout_and_the_size_cap() {
         let slow = || Response {
             elapsed_ms: 800.0,
             ..response(&[], b"ok")
         };
         assert!(matches!(
-            within_asked_timeout(Some(100), slow()),
+            as_live(Some(100), 1024, slow()),
             Err(HttpError::Timeout(100))
         ));
-        let within = within_asked_timeout(Some(2000), slow()).unwrap();
+        let within = as_live(Some(2000), 1024, slow()).unwrap();
         assert_eq!((within.status, within.elapsed_ms), (200, 800.0));
         // The run's default timeout is not on the tape: no judging by it.
-        assert!(within_asked_timeout(None, slow()).is_ok());
+        assert!(as_live(None, 1024, slow()).is_ok());
+        assert!(as_live(None, 2, slow()).is_ok(), "a body as big as the cap");
+        assert!(matches!(
+            as_live(None, 1, slow()),
+            Err(HttpError::TooLarge(1))
+        ));
     }
 
     /// A live run hands the policy what its recording would replay.
