@@ -623,6 +623,19 @@ pub enum ColorChoice {
     Never,
 }
 
+impl ColorChoice {
+    /// Whether output to a stream that is a terminal (or not) is coloured.
+    pub fn enabled(self, terminal: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+}
+
 /// `--docker`'s optional URI. The value is optional, so `gate run --docker
 /// policies/prod.wasm` reads the policy as the engine's address: say so,
 /// rather than only that it is no Docker host.

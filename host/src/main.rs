@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         fail(&anyhow::anyhow!(problem));
         return ExitCode::from(EXIT_UNUSABLE as u8);
     }
-    init_tracing(cli.verbose);
+    init_tracing(cli.verbose, cli.color);
     let output = Output {
         color: cli.color,
         verbose: cli.verbose > 0,
@@ -145,10 +145,15 @@ fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
     error.chain().any(|cause| {
+        // serde_json's error hides its io::Error from the chain.
         cause
             .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            .is_some_and(|e| e.kind() == BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .is_some_and(|e| e.io_error_kind() == Some(BrokenPipe))
     })
 }
 
@@ -174,7 +179,7 @@ fn said_once(error: &anyhow::Error) -> String {
     text
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, color: gate::cli::ColorChoice) {
     let default = match verbose {
         0 => "warn",
         1 => "gate=debug,info",
@@ -184,13 +189,25 @@ fn init_tracing(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(color.enabled(std::io::IsTerminal::is_terminal(&std::io::stderr())))
         .with_target(false)
         .init();
 }
 
 #[cfg(test)]
 mod tests {
-    use super::said_once;
+    use super::{is_broken_pipe, said_once};
+
+    #[test]
+    fn a_broken_pipe_is_known_under_serde_json_and_context() {
+        let pipe = || std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(is_broken_pipe(&anyhow::Error::new(pipe())));
+        assert!(is_broken_pipe(
+            &anyhow::Error::new(serde_json::Error::io(pipe())).context("cannot write")
+        ));
+        let other = serde_json::Error::io(std::io::Error::other("disk full"));
+        assert!(!is_broken_pipe(&anyhow::Error::new(other)));
+    }
 
     #[test]
     fn a_cause_an_error_quotes_is_not_repeated() {

@@ -30,14 +30,7 @@ pub struct Output {
 
 impl Output {
     pub fn color_enabled(&self) -> bool {
-        match self.color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::io::stdout().is_terminal()
-                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            }
-        }
+        self.color.enabled(std::io::stdout().is_terminal())
     }
 }
 
