@@ -39,7 +39,7 @@ pub struct NewArgs {
     pub kind: Kind,
 
     /// Directory of the new crate [default: ./NAME].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", allow_hyphen_values = true)]
     pub path: Option<PathBuf>,
 
     /// Depend on the gate-sdk at this path [default: the repository's
@@ -122,11 +122,14 @@ pub fn new(args: NewArgs) -> anyhow::Result<i32> {
     let (shown, name) = (dir.display(), &args.name);
     let run = run_command(args.kind, &format!("{name}.wasm"));
     let cd = shell_word(&shown.to_string());
-    println!(
+    // The path is the user's own text, but may hold control characters:
+    // shown escaped, as gate shows any text it did not write.
+    let told = format!(
         "created {} policy `{name}` in {shown} (gate-sdk {})\n\nnext:\n  cd {cd}\n  cargo test      # the unit tests, natively, with a mock host\n  gate build      # writes {name}.wasm\n  {run}",
         args.kind.word(),
         sdk.shown,
     );
+    println!("{}", crate::text::printable(&told));
     Ok(EXIT_PASS)
 }
 
