@@ -48,8 +48,11 @@ fn open(args: &LogArgs, config: Option<&Path>, command: &str) -> anyhow::Result<
     // A PATH given may be a pipe (`<(zcat decisions.jsonl.gz)`, /dev/stdin);
     // gate.toml's log is read only if it is a file.
     let piped = args.path.is_some();
+    let (source, name) = crate::decision_log::source(&path, piped);
+    if source == Path::new("/dev/stdin") && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!("gate log {command}: reading the decision log from stdin (end it with Ctrl-D)");
+    }
     let log = crate::decision_log::read(&path, piped).map_err(anyhow::Error::msg)?;
-    let (_, name) = crate::decision_log::source(&path, piped);
     const SHOWN: usize = 5;
     for line in log.unreadable.iter().take(SHOWN) {
         eprintln!("gate log {command}: {line} (left out)");
