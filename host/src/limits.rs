@@ -276,9 +276,16 @@ impl Limits {
     ) -> Result<Limits, String> {
         let mut limits = Limits::default();
         for (key, value) in recorded {
+            let named = |e: String| format!("`{key}`: {e}");
             match key.as_str() {
-                "timeout" => limits.timeout = gate_units::parse_duration(value)?,
-                "memory_limit" => limits.memory_bytes = crate::units::parse_size(value)?,
+                "timeout" => limits.timeout = gate_units::parse_duration(value).map_err(named)?,
+                "memory_limit" => {
+                    limits.memory_bytes = crate::units::parse_size(value).map_err(named)?;
+                }
+                known if SPECS.iter().any(|spec| spec.key == known) => {
+                    limits.set(key, value).map_err(named)?;
+                }
+                // Names itself, with the keys there are.
                 _ => limits.set(key, value)?,
             }
         }
@@ -357,12 +364,19 @@ mod tests {
         assert_eq!(recorded.len(), 4, "{recorded:?}");
         let back = Limits::of_recorded(&recorded).unwrap();
         assert_eq!(back, limits);
-        let bad = [("host_calls".to_owned(), "0".to_owned())].into();
-        assert!(
-            Limits::of_recorded(&bad)
-                .unwrap_err()
-                .contains("host_calls")
-        );
+        for (key, value) in [
+            ("host_calls", "0"),
+            ("response_bytes", "0"),
+            ("timeout", "soon"),
+            ("memory_limit", "lots"),
+        ] {
+            let bad = [(key.to_owned(), value.to_owned())].into();
+            let error = Limits::of_recorded(&bad).unwrap_err();
+            assert!(error.starts_with(&format!("`{key}`: ")), "{error}");
+        }
+        let unknown = [("fuel".to_owned(), "1".to_owned())].into();
+        let error = Limits::of_recorded(&unknown).unwrap_err();
+        assert!(error.starts_with("unknown limit `fuel`"), "{error}");
     }
 
     #[test]
