@@ -653,8 +653,7 @@ pub fn judge_health_with_jobs(
     ];
     if !jobs.is_empty() {
         counts.push(
-            Measurement::new("jobs_without_container", unknown.len() as f64, "")
-                .threshold("= 0"),
+            Measurement::new("jobs_without_container", unknown.len() as f64, "").threshold("= 0"),
         );
     }
     let mut result = if problems.is_empty() && unknown.is_empty() {
