@@ -89,7 +89,8 @@ pub async fn command(args: TestArgs, output: Output) -> anyhow::Result<i32> {
     for (path, fixture) in fixtures {
         let limits = Limits::of_recorded(&fixture.context.limits)
             .map_err(|e| anyhow::anyhow!("{}: the fixture's limits: {e}", path.display()))?;
-        let session = replay_session(&fixture, &limits)?;
+        let session = replay_session(&fixture, &limits)
+            .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
         let at = match loaded.iter().position(|(l, _, _)| *l == limits) {
             Some(at) => at,
             None => {

@@ -269,14 +269,20 @@ pub async fn run(args: RunArgs, config: Option<&Path>, output: Output) -> anyhow
     // Like a --report file, a recording that cannot be written fails the
     // run (exit 2) only after the report is out.
     let unrecorded = args.record.as_ref().and_then(|path| {
-        crate::tape::write_recording(
+        let written = crate::tape::write_recording(
             path,
             &prepared.session,
             prepared.plan.strict,
             &policies,
             rfc3339(started_at),
-        )
-        .err()
+        );
+        for warning in written.as_ref().map_or(&[][..], Vec::as_slice) {
+            eprintln!(
+                "gate run: warning: the recording {}: {warning}",
+                path.display()
+            );
+        }
+        written.err()
     });
     let mut verdict = verdict::decide(&policies);
     verdict.reason = prepared.qualify(verdict.reason);

@@ -29,10 +29,11 @@ use crate::units::{format_duration, format_size};
 /// this long after its deadline, and yields to the executor this often.
 const TICK: Duration = Duration::from_millis(10);
 
-/// Raised by the epoch callback when a check's deadline has passed.
+/// Raised by the epoch callback when a check's deadline has passed, and by
+/// replay at a call the recorded run's deadline left unanswered.
 #[derive(Debug, thiserror::Error)]
 #[error("deadline exceeded")]
-struct DeadlineExceeded;
+pub(crate) struct DeadlineExceeded;
 
 /// One engine per process, with every capability linked once.
 pub struct Runtime {

@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -184,7 +185,14 @@ pub struct Expect {
 pub struct Call {
     pub call: String,
     pub request: Value,
+    /// Absent when `unanswered`.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub answer: Value,
+    /// The check's deadline passed while the call waited for its answer
+    /// (still waiting, or answered only then): replay ends the check there
+    /// with the same deadline error.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unanswered: bool,
 }
 
 /// Most a run's recording may hold of calls, as the fixture writes them
@@ -346,6 +354,9 @@ pub enum CheckCassette {
         policy: String,
         check: String,
         calls: Vec<Call>,
+        /// The call being made, until its answer is kept: the deadline may
+        /// drop it unanswered.
+        in_flight: Option<(&'static str, Value)>,
     },
     Replay {
         tape: Arc<Tape>,
@@ -370,6 +381,7 @@ impl CheckCassette {
                 policy: policy.to_owned(),
                 check: check_name,
                 calls: Vec::new(),
+                in_flight: None,
             },
             Tape::Record(_) => CheckCassette::Live,
             Tape::Replay { fixture, .. } => {
@@ -409,16 +421,29 @@ impl CheckCassette {
     }
 
     /// Hands what the check did to the run's tape: its calls when
-    /// recording. Called once, when the check has ended.
+    /// recording, the last of them unanswered when the deadline cut it
+    /// short. Called once, when the check has ended.
     pub fn finish(&mut self) {
         if let CheckCassette::Record {
             tape,
             policy,
             check,
-            calls,
+            mut calls,
+            in_flight,
         } = std::mem::take(self)
             && let Tape::Record(recorder) = tape.as_ref()
         {
+            if let Some((call, request)) = in_flight {
+                let cut = Call {
+                    call: call.to_owned(),
+                    request,
+                    answer: Value::Null,
+                    unanswered: true,
+                };
+                if recorder.keeps(&cut, &policy, &check) {
+                    calls.push(cut);
+                }
+            }
             recorder.checks.lock().unwrap().push(RecordedCheck {
                 policy,
                 check,
@@ -429,8 +454,9 @@ impl CheckCassette {
 
     /// The recorded answer to `request`: the first unused entry of the same
     /// call whose request matches, else the last used one that matches (so
-    /// one entry answers a request repeated many times).
-    fn answer(&mut self, call: &str, request: &Value) -> Result<Value, Box<Unexpected>> {
+    /// one entry answers a request repeated many times). `None` for a call
+    /// the recorded run's deadline left unanswered.
+    fn answer(&mut self, call: &str, request: &Value) -> Result<Option<Value>, Box<Unexpected>> {
         let CheckCassette::Replay {
             calls,
             used,
@@ -450,7 +476,7 @@ impl CheckCassette {
         let reused = || calls.iter().enumerate().rfind(matching);
         if let Some((index, entry)) = fresh.or_else(reused) {
             used[index] = true;
-            return Ok(entry.answer.clone());
+            return Ok((!entry.unanswered).then(|| entry.answer.clone()));
         }
         let nearest = calls
             .iter()
@@ -497,7 +523,9 @@ impl HostState {
         if self.tape.is_replay() {
             let request = redact(request(), cleaner);
             return match self.tape.answer(call, &request) {
-                Ok(answer) => A::deserialize(answer).map_err(|e| {
+                // As the recorded run ended: its deadline passed during this call.
+                Ok(None) => Err(wasmtime::Error::new(crate::runtime::DeadlineExceeded)),
+                Ok(Some(answer)) => A::deserialize(answer).map_err(|e| {
                     // Fixtures are validated on load; this is a gate bug.
                     wasmtime::Error::msg(format!("the fixture's answer to {call} is invalid: {e}"))
                 }),
@@ -517,21 +545,43 @@ impl HostState {
                 }
             };
         }
+        // Noted before the call is made: the deadline drops a call that is
+        // still waiting, and the recording keeps it unanswered.
+        if let CheckCassette::Record {
+            tape, in_flight, ..
+        } = &mut self.tape
+            && let Tape::Record(recorder) = tape.as_ref()
+            && !recorder.is_full()
+        {
+            *in_flight = Some((call, redact(request(), cleaner)));
+        }
         let answer = live(self).await;
+        // A call that ends once the check's deadline has passed (a request
+        // whose timeout the deadline cut, with the answer `timeout`) ends
+        // the check: the guest traps at its next epoch check, as the epochs
+        // went on while it waited. Kept unanswered, so that replay ends the
+        // check there too, with the deadline's error, and not with what the
+        // guest would make of the answer given time it never had.
+        let past_deadline = Instant::now() >= self.deadline;
         if let CheckCassette::Record {
             tape,
             policy,
             check,
             calls,
+            in_flight,
         } = &mut self.tape
+            && let Some((_, request)) = in_flight.take()
             && let Tape::Record(recorder) = tape.as_ref()
-            && !recorder.is_full()
         {
-            let cleaner = &self.session.cleaner;
             let kept = Call {
                 call: call.to_owned(),
-                request: redact(request(), cleaner),
-                answer: redact(serde_json::to_value(&answer)?, cleaner),
+                request,
+                answer: if past_deadline {
+                    Value::Null
+                } else {
+                    redact(serde_json::to_value(&answer)?, &self.session.cleaner)
+                },
+                unanswered: past_deadline,
             };
             if recorder.keeps(&kept, policy, check) {
                 calls.push(kept);
@@ -693,8 +743,19 @@ fn validate(fixture: &Fixture) -> Result<(), String> {
                         known.join(", ")
                     ));
                 };
-                parses(&call.answer)
-                    .map_err(|e| format!("{at}: bad `{}` answer: {e}", call.call))?;
+                match (call.unanswered, call.answer.is_null()) {
+                    (true, true) => {}
+                    (true, false) => {
+                        return Err(format!(
+                            "{at}: an `unanswered` call has no answer: remove one of them"
+                        ));
+                    }
+                    (false, true) => {
+                        return Err(format!("{at}: no `answer` (nor `\"unanswered\": true`)"));
+                    }
+                    (false, false) => parses(&call.answer)
+                        .map_err(|e| format!("{at}: bad `{}` answer: {e}", call.call))?,
+                }
             }
         }
     }
@@ -704,9 +765,19 @@ fn validate(fixture: &Fixture) -> Result<(), String> {
 /// The grants a replay runs with: what the recorded run granted, with the
 /// secrets' values replaced by `[REDACTED]`. Nothing is ever dialled.
 pub fn replay_grants(context: &Context) -> anyhow::Result<Grants> {
+    // What `--record` redacted, a replay cannot read: it says so.
+    let unreadable = |what: &str, text: &str, why: String| {
+        let redacted = if text.contains(REDACTED) {
+            " (a secret's value was redacted in it when it was recorded: write the run's own \
+             value back)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("the fixture's {what}: {why}{redacted}")
+    };
     let url = |text: &str, what: &str| {
         url::Url::parse(text)
-            .map_err(|e| anyhow::anyhow!("the fixture's {what} `{text}` is not a URL: {e}"))
+            .map_err(|e| unreadable(what, text, format!("`{text}` is not a URL: {e}")))
     };
     Ok(Grants {
         target: context
@@ -719,15 +790,14 @@ pub fn replay_grants(context: &Context) -> anyhow::Result<Grants> {
             .iter()
             .map(|host| {
                 crate::grants::AllowedHost::parse(host)
-                    .map_err(|e| anyhow::anyhow!("the fixture's allowed host `{host}`: {e}"))
+                    .map_err(|e| unreadable("allowed host", host, e))
             })
             .collect::<anyhow::Result<_>>()?,
         docker: context
             .docker
             .as_deref()
             .map(|d| {
-                crate::caps::docker::parse_host(d)
-                    .map_err(|e| anyhow::anyhow!("the fixture's docker engine: {e}"))
+                crate::caps::docker::parse_host(d).map_err(|e| unreadable("docker engine", d, e))
             })
             .transpose()?,
         ca_files: Vec::new(),
@@ -781,13 +851,15 @@ pub enum RecordingError {
 /// Writes what a recorded run did: its context, every check's calls and
 /// outcome. Missing folders are created, as for `--report`; the file is
 /// written whole or not at all ([`crate::files::write_atomically`]).
+/// Returns what the redaction of secrets changed in the context that
+/// replay will feel, one line each, for the run to warn about.
 pub fn write_recording(
     path: &Path,
     session: &Session,
     strict: bool,
     policies: &[PolicyReport],
     recorded_at: String,
-) -> Result<(), RecordingError> {
+) -> Result<Vec<String>, RecordingError> {
     let Some(tape) = &session.tape else {
         return Err(RecordingError::NotRecorded);
     };
@@ -801,41 +873,14 @@ pub fn write_recording(
         });
     }
     let mut recorded = std::mem::take(&mut *recorder.checks.lock().unwrap());
-    let grants = &session.grants;
     // Secrets are redacted here as in the calls: a secret's value may also
     // be a param's, or sit in a URL's query or credentials.
-    let redact = |text: String| session.cleaner.redact(&text);
-    let context = Context {
-        env: grants.env_name.clone(),
-        release: grants.release.clone(),
-        target: grants
-            .target
-            .as_ref()
-            .map(|t| session.cleaner.redact_url(t)),
-        prometheus: grants
-            .prometheus
-            .as_ref()
-            .map(|p| session.cleaner.redact_url(&p.url)),
-        allowed_hosts: grants
-            .allowed_hosts
-            .iter()
-            .map(|h| redact(h.to_string()))
-            .collect(),
-        strict,
-        docker: grants.docker.as_ref().map(|d| redact(d.to_string())),
-        params: grants
-            .params
-            .iter()
-            .map(|(key, value)| (key.clone(), redact(value.clone())))
-            .collect(),
-        secrets: grants
-            .secrets
-            .keys()
-            .map(|k| k.to_ascii_lowercase())
-            .collect(),
-        limits: session.limits.recorded(),
-    };
-    let policies = policies
+    let context = recorded_context(session, strict, &session.cleaner);
+    let mut warnings = redaction_warnings(
+        &context,
+        &recorded_context(session, strict, &Cleaner::default()),
+    );
+    let policies: Vec<PolicyTape> = policies
         .iter()
         .map(|policy| PolicyTape {
             name: policy.name.clone(),
@@ -861,6 +906,7 @@ pub fn write_recording(
                 .collect(),
         })
         .collect();
+    warnings.extend(redacted_names(&policies));
     let fixture = Fixture {
         schema: SCHEMA.to_owned(),
         recorded_at: Some(recorded_at),
@@ -877,7 +923,84 @@ pub fn write_recording(
         crate::files::create_folders(folder).map_err(fail)?;
     }
     // Read and written by the user's tools, as any file they write.
-    crate::files::write_atomically(path, text.as_bytes(), 0o666).map_err(fail)
+    crate::files::write_atomically(path, text.as_bytes(), 0o666).map_err(fail)?;
+    Ok(warnings)
+}
+
+/// What the run told policies, as a recording keeps it, with `cleaner`'s
+/// secrets redacted.
+fn recorded_context(session: &Session, strict: bool, cleaner: &Cleaner) -> Context {
+    let grants = &session.grants;
+    let redact = |text: String| cleaner.redact(&text);
+    Context {
+        env: grants.env_name.clone(),
+        release: grants.release.clone(),
+        target: grants.target.as_ref().map(|t| cleaner.redact_url(t)),
+        prometheus: grants
+            .prometheus
+            .as_ref()
+            .map(|p| cleaner.redact_url(&p.url)),
+        allowed_hosts: grants
+            .allowed_hosts
+            .iter()
+            .map(|h| redact(h.to_string()))
+            .collect(),
+        strict,
+        docker: grants.docker.as_ref().map(|d| redact(d.to_string())),
+        params: grants
+            .params
+            .iter()
+            .map(|(key, value)| (key.clone(), redact(value.clone())))
+            .collect(),
+        secrets: grants
+            .secrets
+            .keys()
+            .map(|k| k.to_ascii_lowercase())
+            .collect(),
+        limits: session.limits.recorded(),
+    }
+}
+
+/// What redacting the run's secrets did to a recording's context that
+/// replay will not undo, judged against the same context unredacted
+/// (`plain`): a target or host that a secret's value is part of (a short
+/// secret that is also in a host name) no longer parses, so `gate test`
+/// refuses the fixture; a param that held a secret's value replays as
+/// `[REDACTED]`. Neither shows a secret: the texts are the redacted ones.
+fn redaction_warnings(redacted: &Context, plain: &Context) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let (Err(e), Ok(_)) = (replay_grants(redacted), replay_grants(plain)) {
+        warnings.push(format!("{e:#}: `gate test` refuses the fixture until then"));
+    }
+    for (key, kept) in &redacted.params {
+        if plain.params.get(key) != Some(kept) {
+            warnings.push(format!(
+                "param `{key}` held a secret's value and is kept as {kept:?}: replay gives the \
+                 policy that text (a policy reads a secret with `context::secret`, not as a \
+                 param)"
+            ));
+        }
+    }
+    warnings
+}
+
+/// Policy and check names a secret's value was redacted in, as reports
+/// redact them (a policy may name a check after a secret it read): replay
+/// finds a policy and its checks by name, so it cannot find these.
+fn redacted_names(policies: &[PolicyTape]) -> Vec<String> {
+    let names = policies.iter().flat_map(|policy| {
+        std::iter::once(("policy", &policy.name))
+            .chain(policy.checks.iter().map(|check| ("check", &check.name)))
+    });
+    names
+        .filter(|(_, name)| name.contains(REDACTED))
+        .map(|(what, name)| {
+            format!(
+                "the {what} name `{name}` had a secret's value in it, redacted: `gate test` \
+                 finds no {what} of that name until the fixture gives its real one"
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -906,6 +1029,7 @@ mod tests {
             call: "http.send".into(),
             request: json!({"method": "GET", "url": url}),
             answer: json!({"status": status}),
+            unanswered: false,
         }
     }
 
@@ -968,6 +1092,7 @@ mod tests {
             call: "http.send".into(),
             request: json!({"url": "x".repeat(kib << 10)}),
             answer: json!({"status": 200}),
+            unanswered: false,
         };
         // 100 + 100 KiB fit in 256 KiB; the next 100 do not, nor does a
         // small call after them: a recording with a hole would not replay.
@@ -994,6 +1119,7 @@ mod tests {
             call: "metrics.query_range".into(),
             request: json!({"query": "up"}),
             answer: json!({"ok": {"series": [{"labels": {}, "points": samples}]}}),
+            unanswered: false,
         };
         assert!(recorder.keeps(&call, "p", "c"));
         let measured = recorder.bytes.load(std::sync::atomic::Ordering::Relaxed);
@@ -1027,7 +1153,7 @@ mod tests {
     fn answers_in_order_then_reuses_the_last() {
         let mut tape = cassette(vec![call("/a", 200), call("/a", 500), call("/b", 204)]);
         let ask = |url: &str| json!({"method": "GET", "url": url, "headers": {"x": "1"}});
-        let status = |v: Value| v["status"].as_u64().unwrap();
+        let status = |v: Option<Value>| v.expect("answered")["status"].as_u64().unwrap();
         assert_eq!(status(tape.answer("http.send", &ask("/a")).unwrap()), 200);
         assert_eq!(status(tape.answer("http.send", &ask("/b")).unwrap()), 204);
         assert_eq!(status(tape.answer("http.send", &ask("/a")).unwrap()), 500);
@@ -1154,5 +1280,179 @@ mod tests {
         fixture.policies[0].checks[0].calls[0].answer = json!({"status": "two hundred"});
         let error = validate(&fixture).unwrap_err();
         assert!(error.contains("bad `http.send` answer"), "{error}");
+        fixture.policies[0].checks[0].calls[0].unanswered = true;
+        let error = validate(&fixture).unwrap_err();
+        assert!(
+            error.contains("call #1: an `unanswered` call has no answer"),
+            "{error}"
+        );
+        fixture.policies[0].checks[0].calls[0].answer = Value::Null;
+        assert_eq!(validate(&fixture), Ok(()));
+        fixture.policies[0].checks[0].calls[0].unanswered = false;
+        let error = validate(&fixture).unwrap_err();
+        assert!(
+            error.contains("call #1: no `answer` (nor `\"unanswered\": true`)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_context_redaction_spoils_for_replay_is_warned_about() {
+        let target = url::Url::parse("https://shop.example.com/").unwrap();
+        let params = BTreeMap::from([
+            ("token".to_owned(), "s3cret".to_owned()),
+            ("window".to_owned(), "5m".to_owned()),
+        ]);
+        let context = |cleaner: &Cleaner| Context {
+            target: Some(cleaner.redact_url(&target)),
+            params: params
+                .iter()
+                .map(|(k, v)| (k.clone(), cleaner.redact(v)))
+                .collect(),
+            ..Context::default()
+        };
+        let plain = context(&Cleaner::default());
+        let cleaner = Cleaner::new(["shop".to_owned(), "s3cret".to_owned()]);
+        let warnings = redaction_warnings(&context(&cleaner), &plain);
+        assert_eq!(
+            warnings,
+            [
+                "the fixture's target: `https://[REDACTED].example.com/` is not a URL: invalid \
+                 IPv6 address (a secret's value was redacted in it when it was recorded: write \
+                 the run's own value back): `gate test` refuses the fixture until then",
+                "param `token` held a secret's value and is kept as \"[REDACTED]\": replay \
+                 gives the policy that text (a policy reads a secret with `context::secret`, \
+                 not as a param)",
+            ]
+        );
+        assert!(redaction_warnings(&plain, &plain).is_empty());
+        let policies = [PolicyTape {
+            name: "[REDACTED]-prod".into(),
+            sha256: None,
+            checks: vec![CheckTape {
+                name: "health".into(),
+                expect: Expect {
+                    outcome: Outcome::Pass,
+                    message_contains: None,
+                },
+                calls: Vec::new(),
+            }],
+        }];
+        assert_eq!(
+            redacted_names(&policies),
+            [
+                "the policy name `[REDACTED]-prod` had a secret's value in it, redacted: `gate \
+                 test` finds no policy of that name until the fixture gives its real one"
+            ]
+        );
+        // A context that would not replay unredacted either is not blamed
+        // on the secrets.
+        let mut unparsable = plain.clone();
+        unparsable.target = Some("not a url".into());
+        assert!(redaction_warnings(&unparsable, &unparsable).is_empty());
+    }
+
+    async fn answered(_: &mut HostState) -> Value {
+        json!({"status": 200})
+    }
+
+    async fn never_answered(_: &mut HostState) -> Value {
+        std::future::pending().await
+    }
+
+    async fn not_made(_: &mut HostState) -> Value {
+        unreachable!("replay makes no call")
+    }
+
+    /// The deadline drops a call that is still waiting for its answer: the
+    /// recording keeps it unanswered, and replay ends the check at it with
+    /// the deadline's error, as the run ended.
+    #[tokio::test]
+    async fn a_call_the_deadline_cut_is_kept_unanswered_and_replays_as_the_deadline() {
+        let session = |tape: Tape| {
+            let mut session =
+                Session::new(Grants::default(), crate::limits::Limits::default(), []).unwrap();
+            session.tape = Some(Arc::new(tape));
+            Arc::new(session)
+        };
+        let check = |session: &Arc<Session>| {
+            let mut state = HostState::new(
+                session.clone(),
+                std::time::Instant::now() + std::time::Duration::from_secs(60),
+            );
+            state.tape = CheckCassette::for_check(session, "p", Some("c"));
+            state
+        };
+        let fast = || json!({"url": "/fast"});
+        let slow = || json!({"url": "/slow"});
+
+        let recording = session(Tape::recorder());
+        let mut state = check(&recording);
+        let answer = state.taped("http.send", fast, answered).await.unwrap();
+        assert_eq!(answer, json!({"status": 200}));
+        let waiting = state.taped("http.send", slow, never_answered);
+        let cut = tokio::time::timeout(std::time::Duration::from_millis(5), waiting).await;
+        assert!(cut.is_err(), "the call never answers");
+        state.tape.finish();
+        let Some(Tape::Record(recorder)) = recording.tape.as_deref() else {
+            unreachable!("a recording session")
+        };
+        let calls = std::mem::take(&mut recorder.checks.lock().unwrap()[0].calls);
+        // A call answered only once the deadline had passed ends the check
+        // as well (the guest traps at its next epoch check): kept unanswered.
+        let late = session(Tape::recorder());
+        let mut state = HostState::new(late.clone(), std::time::Instant::now());
+        state.tape = CheckCassette::for_check(&late, "p", Some("c"));
+        let answer = state.taped("http.send", slow, answered).await.unwrap();
+        assert_eq!(answer, json!({"status": 200}), "the guest gets it");
+        state.tape.finish();
+        let Some(Tape::Record(recorder)) = late.tape.as_deref() else {
+            unreachable!("a recording session")
+        };
+        assert_eq!(
+            recorder.checks.lock().unwrap()[0].calls,
+            [Call {
+                call: "http.send".into(),
+                request: slow(),
+                answer: Value::Null,
+                unanswered: true,
+            }]
+        );
+
+        let fixture = Fixture {
+            schema: SCHEMA.into(),
+            recorded_at: None,
+            context: Context::default(),
+            policies: vec![PolicyTape {
+                name: "p".into(),
+                sha256: None,
+                checks: vec![CheckTape {
+                    name: "c".into(),
+                    expect: Expect {
+                        outcome: Outcome::Error,
+                        message_contains: None,
+                    },
+                    calls,
+                }],
+            }],
+        };
+        let written = serde_json::to_value(&fixture).unwrap();
+        let calls = &written["policies"][0]["checks"][0]["calls"];
+        assert_eq!(
+            calls,
+            &json!([
+                {"call": "http.send", "request": {"url": "/fast"}, "answer": {"status": 200}},
+                {"call": "http.send", "request": {"url": "/slow"}, "unanswered": true},
+            ])
+        );
+        let read: Fixture = serde_json::from_value(written).unwrap();
+        assert_eq!(validate(&read), Ok(()));
+
+        let replaying = session(Tape::replay(read));
+        let mut state = check(&replaying);
+        let answer = state.taped("http.send", fast, not_made).await.unwrap();
+        assert_eq!(answer, json!({"status": 200}));
+        let error = state.taped("http.send", slow, not_made).await.unwrap_err();
+        assert!(error.is::<crate::runtime::DeadlineExceeded>(), "{error}");
     }
 }

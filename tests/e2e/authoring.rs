@@ -849,6 +849,58 @@ fn a_secret_in_a_param_is_redacted_in_the_fixture_context() {
     assert!(!text.contains(secret), "the secret is redacted:\n{text}");
     let tape: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(tape["context"]["params"]["note"], "[REDACTED]", "{text}");
+    assert!(
+        recorded.stderr.contains(&format!(
+            "gate run: warning: the recording {}: param `note` held a secret's value and is \
+             kept as \"[REDACTED]\"",
+            fixture.display()
+        )),
+        "{}",
+        recorded.stderr
+    );
+
+    // A secret that is also the target's port: the recording is written,
+    // with a warning, and `gate test` says which fixture and field it cannot
+    // read, and why.
+    let stack = stack();
+    let port = stack
+        .url()
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let spoilt = scratch.path("port.json");
+    let recorded = Gate::policies(&["fetch"])
+        .target(&stack.url())
+        .param("url=/api/v1/health")
+        .env("GATE_SECRET_PORT", &port)
+        .arg("--record")
+        .arg(&spoilt)
+        .run();
+    assert_eq!(recorded.code, 0, "{}", recorded.all_output());
+    assert!(
+        recorded
+            .stderr
+            .contains("the fixture's target: `http://127.0.0.1:[REDACTED]/` is not a URL")
+            && recorded
+                .stderr
+                .contains("`gate test` refuses the fixture until then"),
+        "{}",
+        recorded.stderr
+    );
+    let replayed = gate_test("fetch", &spoilt).run();
+    assert_eq!(replayed.code, 2, "{}", replayed.all_output());
+    assert!(
+        replayed.stderr.contains(&format!(
+            "{}: the fixture's target: `http://127.0.0.1:[REDACTED]/` is not a URL",
+            spoilt.display()
+        )) && replayed
+            .stderr
+            .contains("a secret's value was redacted in it"),
+        "{}",
+        replayed.stderr
+    );
 }
 
 /// A recording keeps the run's limits and its replay runs under them: a

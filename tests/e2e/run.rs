@@ -1086,3 +1086,45 @@ fn a_policy_of_non_blocking_checks_alone_decides_nothing() {
         "{report}"
     );
 }
+
+/// A check whose deadline passes while it waits on a server that never
+/// answers is recorded as it ran, its call unanswered (whether the request's
+/// own timeout, cut to the deadline, answered it then or the deadline
+/// dropped it), and `gate test` ends the check where the run did, with the
+/// run's message.
+#[test]
+fn a_check_its_deadline_cut_short_replays_as_it_ran() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        // Held open, never answered; the test makes one connection.
+        let _held: Vec<_> = listener.incoming().take(4).collect();
+    });
+    let dir = std::env::temp_dir().join(format!("gate-e2e-cut-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture = dir.join("silent.json");
+    let out = Gate::policies(&["fetch"])
+        .target(&silent)
+        .param("url=/health")
+        .args(["--timeout", "1s", "--record", fixture.to_str().unwrap()])
+        .json()
+        .run();
+    assert_eq!(out.code, 1, "{}", out.all_output());
+    let check = out.check("fetch", "get");
+    assert_eq!(check["outcome"], "error", "{check}");
+    let tape: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
+    let recorded = &tape["policies"][0]["checks"][0];
+    assert_eq!(recorded["expect"]["outcome"], "error", "{tape}");
+    let call = &recorded["calls"][0];
+    assert_eq!(call["unanswered"], true, "{tape}");
+    assert!(call.get("answer").is_none(), "{tape}");
+    let message = check["message"].as_str().unwrap();
+    assert!(message.starts_with("deadline exceeded"), "{message}");
+    let mut tape = tape;
+    tape["policies"][0]["checks"][0]["expect"]["message_contains"] = message.into();
+    std::fs::write(&fixture, tape.to_string()).unwrap();
+    let replay = Gate::new(["test"]).arg(guest("fetch")).arg(&fixture).run();
+    assert_eq!(replay.code, 0, "{}", replay.all_output());
+    let _ = std::fs::remove_dir_all(&dir);
+}
