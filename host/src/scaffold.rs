@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context as _, bail, ensure};
 use clap::{Args, ValueEnum};
 
+use crate::text::one_line;
 use crate::verdict::EXIT_PASS;
 
 /// The target policies are built for.
@@ -39,7 +40,7 @@ pub struct NewArgs {
     pub kind: Kind,
 
     /// Directory of the new crate [default: ./NAME].
-    #[arg(long, value_name = "DIR", allow_hyphen_values = true)]
+    #[arg(long, value_name = "DIR")]
     pub path: Option<PathBuf>,
 
     /// Depend on the gate-sdk at this path [default: the repository's
@@ -119,17 +120,17 @@ pub fn new(args: NewArgs) -> anyhow::Result<i32> {
         }
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let (shown, name) = (dir.display(), &args.name);
+    // The path is the user's own text, but may hold control characters or
+    // line breaks: shown escaped, on its line, as any text gate did not
+    // write.
+    let (shown, name) = (one_line(&dir.display().to_string()), &args.name);
     let run = run_command(args.kind, &format!("{name}.wasm"));
-    let cd = shell_word(&shown.to_string());
-    // The path is the user's own text, but may hold control characters:
-    // shown escaped, as gate shows any text it did not write.
-    let told = format!(
+    let cd = one_line(&shell_word(&dir.display().to_string()));
+    println!(
         "created {} policy `{name}` in {shown} (gate-sdk {})\n\nnext:\n  cd {cd}\n  cargo test      # the unit tests, natively, with a mock host\n  gate build      # writes {name}.wasm\n  {run}",
         args.kind.word(),
-        sdk.shown,
+        one_line(&sdk.shown),
     );
-    println!("{}", crate::text::printable(&told));
     Ok(EXIT_PASS)
 }
 

@@ -747,7 +747,7 @@ fn validate(fixture: &Fixture) -> Result<(), String> {
                     (true, true) => {}
                     (true, false) => {
                         return Err(format!(
-                            "{at}: an `unanswered` call has no answer: remove one of them"
+                            "{at}: has both an `answer` and `\"unanswered\": true`: remove one"
                         ));
                     }
                     (false, true) => {
@@ -768,8 +768,8 @@ pub fn replay_grants(context: &Context) -> anyhow::Result<Grants> {
     // What `--record` redacted, a replay cannot read: it says so.
     let unreadable = |what: &str, text: &str, why: String| {
         let redacted = if text.contains(REDACTED) {
-            " (a secret's value was redacted in it when it was recorded: write the run's own \
-             value back)"
+            " (a secret's value was redacted in it: write there the host the run used; a \
+             replay never connects to it)"
         } else {
             ""
         };
@@ -1283,7 +1283,7 @@ mod tests {
         fixture.policies[0].checks[0].calls[0].unanswered = true;
         let error = validate(&fixture).unwrap_err();
         assert!(
-            error.contains("call #1: an `unanswered` call has no answer"),
+            error.contains("call #1: has both an `answer` and `\"unanswered\": true`"),
             "{error}"
         );
         fixture.policies[0].checks[0].calls[0].answer = Value::Null;
@@ -1318,8 +1318,9 @@ mod tests {
             warnings,
             [
                 "the fixture's target: `https://[REDACTED].example.com/` is not a URL: invalid \
-                 IPv6 address (a secret's value was redacted in it when it was recorded: write \
-                 the run's own value back): `gate test` refuses the fixture until then",
+                 IPv6 address (a secret's value was redacted in it: write there the host the \
+                 run used; a replay never connects to it): `gate test` refuses the fixture \
+                 until then",
                 "param `token` held a secret's value and is kept as \"[REDACTED]\": replay \
                  gives the policy that text (a policy reads a secret with `context::secret`, \
                  not as a param)",
