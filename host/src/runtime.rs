@@ -705,12 +705,13 @@ async fn describe(
     session: &Arc<Session>,
 ) -> Result<bindings::PolicyInfo, String> {
     let timeout = session.limits.timeout;
-    let mut store = new_store(engine, session, Instant::now() + timeout);
+    let deadline = Instant::now() + timeout;
+    let mut store = new_store(engine, session, deadline);
     let call = async {
         let policy = pre.instantiate_async(&mut store).await?;
         policy.gate_policy_checks().call_describe(&mut store).await
     };
-    let result = tokio::time::timeout(timeout, call).await;
+    let result = tokio::time::timeout_at(deadline.into(), call).await;
     match result {
         Ok(Ok(info)) => Ok(info),
         Ok(Err(error)) => {
@@ -733,7 +734,8 @@ async fn execute(
 ) -> CheckReport {
     let limits = &session.limits;
     let started = Instant::now();
-    let mut store = new_store(engine, session, started + limits.timeout);
+    let deadline = started + limits.timeout;
+    let mut store = new_store(engine, session, deadline);
     store.data_mut().tape = tape;
     let call = async {
         let policy = pre.instantiate_async(&mut store).await?;
@@ -743,8 +745,9 @@ async fn execute(
             .await
     };
     // The epoch callback stops guest code at the deadline; this also stops a
-    // guest that is waiting inside a host call.
-    let result = tokio::time::timeout(limits.timeout, call).await;
+    // guest that is waiting inside a host call. One instant for both, and
+    // for the host calls (`HostState::within_deadline`).
+    let result = tokio::time::timeout_at(deadline.into(), call).await;
     let duration = started.elapsed();
     let stderr = store.data().stderr_text();
     let state = store.data_mut();

@@ -266,6 +266,20 @@ impl HostState {
         self.deadline.saturating_duration_since(Instant::now())
     }
 
+    /// The deadline's error, once it has passed. A host call that ends
+    /// after the check's deadline ends the check with it, live, recorded
+    /// and replayed alike, rather than hand the guest an answer it has no
+    /// time left for: the epoch check would stop it up to a tick later,
+    /// maybe after it made a verdict of the answer, and a replay (which
+    /// ends the check at such a call) would then differ from the run.
+    pub(crate) fn within_deadline(&self) -> wasmtime::Result<()> {
+        if Instant::now() >= self.deadline {
+            Err(wasmtime::Error::new(crate::runtime::DeadlineExceeded))
+        } else {
+            Ok(())
+        }
+    }
+
     /// The check's log: its `log` lines, then what it printed.
     pub fn take_log(&mut self) -> Vec<LogLine> {
         let mut log = std::mem::take(&mut self.log);

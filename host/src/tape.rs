@@ -18,7 +18,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -57,6 +56,10 @@ pub const CALLS: &[(&str, AnswerCheck)] = &[
     ),
     ("docker.stats", parses::<crate::caps::docker::StatsAnswer>),
     ("tls.inspect", parses::<crate::caps::tls::InspectAnswer>),
+    (
+        crate::caps::context::SLEEP,
+        parses::<crate::caps::context::Slept>,
+    ),
 ];
 
 /// The answer to a call whose WIT result is `result<T, E>`, as a fixture
@@ -420,6 +423,11 @@ impl CheckCassette {
         matches!(self, CheckCassette::Record { .. })
     }
 
+    /// Whether the fixture has any `call` of this check (replay only).
+    pub fn replays_any(&self, call: &str) -> bool {
+        matches!(self, CheckCassette::Replay { calls, .. } if calls.iter().any(|c| c.call == call))
+    }
+
     /// Hands what the check did to the run's tape: its calls when
     /// recording, the last of them unanswered when the deadline cut it
     /// short. Called once, when the check has ended.
@@ -558,11 +566,9 @@ impl HostState {
         let answer = live(self).await;
         // A call that ends once the check's deadline has passed (a request
         // whose timeout the deadline cut, with the answer `timeout`) ends
-        // the check: the guest traps at its next epoch check, as the epochs
-        // went on while it waited. Kept unanswered, so that replay ends the
-        // check there too, with the deadline's error, and not with what the
-        // guest would make of the answer given time it never had.
-        let past_deadline = Instant::now() >= self.deadline;
+        // the check (`within_deadline`): kept unanswered, so that replay
+        // ends the check there too.
+        let ended = self.within_deadline();
         if let CheckCassette::Record {
             tape,
             policy,
@@ -576,18 +582,18 @@ impl HostState {
             let kept = Call {
                 call: call.to_owned(),
                 request,
-                answer: if past_deadline {
+                answer: if ended.is_err() {
                     Value::Null
                 } else {
                     redact(serde_json::to_value(&answer)?, &self.session.cleaner)
                 },
-                unanswered: past_deadline,
+                unanswered: ended.is_err(),
             };
             if recorder.keeps(&kept, policy, check) {
                 calls.push(kept);
             }
         }
-        Ok(answer)
+        ended.map(|()| answer)
     }
 }
 
@@ -1353,6 +1359,78 @@ mod tests {
         assert!(redaction_warnings(&unparsable, &unparsable).is_empty());
     }
 
+    /// Sleeps are taped in order, the one the deadline cut unanswered: a
+    /// replay returns from the others at once and ends the check at that
+    /// one. A fixture with no sleep ends it at a sleep longer than the time
+    /// left.
+    #[tokio::test]
+    async fn the_sleep_the_deadline_cut_ends_the_replay_there() {
+        use crate::bindings::gate::policy::context::Host as _;
+        use std::time::{Duration, Instant};
+        let session = |tape: Tape| {
+            let mut session =
+                Session::new(Grants::default(), crate::limits::Limits::default(), []).unwrap();
+            session.tape = Some(Arc::new(tape));
+            Arc::new(session)
+        };
+        let check = |session: &Arc<Session>, left: Duration| {
+            let mut state = HostState::new(session.clone(), Instant::now() + left);
+            state.tape = CheckCassette::for_check(session, "p", Some("c"));
+            state
+        };
+        let is_deadline = |e: wasmtime::Error| e.is::<crate::runtime::DeadlineExceeded>();
+
+        let recording = session(Tape::recorder());
+        let mut state = check(&recording, Duration::from_millis(200));
+        state.sleep(1).await.unwrap();
+        state.sleep(1).await.unwrap();
+        assert!(is_deadline(state.sleep(60_000).await.unwrap_err()));
+        state.tape.finish();
+        let Some(Tape::Record(recorder)) = recording.tape.as_deref() else {
+            unreachable!("a recording session")
+        };
+        let calls = std::mem::take(&mut recorder.checks.lock().unwrap()[0].calls);
+        let slept = |unanswered: bool| Call {
+            call: crate::caps::context::SLEEP.into(),
+            request: json!({}),
+            answer: if unanswered { Value::Null } else { json!({}) },
+            unanswered,
+        };
+        assert_eq!(calls, [slept(false), slept(false), slept(true)]);
+
+        let replay = |calls: Vec<Call>| {
+            let fixture = Fixture {
+                schema: SCHEMA.into(),
+                recorded_at: None,
+                context: Context::default(),
+                policies: vec![PolicyTape {
+                    name: "p".into(),
+                    sha256: None,
+                    checks: vec![CheckTape {
+                        name: "c".into(),
+                        expect: Expect {
+                            outcome: Outcome::Error,
+                            message_contains: None,
+                        },
+                        calls,
+                    }],
+                }],
+            };
+            assert_eq!(validate(&fixture), Ok(()));
+            check(&session(Tape::replay(fixture)), Duration::from_secs(60))
+        };
+        let mut state = replay(calls);
+        let started = Instant::now();
+        state.sleep(30_000).await.unwrap();
+        state.sleep(30_000).await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(30), "at once");
+        assert!(is_deadline(state.sleep(1).await.unwrap_err()));
+
+        let mut state = replay(Vec::new());
+        state.sleep(30_000).await.unwrap();
+        assert!(is_deadline(state.sleep(61_000).await.unwrap_err()));
+    }
+
     async fn answered(_: &mut HostState) -> Value {
         json!({"status": 200})
     }
@@ -1400,12 +1478,12 @@ mod tests {
         };
         let calls = std::mem::take(&mut recorder.checks.lock().unwrap()[0].calls);
         // A call answered only once the deadline had passed ends the check
-        // as well (the guest traps at its next epoch check): kept unanswered.
+        // as well, with the deadline's error: kept unanswered.
         let late = session(Tape::recorder());
         let mut state = HostState::new(late.clone(), std::time::Instant::now());
         state.tape = CheckCassette::for_check(&late, "p", Some("c"));
-        let answer = state.taped("http.send", slow, answered).await.unwrap();
-        assert_eq!(answer, json!({"status": 200}), "the guest gets it");
+        let error = state.taped("http.send", slow, answered).await.unwrap_err();
+        assert!(error.is::<crate::runtime::DeadlineExceeded>(), "{error}");
         state.tape.finish();
         let Some(Tape::Record(recorder)) = late.tape.as_deref() else {
             unreachable!("a recording session")

@@ -1128,3 +1128,36 @@ fn a_check_its_deadline_cut_short_replays_as_it_ran() {
     assert_eq!(replay.code, 0, "{}", replay.all_output());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A check that sleeps past its deadline ends with the deadline's error,
+/// and so does its replay, where sleeps return at once: a sleep longer
+/// than the time left is the deadline, replayed as live.
+#[test]
+fn a_sleep_past_the_deadline_replays_as_the_deadline() {
+    let dir = std::env::temp_dir().join(format!("gate-e2e-sleepy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture = dir.join("sleepy.json");
+    let out = Gate::policies(&["hostile"])
+        .args(["--check", "hostile/sleepy", "--timeout", "300ms"])
+        .args(["--record", fixture.to_str().unwrap()])
+        .json()
+        .run();
+    let check = out.check("hostile", "sleepy");
+    assert_eq!(check["error"], "deadline", "{check}");
+    let mut tape: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
+    let recorded = tape["policies"][0]["checks"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["name"] == "sleepy")
+        .unwrap();
+    recorded["expect"]["message_contains"] = check["message"].clone();
+    std::fs::write(&fixture, tape.to_string()).unwrap();
+    let replay = Gate::new(["test"])
+        .arg(guest("hostile"))
+        .arg(&fixture)
+        .run();
+    assert_eq!(replay.code, 0, "{}", replay.all_output());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -61,16 +61,41 @@ impl Host for HostState {
 
     async fn sleep(&mut self, ms: u32) -> wasmtime::Result<()> {
         self.count_call()?;
-        // A replay answers from the fixture at once: waiting changes nothing.
-        if self.tape.is_replay() {
-            return Ok(());
-        }
-        // Never past the deadline: the epoch check then stops the guest.
         let wanted = std::time::Duration::from_millis(u64::from(ms));
-        tokio::time::sleep(wanted.min(self.remaining())).await;
-        Ok(())
+        // Replayed at once: waiting changes nothing. A fixture that has no
+        // sleep of the check (written by hand, or by a gate before sleeps
+        // were recorded) ends it at one longer than the time left.
+        if self.tape.is_replay() && !self.tape.replays_any(SLEEP) {
+            return if wanted >= self.remaining() {
+                Err(wasmtime::Error::new(crate::runtime::DeadlineExceeded))
+            } else {
+                Ok(())
+            };
+        }
+        // Taped, so that a replay ends the check at the sleep the deadline
+        // ended it at (`within_deadline`), the sleeps before it at once.
+        // Any sleep matches: the order tells them apart, and a policy that
+        // now sleeps longer or shorter still replays.
+        self.taped(
+            SLEEP,
+            || serde_json::json!({}),
+            async |state| {
+                tokio::time::sleep(wanted.min(state.remaining())).await;
+                Slept {}
+            },
+        )
+        .await
+        .map(|Slept {}| ())
     }
 }
+
+/// The tape's name for a sleep.
+pub const SLEEP: &str = "context.sleep";
+
+/// A sleep's answer in a fixture: `{}`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slept {}
 
 /// The key a secret is stored under: `api-token` and `api_token` both read
 /// `GATE_SECRET_API_TOKEN`.

@@ -147,10 +147,11 @@ impl Host for HostState {
         let started = Instant::now();
         let prepared = self.prepare(checked, &request);
         let outcome = match prepared {
-            Ok(prepared) if self.tape.is_live() => self
-                .send_prepared(method, prepared, &request)
-                .await
-                .map(as_replayed),
+            Ok(prepared) if self.tape.is_live() => {
+                let outcome = self.send_prepared(method, prepared, &request).await;
+                self.within_deadline()?;
+                outcome.map(as_replayed)
+            }
             // What the grants refuse is refused before the tape is asked, in
             // replay as live: a fixture's answer cannot grant a host the
             // fixture's context does not.
