@@ -143,8 +143,40 @@ pub struct Context {
     /// The run's limits that differ from the defaults (`host_calls`,
     /// `timeout`, `memory_limit`…), as gate.toml writes them: a replay
     /// runs under the same.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "limit_values"
+    )]
     pub limits: BTreeMap<String, String>,
+}
+
+/// A fixture's limits as gate.toml takes them: text (`"512 KiB"`, `"30s"`)
+/// or a whole number (`5000`).
+fn limit_values<'de, D>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(
+        untagged,
+        expecting = "a limit as text (\"512 KiB\", \"30s\") or a whole number"
+    )]
+    enum Written {
+        Text(String),
+        Number(u64),
+    }
+    let written = BTreeMap::<String, Written>::deserialize(deserializer)?;
+    Ok(written
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                Written::Text(text) => text,
+                Written::Number(number) => number.to_string(),
+            };
+            (key, text)
+        })
+        .collect())
 }
 
 fn default_env() -> String {
@@ -1270,6 +1302,23 @@ mod tests {
         let read =
             crate::bindings::gate::policy::docker::StatsSnapshot::from(read.into_result().unwrap());
         assert!(read.cpu_percent.is_nan() && read.memory_percent.is_nan());
+    }
+
+    #[test]
+    fn fixture_limits_are_text_or_whole_numbers() {
+        let context: Context = serde_json::from_value(
+            json!({"limits": {"host_calls": 5000, "response_bytes": "1 KiB"}}),
+        )
+        .unwrap();
+        assert_eq!(context.limits["host_calls"], "5000");
+        assert_eq!(context.limits["response_bytes"], "1 KiB");
+        let error = serde_json::from_value::<Context>(json!({"limits": {"timeout": 1.5}}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("a limit as text (\"512 KiB\", \"30s\") or a whole number"),
+            "{error}"
+        );
     }
 
     #[test]
