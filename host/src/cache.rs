@@ -567,8 +567,15 @@ pub fn command(command: crate::cli::CacheCommand) -> anyhow::Result<i32> {
         Some(dir) => dir.clone(),
         None => default_dir().ok_or(CacheError::NoDir)?,
     };
+    // Written, not printed: a reader that stops reading is an error gate
+    // knows (`is_broken_pipe`), where `println!` would panic.
+    let mut stdout = std::io::stdout().lock();
     if !dir.exists() {
-        println!("cache dir  {} (empty: not created yet)", dir.display());
+        writeln!(
+            stdout,
+            "cache dir  {} (empty: not created yet)",
+            dir.display()
+        )?;
         return Ok(crate::verdict::EXIT_PASS);
     }
     let safety = check_dir(&dir);
@@ -578,15 +585,20 @@ pub fn command(command: crate::cli::CacheCommand) -> anyhow::Result<i32> {
             return Err(e.into());
         }
         let removed = sweep(&dir, &dir, Remove::All)?;
-        println!("removed {} from {}", entries(&removed), dir.display());
+        writeln!(
+            stdout,
+            "removed {} from {}",
+            entries(&removed),
+            dir.display()
+        )?;
         return Ok(crate::verdict::EXIT_PASS);
     }
     let summary = sweep(&dir, &dir, Remove::Nothing)?;
     match safety {
-        Ok(()) => println!("cache dir  {} (private: used)", dir.display()),
-        Err(e) => println!("cache dir  {} (NOT used: {e})", dir.display()),
+        Ok(()) => writeln!(stdout, "cache dir  {} (private: used)", dir.display())?,
+        Err(e) => writeln!(stdout, "cache dir  {} (NOT used: {e})", dir.display())?,
     }
-    println!("holds      {}", entries(&summary));
+    writeln!(stdout, "holds      {}", entries(&summary))?;
     Ok(crate::verdict::EXIT_PASS)
 }
 

@@ -34,6 +34,10 @@ pub fn env(command: EnvCommand, config: Option<&Path>) -> anyhow::Result<i32> {
 }
 
 fn list(config: &Config, args: &EnvListArgs) -> anyhow::Result<i32> {
+    list_to(config, args, &mut std::io::stdout().lock())
+}
+
+fn list_to(config: &Config, args: &EnvListArgs, out: &mut impl Write) -> anyhow::Result<i32> {
     // An environment with problems is listed as such: the others are still
     // worth reading, and the problems are on stderr (exit 2).
     let mut views = Vec::new();
@@ -58,8 +62,27 @@ fn list(config: &Config, args: &EnvListArgs) -> anyhow::Result<i32> {
         }
     }
     crate::config::tidy(&mut problems);
-    let mut stdout = std::io::stdout().lock();
-    match args.format {
+    // A reader that stops reading (`| head`) leaves the exit code to the
+    // problems found.
+    match write_list(config, args.format, &views, out) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        written => written?,
+    }
+    if problems.is_empty() {
+        return Ok(EXIT_PASS);
+    }
+    crate::config::check::report_problems(&problems, config.file());
+    Ok(EXIT_UNUSABLE)
+}
+
+/// The list, as `--format` asks.
+fn write_list(
+    config: &Config,
+    format: Format,
+    views: &[Listed],
+    stdout: &mut impl Write,
+) -> std::io::Result<()> {
+    match format {
         Format::Json => {
             let list = EnvList {
                 schema: SCHEMA,
@@ -67,7 +90,7 @@ fn list(config: &Config, args: &EnvListArgs) -> anyhow::Result<i32> {
                 default_env: config.default_env(),
                 environments: views,
             };
-            serde_json::to_writer_pretty(&mut stdout, &list)?;
+            serde_json::to_writer_pretty(&mut *stdout, &list).map_err(std::io::Error::from)?;
             writeln!(stdout)?;
         }
         Format::Human => {
@@ -87,7 +110,7 @@ fn list(config: &Config, args: &EnvListArgs) -> anyhow::Result<i32> {
             };
             let width = views.iter().map(|v| v.name().len()).max().unwrap_or(0);
             let target_width = views.iter().map(|v| target(v).len()).max().unwrap_or(0);
-            for listed in &views {
+            for listed in views {
                 let marker = if listed.default() { "*" } else { " " };
                 let target = target(listed);
                 let rest = match listed {
@@ -118,12 +141,7 @@ fn list(config: &Config, args: &EnvListArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    if problems.is_empty() {
-        return Ok(EXIT_PASS);
-    }
-    drop(stdout);
-    crate::config::check::report_problems(&problems, config.file());
-    Ok(EXIT_UNUSABLE)
+    Ok(())
 }
 
 fn show(config: &Config, args: &EnvShowArgs) -> anyhow::Result<i32> {
@@ -150,7 +168,7 @@ struct EnvList<'a> {
     schema: &'static str,
     config: &'a str,
     default_env: Option<&'a str>,
-    environments: Vec<Listed>,
+    environments: &'a [Listed],
 }
 
 /// An environment of `gate env list`: what it resolves to, or why it
@@ -658,4 +676,42 @@ fn write_human(view: &EnvView, out: &mut impl Write) -> std::io::Result<()> {
         writeln!(out, "refused   {refused}")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stops reading at once, as `| head -0` does.
+    struct Gone;
+
+    impl Write for Gone {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_reader_that_stops_reading_leaves_the_exit_code_to_the_problems() {
+        let text =
+            "[env.stage]\ntarget = \"https://stage.example.com\"\n\n[env.broken]\njobs = 0\n";
+        let config = Config::from_text(Path::new("gate.toml"), text.to_owned()).unwrap();
+        for format in [Format::Json, Format::Human] {
+            let args = EnvListArgs { format };
+            assert_eq!(list_to(&config, &args, &mut Gone).unwrap(), EXIT_UNUSABLE);
+        }
+        let fine = Config::from_text(
+            Path::new("gate.toml"),
+            "[env.stage]\ntarget = \"https://stage.example.com\"\n".to_owned(),
+        )
+        .unwrap();
+        let args = EnvListArgs {
+            format: Format::Json,
+        };
+        assert_eq!(list_to(&fine, &args, &mut Gone).unwrap(), EXIT_PASS);
+    }
 }
