@@ -261,8 +261,10 @@ pub fn require_secret(name: &str) -> Result<String> {
     }
 }
 
-/// Sleeps for `duration`, rounded up to whole milliseconds. The host never
-/// sleeps past the check's deadline.
+/// Sleeps for `duration`, rounded up to whole milliseconds. A sleep that
+/// reaches the check's deadline does not return: the check ends there with
+/// the deadline's error (`gate test` replays it so). Any host call that
+/// ends after the deadline does the same.
 ///
 /// ```no_run
 /// use std::time::Duration;

@@ -1408,6 +1408,54 @@ mod tests {
         assert!(redaction_warnings(&unparsable, &unparsable).is_empty());
     }
 
+    /// A session with `tape`, as a run or a replay makes one.
+    fn taping(tape: Tape) -> Arc<Session> {
+        let mut session =
+            Session::new(Grants::default(), crate::limits::Limits::default(), []).unwrap();
+        session.tape = Some(Arc::new(tape));
+        Arc::new(session)
+    }
+
+    /// Check `p`/`c` of `session`, with `left` before its deadline.
+    fn checking(session: &Arc<Session>, left: std::time::Duration) -> HostState {
+        let mut state = HostState::new(session.clone(), std::time::Instant::now() + left);
+        state.tape = CheckCassette::for_check(session, "p", Some("c"));
+        state
+    }
+
+    /// The calls a recording session kept of its first check.
+    fn kept(session: &Session) -> Vec<Call> {
+        let Some(Tape::Record(recorder)) = session.tape.as_deref() else {
+            unreachable!("a recording session")
+        };
+        std::mem::take(&mut recorder.checks.lock().unwrap()[0].calls)
+    }
+
+    /// A fixture of check `p`/`c` expecting `error`, with `calls`.
+    fn fixture_of(calls: Vec<Call>) -> Fixture {
+        Fixture {
+            schema: SCHEMA.into(),
+            recorded_at: None,
+            context: Context::default(),
+            policies: vec![PolicyTape {
+                name: "p".into(),
+                sha256: None,
+                checks: vec![CheckTape {
+                    name: "c".into(),
+                    expect: Expect {
+                        outcome: Outcome::Error,
+                        message_contains: None,
+                    },
+                    calls,
+                }],
+            }],
+        }
+    }
+
+    fn is_deadline(error: &wasmtime::Error) -> bool {
+        error.is::<crate::runtime::DeadlineExceeded>()
+    }
+
     /// Sleeps are taped in order, the one the deadline cut unanswered: a
     /// replay returns from the others at once and ends the check at that
     /// one. A fixture with no sleep ends it at a sleep longer than the time
@@ -1416,29 +1464,14 @@ mod tests {
     async fn the_sleep_the_deadline_cut_ends_the_replay_there() {
         use crate::bindings::gate::policy::context::Host as _;
         use std::time::{Duration, Instant};
-        let session = |tape: Tape| {
-            let mut session =
-                Session::new(Grants::default(), crate::limits::Limits::default(), []).unwrap();
-            session.tape = Some(Arc::new(tape));
-            Arc::new(session)
-        };
-        let check = |session: &Arc<Session>, left: Duration| {
-            let mut state = HostState::new(session.clone(), Instant::now() + left);
-            state.tape = CheckCassette::for_check(session, "p", Some("c"));
-            state
-        };
-        let is_deadline = |e: wasmtime::Error| e.is::<crate::runtime::DeadlineExceeded>();
 
-        let recording = session(Tape::recorder());
-        let mut state = check(&recording, Duration::from_millis(200));
+        let recording = taping(Tape::recorder());
+        let mut state = checking(&recording, Duration::from_millis(200));
         state.sleep(1).await.unwrap();
         state.sleep(1).await.unwrap();
-        assert!(is_deadline(state.sleep(60_000).await.unwrap_err()));
+        assert!(is_deadline(&state.sleep(60_000).await.unwrap_err()));
         state.tape.finish();
-        let Some(Tape::Record(recorder)) = recording.tape.as_deref() else {
-            unreachable!("a recording session")
-        };
-        let calls = std::mem::take(&mut recorder.checks.lock().unwrap()[0].calls);
+        let calls = kept(&recording);
         let slept = |unanswered: bool| Call {
             call: crate::caps::context::SLEEP.into(),
             request: json!({}),
@@ -1448,36 +1481,20 @@ mod tests {
         assert_eq!(calls, [slept(false), slept(false), slept(true)]);
 
         let replay = |calls: Vec<Call>| {
-            let fixture = Fixture {
-                schema: SCHEMA.into(),
-                recorded_at: None,
-                context: Context::default(),
-                policies: vec![PolicyTape {
-                    name: "p".into(),
-                    sha256: None,
-                    checks: vec![CheckTape {
-                        name: "c".into(),
-                        expect: Expect {
-                            outcome: Outcome::Error,
-                            message_contains: None,
-                        },
-                        calls,
-                    }],
-                }],
-            };
+            let fixture = fixture_of(calls);
             assert_eq!(validate(&fixture), Ok(()));
-            check(&session(Tape::replay(fixture)), Duration::from_secs(60))
+            checking(&taping(Tape::replay(fixture)), Duration::from_secs(60))
         };
         let mut state = replay(calls);
         let started = Instant::now();
         state.sleep(30_000).await.unwrap();
         state.sleep(30_000).await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(30), "at once");
-        assert!(is_deadline(state.sleep(1).await.unwrap_err()));
+        assert!(is_deadline(&state.sleep(1).await.unwrap_err()));
 
         let mut state = replay(Vec::new());
         state.sleep(30_000).await.unwrap();
-        assert!(is_deadline(state.sleep(61_000).await.unwrap_err()));
+        assert!(is_deadline(&state.sleep(61_000).await.unwrap_err()));
     }
 
     async fn answered(_: &mut HostState) -> Value {
@@ -1497,74 +1514,35 @@ mod tests {
     /// the deadline's error, as the run ended.
     #[tokio::test]
     async fn a_call_the_deadline_cut_is_kept_unanswered_and_replays_as_the_deadline() {
-        let session = |tape: Tape| {
-            let mut session =
-                Session::new(Grants::default(), crate::limits::Limits::default(), []).unwrap();
-            session.tape = Some(Arc::new(tape));
-            Arc::new(session)
-        };
-        let check = |session: &Arc<Session>| {
-            let mut state = HostState::new(
-                session.clone(),
-                std::time::Instant::now() + std::time::Duration::from_secs(60),
-            );
-            state.tape = CheckCassette::for_check(session, "p", Some("c"));
-            state
-        };
+        let minute = std::time::Duration::from_secs(60);
         let fast = || json!({"url": "/fast"});
         let slow = || json!({"url": "/slow"});
 
-        let recording = session(Tape::recorder());
-        let mut state = check(&recording);
+        let recording = taping(Tape::recorder());
+        let mut state = checking(&recording, minute);
         let answer = state.taped("http.send", fast, answered).await.unwrap();
         assert_eq!(answer, json!({"status": 200}));
         let waiting = state.taped("http.send", slow, never_answered);
         let cut = tokio::time::timeout(std::time::Duration::from_millis(5), waiting).await;
         assert!(cut.is_err(), "the call never answers");
         state.tape.finish();
-        let Some(Tape::Record(recorder)) = recording.tape.as_deref() else {
-            unreachable!("a recording session")
-        };
-        let calls = std::mem::take(&mut recorder.checks.lock().unwrap()[0].calls);
+        let calls = kept(&recording);
         // A call answered only once the deadline had passed ends the check
         // as well, with the deadline's error: kept unanswered.
-        let late = session(Tape::recorder());
-        let mut state = HostState::new(late.clone(), std::time::Instant::now());
-        state.tape = CheckCassette::for_check(&late, "p", Some("c"));
+        let late = taping(Tape::recorder());
+        let mut state = checking(&late, std::time::Duration::ZERO);
         let error = state.taped("http.send", slow, answered).await.unwrap_err();
-        assert!(error.is::<crate::runtime::DeadlineExceeded>(), "{error}");
+        assert!(is_deadline(&error), "{error}");
         state.tape.finish();
-        let Some(Tape::Record(recorder)) = late.tape.as_deref() else {
-            unreachable!("a recording session")
+        let unanswered = Call {
+            call: "http.send".into(),
+            request: slow(),
+            answer: Value::Null,
+            unanswered: true,
         };
-        assert_eq!(
-            recorder.checks.lock().unwrap()[0].calls,
-            [Call {
-                call: "http.send".into(),
-                request: slow(),
-                answer: Value::Null,
-                unanswered: true,
-            }]
-        );
+        assert_eq!(kept(&late), [unanswered]);
 
-        let fixture = Fixture {
-            schema: SCHEMA.into(),
-            recorded_at: None,
-            context: Context::default(),
-            policies: vec![PolicyTape {
-                name: "p".into(),
-                sha256: None,
-                checks: vec![CheckTape {
-                    name: "c".into(),
-                    expect: Expect {
-                        outcome: Outcome::Error,
-                        message_contains: None,
-                    },
-                    calls,
-                }],
-            }],
-        };
-        let written = serde_json::to_value(&fixture).unwrap();
+        let written = serde_json::to_value(fixture_of(calls)).unwrap();
         let calls = &written["policies"][0]["checks"][0]["calls"];
         assert_eq!(
             calls,
@@ -1576,11 +1554,10 @@ mod tests {
         let read: Fixture = serde_json::from_value(written).unwrap();
         assert_eq!(validate(&read), Ok(()));
 
-        let replaying = session(Tape::replay(read));
-        let mut state = check(&replaying);
+        let mut state = checking(&taping(Tape::replay(read)), minute);
         let answer = state.taped("http.send", fast, not_made).await.unwrap();
         assert_eq!(answer, json!({"status": 200}));
         let error = state.taped("http.send", slow, not_made).await.unwrap_err();
-        assert!(error.is::<crate::runtime::DeadlineExceeded>(), "{error}");
+        assert!(is_deadline(&error), "{error}");
     }
 }
