@@ -100,7 +100,11 @@ pub fn decision_log(data: &[u8]) {
         assert!(!table.contains('\u{1b}'), "{table}");
         for env in [None, log.decisions.first().map(|d| d.env.as_str())] {
             for entry in crate::log_cmd::history(&log, period, env, Some(50)) {
-                let line = crate::log_cmd::describe(&entry, 12);
+                let widths = crate::log_cmd::Widths {
+                    env: 12,
+                    release: 8,
+                };
+                let line = crate::log_cmd::describe(&entry, widths);
                 assert!(!line.contains(['\n', '\r', '\u{1b}', '\t']), "{line:?}");
                 let _ = serde_json::to_string(&entry).expect("an entry serializes");
             }

@@ -26,6 +26,8 @@ struct Opened {
     log: Log,
     period: Period,
     env: Option<String>,
+    /// The log's name in messages (`stdin` for `-`).
+    name: String,
 }
 
 /// Reads the log the arguments name, saying on stderr what was left out
@@ -116,6 +118,7 @@ fn open(args: &LogArgs, config: Option<&Path>, command: &str) -> anyhow::Result<
         log,
         period,
         env: args.env.clone(),
+        name,
     })
 }
 
@@ -161,7 +164,15 @@ fn log_path(args: &LogArgs, config: Option<&Path>) -> anyhow::Result<PathBuf> {
 
 /// `gate log stats [PATH]`.
 fn stats(args: LogStatsArgs, config: Option<&Path>) -> anyhow::Result<i32> {
-    let Opened { log, period, env } = open(&args.log, config, "stats")?;
+    let Opened {
+        log,
+        period,
+        env,
+        name,
+    } = open(&args.log, config, "stats")?;
+    if log.decisions.is_empty() && log.rollbacks.is_empty() {
+        eprintln!("gate log stats: {name} holds no decision yet: nothing to count");
+    }
     let shown = |d: &&Decision| env.as_ref().is_none_or(|e| *e == d.env);
     // Only the releases this table is about.
     let judged: std::collections::BTreeSet<&str> = log
@@ -288,18 +299,16 @@ pub(crate) fn history<'a>(
 
 /// `gate log show [PATH]`: what was decided, oldest first.
 fn show(args: LogShowArgs, config: Option<&Path>) -> anyhow::Result<i32> {
-    let Opened { log, period, env } = open(&args.log, config, "show")?;
+    let Opened {
+        log, period, env, ..
+    } = open(&args.log, config, "show")?;
     let entries = history(&log, period, env.as_deref(), args.last.map(|n| n as usize));
     let mut stdout = std::io::stdout().lock();
     match args.format {
         Format::Human => {
-            let width = entries
-                .iter()
-                .map(|e| one_line(e.env()).chars().count())
-                .max()
-                .unwrap_or(0);
+            let widths = Widths::of(&entries);
             for entry in &entries {
-                writeln!(stdout, "{}", describe(entry, width))?;
+                writeln!(stdout, "{}", describe(entry, widths))?;
             }
             if entries.is_empty() {
                 eprintln!("gate log show: no decision to show");
@@ -313,14 +322,44 @@ fn show(args: LogShowArgs, config: Option<&Path>) -> anyhow::Result<i32> {
     Ok(crate::verdict::EXIT_PASS)
 }
 
+/// The widths `gate log show` pads its columns to, so that each starts
+/// where it does on the other lines.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Widths {
+    pub env: usize,
+    pub release: usize,
+}
+
+impl Widths {
+    pub(crate) fn of(entries: &[Entry]) -> Widths {
+        let width = |text: &str| one_line(text).chars().count();
+        let widest = |of: &dyn Fn(&Entry) -> usize| entries.iter().map(of).max().unwrap_or(0);
+        Widths {
+            env: widest(&|e| width(e.env())),
+            release: widest(&|e| match e {
+                Entry::Decision(d) => width(release_of(d)),
+                Entry::Rollback(_) => 0,
+            }),
+        }
+    }
+}
+
+fn release_of(decision: &Decision) -> &str {
+    decision.release.as_ref().map_or("-", |r| r.id.as_str())
+}
+
 /// One entry in one line: when, where (the environment padded to
-/// `env_width`), what, and why.
-pub(crate) fn describe(entry: &Entry, env_width: usize) -> String {
+/// `widths.env`), what, and why.
+pub(crate) fn describe(entry: &Entry, widths: Widths) -> String {
+    let Widths {
+        env: env_width,
+        release: release_width,
+    } = widths;
     match entry {
         Entry::Decision(d) => {
-            let release = d.release.as_ref().map_or("-", |r| r.id.as_str());
+            let release = release_of(d);
             let mut line = format!(
-                "{}  {:<env_width$}  {:<8} {:<16} {}  {}",
+                "{}  {:<env_width$}  {:<8} {:<16} {:<release_width$}  {}",
                 one_line(&d.timestamp),
                 one_line(&d.env),
                 one_line(&d.command),
@@ -369,14 +408,22 @@ mod tests {
         )
         .of_release(Some(&Release::new("v1.4.2", None)));
         decision.timestamp = "2026-12-07T09:10:00Z".into();
+        let widths = |env, release| Widths { env, release };
         assert_eq!(
-            describe(&Entry::Decision(&decision), 5),
+            describe(&Entry::Decision(&decision), widths(5, 0)),
             "2026-12-07T09:10:00Z  prod   watch    ROLLBACK (1)     v1.4.2  prod/error-rate failed"
         );
+        // The reason starts where it does after a longer release.
+        assert_eq!(
+            describe(&Entry::Decision(&decision), widths(5, 8)),
+            "2026-12-07T09:10:00Z  prod   watch    ROLLBACK (1)     v1.4.2    prod/error-rate failed"
+        );
+        let entries = [Entry::Decision(&decision)];
+        assert_eq!(Widths::of(&entries).release, 6);
         // A hand-edited log cannot drive the terminal or forge a line.
         decision.env = "prod\u{1b}[2J\n2026-12-07T09:11:00Z  prod  run".into();
         decision.release = Some(Release::new("v1\tv2", None));
-        let line = describe(&Entry::Decision(&decision), 0);
+        let line = describe(&Entry::Decision(&decision), Widths::default());
         assert!(
             !line.contains(['\u{1b}', '\n', '\t']) && line.contains("\\n2026-12-07T09:11:00Z"),
             "{line}"
@@ -385,7 +432,7 @@ mod tests {
         let mut rollback = RollbackRun::new("prod", None, "", "./rollback.sh", Some(3), 4200.0);
         rollback.timestamp = "2026-12-07T09:10:05Z".into();
         assert_eq!(
-            describe(&Entry::Rollback(&rollback), 5),
+            describe(&Entry::Rollback(&rollback), widths(5, 0)),
             "2026-12-07T09:10:05Z  prod   rollback command `./rollback.sh`: FAILED, exit 3, 4.20s"
         );
     }

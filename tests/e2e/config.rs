@@ -1006,6 +1006,17 @@ fn log_stats_reads_the_environments_decision_log() {
     assert_exit(&out, 0);
     assert_eq!(out.json(), lines);
     let out = project
+        .gate(["log", "stats", "-"])
+        .stdin_file("/dev/null")
+        .run();
+    assert_exit(&out, 0);
+    assert!(
+        out.stderr
+            .contains("gate log stats: stdin holds no decision yet: nothing to count"),
+        "{}",
+        out.stderr
+    );
+    let out = project
         .gate(["log", "show", "logs/stage.jsonl", "--env", "prod"])
         .run();
     assert_exit(&out, 0);
