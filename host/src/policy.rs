@@ -82,13 +82,22 @@ fn compatible_range() -> String {
     }
 }
 
-/// The file's bytes, if it is a regular file within the size cap.
+/// The file's bytes, if it is a regular file within the size cap and
+/// holds a component ([`vet`]).
 pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, LoadError> {
+    let bytes = read_unvetted(path, limit)?;
+    vet(path, &bytes)?;
+    Ok(bytes)
+}
+
+/// [`read`] without [`vet`]: what a pin is checked on, before anything is
+/// made of the bytes.
+pub fn read_unvetted(path: &Path, limit: u64) -> Result<Vec<u8>, LoadError> {
     let read_error = |source| LoadError::Read {
         path: path.to_owned(),
         source,
     };
-    let bytes = crate::files::read_capped(path, limit).map_err(|error| match error {
+    crate::files::read_capped(path, limit).map_err(|error| match error {
         ReadError::Io(source) => read_error(source),
         ReadError::NotAFile => read_error(std::io::Error::other(error.to_string())),
         ReadError::TooLarge { size, limit } => LoadError::TooLarge {
@@ -97,9 +106,7 @@ pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, LoadError> {
             size: size.unwrap_or(limit + 1),
             limit,
         },
-    })?;
-    vet(path, &bytes)?;
-    Ok(bytes)
+    })
 }
 
 /// Checks the header: a component, not a core module or something else.

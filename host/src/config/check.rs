@@ -141,10 +141,15 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// The policy at `path`, as a run under `limits` (an environment's
-    /// own, from its `[limits]`, `timeout` and `memory_limit`) would load
-    /// and describe it.
-    async fn load(&mut self, path: &Path, limits: &Limits) -> Result<Arc<LoadedPolicy>, String> {
+    /// The policy at `path`, read as `bytes`, as a run under `limits` (an
+    /// environment's own, from its `[limits]`, `timeout` and
+    /// `memory_limit`) would load and describe it.
+    async fn load(
+        &mut self,
+        path: &Path,
+        bytes: Vec<u8>,
+        limits: &Limits,
+    ) -> Result<Arc<LoadedPolicy>, String> {
         let key = (path.to_owned(), limits.clone());
         if let Some(loaded) = self.loaded.get(&key) {
             return loaded.clone();
@@ -155,14 +160,11 @@ impl<'a> Checker<'a> {
             self.runtimes.insert(limits.clone(), described);
         }
         let (runtime, session) = &self.runtimes[limits];
-        let loaded = match crate::policy::read(path, limits.wasm_bytes) {
-            Ok(bytes) => runtime
-                .load_bytes(path, bytes, session)
-                .await
-                .map(Arc::new)
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
+        let loaded = runtime
+            .load_bytes(path, bytes, session)
+            .await
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
         self.loaded.insert(key, loaded.clone());
         loaded
     }
@@ -217,7 +219,19 @@ impl<'a> Checker<'a> {
         let mut advice_only = Vec::new();
         let mut described_all = true;
         for entry in entries.iter().filter(|e| e.path.is_file()) {
-            if let Err(pin) = entry.verify_pin(wasm_bytes) {
+            // Read once: the pin, the signature and the description are of
+            // the same bytes, as a run's are, whatever replaces the file
+            // meanwhile.
+            let bytes = match crate::policy::read_unvetted(&entry.path, wasm_bytes) {
+                Ok(bytes) => bytes,
+                Err(unreadable) => {
+                    described_all = false;
+                    let at = entry.sha256.as_ref().map_or(&entry.at, |s| &s.at);
+                    problems.push(config.diagnostic(at.clone(), unreadable.to_string()));
+                    continue;
+                }
+            };
+            if let Err(pin) = entry.pin_matches(&bytes) {
                 let at = entry.sha256.as_ref().map_or(&entry.at, |s| &s.at);
                 problems.push(config.diagnostic(
                     at.clone(),
@@ -225,8 +239,7 @@ impl<'a> Checker<'a> {
                 ));
                 continue;
             }
-            if let Err(problem) = signed_as_required(entry, &environment, wasm_bytes, config.file())
-            {
+            if let Err(problem) = signed_as_required(entry, &environment, &bytes, config.file()) {
                 let at = entry
                     .signature
                     .as_ref()
@@ -235,7 +248,7 @@ impl<'a> Checker<'a> {
                 problems.push(config.diagnostic(at.clone(), problem));
                 continue;
             }
-            match self.load(&entry.path, &limits).await {
+            match self.load(&entry.path, bytes, &limits).await {
                 Ok(policy) if names.contains(&policy.info.name) => {
                     problems.push(config.diagnostic(
                         entry.at.clone(),
@@ -336,7 +349,7 @@ fn tls_files(config: &Config, environment: &Environment) -> Vec<Diagnostic> {
 fn signed_as_required(
     entry: &PolicyEntry,
     environment: &Environment,
-    wasm_bytes: u64,
+    bytes: &[u8],
     file: &str,
 ) -> Result<(), String> {
     let requirement = crate::integrity::requirement(
@@ -350,8 +363,7 @@ fn signed_as_required(
     if requirement.signature.is_none() {
         return Ok(());
     }
-    let bytes = crate::policy::read(&entry.path, wasm_bytes).map_err(|e| e.to_string())?;
-    crate::integrity::verify(&entry.path, &bytes, &requirement)
+    crate::integrity::verify(&entry.path, bytes, &requirement)
         .map(drop)
         .map_err(|e| e.to_string())
 }

@@ -152,9 +152,9 @@ impl PolicyEntry {
     /// `wasm_size`: the loader refuses larger files anyway, so they are not
     /// read whole.
     pub fn verify_pin(&self, limit: u64) -> Result<(), PinError> {
-        let Some(pin) = &self.sha256 else {
+        if self.sha256.is_none() {
             return Ok(());
-        };
+        }
         let bytes = crate::files::read_capped(&self.path, limit).map_err(|e| match e {
             crate::files::ReadError::TooLarge { .. } => PinError::Unreadable(format!(
                 "it is over the {} limit for policies",
@@ -162,7 +162,15 @@ impl PolicyEntry {
             )),
             e => PinError::Unreadable(e.to_string()),
         })?;
-        let actual = crate::policy::sha256_hex(&bytes);
+        self.pin_matches(&bytes)
+    }
+
+    /// Compares `bytes`, the file as read, with the pin (if any).
+    pub fn pin_matches(&self, bytes: &[u8]) -> Result<(), PinError> {
+        let Some(pin) = &self.sha256 else {
+            return Ok(());
+        };
+        let actual = crate::policy::sha256_hex(bytes);
         if actual == pin.value {
             Ok(())
         } else {
