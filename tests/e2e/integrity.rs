@@ -690,3 +690,44 @@ fn a_signed_policy_swapped_in_under_another_name_is_refused() {
     assert_exit(&out, 0);
     assert!(served > 0);
 }
+
+/// `gate config check` stops each policy where a run would (read, pin,
+/// component, signature), and one it stopped on is not taken for a policy
+/// with no blocking check: the env's advice-only policy is then no reason
+/// to say that every run ends inconclusive.
+#[test]
+fn config_check_stops_a_policy_where_a_run_would() {
+    let dir = workdir("check-order");
+    copy("prod", &dir);
+    copy("advisory", &dir);
+    std::fs::write(dir.join("junk.wasm"), b"not a component").unwrap();
+    let zeros = "0".repeat(64);
+    std::fs::write(
+        dir.join("gate.toml"),
+        format!(
+            "[env.pinned]\ntarget = \"http://127.0.0.1:9/\"\npolicies = [\n  {{ path = \"prod.wasm\", sha256 = \"{zeros}\" }},\n  \"advisory.wasm\",\n]\n\n[env.junk]\ntarget = \"http://127.0.0.1:9/\"\npolicies = [\"junk.wasm\", \"advisory.wasm\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = Gate::new(["config", "check"]).current_dir(&dir).run();
+    assert_exit(&out, 2);
+    assert!(
+        out.stderr
+            .contains("gate.toml:4:34: env.pinned.policies[0].sha256: policy prod.wasm:")
+            && out.stderr.contains("sha256 does not match the pin"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("gate.toml:10:13: env.junk.policies[0]: policy")
+            && out.stderr.contains("junk.wasm is not a WebAssembly file"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("has a blocking check"),
+        "{}",
+        out.stderr
+    );
+}

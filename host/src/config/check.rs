@@ -127,7 +127,8 @@ struct Checker<'a> {
     top_problems: Vec<Diagnostic>,
     /// A runtime and a session per set of limits.
     runtimes: HashMap<Limits, (Runtime, Arc<Session>)>,
-    loaded: HashMap<(PathBuf, Limits), Result<Arc<LoadedPolicy>, String>>,
+    /// Policies described, by path, content (sha256) and limits.
+    loaded: HashMap<(PathBuf, String, Limits), Result<Arc<LoadedPolicy>, String>>,
 }
 
 impl<'a> Checker<'a> {
@@ -150,7 +151,10 @@ impl<'a> Checker<'a> {
         bytes: Vec<u8>,
         limits: &Limits,
     ) -> Result<Arc<LoadedPolicy>, String> {
-        let key = (path.to_owned(), limits.clone());
+        // By content too: another environment's entry of the same path
+        // may have read other bytes.
+        let sha256 = crate::policy::sha256_hex(&bytes);
+        let key = (path.to_owned(), sha256.clone(), limits.clone());
         if let Some(loaded) = self.loaded.get(&key) {
             return loaded.clone();
         }
@@ -161,7 +165,7 @@ impl<'a> Checker<'a> {
         }
         let (runtime, session) = &self.runtimes[limits];
         let loaded = runtime
-            .load_bytes(path, bytes, session)
+            .load_hashed(path, bytes, sha256, session)
             .await
             .map(Arc::new)
             .map_err(|e| e.to_string());
@@ -222,16 +226,18 @@ impl<'a> Checker<'a> {
             // Read once: the pin, the signature and the description are of
             // the same bytes, as a run's are, whatever replaces the file
             // meanwhile.
+            // In a run's order: read, pin, component, signature, load. A
+            // policy stopped on the way is not described.
             let bytes = match crate::policy::read_unvetted(&entry.path, wasm_bytes) {
                 Ok(bytes) => bytes,
                 Err(unreadable) => {
                     described_all = false;
-                    let at = entry.sha256.as_ref().map_or(&entry.at, |s| &s.at);
-                    problems.push(config.diagnostic(at.clone(), unreadable.to_string()));
+                    problems.push(config.diagnostic(entry.at.clone(), unreadable.to_string()));
                     continue;
                 }
             };
             if let Err(pin) = entry.pin_matches(&bytes) {
+                described_all = false;
                 let at = entry.sha256.as_ref().map_or(&entry.at, |s| &s.at);
                 problems.push(config.diagnostic(
                     at.clone(),
@@ -239,7 +245,13 @@ impl<'a> Checker<'a> {
                 ));
                 continue;
             }
+            if let Err(not_a_component) = crate::policy::vet(&entry.path, &bytes) {
+                described_all = false;
+                problems.push(config.diagnostic(entry.at.clone(), not_a_component.to_string()));
+                continue;
+            }
             if let Err(problem) = signed_as_required(entry, &environment, &bytes, config.file()) {
+                described_all = false;
                 let at = entry
                     .signature
                     .as_ref()
