@@ -261,10 +261,10 @@ pub fn require_secret(name: &str) -> Result<String> {
     }
 }
 
-/// Sleeps for `duration`, rounded up to whole milliseconds. A sleep that
-/// reaches the check's deadline does not return: the check ends there with
-/// the deadline's error (`gate test` replays it so). Any host call that
-/// ends after the deadline does the same.
+/// Sleeps for `duration`, rounded up to whole milliseconds. Under gate, a
+/// sleep that reaches the check's deadline does not return: the check ends
+/// there with the deadline's error (`gate test` replays it so), as after
+/// any host call that ends past the deadline. `MockHost` never sleeps.
 ///
 /// ```no_run
 /// use std::time::Duration;
