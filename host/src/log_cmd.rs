@@ -333,13 +333,13 @@ pub(crate) struct Widths {
 impl Widths {
     pub(crate) fn of(entries: &[Entry]) -> Widths {
         let width = |text: &str| one_line(text).chars().count();
-        let widest = |of: &dyn Fn(&Entry) -> usize| entries.iter().map(of).max().unwrap_or(0);
+        let releases = entries.iter().filter_map(|e| match e {
+            Entry::Decision(d) => Some(width(release_of(d))),
+            Entry::Rollback(_) => None,
+        });
         Widths {
-            env: widest(&|e| width(e.env())),
-            release: widest(&|e| match e {
-                Entry::Decision(d) => width(release_of(d)),
-                Entry::Rollback(_) => 0,
-            }),
+            env: entries.iter().map(|e| width(e.env())).max().unwrap_or(0),
+            release: releases.max().unwrap_or(0),
         }
     }
 }

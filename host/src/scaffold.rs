@@ -123,9 +123,9 @@ pub fn new(args: NewArgs) -> anyhow::Result<i32> {
     // The path is the user's own text, but may hold control characters or
     // line breaks: shown escaped, on its line, as any text gate did not
     // write.
-    let (shown, name) = (one_line(&dir.display().to_string()), &args.name);
+    let (path, name) = (dir.display().to_string(), &args.name);
     let run = run_command(args.kind, &format!("{name}.wasm"));
-    let cd = one_line(&shell_word(&dir.display().to_string()));
+    let (shown, cd) = (one_line(&path), one_line(&shell_word(&path)));
     println!(
         "created {} policy `{name}` in {shown} (gate-sdk {})\n\nnext:\n  cd {cd}\n  cargo test      # the unit tests, natively, with a mock host\n  gate build      # writes {name}.wasm\n  {run}",
         args.kind.word(),

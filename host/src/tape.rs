@@ -598,9 +598,10 @@ impl HostState {
         let answer = live(self).await;
         // A call that ends once the check's deadline has passed (a request
         // whose timeout the deadline cut, with the answer `timeout`) ends
-        // the check (`within_deadline`): kept unanswered, so that replay
+        // the check (`within_deadline`): it stays in flight, and `finish`
+        // keeps it unanswered, as one the deadline dropped, so that replay
         // ends the check there too.
-        let ended = self.within_deadline();
+        self.within_deadline()?;
         if let CheckCassette::Record {
             tape,
             policy,
@@ -614,18 +615,14 @@ impl HostState {
             let kept = Call {
                 call: call.to_owned(),
                 request,
-                answer: if ended.is_err() {
-                    Value::Null
-                } else {
-                    redact(serde_json::to_value(&answer)?, &self.session.cleaner)
-                },
-                unanswered: ended.is_err(),
+                answer: redact(serde_json::to_value(&answer)?, &self.session.cleaner),
+                unanswered: false,
             };
             if recorder.keeps(&kept, policy, check) {
                 calls.push(kept);
             }
         }
-        ended.map(|()| answer)
+        Ok(answer)
     }
 }
 
@@ -1161,23 +1158,7 @@ mod tests {
         };
         assert!(recorder.keeps(&call, "p", "c"));
         let measured = recorder.bytes.load(std::sync::atomic::Ordering::Relaxed);
-        let fixture = Fixture {
-            schema: SCHEMA.into(),
-            recorded_at: None,
-            context: Context::default(),
-            policies: vec![PolicyTape {
-                name: "p".into(),
-                sha256: None,
-                checks: vec![CheckTape {
-                    name: "c".into(),
-                    expect: Expect {
-                        outcome: Outcome::Pass,
-                        message_contains: None,
-                    },
-                    calls: vec![call.clone()],
-                }],
-            }],
-        };
+        let fixture = fixture_of(vec![call.clone()]);
         let written = serde_json::to_string_pretty(&fixture).unwrap().len() as u64;
         let compact = serde_json::to_vec(&call).unwrap().len() as u64;
         assert!(written > 4 * compact, "{written} vs {compact}");
